@@ -1,0 +1,122 @@
+// error_or.h: errors as values for freestanding guest code and the host code that shares it.
+#pragma once
+
+#include <cstdint>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+namespace delos {
+
+// Broad classes of failure; the message says exactly what went wrong.
+enum class ErrorCode : std::uint16_t {
+    InvalidArgument = 1,
+    Malformed,        // input bytes do not follow their format
+    OutOfRange,       // an index, offset or size points outside what exists
+    Unsupported,      // well-formed but not something we implement
+    NotFound,
+    AlreadyExists,
+    Busy,             // refused because something still uses it
+    OutOfMemory,
+    Overflow,         // a value does not fit where it must go
+    PermissionDenied,
+    Io,
+    Timeout,
+    Internal,
+};
+
+const char* error_code_name(ErrorCode code);
+
+// An error carries a static human-readable message and, where useful, the offending value
+// (an index, an offset, a relocation type) so the reason reaches whoever asked.
+struct Error {
+    ErrorCode code = ErrorCode::Internal;
+    const char* message = "";
+    std::uint64_t value = 0;
+    bool has_value = false;
+
+    static constexpr Error make(ErrorCode code, const char* message) { return Error{code, message, 0, false}; }
+    static constexpr Error make(ErrorCode code, const char* message, std::uint64_t value)
+    {
+        return Error{code, message, value, true};
+    }
+};
+
+template <typename T>
+class [[nodiscard]] ErrorOr {
+public:
+    ErrorOr(const T& value) requires std::is_copy_constructible_v<T> : m_has_value(true) { new (&m_value) T(value); }
+    ErrorOr(T&& value) : m_has_value(true) { new (&m_value) T(std::move(value)); }
+    template <typename U>
+        requires(std::is_constructible_v<T, U&&> && !std::is_same_v<std::remove_cvref_t<U>, T>
+                 && !std::is_same_v<std::remove_cvref_t<U>, Error> && !std::is_same_v<std::remove_cvref_t<U>, ErrorOr>)
+    ErrorOr(U&& value) : m_has_value(true) { new (&m_value) T(std::forward<U>(value)); }
+    ErrorOr(Error error) : m_error(error), m_has_value(false) {}
+
+    ErrorOr(ErrorOr&& other) : m_has_value(other.m_has_value)
+    {
+        if (m_has_value)
+            new (&m_value) T(std::move(other.m_value));
+        else
+            m_error = other.m_error;
+    }
+    ErrorOr(const ErrorOr&) = delete;
+    ErrorOr& operator=(const ErrorOr&) = delete;
+    ErrorOr& operator=(ErrorOr&& other)
+    {
+        if (this != &other) {
+            this->~ErrorOr();
+            new (this) ErrorOr(std::move(other));
+        }
+        return *this;
+    }
+    ~ErrorOr()
+    {
+        if (m_has_value)
+            m_value.~T();
+    }
+
+    bool is_error() const { return !m_has_value; }
+    explicit operator bool() const { return m_has_value; }
+    const Error& error() const { return m_error; }
+    T& value() { return m_value; }
+    const T& value() const { return m_value; }
+    T* operator->() { return &m_value; }
+    T& operator*() { return m_value; }
+    T release_value() { return std::move(m_value); }
+    Error release_error() { return m_error; }
+
+private:
+    union {
+        T m_value;
+    };
+    Error m_error{};
+    bool m_has_value;
+};
+
+template <>
+class [[nodiscard]] ErrorOr<void> {
+public:
+    ErrorOr() = default;
+    ErrorOr(Error error) : m_error(error), m_has_error(true) {}
+    bool is_error() const { return m_has_error; }
+    explicit operator bool() const { return !m_has_error; }
+    const Error& error() const { return m_error; }
+    void release_value() {}
+    Error release_error() { return m_error; }
+
+private:
+    Error m_error{};
+    bool m_has_error = false;
+};
+
+} // namespace delos
+
+// TRY(expr): evaluate an ErrorOr; on error return it from the enclosing function, else yield the value.
+#define TRY(expression)                                  \
+    ({                                                   \
+        auto&& _try_result = (expression);               \
+        if (_try_result.is_error()) [[unlikely]]         \
+            return _try_result.release_error();          \
+        _try_result.release_value();                     \
+    })
