@@ -1,0 +1,11 @@
+// serial.h: the kernel's COM1 console (16550 UART); the one output every part of the guest can use.
+#pragma once
+
+#include "lib/string_view.h"
+
+namespace delos::serial {
+
+// Writes text to COM1. Safe from any task and from interrupt handlers (serialised by a lock).
+void write(StringView text);
+
+} // namespace delos::serial
