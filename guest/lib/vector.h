@@ -94,6 +94,30 @@ public:
     void append(const T& value) { emplace(value); }
     void append(T&& value) { emplace(std::move(value)); }
 
+    // Appends copies of items[0, count); trivially copyable items are copied as one block.
+    void extend(const T* items, std::size_t count)
+    {
+        reserve_for_growth(count);
+        if constexpr (std::is_trivially_copyable_v<T>) {
+            if (count > 0)
+                __builtin_memcpy(m_data + m_size, items, count * sizeof(T));
+            m_size += count;
+        } else {
+            for (std::size_t i = 0; i < count; ++i)
+                new (&m_data[m_size++]) T(items[i]);
+        }
+    }
+
+    // Grows by `count` uninitialised items and returns the first, for buffers the caller fills
+    // at once (encoders, I/O); avoids zeroing bytes that are about to be overwritten.
+    T* grow_uninitialized(std::size_t count) requires std::is_trivial_v<T>
+    {
+        reserve_for_growth(count);
+        T* first = m_data + m_size;
+        m_size += count;
+        return first;
+    }
+
     void resize(std::size_t size) requires std::is_default_constructible_v<T>
     {
         reserve(size);
@@ -141,6 +165,16 @@ public:
     }
 
 private:
+    // Room for `extra` more items, doubling so that repeated small appends stay linear.
+    void reserve_for_growth(std::size_t extra)
+    {
+        std::size_t needed = m_size + extra;
+        if (needed <= m_capacity)
+            return;
+        std::size_t doubled = m_capacity * 2;
+        reserve(needed > doubled ? needed : doubled);
+    }
+
     void destroy()
     {
         clear();

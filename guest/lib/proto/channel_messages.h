@@ -1,0 +1,561 @@
+// channel_messages.h: the channel protocol's messages (proto/delos/v1/channel.proto) as plain
+// structs for freestanding code. Field numbers here and in the .proto must match; the host
+// tests check every message against libprotobuf in both directions.
+//
+// A oneof is an enum saying which member is set plus one member per alternative (only the
+// named one is meaningful). `bytes` fields that carry bulk data are ByteViews into the frame
+// they were decoded from, so a decoded message must not outlive its frame.
+#pragma once
+
+#include <cstdint>
+
+#include "abi/channel_limits.h"
+#include "lib/byte_view.h"
+#include "lib/crypto/sha256.h"
+#include "lib/error_or.h"
+#include "lib/string.h"
+#include "lib/vector.h"
+
+namespace delos::channel {
+
+using crypto::Sha256Digest;
+
+// ---------------------------------------------------------------------------------------------
+// Host to guest.
+
+struct HelloRequest {
+    std::uint32_t min_version = 0;
+    std::uint32_t max_version = 0;
+    String host_name;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint32(1, self.min_version);
+        v.uint32(2, self.max_version);
+        v.string(3, self.host_name);
+    }
+};
+
+struct PingRequest {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+struct ListCellsRequest {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+struct PushCellBegin {
+    String name;
+    std::uint64_t total_size = 0;
+    Sha256Digest sha256;
+    bool has_sha256 = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.name);
+        v.uint64(2, self.total_size);
+        v.digest(3, self.sha256, self.has_sha256);
+    }
+};
+
+struct PushCellChunk {
+    std::uint32_t push_id = 0;
+    std::uint64_t offset = 0;
+    ByteView data;  // into the frame
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint32(1, self.push_id);
+        v.uint64(2, self.offset);
+        v.bytes(3, self.data);
+    }
+};
+
+struct PushCellCommit {
+    std::uint32_t push_id = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.uint32(1, self.push_id); }
+};
+
+struct PushCellAbort {
+    std::uint32_t push_id = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.uint32(1, self.push_id); }
+};
+
+struct LoadCellRequest {
+    String name;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
+};
+
+struct UnloadCellRequest {
+    String name;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
+};
+
+struct StatsRequest {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+struct HostMessage {
+    enum class Request : std::uint8_t {
+        None,  // nothing this guest knows was set
+        Hello,
+        Ping,
+        ListCells,
+        PushBegin,
+        PushChunk,
+        PushCommit,
+        PushAbort,
+        LoadCell,
+        UnloadCell,
+        Stats,
+    };
+
+    std::uint64_t request_id = 0;
+    Request request = Request::None;
+    HelloRequest hello;
+    PingRequest ping;
+    ListCellsRequest list_cells;
+    PushCellBegin push_begin;
+    PushCellChunk push_chunk;
+    PushCellCommit push_commit;
+    PushCellAbort push_abort;
+    LoadCellRequest load_cell;
+    UnloadCellRequest unload_cell;
+    StatsRequest stats;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.request_id);
+        v.oneof(10, self.request, Request::Hello, self.hello);
+        v.oneof(11, self.request, Request::Ping, self.ping);
+        v.oneof(12, self.request, Request::ListCells, self.list_cells);
+        v.oneof(13, self.request, Request::PushBegin, self.push_begin);
+        v.oneof(14, self.request, Request::PushChunk, self.push_chunk);
+        v.oneof(15, self.request, Request::PushCommit, self.push_commit);
+        v.oneof(16, self.request, Request::PushAbort, self.push_abort);
+        v.oneof(17, self.request, Request::LoadCell, self.load_cell);
+        v.oneof(18, self.request, Request::UnloadCell, self.unload_cell);
+        v.oneof(19, self.request, Request::Stats, self.stats);
+    }
+};
+
+const char* request_name(HostMessage::Request request);
+
+// ---------------------------------------------------------------------------------------------
+// Guest to host: replies.
+
+// Numbers match delos::ErrorCode, plus Ok.
+enum class StatusCode : std::int32_t {
+    Ok = 0,
+    InvalidArgument = 1,
+    Malformed = 2,
+    OutOfRange = 3,
+    Unsupported = 4,
+    NotFound = 5,
+    AlreadyExists = 6,
+    Busy = 7,
+    OutOfMemory = 8,
+    Overflow = 9,
+    PermissionDenied = 10,
+    Io = 11,
+    Timeout = 12,
+    Internal = 13,
+};
+
+struct Status {
+    StatusCode code = StatusCode::Ok;
+    String reason;
+    std::uint64_t value = 0;
+    bool has_value = false;
+
+    bool ok() const { return code == StatusCode::Ok; }
+    // The guest's error, unchanged: code, message and offending value.
+    static Status from_error(const Error& error);
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.enumeration(1, self.code);
+        v.string(2, self.reason);
+        v.optional_uint64(3, self.value, self.has_value);
+    }
+};
+
+struct HelloReply {
+    std::uint32_t version = 0;
+    String kernel_version;
+    std::uint32_t max_frame_bytes = 0;
+    std::uint32_t max_chunk_bytes = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint32(1, self.version);
+        v.string(2, self.kernel_version);
+        v.uint32(3, self.max_frame_bytes);
+        v.uint32(4, self.max_chunk_bytes);
+    }
+};
+
+struct PingReply {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+enum class CellState : std::int32_t {
+    Unspecified = 0,
+    Staged = 1,
+    Loaded = 2,
+    Retiring = 3,
+    Faulted = 4,
+};
+
+struct CellInfo {
+    String name;
+    String version;
+    CellState state = CellState::Unspecified;
+    std::uint32_t section_count = 0;
+    std::uint64_t text_bytes = 0;
+    std::uint64_t rodata_bytes = 0;
+    std::uint64_t data_bytes = 0;
+    std::uint64_t bss_bytes = 0;
+    std::uint64_t object_bytes = 0;
+    Vector<String> dependencies;
+    Sha256Digest sha256;
+    bool has_sha256 = false;
+    std::uint32_t generation = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.name);
+        v.string(2, self.version);
+        v.enumeration(3, self.state);
+        v.uint32(4, self.section_count);
+        v.uint64(5, self.text_bytes);
+        v.uint64(6, self.rodata_bytes);
+        v.uint64(7, self.data_bytes);
+        v.uint64(8, self.bss_bytes);
+        v.uint64(9, self.object_bytes);
+        v.repeated_string(10, self.dependencies, kMaxCellDependencies);
+        v.digest(11, self.sha256, self.has_sha256);
+        v.uint32(12, self.generation);
+    }
+};
+
+struct ListCellsReply {
+    Vector<CellInfo> cells;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.repeated_message(1, self.cells, kMaxListedCells); }
+};
+
+struct PushCellBeginReply {
+    std::uint32_t push_id = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.uint32(1, self.push_id); }
+};
+
+struct PushCellChunkReply {
+    std::uint64_t received_bytes = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.uint64(1, self.received_bytes); }
+};
+
+struct PushCellCommitReply {
+    CellInfo cell;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.message(1, self.cell); }
+};
+
+struct PushCellAbortReply {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+struct LoadCellReply {
+    CellInfo cell;
+    Vector<String> also_loaded;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.message(1, self.cell);
+        v.repeated_string(2, self.also_loaded, kMaxListedCells);
+    }
+};
+
+struct UnloadCellReply {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
+struct StatsReply {
+    std::uint64_t memory_total_bytes = 0;
+    std::uint64_t memory_free_bytes = 0;
+    std::uint64_t frames_total = 0;
+    std::uint64_t frames_free = 0;
+    std::uint64_t heap_used_bytes = 0;
+    std::uint64_t heap_capacity_bytes = 0;
+    std::uint32_t task_count = 0;
+    std::uint64_t uptime_ns = 0;
+    std::uint32_t cell_count = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.memory_total_bytes);
+        v.uint64(2, self.memory_free_bytes);
+        v.uint64(3, self.frames_total);
+        v.uint64(4, self.frames_free);
+        v.uint64(5, self.heap_used_bytes);
+        v.uint64(6, self.heap_capacity_bytes);
+        v.uint32(7, self.task_count);
+        v.uint64(8, self.uptime_ns);
+        v.uint32(9, self.cell_count);
+    }
+};
+
+struct Reply {
+    enum class Payload : std::uint8_t {
+        None,  // errors carry no payload
+        Hello,
+        Ping,
+        ListCells,
+        PushBegin,
+        PushChunk,
+        PushCommit,
+        PushAbort,
+        LoadCell,
+        UnloadCell,
+        Stats,
+    };
+
+    std::uint64_t request_id = 0;
+    Status status;
+    Payload payload = Payload::None;
+    HelloReply hello;
+    PingReply ping;
+    ListCellsReply list_cells;
+    PushCellBeginReply push_begin;
+    PushCellChunkReply push_chunk;
+    PushCellCommitReply push_commit;
+    PushCellAbortReply push_abort;
+    LoadCellReply load_cell;
+    UnloadCellReply unload_cell;
+    StatsReply stats;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.request_id);
+        v.message(2, self.status);
+        v.oneof(10, self.payload, Payload::Hello, self.hello);
+        v.oneof(11, self.payload, Payload::Ping, self.ping);
+        v.oneof(12, self.payload, Payload::ListCells, self.list_cells);
+        v.oneof(13, self.payload, Payload::PushBegin, self.push_begin);
+        v.oneof(14, self.payload, Payload::PushChunk, self.push_chunk);
+        v.oneof(15, self.payload, Payload::PushCommit, self.push_commit);
+        v.oneof(16, self.payload, Payload::PushAbort, self.push_abort);
+        v.oneof(17, self.payload, Payload::LoadCell, self.load_cell);
+        v.oneof(18, self.payload, Payload::UnloadCell, self.unload_cell);
+        v.oneof(19, self.payload, Payload::Stats, self.stats);
+    }
+};
+
+// ---------------------------------------------------------------------------------------------
+// Guest to host: events.
+
+struct Ready {
+    String kernel_version;
+    std::uint32_t cells_loaded = 0;
+    std::uint64_t boot_ns = 0;
+    std::uint32_t min_version = 0;
+    std::uint32_t max_version = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.kernel_version);
+        v.uint32(2, self.cells_loaded);
+        v.uint64(3, self.boot_ns);
+        v.uint32(4, self.min_version);
+        v.uint32(5, self.max_version);
+    }
+};
+
+enum class LogLevel : std::int32_t {
+    Unspecified = 0,
+    Trace = 1,
+    Debug = 2,
+    Info = 3,
+    Warn = 4,
+    Error = 5,
+};
+
+struct LogLine {
+    String cell;
+    LogLevel level = LogLevel::Unspecified;
+    String text;
+    std::uint64_t timestamp_ns = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.enumeration(2, self.level);
+        v.string(3, self.text);
+        v.uint64(4, self.timestamp_ns);
+    }
+};
+
+enum class FaultKind : std::int32_t {
+    Unspecified = 0,
+    PageFault = 1,
+    GeneralProtection = 2,
+    InvalidOpcode = 3,
+    DivideError = 4,
+    Panic = 5,
+    DoubleFault = 6,
+    StackSegment = 7,
+    AlignmentCheck = 8,
+    Breakpoint = 9,
+    MachineCheck = 10,
+    OtherException = 11,
+};
+
+enum class RecoveryAction : std::int32_t {
+    Unspecified = 0,
+    None = 1,
+    TaskKilled = 2,
+    TaskRestarted = 3,
+    CellReloaded = 4,
+    ApplicationReloaded = 5,
+    Halted = 6,
+};
+
+struct BacktraceFrame {
+    std::uint64_t address = 0;
+    String symbol;
+    std::uint64_t offset = 0;
+    String cell;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.address);
+        v.string(2, self.symbol);
+        v.uint64(3, self.offset);
+        v.string(4, self.cell);
+    }
+};
+
+struct FaultReport {
+    std::uint64_t task_id = 0;
+    String task_name;
+    String cell_name;
+    String cell_version;
+    String symbol;
+    std::uint64_t symbol_offset = 0;
+    FaultKind kind = FaultKind::Unspecified;
+    std::uint32_t vector = 0;
+    std::uint64_t error_code = 0;
+    std::uint64_t address = 0;
+    std::uint64_t instruction_pointer = 0;
+    Vector<BacktraceFrame> backtrace;
+    RecoveryAction action = RecoveryAction::Unspecified;
+    String message;
+    std::uint32_t fault_count = 0;
+    std::uint32_t cell_generation = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.task_id);
+        v.string(2, self.task_name);
+        v.string(3, self.cell_name);
+        v.string(4, self.cell_version);
+        v.string(5, self.symbol);
+        v.uint64(6, self.symbol_offset);
+        v.enumeration(7, self.kind);
+        v.uint32(8, self.vector);
+        v.uint64(9, self.error_code);
+        v.uint64(10, self.address);
+        v.uint64(11, self.instruction_pointer);
+        v.repeated_message(12, self.backtrace, kMaxBacktraceFrames);
+        v.enumeration(13, self.action);
+        v.string(14, self.message);
+        v.uint32(15, self.fault_count);
+        v.uint32(16, self.cell_generation);
+    }
+};
+
+struct Event {
+    enum class Kind : std::uint8_t {
+        None,  // an event kind this side does not know: ignore it
+        Ready,
+        LogLine,
+        FaultReport,
+    };
+
+    std::uint64_t sequence = 0;
+    std::uint64_t uptime_ns = 0;
+    Kind kind = Kind::None;
+    channel::Ready ready;
+    channel::LogLine log_line;
+    channel::FaultReport fault_report;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.sequence);
+        v.uint64(2, self.uptime_ns);
+        v.oneof(10, self.kind, Kind::Ready, self.ready);
+        v.oneof(11, self.kind, Kind::LogLine, self.log_line);
+        v.oneof(12, self.kind, Kind::FaultReport, self.fault_report);
+    }
+};
+
+struct GuestMessage {
+    enum class Kind : std::uint8_t {
+        None,
+        Reply,
+        Event,
+    };
+
+    Kind kind = Kind::None;
+    channel::Reply reply;
+    channel::Event event;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.oneof(1, self.kind, Kind::Reply, self.reply);
+        v.oneof(2, self.kind, Kind::Event, self.event);
+    }
+
+    static GuestMessage make_reply(channel::Reply reply);
+    static GuestMessage make_event(channel::Event event);
+    // A reply that carries only the error, for request `request_id` (0 if unknown).
+    static GuestMessage make_error_reply(std::uint64_t request_id, const Error& error);
+};
+
+} // namespace delos::channel

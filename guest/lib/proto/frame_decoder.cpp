@@ -1,0 +1,114 @@
+// frame_decoder.cpp: the frame decoder's state machine (header, payload, oversized prefix, discard).
+#include "lib/proto/frame_decoder.h"
+
+namespace delos::channel {
+
+namespace {
+
+std::size_t min_size(std::uint64_t a, std::size_t b) { return a < b ? static_cast<std::size_t>(a) : b; }
+
+ByteView advance(ByteView& input, std::size_t count)
+{
+    ByteView taken(input.data(), count);
+    input = ByteView(input.data() + count, input.size() - count);
+    return taken;
+}
+
+} // namespace
+
+void FrameDecoder::reset()
+{
+    m_state = State::Header;
+    m_header_size = 0;
+    m_length = 0;
+    m_discard_left = 0;
+    m_payload.clear();
+}
+
+FrameEvent FrameDecoder::finish_oversized()
+{
+    FrameEvent event;
+    event.kind = FrameEvent::Kind::Oversized;
+    event.payload = ByteView(m_payload.data(), m_payload.size());
+    event.declared_length = m_length;
+    event.error = Error::make(ErrorCode::OutOfRange, "frame length exceeds the limit", m_length);
+    m_discard_left = m_length - m_payload.size();
+    m_state = State::Discard;
+    return event;
+}
+
+FrameEvent FrameDecoder::next(ByteView& input)
+{
+    for (;;) {
+        switch (m_state) {
+        case State::Header: {
+            if (m_header_size == 0 && input.size() >= kFrameHeaderBytes) {
+                __builtin_memcpy(m_header, input.data(), kFrameHeaderBytes);
+                advance(input, kFrameHeaderBytes);
+                m_header_size = kFrameHeaderBytes;
+            } else {
+                std::size_t take = min_size(kFrameHeaderBytes - m_header_size, input.size());
+                if (take == 0)
+                    return {};
+                __builtin_memcpy(m_header + m_header_size, advance(input, take).data(), take);
+                m_header_size += take;
+                if (m_header_size < kFrameHeaderBytes)
+                    return {};
+            }
+            m_header_size = 0;
+            __builtin_memcpy(&m_length, m_header, kFrameHeaderBytes);  // little-endian
+            m_payload.clear();
+            if (m_length > m_max_frame_bytes) {
+                m_state = State::OversizedPrefix;
+                continue;
+            }
+            // Zero-copy: the whole payload is already in this input.
+            if (input.size() >= m_length) {
+                FrameEvent event;
+                event.kind = FrameEvent::Kind::Frame;
+                event.payload = advance(input, m_length);
+                ++m_frames_decoded;
+                return event;
+            }
+            m_state = State::Payload;
+            m_payload.reserve(m_length);
+            continue;
+        }
+        case State::Payload: {
+            std::size_t take = min_size(m_length - m_payload.size(), input.size());
+            if (take > 0)
+                m_payload.extend(advance(input, take).data(), take);
+            if (m_payload.size() < m_length)
+                return {};
+            m_state = State::Header;
+            FrameEvent event;
+            event.kind = FrameEvent::Kind::Frame;
+            event.payload = ByteView(m_payload.data(), m_payload.size());
+            ++m_frames_decoded;
+            return event;
+        }
+        case State::OversizedPrefix: {
+            // m_length > limit >= 0, and the prefix is far below any sane limit.
+            std::size_t wanted = min_size(m_length, kOversizedPrefixBytes);
+            std::size_t take = min_size(wanted - m_payload.size(), input.size());
+            if (take > 0)
+                m_payload.extend(advance(input, take).data(), take);
+            if (m_payload.size() < wanted)
+                return {};
+            return finish_oversized();
+        }
+        case State::Discard: {
+            std::size_t take = min_size(m_discard_left, input.size());
+            advance(input, take);
+            m_discard_left -= take;
+            if (m_discard_left > 0)
+                return {};
+            m_payload.clear();
+            m_state = State::Header;
+            continue;
+        }
+        }
+    }
+}
+
+} // namespace delos::channel
