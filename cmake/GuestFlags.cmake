@@ -13,7 +13,7 @@ set(DELOS_GUEST_CXX_FLAGS
   -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-pic -fno-pie -fno-plt
   -fno-stack-protector -fcf-protection=none -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
   -ffunction-sections -fdata-sections
-  -fno-builtin-malloc -fno-builtin-free
+  -fno-delete-null-pointer-checks -fno-builtin-malloc -fno-builtin-free
   -Wall -Wextra -Wno-unused-parameter
 )
 string(REPLACE ";" " " DELOS_GUEST_CXX_FLAGS_STRING "${DELOS_GUEST_CXX_FLAGS}")

@@ -29,6 +29,8 @@ public:
         return true;
     }
 
+    constexpr bool operator!=(StringView other) const { return !(*this == other); }
+
     constexpr bool starts_with(StringView prefix) const
     {
         return prefix.m_size <= m_size && StringView(m_data, prefix.m_size) == prefix;

@@ -1,0 +1,76 @@
+// cpu.h: x86-64 instructions the kernel needs, as inline functions (ports, MSRs, control registers).
+#pragma once
+
+#include <cstdint>
+
+namespace delos::cpu {
+
+inline void out8(std::uint16_t port, std::uint8_t value) { asm volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
+inline void out32(std::uint16_t port, std::uint32_t value) { asm volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
+inline std::uint8_t in8(std::uint16_t port)
+{
+    std::uint8_t value;
+    asm volatile("inb %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
+
+inline std::uint64_t read_msr(std::uint32_t msr)
+{
+    std::uint32_t low, high;
+    asm volatile("rdmsr" : "=a"(low), "=d"(high) : "c"(msr));
+    return (std::uint64_t(high) << 32) | low;
+}
+inline void write_msr(std::uint32_t msr, std::uint64_t value)
+{
+    asm volatile("wrmsr" ::"c"(msr), "a"(static_cast<std::uint32_t>(value)), "d"(static_cast<std::uint32_t>(value >> 32)));
+}
+
+inline std::uint64_t read_cr0() { std::uint64_t v; asm volatile("mov %%cr0, %0" : "=r"(v)); return v; }
+inline std::uint64_t read_cr2() { std::uint64_t v; asm volatile("mov %%cr2, %0" : "=r"(v)); return v; }
+inline std::uint64_t read_cr3() { std::uint64_t v; asm volatile("mov %%cr3, %0" : "=r"(v)); return v; }
+inline std::uint64_t read_cr4() { std::uint64_t v; asm volatile("mov %%cr4, %0" : "=r"(v)); return v; }
+inline void write_cr3(std::uint64_t v) { asm volatile("mov %0, %%cr3" ::"r"(v) : "memory"); }
+inline void write_cr4(std::uint64_t v) { asm volatile("mov %0, %%cr4" ::"r"(v) : "memory"); }
+
+inline void invalidate_page(std::uint64_t address) { asm volatile("invlpg (%0)" ::"r"(address) : "memory"); }
+
+inline std::uint64_t read_tsc()
+{
+    std::uint32_t low, high;
+    asm volatile("rdtsc" : "=a"(low), "=d"(high));
+    return (std::uint64_t(high) << 32) | low;
+}
+
+struct CpuidResult {
+    std::uint32_t eax, ebx, ecx, edx;
+};
+inline CpuidResult cpuid(std::uint32_t leaf, std::uint32_t subleaf = 0)
+{
+    CpuidResult r;
+    asm volatile("cpuid" : "=a"(r.eax), "=b"(r.ebx), "=c"(r.ecx), "=d"(r.edx) : "a"(leaf), "c"(subleaf));
+    return r;
+}
+
+inline std::uint64_t read_flags()
+{
+    std::uint64_t flags;
+    asm volatile("pushfq; popq %0" : "=r"(flags)::"memory");
+    return flags;
+}
+inline bool interrupts_enabled() { return read_flags() & (1u << 9); }
+inline void disable_interrupts() { asm volatile("cli" ::: "memory"); }
+inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
+inline void halt() { asm volatile("hlt" ::: "memory"); }
+inline void pause() { asm volatile("pause"); }
+
+[[noreturn]] inline void halt_forever()
+{
+    for (;;)
+        asm volatile("cli; hlt");
+}
+
+inline constexpr std::uint32_t kMsrEfer = 0xc0000080;
+inline constexpr std::uint32_t kMsrFsBase = 0xc0000100;
+inline constexpr std::uint32_t kMsrGsBase = 0xc0000101;
+
+} // namespace delos::cpu

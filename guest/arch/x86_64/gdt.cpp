@@ -1,0 +1,65 @@
+// gdt.cpp: descriptor tables for long mode.
+#include "arch/x86_64/gdt.h"
+
+namespace delos::arch {
+
+namespace {
+
+struct [[gnu::packed]] TaskStateSegment {
+    std::uint32_t reserved0;
+    std::uint64_t rsp[3];
+    std::uint64_t reserved1;
+    std::uint64_t ist[7];
+    std::uint64_t reserved2;
+    std::uint16_t reserved3;
+    std::uint16_t io_map_base;
+};
+static_assert(sizeof(TaskStateSegment) == 104);
+
+struct [[gnu::packed]] DescriptorPointer {
+    std::uint16_t limit;
+    std::uint64_t base;
+};
+
+TaskStateSegment g_tss;
+alignas(16) std::uint64_t g_gdt[5];
+
+} // namespace
+
+void load_gdt_and_tss(const std::uint64_t ist_stack_tops[3])
+{
+    for (int i = 0; i < 3; ++i)
+        g_tss.ist[i] = ist_stack_tops[i];
+    g_tss.io_map_base = sizeof(TaskStateSegment);  // no I/O permission bitmap
+
+    auto tss = reinterpret_cast<std::uint64_t>(&g_tss);
+    std::uint64_t limit = sizeof(TaskStateSegment) - 1;
+    g_gdt[0] = 0;
+    g_gdt[1] = 0x00af9a000000ffffull;  // 64-bit code, present, ring 0
+    g_gdt[2] = 0x00cf92000000ffffull;  // data, present, writable
+    g_gdt[3] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xf) << 48) |
+               (((tss >> 24) & 0xff) << 56);  // available 64-bit TSS
+    g_gdt[4] = tss >> 32;
+
+    DescriptorPointer pointer{sizeof(g_gdt) - 1, reinterpret_cast<std::uint64_t>(g_gdt)};
+    asm volatile(
+        "lgdt %0\n"
+        "pushq %1\n"
+        "leaq 1f(%%rip), %%rax\n"
+        "pushq %%rax\n"
+        "lretq\n"
+        "1:\n"
+        "movw %2, %%ax\n"
+        "movw %%ax, %%ds\n"
+        "movw %%ax, %%es\n"
+        "movw %%ax, %%ss\n"
+        "xorl %%eax, %%eax\n"
+        "movw %%ax, %%fs\n"
+        "movw %%ax, %%gs\n"
+        "ltr %w3\n"
+        :
+        : "m"(pointer), "i"(kKernelCodeSelector), "i"(kKernelDataSelector), "r"(kTssSelector)
+        : "rax", "memory");
+}
+
+} // namespace delos::arch

@@ -1,0 +1,79 @@
+// interrupts.S: one entry stub per vector: push a uniform InterruptFrame, call the C++ dispatcher.
+    .section .text.interrupt_entries, "ax"
+    .code64
+
+// Vectors 8, 10-14, 17, 21, 29 and 30 push an error code; the others get a 0 so every
+// frame has the same shape.
+    .macro ENTRY vector
+    .align 16
+interrupt_entry_\vector:
+    .if !((\vector == 8) || ((\vector >= 10) && (\vector <= 14)) || (\vector == 17) || (\vector == 21) || (\vector == 29) || (\vector == 30))
+    pushq $0
+    .endif
+    pushq $\vector
+    jmp interrupt_common
+    .endm
+
+    .altmacro
+    .set vector, 0
+    .rept 256
+    ENTRY %vector
+    .set vector, vector + 1
+    .endr
+
+interrupt_common:
+    cld
+    pushq %rax
+    pushq %rbx
+    pushq %rcx
+    pushq %rdx
+    pushq %rsi
+    pushq %rdi
+    pushq %rbp
+    pushq %r8
+    pushq %r9
+    pushq %r10
+    pushq %r11
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    movq %rsp, %rdi
+    // A frame record linking to the interrupted code, so backtraces walk through interrupts.
+    pushq 0x88(%rsp)          // interrupted rip: frame->rip, 17 slots above the frame start
+    pushq 0x48(%rsp)          // interrupted rbp: frame->rbp, 8 slots above the frame, +1 for the push
+    movq %rsp, %rbp
+    call interrupt_dispatch
+    addq $16, %rsp
+    .global interrupt_return
+interrupt_return:
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %r11
+    popq %r10
+    popq %r9
+    popq %r8
+    popq %rbp
+    popq %rdi
+    popq %rsi
+    popq %rdx
+    popq %rcx
+    popq %rbx
+    popq %rax
+    addq $16, %rsp            // vector and error code
+    iretq
+
+    .section .rodata.interrupt_entry_table, "a"
+    .align 8
+    .global interrupt_entry_table
+interrupt_entry_table:
+    .macro ENTRY_ADDRESS vector
+    .quad interrupt_entry_\vector
+    .endm
+    .set vector, 0
+    .rept 256
+    ENTRY_ADDRESS %vector
+    .set vector, vector + 1
+    .endr

@@ -1,0 +1,24 @@
+// interrupts.h: the IDT, exception reporting, and registration of device interrupt handlers.
+#pragma once
+
+#include <cstdint>
+
+#include "arch/x86_64/interrupt_frame.h"
+
+namespace delos::arch {
+
+// Installs all 256 vectors; exceptions use IST stacks where gdt.h says so.
+void load_idt();
+
+using InterruptHandler = void (*)(InterruptFrame& frame);
+// Vectors 32..255. The handler runs with interrupts disabled and must acknowledge its device.
+void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler);
+
+// Exception hook for recovery (fault probes now, task unwinding later): return true if the
+// exception was handled and the (possibly modified) frame should be resumed.
+using ExceptionHook = bool (*)(InterruptFrame& frame);
+void set_exception_hook(ExceptionHook hook);
+
+const char* exception_name(std::uint64_t vector);
+
+} // namespace delos::arch

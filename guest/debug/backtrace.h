@@ -1,0 +1,18 @@
+// backtrace.h: walking frame-pointer chains safely and printing them with symbol names.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace delos {
+
+inline constexpr std::size_t kMaxBacktraceDepth = 32;
+
+// Return addresses from the frame chain starting at `frame_pointer`; stops at the first frame
+// that is not readable kernel memory. Returns how many were stored.
+std::size_t collect_backtrace(std::uint64_t frame_pointer, std::uint64_t* addresses, std::size_t capacity);
+
+// Prints "  #i 0x... symbol+0xoff (owner)" lines, starting with `first_address` if non-zero.
+void print_backtrace(std::uint64_t frame_pointer, std::uint64_t first_address = 0);
+
+} // namespace delos

@@ -1,0 +1,101 @@
+// kernel_symbols.cpp: reading the embedded .delos.ksyms table.
+#include "debug/kernel_symbols.h"
+
+#include "abi/kernel_symbol_table.h"
+
+namespace delos::kernel_symbols {
+
+// Filled in after linking; zero (magic 0) in a kernel built without the tool.
+[[gnu::section(".delos.ksyms"), gnu::used]] alignas(8) const unsigned char g_table[abi::kKernelSymbolsCapacity] = {1};
+
+namespace {
+
+Symbolizer g_external_symbolizer = nullptr;
+
+const abi::KernelSymbolsHeader& header()
+{
+    // The compiler must not constant-fold the table: its contents change after linking.
+    const unsigned char* table = g_table;
+    asm("" : "+r"(table));
+    return *reinterpret_cast<const abi::KernelSymbolsHeader*>(table);
+}
+
+bool valid() { return header().magic == abi::kKernelSymbolsMagic; }
+
+const abi::KernelSymbolEntry* entries()
+{
+    return reinterpret_cast<const abi::KernelSymbolEntry*>(reinterpret_cast<const unsigned char*>(&header()) +
+                                                           sizeof(abi::KernelSymbolsHeader));
+}
+
+StringView string_at(std::uint32_t offset)
+{
+    const char* strings = reinterpret_cast<const char*>(&header()) + header().strings_offset;
+    if (offset >= header().strings_size)
+        return StringView();
+    return StringView(strings + offset);
+}
+
+Symbol make(const abi::KernelSymbolEntry& entry)
+{
+    return {entry.address, entry.size, string_at(entry.name_offset), string_at(entry.display_name_offset),
+            (entry.flags & abi::kKernelSymbolExported) != 0};
+}
+
+} // namespace
+
+std::size_t count() { return valid() ? header().symbol_count : 0; }
+
+Symbol at(std::size_t index) { return make(entries()[index]); }
+
+bool lookup(std::uint64_t address, Symbol& out)
+{
+    std::size_t n = count();
+    if (n == 0)
+        return false;
+    const abi::KernelSymbolEntry* table = entries();
+    // Last entry whose address <= address.
+    std::size_t low = 0, high = n;
+    while (low < high) {
+        std::size_t middle = low + (high - low) / 2;
+        if (table[middle].address <= address)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    if (low == 0)
+        return false;
+    const auto& entry = table[low - 1];
+    // Symbols of unknown size (assembly labels) cover up to the next symbol.
+    std::uint64_t end = entry.size ? entry.address + entry.size : (low < n ? table[low].address : entry.address + 1);
+    if (address >= end)
+        return false;
+    out = make(entry);
+    return true;
+}
+
+bool find(StringView name, Symbol& out)
+{
+    std::size_t n = count();
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto& entry = entries()[i];
+        if ((entry.flags & abi::kKernelSymbolExported) && string_at(entry.name_offset) == name) {
+            out = make(entry);
+            return true;
+        }
+    }
+    return false;
+}
+
+void set_external_symbolizer(Symbolizer symbolizer) { g_external_symbolizer = symbolizer; }
+
+bool symbolize(std::uint64_t address, Symbol& out, StringView& owner)
+{
+    if (lookup(address, out)) {
+        owner = "kernel";
+        return true;
+    }
+    return g_external_symbolizer && g_external_symbolizer(address, out, owner);
+}
+
+} // namespace delos::kernel_symbols

@@ -1,0 +1,34 @@
+// kernel_symbols.h: the kernel's own symbol table, embedded in its image after linking
+// (by guest/tools/embed_kernel_symbols), for backtraces and for linking cells against the kernel.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/string_view.h"
+
+namespace delos::kernel_symbols {
+
+struct Symbol {
+    std::uint64_t address;
+    std::uint64_t size;
+    StringView name;          // as linked (mangled)
+    StringView display_name;  // demangled, for people
+    bool exported;            // global and visible: cells may link against it
+};
+
+// The symbol containing `address`, if any (binary search over the sorted table).
+bool lookup(std::uint64_t address, Symbol& out);
+// The exported symbol named `name` (mangled), if any.
+bool find(StringView name, Symbol& out);
+
+std::size_t count();
+Symbol at(std::size_t index);
+
+// Symbolizers for code outside the kernel image (loaded cells register one).
+using Symbolizer = bool (*)(std::uint64_t address, Symbol& out, StringView& owner);
+void set_external_symbolizer(Symbolizer);
+// Kernel first, then the external symbolizer; `owner` is "kernel" or the cell's name.
+bool symbolize(std::uint64_t address, Symbol& out, StringView& owner);
+
+} // namespace delos::kernel_symbols

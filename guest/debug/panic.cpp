@@ -1,0 +1,39 @@
+// panic.cpp: print the reason and the caller's backtrace, then exit with kExitPanic.
+#include "debug/panic.h"
+
+#include "arch/x86_64/cpu.h"
+#include "debug/backtrace.h"
+#include "debug/kernel_log.h"
+#include "drivers/platform/platform_ports.h"
+
+namespace delos {
+
+namespace {
+bool g_panicking = false;
+}
+
+void panic(StringView message)
+{
+    cpu::disable_interrupts();
+    if (g_panicking) {
+        kprint("delos: PANIC while panicking: {}\n", message);
+        platform::shutdown(platform::kExitPanic);
+    }
+    g_panicking = true;
+    kprint("delos: PANIC: {}\n", message);
+    print_backtrace(reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)));
+    platform::shutdown(platform::kExitPanic);
+}
+
+void panic(StringView context, const Error& error)
+{
+    char buffer[256];
+    FixedBufferSink sink(buffer, sizeof buffer);
+    if (error.has_value)
+        format_to(sink, "{}: {} ({}: {:#x})", context, error.message, error_code_name(error.code), error.value);
+    else
+        format_to(sink, "{}: {} ({})", context, error.message, error_code_name(error.code));
+    panic(sink.view());
+}
+
+} // namespace delos

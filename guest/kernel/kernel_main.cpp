@@ -1,0 +1,73 @@
+// kernel_main.cpp: the kernel core's first steps after the handover: reclaim the nano_core,
+// announce readiness, and run what the command line asks for.
+#include "kernel/kernel.h"
+
+#include "arch/x86_64/cpu.h"
+#include "arch/x86_64/tsc.h"
+#include "debug/fault_probe.h"
+#include "debug/kernel_log.h"
+#include "debug/panic.h"
+#include "drivers/platform/platform_ports.h"
+#include "lib/command_line.h"
+#include "memory/frame_allocator.h"
+#include "memory/page_table.h"
+#include "selftest/selftest.h"
+
+namespace delos::kernel {
+
+namespace {
+
+pvh::BootInfo g_boot_info;
+std::uint64_t g_bytes_reclaimed = 0;
+
+// The nano_core is never needed again: unmap it (a stray call into it faults) and free its frames.
+void reclaim_nano_core(const Handover& handover)
+{
+    std::uint64_t size = handover.nano_core_end - handover.nano_core_start;
+    auto unmapped = memory::kernel_page_table().set_access(handover.nano_core_start, size, memory::Access::None);
+    if (unmapped.is_error())
+        panic("unmapping the nano_core", unmapped.error());
+    memory::frame_allocator().release_reserved({handover.nano_core_start, size});
+    g_bytes_reclaimed += size;
+}
+
+[[noreturn]] void idle_forever()
+{
+    for (;;) {
+        cpu::enable_interrupts();
+        cpu::halt();
+    }
+}
+
+} // namespace
+
+const pvh::BootInfo& boot_info() { return g_boot_info; }
+std::uint64_t bytes_reclaimed() { return g_bytes_reclaimed; }
+
+void kernel_main(const Handover* handover)
+{
+    g_boot_info = handover->boot;
+    reclaim_nano_core(*handover);
+    install_fault_probe_hook();
+
+    auto& frames = memory::frame_allocator();
+    std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
+    kprint("delos: ready: {} cells loaded, {} bytes reclaimed, {} MiB RAM, {} MiB free, boot {} us (tsc {} MHz from {})\n", 0,
+           g_bytes_reclaimed, g_boot_info.ram_end() >> 20, (frames.free_frames() * memory::kPageSize) >> 20,
+           boot_ns / 1000, tsc::ticks_per_second() / 1000000, tsc::calibration_source());
+    platform::signal_ready();
+
+    CommandLine command_line(g_boot_info.command_line);
+    StringView command = command_line.command();
+    if (command == "exit")
+        platform::shutdown(platform::kExitSuccess);
+    if (command == "selftest") {
+        bool passed = selftest::run_all();
+        platform::shutdown(passed ? platform::kExitSuccess : platform::kExitTestsFailed);
+    }
+    if (!command.empty() && command != "run")
+        kprint("delos: unknown command '{}' (known: exit, selftest, run); running\n", command);
+    idle_forever();
+}
+
+} // namespace delos::kernel

@@ -1,0 +1,181 @@
+// heap.cpp: size-class free lists carved from page slabs; large blocks straight from frames.
+#include "memory/heap.h"
+
+#include "debug/panic.h"
+#include "memory/frame_allocator.h"
+#include "memory/page_table.h"
+#include "sync/spin_lock.h"
+
+namespace delos::memory {
+
+namespace {
+
+constexpr std::uint32_t kMagic = 0xde1054a1;
+constexpr std::size_t kClassSizes[] = {32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096 - 16};
+constexpr std::size_t kClassCount = sizeof kClassSizes / sizeof kClassSizes[0];
+constexpr std::size_t kSlabPages = 4;
+constexpr std::uint32_t kLargeClass = 0xffff;
+
+// 16 bytes before every allocation, so the payload keeps 16-byte alignment.
+struct Header {
+    std::uint32_t magic;
+    std::uint16_t size_class;  // index into kClassSizes, or kLargeClass
+    std::uint16_t alignment_padding;  // bytes between the block start and this header
+    std::uint32_t requested;   // requested size (large blocks: low 32 bits; pages give the rest)
+    std::uint32_t owner;
+};
+static_assert(sizeof(Header) == 16);
+
+struct FreeBlock {
+    FreeBlock* next;
+};
+
+struct HeapState {
+    SpinLock lock;
+    FreeBlock* free_lists[kClassCount] = {};
+    HeapStatistics stats{};
+    HeapOwnerHook owner_hook = nullptr;
+    HeapAccountingHook accounting_hook = nullptr;
+};
+
+HeapState g_heap;
+
+std::size_t class_for(std::size_t block_size)
+{
+    for (std::size_t i = 0; i < kClassCount; ++i) {
+        if (block_size <= kClassSizes[i])
+            return i;
+    }
+    return kClassCount;
+}
+
+bool refill(std::size_t size_class)
+{
+    auto slab = frame_allocator().allocate(kSlabPages);
+    if (slab.is_error())
+        return false;
+    if (kernel_page_table().set_access(slab->start, slab->size, Access::ReadWrite).is_error()) {
+        frame_allocator().free(slab.value());
+        return false;
+    }
+    g_heap.stats.pages_held += kSlabPages;
+    std::size_t block = kClassSizes[size_class];
+    for (std::uint64_t at = slab->start; at + block <= slab->end(); at += block) {
+        auto* free_block = reinterpret_cast<FreeBlock*>(at);
+        free_block->next = g_heap.free_lists[size_class];
+        g_heap.free_lists[size_class] = free_block;
+    }
+    return true;
+}
+
+Header* header_of(const void* pointer)
+{
+    auto* header = reinterpret_cast<Header*>(reinterpret_cast<std::uintptr_t>(pointer) - sizeof(Header));
+    if (header->magic != kMagic)
+        panic("heap: free or query of a pointer the heap did not hand out (or a corrupted header)");
+    return header;
+}
+
+} // namespace
+
+void set_heap_owner_hooks(HeapOwnerHook owner, HeapAccountingHook accounting)
+{
+    g_heap.owner_hook = owner;
+    g_heap.accounting_hook = accounting;
+}
+
+void* heap_allocate(std::size_t size, std::size_t alignment)
+{
+    if (alignment < 16)
+        alignment = 16;
+    if (size == 0)
+        size = 1;
+    std::uint32_t owner = g_heap.owner_hook ? static_cast<std::uint32_t>(g_heap.owner_hook()) : 0;
+    std::size_t padding = alignment - sizeof(Header);  // payload = block + padding + header
+    std::size_t block_size = padding + sizeof(Header) + size;
+    if (size >= (1ull << 32) || alignment > (1u << 15))
+        return nullptr;  // the header records sizes and padding in 32 and 16 bits
+
+    std::uintptr_t block = 0;
+    std::uint16_t size_class = kLargeClass;
+    {
+        SpinLockGuard guard(g_heap.lock);
+        std::size_t index = alignment <= 16 ? class_for(block_size) : kClassCount;
+        if (index < kClassCount) {
+            if (!g_heap.free_lists[index] && !refill(index))
+                return nullptr;
+            FreeBlock* free_block = g_heap.free_lists[index];
+            g_heap.free_lists[index] = free_block->next;
+            block = reinterpret_cast<std::uintptr_t>(free_block);
+            size_class = static_cast<std::uint16_t>(index);
+        } else {
+            std::size_t pages = static_cast<std::size_t>(align_up(block_size, kPageSize) / kPageSize);
+            auto range = frame_allocator().allocate(pages, alignment > kPageSize ? alignment : kPageSize);
+            if (range.is_error())
+                return nullptr;
+            if (kernel_page_table().set_access(range->start, range->size, Access::ReadWrite).is_error()) {
+                frame_allocator().free(range.value());
+                return nullptr;
+            }
+            g_heap.stats.pages_held += pages;
+            block = range->start;
+        }
+        g_heap.stats.bytes_in_use += size;
+        g_heap.stats.allocations_in_use += 1;
+    }
+    auto* header = reinterpret_cast<Header*>(block + padding);
+    header->magic = kMagic;
+    header->size_class = size_class;
+    header->alignment_padding = static_cast<std::uint16_t>(padding);
+    header->requested = static_cast<std::uint32_t>(size);
+    header->owner = owner;
+    if (g_heap.accounting_hook)
+        g_heap.accounting_hook(owner, static_cast<std::int64_t>(size));
+    return header + 1;
+}
+
+std::size_t heap_allocation_size(const void* pointer)
+{
+    return header_of(pointer)->requested;
+}
+
+void heap_free(void* pointer)
+{
+    if (!pointer)
+        return;
+    Header* header = header_of(pointer);
+    std::uintptr_t block = reinterpret_cast<std::uintptr_t>(header) - header->alignment_padding;
+    std::size_t size = header->requested;
+    std::uint32_t owner = header->owner;
+    std::uint16_t size_class = header->size_class;
+    header->magic = 0;  // a second free of the same pointer panics instead of corrupting a list
+    {
+        SpinLockGuard guard(g_heap.lock);
+        if (size_class != kLargeClass) {
+            if (size_class >= kClassCount)
+                panic("heap: corrupted size class");
+            auto* free_block = reinterpret_cast<FreeBlock*>(block);
+            free_block->next = g_heap.free_lists[size_class];
+            g_heap.free_lists[size_class] = free_block;
+        } else {
+            std::size_t block_size = header->alignment_padding + sizeof(Header) + size;
+            std::size_t pages = static_cast<std::size_t>(align_up(block_size, kPageSize) / kPageSize);
+            // Unmapped before it is freed: a use after free faults instead of corrupting a new owner.
+            (void)kernel_page_table().set_access(block, pages * kPageSize, Access::None);
+            frame_allocator().free({block, pages * kPageSize});
+            g_heap.stats.pages_held -= pages;
+        }
+        g_heap.stats.bytes_in_use -= size;
+        g_heap.stats.allocations_in_use -= 1;
+    }
+    if (g_heap.accounting_hook)
+        g_heap.accounting_hook(owner, -static_cast<std::int64_t>(size));
+}
+
+HeapStatistics heap_statistics()
+{
+    SpinLockGuard guard(g_heap.lock);
+    return g_heap.stats;
+}
+
+} // namespace delos::memory

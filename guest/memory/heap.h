@@ -1,0 +1,28 @@
+// heap.h: the kernel heap behind operator new: size classes for small objects, whole pages for
+// large ones. Each allocation records its owner (a task id) so ownership can be reported.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace delos::memory {
+
+struct HeapStatistics {
+    std::uint64_t bytes_in_use;       // requested bytes not yet freed
+    std::uint64_t allocations_in_use;
+    std::uint64_t pages_held;         // frames the heap holds (slabs and large blocks)
+};
+
+void* heap_allocate(std::size_t size, std::size_t alignment);
+void heap_free(void* pointer);
+// The requested size of a live allocation.
+std::size_t heap_allocation_size(const void* pointer);
+HeapStatistics heap_statistics();
+
+// Who owns new allocations (the scheduler installs the current task's id); 0 = the kernel.
+using HeapOwnerHook = std::uint64_t (*)();
+// Called with (owner, +bytes) on allocation and (owner, -bytes) on free, for per-task accounting.
+using HeapAccountingHook = void (*)(std::uint64_t owner, std::int64_t bytes);
+void set_heap_owner_hooks(HeapOwnerHook owner, HeapAccountingHook accounting);
+
+} // namespace delos::memory

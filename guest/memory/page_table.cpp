@@ -1,0 +1,194 @@
+// page_table.cpp: 4-level x86-64 paging over the identity map.
+#include "memory/page_table.h"
+
+#include "arch/x86_64/cpu.h"
+#include "memory/frame_allocator.h"
+
+extern "C" char __nano_core_text_start[], __nano_core_text_end[], __nano_core_data_start[], __nano_core_data_end[];
+extern "C" char __text_start[], __text_end[], __rodata_start[], __rodata_end[], __data_start[], __kernel_end[];
+
+namespace delos::memory {
+
+namespace {
+
+constexpr std::uint64_t kPresent = 1ull << 0;
+constexpr std::uint64_t kWritable = 1ull << 1;
+constexpr std::uint64_t kWriteThrough = 1ull << 3;
+constexpr std::uint64_t kCacheDisable = 1ull << 4;
+constexpr std::uint64_t kLarge = 1ull << 7;
+constexpr std::uint64_t kGlobal = 1ull << 8;
+constexpr std::uint64_t kNoExecute = 1ull << 63;
+constexpr std::uint64_t kAddressMask = 0x000ffffffffff000ull;
+constexpr std::uint64_t kLargeAddressMask = 0x000fffffffe00000ull;
+
+PageTable g_kernel_page_table;
+
+std::uint64_t flags_for(Access access)
+{
+    switch (access) {
+    case Access::None: return 0;
+    case Access::Read: return kPresent | kGlobal | kNoExecute;
+    case Access::ReadWrite: return kPresent | kGlobal | kWritable | kNoExecute;
+    case Access::ReadExecute: return kPresent | kGlobal;
+    }
+    return 0;
+}
+
+std::uint64_t* table_at(std::uint64_t physical) { return reinterpret_cast<std::uint64_t*>(physical); }
+
+unsigned index_at(std::uint64_t address, int level)  // level 3 = PML4 ... 0 = PT
+{
+    return static_cast<unsigned>((address >> (12 + 9 * level)) & 0x1ff);
+}
+
+} // namespace
+
+const char* access_name(Access access)
+{
+    switch (access) {
+    case Access::None: return "---";
+    case Access::Read: return "r--";
+    case Access::ReadWrite: return "rw-";
+    case Access::ReadExecute: return "r-x";
+    }
+    return "???";
+}
+
+KernelLayout kernel_layout()
+{
+    auto at = [](const char* symbol) { return reinterpret_cast<std::uint64_t>(symbol); };
+    return {at(__nano_core_text_start), at(__nano_core_text_end), at(__nano_core_data_start), at(__nano_core_data_end),
+            at(__text_start), at(__text_end), at(__rodata_start), at(__rodata_end), at(__data_start), at(__kernel_end)};
+}
+
+PageTable& kernel_page_table() { return g_kernel_page_table; }
+
+ErrorOr<std::uint64_t> PageTable::new_table()
+{
+    auto frame = TRY(frame_allocator().allocate(1));
+    if (m_active) {
+        // A frame freed after being unmapped is not present in the linear map. RAM is always
+        // covered down to its last level, so making it present never needs another table.
+        std::uint64_t* entry = TRY(entry_for(frame.start, false));
+        if (!(*entry & kPresent)) {
+            *entry = frame.start | flags_for(Access::ReadWrite);
+            cpu::invalidate_page(frame.start);
+        }
+    }
+    __builtin_memset(table_at(frame.start), 0, kPageSize);
+    ++m_table_frames;
+    return frame.start;
+}
+
+ErrorOr<std::uint64_t*> PageTable::entry_for(std::uint64_t address, bool split_large_pages)
+{
+    std::uint64_t table = m_root;
+    for (int level = 3; level > 0; --level) {
+        std::uint64_t& entry = table_at(table)[index_at(address, level)];
+        if (!(entry & kPresent)) {
+            entry = TRY(new_table()) | kPresent | kWritable;
+        } else if (entry & kLarge) {
+            if (level != 1)
+                return Error::make(ErrorCode::Unsupported, "1 GiB pages are not used", address);
+            if (!split_large_pages)
+                return &entry;
+            // Split a 2 MiB page into 512 4 KiB pages with the same rights.
+            std::uint64_t base = entry & kLargeAddressMask;
+            std::uint64_t flags = entry & ~kLargeAddressMask & ~kLarge;
+            std::uint64_t split = TRY(new_table());
+            for (unsigned i = 0; i < 512; ++i)
+                table_at(split)[i] = (base + i * kPageSize) | flags;
+            entry = split | kPresent | kWritable;
+            if (m_active)
+                cpu::write_cr3(m_root);  // drop the stale large-page TLB entry everywhere in it
+        }
+        table = entry & kAddressMask;
+    }
+    return &table_at(table)[index_at(address, 0)];
+}
+
+ErrorOr<void> PageTable::map_large(std::uint64_t address, std::uint64_t flags)
+{
+    std::uint64_t table = m_root;
+    for (int level = 3; level > 1; --level) {
+        std::uint64_t& entry = table_at(table)[index_at(address, level)];
+        if (!(entry & kPresent))
+            entry = TRY(new_table()) | kPresent | kWritable;
+        table = entry & kAddressMask;
+    }
+    table_at(table)[index_at(address, 1)] = address | flags | kLarge;
+    return {};
+}
+
+ErrorOr<void> PageTable::build_linear_map(std::uint64_t ram_end, const KernelLayout& layout)
+{
+    m_root = TRY(new_table());
+    // First 2 MiB: 4 KiB pages (null page, boot data, kernel image start).
+    std::uint64_t small_end = align_up(layout.data_end, kLargePageSize);
+    if (small_end > ram_end)
+        small_end = align_up(ram_end, kPageSize);
+    TRY(set_access(kPageSize, small_end - kPageSize, Access::ReadWrite));
+    for (std::uint64_t address = small_end; address + kLargePageSize <= ram_end; address += kLargePageSize)
+        TRY(map_large(address, flags_for(Access::ReadWrite)));
+    std::uint64_t large_end = small_end + align_down(ram_end - small_end, kLargePageSize);
+    if (large_end < ram_end)
+        TRY(set_access(large_end, align_up(ram_end, kPageSize) - large_end, Access::ReadWrite));
+
+    TRY(set_access(layout.nano_core_text_start, layout.nano_core_text_end - layout.nano_core_text_start, Access::ReadExecute));
+    TRY(set_access(layout.nano_core_data_start, layout.nano_core_data_end - layout.nano_core_data_start, Access::ReadWrite));
+    TRY(set_access(layout.text_start, layout.text_end - layout.text_start, Access::ReadExecute));
+    TRY(set_access(layout.rodata_start, layout.rodata_end - layout.rodata_start, Access::Read));
+    TRY(set_access(layout.data_start, layout.data_end - layout.data_start, Access::ReadWrite));
+    return {};
+}
+
+void PageTable::activate()
+{
+    cpu::write_cr3(m_root);
+    m_active = true;
+}
+
+ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Access access)
+{
+    if (start % kPageSize != 0 || size % kPageSize != 0)
+        return Error::make(ErrorCode::InvalidArgument, "range is not page-aligned", start);
+    std::uint64_t flags = flags_for(access);
+    for (std::uint64_t address = start; address < start + size; address += kPageSize) {
+        std::uint64_t* entry = TRY(entry_for(address, true));
+        *entry = (address & kAddressMask) | flags;
+        if (m_active)
+            cpu::invalidate_page(address);
+    }
+    return {};
+}
+
+ErrorOr<void> PageTable::map_device(std::uint64_t start, std::uint64_t size)
+{
+    std::uint64_t flags = kPresent | kWritable | kNoExecute | kCacheDisable | kWriteThrough;
+    for (std::uint64_t address = align_down(start, kPageSize); address < start + size; address += kPageSize) {
+        std::uint64_t* entry = TRY(entry_for(address, true));
+        *entry = address | flags;
+        if (m_active)
+            cpu::invalidate_page(address);
+    }
+    return {};
+}
+
+Access PageTable::access_of(std::uint64_t address) const
+{
+    std::uint64_t table = m_root;
+    for (int level = 3; level >= 0; --level) {
+        std::uint64_t entry = table_at(table)[index_at(address, level)];
+        if (!(entry & kPresent))
+            return Access::None;
+        if (level == 0 || (entry & kLarge)) {
+            if (!(entry & kNoExecute))
+                return Access::ReadExecute;
+            return (entry & kWritable) ? Access::ReadWrite : Access::Read;
+        }
+        table = entry & kAddressMask;
+    }
+    return Access::None;
+}
+
+} // namespace delos::memory

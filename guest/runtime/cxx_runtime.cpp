@@ -1,0 +1,68 @@
+// cxx_runtime.cpp: what compiled C++ expects from its runtime: operator new/delete on the
+// kernel heap, pure-virtual and abort traps, static destructor registration, and the
+// unwinder entry points that -fexceptions code references.
+#include <cstddef>
+#include <new>
+
+#include "debug/panic.h"
+#include "memory/heap.h"
+
+using delos::memory::heap_allocate;
+using delos::memory::heap_free;
+
+namespace {
+void* allocate_or_panic(std::size_t size, std::size_t alignment)
+{
+    void* pointer = heap_allocate(size, alignment);
+    if (!pointer)
+        delos::panic("out of memory: operator new could not allocate");
+    return pointer;
+}
+} // namespace
+
+void* operator new(std::size_t size) { return allocate_or_panic(size, 16); }
+void* operator new[](std::size_t size) { return allocate_or_panic(size, 16); }
+void* operator new(std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment)); }
+void* operator new[](std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment)); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
+void operator delete(void* pointer) noexcept { heap_free(pointer); }
+void operator delete[](void* pointer) noexcept { heap_free(pointer); }
+void operator delete(void* pointer, std::size_t) noexcept { heap_free(pointer); }
+void operator delete[](void* pointer, std::size_t) noexcept { heap_free(pointer); }
+void operator delete(void* pointer, std::align_val_t) noexcept { heap_free(pointer); }
+void operator delete[](void* pointer, std::align_val_t) noexcept { heap_free(pointer); }
+void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { heap_free(pointer); }
+void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept { heap_free(pointer); }
+
+namespace delos::runtime {
+// Static destructors of whoever is being initialised go here; the cell loader installs a
+// handler while it runs a cell's constructors so they run again at unload. The kernel's own
+// statics live forever.
+using AtExitHandler = int (*)(void (*function)());
+AtExitHandler g_atexit_handler = nullptr;
+void set_atexit_handler(AtExitHandler handler) { g_atexit_handler = handler; }
+} // namespace delos::runtime
+
+extern "C" {
+
+void* __dso_handle = nullptr;
+
+int atexit(void (*function)())
+{
+    return delos::runtime::g_atexit_handler ? delos::runtime::g_atexit_handler(function) : 0;
+}
+
+void __cxa_pure_virtual() { delos::panic("pure virtual function called"); }
+
+[[noreturn]] void abort() { delos::panic("abort() called"); }
+
+// Delos never throws. These are reached only by unwinding, which fault recovery implements
+// (docs/unwinding.md); until then reaching one is a kernel bug and says so.
+[[noreturn]] void _Unwind_Resume(void*) { delos::panic("_Unwind_Resume reached: unwinding is not available in this kernel"); }
+int __gxx_personality_v0(int, int, unsigned long, void*, void*)
+{
+    delos::panic("__gxx_personality_v0 reached: unwinding is not available in this kernel");
+}
+
+} // extern "C"

@@ -1,0 +1,55 @@
+// memory_functions.cpp: the C memory and string functions the compiler may call on its own.
+#include <cstddef>
+#include <cstdint>
+
+extern "C" {
+
+void* memcpy(void* destination, const void* source, std::size_t count)
+{
+    void* result = destination;
+    asm volatile("rep movsb" : "+D"(destination), "+S"(source), "+c"(count)::"memory");
+    return result;
+}
+
+void* memset(void* destination, int value, std::size_t count)
+{
+    void* result = destination;
+    asm volatile("rep stosb" : "+D"(destination), "+c"(count) : "a"(value) : "memory");
+    return result;
+}
+
+void* memmove(void* destination, const void* source, std::size_t count)
+{
+    auto* to = static_cast<unsigned char*>(destination);
+    const auto* from = static_cast<const unsigned char*>(source);
+    if (to == from || count == 0)
+        return destination;
+    if (to < from || to >= from + count)
+        return memcpy(destination, source, count);
+    // Overlapping with destination above source: copy backwards.
+    to += count - 1;
+    from += count - 1;
+    asm volatile("std; rep movsb; cld" : "+D"(to), "+S"(from), "+c"(count)::"memory");
+    return destination;
+}
+
+int memcmp(const void* left, const void* right, std::size_t count)
+{
+    const auto* a = static_cast<const unsigned char*>(left);
+    const auto* b = static_cast<const unsigned char*>(right);
+    for (std::size_t i = 0; i < count; ++i) {
+        if (a[i] != b[i])
+            return a[i] < b[i] ? -1 : 1;
+    }
+    return 0;
+}
+
+std::size_t strlen(const char* text)
+{
+    std::size_t length = 0;
+    while (text[length])
+        ++length;
+    return length;
+}
+
+} // extern "C"

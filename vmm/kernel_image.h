@@ -1,0 +1,36 @@
+// kernel_image.h: reading a guest kernel ELF (segments and PVH entry note) and loading it into RAM.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "guest_memory.h"
+
+namespace delos::vmm {
+
+struct KernelSegment {
+    std::uint64_t physical_address;
+    std::span<const std::uint8_t> file_bytes;  // copied to physical_address
+    std::uint64_t memory_size;                 // file_bytes, then zeros up to this size
+};
+
+struct KernelImage {
+    std::uint32_t pvh_entry = 0;  // 32-bit protected-mode entry from the Xen PHYS32_ENTRY note
+    std::vector<KernelSegment> segments;
+    std::uint64_t lowest_address = 0;
+    std::uint64_t end_address = 0;  // first byte after the highest segment
+};
+
+// Parses an ELF-64 x86-64 kernel held in `file` (which must outlive the result).
+// Throws BadInput naming what is wrong: not ELF, no PVH note, segments below 1 MiB, ...
+KernelImage parse_kernel_image(std::span<const std::uint8_t> file);
+
+// Copies every segment into guest RAM and zeroes its tail; throws BadInput if RAM is too small.
+void load_kernel_image(const KernelImage& image, GuestMemory& memory);
+
+// Reads a whole file; throws BadInput("cannot read <what> <path>: reason").
+std::vector<std::uint8_t> read_file(const std::string& path, const char* what);
+
+} // namespace delos::vmm

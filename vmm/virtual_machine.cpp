@@ -1,0 +1,152 @@
+// virtual_machine.cpp: building a VM from its config, and the vCPU exit loop.
+#include "virtual_machine.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+
+#include "abi/platform.h"
+#include "kernel_image.h"
+#include "start_info.h"
+#include "vmm_error.h"
+#include "x86_64_cpu.h"
+
+namespace delos::vmm {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+const char* exit_reason_name(std::uint32_t reason)
+{
+    switch (reason) {
+    case KVM_EXIT_IO: return "io";
+    case KVM_EXIT_MMIO: return "mmio";
+    case KVM_EXIT_HLT: return "hlt";
+    case KVM_EXIT_SHUTDOWN: return "shutdown";
+    case KVM_EXIT_FAIL_ENTRY: return "fail-entry";
+    case KVM_EXIT_INTERNAL_ERROR: return "internal-error";
+    case KVM_EXIT_INTR: return "intr";
+    case KVM_EXIT_SYSTEM_EVENT: return "system-event";
+    default: return "other";
+    }
+}
+
+} // namespace
+
+void request_stop_from_signal(int signal) { g_stop_signal = signal; }
+
+VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start)
+    : m_kvm(Kvm::open()), m_vm(m_kvm), m_memory(config.memory_bytes), m_boot_timer(vmm_start)
+{
+    // Inputs first, so bad input is reported before anything else can fail.
+    std::vector<std::uint8_t> kernel_file = read_file(config.kernel_path, "kernel");
+    KernelImage kernel = parse_kernel_image(kernel_file);
+    std::vector<BootModule> modules;
+    for (const auto& path : config.module_paths)
+        modules.push_back({path, read_file(path, "module")});
+
+    load_kernel_image(kernel, m_memory);
+    StartInfoPlacement placement = write_start_info(m_memory, config.cmdline, modules, kernel.end_address);
+
+    m_vm.map_memory(0, 0, m_memory.size(), m_memory.host_base());
+    m_vm.create_interrupt_controllers();
+
+    int serial_fd = STDOUT_FILENO;
+    if (!config.serial_path.empty()) {
+        m_serial_file = FileDescriptor(::open(config.serial_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        if (!m_serial_file.valid())
+            throw BadInput("cannot open serial output " + config.serial_path + ": " + std::strerror(errno));
+        serial_fd = m_serial_file.get();
+    }
+    m_serial = std::make_unique<Serial16550>(serial_fd);
+    m_io_bus.attach(abi::kCom1Port, Serial16550::kRegisterCount, *m_serial);
+    m_io_bus.attach(abi::kDebugExitPort, 4, m_debug_exit);
+    m_io_bus.attach(abi::kBootTimerPort, 4, m_boot_timer);
+
+    m_vcpu.emplace(m_vm.create_vcpu(0));
+    configure_cpuid(m_kvm, *m_vcpu, 0, 1);
+    configure_msrs(*m_vcpu);
+    configure_local_apic(*m_vcpu);
+    set_pvh_entry_state(*m_vcpu, kernel.pvh_entry, static_cast<std::uint32_t>(placement.start_info_address));
+}
+
+RunOutcome VirtualMachine::handle_io_exit()
+{
+    kvm_run* run = m_vcpu->run_state();
+    auto& io = run->io;
+    std::uint64_t bytes = std::uint64_t(io.size) * io.count;
+    if ((io.size != 1 && io.size != 2 && io.size != 4) || io.data_offset > m_vcpu->run_state_size() ||
+        bytes > m_vcpu->run_state_size() - io.data_offset)
+        return {RunOutcome::Kind::GuestCrash, 3, "malformed port I/O exit"};
+    auto* data = reinterpret_cast<std::uint8_t*>(run) + io.data_offset;
+    ++m_exits.by_port[io.port];
+    for (std::uint32_t i = 0; i < io.count; ++i, data += io.size) {
+        if (io.direction == KVM_EXIT_IO_OUT) {
+            std::uint32_t value = 0;
+            std::memcpy(&value, data, io.size);
+            m_io_bus.write(io.port, value, io.size);
+        } else {
+            std::uint32_t value = m_io_bus.read(io.port, io.size);
+            std::memcpy(data, &value, io.size);
+        }
+    }
+    if (auto code = m_debug_exit.exit_code())
+        return {RunOutcome::Kind::GuestExit, *code, ""};
+    return {RunOutcome::Kind::GuestExit, -1, ""};  // -1: keep running
+}
+
+RunOutcome VirtualMachine::run()
+{
+    kvm_run* run = m_vcpu->run_state();
+    for (;;) {
+        if (g_stop_signal)
+            return {RunOutcome::Kind::Interrupted, 128 + g_stop_signal, "stopped by signal"};
+        if (::ioctl(m_vcpu->fd(), KVM_RUN, 0) < 0) {
+            if (errno == EINTR || errno == EAGAIN) {
+                m_exits.count("intr");
+                continue;
+            }
+            throw_errno("KVM_RUN");
+        }
+        m_exits.count(exit_reason_name(run->exit_reason));
+        switch (run->exit_reason) {
+        case KVM_EXIT_IO: {
+            RunOutcome outcome = handle_io_exit();
+            if (outcome.exit_code >= 0 || outcome.kind != RunOutcome::Kind::GuestExit)
+                return outcome;
+            break;
+        }
+        case KVM_EXIT_MMIO:
+            // No MMIO device claims this address: reads see all ones, writes vanish.
+            if (!run->mmio.is_write)
+                std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+            break;
+        case KVM_EXIT_INTR:
+            break;
+        case KVM_EXIT_HLT:
+            return {RunOutcome::Kind::GuestCrash, 3, "guest halted with interrupts disabled (KVM_EXIT_HLT)\n" +
+                                                         describe_registers(*m_vcpu)};
+        case KVM_EXIT_SHUTDOWN:
+            return {RunOutcome::Kind::GuestCrash, 3, "guest shut down (triple fault: KVM_EXIT_SHUTDOWN)\n" +
+                                                         describe_registers(*m_vcpu)};
+        case KVM_EXIT_FAIL_ENTRY:
+            return {RunOutcome::Kind::GuestCrash, 3,
+                    "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason " +
+                        hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" + describe_registers(*m_vcpu)};
+        case KVM_EXIT_INTERNAL_ERROR:
+            return {RunOutcome::Kind::GuestCrash, 3,
+                    "KVM internal error (suberror " + std::to_string(run->internal.suberror) + ")\n" +
+                        describe_registers(*m_vcpu)};
+        default:
+            return {RunOutcome::Kind::GuestCrash, 3,
+                    "unexpected VM exit reason " + std::to_string(run->exit_reason) + "\n" + describe_registers(*m_vcpu)};
+        }
+    }
+}
+
+} // namespace delos::vmm
