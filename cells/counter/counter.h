@@ -1,0 +1,19 @@
+// counter.h: the counter cell's interface: a demo application that counts named events in the
+// kv cell and logs its progress through the log cell.
+#pragma once
+
+#include <cstdint>
+
+#include "lib/error_or.h"
+#include "lib/string_view.h"
+
+namespace delos::counter {
+
+// Counts one more `event`; returns its new count.
+ErrorOr<std::int64_t> count(StringView event);
+// The current count of `event` (0 if never counted).
+ErrorOr<std::int64_t> value(StringView event);
+// Logs every counted event, walking the kv store with a cursor this function owns.
+std::uint64_t report();
+
+} // namespace delos::counter

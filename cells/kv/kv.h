@@ -1,0 +1,35 @@
+// kv.h: the kv cell's interface: an in-memory key-value store. The store keeps no per-client
+// state: a client walking the store holds its own Cursor and passes it with every call, so
+// the kv cell can be restarted or replaced without losing anything a client was doing.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/error_or.h"
+#include "lib/string.h"
+#include "lib/string_view.h"
+
+namespace delos::kv {
+
+inline constexpr std::size_t kMaxKeySize = 256;
+inline constexpr std::size_t kMaxValueSize = 4096;
+inline constexpr std::size_t kMaxEntries = 65536;
+
+// Where a client is in a walk over the store, in key order. It holds the last key seen, not a
+// position, so entries added or removed during the walk never make it skip or repeat one.
+struct Cursor {
+    String last_key;
+    bool started = false;
+};
+
+ErrorOr<void> put(StringView key, StringView value);
+ErrorOr<String> get(StringView key);
+bool erase(StringView key);
+std::size_t size();
+// Adds `delta` to the decimal number stored under `key` (absent counts as 0); returns the sum.
+ErrorOr<std::int64_t> add(StringView key, std::int64_t delta);
+// The first entry whose key is greater than the cursor's, or false at the end.
+bool next(Cursor& cursor, String& key, String& value);
+
+} // namespace delos::kv
