@@ -5,12 +5,14 @@
 // that records what it calls, and helpers to read cell objects and build archives.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/mman.h>
 
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <iterator>
 #include <map>
@@ -22,6 +24,7 @@
 #include "lib/byte_view.h"
 #include "lib/elf/elf64.h"
 #include "lib/format.h"
+#include "lib/link/cell_library.h"
 #include "lib/link/entry_invoker.h"
 #include "lib/link/namespace.h"
 #include "lib/link/section_memory.h"
@@ -264,6 +267,156 @@ private:
 
     std::uint8_t* m_trampolines = nullptr;
     std::map<std::string, std::uint64_t> m_exports;
+};
+
+} // namespace delos::host
+
+namespace delos::host {
+
+// Edits a copy of an ELF object in place, to build malformed inputs from real cells.
+class ElfEditor {
+public:
+    explicit ElfEditor(Bytes bytes) : m_bytes(std::move(bytes)) {}
+
+    Bytes& bytes() { return m_bytes; }
+    elf::Elf64_Ehdr& header() { return *reinterpret_cast<elf::Elf64_Ehdr*>(m_bytes.data()); }
+    elf::Elf64_Shdr& section(std::size_t index)
+    {
+        return *reinterpret_cast<elf::Elf64_Shdr*>(m_bytes.data() + header().e_shoff + index * sizeof(elf::Elf64_Shdr));
+    }
+    std::size_t section_count() { return header().e_shnum; }
+    std::string section_name(std::size_t index)
+    {
+        const elf::Elf64_Shdr& names = section(header().e_shstrndx);
+        return reinterpret_cast<const char*>(m_bytes.data() + names.sh_offset + section(index).sh_name);
+    }
+    std::size_t find_section(const std::string& name)
+    {
+        for (std::size_t i = 1; i < section_count(); ++i) {
+            if (section_name(i) == name)
+                return i;
+        }
+        std::fprintf(stderr, "no section %s\n", name.c_str());
+        std::abort();
+    }
+    std::size_t find_section_of_type(elf::Elf64_Word type)
+    {
+        for (std::size_t i = 1; i < section_count(); ++i) {
+            if (section(i).sh_type == type)
+                return i;
+        }
+        std::abort();
+    }
+    // The RELA section that patches section `target`.
+    std::size_t relocations_for(std::size_t target)
+    {
+        for (std::size_t i = 1; i < section_count(); ++i) {
+            if (section(i).sh_type == elf::SHT_RELA && section(i).sh_info == target)
+                return i;
+        }
+        std::abort();
+    }
+    elf::Elf64_Rela& relocation(std::size_t rela_section, std::size_t index)
+    {
+        return *reinterpret_cast<elf::Elf64_Rela*>(m_bytes.data() + section(rela_section).sh_offset + index * sizeof(elf::Elf64_Rela));
+    }
+    std::size_t symbol_count() { return section(find_section_of_type(elf::SHT_SYMTAB)).sh_size / sizeof(elf::Elf64_Sym); }
+    elf::Elf64_Sym& symbol(std::size_t index)
+    {
+        return *reinterpret_cast<elf::Elf64_Sym*>(m_bytes.data() + section(find_section_of_type(elf::SHT_SYMTAB)).sh_offset
+                                                  + index * sizeof(elf::Elf64_Sym));
+    }
+    std::string symbol_name(std::size_t index)
+    {
+        const elf::Elf64_Shdr& strings = section(section(find_section_of_type(elf::SHT_SYMTAB)).sh_link);
+        return reinterpret_cast<const char*>(m_bytes.data() + strings.sh_offset + symbol(index).st_name);
+    }
+    std::size_t find_symbol(const std::string& name)
+    {
+        for (std::size_t i = 1; i < symbol_count(); ++i) {
+            if (symbol_name(i) == name)
+                return i;
+        }
+        std::fprintf(stderr, "no symbol %s\n", name.c_str());
+        std::abort();
+    }
+    // The bytes of section `index` in the file.
+    std::uint8_t* contents(std::size_t index) { return m_bytes.data() + section(index).sh_offset; }
+
+private:
+    Bytes m_bytes;
+};
+
+
+using link::CellLibrary;
+using link::LoadedCell;
+using link::Namespace;
+using link::SymbolDefinition;
+
+// A namespace over host memory with the host kernel installed and the boot archive indexed.
+class LinkerTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        archive_bytes = read_file(std::string(DELOS_BUILD_DIR) + "/cells/cells.a");
+        ASSERT_FALSE(archive_bytes.empty()) << "build the cells target first";
+        auto indexed = CellLibrary::from_archive(view(archive_bytes));
+        ASSERT_FALSE(indexed.is_error()) << indexed.error().message;
+        library = new CellLibrary(indexed.release_value());
+        kernel.install(linker_namespace);
+    }
+    void TearDown() override
+    {
+        delete library;
+        for (CellLibrary* extra : extra_libraries)
+            delete extra;
+    }
+
+    // A library over an archive of the named cells from build/cells (test-only cells included).
+    CellLibrary& library_of(const std::vector<std::string>& cells)
+    {
+        std::vector<std::pair<std::string, Bytes>> members;
+        for (const std::string& cell : cells)
+            members.emplace_back(cell + ".o", cell_bytes(cell));
+        extra_archives.push_back(make_archive(members));
+        auto indexed = CellLibrary::from_archive(view(extra_archives.back()));
+        if (indexed.is_error())
+            std::abort();
+        extra_libraries.push_back(new CellLibrary(indexed.release_value()));
+        return *extra_libraries.back();
+    }
+
+    // The namespace holds only the kernel and all section memory has been given back.
+    void expect_nothing_loaded()
+    {
+        EXPECT_EQ(linker_namespace.cells().size(), 0u);
+        EXPECT_EQ(linker_namespace.symbol_count(), linker_namespace.kernel_symbol_count());
+        EXPECT_EQ(memory.live_regions(), 0u);
+        EXPECT_EQ(memory.live_bytes, 0u);
+    }
+
+    LoadedCell* load(const char* name)
+    {
+        auto loaded = linker_namespace.load_cell(name, *library);
+        EXPECT_FALSE(loaded.is_error()) << loaded.error().message << ": " << str(linker_namespace.last_failure());
+        return loaded.is_error() ? nullptr : loaded.value();
+    }
+
+    std::uint64_t symbol(const char* name)
+    {
+        const SymbolDefinition* definition = linker_namespace.find_symbol(name);
+        EXPECT_NE(definition, nullptr) << name;
+        return definition ? definition->address : 0;
+    }
+
+    Bytes archive_bytes;
+    CellLibrary* library = nullptr;
+    std::deque<Bytes> extra_archives;
+    std::vector<CellLibrary*> extra_libraries;
+    HostSectionMemory memory;
+    RecordingInvoker invoker;
+    HostKernel kernel;
+    Namespace linker_namespace{memory, invoker};
 };
 
 } // namespace delos::host

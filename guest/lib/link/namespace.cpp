@@ -8,6 +8,43 @@
 
 namespace delos::link {
 
+namespace {
+
+bool contains_cell(const Vector<LoadedCell*>& cells, const LoadedCell* cell)
+{
+    for (const LoadedCell* candidate : cells) {
+        if (candidate == cell)
+            return true;
+    }
+    return false;
+}
+
+// Dependents before the cells they use (the reverse of the order they were initialised in);
+// inside a cycle, any order.
+Vector<LoadedCell*> teardown_order(const Vector<LoadedCell*>& cells)
+{
+    Vector<LoadedCell*> visited;
+    Vector<LoadedCell*> dependencies_first;
+    auto visit = [&](auto& self, LoadedCell* cell) -> void {
+        if (contains_cell(visited, cell))
+            return;
+        visited.append(cell);
+        for (LoadedCell* used : cell->cells_used()) {
+            if (contains_cell(cells, used))
+                self(self, used);
+        }
+        dependencies_first.append(cell);
+    };
+    for (LoadedCell* cell : cells)
+        visit(visit, cell);
+    Vector<LoadedCell*> order;
+    while (!dependencies_first.empty())
+        order.append(dependencies_first.take_last());
+    return order;
+}
+
+} // namespace
+
 Namespace::~Namespace()
 {
     // No cell code runs here: this only happens when the whole system (or a test) goes away.
@@ -59,33 +96,44 @@ ErrorOr<LoadedCell*> Namespace::load(ByteView object, StringView expected_name, 
     return result;
 }
 
-ErrorOr<void> Namespace::unload_cell(StringView name)
+ErrorOr<void> Namespace::unload_cell(StringView name) { return unload_cells(Vector<StringView>{name}); }
+
+ErrorOr<void> Namespace::unload_cells(const Vector<StringView>& names)
 {
     if (m_busy) {
         m_last_failure = "a cell's constructor, init, fini or destructor tried to unload a cell";
         return Error::make(ErrorCode::Busy, "the namespace is in the middle of loading or unloading");
     }
     m_last_failure.clear();
-    LoadedCell* cell = find_cell(name);
-    if (!cell) {
-        m_last_failure = format("no loaded cell is called {}", name);
-        return Error::make(ErrorCode::NotFound, "no loaded cell with that name");
+    Vector<LoadedCell*> cells;
+    for (StringView name : names) {
+        LoadedCell* cell = find_cell(name);
+        if (!cell) {
+            m_last_failure = format("no loaded cell is called {}", name);
+            return Error::make(ErrorCode::NotFound, "no loaded cell with that name");
+        }
+        if (!contains_cell(cells, cell))
+            cells.append(cell);
     }
-    for (const OwnPtr<LoadedSection>& section : cell->sections()) {
-        for (const Dependent& dependent : section->used_by) {
-            if (dependent.user->cell == cell)
-                continue;
-            const Dependency& edge = dependent.user->uses[dependent.dependency];
-            m_last_failure = format("cell {} is still used by cell {}: its section {} uses {} through {}", name,
-                                    dependent.user->cell->name(), dependent.user->name, section->name,
-                                    edge.symbol.empty() ? StringView("a section reference") : edge.symbol.view());
-            return Error::make(ErrorCode::Busy, "cell is still used by another cell");
+    for (LoadedCell* cell : cells) {
+        for (const OwnPtr<LoadedSection>& section : cell->sections()) {
+            for (const Dependent& dependent : section->used_by) {
+                if (contains_cell(cells, dependent.user->cell))
+                    continue;
+                const Dependency& edge = dependent.user->uses[dependent.dependency];
+                m_last_failure = format("cell {} is still used by cell {}: its section {} uses {} through {}", cell->name(),
+                                        dependent.user->cell->name(), dependent.user->name, section->name,
+                                        edge.symbol.empty() ? StringView("a section reference") : edge.symbol.view());
+                return Error::make(ErrorCode::Busy, "cell is still used by another cell");
+            }
         }
     }
     m_busy = true;
-    run_teardown(*cell, true);
+    Vector<LoadedCell*> order = teardown_order(cells);
+    for (LoadedCell* cell : order)
+        run_teardown(*cell, true);
     m_busy = false;
-    forget_cell(*cell);
+    forget_cells(cells);
     return {};
 }
 
@@ -101,20 +149,22 @@ void Namespace::run_teardown(LoadedCell& cell, bool run_fini)
         m_invoker.call(cell.name(), EntryKind::Destructor, reinterpret_cast<void (*)()>(destructor));
 }
 
-void Namespace::forget_cell(LoadedCell& cell)
+void Namespace::forget_cells(const Vector<LoadedCell*>& cells)
 {
-    for (const String& name : cell.m_exports)
-        m_symbols.remove(name.view());
-    // Drop the back-edges this cell's sections left in the cells they used.
-    for (const OwnPtr<LoadedSection>& section : cell.m_sections) {
-        for (const Dependency& dependency : section->uses) {
-            if (dependency.provider_kind != ProviderKind::Section || dependency.provider->cell == &cell)
-                continue;
-            LoadedSection* user = section.get();
-            dependency.provider->used_by.remove_all_matching([user](const Dependent& dependent) { return dependent.user == user; });
+    for (LoadedCell* cell : cells) {
+        for (const String& name : cell->m_exports)
+            m_symbols.remove(name.view());
+        // Drop the back-edges left in cells that stay; the others go away whole.
+        for (const OwnPtr<LoadedSection>& section : cell->m_sections) {
+            for (const Dependency& dependency : section->uses) {
+                if (dependency.provider_kind != ProviderKind::Section || contains_cell(cells, dependency.provider->cell))
+                    continue;
+                LoadedSection* user = section.get();
+                dependency.provider->used_by.remove_all_matching([user](const Dependent& dependent) { return dependent.user == user; });
+            }
         }
     }
-    m_cells.remove_all_matching([&cell](const OwnPtr<LoadedCell>& loaded) { return loaded.get() == &cell; });
+    m_cells.remove_all_matching([&cells](const OwnPtr<LoadedCell>& loaded) { return contains_cell(cells, loaded.get()); });
 }
 
 ErrorOr<void> Namespace::register_exit_function(std::uint64_t caller, void (*function)())

@@ -49,6 +49,9 @@ public:
     // Runs the cell's fini entry, its exit functions (newest first) and its destructors, then
     // removes its exports and releases its memory. Refused (Busy) while another cell uses it.
     ErrorOr<void> unload_cell(StringView name);
+    // Unloads several cells together, dependents first: the way to unload a dependency cycle.
+    // Refused (Busy) while a cell outside the set uses one inside it.
+    ErrorOr<void> unload_cells(const Vector<StringView>& names);
 
     // Called by the kernel's atexit(): registers `function` to run when the cell whose code
     // contains `caller` (atexit's return address) is unloaded. `function` must be in that cell.
@@ -72,7 +75,7 @@ private:
 
     ErrorOr<LoadedCell*> load(ByteView object, StringView expected_name, const CellLibrary* library);
     void run_teardown(LoadedCell& cell, bool run_fini);
-    void forget_cell(LoadedCell& cell);
+    void forget_cells(const Vector<LoadedCell*>& cells);
 
     SectionMemory& m_memory;
     EntryInvoker& m_invoker;
