@@ -7,7 +7,9 @@
 
 #include <cerrno>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
+#include <algorithm>
 
 #include "abi/platform.h"
 #include "kernel_image.h"
@@ -50,8 +52,14 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
     for (const auto& path : config.module_paths)
         modules.push_back({path, read_file(path, "module")});
 
+    std::string cmdline = config.cmdline;
+    if (!config.control_socket_path.empty()) {
+        // Announced the way Linux and Firecracker do: size@base:irq.
+        cmdline += std::string(cmdline.empty() ? "" : " ") + "virtio_mmio.device=4K@" + hex(kControlConsoleMmioBase) +
+                   ":" + std::to_string(kControlConsoleGsi);
+    }
     load_kernel_image(kernel, m_memory);
-    StartInfoPlacement placement = write_start_info(m_memory, config.cmdline, modules, kernel.end_address);
+    StartInfoPlacement placement = write_start_info(m_memory, cmdline, modules, kernel.end_address);
 
     m_vm.map_memory(0, 0, m_memory.size(), m_memory.host_base());
     m_vm.create_interrupt_controllers();
@@ -67,12 +75,47 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
     m_io_bus.attach(abi::kCom1Port, Serial16550::kRegisterCount, *m_serial);
     m_io_bus.attach(abi::kDebugExitPort, 4, m_debug_exit);
     m_io_bus.attach(abi::kBootTimerPort, 4, m_boot_timer);
+    if (!config.control_socket_path.empty())
+        attach_control_console(config.control_socket_path);
 
     m_vcpu.emplace(m_vm.create_vcpu(0));
     configure_cpuid(m_kvm, *m_vcpu, 0, 1);
     configure_msrs(*m_vcpu);
     configure_local_apic(*m_vcpu);
     set_pvh_entry_state(*m_vcpu, kernel.pvh_entry, static_cast<std::uint32_t>(placement.start_info_address));
+}
+
+void VirtualMachine::attach_control_console(const std::string& socket_path)
+{
+    using namespace virtio;
+    m_control_console = std::make_unique<ConsoleDevice>("org.delos.control.0");
+    m_control_console_interrupt =
+        std::make_unique<KvmInterruptLine>(m_vm.fd(), kControlConsoleGsi, m_kvm.has_capability(KVM_CAP_IRQFD));
+    m_control_console_transport = std::make_unique<MmioTransport>(*m_control_console, m_memory, *m_control_console_interrupt);
+    m_control_console_notifiers = std::make_unique<QueueNotifyEventfds>(
+        m_vm.fd(), kControlConsoleMmioBase + mmio::kQueueNotify, console::kQueueCount,
+        m_kvm.has_capability(KVM_CAP_IOEVENTFD));
+    m_control_socket = std::make_unique<ControlSocket>(socket_path, *m_control_console_transport, *m_control_console);
+    const auto& notifiers = m_control_console_notifiers->eventfds();
+    for (std::uint32_t queue = 0; queue < notifiers.size(); ++queue)
+        m_control_socket->watch_queue_notifier(notifiers[queue].get(), queue);
+    m_mmio_bus.attach(kControlConsoleMmioBase, mmio::kWindowSize, *m_control_console_transport);
+    m_control_console_wiring = std::string(m_control_console_notifiers->registered() ? "ioeventfd" : "mmio-exit") + "+" +
+                               m_control_console_interrupt->mechanism();
+    std::fprintf(stderr, "delos-vmm: virtio-console at %s irq %u (notify: %s), control socket %s\n",
+                 hex(kControlConsoleMmioBase).c_str(), kControlConsoleGsi, m_control_console_wiring.c_str(),
+                 socket_path.c_str());
+    m_control_socket->start();
+}
+
+void VirtualMachine::handle_mmio_exit()
+{
+    auto& mmio = m_vcpu->run_state()->mmio;
+    std::size_t length = std::min<std::size_t>(mmio.len, sizeof mmio.data);
+    if (mmio.is_write)
+        m_mmio_bus.write(mmio.phys_addr, {mmio.data, length});
+    else
+        m_mmio_bus.read(mmio.phys_addr, {mmio.data, length});
 }
 
 RunOutcome VirtualMachine::handle_io_exit()
@@ -122,9 +165,8 @@ RunOutcome VirtualMachine::run()
             break;
         }
         case KVM_EXIT_MMIO:
-            // No MMIO device claims this address: reads see all ones, writes vanish.
-            if (!run->mmio.is_write)
-                std::memset(run->mmio.data, 0xff, sizeof run->mmio.data);
+            // Unclaimed addresses: reads see all ones, writes vanish (see MmioBus).
+            handle_mmio_exit();
             break;
         case KVM_EXIT_INTR:
             break;

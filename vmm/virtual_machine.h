@@ -7,16 +7,26 @@
 #include <string>
 
 #include "boot_timer.h"
+#include "control_socket.h"
 #include "debug_exit.h"
 #include "exit_counters.h"
 #include "file_descriptor.h"
 #include "guest_memory.h"
 #include "io_bus.h"
 #include "kvm.h"
+#include "mmio_bus.h"
 #include "serial_16550.h"
+#include "virtio/console_device.h"
+#include "virtio/kvm_interrupt_line.h"
+#include "virtio/mmio_transport.h"
+#include "virtio/queue_notify_eventfds.h"
 #include "vm_config.h"
 
 namespace delos::vmm {
+
+// The control console: virtio-console over virtio-mmio at this window, on IOAPIC pin (GSI) 5.
+inline constexpr std::uint64_t kControlConsoleMmioBase = 0xd0000000;
+inline constexpr std::uint32_t kControlConsoleGsi = 5;
 
 struct RunOutcome {
     enum class Kind { GuestExit, GuestCrash, Interrupted } kind;
@@ -36,8 +46,13 @@ public:
     std::optional<double> boot_ms() const { return m_boot_timer.ready_after_ms(); }
     void flush_console() { m_serial->flush(); }
 
+    // "ioeventfd+irqfd", "mmio-exit+KVM_IRQ_LINE", ...; empty without --control-socket.
+    const std::string& control_console_wiring() const { return m_control_console_wiring; }
+
 private:
     RunOutcome handle_io_exit();
+    void handle_mmio_exit();
+    void attach_control_console(const std::string& socket_path);
 
     Kvm m_kvm;
     Vm m_vm;
@@ -47,6 +62,14 @@ private:
     DebugExit m_debug_exit;
     BootTimer m_boot_timer;
     IoBus m_io_bus;
+    MmioBus m_mmio_bus;
+    // Control console, in construction order; the socket's thread stops first on destruction.
+    std::unique_ptr<virtio::ConsoleDevice> m_control_console;
+    std::unique_ptr<virtio::KvmInterruptLine> m_control_console_interrupt;
+    std::unique_ptr<virtio::MmioTransport> m_control_console_transport;
+    std::unique_ptr<virtio::QueueNotifyEventfds> m_control_console_notifiers;
+    std::unique_ptr<ControlSocket> m_control_socket;
+    std::string m_control_console_wiring;
     std::optional<Vcpu> m_vcpu;
     ExitCounters m_exits;
 };

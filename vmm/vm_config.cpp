@@ -11,11 +11,14 @@ namespace delos::vmm {
 
 const char* usage_text()
 {
-    return "usage: delos-vmm [--memory SIZE] [--cmdline STR] [--module FILE]... [--serial FILE] [--stats] KERNEL.elf\n"
+    return "usage: delos-vmm [--memory SIZE] [--cmdline STR] [--module FILE]... [--serial FILE] [--control-socket PATH]\n"
+           "                 [--stats] KERNEL.elf\n"
            "  --memory SIZE   guest RAM, e.g. 64M (default), 512M, 1G; at most 3G\n"
            "  --cmdline STR   guest command line (e.g. \"selftest\", \"exit\")\n"
            "  --module FILE   a PVH boot module (the first is the cell archive); repeatable\n"
            "  --serial FILE   write the guest console to FILE instead of stdout\n"
+           "  --control-socket PATH  listen at PATH (unix socket) for the guest's control port,\n"
+           "                  the virtio-console port org.delos.control.0; one client at a time\n"
            "  --stats         on exit, print VM exits by reason and memory overhead to stderr\n"
            "exit status: the guest's own exit code; 2 for bad input; 3 if the guest crashed; 1 if KVM failed\n";
 }
@@ -70,6 +73,8 @@ VmConfig parse_arguments(int argc, char** argv)
             config.module_paths.push_back(value_of(i, argument));
         else if (argument == "--serial")
             config.serial_path = value_of(i, argument);
+        else if (argument == "--control-socket")
+            config.control_socket_path = value_of(i, argument);
         else if (argument == "--stats")
             config.print_stats = true;
         else if (argument == "--help" || argument == "-h")

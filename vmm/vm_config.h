@@ -12,6 +12,7 @@ struct VmConfig {
     std::string cmdline;
     std::vector<std::string> module_paths;
     std::string serial_path;  // empty: stdout
+    std::string control_socket_path;  // empty: no virtio-console control port
     std::string kernel_path;
     bool print_stats = false;
     bool show_help = false;

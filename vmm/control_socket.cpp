@@ -1,0 +1,229 @@
+// control_socket.cpp: accept, read, write and hang-up handling for the control port's unix socket.
+#include "control_socket.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+
+#include "vmm_error.h"
+
+namespace delos::vmm {
+
+namespace {
+constexpr std::size_t kIoChunk = 16 * 1024;
+// epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n.
+constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16;
+
+void epoll_set(int epoll, int op, int fd, std::uint32_t events, std::uint64_t tag)
+{
+    epoll_event event{};
+    event.events = events;
+    event.data.u64 = tag;
+    if (::epoll_ctl(epoll, op, fd, &event) < 0)
+        throw_errno("epoll_ctl");
+}
+} // namespace
+
+ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
+    : m_path(std::move(path)), m_transport(transport), m_console(console)
+{
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (m_path.empty() || m_path.size() >= sizeof address.sun_path)
+        throw BadInput("control socket path '" + m_path + "' is empty or longer than " +
+                       std::to_string(sizeof address.sun_path - 1) + " bytes");
+    std::memcpy(address.sun_path, m_path.c_str(), m_path.size() + 1);
+    struct stat existing {};
+    if (::lstat(m_path.c_str(), &existing) == 0) {
+        if (!S_ISSOCK(existing.st_mode))
+            throw BadInput("control socket path " + m_path + " exists and is not a socket");
+        ::unlink(m_path.c_str());  // a stale socket from an earlier run
+    }
+    m_listener = FileDescriptor(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!m_listener.valid())
+        throw_errno("socket(AF_UNIX)");
+    if (::bind(m_listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+        throw BadInput("cannot bind control socket " + m_path + ": " + std::strerror(errno));
+    if (::listen(m_listener.get(), 4) < 0)
+        throw_errno("listen on " + m_path);
+    m_epoll = FileDescriptor(::epoll_create1(EPOLL_CLOEXEC));
+    m_wakeup = FileDescriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    if (!m_epoll.valid() || !m_wakeup.valid())
+        throw_errno("epoll/eventfd for the control socket");
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, m_wakeup.get(), EPOLLIN, kWakeupTag);
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, m_listener.get(), EPOLLIN, kListenerTag);
+    int wakeup = m_wakeup.get();
+    std::lock_guard guard(m_transport.lock());
+    m_console.set_host_wakeup([wakeup] {
+        std::uint64_t one = 1;
+        [[maybe_unused]] ssize_t ignored = ::write(wakeup, &one, sizeof one);
+    });
+}
+
+ControlSocket::~ControlSocket()
+{
+    m_stopping = true;
+    std::uint64_t one = 1;
+    [[maybe_unused]] ssize_t ignored = ::write(m_wakeup.get(), &one, sizeof one);
+    if (m_thread.joinable())
+        m_thread.join();
+    {
+        std::lock_guard guard(m_transport.lock());
+        m_console.set_host_wakeup(nullptr);
+    }
+    ::unlink(m_path.c_str());
+}
+
+void ControlSocket::watch_queue_notifier(int eventfd, std::uint32_t queue)
+{
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, eventfd, EPOLLIN, kNotifierTag + m_notifiers.size());
+    m_notifiers.push_back({eventfd, queue});
+}
+
+void ControlSocket::start()
+{
+    m_thread = std::thread([this] { run(); });
+}
+
+void ControlSocket::update_interest(bool& listening)
+{
+    if (!m_client.valid()) {
+        if (!listening)
+            epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.get(), EPOLLIN, kListenerTag);
+        listening = true;
+        return;
+    }
+    if (listening)
+        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.get(), 0, kListenerTag);  // one client at a time
+    listening = false;
+    std::uint32_t events = 0;
+    {
+        std::lock_guard guard(m_transport.lock());
+        if (m_console.host_input_space() > 0)
+            events |= EPOLLIN;
+        if (m_console.pending_for_host() > 0)
+            events |= EPOLLOUT;
+    }
+    epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, kClientTag);
+}
+
+void ControlSocket::run()
+{
+    bool listening = true;
+    epoll_event events[8];
+    while (!m_stopping) {
+        try {
+            update_interest(listening);
+        } catch (const HostFailure& error) {
+            std::fprintf(stderr, "delos-vmm: control socket: %s\n", error.what());
+            drop_client();
+        }
+        int count = ::epoll_wait(m_epoll.get(), events, 8, -1);
+        if (count < 0 && errno != EINTR) {
+            std::fprintf(stderr, "delos-vmm: control socket: epoll_wait: %s\n", std::strerror(errno));
+            return;
+        }
+        for (int i = 0; i < count && !m_stopping; ++i) {
+            std::uint64_t tag = events[i].data.u64;
+            std::uint32_t flags = events[i].events;
+            if (tag == kWakeupTag) {
+                std::uint64_t value;
+                [[maybe_unused]] ssize_t ignored = ::read(m_wakeup.get(), &value, sizeof value);
+            } else if (tag == kListenerTag) {
+                accept_client();
+            } else if (tag == kClientTag) {
+                if (flags & EPOLLOUT)
+                    write_to_client();
+                if (m_client.valid() && (flags & EPOLLIN))
+                    read_from_client();
+                // Gone (after reading what it left, if there was room): its pending bytes go with it.
+                if (m_client.valid() && (flags & (EPOLLHUP | EPOLLERR)))
+                    drop_client();
+            } else if (tag >= kNotifierTag && tag - kNotifierTag < m_notifiers.size()) {
+                const Notifier& notifier = m_notifiers[tag - kNotifierTag];
+                std::uint64_t value;
+                if (::read(notifier.fd, &value, sizeof value) == sizeof value)
+                    m_transport.notify_queue(notifier.queue);
+            }
+        }
+    }
+}
+
+void ControlSocket::accept_client()
+{
+    if (m_client.valid())
+        return;
+    int fd = ::accept4(m_listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0)
+        return;  // EAGAIN, or the client left already
+    m_client = FileDescriptor(fd);
+    ++m_clients_accepted;
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, kClientTag);
+    std::lock_guard guard(m_transport.lock());
+    m_console.host_connected();
+}
+
+void ControlSocket::read_from_client()
+{
+    std::size_t space;
+    {
+        std::lock_guard guard(m_transport.lock());
+        space = m_console.host_input_space();
+    }
+    if (space == 0)
+        return;
+    std::uint8_t buffer[kIoChunk];
+    ssize_t n = ::recv(m_client.get(), buffer, std::min(space, sizeof buffer), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {
+        drop_client();
+        return;
+    }
+    // Only this thread adds to the console's input buffer, so all `n` bytes fit.
+    std::lock_guard guard(m_transport.lock());
+    m_console.accept_from_host({buffer, static_cast<std::size_t>(n)});
+}
+
+void ControlSocket::write_to_client()
+{
+    std::uint8_t buffer[kIoChunk];
+    std::size_t count;
+    {
+        std::lock_guard guard(m_transport.lock());
+        count = m_console.peek_for_host(buffer);
+    }
+    if (count == 0)
+        return;
+    // Only this thread consumes the output buffer, so the peeked bytes stay at its front.
+    ssize_t n = ::send(m_client.get(), buffer, count, MSG_NOSIGNAL);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n < 0) {
+        drop_client();
+        return;
+    }
+    std::lock_guard guard(m_transport.lock());
+    m_console.consume_for_host(static_cast<std::size_t>(n));
+}
+
+void ControlSocket::drop_client()
+{
+    if (!m_client.valid())
+        return;
+    ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_client.get(), nullptr);
+    m_client.reset();
+    std::lock_guard guard(m_transport.lock());
+    m_console.host_disconnected();
+}
+
+} // namespace delos::vmm

@@ -1,0 +1,64 @@
+// control_socket.h: the unix socket behind the control port (--control-socket), served by its own I/O thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "file_descriptor.h"
+#include "virtio/console_device.h"
+#include "virtio/mmio_transport.h"
+
+namespace delos::vmm {
+
+// Listens at `path` and serves one client at a time (the next waits in the backlog and is
+// accepted when the current one leaves). The I/O thread moves bytes between the client and the
+// console's port 1 under the transport lock:
+//   client -> guest: read only as much as the console can buffer (backpressure on the client);
+//   guest -> client: written as the socket accepts it (backpressure on the guest's transmit queue).
+// It also serves queue notifications that KVM delivers through ioeventfds.
+class ControlSocket {
+public:
+    // Binds and listens (replacing a stale socket file at `path`); throws BadInput/HostFailure.
+    ControlSocket(std::string path, virtio::MmioTransport& transport, virtio::ConsoleDevice& console);
+    ControlSocket(const ControlSocket&) = delete;
+    ControlSocket& operator=(const ControlSocket&) = delete;
+    // Stops the thread, drops the client and removes the socket file.
+    ~ControlSocket();
+
+    // An eventfd KVM signals when the guest writes `queue` to QueueNotify. Before start().
+    void watch_queue_notifier(int eventfd, std::uint32_t queue);
+    void start();
+
+    const std::string& path() const { return m_path; }
+    std::uint64_t clients_accepted() const { return m_clients_accepted.load(); }
+
+private:
+    void run();
+    void update_interest(bool& listening);
+    void accept_client();
+    void read_from_client();
+    void write_to_client();
+    void drop_client();
+
+    struct Notifier {
+        int fd;
+        std::uint32_t queue;
+    };
+
+    std::string m_path;
+    virtio::MmioTransport& m_transport;
+    virtio::ConsoleDevice& m_console;
+    FileDescriptor m_listener;
+    FileDescriptor m_client;
+    FileDescriptor m_epoll;
+    FileDescriptor m_wakeup;  // eventfd: the device has news, or the thread must stop
+    std::vector<Notifier> m_notifiers;
+    std::atomic<bool> m_stopping{false};
+    std::atomic<std::uint64_t> m_clients_accepted{0};
+    std::thread m_thread;
+};
+
+} // namespace delos::vmm

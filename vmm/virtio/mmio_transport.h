@@ -1,0 +1,109 @@
+// mmio_transport.h: the virtio-mmio version 2 register file (virtio 1.2 §4.2.2) in front of one device.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <string>
+
+#include "guest_memory.h"
+#include "mmio_bus.h"
+#include "virtio/interrupt_line.h"
+#include "virtio/virtio_device.h"
+
+namespace delos::vmm::virtio {
+
+// Register offsets (§4.2.2, table "MMIO Device Register Layout").
+namespace mmio {
+inline constexpr std::uint64_t kMagicValue = 0x000;
+inline constexpr std::uint64_t kVersion = 0x004;
+inline constexpr std::uint64_t kDeviceId = 0x008;
+inline constexpr std::uint64_t kVendorId = 0x00c;
+inline constexpr std::uint64_t kDeviceFeatures = 0x010;
+inline constexpr std::uint64_t kDeviceFeaturesSel = 0x014;
+inline constexpr std::uint64_t kDriverFeatures = 0x020;
+inline constexpr std::uint64_t kDriverFeaturesSel = 0x024;
+inline constexpr std::uint64_t kQueueSel = 0x030;
+inline constexpr std::uint64_t kQueueNumMax = 0x034;
+inline constexpr std::uint64_t kQueueNum = 0x038;
+inline constexpr std::uint64_t kQueueReady = 0x044;
+inline constexpr std::uint64_t kQueueNotify = 0x050;
+inline constexpr std::uint64_t kInterruptStatus = 0x060;
+inline constexpr std::uint64_t kInterruptAck = 0x064;
+inline constexpr std::uint64_t kStatus = 0x070;
+inline constexpr std::uint64_t kQueueDescLow = 0x080;
+inline constexpr std::uint64_t kQueueDescHigh = 0x084;
+inline constexpr std::uint64_t kQueueDriverLow = 0x090;
+inline constexpr std::uint64_t kQueueDriverHigh = 0x094;
+inline constexpr std::uint64_t kQueueDeviceLow = 0x0a0;
+inline constexpr std::uint64_t kQueueDeviceHigh = 0x0a4;
+inline constexpr std::uint64_t kShmSel = 0x0ac;
+inline constexpr std::uint64_t kShmLenLow = 0x0b0;
+inline constexpr std::uint64_t kShmLenHigh = 0x0b4;
+inline constexpr std::uint64_t kShmBaseLow = 0x0b8;
+inline constexpr std::uint64_t kShmBaseHigh = 0x0bc;
+inline constexpr std::uint64_t kConfigGeneration = 0x0fc;
+inline constexpr std::uint64_t kConfig = 0x100;
+
+inline constexpr std::uint32_t kMagic = 0x74726976;  // "virt"
+inline constexpr std::uint32_t kVersion2 = 2;
+inline constexpr std::uint32_t kVendorDelos = 0x534f4c44;  // "DLOS"
+inline constexpr std::uint64_t kWindowSize = 0x1000;
+
+inline constexpr std::uint32_t kInterruptUsedBuffer = 1;
+inline constexpr std::uint32_t kInterruptConfigChange = 2;
+} // namespace mmio
+
+class MmioTransport final : public MmioDevice, private VirtioSignals {
+public:
+    MmioTransport(VirtioDevice& device, const GuestMemory& memory, InterruptLine& interrupt);
+
+    // Guest register accesses (vCPU thread). Each takes the transport lock.
+    void mmio_read(std::uint64_t offset, std::span<std::uint8_t> data) override;
+    void mmio_write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
+
+    // A QueueNotify that arrived through an ioeventfd instead of an MMIO exit. Takes the lock.
+    void notify_queue(std::uint32_t index);
+
+    // Serialises the vCPU thread and the device's I/O thread: hold it to call into the device.
+    std::mutex& lock() { return m_lock; }
+
+    std::uint32_t status() const { return m_status; }
+    bool device_needs_reset() const { return needs_reset(); }
+    // Why the device is in NEEDS_RESET (empty when it is not).
+    const std::string& failure_reason() const { return m_failure_reason; }
+    std::uint64_t interrupts_raised() const { return m_interrupts_raised; }
+
+private:
+    std::uint32_t read_register(std::uint64_t offset);
+    void write_register(std::uint64_t offset, std::uint32_t value);
+    void write_status(std::uint32_t value);
+    void notify_locked(std::uint32_t index);
+    void reset_locked();
+    // The selected queue, or nullptr (and NEEDS_RESET) when the guest selected one that does not exist.
+    Virtqueue* selected_queue_for_write();
+    bool queue_config_writable(const Virtqueue& queue) const;
+
+    // VirtioSignals, called by the device with the lock held.
+    void used_buffers(const Virtqueue& queue) override;
+    void device_failed(std::string_view reason) override;
+    bool needs_reset() const override { return m_status & kStatusNeedsReset; }
+    void raise(std::uint32_t reason);
+
+    std::mutex m_lock;
+    VirtioDevice& m_device;
+    const GuestMemory& m_memory;
+    InterruptLine& m_interrupt;
+
+    std::uint32_t m_status = 0;
+    std::uint32_t m_device_features_select = 0;
+    std::uint32_t m_driver_features_select = 0;
+    std::uint64_t m_driver_features = 0;
+    std::uint32_t m_queue_select = 0;
+    std::uint32_t m_interrupt_status = 0;
+    std::uint32_t m_config_generation = 0;
+    bool m_activated = false;
+    std::string m_failure_reason;
+    std::uint64_t m_interrupts_raised = 0;
+};
+
+} // namespace delos::vmm::virtio
