@@ -637,7 +637,7 @@ LoadedCell* CellLinker::commit(const Vector<std::size_t>& order)
             }
         }
         for (const String& name : pending.cell->m_exports) {
-            const TentativeExport* tentative = m_exports.find(name);
+            const TentativeExport* tentative = m_exports.find(name.view());
             const ObjectSymbol& symbol = pending.object.symbols()[tentative->symbol];
             LoadedSection* section = pending.placed[symbol.section];
             m_namespace.m_symbols.set(String(name), SymbolDefinition{section->address + symbol.value, section});
