@@ -12,29 +12,8 @@ pvh_entry:
     movl %eax, boot_entry_tsc
     movl %edx, boot_entry_tsc + 4
 
-    // PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 512 x 2 MiB pages.
-    movl $boot_pdpt, %eax
-    orl $0x3, %eax
-    movl %eax, boot_pml4
-    movl $boot_page_directories, %eax
-    orl $0x3, %eax
-    movl $boot_pdpt, %edi
-    movl $4, %ecx
-1:  movl %eax, (%edi)
-    addl $4096, %eax
-    addl $8, %edi
-    loop 1b
-    movl $boot_page_directories, %edi
-    movl $0x83, %eax                    // present | writable | 2 MiB
-    xorl %edx, %edx
-    movl $2048, %ecx
-2:  movl %eax, (%edi)
-    movl %edx, 4(%edi)
-    addl $0x200000, %eax
-    adcl $0, %edx
-    addl $8, %edi
-    loop 2b
-
+    // The boot page tables are built at link time (below): under instruction emulation every
+    // guest instruction costs ~1 µs, and the loader copies data for free.
     movl %cr4, %eax
     orl $(1 << 5), %eax                 // PAE
     movl %eax, %cr4
@@ -77,14 +56,28 @@ boot_gdt_pointer:
     .word boot_gdt_end - boot_gdt - 1
     .long boot_gdt
 
-    .section .nano_core.bss, "aw", @nobits
+    // PML4[0] -> PDPT; PDPT[0..3] -> four page directories of 512 x 2 MiB pages: the first
+    // 4 GiB identity-mapped read-write (the final, W^X map replaces it before handover).
+    .section .nano_core.data, "aw"
     .balign 4096
 boot_pml4:
-    .skip 4096
+    .quad boot_pdpt + 0x3
+    .fill 511, 8, 0
 boot_pdpt:
-    .skip 4096
+    .quad boot_page_directories + 0x3
+    .quad boot_page_directories + 0x1003
+    .quad boot_page_directories + 0x2003
+    .quad boot_page_directories + 0x3003
+    .fill 508, 8, 0
 boot_page_directories:
-    .skip 4 * 4096
+    .set large_page, 0
+    .rept 2048
+    .quad (large_page << 21) | 0x83     // present | writable | 2 MiB
+    .set large_page, large_page + 1
+    .endr
+
+    .section .nano_core.bss, "aw", @nobits
+    .balign 4096
 boot_stack:
     .skip 16384
 boot_stack_top:

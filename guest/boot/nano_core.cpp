@@ -84,7 +84,6 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
             panic("a PVH module lies outside RAM");
     }
     tsc::calibrate();
-    kprint("phase: boot info read at {} us\n", tsc::nanoseconds_since_boot() / 1000);
 
     memory::PhysicalRange reserved[2 + pvh::kMaxModules];
     std::size_t reserved_count = 0;
@@ -97,12 +96,10 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
                                                        memory::kPageSize)};
     check(memory::frame_allocator().initialize(boot, reserved, reserved_count), "initialising the frame allocator");
 
-    kprint("phase: frames at {} us\n", tsc::nanoseconds_since_boot() / 1000);
     auto layout = memory::kernel_layout();
     check(memory::kernel_page_table().build_linear_map(ram_end, layout), "building the linear map");
     memory::kernel_page_table().activate();
 
-    kprint("phase: paging at {} us\n", tsc::nanoseconds_since_boot() / 1000);
     auto stack = memory::KernelStack::allocate(kKernelStackPages);
     if (stack.is_error())
         panic("allocating the kernel stack", stack.error());

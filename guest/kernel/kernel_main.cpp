@@ -12,6 +12,8 @@
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
+#include "task/scheduler.h"
+#include "task/task_benchmark.h"
 
 namespace delos::kernel {
 
@@ -29,6 +31,23 @@ void reclaim_nano_core(const Handover& handover)
         panic("unmapping the nano_core", unmapped.error());
     memory::frame_allocator().release_reserved({handover.nano_core_start, size});
     g_bytes_reclaimed += size;
+}
+
+// Deliberate failures, so tests can check how a crash is reported end to end.
+[[gnu::noinline]] void crash_with_page_fault()
+{
+    volatile std::uint64_t* unmapped = reinterpret_cast<volatile std::uint64_t*>(0x10);
+    *unmapped = 0xdead;
+}
+
+[[noreturn]] void crash_with_triple_fault()
+{
+    struct [[gnu::packed]] {
+        std::uint16_t limit;
+        std::uint64_t base;
+    } empty_idt{0, 0};
+    asm volatile("lidt %0; int3" ::"m"(empty_idt));
+    __builtin_unreachable();
 }
 
 [[noreturn]] void idle_forever()
@@ -49,6 +68,8 @@ void kernel_main(const Handover* handover)
     g_boot_info = handover->boot;
     reclaim_nano_core(*handover);
     install_fault_probe_hook();
+    if (auto started = task::scheduler::start(); started.is_error())
+        panic("starting the scheduler", started.error());
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
@@ -62,11 +83,18 @@ void kernel_main(const Handover* handover)
     if (command == "exit")
         platform::shutdown(platform::kExitSuccess);
     if (command == "selftest") {
-        bool passed = selftest::run_all();
+        bool passed = selftest::run_all(command_line.argument(0));
         platform::shutdown(passed ? platform::kExitSuccess : platform::kExitTestsFailed);
     }
+    if (command == "crash-page-fault")
+        crash_with_page_fault();
+    if (command == "crash-triple-fault")
+        crash_with_triple_fault();
+    if (command == "panic")
+        panic("panic requested on the command line");
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: exit, selftest, run); running\n", command);
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, panic, crash-page-fault, crash-triple-fault); running\n",
+               command);
     idle_forever();
 }
 

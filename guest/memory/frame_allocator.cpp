@@ -16,6 +16,34 @@ bool overlaps(std::uint64_t start, std::uint64_t end, const PhysicalRange& range
 
 FrameAllocator& frame_allocator() { return g_frame_allocator; }
 
+namespace {
+unsigned count_bits(std::uint64_t word)
+{
+    word = word - ((word >> 1) & 0x5555555555555555ull);
+    word = (word & 0x3333333333333333ull) + ((word >> 2) & 0x3333333333333333ull);
+    word = (word + (word >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return static_cast<unsigned>((word * 0x0101010101010101ull) >> 56);
+}
+} // namespace
+
+std::size_t FrameAllocator::mark_range(std::size_t first, std::size_t count, bool used)
+{
+    std::size_t changed = 0;
+    std::size_t frame = first;
+    std::size_t end = first + count;
+    while (frame < end) {
+        std::size_t bit = frame % 64;
+        std::size_t span = 64 - bit < end - frame ? 64 - bit : end - frame;
+        std::uint64_t mask = span == 64 ? ~0ull : ((1ull << span) - 1) << bit;
+        std::uint64_t& word = m_bitmap[frame / 64];
+        std::uint64_t flipping = used ? (mask & ~word) : (mask & word);
+        changed += flipping == 0 ? 0 : (flipping == ~0ull ? 64 : count_bits(flipping));
+        word = used ? (word | mask) : (word & ~mask);
+        frame += span;
+    }
+    return changed;
+}
+
 ErrorOr<void> FrameAllocator::initialize(const pvh::BootInfo& boot, const PhysicalRange* reserved, std::size_t reserved_count)
 {
     m_frame_count = static_cast<std::size_t>(align_up(boot.ram_end(), kPageSize) / kPageSize);
@@ -50,32 +78,33 @@ ErrorOr<void> FrameAllocator::initialize(const pvh::BootInfo& boot, const Physic
     if (bitmap_at == 0)
         return Error::make(ErrorCode::OutOfMemory, "no room for the frame bitmap", bitmap_bytes);
     m_bitmap = reinterpret_cast<std::uint64_t*>(bitmap_at);
-    for (std::size_t i = 0; i < bitmap_words; ++i)
-        m_bitmap[i] = ~0ull;
+    __builtin_memset(m_bitmap, 0xff, bitmap_words * 8);
 
-    // Free whole frames inside RAM regions, then take back reservations and the bitmap.
+    // Word-at-a-time: boot may run under instruction emulation, where every instruction counts.
+    m_free_frames = 0;
     for (std::size_t r = 0; r < boot.memory_region_count; ++r) {
         const auto& region = boot.memory[r];
         if (region.type != abi::kMemoryRam)
             continue;
         std::size_t first = static_cast<std::size_t>(align_up(region.start, kPageSize) / kPageSize);
         std::size_t last = static_cast<std::size_t>(align_down(region.start + region.size, kPageSize) / kPageSize);
-        for (std::size_t frame = first; frame < last && frame < m_frame_count; ++frame)
-            set_free(frame);
+        if (last > m_frame_count)
+            last = m_frame_count;
+        if (first < last)
+            m_free_frames += mark_range(first, last - first, false);
     }
-    set_used(0);  // the null page is never handed out
     auto reserve = [&](std::uint64_t start, std::uint64_t end) {
-        for (std::size_t frame = static_cast<std::size_t>(start / kPageSize);
-             frame < align_up(end, kPageSize) / kPageSize && frame < m_frame_count; ++frame)
-            set_used(frame);
+        std::size_t first = static_cast<std::size_t>(start / kPageSize);
+        std::size_t last = static_cast<std::size_t>(align_up(end, kPageSize) / kPageSize);
+        if (last > m_frame_count)
+            last = m_frame_count;
+        if (first < last)
+            m_free_frames -= mark_range(first, last - first, true);
     };
+    reserve(0, kPageSize);  // the null page is never handed out
     for (std::size_t i = 0; i < reserved_count; ++i)
         reserve(reserved[i].start, reserved[i].end());
     reserve(bitmap_at, bitmap_at + bitmap_bytes);
-
-    m_free_frames = 0;
-    for (std::size_t frame = 0; frame < m_frame_count; ++frame)
-        m_free_frames += !test(frame);
     m_total_frames = m_free_frames;
     return {};
 }
@@ -111,9 +140,7 @@ ErrorOr<PhysicalRange> FrameAllocator::allocate(std::size_t count, std::uint64_t
     if (count > m_free_frames)
         return Error::make(ErrorCode::OutOfMemory, "not enough free frames", count);
     std::size_t first = TRY(find_run(count, static_cast<std::size_t>(alignment / kPageSize)));
-    for (std::size_t i = 0; i < count; ++i)
-        set_used(first + i);
-    m_free_frames -= count;
+    m_free_frames -= mark_range(first, count, true);
     m_next_search = first + count;
     return PhysicalRange{first * kPageSize, count * kPageSize};
 }
@@ -122,12 +149,12 @@ void FrameAllocator::free(PhysicalRange range)
 {
     SpinLockGuard guard(m_lock);
     std::size_t first = static_cast<std::size_t>(range.start / kPageSize);
-    for (std::size_t frame = first; frame < first + range.frame_count() && frame < m_frame_count; ++frame) {
-        if (test(frame)) {
-            set_free(frame);
-            ++m_free_frames;
-        }
-    }
+    std::size_t count = range.frame_count();
+    if (first >= m_frame_count)
+        return;
+    if (count > m_frame_count - first)
+        count = m_frame_count - first;
+    m_free_frames += mark_range(first, count, false);
     if (m_free_frames > m_total_frames)
         m_total_frames = m_free_frames;  // boot-reserved frames given back grow the pool
 }

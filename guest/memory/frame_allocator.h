@@ -43,8 +43,8 @@ public:
 
 private:
     bool test(std::size_t frame) const { return m_bitmap[frame / 64] & (1ull << (frame % 64)); }
-    void set_used(std::size_t frame) { m_bitmap[frame / 64] |= 1ull << (frame % 64); }
-    void set_free(std::size_t frame) { m_bitmap[frame / 64] &= ~(1ull << (frame % 64)); }
+    // Sets (used) or clears a run of bits; returns how many actually changed.
+    std::size_t mark_range(std::size_t first, std::size_t count, bool used);
     ErrorOr<std::size_t> find_run(std::size_t count, std::size_t alignment_frames);
 
     std::uint64_t* m_bitmap = nullptr;  // one bit per frame; 1 = used or not RAM

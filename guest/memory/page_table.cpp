@@ -153,11 +153,23 @@ ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Acc
     if (start % kPageSize != 0 || size % kPageSize != 0)
         return Error::make(ErrorCode::InvalidArgument, "range is not page-aligned", start);
     std::uint64_t flags = flags_for(access);
-    for (std::uint64_t address = start; address < start + size; address += kPageSize) {
+    std::uint64_t end = start + size;
+    // Walk the tree once per 2 MiB region, then fill consecutive entries of its page table.
+    std::uint64_t address = start;
+    while (address < end) {
         std::uint64_t* entry = TRY(entry_for(address, true));
-        *entry = (address & kAddressMask) | flags;
-        if (m_active)
-            cpu::invalidate_page(address);
+        std::uint64_t region_end = align_down(address, kLargePageSize) + kLargePageSize;
+        if (region_end > end)
+            region_end = end;
+        for (; address < region_end; address += kPageSize, ++entry)
+            *entry = address | flags;
+    }
+    if (m_active) {
+        if (size / kPageSize > 32)
+            cpu::write_cr3(m_root);  // one flush beats many single-page invalidations
+        else
+            for (std::uint64_t page = start; page < end; page += kPageSize)
+                cpu::invalidate_page(page);
     }
     return {};
 }

@@ -1,0 +1,140 @@
+// mapped_pages.cpp: mapping, unmapping, access changes and the ownership accounting of pages.
+#include "memory/mapped_pages.h"
+
+#include <new>
+#include <utility>
+
+namespace delos::memory {
+
+namespace {
+
+FrameOwnerHook g_owner_hook = nullptr;
+FrameAccountingHook g_accounting_hook = nullptr;
+std::atomic<std::uint64_t> g_frames_in_use{0};
+
+void charge(std::uint64_t owner, std::int64_t frames)
+{
+    g_frames_in_use.fetch_add(static_cast<std::uint64_t>(frames), std::memory_order_relaxed);
+    if (g_accounting_hook)
+        g_accounting_hook(owner, frames);
+}
+
+} // namespace
+
+void set_frame_owner_hooks(FrameOwnerHook owner, FrameAccountingHook accounting)
+{
+    g_owner_hook = owner;
+    g_accounting_hook = accounting;
+}
+
+std::uint64_t mapped_pages_frames_in_use() { return g_frames_in_use.load(std::memory_order_relaxed); }
+
+ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access)
+{
+    if (page_count == 0)
+        return Error::make(ErrorCode::InvalidArgument, "MappedPages: zero pages requested");
+    PhysicalRange frames = TRY(frame_allocator().allocate(page_count));
+    // Mapped writable to be zeroed (frames keep their previous owner's bytes), then given `access`.
+    auto mapped = kernel_page_table().set_access(frames.start, frames.size, Access::ReadWrite);
+    if (mapped.is_error()) {
+        frame_allocator().free(frames);
+        return mapped.release_error();
+    }
+    __builtin_memset(reinterpret_cast<void*>(frames.start), 0, frames.size);
+    if (access != Access::ReadWrite) {
+        mapped = kernel_page_table().set_access(frames.start, frames.size, access);
+        if (mapped.is_error()) {
+            (void)kernel_page_table().set_access(frames.start, frames.size, Access::None);
+            frame_allocator().free(frames);
+            return mapped.release_error();
+        }
+    }
+    std::uint64_t owner = g_owner_hook ? g_owner_hook() : 0;
+    charge(owner, static_cast<std::int64_t>(page_count));
+    return MappedPages(frames, access, owner);
+}
+
+MappedPages::MappedPages(MappedPages&& other) noexcept
+    : m_frames(other.m_frames), m_access(other.m_access), m_owner(other.m_owner)
+{
+    other.m_frames = {};
+    other.m_access = Access::None;
+}
+
+MappedPages& MappedPages::operator=(MappedPages&& other) noexcept
+{
+    if (this != &other) {
+        release();
+        m_frames = other.m_frames;
+        m_access = other.m_access;
+        m_owner = other.m_owner;
+        other.m_frames = {};
+        other.m_access = Access::None;
+    }
+    return *this;
+}
+
+ErrorOr<void> MappedPages::set_access(Access access)
+{
+    if (!valid())
+        return Error::make(ErrorCode::InvalidArgument, "MappedPages: no pages to change");
+    if (access == Access::None)
+        return Error::make(ErrorCode::InvalidArgument, "MappedPages: unmapping is release(), not an access");
+    TRY(kernel_page_table().set_access(m_frames.start, m_frames.size, access));
+    m_access = access;
+    return {};
+}
+
+void MappedPages::release()
+{
+    if (!valid())
+        return;
+    // Unmapped before the frames are freed: a stale pointer faults instead of reading a new owner's data.
+    (void)kernel_page_table().set_access(m_frames.start, m_frames.size, Access::None);
+    frame_allocator().free(m_frames);
+    charge(m_owner, -static_cast<std::int64_t>(m_frames.frame_count()));
+    m_frames = {};
+    m_access = Access::None;
+}
+
+ErrorOr<SharedMappedPages> MappedPages::into_shared() &&
+{
+    auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(*this)};
+    if (!block)
+        return Error::make(ErrorCode::OutOfMemory, "SharedMappedPages: no memory for the reference count");
+    return SharedMappedPages(block);
+}
+
+SharedMappedPages::SharedMappedPages(const SharedMappedPages& other) : m_block(other.m_block)
+{
+    if (m_block)
+        m_block->references.fetch_add(1, std::memory_order_relaxed);
+}
+
+SharedMappedPages& SharedMappedPages::operator=(const SharedMappedPages& other)
+{
+    if (this != &other) {
+        SharedMappedPages copy(other);
+        *this = std::move(copy);
+    }
+    return *this;
+}
+
+SharedMappedPages& SharedMappedPages::operator=(SharedMappedPages&& other) noexcept
+{
+    if (this != &other) {
+        reset();
+        m_block = other.m_block;
+        other.m_block = nullptr;
+    }
+    return *this;
+}
+
+void SharedMappedPages::reset()
+{
+    if (m_block && m_block->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        delete m_block;
+    m_block = nullptr;
+}
+
+} // namespace delos::memory

@@ -1,0 +1,46 @@
+// qemu_boot_test.cpp: the same delos.elf boots under QEMU by PVH (pc and microvm machines) and
+// prints the same ready line; the debug-exit device reports (code << 1) | 1.
+#include <gtest/gtest.h>
+
+#include "vm_test_support.h"
+
+using namespace delos::test;
+
+namespace {
+
+ChildResult run_qemu(const std::string& machine, const std::string& cmdline)
+{
+    return run_child({"qemu-system-x86_64", "-accel", "kvm", "-M", machine, "-m", "64M", "-nodefaults", "-no-user-config",
+                      "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append", cmdline, "-device",
+                      "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"},
+                     {std::chrono::seconds(180), "delos: ready"});
+}
+
+class QemuBoot : public ::testing::TestWithParam<const char*> {
+protected:
+    void SetUp() override
+    {
+        if (!program_exists("qemu-system-x86_64"))
+            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+        DELOS_REQUIRE_KVM();
+    }
+};
+
+} // namespace
+
+TEST_P(QemuBoot, PrintsReadyAndExitsThroughDebugExit)
+{
+    auto result = run_qemu(GetParam(), "exit");
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_NE(result.out.find("delos: ready:"), std::string::npos) << result.out << result.err;
+    EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+TEST_P(QemuBoot, PanicExitCodeCrossesTheDebugExitDevice)
+{
+    auto result = run_qemu(GetParam(), "panic");
+    EXPECT_NE(result.out.find("delos: PANIC"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc"));

@@ -1,0 +1,161 @@
+// vmm_boot_test.cpp: the guest boots under delos-vmm, reports ready, runs its command line, and
+// every way of failing (bad input, guest panic, triple fault) is reported as documented.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "vm_test_support.h"
+
+using namespace delos::test;
+
+namespace {
+
+int count_lines(const std::string& text)
+{
+    int lines = 0;
+    for (char c : text)
+        lines += c == '\n';
+    return lines;
+}
+
+std::vector<char> read_all(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void write_all(const std::string& path, const std::vector<char>& bytes)
+{
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+}
+
+} // namespace
+
+TEST(VmmBoot, ExitCommandReportsReadyAndExitsZero)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "exit", kernel_path()});
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("delos: ready:"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("bytes reclaimed"), std::string::npos) << result.out;
+    EXPECT_NE(result.err.find("boot-timer: guest ready"), std::string::npos) << result.err;
+}
+
+TEST(VmmBoot, SelftestPassesInGuest)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "selftest", kernel_path()}, std::chrono::seconds(240));
+    ASSERT_FALSE(result.timed_out) << result.out;
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_EQ(result.out.find("selftest: FAIL"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find(" 0 failed"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   pages.write_to_text_faults"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   pages.jump_into_data_faults"), std::string::npos) << result.out;
+}
+
+TEST(VmmBoot, SerialOutputCanGoToAFile)
+{
+    DELOS_REQUIRE_KVM();
+    std::string serial = ::testing::TempDir() + "/delos-serial.txt";
+    auto result = run_vmm({"--serial", serial, "--cmdline", "exit", kernel_path()});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.out.find("delos: ready"), std::string::npos);
+    auto contents = read_all(serial);
+    EXPECT_NE(std::string(contents.begin(), contents.end()).find("delos: ready:"), std::string::npos);
+}
+
+TEST(VmmBoot, StatsCountExitsAndMemoryOverhead)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--stats", "--cmdline", "exit", kernel_path()});
+    EXPECT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_NE(result.err.find("delos-vmm: exits "), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("0xf4=1"), std::string::npos) << result.err;  // the one exit write
+    EXPECT_NE(result.err.find("overhead_kib="), std::string::npos) << result.err;
+}
+
+TEST(VmmBoot, GuestPanicPrintsBacktraceWithSymbolsAndExits11)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "panic", kernel_path()});
+    EXPECT_EQ(result.exit_code, 11) << result.out << result.err;
+    EXPECT_NE(result.out.find("delos: PANIC: panic requested on the command line"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("backtrace:"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos::kernel::kernel_main"), std::string::npos) << result.out;  // demangled, from .delos.ksyms
+}
+
+TEST(VmmBoot, PageFaultIsReportedWithVectorAddressAndSymbol)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "crash-page-fault", kernel_path()});
+    EXPECT_EQ(result.exit_code, 11) << result.out << result.err;
+    EXPECT_NE(result.out.find("EXCEPTION #PF page fault (vector 14)"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("write to a non-present page"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("cr2=0x0000000000000010"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("crash_with_page_fault"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("rax="), std::string::npos) << result.out;
+}
+
+TEST(VmmBoot, TripleFaultIsReportedByTheVmmWithRegisters)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "crash-triple-fault", kernel_path()});
+    EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
+    EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find("cr3="), std::string::npos) << result.err;
+}
+
+// Bad input: one line on stderr, exit code 2, never a crash.
+class VmmBadInput : public ::testing::Test {
+protected:
+    void expect_refused(const std::vector<std::string>& arguments, const std::string& reason)
+    {
+        auto result = run_vmm(arguments, std::chrono::seconds(30));
+        EXPECT_EQ(result.exit_code, 2) << result.err;
+        EXPECT_EQ(count_lines(result.err), 1) << result.err;
+        EXPECT_NE(result.err.find(reason), std::string::npos) << result.err;
+        EXPECT_EQ(result.out, "");
+    }
+};
+
+TEST_F(VmmBadInput, MissingKernel) { expect_refused({"/nonexistent/delos.elf"}, "cannot read kernel /nonexistent/delos.elf"); }
+
+TEST_F(VmmBadInput, KernelThatIsNotElf)
+{
+    std::string path = ::testing::TempDir() + "/not-elf.bin";
+    write_all(path, {'h', 'e', 'l', 'l', 'o'});
+    expect_refused({path}, "not a usable ELF");
+}
+
+TEST_F(VmmBadInput, KernelWithoutPvhNote)
+{
+    auto bytes = read_all(kernel_path());
+    ASSERT_FALSE(bytes.empty());
+    // Turn the note's type (XEN_ELFNOTE_PHYS32_ENTRY = 18) after its "Xen" name into 19.
+    const char pattern[] = {4, 0, 0, 0, 8, 0, 0, 0, 18, 0, 0, 0, 'X', 'e', 'n', 0};
+    auto at = std::search(bytes.begin(), bytes.end(), std::begin(pattern), std::end(pattern));
+    ASSERT_NE(at, bytes.end());
+    at[8] = 19;
+    std::string path = ::testing::TempDir() + "/no-pvh-note.elf";
+    write_all(path, bytes);
+    expect_refused({path}, "no PVH entry note");
+}
+
+TEST_F(VmmBadInput, RamTooSmallForTheImage)
+{
+    std::string module = ::testing::TempDir() + "/big-module.bin";
+    write_all(module, std::vector<char>(3 << 20, 'x'));
+    expect_refused({"--memory", "4M", "--module", module, kernel_path()}, "guest RAM too small");
+}
+
+TEST_F(VmmBadInput, UnreadableModule) { expect_refused({"--module", "/nonexistent/cells.a", kernel_path()}, "cannot read module"); }
+
+TEST_F(VmmBadInput, ModuleThatIsADirectory) { expect_refused({"--module", "/tmp", kernel_path()}, "not a regular file"); }
+
+TEST_F(VmmBadInput, BadMemorySize) { expect_refused({"--memory", "lots", kernel_path()}, "memory size"); }
+
+TEST_F(VmmBadInput, UnknownOption) { expect_refused({"--frobnicate", kernel_path()}, "unknown option --frobnicate"); }
