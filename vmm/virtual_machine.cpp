@@ -38,6 +38,16 @@ const char* exit_reason_name(std::uint32_t reason)
     }
 }
 
+const char* internal_error_name(std::uint32_t suberror)
+{
+    switch (suberror) {
+    case KVM_INTERNAL_ERROR_EMULATION: return "instruction emulation failed";
+    case KVM_INTERNAL_ERROR_SIMUL_EX: return "exception while delivering an exception";
+    case KVM_INTERNAL_ERROR_DELIVERY_EV: return "event delivery failed";
+    default: return "unknown";
+    }
+}
+
 } // namespace
 
 void request_stop_from_signal(int signal) { g_stop_signal = signal; }
@@ -182,8 +192,8 @@ RunOutcome VirtualMachine::run()
                         hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" + describe_registers(*m_vcpu)};
         case KVM_EXIT_INTERNAL_ERROR:
             return {RunOutcome::Kind::GuestCrash, 3,
-                    "KVM internal error (suberror " + std::to_string(run->internal.suberror) + ")\n" +
-                        describe_registers(*m_vcpu)};
+                    "KVM internal error (suberror " + std::to_string(run->internal.suberror) + ": " +
+                        internal_error_name(run->internal.suberror) + ")\n" + describe_registers(*m_vcpu)};
         default:
             return {RunOutcome::Kind::GuestCrash, 3,
                     "unexpected VM exit reason " + std::to_string(run->exit_reason) + "\n" + describe_registers(*m_vcpu)};

@@ -104,7 +104,12 @@ TEST(VmmBoot, TripleFaultIsReportedByTheVmmWithRegisters)
     DELOS_REQUIRE_KVM();
     auto result = run_vmm({"--cmdline", "crash-triple-fault", kernel_path()});
     EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
-    EXPECT_NE(result.err.find("triple fault"), std::string::npos) << result.err;
+    // Hardware-assisted KVM reports KVM_EXIT_SHUTDOWN; KVM's instruction emulator (kvm_pvm hosts)
+    // fails the same event delivery as an emulation error. Either is a crash report.
+    bool reported = result.err.find("triple fault") != std::string::npos ||
+                    result.err.find("instruction emulation failed") != std::string::npos;
+    EXPECT_TRUE(reported) << result.err;
+    EXPECT_NE(result.err.find("idt=0+0"), std::string::npos) << result.err;  // the cause is visible
     EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
     EXPECT_NE(result.err.find("cr3="), std::string::npos) << result.err;
 }
