@@ -7,6 +7,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/interrupts.h"
+#include "arch/x86_64/legacy_pic.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
@@ -73,6 +74,7 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
                                        reinterpret_cast<std::uint64_t>(g_ist_stacks[2] + kEarlyIstStackSize)};
     arch::load_gdt_and_tss(ist_tops);
     arch::load_idt();
+    legacy_pic::remap_and_mask();
 
     // The boot page tables map the first 4 GiB; start_info is checked against that, and
     // everything it points to against the RAM it describes.
