@@ -1,0 +1,236 @@
+// virtio_control_socket_test.cpp: a real unix socket client talking to the guest's port 1 through the I/O thread.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <functional>
+#include <thread>
+
+#include "control_socket.h"
+#include "vmm_error.h"
+#include "virtio_test_driver.h"
+
+namespace delos::vmm::virtio {
+namespace {
+
+using namespace testing;
+using namespace std::chrono_literals;
+
+bool eventually(const std::function<bool()>& condition)
+{
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (std::chrono::steady_clock::now() < deadline) {
+        if (condition())
+            return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return condition();
+}
+
+FileDescriptor connect_client(const std::string& path)
+{
+    FileDescriptor fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+    if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+        ADD_FAILURE() << "connect " << path << ": " << std::strerror(errno);
+    return fd;
+}
+
+void send_all(int fd, std::string_view text)
+{
+    while (!text.empty()) {
+        ssize_t n = ::send(fd, text.data(), text.size(), MSG_NOSIGNAL);
+        ASSERT_GT(n, 0);
+        text.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string receive_exactly(int fd, std::size_t count)
+{
+    std::string text;
+    timeval timeout{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    char buffer[4096];
+    while (text.size() < count) {
+        ssize_t n = ::recv(fd, buffer, std::min(sizeof buffer, count - text.size()), 0);
+        if (n <= 0)
+            break;
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text;
+}
+
+class ControlSocketTest : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        path = "/tmp/delos-virtio-test-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".sock";
+        d.bring_up_console();
+        socket = std::make_unique<ControlSocket>(path, bench.transport, bench.console);
+        socket->start();
+        d.post_control_buffers(12);
+        d.send_control(0, console::kDeviceReady, 1);
+        d.send_control(1, console::kPortReady, 1);
+        ASSERT_EQ(next_control().event, console::kDeviceAdd);
+        ASSERT_EQ(next_control().event, console::kPortName);
+    }
+    void TearDown() override { socket.reset(); }
+
+    TestDriver::ControlMessage next_control()
+    {
+        std::optional<TestDriver::ControlMessage> message;
+        EXPECT_TRUE(eventually([&] { return (message = d.take_control()).has_value(); }));
+        return message.value_or(TestDriver::ControlMessage{});
+    }
+    // The guest's receive loop: keep buffers posted, collect what arrives.
+    std::string receive_in_guest(std::size_t count)
+    {
+        std::string text;
+        eventually([&] {
+            while (auto used = d.take_used(console::kPort1Receive)) {
+                std::uint64_t address = receive_address[used->id];
+                auto bytes = d.bytes(address, used->length);
+                text.append(bytes.begin(), bytes.end());
+                receive_address[d.post(console::kPort1Receive, {{address, 1024, true}})] = address;
+                d.notify(console::kPort1Receive);
+            }
+            return text.size() >= count;
+        });
+        return text;
+    }
+    void post_receive_buffers()
+    {
+        for (int i = 0; i < 8; ++i) {
+            std::uint64_t address = kBufferBase + 1024ull * static_cast<std::uint64_t>(i);
+            std::uint16_t head = d.post(console::kPort1Receive, {{address, 1024, true}});
+            receive_address[head] = address;
+        }
+        d.notify(console::kPort1Receive);
+    }
+    void transmit_from_guest(std::string_view text, std::uint64_t address)
+    {
+        d.put(address, {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
+        d.post(console::kPort1Transmit, {{address, static_cast<std::uint32_t>(text.size()), false}});
+        d.notify(console::kPort1Transmit);
+    }
+
+    ConsoleBench bench;
+    TestDriver& d = bench.driver;
+    std::string path;
+    std::unique_ptr<ControlSocket> socket;
+    std::uint64_t receive_address[256] = {};
+};
+
+TEST_F(ControlSocketTest, ClientBytesReachGuestReceiveBuffersInOrder)
+{
+    FileDescriptor client = connect_client(path);
+    auto open = next_control();
+    EXPECT_EQ(open.event, console::kPortOpen);
+    EXPECT_EQ(open.value, 1);
+    send_all(client.get(), "frame-1|");
+    send_all(client.get(), "frame-2|");
+    post_receive_buffers();  // after the bytes: they waited in the device
+    EXPECT_EQ(receive_in_guest(16), "frame-1|frame-2|");
+}
+
+TEST_F(ControlSocketTest, GuestTransmitReachesTheClient)
+{
+    FileDescriptor client = connect_client(path);
+    EXPECT_EQ(next_control().event, console::kPortOpen);
+    transmit_from_guest("reply from the guest", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(client.get(), 20), "reply from the guest");
+    EXPECT_TRUE(eventually([&] { return d.take_used(console::kPort1Transmit).has_value(); }));
+}
+
+TEST_F(ControlSocketTest, LargeTransferBothWaysLosesNothing)
+{
+    FileDescriptor client = connect_client(path);
+    EXPECT_EQ(next_control().event, console::kPortOpen);
+    std::string big(300 * 1024, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i)
+        big[i] = static_cast<char>(i * 7 + i / 251);
+    std::thread sender([&] { send_all(client.get(), big); });
+    post_receive_buffers();
+    std::string received = receive_in_guest(big.size());
+    sender.join();
+    EXPECT_EQ(received.size(), big.size());
+    EXPECT_TRUE(received == big);
+
+    // Guest to client: 200 KiB in 4 KiB chains, more than the host buffer holds at once.
+    std::string expected;
+    std::thread reader([&] { expected = receive_exactly(client.get(), 200 * 1024); });
+    std::string sent;
+    int in_flight = 0;
+    for (int chunk = 0; chunk < 50; ++chunk) {
+        // At most 8 chains in flight, as a driver with 8 transmit buffers would have.
+        ASSERT_TRUE(eventually([&] {
+            while (d.take_used(console::kPort1Transmit))
+                --in_flight;
+            return in_flight < 8;
+        }));
+        std::string piece(4096, static_cast<char>('A' + chunk % 26));
+        transmit_from_guest(piece, kBufferBase + 0x20000 + 4096ull * static_cast<std::uint64_t>(chunk % 8));
+        ++in_flight;
+        sent += piece;
+    }
+    reader.join();
+    EXPECT_TRUE(expected == sent);
+}
+
+TEST_F(ControlSocketTest, ReconnectTellsTheGuestAndDropsTheOldClientsBytes)
+{
+    {
+        FileDescriptor first = connect_client(path);
+        EXPECT_EQ(next_control().value, 1);
+        send_all(first.get(), "from the first client");
+        EXPECT_TRUE(eventually([&] { return bench.console.host_input_space() < ConsoleDevice::kBufferCapacity; }));
+    }
+    auto closed = next_control();
+    EXPECT_EQ(closed.event, console::kPortOpen);
+    EXPECT_EQ(closed.value, 0);
+
+    FileDescriptor second = connect_client(path);
+    auto reopened = next_control();
+    EXPECT_EQ(reopened.event, console::kPortOpen);
+    EXPECT_EQ(reopened.value, 1);
+    EXPECT_EQ(socket->clients_accepted(), 2u);
+    send_all(second.get(), "second");
+    post_receive_buffers();
+    EXPECT_EQ(receive_in_guest(6), "second");
+    transmit_from_guest("to second", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(second.get(), 9), "to second");
+}
+
+TEST_F(ControlSocketTest, SecondClientWaitsUntilTheFirstLeaves)
+{
+    FileDescriptor first = connect_client(path);
+    EXPECT_EQ(next_control().value, 1);
+    FileDescriptor second = connect_client(path);  // queued in the backlog
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(socket->clients_accepted(), 1u);
+    first.reset();
+    EXPECT_EQ(next_control().value, 0);
+    EXPECT_EQ(next_control().value, 1);
+    EXPECT_EQ(socket->clients_accepted(), 2u);
+    transmit_from_guest("hi second", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(second.get(), 9), "hi second");
+}
+
+TEST(ControlSocketSetup, RefusesAPathThatIsNotASocket)
+{
+    ConsoleBench bench;
+    std::string path = "/tmp/delos-virtio-test-regular-file-" + std::to_string(::getpid());
+    FileDescriptor file(::open(path.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+    EXPECT_THROW(ControlSocket(path, bench.transport, bench.console), BadInput);
+    ::unlink(path.c_str());
+}
+
+} // namespace
+} // namespace delos::vmm::virtio
