@@ -15,6 +15,8 @@ struct KernelSymbolsHeader {
     std::uint32_t symbol_count;
     std::uint32_t strings_offset;  // from the start of the header
     std::uint32_t strings_size;
+    std::uint32_t name_index_offset;  // u32 entry indexes of exported symbols, sorted by name
+    std::uint32_t name_index_count;
 };
 
 inline constexpr std::uint32_t kKernelSymbolExported = 1;

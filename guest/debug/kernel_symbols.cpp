@@ -76,13 +76,25 @@ bool lookup(std::uint64_t address, Symbol& out)
 
 bool find(StringView name, Symbol& out)
 {
-    std::size_t n = count();
-    for (std::size_t i = 0; i < n; ++i) {
-        const auto& entry = entries()[i];
-        if ((entry.flags & abi::kKernelSymbolExported) && string_at(entry.name_offset) == name) {
-            out = make(entry);
+    if (!valid())
+        return false;
+    const auto* by_name = reinterpret_cast<const std::uint32_t*>(reinterpret_cast<const unsigned char*>(&header()) +
+                                                                 header().name_index_offset);
+    std::size_t low = 0, high = header().name_index_count;
+    while (low < high) {
+        std::size_t middle = low + (high - low) / 2;
+        std::uint32_t index = by_name[middle];
+        if (index >= header().symbol_count)
+            return false;
+        int order = string_at(entries()[index].name_offset).compare(name);
+        if (order == 0) {
+            out = make(entries()[index]);
             return true;
         }
+        if (order < 0)
+            low = middle + 1;
+        else
+            high = middle;
     }
     return false;
 }

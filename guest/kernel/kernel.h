@@ -16,6 +16,8 @@ struct Handover {
 
 const pvh::BootInfo& boot_info();
 std::uint64_t bytes_reclaimed();
+// How long linking the boot set from the cell archive took.
+std::uint64_t boot_set_link_ns();
 
 // Runs on its own stack; never returns.
 [[noreturn]] void kernel_main(const Handover* handover);

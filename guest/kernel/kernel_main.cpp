@@ -9,6 +9,7 @@
 #include "debug/panic.h"
 #include "drivers/platform/platform_ports.h"
 #include "lib/command_line.h"
+#include "loader/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
@@ -21,6 +22,7 @@ namespace {
 
 pvh::BootInfo g_boot_info;
 std::uint64_t g_bytes_reclaimed = 0;
+std::uint64_t g_boot_set_link_ns = 0;
 
 // The nano_core is never needed again: unmap it (a stray call into it faults) and free its frames.
 void reclaim_nano_core(const Handover& handover)
@@ -58,22 +60,46 @@ void reclaim_nano_core(const Handover& handover)
     }
 }
 
+// Links the boot set from the cell archive (PVH module 0). A refused archive or cell is
+// reported and the kernel runs on without it.
+std::size_t load_boot_cells()
+{
+    auto& cells = loader::cell_manager();
+    ByteView archive;
+    if (g_boot_info.module_count > 0)
+        archive = ByteView(reinterpret_cast<const void*>(g_boot_info.modules[0].address),
+                           static_cast<std::size_t>(g_boot_info.modules[0].size));
+    auto initialized = cells.initialize(archive);
+    if (initialized.is_error()) {
+        kprint("delos: boot archive refused: {} ({})\n", initialized.error().message, cells.last_failure());
+        return 0;
+    }
+    std::uint64_t start = tsc::nanoseconds_since_boot();
+    auto loaded = cells.load_boot_set();
+    g_boot_set_link_ns = tsc::nanoseconds_since_boot() - start;
+    if (loaded.is_error())
+        kprint("delos: boot set refused: {} ({})\n", loaded.error().message, cells.last_failure());
+    return cells.cell_namespace().cells().size();
+}
+
 } // namespace
 
 const pvh::BootInfo& boot_info() { return g_boot_info; }
 std::uint64_t bytes_reclaimed() { return g_bytes_reclaimed; }
+std::uint64_t boot_set_link_ns() { return g_boot_set_link_ns; }
 
 void kernel_main(const Handover* handover)
 {
     g_boot_info = handover->boot;
-    reclaim_nano_core(*handover);
     install_fault_probe_hook();
+    std::size_t cells_loaded = load_boot_cells();
+    reclaim_nano_core(*handover);
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
-    kprint("delos: ready: {} cells loaded, {} bytes reclaimed, {} MiB RAM, {} MiB free, boot {} us (tsc {} MHz from {})\n", 0,
+    kprint("delos: ready: {} cells loaded, {} bytes reclaimed, {} MiB RAM, {} MiB free, boot {} us (tsc {} MHz from {})\n", cells_loaded,
            g_bytes_reclaimed, g_boot_info.ram_end() >> 20, (frames.free_frames() * memory::kPageSize) >> 20,
            boot_ns / 1000, tsc::ticks_per_second() / 1000000, tsc::calibration_source());
     platform::signal_ready();
@@ -86,6 +112,10 @@ void kernel_main(const Handover* handover)
         bool passed = selftest::run_all(command_line.argument(0));
         platform::shutdown(passed ? platform::kExitSuccess : platform::kExitTestsFailed);
     }
+    if (command == "bench-tasks") {
+        task::run_task_benchmarks();
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-triple-fault")
@@ -93,7 +123,7 @@ void kernel_main(const Handover* handover)
     if (command == "panic")
         panic("panic requested on the command line");
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, panic, crash-page-fault, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, panic, crash-page-fault, crash-triple-fault); running\n",
                command);
     idle_forever();
 }

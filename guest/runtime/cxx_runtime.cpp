@@ -2,8 +2,10 @@
 // kernel heap, pure-virtual and abort traps, static destructor registration, and the
 // unwinder entry points that -fexceptions code references.
 #include <cstddef>
+#include <cstdint>
 #include <new>
 
+#include "runtime/cxx_runtime.h"
 #include "debug/panic.h"
 #include "memory/heap.h"
 
@@ -26,6 +28,8 @@ void* operator new(std::size_t size, std::align_val_t alignment) { return alloca
 void* operator new[](std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment)); }
 void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
 void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
+void operator delete(void* pointer, const std::nothrow_t&) noexcept { heap_free(pointer); }
+void operator delete[](void* pointer, const std::nothrow_t&) noexcept { heap_free(pointer); }
 void operator delete(void* pointer) noexcept { heap_free(pointer); }
 void operator delete[](void* pointer) noexcept { heap_free(pointer); }
 void operator delete(void* pointer, std::size_t) noexcept { heap_free(pointer); }
@@ -35,11 +39,17 @@ void operator delete[](void* pointer, std::align_val_t) noexcept { heap_free(poi
 void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { heap_free(pointer); }
 void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept { heap_free(pointer); }
 
+namespace std {
+const nothrow_t nothrow{};
+// Reached when an exception would leave a noexcept function; Delos never throws, so only
+// unwinding gone wrong gets here.
+[[noreturn]] void terminate() noexcept { delos::panic("std::terminate() called"); }
+} // namespace std
+
 namespace delos::runtime {
 // Static destructors of whoever is being initialised go here; the cell loader installs a
 // handler while it runs a cell's constructors so they run again at unload. The kernel's own
 // statics live forever.
-using AtExitHandler = int (*)(void (*function)());
 AtExitHandler g_atexit_handler = nullptr;
 void set_atexit_handler(AtExitHandler handler) { g_atexit_handler = handler; }
 } // namespace delos::runtime
@@ -48,9 +58,10 @@ extern "C" {
 
 void* __dso_handle = nullptr;
 
-int atexit(void (*function)())
+[[gnu::noinline]] int atexit(void (*function)())
 {
-    return delos::runtime::g_atexit_handler ? delos::runtime::g_atexit_handler(function) : 0;
+    auto caller = reinterpret_cast<std::uint64_t>(__builtin_return_address(0));
+    return delos::runtime::g_atexit_handler ? delos::runtime::g_atexit_handler(function, caller) : 0;
 }
 
 void __cxa_pure_virtual() { delos::panic("pure virtual function called"); }

@@ -111,12 +111,25 @@ int main(int argc, char** argv)
         table_entries.push_back({entry.address, static_cast<std::uint32_t>(entry.size), intern(entry.name),
                                  intern(demangle(entry.name)), entry.exported ? kabi::kKernelSymbolExported : 0u});
 
+    // Exported symbols by name, for the cell linker's lookups (binary search, no heap copies).
+    std::vector<std::uint32_t> by_name;
+    for (std::uint32_t i = 0; i < entries.size(); ++i) {
+        if (entries[i].exported)
+            by_name.push_back(i);
+    }
+    std::sort(by_name.begin(), by_name.end(), [&](std::uint32_t a, std::uint32_t b) { return entries[a].name < entries[b].name; });
+    by_name.erase(std::unique(by_name.begin(), by_name.end(),
+                              [&](std::uint32_t a, std::uint32_t b) { return entries[a].name == entries[b].name; }),
+                  by_name.end());
+
     kabi::KernelSymbolsHeader header{};
     header.magic = kabi::kKernelSymbolsMagic;
     header.symbol_count = static_cast<std::uint32_t>(table_entries.size());
     header.strings_offset = static_cast<std::uint32_t>(sizeof header + table_entries.size() * sizeof(kabi::KernelSymbolEntry));
     header.strings_size = static_cast<std::uint32_t>(strings.size());
-    std::size_t needed = header.strings_offset + strings.size();
+    header.name_index_offset = static_cast<std::uint32_t>((header.strings_offset + strings.size() + 3) & ~std::size_t(3));
+    header.name_index_count = static_cast<std::uint32_t>(by_name.size());
+    std::size_t needed = header.name_index_offset + by_name.size() * sizeof(std::uint32_t);
     if (needed > kabi::kKernelSymbolsCapacity)
         fail("the symbol table needs " + std::to_string(needed) + " bytes; raise kKernelSymbolsCapacity (" +
              std::to_string(kabi::kKernelSymbolsCapacity) + ")");
@@ -126,6 +139,7 @@ int main(int argc, char** argv)
     std::memcpy(out, &header, sizeof header);
     std::memcpy(out + sizeof header, table_entries.data(), table_entries.size() * sizeof(kabi::KernelSymbolEntry));
     std::memcpy(out + header.strings_offset, strings.data(), strings.size());
+    std::memcpy(out + header.name_index_offset, by_name.data(), by_name.size() * sizeof(std::uint32_t));
 
     std::ofstream output(argv[2], std::ios::binary | std::ios::trunc);
     output.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
