@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "virtio/virtio_device.h"
+#include "virtio_device.h"
 
 namespace delos::vmm::virtio {
 

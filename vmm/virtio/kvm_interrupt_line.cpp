@@ -1,5 +1,5 @@
 // kvm_interrupt_line.cpp: irqfd registration with a KVM_IRQ_LINE fallback.
-#include "virtio/kvm_interrupt_line.h"
+#include "kvm_interrupt_line.h"
 
 #include <linux/kvm.h>
 #include <sys/eventfd.h>

@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "file_descriptor.h"
-#include "virtio/interrupt_line.h"
+#include "../file_descriptor.h"
+#include "interrupt_line.h"
 
 namespace delos::vmm::virtio {
 

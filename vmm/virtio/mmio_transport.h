@@ -5,10 +5,10 @@
 #include <mutex>
 #include <string>
 
-#include "guest_memory.h"
-#include "mmio_bus.h"
-#include "virtio/interrupt_line.h"
-#include "virtio/virtio_device.h"
+#include "../guest_memory.h"
+#include "../mmio_bus.h"
+#include "interrupt_line.h"
+#include "virtio_device.h"
 
 namespace delos::vmm::virtio {
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "guest_memory.h"
+#include "../guest_memory.h"
 
 namespace delos::vmm::virtio {
 

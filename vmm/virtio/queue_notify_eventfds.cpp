@@ -1,5 +1,5 @@
 // queue_notify_eventfds.cpp: KVM_IOEVENTFD registration (with datamatch) and its undoing.
-#include "virtio/queue_notify_eventfds.h"
+#include "queue_notify_eventfds.h"
 
 #include <linux/kvm.h>
 #include <sys/eventfd.h>

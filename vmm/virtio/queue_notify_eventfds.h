@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "file_descriptor.h"
+#include "../file_descriptor.h"
 
 namespace delos::vmm::virtio {
 

@@ -5,8 +5,8 @@
 #include <span>
 #include <string_view>
 
-#include "guest_memory.h"
-#include "virtio/queue.h"
+#include "../guest_memory.h"
+#include "queue.h"
 
 namespace delos::vmm::virtio {
 
