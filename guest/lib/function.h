@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <new>
 #include <type_traits>
 #include <utility>
@@ -51,6 +52,9 @@ public:
 
     explicit operator bool() const { return m_operations != nullptr; }
     bool is_inline() const { return m_operations && m_operations->inline_storage; }
+    // Address of the code that calls the stored callable (instantiated beside it, so it tells
+    // which code unit the callable comes from); 0 when empty.
+    std::uintptr_t invoker_address() const { return m_operations ? reinterpret_cast<std::uintptr_t>(m_operations->invoke) : 0; }
 
     // Calls the callable; calling an empty UniqueFunction is a bug (it traps).
     R operator()(Args... args)

@@ -1,0 +1,38 @@
+// spawn.cpp: the non-template half of spawn: id, stack, identity, first switch frame, queueing.
+#include "task/spawn.h"
+
+#include "task/context_switch.h"
+#include "task/task_registry.h"
+
+namespace delos::task {
+
+namespace {
+CellResolver g_cell_resolver = nullptr;
+}
+
+void set_cell_resolver(CellResolver resolver) { g_cell_resolver = resolver; }
+
+ErrorOr<void> start_task(Task* task, const SpawnOptions& options)
+{
+    scheduler::ChargeToKernel kernel_resources;
+    auto id = registry::add(task);
+    if (id.is_error()) {
+        delete task;
+        return id.release_error();
+    }
+    task->m_id = id.value();
+    auto stack = stack_cache::take(options.stack_pages);
+    if (stack.is_error()) {
+        delete task;
+        return stack.release_error();
+    }
+    task->m_stack = stack.release_value();
+    task->m_saved_stack_pointer = prepare_initial_stack(task->m_stack.top(), task);
+    task->m_entry_address = task->m_entry.invoker_address();
+    task->m_cell = g_cell_resolver ? g_cell_resolver(task->m_entry_address) : 0;
+    task->add_reference();  // the join handle's
+    scheduler::make_ready_new(task);
+    return {};
+}
+
+} // namespace delos::task

@@ -1,0 +1,58 @@
+// spawn.h: spawn(name, callable) starts a task that runs a move-only callable (which owns what
+// it captured) and returns a JoinHandle for its result.
+#pragma once
+
+#include <cstddef>
+#include <new>
+#include <type_traits>
+#include <utility>
+
+#include "lib/error_or.h"
+#include "lib/string_view.h"
+#include "task/join_handle.h"
+#include "task/scheduler.h"
+#include "task/stack_cache.h"
+#include "task/task.h"
+
+namespace delos::task {
+
+struct SpawnOptions {
+    Priority priority = Priority::Normal;
+    std::size_t stack_pages = stack_cache::kDefaultStackPages;
+};
+
+// Gives a prepared task an id, a stack and a place in the run queue; deletes it on failure.
+ErrorOr<void> start_task(Task* task, const SpawnOptions& options);
+
+// Which cell the code at an address belongs to; installed by the cell loader (0 = kernel).
+using CellResolver = CellId (*)(std::uint64_t address);
+void set_cell_resolver(CellResolver resolver);
+
+template <typename Callable>
+auto spawn(StringView name, Callable&& callable, SpawnOptions options = {})
+    -> ErrorOr<JoinHandle<std::invoke_result_t<std::decay_t<Callable>&>>>
+{
+    using Result = std::invoke_result_t<std::decay_t<Callable>&>;
+    if constexpr (!std::is_void_v<Result>)
+        static_assert(sizeof(Result) <= kInlineResultSize && alignof(Result) <= 16,
+                      "a task's result must fit Task::m_result; return an OwnPtr for larger results");
+    Task* task;
+    {
+        scheduler::ChargeToKernel kernel_record;  // the record is the kernel's; what the task allocates is its own
+        task = new (std::nothrow) Task(name, options.priority);
+        if (!task)
+            return Error::make(ErrorCode::OutOfMemory, "spawn: no memory for the task record");
+        task->m_entry = [callable = std::forward<Callable>(callable)](Task& self) mutable {
+            if constexpr (std::is_void_v<Result>) {
+                callable();
+            } else {
+                new (self.m_result) Result(callable());
+                self.m_destroy_result = [](void* value) { std::launder(static_cast<Result*>(value))->~Result(); };
+            }
+        };
+    }
+    TRY(start_task(task, options));
+    return JoinHandle<Result>(task);
+}
+
+} // namespace delos::task

@@ -1,0 +1,24 @@
+// stack_cache.h: task stacks kept for reuse, so spawning a task does not remap pages each time.
+// Cached stacks keep their guard page unmapped; the cache is bounded and can be emptied.
+#pragma once
+
+#include <cstddef>
+
+#include "lib/error_or.h"
+#include "memory/kernel_stack.h"
+
+namespace delos::task::stack_cache {
+
+inline constexpr std::size_t kDefaultStackPages = 4;  // 16 KiB usable + a guard page
+inline constexpr std::size_t kMaxCachedStacks = 64;
+
+// A stack of `pages` usable pages: from the cache when it has one of the default size.
+ErrorOr<memory::KernelStack> take(std::size_t pages);
+// Keeps a default-size stack for reuse (up to the bound); frees any other.
+void give_back(memory::KernelStack stack);
+
+// Frees every cached stack (for tests that compare free frames against a baseline).
+void release_all();
+std::size_t cached_count();
+
+} // namespace delos::task::stack_cache

@@ -1,0 +1,109 @@
+// task.h: a task: one closure running on its own guarded stack, with its scheduling state, the
+// resources it holds (counted), task-local values, and its identity (id, name, owning cell).
+// The scheduler (scheduler.h) decides when it runs; spawn.h creates it; join_handle.h ends it.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/function.h"
+#include "lib/string_view.h"
+#include "memory/kernel_stack.h"
+#include "sync/spin_lock.h"
+#include "task/wait_queue.h"
+
+namespace delos::task {
+
+// Low bits: a slot in the task registry; high bits: a generation, so ids are not reused soon.
+// 0 is "the kernel" (no task), which is also what the heap records for kernel-owned memory.
+using TaskId = std::uint32_t;
+inline constexpr TaskId kKernelOwner = 0;
+
+// Which cell a task's entry point belongs to; 0 = the kernel image (cells do not exist yet).
+using CellId = std::uint64_t;
+
+enum class TaskState : std::uint8_t {
+    Ready,     // in its processor's run queue
+    Running,   // on a CPU now
+    Blocked,   // in a wait queue
+    Sleeping,  // in its processor's sleep queue until a deadline
+    Dead,      // returned (or ended otherwise); its stack is released, its record waits for join
+};
+const char* task_state_name(TaskState);
+
+// Scheduling weight: a ready task of each level gets CPU time in proportion 1 : 4 : 16.
+enum class Priority : std::uint8_t { Low, Normal, High };
+const char* priority_name(Priority);
+
+// How a task ended. Faulted/Killed are produced once fault recovery unwinds tasks (docs/unwinding.md).
+enum class TaskEnd : std::uint8_t { Returned, Faulted, Killed };
+const char* task_end_name(TaskEnd);
+
+inline constexpr std::size_t kTaskLocalSlots = 16;
+inline constexpr std::size_t kTaskNameLength = 32;
+inline constexpr std::size_t kInlineResultSize = 48;
+
+// What a task still held when it ended; a task that released everything reports zeros.
+struct OwnershipAtEnd {
+    std::int64_t heap_bytes = 0;
+    std::int64_t frames = 0;
+};
+
+class Task {
+public:
+    Task(StringView name, Priority priority);
+    ~Task();
+    Task(const Task&) = delete;
+    Task& operator=(const Task&) = delete;
+
+    TaskId id() const { return m_id; }
+    const char* name() const { return m_name; }
+    Priority priority() const { return m_priority; }
+    TaskState state() const { return m_state; }
+    CellId cell() const { return m_cell; }
+    std::uint64_t entry_address() const { return m_entry_address; }
+
+    // Everything below belongs to the scheduler, spawn and join machinery.
+    TaskId m_id = kKernelOwner;
+    char m_name[kTaskNameLength] = {};
+    Priority m_priority;
+    std::atomic<TaskState> m_state{TaskState::Ready};
+    CellId m_cell = 0;
+    std::uint64_t m_entry_address = 0;
+
+    // Execution.
+    std::uint64_t m_saved_stack_pointer = 0;  // valid while not running (see context_switch.h)
+    memory::KernelStack m_stack;              // empty for the boot task, which runs on the boot stack
+    UniqueFunction<void(Task&)> m_entry;      // stores its result into m_result
+
+    // Scheduling (scheduler.cpp): virtual runtime for weighted fair queueing, queue links.
+    std::uint64_t m_virtual_runtime = 0;
+    std::uint64_t m_enqueue_sequence = 0;
+    std::uint64_t m_slice_start_tsc = 0;
+    std::uint64_t m_wake_deadline_tsc = 0;
+    Task* m_heap_child = nullptr;    // run queue / sleep queue (pairing heap) links
+    Task* m_heap_sibling = nullptr;
+    Task* m_wait_next = nullptr;     // wait queue link
+    std::uint32_t m_charge_to_kernel_depth = 0;  // > 0: allocations are the kernel's, not this task's
+
+    // Task-local storage (task_local.h): values and how to destroy them at exit.
+    void* m_local_values[kTaskLocalSlots] = {};
+    void (*m_local_destructors[kTaskLocalSlots])(void*) = {};
+
+    // Ending and joining.
+    std::atomic<std::uint32_t> m_references{1};  // the scheduler's; spawn adds the join handle's
+    TaskEnd m_end = TaskEnd::Returned;
+    OwnershipAtEnd m_ownership_at_end;
+    SpinLock m_join_lock;
+    bool m_finished = false;  // guarded by m_join_lock; set when the entry has returned and released
+    WaitQueue m_joiners;
+    alignas(16) unsigned char m_result[kInlineResultSize];
+    void (*m_destroy_result)(void*) = nullptr;  // set while m_result holds a value
+
+    void add_reference() { m_references.fetch_add(1, std::memory_order_relaxed); }
+    // Frees the task when the last reference goes.
+    void drop_reference();
+};
+
+} // namespace delos::task
