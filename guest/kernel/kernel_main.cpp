@@ -8,6 +8,7 @@
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
 #include "drivers/platform/platform_ports.h"
+#include "drivers/virtio/control_echo.h"
 #include "lib/command_line.h"
 #include "loader/cell_manager.h"
 #include "memory/frame_allocator.h"
@@ -116,6 +117,8 @@ void kernel_main(const Handover* handover)
         task::run_task_benchmarks();
         platform::shutdown(platform::kExitSuccess);
     }
+    if (command == "control-echo")
+        virtio::run_control_echo();  // returns only on failure
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-triple-fault")

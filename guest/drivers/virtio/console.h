@@ -1,0 +1,121 @@
+// console.h: the virtio-console driver (device type 3) with VIRTIO_CONSOLE_F_MULTIPORT: the control
+// queue protocol (DEVICE_READY, DEVICE_ADD/PORT_READY, PORT_NAME, PORT_OPEN) and each port's byte
+// stream. Received bytes stay in their receive buffers until read (the buffer is then posted
+// again), so nothing is copied twice and a slow reader pushes back on the host.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "drivers/virtio/transport.h"
+#include "drivers/virtio/virtqueue.h"
+#include "lib/byte_view.h"
+#include "lib/error_or.h"
+#include "lib/string_view.h"
+#include "memory/frame_allocator.h"
+#include "sync/spin_lock.h"
+
+namespace delos::virtio {
+
+inline constexpr std::uint32_t kConsoleDeviceId = 3;
+inline constexpr std::uint64_t kConsoleFeatureMultiport = 1ull << 1;
+
+class ConsoleDriver {
+public:
+    // Ports this driver sets queues up for (the device may announce up to max_nr_ports).
+    static constexpr std::uint32_t kMaxPorts = 4;
+    static constexpr std::uint32_t kBufferBytes = 4096;
+    static constexpr std::uint16_t kReceiveBuffers = 16;   // per port
+    static constexpr std::uint16_t kTransmitBuffers = 16;  // per port
+    static constexpr std::uint16_t kControlBuffers = 16;
+    static constexpr std::uint32_t kControlBufferBytes = 256;
+    static constexpr std::uint32_t kMaxNameBytes = 64;
+
+    ConsoleDriver() = default;
+    ConsoleDriver(const ConsoleDriver&) = delete;
+    ConsoleDriver& operator=(const ConsoleDriver&) = delete;
+
+    // Negotiates VERSION_1 + MULTIPORT, sets up the control queues and every port's queues, posts
+    // control receive buffers, sets DRIVER_OK and sends DEVICE_READY. `transport` must outlive us.
+    // The caller routes the device's interrupt to on_interrupt().
+    ErrorOr<void> start(Transport& transport);
+
+    // Interrupt context: reads and acknowledges the causes and records that there is work.
+    void on_interrupt();
+
+    // Collects what the device returned (control messages, received data, sent buffers) and
+    // answers control messages. The other calls poll too; call it when waiting for a port name.
+    ErrorOr<void> poll();
+
+    // The port announced with `name` (DEVICE_ADD + PORT_NAME), or NotFound (yet).
+    ErrorOr<std::uint32_t> find_port(StringView name);
+    // Tells the device we have the port open (PORT_OPEN 1), as an application opening it would.
+    ErrorOr<void> open_port(std::uint32_t port);
+    // Whether the host end is connected (the device's last PORT_OPEN for the port).
+    bool host_connected(std::uint32_t port);
+    // Increments each time the host end connects: tells connections apart.
+    std::uint64_t connection_number(std::uint32_t port);
+    // Copies up to `capacity` received bytes, in order; 0 when none are waiting. Never blocks.
+    ErrorOr<std::size_t> read(std::uint32_t port, std::uint8_t* into, std::size_t capacity);
+    // Queues all of `bytes` for the host, in buffer-sized chunks with one notification per batch;
+    // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed.
+    ErrorOr<void> write(std::uint32_t port, ByteView bytes);
+    // Sleeps (sti; hlt) until the device interrupts, unless it already has since the last call.
+    void wait_for_activity();
+
+    bool broken() const { return m_broken; }
+
+private:
+    struct Port {
+        bool added = false;        // DEVICE_ADD seen and buffers posted
+        bool host_open = false;    // the device's PORT_OPEN
+        std::uint64_t connections = 0;
+        char name[kMaxNameBytes] = {};
+        std::uint32_t name_length = 0;  // 0: no PORT_NAME yet
+        Virtqueue receive;
+        Virtqueue transmit;
+        memory::PhysicalRange receive_memory{};
+        memory::PhysicalRange transmit_memory{};
+        std::uint16_t buffer_of_head[2][Virtqueue::kMaxSize] = {};  // [0] receive, [1] transmit
+        std::uint32_t transmit_free = 0;  // bit i: transmit buffer i is ours
+        // Filled receive buffers in arrival order; the first one is partly read up to read_offset.
+        std::uint16_t filled[kReceiveBuffers] = {};
+        std::uint32_t filled_bytes[kReceiveBuffers] = {};
+        std::uint16_t filled_first = 0;
+        std::uint16_t filled_count = 0;
+        std::uint32_t read_offset = 0;
+    };
+
+    static std::uint16_t receive_queue_of(std::uint32_t port) { return port == 0 ? 0 : static_cast<std::uint16_t>(4 + 2 * (port - 1)); }
+    Port* port_or_null(std::uint32_t port);
+    ErrorOr<void> set_up_queue(Virtqueue& queue, std::uint16_t index, std::uint16_t wanted_size);
+    ErrorOr<void> poll_locked();
+    ErrorOr<void> collect_control_messages();
+    void handle_control_message(std::uint32_t id, std::uint16_t event, std::uint16_t value, ByteView payload);
+    ErrorOr<void> add_port(std::uint32_t id);
+    ErrorOr<void> send_control(std::uint32_t id, std::uint16_t event, std::uint16_t value);
+    ErrorOr<void> collect_received(Port& port);
+    ErrorOr<void> reclaim_transmitted(Port& port);
+    ErrorOr<void> post_receive_buffer(Port& port, std::uint16_t buffer);
+    void drop_received(Port& port);
+    ErrorOr<void> break_device(Error reason);
+    void notify_published(Virtqueue& queue);
+
+    Transport* m_transport = nullptr;
+    SpinLock m_lock;
+    std::atomic<bool> m_activity{false};
+    std::atomic<bool> m_config_changed{false};
+    bool m_broken = false;
+    Error m_breakage{};
+    std::uint32_t m_port_count = 0;
+    Port m_ports[kMaxPorts];
+
+    Virtqueue m_control_receive;
+    Virtqueue m_control_transmit;
+    memory::PhysicalRange m_control_memory{};  // receive buffers, then 8-byte transmit slots
+    std::uint16_t m_control_buffer_of_head[2][Virtqueue::kMaxSize] = {};
+    std::uint32_t m_control_transmit_free = 0;
+};
+
+} // namespace delos::virtio

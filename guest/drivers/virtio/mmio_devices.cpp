@@ -1,0 +1,89 @@
+// mmio_devices.cpp: one pass over the virtio_mmio.device options: probe, start, route the IRQ.
+#include "drivers/virtio/mmio_devices.h"
+
+#include "arch/x86_64/interrupts.h"
+#include "arch/x86_64/io_apic.h"
+#include "arch/x86_64/local_apic.h"
+#include "debug/kernel_log.h"
+#include "drivers/virtio/mmio_transport.h"
+#include "kernel/kernel.h"
+#include "lib/command_line.h"
+
+namespace delos::virtio {
+
+namespace {
+
+constexpr std::size_t kMaxDevices = 4;
+
+struct AttachedConsole {
+    MmioTransport transport;
+    ConsoleDriver driver;
+};
+
+AttachedConsole g_consoles[kMaxDevices];
+std::size_t g_console_count = 0;
+bool g_started = false;
+std::size_t g_started_result = 0;
+
+// Device interrupts arrive on vector_for_pin(irq); a pin may be shared, so every console on it looks.
+void on_device_interrupt(arch::InterruptFrame& frame)
+{
+    std::uint64_t pin = frame.vector - io_apic::kFirstPinVector;
+    for (std::size_t i = 0; i < g_console_count; ++i) {
+        if (g_consoles[i].transport.location().irq == pin)
+            g_consoles[i].driver.on_interrupt();
+    }
+    local_apic::end_of_interrupt();
+}
+
+} // namespace
+
+ErrorOr<std::size_t> start_mmio_devices()
+{
+    if (g_started)
+        return g_started_result;
+    g_started = true;
+    MmioDeviceLocation locations[kMaxDevices];
+    std::size_t found = find_mmio_devices(CommandLine(kernel::boot_info().command_line), locations, kMaxDevices);
+    if (found == 0)
+        return std::size_t{0};
+    TRY(io_apic::initialize());
+    for (std::size_t i = 0; i < found; ++i) {
+        const MmioDeviceLocation& location = locations[i];
+        AttachedConsole& slot = g_consoles[g_console_count];
+        if (auto attached = slot.transport.attach(location); attached.is_error()) {
+            kprint("virtio-mmio: device at {:#x}: {}\n", location.base, attached.error().message);
+            continue;
+        }
+        if (slot.transport.device_id() != kConsoleDeviceId) {
+            kprint("virtio-mmio: device at {:#x} has type {}, for which there is no driver\n", location.base,
+                   slot.transport.device_id());
+            continue;
+        }
+        // The console count grows first so an interrupt during start() finds the driver.
+        ++g_console_count;
+        arch::set_interrupt_handler(io_apic::vector_for_pin(static_cast<std::uint8_t>(location.irq)), on_device_interrupt);
+        // delos-vmm pulses the line (irqfd / KVM_IRQ_LINE 1 then 0): edge-triggered, active high.
+        if (auto routed = io_apic::route_pin(static_cast<std::uint8_t>(location.irq), io_apic::Trigger::Edge,
+                                             io_apic::Polarity::ActiveHigh);
+            routed.is_error()) {
+            kprint("virtio-mmio: device at {:#x}: irq {}: {}\n", location.base, location.irq, routed.error().message);
+            --g_console_count;
+            continue;
+        }
+        if (auto started = slot.driver.start(slot.transport); started.is_error()) {
+            kprint("virtio-console at {:#x}: {}\n", location.base, started.error().message);
+            io_apic::mask_pin(static_cast<std::uint8_t>(location.irq));
+            --g_console_count;
+            continue;
+        }
+        kprint("virtio-console at {:#x} irq {}: started\n", location.base, location.irq);
+    }
+    g_started_result = g_console_count;
+    return g_console_count;
+}
+
+std::size_t console_count() { return g_console_count; }
+ConsoleDriver& console(std::size_t index) { return g_consoles[index].driver; }
+
+} // namespace delos::virtio

@@ -1,0 +1,242 @@
+// mmio_transport.cpp: virtio-mmio register access, device initialisation (§3.1.1) and option parsing.
+#include "drivers/virtio/mmio_transport.h"
+
+#include "debug/kernel_log.h"
+#include "memory/frame_allocator.h"
+#include "memory/page_table.h"
+
+namespace delos::virtio {
+
+namespace {
+
+// Register offsets (§4.2.2).
+constexpr std::uint32_t kMagicValue = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDeviceFeatures = 0x010,
+                        kDeviceFeaturesSel = 0x014, kDriverFeatures = 0x020, kDriverFeaturesSel = 0x024,
+                        kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038, kQueueReady = 0x044,
+                        kQueueNotify = 0x050, kInterruptStatus = 0x060, kInterruptAck = 0x064, kStatus = 0x070,
+                        kQueueDescLow = 0x080, kQueueDescHigh = 0x084, kQueueDriverLow = 0x090,
+                        kQueueDriverHigh = 0x094, kQueueDeviceLow = 0x0a0, kQueueDeviceHigh = 0x0a4,
+                        kConfigGeneration = 0x0fc, kConfig = 0x100;
+constexpr std::uint32_t kMagic = 0x74726976;  // "virt"
+constexpr std::uint32_t kSupportedVersion = 2;
+constexpr std::uint64_t kMinimumWindow = 0x200;
+constexpr StringView kOptionName = "virtio_mmio.device";
+
+ErrorOr<std::uint64_t> parse_number(StringView text)
+{
+    if (text.empty())
+        return Error::make(ErrorCode::Malformed, "virtio_mmio.device: a number is missing");
+    std::uint64_t base = 10;
+    std::size_t i = 0;
+    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
+        base = 16;
+        i = 2;
+    }
+    std::uint64_t value = 0;
+    for (; i < text.size(); ++i) {
+        char c = text[i];
+        std::uint64_t digit;
+        if (c >= '0' && c <= '9')
+            digit = static_cast<std::uint64_t>(c - '0');
+        else if (base == 16 && c >= 'a' && c <= 'f')
+            digit = static_cast<std::uint64_t>(c - 'a' + 10);
+        else if (base == 16 && c >= 'A' && c <= 'F')
+            digit = static_cast<std::uint64_t>(c - 'A' + 10);
+        else
+            return Error::make(ErrorCode::Malformed, "virtio_mmio.device: not a digit", static_cast<std::uint8_t>(c));
+        if (value > (~0ull - digit) / base)
+            return Error::make(ErrorCode::Overflow, "virtio_mmio.device: number too large");
+        value = value * base + digit;
+    }
+    return value;
+}
+
+} // namespace
+
+ErrorOr<MmioDeviceLocation> parse_mmio_device_location(StringView text)
+{
+    std::size_t at = text.find('@');
+    if (at == StringView::npos)
+        return Error::make(ErrorCode::Malformed, "virtio_mmio.device: expected <size>@<address>:<irq>, no '@'");
+    std::size_t colon = text.find(':', at + 1);
+    if (colon == StringView::npos)
+        return Error::make(ErrorCode::Malformed, "virtio_mmio.device: expected <size>@<address>:<irq>, no ':'");
+
+    StringView size_text = text.substr(0, at);
+    std::uint64_t multiplier = 1;
+    if (!size_text.empty() && (size_text[size_text.size() - 1] == 'K' || size_text[size_text.size() - 1] == 'k'))
+        multiplier = 1024;
+    else if (!size_text.empty() && (size_text[size_text.size() - 1] == 'M' || size_text[size_text.size() - 1] == 'm'))
+        multiplier = 1024 * 1024;
+    if (multiplier != 1)
+        size_text = size_text.substr(0, size_text.size() - 1);
+
+    MmioDeviceLocation location{};
+    std::uint64_t size = TRY(parse_number(size_text));
+    if (size > (~0ull) / multiplier)
+        return Error::make(ErrorCode::Overflow, "virtio_mmio.device: size too large");
+    location.size = size * multiplier;
+    location.base = TRY(parse_number(text.substr(at + 1, colon - at - 1)));
+    std::uint64_t irq = TRY(parse_number(text.substr(colon + 1)));
+
+    if (location.size < kMinimumWindow)
+        return Error::make(ErrorCode::OutOfRange, "virtio_mmio.device: window smaller than the register file",
+                           location.size);
+    if (location.base % memory::kPageSize != 0)
+        return Error::make(ErrorCode::Malformed, "virtio_mmio.device: address is not page-aligned", location.base);
+    if (location.base + location.size < location.base || location.base + location.size > (1ull << 46))
+        return Error::make(ErrorCode::OutOfRange, "virtio_mmio.device: window outside the address space",
+                           location.base);
+    if (irq >= 24)
+        return Error::make(ErrorCode::OutOfRange, "virtio_mmio.device: irq is not an IOAPIC pin (0..23)", irq);
+    location.irq = static_cast<std::uint32_t>(irq);
+    return location;
+}
+
+std::size_t find_mmio_devices(const CommandLine& command_line, MmioDeviceLocation* out, std::size_t capacity)
+{
+    std::size_t found = 0;
+    StringView value;
+    for (std::size_t i = 0; command_line.option(kOptionName, value, i); ++i) {
+        auto location = parse_mmio_device_location(value);
+        if (location.is_error()) {
+            kprint("virtio-mmio: ignoring '{}={}': {}\n", kOptionName, value, location.error().message);
+            continue;
+        }
+        if (found == capacity) {
+            kprint("virtio-mmio: ignoring '{}={}': more than {} devices\n", kOptionName, value, capacity);
+            continue;
+        }
+        out[found++] = location.value();
+    }
+    return found;
+}
+
+std::uint32_t MmioTransport::read(std::uint32_t offset) const
+{
+    return *reinterpret_cast<volatile std::uint32_t*>(m_location.base + offset);
+}
+
+void MmioTransport::write(std::uint32_t offset, std::uint32_t value)
+{
+    *reinterpret_cast<volatile std::uint32_t*>(m_location.base + offset) = value;
+}
+
+ErrorOr<void> MmioTransport::attach(const MmioDeviceLocation& location)
+{
+    // Only the register page is touched; the announced size may be larger.
+    TRY(memory::kernel_page_table().map_device(location.base, memory::kPageSize));
+    m_location = location;
+    if (std::uint32_t magic = read(kMagicValue); magic != kMagic)
+        return Error::make(ErrorCode::NotFound, "virtio-mmio: no device (bad MagicValue)", magic);
+    if (std::uint32_t version = read(kVersion); version != kSupportedVersion)
+        return Error::make(ErrorCode::Unsupported, "virtio-mmio: only version 2 (virtio 1.x) is supported", version);
+    m_device_id = read(kDeviceId);
+    if (m_device_id == 0)
+        return Error::make(ErrorCode::NotFound, "virtio-mmio: placeholder device (DeviceID 0)");
+    return {};
+}
+
+ErrorOr<std::uint64_t> MmioTransport::negotiate_features(std::uint64_t required, std::uint64_t wanted)
+{
+    required |= kFeatureVersion1;
+    write(kStatus, 0);
+    if (read(kStatus) != 0)
+        return Error::make(ErrorCode::Io, "virtio-mmio: the device did not reset");
+    write(kStatus, kStatusAcknowledge);
+    write(kStatus, kStatusAcknowledge | kStatusDriver);
+
+    write(kDeviceFeaturesSel, 0);
+    std::uint64_t offered = read(kDeviceFeatures);
+    write(kDeviceFeaturesSel, 1);
+    offered |= std::uint64_t(read(kDeviceFeatures)) << 32;
+    if ((offered & required) != required) {
+        set_failed();
+        return Error::make(ErrorCode::Unsupported, "virtio-mmio: the device lacks required features (missing bits)",
+                           required & ~offered);
+    }
+    std::uint64_t accepted = offered & (required | wanted);
+    write(kDriverFeaturesSel, 0);
+    write(kDriverFeatures, static_cast<std::uint32_t>(accepted));
+    write(kDriverFeaturesSel, 1);
+    write(kDriverFeatures, static_cast<std::uint32_t>(accepted >> 32));
+
+    write(kStatus, kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk);
+    if (!(read(kStatus) & kStatusFeaturesOk)) {
+        set_failed();
+        return Error::make(ErrorCode::Unsupported, "virtio-mmio: the device refused our features (FEATURES_OK unset)",
+                           accepted);
+    }
+    return accepted;
+}
+
+std::uint16_t MmioTransport::queue_max_size(std::uint16_t index)
+{
+    write(kQueueSel, index);
+    std::uint32_t max = read(kQueueNumMax);
+    return max > 0xffff ? 0xffff : static_cast<std::uint16_t>(max);
+}
+
+ErrorOr<void> MmioTransport::enable_queue(const Virtqueue& queue)
+{
+    write(kQueueSel, queue.index());
+    if (read(kQueueReady) != 0)
+        return Error::make(ErrorCode::Busy, "virtio-mmio: queue already enabled", queue.index());
+    std::uint32_t max = read(kQueueNumMax);
+    if (max == 0 || queue.size() > max)
+        return Error::make(ErrorCode::OutOfRange, "virtio-mmio: queue larger than the device allows", queue.index());
+    write(kQueueNum, queue.size());
+    auto write_address = [this](std::uint32_t low, std::uint32_t high, std::uint64_t address) {
+        write(low, static_cast<std::uint32_t>(address));
+        write(high, static_cast<std::uint32_t>(address >> 32));
+    };
+    write_address(kQueueDescLow, kQueueDescHigh, queue.descriptor_table_address());
+    write_address(kQueueDriverLow, kQueueDriverHigh, queue.avail_ring_address());
+    write_address(kQueueDeviceLow, kQueueDeviceHigh, queue.used_ring_address());
+    write(kQueueReady, 1);
+    if (read(kQueueReady) != 1)
+        return Error::make(ErrorCode::Io, "virtio-mmio: the device refused the queue", queue.index());
+    return {};
+}
+
+ErrorOr<void> MmioTransport::set_driver_ok()
+{
+    std::uint32_t status = read(kStatus);
+    write(kStatus, status | kStatusDriverOk);
+    status = read(kStatus);
+    if (status & kStatusNeedsReset)
+        return Error::make(ErrorCode::Io, "virtio-mmio: the device needs a reset after setup", status);
+    if (!(status & kStatusDriverOk))
+        return Error::make(ErrorCode::Io, "virtio-mmio: the device refused DRIVER_OK", status);
+    return {};
+}
+
+void MmioTransport::set_failed() { write(kStatus, read(kStatus) | kStatusFailed); }
+
+void MmioTransport::notify(std::uint16_t queue_index) { write(kQueueNotify, queue_index); }
+
+std::uint32_t MmioTransport::take_interrupt_causes()
+{
+    std::uint32_t causes = read(kInterruptStatus);
+    if (causes)
+        write(kInterruptAck, causes);
+    return causes;
+}
+
+bool MmioTransport::needs_reset() { return read(kStatus) & kStatusNeedsReset; }
+
+std::uint32_t MmioTransport::read_config32(std::uint32_t offset)
+{
+    // §4.2.2.1: re-read when ConfigGeneration changed underneath us (a bounded number of times:
+    // a device that never settles gets its last value).
+    std::uint32_t value = 0;
+    for (int attempt = 0; attempt < 8; ++attempt) {
+        std::uint32_t before = read(kConfigGeneration);
+        value = read(kConfig + offset);
+        if (read(kConfigGeneration) == before)
+            break;
+    }
+    return value;
+}
+
+} // namespace delos::virtio
