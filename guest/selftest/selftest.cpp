@@ -11,6 +11,8 @@ extern const TestCase kMemoryTests[];
 extern const std::size_t kMemoryTestCount;
 extern const TestCase kPagePermissionTests[];
 extern const std::size_t kPagePermissionTestCount;
+extern const TestCase kTaskTests[];
+extern const std::size_t kTaskTestCount;
 
 namespace {
 
@@ -22,6 +24,7 @@ struct Suite {
 const Suite kSuites[] = {
     {kMemoryTests, &kMemoryTestCount},
     {kPagePermissionTests, &kPagePermissionTestCount},
+    {kTaskTests, &kTaskTestCount},
 };
 
 bool matches(const TestCase& test, StringView filter)

@@ -115,8 +115,10 @@ void switch_away_locked(Processor& cpu, TaskState state)
         next = cpu.idle;
     next->m_state.store(TaskState::Running, std::memory_order_relaxed);
     next->m_slice_start_tsc = now;
-    if (next == previous)
+    if (next == previous) {
+        rearm_timer(cpu);  // still owed the CPU; its new slice needs a deadline if others wait
         return;
+    }
     if (next != cpu.idle && next->m_virtual_runtime > cpu.min_virtual_runtime)
         cpu.min_virtual_runtime = next->m_virtual_runtime;
     cpu.current = next;
