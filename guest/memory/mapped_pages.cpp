@@ -40,7 +40,9 @@ ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access
         frame_allocator().free(frames);
         return mapped.release_error();
     }
-    __builtin_memset(reinterpret_cast<void*>(frames.start), 0, frames.size);
+    // Eight bytes per iteration: under instruction emulation each string iteration costs alike.
+    std::uint64_t destination = frames.start, quadwords = frames.size / 8;
+    asm volatile("rep stosq" : "+D"(destination), "+c"(quadwords) : "a"(0ull) : "memory");
     if (access != Access::ReadWrite) {
         mapped = kernel_page_table().set_access(frames.start, frames.size, access);
         if (mapped.is_error()) {
