@@ -1,0 +1,581 @@
+// chan_command.cpp: argument parsing, the commands, and how their results and the guest's
+// events are printed (text for people, one JSON object per line with --json for scripts).
+#include "chan_command.h"
+
+#include <google/protobuf/util/json_util.h>
+#include <openssl/sha.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <deque>
+#include <fstream>
+#include <iomanip>
+#include <iterator>
+#include <optional>
+#include <ostream>
+#include <sstream>
+
+#include "abi/channel_limits.h"
+#include "channel_client.h"
+
+namespace delos::chan {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+struct Options {
+    std::string socket;
+    bool json = false;
+    std::chrono::milliseconds timeout{10000};
+    std::optional<bool> progress;  // unset: on for big pushes when interactive
+    std::string command;
+    std::vector<std::string> positional;
+    std::uint64_t count = 0;       // ping, watch
+    std::string name;              // push
+    std::uint32_t chunk_bytes = channel::kDefaultChunkBytes;
+    std::uint32_t window = 8;      // push: chunks in flight
+    bool load_after_push = false;
+};
+
+std::uint64_t parse_number(const std::string& flag, const std::string& text)
+{
+    try {
+        std::size_t used = 0;
+        unsigned long long value = std::stoull(text, &used, 0);
+        if (used == text.size() && text[0] != '-')
+            return value;
+    } catch (const std::exception&) {
+    }
+    throw UsageError(flag + " needs a number, not '" + text + "'");
+}
+
+Options parse_arguments(const std::vector<std::string>& arguments)
+{
+    Options options;
+    for (std::size_t i = 0; i < arguments.size(); ++i) {
+        const std::string& argument = arguments[i];
+        auto value = [&]() -> const std::string& {
+            if (i + 1 >= arguments.size())
+                throw UsageError(argument + " needs a value");
+            return arguments[++i];
+        };
+        if (argument == "--socket")
+            options.socket = value();
+        else if (argument == "--json")
+            options.json = true;
+        else if (argument == "--timeout")
+            options.timeout = std::chrono::milliseconds(parse_number(argument, value()) * 1000);
+        else if (argument == "--progress")
+            options.progress = true;
+        else if (argument == "--no-progress")
+            options.progress = false;
+        else if (argument == "--count")
+            options.count = parse_number(argument, value());
+        else if (argument == "--name")
+            options.name = value();
+        else if (argument == "--chunk-size")
+            options.chunk_bytes = static_cast<std::uint32_t>(
+                std::min<std::uint64_t>(parse_number(argument, value()), channel::kMaxChunkBytes));
+        else if (argument == "--window")
+            options.window = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, parse_number(argument, value())));
+        else if (argument == "--load")
+            options.load_after_push = true;
+        else if (argument == "--help" || argument == "-h")
+            throw UsageError("");
+        else if (argument.size() > 1 && argument[0] == '-')
+            throw UsageError("unknown option " + argument);
+        else if (options.command.empty())
+            options.command = argument;
+        else
+            options.positional.push_back(argument);
+    }
+    if (options.command.empty())
+        throw UsageError("no command given");
+    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch"};
+    if (std::find(std::begin(commands), std::end(commands), options.command) == std::end(commands))
+        throw UsageError("unknown command '" + options.command + "'");
+    if (options.socket.empty())
+        throw UsageError("--socket PATH is required");
+    if (options.chunk_bytes == 0)
+        throw UsageError("--chunk-size must be at least 1");
+    return options;
+}
+
+std::string hex(const std::string& bytes)
+{
+    static const char digits[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned char byte : bytes) {
+        out += digits[byte >> 4];
+        out += digits[byte & 15];
+    }
+    return out;
+}
+
+std::string json_of(const google::protobuf::Message& message)
+{
+    google::protobuf::util::JsonPrintOptions options;
+    options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;
+    std::string json;
+    if (!google::protobuf::util::MessageToJsonString(message, &json, options).ok())
+        return "{}";
+    return json;
+}
+
+std::string lower_enum_word(const std::string& name, const std::string& prefix)
+{
+    std::string word = name.rfind(prefix, 0) == 0 ? name.substr(prefix.size()) : name;
+    for (char& c : word)
+        c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return word.empty() ? "unspecified" : word;
+}
+
+std::string enum_word(const google::protobuf::EnumDescriptor* descriptor, int value, const std::string& prefix)
+{
+    const auto* known = descriptor->FindValueByNumber(value);
+    return known ? lower_enum_word(known->name(), prefix) : "unknown-" + std::to_string(value);
+}
+
+std::string hex_number(std::uint64_t value)
+{
+    std::ostringstream out;
+    out << "0x" << std::hex << value;
+    return out.str();
+}
+
+std::string symbol_and_offset(const std::string& symbol, std::uint64_t offset)
+{
+    return symbol.empty() ? "?" : symbol + "+" + hex_number(offset);
+}
+
+std::string describe_event(const v1::Event& event)
+{
+    std::ostringstream out;
+    switch (event.kind_case()) {
+    case v1::Event::kReady: {
+        const auto& ready = event.ready();
+        out << "ready: kernel " << ready.kernel_version() << ", " << ready.cells_loaded() << " cells loaded, booted in "
+            << std::fixed << std::setprecision(1) << ready.boot_ns() / 1e6 << " ms, protocol " << ready.min_version()
+            << ".." << ready.max_version();
+        break;
+    }
+    case v1::Event::kLogLine: {
+        const auto& log = event.log_line();
+        out << "log [" << enum_word(v1::LogLevel_descriptor(), log.level(), "LOG_LEVEL_") << "] "
+            << (log.cell().empty() ? "kernel" : log.cell()) << ": " << log.text();
+        break;
+    }
+    case v1::Event::kFaultReport: {
+        const auto& fault = event.fault_report();
+        out << "fault: " << enum_word(v1::FaultKind_descriptor(), fault.kind(), "FAULT_KIND_") << " in cell "
+            << (fault.cell_name().empty() ? "kernel" : fault.cell_name());
+        if (!fault.cell_version().empty())
+            out << " " << fault.cell_version();
+        out << " at " << symbol_and_offset(fault.symbol(), fault.symbol_offset()) << " (task " << fault.task_id();
+        if (!fault.task_name().empty())
+            out << " " << fault.task_name();
+        out << ", address " << hex_number(fault.address()) << ", ip " << hex_number(fault.instruction_pointer())
+            << "), action " << enum_word(v1::RecoveryAction_descriptor(), fault.action(), "RECOVERY_ACTION_");
+        if (!fault.message().empty())
+            out << ": " << fault.message();
+        for (int i = 0; i < fault.backtrace_size(); ++i) {
+            const auto& frame = fault.backtrace(i);
+            out << "\n  #" << i << " " << hex_number(frame.address()) << " "
+                << symbol_and_offset(frame.symbol(), frame.offset());
+            if (!frame.cell().empty())
+                out << " (" << frame.cell() << ")";
+        }
+        break;
+    }
+    case v1::Event::KIND_NOT_SET:
+        out << "event " << event.sequence() << " of a kind this tool does not know";
+        break;
+    }
+    return out.str();
+}
+
+std::string mib(std::uint64_t bytes)
+{
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << bytes / (1024.0 * 1024.0) << " MiB";
+    return out.str();
+}
+
+// One run of the tool: the connection, how to print, and the commands.
+class Session {
+public:
+    Session(const Options& options, std::ostream& out, std::ostream& err, bool interactive)
+        : m_options(options), m_out(out), m_err(err), m_interactive(interactive),
+          m_client(options.socket, options.timeout)
+    {
+        // Events that arrive while a command waits for its reply are printed, not dropped:
+        // to stdout for watch and --json, to stderr otherwise (stdout is the command's output).
+        m_client.set_event_handler([this](const v1::Event& event) { print_event(event); });
+    }
+
+    int run()
+    {
+        char host[256] = "host";
+        ::gethostname(host, sizeof host - 1);
+        m_client.hello(std::string("delos-chan@") + host);
+
+        const std::string& command = m_options.command;
+        if (command == "hello")
+            return hello();
+        if (command == "ping")
+            return ping();
+        if (command == "list")
+            return list();
+        if (command == "push")
+            return push();
+        if (command == "load")
+            return load();
+        if (command == "unload")
+            return unload();
+        if (command == "stats")
+            return stats();
+        return watch();
+    }
+
+private:
+    void expect_positional(std::size_t count, const char* what)
+    {
+        if (m_options.positional.size() != count)
+            throw UsageError(m_options.command + " takes " + what);
+    }
+
+    void print_reply(const v1::Reply& reply)
+    {
+        v1::GuestMessage message;
+        *message.mutable_reply() = reply;
+        m_out << json_of(message) << "\n";
+    }
+
+    void print_event(const v1::Event& event)
+    {
+        ++m_events_seen;
+        if (m_last_sequence && event.sequence() > *m_last_sequence + 1) {
+            std::uint64_t missed = event.sequence() - *m_last_sequence - 1;
+            m_err << "warning: " << missed << " guest event" << (missed == 1 ? "" : "s") << " missed\n";
+        }
+        m_last_sequence = event.sequence();
+        bool watching = m_options.command == "watch";
+        if (m_options.json) {
+            v1::GuestMessage message;
+            *message.mutable_event() = event;
+            m_out << json_of(message) << std::endl;
+        } else if (watching) {
+            m_out << describe_event(event) << std::endl;
+        } else if (!event.has_ready()) {
+            // The Ready that greets every connection says nothing a one-shot command needs.
+            m_err << "event: " << describe_event(event) << std::endl;
+        }
+    }
+
+    int hello()
+    {
+        expect_positional(0, "no arguments");
+        const v1::HelloReply& session = m_client.session();
+        if (m_options.json) {
+            v1::Reply reply;
+            *reply.mutable_hello() = session;
+            print_reply(reply);
+        } else {
+            m_out << "protocol " << session.version() << ", kernel " << session.kernel_version() << ", frames up to "
+                  << session.max_frame_bytes() << " bytes, chunks up to " << session.max_chunk_bytes() << " bytes\n";
+        }
+        return kExitOk;
+    }
+
+    int ping()
+    {
+        expect_positional(0, "no arguments (use --count N)");
+        std::uint64_t count = m_options.count ? m_options.count : 1;
+        std::vector<double> microseconds;
+        microseconds.reserve(count);
+        for (std::uint64_t i = 0; i < count; ++i) {
+            v1::HostMessage message;
+            message.mutable_ping();
+            auto start = Clock::now();
+            m_client.call(std::move(message));
+            microseconds.push_back(std::chrono::duration<double, std::micro>(Clock::now() - start).count());
+        }
+        std::vector<double> sorted = microseconds;
+        std::sort(sorted.begin(), sorted.end());
+        auto at = [&](double fraction) { return sorted[std::min(sorted.size() - 1, static_cast<std::size_t>(fraction * sorted.size()))]; };
+        double median = sorted[sorted.size() / 2];
+        if (m_options.json) {
+            m_out << std::fixed << std::setprecision(1) << "{\"ping\":{\"count\":" << count << ",\"min_us\":" << sorted.front()
+                  << ",\"median_us\":" << median << ",\"p99_us\":" << at(0.99) << ",\"max_us\":" << sorted.back() << "}}\n";
+        } else if (count == 1) {
+            m_out << std::fixed << std::setprecision(1) << "pong in " << median << " us\n";
+        } else {
+            m_out << std::fixed << std::setprecision(1) << "ping: " << count << " round trips, min " << sorted.front()
+                  << " us, median " << median << " us, p99 " << at(0.99) << " us, max " << sorted.back() << " us\n";
+        }
+        return kExitOk;
+    }
+
+    int list()
+    {
+        expect_positional(0, "no arguments");
+        v1::HostMessage message;
+        message.mutable_list_cells();
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json) {
+            print_reply(reply);
+            return kExitOk;
+        }
+        m_out << std::left << std::setw(20) << "NAME" << std::setw(12) << "VERSION" << std::setw(5) << "GEN" << std::setw(10)
+              << "STATE" << std::right << std::setw(9) << "SECTIONS" << std::setw(10) << "TEXT" << std::setw(10) << "RODATA"
+              << std::setw(10) << "DATA" << std::setw(10) << "BSS" << "  DEPENDENCIES\n";
+        for (const auto& cell : reply.list_cells().cells()) {
+            std::string dependencies;
+            for (const auto& dependency : cell.dependencies())
+                dependencies += (dependencies.empty() ? "" : ",") + dependency;
+            m_out << std::left << std::setw(20) << cell.name() << std::setw(12)
+                  << (cell.version().empty() ? "-" : cell.version()) << std::setw(5) << cell.generation() << std::setw(10)
+                  << enum_word(v1::CellState_descriptor(), cell.state(), "CELL_STATE_") << std::right << std::setw(9)
+                  << cell.section_count() << std::setw(10) << cell.text_bytes() << std::setw(10) << cell.rodata_bytes()
+                  << std::setw(10) << cell.data_bytes() << std::setw(10) << cell.bss_bytes() << "  "
+                  << (dependencies.empty() ? "-" : dependencies) << "\n";
+        }
+        return kExitOk;
+    }
+
+    void show_progress(const std::string& name, std::uint64_t done, std::uint64_t total)
+    {
+        m_err << "\rpush " << name << ": " << std::setw(3) << (total ? done * 100 / total : 100) << "% (" << mib(done)
+              << " of " << mib(total) << ")" << (done == total ? "\n" : "") << std::flush;
+    }
+
+    int push()
+    {
+        expect_positional(1, "one FILE");
+        const std::string& path = m_options.positional[0];
+        std::ifstream file(path, std::ios::binary);
+        if (!file)
+            throw UsageError("cannot read " + path);
+        std::string object((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+        std::string name = m_options.name;
+        if (name.empty()) {
+            name = path.substr(path.find_last_of('/') + 1);
+            if (name.size() > 2 && name.compare(name.size() - 2, 2, ".o") == 0)
+                name.resize(name.size() - 2);
+        }
+        unsigned char digest[SHA256_DIGEST_LENGTH];
+        SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
+        std::string sha256(reinterpret_cast<const char*>(digest), sizeof digest);
+
+        std::uint64_t chunk_bytes = std::min<std::uint64_t>(m_options.chunk_bytes, m_client.session().max_chunk_bytes());
+        if (chunk_bytes == 0)
+            chunk_bytes = channel::kDefaultChunkBytes;
+        bool progress = m_options.progress.value_or(m_interactive && object.size() >= (1u << 20));
+
+        auto start = Clock::now();
+        v1::HostMessage begin;
+        begin.mutable_push_begin()->set_name(name);
+        begin.mutable_push_begin()->set_total_size(object.size());
+        begin.mutable_push_begin()->set_sha256(sha256);
+        std::uint32_t push_id = m_client.call(std::move(begin)).push_begin().push_id();
+
+        try {
+            // Keep up to `window` chunks in flight so the link, not the round trip, sets the pace.
+            struct InFlight {
+                std::uint64_t request_id;
+                std::uint64_t end;
+            };
+            std::deque<InFlight> in_flight;
+            std::uint64_t sent = 0;
+            std::uint64_t acknowledged = 0;
+            v1::HostMessage chunk;
+            while (acknowledged < object.size()) {
+                while (in_flight.size() < m_options.window && sent < object.size()) {
+                    std::uint64_t size = std::min<std::uint64_t>(chunk_bytes, object.size() - sent);
+                    auto* body = chunk.mutable_push_chunk();
+                    body->set_push_id(push_id);
+                    body->set_offset(sent);
+                    body->mutable_data()->assign(object.data() + sent, size);
+                    in_flight.push_back({m_client.send(chunk), sent + size});
+                    sent += size;
+                }
+                v1::Reply reply = m_client.wait_reply(in_flight.front().request_id);
+                if (reply.push_chunk().received_bytes() != in_flight.front().end)
+                    throw ConnectionError("guest acknowledged " + std::to_string(reply.push_chunk().received_bytes())
+                                          + " bytes where " + std::to_string(in_flight.front().end) + " were sent");
+                acknowledged = in_flight.front().end;
+                in_flight.pop_front();
+                if (progress)
+                    show_progress(name, acknowledged, object.size());
+            }
+        } catch (const GuestError&) {
+            abort_push(push_id);
+            throw;
+        }
+
+        v1::HostMessage commit;
+        commit.mutable_push_commit()->set_push_id(push_id);
+        v1::Reply committed = m_client.call(std::move(commit));
+        double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+        double rate = object.size() / (1024.0 * 1024.0) / std::max(seconds, 1e-9);
+
+        if (m_options.json) {
+            m_out << std::fixed << std::setprecision(3) << "{\"push\":{\"name\":\"" << name << "\",\"bytes\":" << object.size()
+                  << ",\"sha256\":\"" << hex(sha256) << "\",\"seconds\":" << seconds << ",\"mib_per_second\":" << rate
+                  << ",\"cell\":" << json_of(committed.push_commit().cell()) << "}}\n";
+        } else {
+            m_out << "pushed " << name << ": " << object.size() << " bytes, sha256 " << hex(sha256) << ", in " << std::fixed
+                  << std::setprecision(1) << seconds * 1000 << " ms (" << rate << " MiB/s)\n";
+        }
+        if (m_options.load_after_push)
+            return load_cell(name);
+        return kExitOk;
+    }
+
+    void abort_push(std::uint32_t push_id)
+    {
+        // Best effort: the error that stopped the push is what the user needs to see.
+        try {
+            v1::HostMessage abort;
+            abort.mutable_push_abort()->set_push_id(push_id);
+            m_client.call(std::move(abort));
+        } catch (const std::exception&) {
+        }
+    }
+
+    int load()
+    {
+        expect_positional(1, "one cell NAME");
+        return load_cell(m_options.positional[0]);
+    }
+
+    int load_cell(const std::string& name)
+    {
+        v1::HostMessage message;
+        message.mutable_load_cell()->set_name(name);
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json) {
+            print_reply(reply);
+            return kExitOk;
+        }
+        const auto& cell = reply.load_cell().cell();
+        m_out << "loaded " << cell.name() << " " << cell.version() << " (generation " << cell.generation() << ")";
+        if (reply.load_cell().also_loaded_size() > 0) {
+            m_out << "; also loaded:";
+            for (const auto& other : reply.load_cell().also_loaded())
+                m_out << " " << other;
+        }
+        m_out << "\n";
+        return kExitOk;
+    }
+
+    int unload()
+    {
+        expect_positional(1, "one cell NAME");
+        v1::HostMessage message;
+        message.mutable_unload_cell()->set_name(m_options.positional[0]);
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json)
+            print_reply(reply);
+        else
+            m_out << "unloaded " << m_options.positional[0] << "\n";
+        return kExitOk;
+    }
+
+    int stats()
+    {
+        expect_positional(0, "no arguments");
+        v1::HostMessage message;
+        message.mutable_stats();
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json) {
+            print_reply(reply);
+            return kExitOk;
+        }
+        const auto& stats = reply.stats();
+        m_out << "memory  " << mib(stats.memory_total_bytes()) << " total, " << mib(stats.memory_free_bytes()) << " free\n"
+              << "frames  " << stats.frames_total() << " total, " << stats.frames_free() << " free\n"
+              << "heap    " << mib(stats.heap_used_bytes()) << " used of " << mib(stats.heap_capacity_bytes()) << "\n"
+              << "tasks   " << stats.task_count() << "\n"
+              << "cells   " << stats.cell_count() << "\n"
+              << "uptime  " << std::fixed << std::setprecision(3) << stats.uptime_ns() / 1e9 << " s\n";
+        return kExitOk;
+    }
+
+    int watch()
+    {
+        expect_positional(0, "no arguments (use --count N)");
+        // Events may already have come in while hello waited for its reply; they count.
+        while (m_options.count == 0 || m_events_seen < m_options.count) {
+            std::optional<v1::GuestMessage> message = m_client.receive(std::nullopt);
+            if (message && message->has_event())
+                print_event(message->event());
+        }
+        return kExitOk;
+    }
+
+    const Options& m_options;
+    std::ostream& m_out;
+    std::ostream& m_err;
+    bool m_interactive;
+    ChannelClient m_client;
+    std::optional<std::uint64_t> m_last_sequence;
+    std::uint64_t m_events_seen = 0;
+};
+
+} // namespace
+
+std::string chan_usage()
+{
+    return "usage: delos-chan --socket PATH [--json] [--timeout SECONDS] COMMAND [ARGS]\n"
+           "commands:\n"
+           "  hello                       negotiate the protocol, print the guest's version and limits\n"
+           "  ping [--count N]            no-op round trips; prints latency\n"
+           "  list                        cells the guest holds (staged, loaded, retiring, faulted)\n"
+           "  push FILE [--name NAME] [--chunk-size BYTES] [--window N] [--load] [--progress|--no-progress]\n"
+           "                              send a cell object (ELF ET_REL), verified by SHA-256\n"
+           "  load NAME                   load a pushed or boot-archive cell and what it depends on\n"
+           "  unload NAME                 unload a cell\n"
+           "  stats                       memory, heap, tasks, cells, uptime\n"
+           "  watch [--count N]           print guest events (ready, log lines, fault reports) as they come\n"
+           "exit status: 0 ok, 1 the guest answered with an error, 2 connection or protocol failure, 64 usage\n";
+}
+
+int run_chan(const std::vector<std::string>& arguments, std::ostream& out, std::ostream& err, bool interactive)
+{
+    Options options;
+    try {
+        options = parse_arguments(arguments);
+    } catch (const UsageError& error) {
+        if (error.what()[0] != '\0')
+            err << "delos-chan: " << error.what() << "\n";
+        err << chan_usage();
+        return kExitUsage;
+    }
+    try {
+        Session session(options, out, err, interactive);
+        return session.run();
+    } catch (const UsageError& error) {
+        err << "delos-chan: " << error.what() << "\n";
+        return kExitUsage;
+    } catch (const GuestError& error) {
+        if (options.json)
+            out << "{\"error\":" << json_of(error.status()) << "}\n";
+        err << "delos-chan: " << options.command << " failed: " << error.what() << "\n";
+        return kExitGuestError;
+    } catch (const ConnectionError& error) {
+        err << "delos-chan: " << error.what() << "\n";
+        return kExitConnection;
+    }
+}
+
+} // namespace delos::chan

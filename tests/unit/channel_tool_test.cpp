@@ -1,0 +1,525 @@
+// channel_tool_test.cpp: delos-chan (libprotobuf) against the fake guest (the guest's own
+// freestanding codec, framing and SHA-256) over a real unix socket: every command, its text
+// and --json output, exit codes, events arriving mid-command, bad frames answered with
+// errors while the guest stays up, and a client that disconnects mid-push.
+#include <gtest/gtest.h>
+
+#include <google/protobuf/util/json_util.h>
+#include <openssl/sha.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <thread>
+
+#include "abi/channel_limits.h"
+#include "chan_command.h"
+#include "delos/v1/channel.pb.h"
+#include "fake_guest.h"
+#include "lib/elf/elf64.h"
+#include "lib/link/cell_info.h"
+
+using namespace delos;
+namespace v1 = delos::v1;
+using delos::chan::FakeGuest;
+
+namespace {
+
+// A minimal cell object: ELF-64 ET_REL with a DELOS_CELL record and `rodata_bytes` of data.
+std::string make_cell_object(const std::string& name, const std::string& version, std::size_t rodata_bytes)
+{
+    link::CellInfo record{};
+    record.magic = link::kCellInfoMagic;
+    record.abi_version = link::kCellAbiVersion;
+    std::strncpy(record.name, name.c_str(), sizeof record.name - 1);
+    std::strncpy(record.version, version.c_str(), sizeof record.version - 1);
+    const std::string names = std::string("\0.delos.cell\0.rodata\0.shstrtab\0", 31);
+
+    std::string rodata(rodata_bytes, '\0');
+    std::mt19937 rng(static_cast<unsigned>(rodata_bytes));
+    for (char& c : rodata)
+        c = static_cast<char>(rng());
+
+    std::string file(sizeof(elf::Elf64_Ehdr), '\0');
+    auto append = [&](const void* data, std::size_t size) {
+        std::size_t offset = (file.size() + 7) & ~std::size_t(7);
+        file.resize(offset);
+        file.append(static_cast<const char*>(data), size);
+        return offset;
+    };
+    std::size_t record_offset = append(&record, sizeof record);
+    std::size_t rodata_offset = append(rodata.data(), rodata.size());
+    std::size_t names_offset = append(names.data(), names.size());
+
+    elf::Elf64_Shdr sections[4]{};
+    sections[1] = {1, elf::SHT_PROGBITS, elf::SHF_ALLOC, 0, record_offset, sizeof record, 0, 0, 8, 0};
+    sections[2] = {13, elf::SHT_PROGBITS, elf::SHF_ALLOC, 0, rodata_offset, rodata.size(), 0, 0, 1, 0};
+    sections[3] = {21, elf::SHT_STRTAB, 0, 0, names_offset, names.size(), 0, 0, 1, 0};
+    std::size_t sections_offset = append(sections, sizeof sections);
+
+    elf::Elf64_Ehdr header{};
+    const unsigned char ident[] = {0x7f, 'E', 'L', 'F', elf::ELFCLASS64, elf::ELFDATA2LSB, elf::EV_CURRENT};
+    std::memcpy(header.e_ident, ident, sizeof ident);
+    header.e_type = elf::ET_REL;
+    header.e_machine = elf::EM_X86_64;
+    header.e_version = elf::EV_CURRENT;
+    header.e_shoff = sections_offset;
+    header.e_ehsize = sizeof header;
+    header.e_shentsize = sizeof(elf::Elf64_Shdr);
+    header.e_shnum = 4;
+    header.e_shstrndx = 3;
+    std::memcpy(file.data(), &header, sizeof header);
+    return file;
+}
+
+std::vector<std::string> lines_of(const std::string& text)
+{
+    std::vector<std::string> lines;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);)
+        lines.push_back(line);
+    return lines;
+}
+
+v1::GuestMessage parse_json_message(const std::string& line)
+{
+    v1::GuestMessage message;
+    EXPECT_TRUE(google::protobuf::util::JsonStringToMessage(line, &message).ok()) << line;
+    return message;
+}
+
+// A client that speaks raw frames, to send what delos-chan never would.
+class RawClient {
+public:
+    explicit RawClient(const std::string& path)
+    {
+        m_fd = ::socket(AF_UNIX, SOCK_STREAM, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::strcpy(address.sun_path, path.c_str());
+        EXPECT_EQ(::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    }
+    ~RawClient() { close(); }
+    void close()
+    {
+        if (m_fd >= 0)
+            ::close(m_fd);
+        m_fd = -1;
+    }
+    void send_bytes(const std::string& bytes) { ASSERT_EQ(::write(m_fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size())); }
+    void send_payload(const std::string& payload)
+    {
+        auto length = static_cast<std::uint32_t>(payload.size());
+        send_bytes(std::string(reinterpret_cast<const char*>(&length), 4) + payload);
+    }
+    void send(const v1::HostMessage& message) { send_payload(message.SerializeAsString()); }
+    // The next reply; events are skipped.
+    v1::Reply reply()
+    {
+        for (;;) {
+            std::string header = read_exactly(4);
+            std::uint32_t length;
+            std::memcpy(&length, header.data(), 4);
+            v1::GuestMessage message;
+            EXPECT_TRUE(message.ParseFromString(read_exactly(length)));
+            if (message.has_reply())
+                return message.reply();
+        }
+    }
+
+private:
+    std::string read_exactly(std::size_t size)
+    {
+        std::string out(size, '\0');
+        std::size_t got = 0;
+        while (got < size) {
+            ssize_t n = ::read(m_fd, out.data() + got, size - got);
+            if (n <= 0) {
+                ADD_FAILURE() << "connection ended";
+                return out;
+            }
+            got += static_cast<std::size_t>(n);
+        }
+        return out;
+    }
+    int m_fd = -1;
+};
+
+class ChannelTool : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        static std::atomic<int> counter{0};
+        m_directory = "/tmp/delos-chan-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+        ASSERT_EQ(::mkdir(m_directory.c_str(), 0700), 0);
+        m_socket = m_directory + "/control.sock";
+        m_guest = std::make_unique<FakeGuest>(m_socket);
+    }
+    void TearDown() override
+    {
+        m_guest.reset();
+        for (const std::string& file : m_files)
+            ::unlink(file.c_str());
+        ::rmdir(m_directory.c_str());
+    }
+
+    struct Result {
+        int code;
+        std::string out;
+        std::string err;
+    };
+    Result run(std::vector<std::string> arguments)
+    {
+        arguments.insert(arguments.begin(), {"--socket", m_socket, "--timeout", "5"});
+        std::ostringstream out, err;
+        int code = chan::run_chan(arguments, out, err);
+        return {code, out.str(), err.str()};
+    }
+    std::string write_file(const std::string& name, const std::string& bytes)
+    {
+        std::string path = m_directory + "/" + name;
+        std::ofstream(path, std::ios::binary) << bytes;
+        m_files.push_back(path);
+        return path;
+    }
+
+    std::string m_directory;
+    std::string m_socket;
+    std::unique_ptr<FakeGuest> m_guest;
+    std::vector<std::string> m_files;
+};
+
+} // namespace
+
+TEST_F(ChannelTool, HelloNegotiatesAndReportsTheGuestLimits)
+{
+    Result text = run({"hello"});
+    ASSERT_EQ(text.code, chan::kExitOk) << text.err;
+    EXPECT_EQ(text.out, "protocol 1, kernel fake-0.1.0, frames up to " + std::to_string(channel::kMaxFrameBytes)
+                            + " bytes, chunks up to " + std::to_string(channel::kMaxChunkBytes) + " bytes\n");
+
+    Result json = run({"--json", "hello"});
+    ASSERT_EQ(json.code, chan::kExitOk);
+    std::vector<std::string> lines = lines_of(json.out);
+    ASSERT_EQ(lines.size(), 2u) << json.out;  // the connection's Ready event, then the result
+    EXPECT_EQ(parse_json_message(lines[0]).event().ready().kernel_version(), "fake-0.1.0");
+    v1::GuestMessage hello = parse_json_message(lines[1]);
+    EXPECT_EQ(hello.reply().hello().version(), channel::kProtocolVersionMax);
+    EXPECT_EQ(hello.reply().hello().max_chunk_bytes(), channel::kMaxChunkBytes);
+}
+
+TEST_F(ChannelTool, PingMeasuresRoundTrips)
+{
+    Result once = run({"ping"});
+    ASSERT_EQ(once.code, chan::kExitOk) << once.err;
+    EXPECT_EQ(once.out.rfind("pong in ", 0), 0u) << once.out;
+
+    Result many = run({"--json", "ping", "--count", "500"});
+    ASSERT_EQ(many.code, chan::kExitOk) << many.err;
+    std::string summary = lines_of(many.out).back();
+    EXPECT_NE(summary.find("{\"ping\":{\"count\":500,"), std::string::npos) << summary;
+    double median = std::stod(summary.substr(summary.find("\"median_us\":") + 12));
+    std::printf("delos-chan ping against the fake guest: median %.1f us (target <= 200 us)\n", median);
+    EXPECT_GT(median, 0.0);
+    EXPECT_LT(median, 20000.0) << "a no-op round trip on one host taking 20 ms means something is broken";
+    EXPECT_GE(m_guest->frames_answered(), 502u) << "hello + 1 + 500 pings";
+}
+
+TEST_F(ChannelTool, PushLoadListUnload)
+{
+    std::string object = make_cell_object("probe", "2.0.1", 3000);
+    std::string path = write_file("probe.o", object);
+
+    Result pushed = run({"--json", "push", path, "--load"});
+    ASSERT_EQ(pushed.code, chan::kExitOk) << pushed.err;
+    std::vector<std::string> lines = lines_of(pushed.out);
+    ASSERT_EQ(lines.size(), 4u) << pushed.out;  // ready, push summary, log event from the load, load reply
+    unsigned char digest[32];
+    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
+    std::string push_line = lines[1];
+    EXPECT_NE(push_line.find("\"name\":\"probe\""), std::string::npos) << push_line;
+    EXPECT_NE(push_line.find("\"bytes\":" + std::to_string(object.size())), std::string::npos);
+    EXPECT_NE(push_line.find("\"state\":\"CELL_STATE_STAGED\""), std::string::npos) << push_line;
+    // 3000 bytes of .rodata plus the 72-byte DELOS_CELL record, also read-only data.
+    EXPECT_NE(push_line.find("\"rodata_bytes\":\"3072\""), std::string::npos) << push_line;
+    // The cell's log line arrived while delos-chan waited for the load reply, and was printed.
+    v1::GuestMessage log = parse_json_message(lines[2]);
+    EXPECT_EQ(log.event().log_line().cell(), "probe");
+    EXPECT_EQ(log.event().log_line().text(), "loaded probe 2.0.1 (generation 1)");
+    v1::GuestMessage loaded = parse_json_message(lines[3]);
+    EXPECT_EQ(loaded.reply().load_cell().cell().state(), v1::CELL_STATE_LOADED);
+    EXPECT_EQ(loaded.reply().load_cell().cell().version(), "2.0.1");
+    EXPECT_EQ(loaded.reply().load_cell().cell().sha256(), std::string(reinterpret_cast<char*>(digest), 32));
+
+    Result listed = run({"list"});
+    ASSERT_EQ(listed.code, chan::kExitOk);
+    EXPECT_NE(listed.out.find("probe               2.0.1       1    loaded"), std::string::npos) << listed.out;
+
+    // A second push of the same cell replaces it: generation 2.
+    ASSERT_EQ(run({"push", path, "--load"}).code, chan::kExitOk);
+    Result relisted = run({"--json", "list"});
+    EXPECT_NE(relisted.out.find("\"name\":\"probe\",\"version\":\"2.0.1\",\"state\":\"CELL_STATE_LOADED\""), std::string::npos);
+    EXPECT_NE(relisted.out.find("\"generation\":2"), std::string::npos) << relisted.out;
+
+    Result unloaded = run({"unload", "probe"});
+    ASSERT_EQ(unloaded.code, chan::kExitOk) << unloaded.err;
+    EXPECT_EQ(unloaded.out, "unloaded probe\n");
+    EXPECT_EQ(run({"list"}).out.find("probe"), std::string::npos);
+}
+
+TEST_F(ChannelTool, PushOfOneMebibyteInChunksWithProgress)
+{
+    std::string object = make_cell_object("big", "1.0.0", 1 << 20);
+    std::string path = write_file("big.o", object);
+    Result pushed = run({"--json", "push", path, "--progress"});
+    ASSERT_EQ(pushed.code, chan::kExitOk) << pushed.err;
+    EXPECT_NE(pushed.err.find("100% (1.0 MiB of 1.0 MiB)"), std::string::npos) << pushed.err;
+    std::string summary = lines_of(pushed.out).back();
+    double rate = std::stod(summary.substr(summary.find("\"mib_per_second\":") + 17));
+    std::printf("delos-chan push of a 1 MiB cell to the fake guest: %.0f MiB/s (target >= 100 MiB/s)\n", rate);
+    // 1 MiB + header in 128 KiB chunks: begin, 9 chunks, commit, plus hello.
+    EXPECT_EQ(m_guest->frames_answered(), 12u);
+
+    Result small_chunks = run({"push", path, "--chunk-size", "1000", "--window", "3"});
+    ASSERT_EQ(small_chunks.code, chan::kExitOk) << small_chunks.err;
+    EXPECT_EQ(small_chunks.err.find("%"), std::string::npos) << "no progress unless asked or interactive";
+}
+
+TEST_F(ChannelTool, GuestErrorsExitOneWithTheExactReason)
+{
+    Result missing = run({"load", "nosuch"});
+    EXPECT_EQ(missing.code, chan::kExitGuestError);
+    EXPECT_EQ(missing.err, "delos-chan: load failed: not-found: no such cell\n");
+
+    Result busy = run({"--json", "unload", "log"});
+    EXPECT_EQ(busy.code, chan::kExitGuestError);
+    EXPECT_EQ(busy.err, "delos-chan: unload failed: busy: other loaded cells depend on this one (1)\n");
+    EXPECT_NE(busy.out.find("{\"error\":{\"code\":\"STATUS_BUSY\",\"reason\":\"other loaded cells depend on this one\",\"value\":\"1\"}}"),
+              std::string::npos)
+        << busy.out;
+
+    Result already = run({"push", write_file("kv.o", make_cell_object("kv", "9.9.9", 10)), "--name", "kv"});
+    EXPECT_EQ(already.code, chan::kExitOk) << "staging beside a loaded kv is fine";
+    Result bad_name = run({"push", write_file("x.o", make_cell_object("probe", "1.0", 10)), "--name", "Bad-Name"});
+    EXPECT_EQ(bad_name.code, chan::kExitGuestError);
+    EXPECT_NE(bad_name.err.find("invalid-argument: cell name must be [a-z][a-z0-9_]* (8)"), std::string::npos) << bad_name.err;
+    Result mismatch = run({"push", write_file("other.o", make_cell_object("probe", "1.0", 10)), "--name", "other"});
+    EXPECT_EQ(mismatch.code, chan::kExitGuestError);
+    EXPECT_NE(mismatch.err.find("push name differs from the cell's DELOS_CELL name"), std::string::npos) << mismatch.err;
+}
+
+TEST_F(ChannelTool, GarbageElfIsRefusedAndTheGuestStaysUp)
+{
+    std::string garbage(5000, '\0');
+    std::mt19937 rng(3);
+    for (char& c : garbage)
+        c = static_cast<char>(rng());
+    Result refused = run({"push", write_file("garbage.o", garbage)});
+    EXPECT_EQ(refused.code, chan::kExitGuestError);
+    EXPECT_EQ(refused.err, "delos-chan: push failed: malformed: not an ELF file (bad magic)\n");
+
+    std::string truncated = make_cell_object("probe", "1.0.0", 100).substr(0, 100);
+    Result short_elf = run({"push", write_file("probe.o", truncated)});
+    EXPECT_EQ(short_elf.code, chan::kExitGuestError);
+    EXPECT_NE(short_elf.err.find("section header table lies outside the file"), std::string::npos) << short_elf.err;
+
+    EXPECT_EQ(run({"ping"}).code, chan::kExitOk);
+    EXPECT_EQ(run({"list"}).out.find("probe"), std::string::npos) << "nothing half-pushed is left behind";
+}
+
+TEST_F(ChannelTool, ConnectionFailuresExitTwoWithOneLine)
+{
+    Result absent = run({"--socket", "/tmp/delos-chan-test-no-such.sock", "ping"});
+    EXPECT_EQ(absent.code, chan::kExitConnection);
+    EXPECT_EQ(absent.err, "delos-chan: cannot connect to /tmp/delos-chan-test-no-such.sock: No such file or directory\n");
+
+    // A peer that accepts, reads, and never answers: the reply wait times out.
+    std::string silent_path = m_socket + ".silent";
+    int listener = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strcpy(address.sun_path, silent_path.c_str());
+    ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    ASSERT_EQ(::listen(listener, 1), 0);
+    std::ostringstream out, err;
+    int code = chan::run_chan({"--socket", silent_path, "--timeout", "1", "ping"}, out, err);
+    EXPECT_EQ(code, chan::kExitConnection);
+    EXPECT_EQ(err.str(), "delos-chan: no reply from the guest within 1000 ms\n");
+    ::close(::accept(listener, nullptr, nullptr));  // the connection that timed out
+
+    // A peer that reads the hello and closes the connection.
+    std::thread closer([&] {
+        int fd = ::accept(listener, nullptr, nullptr);
+        char hello[256];
+        [[maybe_unused]] ssize_t got = ::read(fd, hello, sizeof hello);
+        ::close(fd);
+    });
+    std::ostringstream out2, err2;
+    code = chan::run_chan({"--socket", silent_path, "ping"}, out2, err2);
+    closer.join();
+    EXPECT_EQ(code, chan::kExitConnection);
+    EXPECT_EQ(err2.str(), "delos-chan: connection closed by the guest\n");
+    ::close(listener);
+    ::unlink(silent_path.c_str());
+}
+
+TEST_F(ChannelTool, UsageErrors)
+{
+    std::ostringstream out, err;
+    EXPECT_EQ(chan::run_chan({"ping"}, out, err), chan::kExitUsage);
+    EXPECT_NE(err.str().find("--socket PATH is required"), std::string::npos);
+    EXPECT_EQ(run({"frobnicate"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"ping", "--count", "many"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"load"}).code, chan::kExitUsage);
+    Result missing_file = run({"push", "/tmp/delos-chan-test-no-such-file.o"});
+    EXPECT_EQ(missing_file.code, chan::kExitUsage);
+    EXPECT_NE(missing_file.err.find("cannot read /tmp/delos-chan-test-no-such-file.o"), std::string::npos);
+}
+
+TEST_F(ChannelTool, WatchPrintsEventsAsTheyArrive)
+{
+    Result result{};
+    std::thread watcher([&] { result = run({"watch", "--count", "3"}); });
+    ASSERT_TRUE(m_guest->wait_connected(5000));
+    m_guest->emit_log("kv", channel::LogLevel::Warn, "disk almost full");
+    channel::FaultReport fault;
+    fault.task_id = 7;
+    fault.task_name = "worker";
+    fault.cell_name = "kv";
+    fault.cell_version = "1.2.0";
+    fault.symbol = "kv::put";
+    fault.symbol_offset = 0x12;
+    fault.kind = channel::FaultKind::PageFault;
+    fault.address = 0x8;
+    fault.instruction_pointer = 0x100012;
+    fault.action = channel::RecoveryAction::TaskRestarted;
+    fault.message = "write to unmapped page";
+    channel::BacktraceFrame frame;
+    frame.address = 0x100400;
+    frame.symbol = "kv::handle";
+    frame.offset = 4;
+    frame.cell = "kv";
+    fault.backtrace.append(frame);
+    m_guest->emit_fault(std::move(fault));
+    watcher.join();
+    ASSERT_EQ(result.code, chan::kExitOk) << result.err;
+    EXPECT_EQ(result.out,
+              "ready: kernel fake-0.1.0, 2 cells loaded, booted in 1.5 ms, protocol 1..1\n"
+              "log [warn] kv: disk almost full\n"
+              "fault: page-fault in cell kv 1.2.0 at kv::put+0x12 (task 7 worker, address 0x8, ip 0x100012), "
+              "action task-restarted: write to unmapped page\n"
+              "  #0 0x100400 kv::handle+0x4 (kv)\n");
+}
+
+TEST_F(ChannelTool, BadFramesGetErrorRepliesAndTheGuestStaysUp)
+{
+    RawClient raw(m_socket);
+
+    // Oversized: the guest cannot read it, but still answers its request id and skips it.
+    v1::HostMessage huge;
+    huge.set_request_id(77);
+    huge.mutable_push_chunk()->set_data(std::string(channel::kMaxFrameBytes, 'x'));
+    raw.send(huge);
+    v1::Reply oversized = raw.reply();
+    EXPECT_EQ(oversized.request_id(), 77u);
+    EXPECT_EQ(oversized.status().code(), v1::STATUS_OUT_OF_RANGE);
+    EXPECT_EQ(oversized.status().reason(), "frame length exceeds the limit");
+    EXPECT_EQ(oversized.status().value(), huge.ByteSizeLong());
+
+    // Truncated message: error for the request id read before the damage.
+    raw.send_payload(std::string("\x08\x05\x62\x09\x0a", 5));
+    v1::Reply truncated = raw.reply();
+    EXPECT_EQ(truncated.request_id(), 5u);
+    EXPECT_EQ(truncated.status().code(), v1::STATUS_MALFORMED);
+    EXPECT_EQ(truncated.status().reason(), "length-delimited field runs past the end");
+
+    // A request kind from a newer host.
+    v1::HostMessage future;
+    future.set_request_id(6);
+    future.GetReflection()->MutableUnknownFields(&future)->AddLengthDelimited(40, "");
+    raw.send(future);
+    v1::Reply unsupported = raw.reply();
+    EXPECT_EQ(unsupported.status().code(), v1::STATUS_UNSUPPORTED);
+    EXPECT_EQ(unsupported.status().value(), 40u);
+
+    // Wrong digest: every chunk accepted, the commit refused.
+    std::string object = make_cell_object("probe", "1.0.0", 100);
+    v1::HostMessage begin;
+    begin.set_request_id(8);
+    begin.mutable_push_begin()->set_name("probe");
+    begin.mutable_push_begin()->set_total_size(object.size());
+    begin.mutable_push_begin()->set_sha256(std::string(32, '\0'));
+    raw.send(begin);
+    v1::Reply begun = raw.reply();
+    ASSERT_EQ(begun.status().code(), v1::STATUS_OK);
+    v1::HostMessage chunk;
+    chunk.set_request_id(9);
+    chunk.mutable_push_chunk()->set_push_id(begun.push_begin().push_id());
+    chunk.mutable_push_chunk()->set_data(object);
+    raw.send(chunk);
+    EXPECT_EQ(raw.reply().push_chunk().received_bytes(), object.size());
+    // A chunk at the wrong offset is refused without ending the push.
+    chunk.set_request_id(10);
+    chunk.mutable_push_chunk()->set_offset(3);
+    raw.send(chunk);
+    v1::Reply misplaced = raw.reply();
+    EXPECT_EQ(misplaced.status().reason(), "chunk offset is not where the push left off");
+    EXPECT_EQ(misplaced.status().value(), 3u);
+    v1::HostMessage commit;
+    commit.set_request_id(11);
+    commit.mutable_push_commit()->set_push_id(begun.push_begin().push_id());
+    raw.send(commit);
+    v1::Reply wrong_digest = raw.reply();
+    EXPECT_EQ(wrong_digest.request_id(), 11u);
+    EXPECT_EQ(wrong_digest.status().code(), v1::STATUS_MALFORMED);
+    EXPECT_EQ(wrong_digest.status().reason(), "sha256 digest does not match the pushed bytes");
+
+    // Still up, still in sync.
+    v1::HostMessage ping;
+    ping.set_request_id(12);
+    ping.mutable_ping();
+    raw.send(ping);
+    v1::Reply pong = raw.reply();
+    EXPECT_EQ(pong.request_id(), 12u);
+    EXPECT_EQ(pong.status().code(), v1::STATUS_OK);
+    EXPECT_TRUE(pong.has_ping());
+}
+
+TEST_F(ChannelTool, DisconnectMidPushLosesNothingElse)
+{
+    std::string object = make_cell_object("probe", "1.0.0", 50000);
+    {
+        RawClient raw(m_socket);
+        v1::HostMessage begin;
+        begin.set_request_id(1);
+        begin.mutable_push_begin()->set_name("probe");
+        begin.mutable_push_begin()->set_total_size(object.size());
+        begin.mutable_push_begin()->set_sha256(std::string(32, 's'));
+        raw.send(begin);
+        std::uint32_t push_id = raw.reply().push_begin().push_id();
+        v1::HostMessage chunk;
+        chunk.set_request_id(2);
+        chunk.mutable_push_chunk()->set_push_id(push_id);
+        chunk.mutable_push_chunk()->set_data(object.substr(0, 20000));
+        std::string frame = chunk.SerializeAsString();
+        auto length = static_cast<std::uint32_t>(frame.size());
+        // Half a frame, then gone.
+        raw.send_bytes(std::string(reinterpret_cast<const char*>(&length), 4) + frame.substr(0, frame.size() / 2));
+    }
+    Result listed = run({"--json", "list"});
+    ASSERT_EQ(listed.code, chan::kExitOk) << listed.err;
+    v1::GuestMessage cells = parse_json_message(lines_of(listed.out).back());
+    ASSERT_EQ(cells.reply().list_cells().cells_size(), 2);
+    EXPECT_EQ(cells.reply().list_cells().cells(0).name(), "log");
+    EXPECT_EQ(cells.reply().list_cells().cells(1).name(), "kv");
+
+    Result pushed = run({"push", write_file("probe.o", object)});
+    EXPECT_EQ(pushed.code, chan::kExitOk) << pushed.err;
+    EXPECT_EQ(m_guest->connections(), 3u);
+}
