@@ -1,0 +1,251 @@
+// control_echo_test.cpp: the guest's virtio-console driver end to end: delos-vmm --control-socket
+// with the guest running `control-echo`; bytes sent into the socket come back in order, across
+// reconnects, with no bytes from an earlier connection leaking into a later one.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "vm_test_support.h"
+
+using namespace delos::test;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The guest runs under instruction emulation on some hosts (~1 us per instruction): be generous.
+constexpr auto kBootLimit = std::chrono::seconds(180);
+constexpr auto kTransferLimit = std::chrono::seconds(120);
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+int count_of(const std::string& text, const std::string& needle)
+{
+    int count = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++count;
+    return count;
+}
+
+// delos-vmm running in the background, its output going to files the test can read while it runs.
+class BackgroundVmm {
+public:
+    explicit BackgroundVmm(const std::vector<std::string>& arguments)
+    {
+        static int instances = 0;
+        std::string base = ::testing::TempDir() + "/control-echo-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(++instances);
+        m_out_path = base + ".out";
+        m_err_path = base + ".err";
+        m_pid = ::fork();
+        if (m_pid == 0) {
+            int out = ::open(m_out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int err = ::open(m_err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+            int null_fd = ::open("/dev/null", O_RDONLY);
+            ::dup2(out, STDOUT_FILENO);
+            ::dup2(err, STDERR_FILENO);
+            ::dup2(null_fd, STDIN_FILENO);
+            std::vector<char*> argv;
+            std::string vmm = vmm_path();
+            argv.push_back(vmm.data());
+            for (const auto& argument : arguments)
+                argv.push_back(const_cast<char*>(argument.c_str()));
+            argv.push_back(nullptr);
+            ::execv(argv[0], argv.data());
+            ::_exit(127);
+        }
+    }
+    ~BackgroundVmm()
+    {
+        if (m_pid > 0) {
+            ::kill(m_pid, SIGKILL);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+    }
+
+    std::string out() const { return read_file(m_out_path); }
+    std::string err() const { return read_file(m_err_path); }
+    std::string output() const { return "--- guest serial ---\n" + out() + "--- delos-vmm stderr ---\n" + err(); }
+    bool running() { return m_pid > 0 && ::waitpid(m_pid, nullptr, WNOHANG) == 0; }
+
+    // Waits until stdout holds `needle` `count` times; false at the deadline or if the VMM died.
+    bool wait_for_output(const std::string& needle, int count, std::chrono::seconds limit)
+    {
+        auto deadline = Clock::now() + limit;
+        while (Clock::now() < deadline) {
+            if (count_of(out(), needle) >= count)
+                return true;
+            if (!running())
+                return count_of(out(), needle) >= count;
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    }
+
+private:
+    pid_t m_pid = -1;
+    std::string m_out_path;
+    std::string m_err_path;
+};
+
+int connect_to(const std::string& path)
+{
+    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+std::vector<std::uint8_t> pattern(std::size_t size, std::uint32_t seed)
+{
+    std::vector<std::uint8_t> bytes(size);
+    std::uint32_t state = seed;
+    for (auto& byte : bytes) {
+        state = state * 1103515245u + 12345u;
+        byte = static_cast<std::uint8_t>(state >> 16);
+    }
+    return bytes;
+}
+
+// Sends `bytes` while reading the echo (both at once: the echo can fill the socket before we finish
+// sending). Returns what came back, stopping at bytes.size() bytes, EOF or the deadline.
+std::vector<std::uint8_t> echo_through(int fd, const std::vector<std::uint8_t>& bytes)
+{
+    std::vector<std::uint8_t> received;
+    std::size_t sent = 0;
+    auto deadline = Clock::now() + kTransferLimit;
+    while (received.size() < bytes.size() && Clock::now() < deadline) {
+        pollfd poller{fd, static_cast<short>(POLLIN | (sent < bytes.size() ? POLLOUT : 0)), 0};
+        if (::poll(&poller, 1, 100) < 0)
+            break;
+        if ((poller.revents & POLLOUT) && sent < bytes.size()) {
+            ssize_t n = ::send(fd, bytes.data() + sent, std::min<std::size_t>(bytes.size() - sent, 4096), MSG_NOSIGNAL);
+            if (n > 0)
+                sent += static_cast<std::size_t>(n);
+        }
+        if (poller.revents & (POLLIN | POLLHUP)) {
+            std::uint8_t buffer[65536];
+            ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+            if (n <= 0)
+                break;
+            received.insert(received.end(), buffer, buffer + n);
+        }
+    }
+    return received;
+}
+
+std::size_t first_difference(const std::vector<std::uint8_t>& a, const std::vector<std::uint8_t>& b)
+{
+    std::size_t i = 0;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+        ++i;
+    return i;
+}
+
+} // namespace
+
+TEST(ControlEcho, BytesComeBackInOrderAcrossReconnects)
+{
+    DELOS_REQUIRE_KVM();
+    std::string socket_path = ::testing::TempDir() + "/delos-control-echo-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(socket_path.c_str());
+    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
+    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", 1, kBootLimit)) << vmm.output();
+
+    // Connection 1: a small message, then more than all receive and transmit buffers hold at once.
+    for (std::size_t size : {std::size_t(5), std::size_t(3000), std::size_t(200 * 1024)}) {
+        int fd = connect_to(socket_path);
+        ASSERT_GE(fd, 0) << "connect " << socket_path << ": " << std::strerror(errno) << "\n" << vmm.output();
+        auto sent = pattern(size, static_cast<std::uint32_t>(size));
+        auto received = echo_through(fd, sent);
+        ::close(fd);
+        ASSERT_EQ(received.size(), sent.size()) << "echo of " << size << " bytes\n" << vmm.output();
+        ASSERT_EQ(first_difference(received, sent), sent.size()) << "echo of " << size << " bytes differs\n"
+                                                                  << vmm.output();
+    }
+    int connections = 3;
+    ASSERT_TRUE(vmm.wait_for_output("control: disconnected", connections, kBootLimit)) << vmm.output();
+
+    // Reconnect several times with a different pattern each time: nothing from before comes back.
+    for (std::uint32_t round = 0; round < 3; ++round) {
+        int fd = connect_to(socket_path);
+        ASSERT_GE(fd, 0) << vmm.output();
+        auto sent = pattern(8 * 1024, 0x5eed0000u + round);
+        auto received = echo_through(fd, sent);
+        ::close(fd);
+        ASSERT_EQ(received.size(), sent.size()) << "round " << round << "\n" << vmm.output();
+        ASSERT_EQ(first_difference(received, sent), sent.size()) << "round " << round << "\n" << vmm.output();
+        ++connections;
+        ASSERT_TRUE(vmm.wait_for_output("control: disconnected", connections, kBootLimit)) << vmm.output();
+    }
+    EXPECT_EQ(count_of(vmm.out(), "control: connected"), connections) << vmm.output();
+    EXPECT_EQ(vmm.out().find("failed"), std::string::npos) << vmm.output();
+    EXPECT_EQ(vmm.out().find("giving up"), std::string::npos) << vmm.output();
+    EXPECT_TRUE(vmm.running()) << vmm.output();
+}
+
+TEST(ControlEcho, BytesSentBeforeTheGuestIsUpAreDelivered)
+{
+    DELOS_REQUIRE_KVM();
+    std::string socket_path = ::testing::TempDir() + "/delos-control-early-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(socket_path.c_str());
+    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
+    // Connect as soon as the socket exists, before the guest's driver has posted buffers.
+    int fd = -1;
+    for (auto deadline = Clock::now() + kBootLimit; fd < 0 && Clock::now() < deadline && vmm.running();)
+        if ((fd = connect_to(socket_path)) < 0)
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_GE(fd, 0) << vmm.output();
+    auto sent = pattern(16 * 1024, 77);
+    auto received = echo_through(fd, sent);
+    ::close(fd);
+    ASSERT_EQ(received.size(), sent.size()) << vmm.output();
+    EXPECT_EQ(first_difference(received, sent), sent.size()) << vmm.output();
+}
+
+TEST(ControlEcho, MalformedMmioAnnouncementsAreReportedAndSkipped)
+{
+    DELOS_REQUIRE_KVM();
+    std::string socket_path = ::testing::TempDir() + "/delos-control-bad-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(socket_path.c_str());
+    // Bad options come before the VMM's real one; the driver must skip them and still find the port.
+    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline",
+                       "control-echo virtio_mmio.device=4K@0xd0000000 virtio_mmio.device=4Q@0x1000:5 "
+                       "virtio_mmio.device=4K@0xd0000123:5 virtio_mmio.device=4K@0xd0000000:99",
+                       kernel_path()});
+    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", 1, kBootLimit)) << vmm.output();
+    std::string out = vmm.out();
+    EXPECT_NE(out.find("virtio-mmio: ignoring 'virtio_mmio.device=4K@0xd0000000': "), std::string::npos) << out;
+    EXPECT_NE(out.find("virtio-mmio: ignoring 'virtio_mmio.device=4Q@0x1000:5': "), std::string::npos) << out;
+    EXPECT_NE(out.find("not page-aligned"), std::string::npos) << out;
+    EXPECT_NE(out.find("irq is not an IOAPIC pin"), std::string::npos) << out;
+    int fd = connect_to(socket_path);
+    ASSERT_GE(fd, 0) << vmm.output();
+    auto sent = pattern(1000, 3);
+    auto received = echo_through(fd, sent);
+    ::close(fd);
+    EXPECT_EQ(received, sent) << vmm.output();
+}
