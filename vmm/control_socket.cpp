@@ -1,6 +1,8 @@
 // control_socket.cpp: accept, read, write and hang-up handling for the control port's unix socket.
 #include "control_socket.h"
 
+#include <pthread.h>
+#include <signal.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -91,7 +93,13 @@ void ControlSocket::watch_queue_notifier(int eventfd, std::uint32_t queue)
 
 void ControlSocket::start()
 {
+    // Signals (SIGINT, SIGTERM) must reach the vCPU thread, whose KVM_RUN they interrupt: the I/O
+    // thread starts with every signal blocked, inherited from the mask set around its creation.
+    sigset_t all, previous;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &previous);
     m_thread = std::thread([this] { run(); });
+    pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
 void ControlSocket::update_interest(bool& listening)
