@@ -18,7 +18,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <limits>
 #include <utility>
 
 #include "abi/channel_limits.h"
@@ -238,7 +237,8 @@ public:
         if (!read_varint_field(number, wide))
             return;
         auto as_signed = static_cast<std::int64_t>(wide);
-        if (as_signed < std::numeric_limits<std::int32_t>::min() || as_signed > std::numeric_limits<std::int32_t>::max())
+        // Not <limits>: clang refuses it under -mgeneral-regs-only (long double members).
+        if (as_signed < -2147483648ll || as_signed > 2147483647ll)
             return fail(Error::make(ErrorCode::Overflow, "enum value exceeds int32", number));
         // Open enums: an unknown number is kept as is, for the newer peer that sent it.
         value = static_cast<E>(static_cast<std::int32_t>(as_signed));
