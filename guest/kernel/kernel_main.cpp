@@ -11,6 +11,7 @@
 #include "drivers/virtio/control_echo.h"
 #include "lib/command_line.h"
 #include "loader/cell_manager.h"
+#include "loader/link_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
@@ -119,6 +120,10 @@ void kernel_main(const Handover* handover)
     }
     if (command == "control-echo")
         virtio::run_control_echo();  // returns only on failure
+    if (command == "bench-link") {
+        loader::run_link_benchmark(3);
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-triple-fault")
@@ -126,7 +131,7 @@ void kernel_main(const Handover* handover)
     if (command == "panic")
         panic("panic requested on the command line");
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, panic, crash-page-fault, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, panic, crash-page-fault, crash-triple-fault); running\n",
                command);
     idle_forever();
 }

@@ -33,9 +33,13 @@ public:
     void append(char c) { m_bytes.append(c); }
     void append(StringView view)
     {
-        m_bytes.reserve(m_bytes.size() + view.size());
-        for (char c : view)
-            m_bytes.append(c);
+        std::size_t needed = m_bytes.size() + view.size();
+        if (needed > m_bytes.capacity())
+            m_bytes.reserve(needed > m_bytes.capacity() * 2 ? needed : m_bytes.capacity() * 2);  // amortised O(1)
+        std::size_t at = m_bytes.size();
+        m_bytes.resize(needed);
+        if (!view.empty())
+            __builtin_memcpy(m_bytes.data() + at, view.data(), view.size());
     }
     void clear() { m_bytes.clear(); }
 

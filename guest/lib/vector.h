@@ -72,9 +72,14 @@ public:
         if (capacity <= m_capacity)
             return;
         T* fresh = static_cast<T*>(::operator new(capacity * sizeof(T), std::align_val_t(alignof(T))));
-        for (std::size_t i = 0; i < m_size; ++i) {
-            new (&fresh[i]) T(std::move(m_data[i]));
-            m_data[i].~T();
+        if constexpr (std::is_trivially_copyable_v<T>) {
+            if (m_size)
+                __builtin_memcpy(static_cast<void*>(fresh), static_cast<const void*>(m_data), m_size * sizeof(T));
+        } else {
+            for (std::size_t i = 0; i < m_size; ++i) {
+                new (&fresh[i]) T(std::move(m_data[i]));
+                m_data[i].~T();
+            }
         }
         if (m_data)
             ::operator delete(m_data, std::align_val_t(alignof(T)));
@@ -121,6 +126,12 @@ public:
     void resize(std::size_t size) requires std::is_default_constructible_v<T>
     {
         reserve(size);
+        if constexpr (std::is_trivially_default_constructible_v<T> && std::is_trivially_destructible_v<T>) {
+            if (size > m_size)
+                __builtin_memset(static_cast<void*>(m_data + m_size), 0, (size - m_size) * sizeof(T));
+            m_size = size;  // no per-element work for plain bytes
+            return;
+        }
         while (m_size < size)
             emplace();
         while (m_size > size)

@@ -116,6 +116,8 @@ ErrorOr<void> CellManager::unload(StringView name)
 void CellManager::describe(FormatSink& sink) const
 {
     link::describe_cells(*m_namespace, sink);
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells())
+        link::describe_cell(*cell, sink);
 }
 
 } // namespace delos::loader

@@ -11,6 +11,8 @@ extern const TestCase kMemoryTests[];
 extern const std::size_t kMemoryTestCount;
 extern const TestCase kPagePermissionTests[];
 extern const std::size_t kPagePermissionTestCount;
+extern const TestCase kCellTests[];
+extern const std::size_t kCellTestCount;
 extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 
@@ -24,6 +26,7 @@ struct Suite {
 const Suite kSuites[] = {
     {kMemoryTests, &kMemoryTestCount},
     {kPagePermissionTests, &kPagePermissionTestCount},
+    {kCellTests, &kCellTestCount},
     {kTaskTests, &kTaskTestCount},
 };
 

@@ -47,13 +47,39 @@ TEST(VmmBoot, ExitCommandReportsReadyAndExitsZero)
 TEST(VmmBoot, SelftestPassesInGuest)
 {
     DELOS_REQUIRE_KVM();
-    auto result = run_vmm({"--cmdline", "selftest", kernel_path()}, std::chrono::seconds(240));
+    auto result = run_vmm({"--module", build_path("cells/cells.a"), "--cmdline", "selftest", kernel_path()},
+                          std::chrono::seconds(600));
     ASSERT_FALSE(result.timed_out) << result.out;
     EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
     EXPECT_EQ(result.out.find("selftest: FAIL"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find(" 0 failed"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   pages.write_to_text_faults"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   pages.jump_into_data_faults"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   cells.loading_a_cell_pulls_in_its_dependencies"), std::string::npos)
+        << result.out;
+}
+
+TEST(VmmBoot, BootSetIsLinkedFromTheCellArchive)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--module", build_path("cells/cells.a"), "--cmdline", "exit", kernel_path()}, std::chrono::seconds(300));
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("delos: ready: 3 cells loaded"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("[info ] counter:"), std::string::npos) << result.out;  // the demo cell's init ran
+}
+
+TEST(VmmBoot, CorruptCellArchiveIsRefusedAndTheKernelRunsOn)
+{
+    DELOS_REQUIRE_KVM();
+    std::string archive = ::testing::TempDir() + "/corrupt-cells.a";
+    auto bytes = read_all(build_path("cells/cells.a"));
+    ASSERT_GT(bytes.size(), 200u);
+    bytes.resize(bytes.size() * 2 / 3);  // the last member now runs past the end of the archive
+    write_all(archive, bytes);
+    auto result = run_vmm({"--module", archive, "--cmdline", "exit", kernel_path()}, std::chrono::seconds(300));
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("delos: boot archive refused:"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos: ready: 0 cells loaded"), std::string::npos) << result.out;
 }
 
 TEST(VmmBoot, SerialOutputCanGoToAFile)
