@@ -55,7 +55,7 @@ int main(int argc, char** argv)
 
     int problems = 0;
     for (const ObjectSection& section : object->sections()) {
-        if (!section.is_allocated())
+        if (!section.is_loadable())
             continue;
         if (section.flags & elf::SHF_TLS) {
             std::fprintf(stderr, "%s: section %.*s is thread-local; cells cannot have TLS\n", path,
@@ -70,7 +70,7 @@ int main(int argc, char** argv)
     }
     for (const RelocationSection& relocations : object->relocation_sections()) {
         const ObjectSection& target = object->section(relocations.target);
-        if (!target.is_allocated())
+        if (!target.is_loadable())
             continue;
         for (std::size_t i = 0; i < relocations.count(); ++i) {
             ObjectRelocation relocation = relocations.at(i);

@@ -399,3 +399,17 @@ TEST_F(LinkerFailureTest, RandomlyDamagedCellsNeverLeaveAnythingBehind)
     }
     EXPECT_GT(refused, 0);
 }
+
+TEST_F(LinkerFailureTest, AnAllocFlagOnASectionWithoutContentsIsNotTrusted)
+{
+    // Found by fuzz-loader: SHF_ALLOC on an SHT_NULL section once made the loader copy from
+    // contents that do not exist. Such a section is simply not loaded.
+    ElfEditor kv(cell_bytes("kv"));
+    std::size_t comment = kv.find_section(".comment");
+    ASSERT_GT(kv.section(comment).sh_size, 0u);
+    kv.section(comment).sh_type = elf::SHT_NULL;
+    kv.section(comment).sh_flags |= elf::SHF_ALLOC;
+    auto loaded = linker_namespace.load_object(view(kv.bytes()), library);
+    ASSERT_FALSE(loaded.is_error()) << failure(linker_namespace);
+    EXPECT_EQ(loaded.value()->find_section(".comment"), nullptr);
+}

@@ -28,7 +28,7 @@ constexpr std::uint64_t SHF_COMPRESSED_FLAG = 0x800;
 
 std::uint64_t align_up(std::uint64_t value, std::uint64_t alignment) { return (value + alignment - 1) & ~(alignment - 1); }
 
-bool is_loaded(const ObjectSection& section) { return section.index != kNoSection && section.is_allocated(); }
+bool is_loaded(const ObjectSection& section) { return section.index != kNoSection && section.is_loadable(); }
 
 // Sections whose contents only the linker writes: they become read-only after relocation.
 bool is_relro_name(StringView name)
@@ -373,8 +373,8 @@ ErrorOr<void> CellLinker::place(PendingCell& pending)
         loaded->size = section.size;
         loaded->alignment = section.alignment;
         loaded->cell = &cell;
-        if (section.type != SHT_NOBITS && section.size > 0)
-            __builtin_memcpy(reinterpret_cast<void*>(loaded->address), section.contents.data(), section.size);
+        if (section.type != SHT_NOBITS && !section.contents.empty())
+            __builtin_memcpy(reinterpret_cast<void*>(loaded->address), section.contents.data(), section.contents.size());
         pending.placed[section.index] = loaded.get();
         cell.m_sections.append(std::move(loaded));
     }

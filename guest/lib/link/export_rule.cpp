@@ -12,7 +12,7 @@ bool is_exported_symbol(const RelocatableObject& object, const ObjectSymbol& sym
     if (symbol.type == elf::STT_SECTION || symbol.type == elf::STT_FILE || symbol.type == elf::STT_TLS)
         return false;
     const ObjectSection& section = object.section(symbol.section);
-    if (!section.is_allocated())
+    if (!section.is_loadable())
         return false;
     if (section.group != kNoSection) {
         for (const SectionGroup& group : object.groups()) {

@@ -31,6 +31,9 @@ struct ObjectSection {
     std::uint32_t group = kNoSection;  // the SHT_GROUP section it belongs to, if any
 
     bool is_allocated() const { return flags & elf::SHF_ALLOC; }
+    // What the linker places in memory: allocated sections that hold code or data (a hostile
+    // SHF_ALLOC on a null or group section is ignored rather than trusted).
+    bool is_loadable() const { return is_allocated() && type != elf::SHT_NULL && type != elf::SHT_GROUP; }
 };
 
 // Where a symbol is defined, with SHN_XINDEX already resolved.
