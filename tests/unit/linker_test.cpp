@@ -398,3 +398,27 @@ TEST_F(LinkerTest, DescribesCellsForTheKernelToPrint)
     EXPECT_NE(kv_text.find(".text._ZN5delos2kv3addENS_10StringViewEl (uses"), std::string::npos) << kv_text;
     EXPECT_NE(kv_text.find("used by cells: counter"), std::string::npos) << kv_text;
 }
+
+TEST_F(LinkerTest, ConstructorsRunInPriorityOrderAndDestructorsInReverse)
+{
+    CellLibrary& with_order = library_of({"log", "ctor_order"});
+    ASSERT_NE(linker_namespace.load_cell("log", with_order).value(), nullptr);
+    HostKernel::serial_output.clear();
+    auto loaded = linker_namespace.load_cell("ctor_order", with_order);
+    ASSERT_FALSE(loaded.is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(HostKernel::serial_output,
+              "[info ] ctor_order: construct 101\n"
+              "[info ] ctor_order: construct legacy-200\n"
+              "[info ] ctor_order: construct attribute-250\n"
+              "[info ] ctor_order: construct 300\n"
+              "[info ] ctor_order: construct default\n");
+    EXPECT_EQ(loaded.value()->constructors().size(), 5u);
+    EXPECT_EQ(loaded.value()->destructors().size(), 3u);
+
+    HostKernel::serial_output.clear();
+    ASSERT_FALSE(linker_namespace.unload_cell("ctor_order").is_error());
+    EXPECT_EQ(HostKernel::serial_output,
+              "[info ] ctor_order: destroy default\n"
+              "[info ] ctor_order: destroy 300\n"
+              "[info ] ctor_order: destroy 101\n");
+}

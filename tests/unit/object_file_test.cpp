@@ -129,7 +129,7 @@ TEST(ObjectFile, ReadsARealCell)
 
 TEST(ObjectFile, EveryBuiltCellHasItsFolderName)
 {
-    for (const char* cell : {"log", "kv", "counter", "hello", "reloc_probe", "cycle_ping", "cycle_pong", "init_fails"}) {
+    for (const char* cell : {"log", "kv", "counter", "hello", "reloc_probe", "cycle_ping", "cycle_pong", "init_fails", "ctor_order"}) {
         Bytes bytes = cell_bytes(cell);
         auto object = parse(bytes);
         ASSERT_FALSE(object.is_error()) << cell;
