@@ -157,9 +157,11 @@ ErrorOr<void> ConsoleDriver::poll_locked()
         return m_breakage;
     if (m_config_changed.exchange(false, std::memory_order_acquire) && m_transport->needs_reset())
         return break_device(Error::make(ErrorCode::Io, "the device reports DEVICE_NEEDS_RESET"));
-    // Control first: a PORT_OPEN 0 drops only bytes collected before it.
-    if (auto collected = collect_control_messages(); collected.is_error())
-        return break_device(collected.error());
+    // Received data first, then control messages. The device publishes into all its used rings
+    // in one order, but the driver cannot see that order across rings; what it can know is that a
+    // control message not yet published when a receive buffer was seen came after that buffer.
+    // collect_received tags each buffer with that bound, and a PORT_OPEN drops only data tagged
+    // as certainly older: the unread bytes of a closed connection, never a new connection's.
     for (std::uint32_t id = 0; id < m_port_count; ++id) {
         Port& port = m_ports[id];
         if (!port.added)
@@ -169,6 +171,8 @@ ErrorOr<void> ConsoleDriver::poll_locked()
         if (auto sent = reclaim_transmitted(port); sent.is_error())
             return break_device(sent.error());
     }
+    if (auto collected = collect_control_messages(); collected.is_error())
+        return break_device(collected.error());
     return {};
 }
 
@@ -186,6 +190,7 @@ ErrorOr<void> ConsoleDriver::collect_control_messages()
             std::uint16_t value = message.read<std::uint16_t>(6).value();
             handle_control_message(id, event, value,
                                    ByteView(message.data() + kControlHeaderBytes, used.written - kControlHeaderBytes));
+            ++m_control_messages;
         } else {
             kprint("virtio-console: ignoring a {}-byte control message (shorter than its header)\n", used.written);
         }
@@ -220,7 +225,7 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
     case kDeviceRemove:
         if (port) {
             port->host_open = false;
-            drop_received(*port);
+            drop_received_before(*port, m_control_messages);
         }
         return;
     case kPortName: {
@@ -237,8 +242,8 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
         bool open = value == 1;
         if (open && !port->host_open)
             ++port->connections;
-        if (!open && port->host_open)
-            drop_received(*port);  // what the closed connection sent and nobody read
+        // Either way, what an earlier connection sent and nobody read goes.
+        drop_received_before(*port, m_control_messages);
         port->host_open = open;
         return;
     }
@@ -313,21 +318,27 @@ ErrorOr<void> ConsoleDriver::collect_received(Port& port)
         std::uint16_t slot = static_cast<std::uint16_t>((port.filled_first + port.filled_count) % kReceiveBuffers);
         port.filled[slot] = buffer;
         port.filled_bytes[slot] = used.written;
+        // Read after the receive entry: messages numbered from here on were published after it.
+        port.filled_after_control[slot] = m_control_messages + m_control_receive.unconsumed_used();
         ++port.filled_count;
     }
     notify_published(port.receive);
     return {};
 }
 
-void ConsoleDriver::drop_received(Port& port)
+void ConsoleDriver::drop_received_before(Port& port, std::uint64_t message)
 {
-    while (port.filled_count > 0) {
+    // Tags grow along the FIFO, so what goes is a prefix.
+    bool dropped = false;
+    while (port.filled_count > 0 && port.filled_after_control[port.filled_first] <= message) {
         (void)post_receive_buffer(port, port.filled[port.filled_first]);
         port.filled_first = static_cast<std::uint16_t>((port.filled_first + 1) % kReceiveBuffers);
         --port.filled_count;
+        port.read_offset = 0;
+        dropped = true;
     }
-    port.read_offset = 0;
-    notify_published(port.receive);
+    if (dropped)
+        notify_published(port.receive);
 }
 
 ErrorOr<void> ConsoleDriver::reclaim_transmitted(Port& port)
@@ -415,13 +426,15 @@ ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes)
         unlock();
         return Error::make(ErrorCode::OutOfRange, "virtio-console: no such port", id);
     }
-    std::uint64_t connection = port->connections;
+    std::uint64_t connection = 0;
     std::size_t sent = 0;
-    for (;;) {
+    for (bool first = true;; first = false) {
         if (auto polled = poll_locked(); polled.is_error()) {
             unlock();
             return polled.release_error();
         }
+        if (first)
+            connection = port->connections;  // the connection the bytes being echoed came from
         if (!port->host_open || port->connections != connection) {
             unlock();
             return Error::make(ErrorCode::Io, "virtio-console: the host end of the port is not connected", id);

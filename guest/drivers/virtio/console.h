@@ -82,6 +82,8 @@ private:
         // Filled receive buffers in arrival order; the first one is partly read up to read_offset.
         std::uint16_t filled[kReceiveBuffers] = {};
         std::uint32_t filled_bytes[kReceiveBuffers] = {};
+        // Control messages the device had published when the buffer was seen (see poll_locked).
+        std::uint64_t filled_after_control[kReceiveBuffers] = {};
         std::uint16_t filled_first = 0;
         std::uint16_t filled_count = 0;
         std::uint32_t read_offset = 0;
@@ -98,7 +100,8 @@ private:
     ErrorOr<void> collect_received(Port& port);
     ErrorOr<void> reclaim_transmitted(Port& port);
     ErrorOr<void> post_receive_buffer(Port& port, std::uint16_t buffer);
-    void drop_received(Port& port);
+    // Drops received data the device published before control message number `message`.
+    void drop_received_before(Port& port, std::uint64_t message);
     ErrorOr<void> break_device(Error reason);
     void notify_published(Virtqueue& queue);
 
@@ -109,6 +112,7 @@ private:
     bool m_broken = false;
     Error m_breakage{};
     std::uint32_t m_port_count = 0;
+    std::uint64_t m_control_messages = 0;  // control messages taken from the device so far
     Port m_ports[kMaxPorts];
 
     Virtqueue m_control_receive;

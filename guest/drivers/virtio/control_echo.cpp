@@ -16,17 +16,24 @@ void run_control_echo()
     ControlPort& port = opened.value();
     kprint("control: port {} open\n", kControlPortName);
     static std::uint8_t buffer[16 * 1024];
-    bool was_connected = false;
-    std::uint64_t connection = 0;
+    // One "connected" and one "disconnected" per host connection, even for a connection that
+    // opened and closed between two looks (the connection number tells them apart).
+    bool reported_connected = false;
+    std::uint64_t reported_connection = 0;
     for (;;) {
         bool connected = port.connected();
         std::uint64_t number = port.connection_number();
-        if (was_connected && (!connected || number != connection))
-            kprint("control: disconnected\n");
-        if (connected && (!was_connected || number != connection))
+        if (number != reported_connection) {
+            if (reported_connected)
+                kprint("control: disconnected\n");
             kprint("control: connected\n");
-        was_connected = connected;
-        connection = number;
+            reported_connected = true;
+            reported_connection = number;
+        }
+        if (!connected && reported_connected) {
+            kprint("control: disconnected\n");
+            reported_connected = false;
+        }
 
         auto received = port.read(buffer, sizeof buffer);
         if (received.is_error()) {

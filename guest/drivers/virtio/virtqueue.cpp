@@ -165,6 +165,13 @@ ErrorOr<bool> Virtqueue::take_used(UsedBuffer& out)
     return true;
 }
 
+std::uint16_t Virtqueue::unconsumed_used() const
+{
+    if (m_size == 0)
+        return 0;
+    return static_cast<std::uint16_t>(load_acquire<std::uint16_t>(used_ring_address() + kUsedIndex) - m_last_used_index);
+}
+
 void Virtqueue::set_interrupts_wanted(bool wanted)
 {
     if (m_size == 0)

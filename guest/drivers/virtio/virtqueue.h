@@ -68,6 +68,10 @@ public:
     // outstanding, a length beyond the buffer, used.idx running ahead).
     ErrorOr<bool> take_used(UsedBuffer& out);
 
+    // How many used entries the device has published that take_used has not returned yet (not
+    // validated: take_used checks each one). For ordering against other queues.
+    std::uint16_t unconsumed_used() const;
+
     // VIRTQ_AVAIL_F_NO_INTERRUPT: a hint that the driver polls this queue and wants no interrupt.
     void set_interrupts_wanted(bool wanted);
 
