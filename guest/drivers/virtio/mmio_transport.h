@@ -1,26 +1,17 @@
-// mmio_transport.h: the virtio-mmio version 2 transport (virtio 1.2 §4.2), and finding its devices
-// from `virtio_mmio.device=<size>@<address>:<irq>` options on the command line.
+// mmio_transport.h: the virtio-mmio version 2 transport (virtio 1.2 §4.2), and collecting the
+// devices that `virtio_mmio.device=` options on the command line announce.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 
+#include "drivers/virtio/mmio_device_location.h"
 #include "drivers/virtio/transport.h"
 #include "lib/command_line.h"
 #include "lib/error_or.h"
 #include "lib/string_view.h"
 
 namespace delos::virtio {
-
-// One device announced on the command line, as Linux and Firecracker announce them.
-struct MmioDeviceLocation {
-    std::uint64_t base;
-    std::uint64_t size;
-    std::uint32_t irq;  // IOAPIC pin
-};
-
-// Parses "<size>[K|M]@<address>:<irq>"; size and address decimal or 0x-hex.
-ErrorOr<MmioDeviceLocation> parse_mmio_device_location(StringView text);
 
 // Every well-formed virtio_mmio.device option, in order, up to `capacity`; malformed ones are
 // reported with kprint and skipped. Returns how many were written to `out`.
