@@ -16,6 +16,8 @@ struct Handover {
 
 const pvh::BootInfo& boot_info();
 std::uint64_t bytes_reclaimed();
+// PVH entry to the ready line.
+std::uint64_t boot_ns();
 // How long linking the boot set from the cell archive took.
 std::uint64_t boot_set_link_ns();
 

@@ -10,6 +10,7 @@
 #include "drivers/platform/platform_ports.h"
 #include "drivers/virtio/control_echo.h"
 #include "lib/command_line.h"
+#include "control/control_agent.h"
 #include "loader/cell_manager.h"
 #include "loader/link_benchmark.h"
 #include "memory/frame_allocator.h"
@@ -25,6 +26,7 @@ namespace {
 pvh::BootInfo g_boot_info;
 std::uint64_t g_bytes_reclaimed = 0;
 std::uint64_t g_boot_set_link_ns = 0;
+std::uint64_t g_boot_ns = 0;
 
 // The nano_core is never needed again: unmap it (a stray call into it faults) and free its frames.
 void reclaim_nano_core(const Handover& handover)
@@ -88,6 +90,7 @@ std::size_t load_boot_cells()
 
 const pvh::BootInfo& boot_info() { return g_boot_info; }
 std::uint64_t bytes_reclaimed() { return g_bytes_reclaimed; }
+std::uint64_t boot_ns() { return g_boot_ns; }
 std::uint64_t boot_set_link_ns() { return g_boot_set_link_ns; }
 
 void kernel_main(const Handover* handover)
@@ -101,6 +104,7 @@ void kernel_main(const Handover* handover)
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
+    g_boot_ns = boot_ns;
     kprint("delos: ready: {} cells loaded, {} bytes reclaimed, {} MiB RAM, {} MiB free, boot {} us (tsc {} MHz from {})\n", cells_loaded,
            g_bytes_reclaimed, g_boot_info.ram_end() >> 20, (frames.free_frames() * memory::kPageSize) >> 20,
            boot_ns / 1000, tsc::ticks_per_second() / 1000000, tsc::calibration_source());
@@ -130,6 +134,16 @@ void kernel_main(const Handover* handover)
         crash_with_triple_fault();
     if (command == "panic")
         panic("panic requested on the command line");
+    if (command.empty() || command == "run") {
+        // With a control channel announced (delos-vmm --control-socket, or a QEMU/libvirt
+        // virtio-console), serve it; either way the kernel stays up.
+        StringView device;
+        if (command_line.option("virtio_mmio.device", device)) {
+            if (auto started = control::start_control_agent(); started.is_error())
+                kprint("delos: control agent not started: {}\n", started.error().message);
+        }
+        idle_forever();
+    }
     if (!command.empty() && command != "run")
         kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, panic, crash-page-fault, crash-triple-fault); running\n",
                command);

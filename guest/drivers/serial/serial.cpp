@@ -18,6 +18,7 @@ constexpr std::size_t kFifoDepth = 16;
 
 SpinLock g_lock;
 bool g_fifo_enabled = false;
+Listener g_listener = nullptr;
 
 void write_locked(StringView text)
 {
@@ -44,6 +45,14 @@ void write(StringView text)
 {
     SpinLockGuard guard(g_lock);
     write_locked(text);
+    if (g_listener)
+        g_listener(text);
+}
+
+void set_listener(Listener listener)
+{
+    SpinLockGuard guard(g_lock);
+    g_listener = listener;
 }
 
 } // namespace delos::serial

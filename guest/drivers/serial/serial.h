@@ -8,4 +8,9 @@ namespace delos::serial {
 // Writes text to COM1. Safe from any task and from interrupt handlers (serialised by a lock).
 void write(StringView text);
 
+// Also hands every write to `listener` (called with the console lock held and interrupts off:
+// it must only copy, never block or allocate). The control agent uses it to forward log lines.
+using Listener = void (*)(StringView text);
+void set_listener(Listener listener);
+
 } // namespace delos::serial
