@@ -413,3 +413,17 @@ TEST_F(LinkerFailureTest, AnAllocFlagOnASectionWithoutContentsIsNotTrusted)
     ASSERT_FALSE(loaded.is_error()) << failure(linker_namespace);
     EXPECT_EQ(loaded.value()->find_section(".comment"), nullptr);
 }
+
+TEST_F(LinkerFailureTest, ACellDefiningOneNameTwiceIsRefused)
+{
+    // Found by fuzz-loader: the duplicate check once looked the first definition up among the
+    // cells already gathered, where this cell is not yet.
+    ElfEditor kv(cell_bytes("kv"));
+    std::size_t size = kv.find_symbol("_ZN5delos2kv4sizeEv");
+    std::size_t erase = kv.find_symbol("_ZN5delos2kv5eraseENS_10StringViewE");
+    kv.symbol(erase).st_name = kv.symbol(size).st_name;
+    Error error = refuse(kv.bytes(), ErrorCode::Malformed);
+    EXPECT_STREQ(error.message, "cell defines the same global symbol twice");
+    EXPECT_EQ(failure(linker_namespace).rfind("cell kv defines _ZN5delos2kv4sizeEv twice", 0), 0u) << failure(linker_namespace);
+    expect_nothing_loaded();
+}

@@ -256,6 +256,9 @@ ErrorOr<void> CellLinker::add(ByteView bytes, StringView expected_name)
                         format("cell {} exports {}, which {} already exports", name, symbol.name, owner));
         }
         if (const TentativeExport* existing = m_exports.find(symbol.name)) {
+            if (existing->pending == m_pending.size())
+                return fail(Error::make(ErrorCode::Malformed, "cell defines the same global symbol twice", index),
+                            format("cell {} defines {} twice (symbols {} and {})", name, symbol.name, existing->symbol, index));
             return fail(Error::make(ErrorCode::AlreadyExists, "cell exports a symbol that is already defined"),
                         format("cell {} exports {}, which cell {} (loaded with it) also exports", name, symbol.name,
                                m_pending[existing->pending]->identity.name));
