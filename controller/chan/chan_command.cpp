@@ -3,13 +3,11 @@
 #include "chan_command.h"
 
 #include <google/protobuf/util/json_util.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <deque>
 #include <fstream>
 #include <iomanip>
 #include <iterator>
@@ -18,6 +16,7 @@
 #include <sstream>
 
 #include "abi/channel_limits.h"
+#include "cell_push.h"
 #include "channel_client.h"
 
 namespace delos::chan {
@@ -372,84 +371,26 @@ private:
             if (name.size() > 2 && name.compare(name.size() - 2, 2, ".o") == 0)
                 name.resize(name.size() - 2);
         }
-        unsigned char digest[SHA256_DIGEST_LENGTH];
-        SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
-        std::string sha256(reinterpret_cast<const char*>(digest), sizeof digest);
-
-        std::uint64_t chunk_bytes = std::min<std::uint64_t>(m_options.chunk_bytes, m_client.session().max_chunk_bytes());
-        if (chunk_bytes == 0)
-            chunk_bytes = channel::kDefaultChunkBytes;
         bool progress = m_options.progress.value_or(m_interactive && object.size() >= (1u << 20));
-
-        auto start = Clock::now();
-        v1::HostMessage begin;
-        begin.mutable_push_begin()->set_name(name);
-        begin.mutable_push_begin()->set_total_size(object.size());
-        begin.mutable_push_begin()->set_sha256(sha256);
-        std::uint32_t push_id = m_client.call(std::move(begin)).push_begin().push_id();
-
-        try {
-            // Keep up to `window` chunks in flight so the link, not the round trip, sets the pace.
-            struct InFlight {
-                std::uint64_t request_id;
-                std::uint64_t end;
-            };
-            std::deque<InFlight> in_flight;
-            std::uint64_t sent = 0;
-            std::uint64_t acknowledged = 0;
-            v1::HostMessage chunk;
-            while (acknowledged < object.size()) {
-                while (in_flight.size() < m_options.window && sent < object.size()) {
-                    std::uint64_t size = std::min<std::uint64_t>(chunk_bytes, object.size() - sent);
-                    auto* body = chunk.mutable_push_chunk();
-                    body->set_push_id(push_id);
-                    body->set_offset(sent);
-                    body->mutable_data()->assign(object.data() + sent, size);
-                    in_flight.push_back({m_client.send(chunk), sent + size});
-                    sent += size;
-                }
-                v1::Reply reply = m_client.wait_reply(in_flight.front().request_id);
-                if (reply.push_chunk().received_bytes() != in_flight.front().end)
-                    throw ConnectionError("guest acknowledged " + std::to_string(reply.push_chunk().received_bytes())
-                                          + " bytes where " + std::to_string(in_flight.front().end) + " were sent");
-                acknowledged = in_flight.front().end;
-                in_flight.pop_front();
-                if (progress)
-                    show_progress(name, acknowledged, object.size());
-            }
-        } catch (const GuestError&) {
-            abort_push(push_id);
-            throw;
-        }
-
-        v1::HostMessage commit;
-        commit.mutable_push_commit()->set_push_id(push_id);
-        v1::Reply committed = m_client.call(std::move(commit));
-        double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-        double rate = object.size() / (1024.0 * 1024.0) / std::max(seconds, 1e-9);
+        PushSettings settings;
+        settings.chunk_bytes = m_options.chunk_bytes;
+        settings.window = m_options.window;
+        if (progress)
+            settings.progress = [&](std::uint64_t done, std::uint64_t total) { show_progress(name, done, total); };
+        PushResult pushed = push_cell(m_client, name, object, settings);
+        double rate = object.size() / (1024.0 * 1024.0) / std::max(pushed.seconds, 1e-9);
 
         if (m_options.json) {
             m_out << std::fixed << std::setprecision(3) << "{\"push\":{\"name\":\"" << name << "\",\"bytes\":" << object.size()
-                  << ",\"sha256\":\"" << hex(sha256) << "\",\"seconds\":" << seconds << ",\"mib_per_second\":" << rate
-                  << ",\"cell\":" << json_of(committed.push_commit().cell()) << "}}\n";
+                  << ",\"sha256\":\"" << hex(pushed.sha256) << "\",\"seconds\":" << pushed.seconds << ",\"mib_per_second\":" << rate
+                  << ",\"cell\":" << json_of(pushed.committed.cell()) << "}}\n";
         } else {
-            m_out << "pushed " << name << ": " << object.size() << " bytes, sha256 " << hex(sha256) << ", in " << std::fixed
-                  << std::setprecision(1) << seconds * 1000 << " ms (" << rate << " MiB/s)\n";
+            m_out << "pushed " << name << ": " << object.size() << " bytes, sha256 " << hex(pushed.sha256) << ", in " << std::fixed
+                  << std::setprecision(1) << pushed.seconds * 1000 << " ms (" << rate << " MiB/s)\n";
         }
         if (m_options.load_after_push)
             return load_cell(name);
         return kExitOk;
-    }
-
-    void abort_push(std::uint32_t push_id)
-    {
-        // Best effort: the error that stopped the push is what the user needs to see.
-        try {
-            v1::HostMessage abort;
-            abort.mutable_push_abort()->set_push_id(push_id);
-            m_client.call(std::move(abort));
-        } catch (const std::exception&) {
-        }
     }
 
     int load()

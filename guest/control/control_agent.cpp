@@ -250,6 +250,7 @@ void Agent::answer(ByteView payload)
     }
     m_failure_detail.clear();
     auto reply = handle(request.value());
+    forward_log_lines();  // what the request made cells log goes out before its reply
     if (reply.is_error()) {
         GuestMessage message = GuestMessage::make_error_reply(request->request_id, reply.error());
         if (!m_failure_detail.empty()) {

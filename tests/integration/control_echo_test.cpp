@@ -232,9 +232,11 @@ TEST(ControlEcho, MalformedMmioAnnouncementsAreReportedAndSkipped)
     std::string socket_path = ::testing::TempDir() + "/delos-control-bad-" + std::to_string(::getpid()) + ".sock";
     ::unlink(socket_path.c_str());
     // Bad options come before the VMM's real one; the driver must skip them and still find the port.
+    // The last one announces the same device again: it must not be started a second time.
     BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline",
                        "control-echo virtio_mmio.device=4K@0xd0000000 virtio_mmio.device=4Q@0x1000:5 "
-                       "virtio_mmio.device=4K@0xd0000123:5 virtio_mmio.device=4K@0xd0000000:99",
+                       "virtio_mmio.device=4K@0xd0000123:5 virtio_mmio.device=4K@0xd0000000:99 "
+                       "virtio_mmio.device=0x1000@0xd0000000:5",
                        kernel_path()});
     ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", 1, kBootLimit)) << vmm.output();
     std::string out = vmm.out();
@@ -242,6 +244,8 @@ TEST(ControlEcho, MalformedMmioAnnouncementsAreReportedAndSkipped)
     EXPECT_NE(out.find("virtio-mmio: ignoring 'virtio_mmio.device=4Q@0x1000:5': "), std::string::npos) << out;
     EXPECT_NE(out.find("not page-aligned"), std::string::npos) << out;
     EXPECT_NE(out.find("irq is not an IOAPIC pin"), std::string::npos) << out;
+    EXPECT_EQ(count_of(out, "virtio-console at 0xd0000000 irq 5: started"), 1) << out;
+    EXPECT_NE(out.find("virtio-mmio: device at 0xd0000000 is announced twice"), std::string::npos) << out;
     int fd = connect_to(socket_path);
     ASSERT_GE(fd, 0) << vmm.output();
     auto sent = pattern(1000, 3);

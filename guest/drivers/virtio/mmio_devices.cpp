@@ -20,7 +20,11 @@ struct AttachedConsole {
     ConsoleDriver driver;
 };
 
+// A slot whose driver failed to start is never reused (its driver keeps the failed state);
+// g_live lists the started ones.
 AttachedConsole g_consoles[kMaxDevices];
+std::size_t g_slots_used = 0;
+AttachedConsole* g_live[kMaxDevices] = {};
 std::size_t g_console_count = 0;
 bool g_started = false;
 std::size_t g_started_result = 0;
@@ -30,8 +34,8 @@ void on_device_interrupt(arch::InterruptFrame& frame)
 {
     std::uint64_t pin = frame.vector - io_apic::kFirstPinVector;
     for (std::size_t i = 0; i < g_console_count; ++i) {
-        if (g_consoles[i].transport.location().irq == pin)
-            g_consoles[i].driver.on_interrupt();
+        if (g_live[i]->transport.location().irq == pin)
+            g_live[i]->driver.on_interrupt();
     }
     local_apic::end_of_interrupt();
 }
@@ -50,7 +54,14 @@ ErrorOr<std::size_t> start_mmio_devices()
     TRY(io_apic::initialize());
     for (std::size_t i = 0; i < found; ++i) {
         const MmioDeviceLocation& location = locations[i];
-        AttachedConsole& slot = g_consoles[g_console_count];
+        bool duplicate = false;
+        for (std::size_t j = 0; j < g_slots_used; ++j)
+            duplicate |= g_consoles[j].transport.location().base == location.base;
+        if (duplicate) {
+            kprint("virtio-mmio: device at {:#x} is announced twice; using the first\n", location.base);
+            continue;  // a second driver would reset the device under the first
+        }
+        AttachedConsole& slot = g_consoles[g_slots_used];
         if (auto attached = slot.transport.attach(location); attached.is_error()) {
             kprint("virtio-mmio: device at {:#x}: {}\n", location.base, attached.error().message);
             continue;
@@ -60,21 +71,22 @@ ErrorOr<std::size_t> start_mmio_devices()
                    slot.transport.device_id());
             continue;
         }
-        // The console count grows first so an interrupt during start() finds the driver.
-        ++g_console_count;
-        arch::set_interrupt_handler(io_apic::vector_for_pin(static_cast<std::uint8_t>(location.irq)), on_device_interrupt);
+        ++g_slots_used;
+        // Listed as live first so an interrupt during start() reaches the driver.
+        g_live[g_console_count++] = &slot;
+        auto pin = static_cast<std::uint8_t>(location.irq);
+        arch::set_interrupt_handler(io_apic::vector_for_pin(pin), on_device_interrupt);
         // delos-vmm pulses the line (irqfd / KVM_IRQ_LINE 1 then 0): edge-triggered, active high.
-        if (auto routed = io_apic::route_pin(static_cast<std::uint8_t>(location.irq), io_apic::Trigger::Edge,
-                                             io_apic::Polarity::ActiveHigh);
-            routed.is_error()) {
-            kprint("virtio-mmio: device at {:#x}: irq {}: {}\n", location.base, location.irq, routed.error().message);
+        auto routed = io_apic::route_pin(pin, io_apic::Trigger::Edge, io_apic::Polarity::ActiveHigh);
+        auto started = routed.is_error() ? ErrorOr<void>(routed.error()) : slot.driver.start(slot.transport);
+        if (started.is_error()) {
+            kprint("virtio-console at {:#x} irq {}: {}\n", location.base, location.irq, started.error().message);
             --g_console_count;
-            continue;
-        }
-        if (auto started = slot.driver.start(slot.transport); started.is_error()) {
-            kprint("virtio-console at {:#x}: {}\n", location.base, started.error().message);
-            io_apic::mask_pin(static_cast<std::uint8_t>(location.irq));
-            --g_console_count;
+            bool pin_shared = false;
+            for (std::size_t j = 0; j < g_console_count; ++j)
+                pin_shared |= g_live[j]->transport.location().irq == location.irq;
+            if (!pin_shared)
+                io_apic::mask_pin(pin);
             continue;
         }
         kprint("virtio-console at {:#x} irq {}: started\n", location.base, location.irq);
@@ -84,6 +96,6 @@ ErrorOr<std::size_t> start_mmio_devices()
 }
 
 std::size_t console_count() { return g_console_count; }
-ConsoleDriver& console(std::size_t index) { return g_consoles[index].driver; }
+ConsoleDriver& console(std::size_t index) { return g_live[index]->driver; }
 
 } // namespace delos::virtio

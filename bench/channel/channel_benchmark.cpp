@@ -1,0 +1,158 @@
+// channel_benchmark.cpp: delos-bench-channel measures the control channel end to end: a
+// controller on delos-vmm's control socket pushes build/cells/bulk.o (1 MiB, verified by
+// SHA-256 and parsed as a cell by the guest's agent) and times no-op pings. The baseline is the
+// same client against the fake guest agent in this process (same protocol, same freestanding
+// codec, a unix socket, no VM), so the ratio is what the VM path adds.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "background_process.h"
+#include "cell_push.h"
+#include "channel_client.h"
+#include "child_process.h"
+#include "fake_guest.h"
+
+using namespace delos;
+using namespace delos::test;
+
+namespace {
+
+struct Figures {
+    double push_mib_per_s = -1;
+    double rtt_us_median = -1;
+    double rtt_us_p99 = -1;
+};
+
+double percentile(std::vector<double> values, double fraction)
+{
+    if (values.empty())
+        return -1;
+    std::sort(values.begin(), values.end());
+    return values[std::min(values.size() - 1, static_cast<std::size_t>(fraction * values.size()))];
+}
+
+std::string json_number(double value) { return value < 0 ? "null" : std::to_string(value); }
+
+// Pings then pushes on one connection; progress of long pushes goes to stderr.
+Figures measure(const std::string& socket, const std::string& object, int pings, int pushes, const char* label)
+{
+    chan::ChannelClient client(socket, std::chrono::minutes(10));
+    client.hello("delos-bench-channel");
+    Figures figures;
+    std::vector<double> round_trips;
+    for (int i = 0; i < pings; ++i) {
+        v1::HostMessage ping;
+        ping.mutable_ping();
+        auto start = std::chrono::steady_clock::now();
+        client.call(std::move(ping));
+        round_trips.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    figures.rtt_us_median = percentile(round_trips, 0.5);
+    figures.rtt_us_p99 = percentile(round_trips, 0.99);
+
+    std::vector<double> rates;
+    for (int i = 0; i < pushes; ++i) {
+        chan::PushSettings settings;
+        settings.progress = [&](std::uint64_t done, std::uint64_t total) {
+            std::fprintf(stderr, "\r%s: push %d of %d: %3llu%%", label, i + 1, pushes,
+                         static_cast<unsigned long long>(done * 100 / total));
+        };
+        chan::PushResult pushed = chan::push_cell(client, "bulk", object, settings);
+        std::fprintf(stderr, "\n");
+        if (pushed.committed.cell().object_bytes() != object.size())
+            throw std::runtime_error(std::string(label) + ": the guest staged a cell of the wrong size");
+        rates.push_back(object.size() / (1024.0 * 1024.0) / std::max(pushed.seconds, 1e-9));
+    }
+    figures.push_mib_per_s = percentile(rates, 0.5);
+    return figures;
+}
+
+std::string read_file(const std::string& path)
+{
+    std::ifstream file(path, std::ios::binary);
+    if (!file)
+        throw std::runtime_error("cannot read " + path + " (build the cells first)");
+    return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+}
+
+double ratio(double delos, double baseline) { return delos > 0 && baseline > 0 ? delos / baseline : -1; }
+
+} // namespace
+
+int main(int argc, char** argv)
+{
+    bool json = false;
+    int pings = 200, pushes = 1;
+    for (int i = 1; i < argc; ++i) {
+        std::string argument = argv[i];
+        if (argument == "--json")
+            json = true;
+        else if (argument == "--pings" && i + 1 < argc)
+            pings = std::max(1, std::atoi(argv[++i]));
+        else if (argument == "--pushes" && i + 1 < argc)
+            pushes = std::max(1, std::atoi(argv[++i]));
+        else {
+            std::fprintf(stderr, "usage: delos-bench-channel [--pings N] [--pushes N] [--json]\n");
+            return 2;
+        }
+    }
+    if (!kvm_available()) {
+        std::fprintf(stderr, "delos-bench-channel: /dev/kvm is not available\n");
+        return 1;
+    }
+    std::string build = DELOS_BUILD_DIR;
+    Figures guest, host;
+    std::size_t object_bytes = 0;
+    try {
+        std::string object = read_file(build + "/cells/bulk.o");
+        object_bytes = object.size();
+        std::string stem = "/tmp/delos-bench-channel-" + std::to_string(::getpid());
+
+        {
+            chan::FakeGuest fake(stem + "-fake.sock");
+            host = measure(fake.socket_path(), object, pings, pushes, "fake guest");
+        }
+
+        std::string socket = stem + ".sock";
+        ::unlink(socket.c_str());
+        BackgroundProcess vm({build + "/bin/delos-vmm", "--module", build + "/cells/cells.a", "--control-socket", socket,
+                              build + "/guest/delos.elf"});
+        if (!vm.wait_for_output("control: serving the channel", std::chrono::seconds(300))) {
+            std::fprintf(stderr, "delos-bench-channel: the guest did not start its control agent:\n%s", vm.output().c_str());
+            return 1;
+        }
+        guest = measure(socket, object, pings, pushes, "delos-vmm guest");
+        ::unlink(socket.c_str());
+    } catch (const std::exception& error) {
+        std::fprintf(stderr, "delos-bench-channel: %s\n", error.what());
+        return 1;
+    }
+
+    if (json) {
+        std::printf("{\"object_bytes\": %zu, \"push_mib_per_s\": %s, \"rtt_us_median\": %s, \"rtt_us_p99\": %s, "
+                    "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s}\n",
+                    object_bytes, json_number(guest.push_mib_per_s).c_str(), json_number(guest.rtt_us_median).c_str(),
+                    json_number(guest.rtt_us_p99).c_str(), json_number(host.push_mib_per_s).c_str(),
+                    json_number(host.rtt_us_median).c_str(), json_number(host.rtt_us_p99).c_str());
+        return 0;
+    }
+    std::printf("Control channel: push of bulk.o (%.2f MiB) and no-op round trips (%d pings, %d push%s)\n\n",
+                object_bytes / (1024.0 * 1024.0), pings, pushes, pushes == 1 ? "" : "es");
+    std::printf("%-26s %16s %22s %10s\n", "", "delos-vmm guest", "fake agent (baseline)", "ratio");
+    std::printf("%-26s %16.2f %22.2f %9.3fx\n", "push, MiB/s (median)", guest.push_mib_per_s, host.push_mib_per_s,
+                ratio(guest.push_mib_per_s, host.push_mib_per_s));
+    std::printf("%-26s %16.1f %22.1f %9.1fx\n", "round trip, us (median)", guest.rtt_us_median, host.rtt_us_median,
+                ratio(guest.rtt_us_median, host.rtt_us_median));
+    std::printf("%-26s %16.1f %22.1f %9.1fx\n", "round trip, us (p99)", guest.rtt_us_p99, host.rtt_us_p99,
+                ratio(guest.rtt_us_p99, host.rtt_us_p99));
+    return 0;
+}

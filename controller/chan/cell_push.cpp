@@ -1,0 +1,90 @@
+// cell_push.cpp: see cell_push.h.
+#include "cell_push.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <chrono>
+#include <deque>
+
+#include "abi/channel_limits.h"
+
+namespace delos::chan {
+
+namespace {
+
+void abort_push(ChannelClient& client, std::uint32_t push_id)
+{
+    // Best effort: the error that stopped the push is what the caller needs to see.
+    try {
+        v1::HostMessage abort;
+        abort.mutable_push_abort()->set_push_id(push_id);
+        client.call(std::move(abort));
+    } catch (const std::exception&) {
+    }
+}
+
+} // namespace
+
+PushResult push_cell(ChannelClient& client, const std::string& name, const std::string& object,
+                     const PushSettings& settings)
+{
+    PushResult result;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
+    result.sha256.assign(reinterpret_cast<const char*>(digest), sizeof digest);
+
+    std::uint64_t limit = client.session().max_chunk_bytes();
+    if (limit == 0)
+        limit = channel::kDefaultChunkBytes;
+    std::uint64_t chunk_bytes = settings.chunk_bytes ? std::min<std::uint64_t>(settings.chunk_bytes, limit) : limit;
+    std::uint32_t window = std::max<std::uint32_t>(settings.window, 1);
+
+    auto start = std::chrono::steady_clock::now();
+    v1::HostMessage begin;
+    begin.mutable_push_begin()->set_name(name);
+    begin.mutable_push_begin()->set_total_size(object.size());
+    begin.mutable_push_begin()->set_sha256(result.sha256);
+    std::uint32_t push_id = client.call(std::move(begin)).push_begin().push_id();
+
+    try {
+        struct InFlight {
+            std::uint64_t request_id;
+            std::uint64_t end;
+        };
+        std::deque<InFlight> in_flight;
+        std::uint64_t sent = 0;
+        std::uint64_t acknowledged = 0;
+        v1::HostMessage chunk;
+        while (acknowledged < object.size()) {
+            while (in_flight.size() < window && sent < object.size()) {
+                std::uint64_t size = std::min<std::uint64_t>(chunk_bytes, object.size() - sent);
+                auto* body = chunk.mutable_push_chunk();
+                body->set_push_id(push_id);
+                body->set_offset(sent);
+                body->mutable_data()->assign(object.data() + sent, size);
+                in_flight.push_back({client.send(chunk), sent + size});
+                sent += size;
+            }
+            v1::Reply reply = client.wait_reply(in_flight.front().request_id);
+            if (reply.push_chunk().received_bytes() != in_flight.front().end)
+                throw ConnectionError("guest acknowledged " + std::to_string(reply.push_chunk().received_bytes())
+                                      + " bytes where " + std::to_string(in_flight.front().end) + " were sent");
+            acknowledged = in_flight.front().end;
+            in_flight.pop_front();
+            if (settings.progress)
+                settings.progress(acknowledged, object.size());
+        }
+    } catch (const GuestError&) {
+        abort_push(client, push_id);
+        throw;
+    }
+
+    v1::HostMessage commit;
+    commit.mutable_push_commit()->set_push_id(push_id);
+    result.committed = client.call(std::move(commit)).push_commit();
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return result;
+}
+
+} // namespace delos::chan

@@ -1,0 +1,225 @@
+// control_channel_test.cpp: a controller talks to a running guest over delos-vmm's control socket:
+// it lists the boot cells, pushes a cell that was not in the boot set, sees it verified, loaded
+// and its init's log line arrive as an event, unloads it; bad frames get error replies and the
+// guest stays up; a client that disconnects mid-push loses nothing else.
+#include <gtest/gtest.h>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "background_process.h"
+#include "lib/crypto/sha256.h"
+#include "lib/proto/channel_codec.h"
+#include "lib/proto/frame_decoder.h"
+#include "vm_test_support.h"
+
+using namespace delos;
+using namespace delos::channel;
+using namespace delos::test;
+
+namespace {
+
+constexpr auto kBootLimit = std::chrono::seconds(300);
+
+class ControlChannel : public ::testing::Test {
+protected:
+    void SetUp() override
+    {
+        DELOS_REQUIRE_KVM();
+        m_socket = ::testing::TempDir() + "/delos-control-" + std::to_string(::getpid()) + ".sock";
+        ::unlink(m_socket.c_str());
+        m_vm = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+            vmm_path(), "--module", build_path("cells/cells.a"), "--control-socket", m_socket, kernel_path()});
+        ASSERT_TRUE(m_vm->wait_for_output("control: serving the channel", kBootLimit)) << m_vm->output();
+    }
+
+    ChildResult chan(std::vector<std::string> arguments)
+    {
+        arguments.insert(arguments.begin(), {build_path("bin/delos-chan"), "--socket", m_socket, "--timeout", "240"});
+        return run_child(arguments, {std::chrono::seconds(300), ""});
+    }
+
+    // One request on a raw connection; returns the first reply (events are skipped).
+    GuestMessage exchange(int fd, ByteView frame)
+    {
+        EXPECT_EQ(::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL), static_cast<ssize_t>(frame.size()));
+        return next_reply(fd);
+    }
+
+    GuestMessage next_reply(int fd)
+    {
+        std::uint8_t buffer[65536];
+        for (;;) {
+            // Whole frames already received first; events are skipped.
+            for (;;) {
+                ByteView input(m_pending.data(), m_pending.size());
+                FrameEvent event = m_decoder.next(input);
+                if (event.kind != FrameEvent::Kind::Frame) {
+                    m_pending.erase(m_pending.begin(), m_pending.end() - static_cast<long>(input.size()));
+                    break;
+                }
+                auto message = decode_guest_message(event.payload);
+                m_pending.erase(m_pending.begin(), m_pending.end() - static_cast<long>(input.size()));
+                if (message.is_error()) {
+                    ADD_FAILURE() << "undecodable guest frame: " << message.error().message;
+                    return {};
+                }
+                if (message->kind == GuestMessage::Kind::Reply)
+                    return message.release_value();
+            }
+            ssize_t got = ::recv(fd, buffer, sizeof buffer, 0);
+            if (got <= 0) {
+                ADD_FAILURE() << "connection closed while waiting for a reply";
+                return {};
+            }
+            m_pending.insert(m_pending.end(), buffer, buffer + got);
+        }
+    }
+
+    Vector<std::uint8_t> frame_of(const HostMessage& message)
+    {
+        Vector<std::uint8_t> frame;
+        EXPECT_FALSE(append_frame(frame, message).is_error());
+        return frame;
+    }
+
+    std::string m_socket;
+    std::unique_ptr<BackgroundProcess> m_vm;
+    FrameDecoder m_decoder;
+    std::vector<std::uint8_t> m_pending;
+};
+
+std::vector<char> read_bytes(const std::string& path)
+{
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+} // namespace
+
+TEST_F(ControlChannel, PushLoadAndUnloadACellThatWasNotInTheBootSet)
+{
+    auto list = chan({"list"});
+    ASSERT_EQ(list.exit_code, 0) << list.out << list.err << m_vm->output();
+    EXPECT_NE(list.out.find("counter"), std::string::npos) << list.out;
+    EXPECT_EQ(list.out.find("hello"), std::string::npos) << list.out;
+
+    auto push = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
+    ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
+    EXPECT_NE(push.out.find("pushed hello"), std::string::npos) << push.out;
+    EXPECT_NE(push.out.find("loaded hello 1.0.0"), std::string::npos) << push.out;
+    // The cell's init ran in the guest and its log line came back as an event.
+    EXPECT_NE((push.out + push.err).find("hello from a cell loaded at run time"), std::string::npos) << push.out << push.err;
+
+    list = chan({"list"});
+    EXPECT_NE(list.out.find("hello"), std::string::npos) << list.out;
+
+    auto unload = chan({"unload", "hello"});
+    EXPECT_EQ(unload.exit_code, 0) << unload.out << unload.err;
+    list = chan({"list"});
+    EXPECT_EQ(list.out.find("hello"), std::string::npos) << list.out;
+    EXPECT_NE(m_vm->out().find("hello: goodbye"), std::string::npos) << m_vm->output();  // its static destructor ran
+}
+
+TEST_F(ControlChannel, RefusalsCarryTheExactReason)
+{
+    auto busy = chan({"unload", "kv"});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE(busy.err.find("busy"), std::string::npos) << busy.err;
+    EXPECT_NE(busy.err.find("used by cell counter"), std::string::npos) << busy.err;
+
+    auto missing = chan({"load", "no_such_cell"});
+    EXPECT_EQ(missing.exit_code, 1);
+    EXPECT_NE(missing.err.find("not-found"), std::string::npos) << missing.err;
+}
+
+TEST_F(ControlChannel, BadFramesGetErrorRepliesAndTheGuestStaysUp)
+{
+    int fd = connect_unix_socket(m_socket);
+    ASSERT_GE(fd, 0);
+
+    // Garbage inside a well-formed frame: an error reply naming the request.
+    std::uint8_t garbage[] = {6, 0, 0, 0, 0x08, 0x2a, 0xff, 0xff, 0xff, 0xff};
+    GuestMessage reply = exchange(fd, ByteView(garbage, sizeof garbage));
+    EXPECT_FALSE(reply.reply.status.ok());
+
+    // A wrong digest, then an object that is not ELF with a right digest: both refused at commit.
+    const char not_elf[] = "this is not an ELF object";
+    for (bool right_digest : {false, true}) {
+        HostMessage begin;
+        begin.request_id = 10 + right_digest;
+        begin.request = HostMessage::Request::PushBegin;
+        begin.push_begin.name = String("bogus");
+        begin.push_begin.total_size = sizeof not_elf;
+        begin.push_begin.sha256 = crypto::Sha256::digest(ByteView(right_digest ? not_elf : "other", right_digest ? sizeof not_elf : 5));
+        begin.push_begin.has_sha256 = true;
+        auto frame = frame_of(begin);
+        GuestMessage began = exchange(fd, ByteView(frame.data(), frame.size()));
+        ASSERT_TRUE(began.reply.status.ok()) << std::string(began.reply.status.reason.view().data(), began.reply.status.reason.size());
+        HostMessage chunk;
+        chunk.request_id = 20 + right_digest;
+        chunk.request = HostMessage::Request::PushChunk;
+        chunk.push_chunk.push_id = began.reply.push_begin.push_id;
+        chunk.push_chunk.data = ByteView(not_elf, sizeof not_elf);
+        frame = frame_of(chunk);
+        EXPECT_TRUE(exchange(fd, ByteView(frame.data(), frame.size())).reply.status.ok());
+        HostMessage commit;
+        commit.request_id = 30 + right_digest;
+        commit.request = HostMessage::Request::PushCommit;
+        commit.push_commit.push_id = began.reply.push_begin.push_id;
+        frame = frame_of(commit);
+        GuestMessage committed = exchange(fd, ByteView(frame.data(), frame.size()));
+        EXPECT_FALSE(committed.reply.status.ok());
+        std::string reason(committed.reply.status.reason.data() ? committed.reply.status.reason.data() : "",
+                           committed.reply.status.reason.size());
+        if (!right_digest)
+            EXPECT_NE(reason.find("sha256"), std::string::npos) << reason;
+        else
+            EXPECT_NE(reason.find("ELF"), std::string::npos) << reason;
+    }
+
+    // An oversized length: refused with an error reply.
+    std::uint8_t oversized[] = {0xff, 0xff, 0xff, 0x7f, 0x08, 0x01};
+    GuestMessage refused = exchange(fd, ByteView(oversized, sizeof oversized));
+    EXPECT_FALSE(refused.reply.status.ok());
+    ::close(fd);
+
+    // The guest is still up and answering on a new connection.
+    auto ping = chan({"ping"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.out << ping.err << m_vm->output();
+}
+
+TEST_F(ControlChannel, DisconnectMidPushLosesNothingElse)
+{
+    auto object = read_bytes(build_path("cells/hello.o"));
+    int fd = connect_unix_socket(m_socket);
+    ASSERT_GE(fd, 0);
+    HostMessage begin;
+    begin.request_id = 1;
+    begin.request = HostMessage::Request::PushBegin;
+    begin.push_begin.name = String("hello");
+    begin.push_begin.total_size = object.size();
+    begin.push_begin.sha256 = crypto::Sha256::digest(ByteView(object.data(), object.size()));
+    begin.push_begin.has_sha256 = true;
+    auto frame = frame_of(begin);
+    GuestMessage began = exchange(fd, ByteView(frame.data(), frame.size()));
+    ASSERT_TRUE(began.reply.status.ok()) << std::string(began.reply.status.reason.view().data(), began.reply.status.reason.size());
+    HostMessage chunk;
+    chunk.request_id = 2;
+    chunk.request = HostMessage::Request::PushChunk;
+    chunk.push_chunk.push_id = began.reply.push_begin.push_id;
+    chunk.push_chunk.data = ByteView(object.data(), object.size() / 2);
+    frame = frame_of(chunk);
+    ::send(fd, frame.data(), frame.size() / 2, MSG_NOSIGNAL);  // and hang up in the middle of a frame
+    ::close(fd);
+
+    auto list = chan({"list"});
+    ASSERT_EQ(list.exit_code, 0) << list.err << m_vm->output();
+    EXPECT_NE(list.out.find("counter"), std::string::npos);
+    EXPECT_EQ(list.out.find("hello"), std::string::npos) << list.out;  // nothing half-pushed was kept
+    auto push = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
+    EXPECT_EQ(push.exit_code, 0) << push.out << push.err;
+}

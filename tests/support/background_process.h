@@ -1,0 +1,36 @@
+// background_process.h: a program (a VM) running while a test talks to it; its stdout and stderr
+// go to files the test can read at any time. Killed when the object goes.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace delos::test {
+
+class BackgroundProcess {
+public:
+    explicit BackgroundProcess(const std::vector<std::string>& argv);
+    ~BackgroundProcess();
+    BackgroundProcess(const BackgroundProcess&) = delete;
+    BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+
+    std::string out() const;
+    std::string err() const;
+    std::string output() const { return "--- stdout ---\n" + out() + "--- stderr ---\n" + err(); }
+    bool running();
+    // Waits until stdout holds `needle`; false at the deadline or when the process has ended.
+    bool wait_for_output(const std::string& needle, std::chrono::seconds limit);
+
+private:
+    pid_t m_pid = -1;
+    std::string m_out_path;
+    std::string m_err_path;
+};
+
+// A connected unix stream socket, or -1.
+int connect_unix_socket(const std::string& path);
+
+} // namespace delos::test
