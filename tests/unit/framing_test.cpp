@@ -150,8 +150,26 @@ TEST(Framing, OversizedFrameIsReportedSkippedAndTheStreamStaysInSync)
         EXPECT_EQ(event.error.code, ErrorCode::OutOfRange);
         EXPECT_STREQ(event.error.message, "frame length exceeds the limit");
         EXPECT_EQ(event.error.value, 100u);
-        EXPECT_EQ(collected.oversized_prefixes[0], big.substr(0, FrameDecoder::kOversizedPrefixBytes));
+        // Up to kOversizedPrefixBytes of what had arrived when it was refused ('P' is not the
+        // request-id tag, so the first byte already settles it).
+        const std::string& prefix = collected.oversized_prefixes[0];
+        EXPECT_FALSE(prefix.empty());
+        EXPECT_EQ(prefix, big.substr(0, prefix.size()));
+        EXPECT_LE(prefix.size(), FrameDecoder::kOversizedPrefixBytes);
     }
+}
+
+TEST(Framing, ShortOversizedFrameIsRefusedOnceItsRequestIdIsWhole)
+{
+    // Header claims ~2 GiB; only the request id (field 1 = 1) follows, then the peer waits.
+    std::uint8_t bytes[] = {0xff, 0xff, 0xff, 0x7f, 0x08, 0x81, 0x01};
+    FrameDecoder decoder(64);
+    ByteView input(bytes, 6);  // the varint is not whole yet
+    EXPECT_EQ(decoder.next(input).kind, FrameEvent::Kind::NeedMoreBytes);
+    ByteView rest(bytes + 6, 1);
+    FrameEvent event = decoder.next(rest);
+    ASSERT_EQ(event.kind, FrameEvent::Kind::Oversized);
+    EXPECT_EQ(event.payload.size(), 3u);
 }
 
 TEST(Framing, OversizedPrefixNamesTheRequestSoTheErrorReachesIt)

@@ -18,7 +18,7 @@ bool kvm_available() { return ::access("/dev/kvm", R_OK | W_OK) == 0; }
 TEST(VirtioKvmWiring, ProbesIrqfdAndIoeventfdAndFallsBack)
 {
     if (!kvm_available())
-        GTEST_SKIP() << "no /dev/kvm";
+        GTEST_SKIP() << "SKIPPED: /dev/kvm is not available on this machine";
     Kvm kvm = Kvm::open();
     Vm vm(kvm);
     vm.create_interrupt_controllers();

@@ -25,6 +25,24 @@ void FrameDecoder::reset()
     m_payload.clear();
 }
 
+namespace {
+// An oversized frame is refused as soon as what arrived of it names the request (field 1, a
+// varint, which our encoders put first) or shows that it does not start with it: a peer that
+// sent a short oversized frame and waits for the refusal gets it without sending more.
+bool settles_request_id(ByteView prefix)
+{
+    if (prefix.size() == 0)
+        return false;
+    if (prefix.data()[0] != 0x08)
+        return true;
+    for (std::size_t i = 1; i < prefix.size(); ++i) {
+        if (!(prefix.data()[i] & 0x80))
+            return true;
+    }
+    return false;
+}
+} // namespace
+
 FrameEvent FrameDecoder::finish_oversized()
 {
     FrameEvent event;
@@ -93,7 +111,7 @@ FrameEvent FrameDecoder::next(ByteView& input)
             std::size_t take = min_size(wanted - m_payload.size(), input.size());
             if (take > 0)
                 m_payload.extend(advance(input, take).data(), take);
-            if (m_payload.size() < wanted)
+            if (m_payload.size() < wanted && !settles_request_id(ByteView(m_payload.data(), m_payload.size())))
                 return {};
             return finish_oversized();
         }
