@@ -86,7 +86,17 @@ std::vector<Expected> reference_frames(ByteView stream, std::uint32_t limit)
         std::size_t left = stream.size() - at;
         const char* start = reinterpret_cast<const char*>(stream.data() + at);
         if (length > limit) {
-            std::size_t prefix = length < FrameDecoder::kOversizedPrefixBytes ? length : FrameDecoder::kOversizedPrefixBytes;
+            // The prefix ends where the request id (tag 0x08, then a varint) is whole, or at its
+            // first byte if that is not the id's tag; never beyond kOversizedPrefixBytes.
+            std::size_t cap = length < FrameDecoder::kOversizedPrefixBytes ? length : FrameDecoder::kOversizedPrefixBytes;
+            std::size_t prefix = 1;
+            if (left > 0 && start[0] == 0x08) {
+                while (prefix < left && (static_cast<unsigned char>(start[prefix]) & 0x80))
+                    ++prefix;
+                ++prefix;  // the varint's last byte
+            }
+            if (prefix > cap)
+                prefix = cap;
             if (left < prefix)
                 break;
             out.push_back({true, std::string(start, prefix), length});

@@ -108,10 +108,12 @@ FrameEvent FrameDecoder::next(ByteView& input)
         case State::OversizedPrefix: {
             // m_length > limit >= 0, and the prefix is far below any sane limit.
             std::size_t wanted = min_size(m_length, kOversizedPrefixBytes);
-            std::size_t take = min_size(wanted - m_payload.size(), input.size());
-            if (take > 0)
-                m_payload.extend(advance(input, take).data(), take);
-            if (m_payload.size() < wanted && !settles_request_id(ByteView(m_payload.data(), m_payload.size())))
+            // A byte at a time (at most kOversizedPrefixBytes), so the prefix ends where the
+            // request id is settled whatever the pieces the bytes arrive in.
+            auto settled = [&] { return settles_request_id(ByteView(m_payload.data(), m_payload.size())); };
+            while (m_payload.size() < wanted && !settled() && !input.empty())
+                m_payload.extend(advance(input, 1).data(), 1);
+            if (m_payload.size() < wanted && !settled())
                 return {};
             return finish_oversized();
         }
