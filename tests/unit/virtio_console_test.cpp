@@ -136,6 +136,31 @@ TEST_F(ConsoleTest, ReconnectsCoalesceIntoTheLatestPortOpen)
     EXPECT_LE(values.size(), 8u);
 }
 
+TEST_F(ConsoleTest, EveryReconnectShowsTheDriverACloseBeforeTheOpen)
+{
+    handshake();
+    bench.console.host_connected();
+    d.post_control_buffers(1);  // spare buffers run out right after an open was delivered
+    // Clients come and go faster than the driver gives the device control buffers back.
+    for (int i = 0; i < 10; ++i) {
+        bench.console.host_disconnected();
+        bench.console.host_connected();
+    }
+    std::vector<std::uint16_t> values;
+    for (int round = 0; round < 4; ++round) {
+        d.post_control_buffers(4);
+        while (auto message = d.take_control()) {
+            if (message->event == console::kPortOpen)
+                values.push_back(message->value);
+        }
+    }
+    ASSERT_FALSE(values.empty());
+    EXPECT_EQ(values.back(), 1);
+    // Two opens in a row would hide a new connection: its bytes would be read as the old one's.
+    for (std::size_t i = 1; i < values.size(); ++i)
+        EXPECT_FALSE(values[i - 1] == 1 && values[i] == 1) << "open after open at message " << i;
+}
+
 TEST_F(ConsoleTest, HostBytesWaitForReceiveBuffersAndArriveInOrder)
 {
     handshake();

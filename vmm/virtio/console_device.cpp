@@ -155,14 +155,18 @@ void ConsoleDevice::send_control(std::uint32_t id, std::uint16_t event, std::uin
     std::memcpy(message.data() + 6, &value, 2);
     std::memcpy(message.data() + kControlHeaderBytes, payload.data(), payload.size());
     if (event == kPortOpen) {
-        // Only the latest open state matters: a client that reconnects often adds one message, not many.
-        std::erase_if(m_pending_control, [&](const std::vector<std::uint8_t>& pending) {
+        // A client that reconnects often adds at most two messages, not many: the latest state, and
+        // before an open a close, so that the driver still sees a new connection (a lone open while
+        // it believes the port open would glue the new client's bytes onto the old one's).
+        auto erased = std::erase_if(m_pending_control, [&](const std::vector<std::uint8_t>& pending) {
             std::uint32_t pending_id;
             std::uint16_t pending_event;
             std::memcpy(&pending_id, pending.data(), 4);
             std::memcpy(&pending_event, pending.data() + 4, 2);
             return pending_id == id && pending_event == kPortOpen;
         });
+        if (value == 1 && erased > 0)
+            send_control(id, kPortOpen, 0);
     }
     // A driver that keeps asking (DEVICE_READY) but never posts receive buffers cannot grow this.
     if (m_pending_control.size() < kMaxPendingControlMessages)
