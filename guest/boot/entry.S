@@ -76,6 +76,27 @@ boot_page_directories:
     .set large_page, large_page + 1
     .endr
 
+    // The same map with U/S=1 on every level, for kvm_pvm's native mode (the vCPU then runs at
+    // hardware ring 3; see arch/x86_64/native_mode.h). Built here too: patching 2048 entries
+    // would cost milliseconds under instruction emulation, before the switch.
+    .balign 4096
+    .global boot_pml4_user
+boot_pml4_user:
+    .quad boot_pdpt_user + 0x7
+    .fill 511, 8, 0
+boot_pdpt_user:
+    .quad boot_page_directories_user + 0x7
+    .quad boot_page_directories_user + 0x1007
+    .quad boot_page_directories_user + 0x2007
+    .quad boot_page_directories_user + 0x3007
+    .fill 508, 8, 0
+boot_page_directories_user:
+    .set large_page, 0
+    .rept 2048
+    .quad (large_page << 21) | 0x87     // present | writable | user | 2 MiB
+    .set large_page, large_page + 1
+    .endr
+
     .section .nano_core.bss, "aw", @nobits
     .balign 4096
 boot_stack:

@@ -8,6 +8,7 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/legacy_pic.h"
+#include "arch/x86_64/native_mode.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
@@ -19,6 +20,7 @@
 #define NANO_CORE [[gnu::section(".nano_core.text")]]
 
 extern "C" char __kernel_start[], __kernel_end[];
+extern "C" char boot_pml4_user[];  // entry.S: the boot map with U/S=1
 extern "C" void (*__init_array_start[])();
 extern "C" void (*__init_array_end[])();
 
@@ -74,6 +76,14 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
                                        reinterpret_cast<std::uint64_t>(g_ist_stacks[2] + kEarlyIstStackSize)};
     arch::load_gdt_and_tss(ist_tops);
     arch::load_idt();
+    // As early as possible: everything before this runs under instruction emulation on kvm_pvm.
+    if (arch::detect_kvm_pvm()) {
+        auto entered = arch::enter_native_mode(reinterpret_cast<std::uint64_t>(boot_pml4_user));
+        if (entered.is_error())
+            g_handover.native_mode_error = entered.error().message;
+        else
+            arch::use_native_gates();
+    }
     legacy_pic::remap_and_mask();
 
     // The boot page tables map the first 4 GiB; start_info is checked against that, and

@@ -4,6 +4,7 @@
 #include "control/control_agent.h"
 
 #include "abi/channel_limits.h"
+#include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "control/cell_pushes.h"
 #include "control/log_forwarder.h"
@@ -318,7 +319,7 @@ void serve_control_channel()
     if (port.is_error()) {
         kprint("control: no control port: {}\n", port.error().message);
         for (;;)
-            asm volatile("sti; hlt");
+            cpu::enable_interrupts_and_halt();
     }
     kprint("control: serving the channel on {}\n", virtio::kControlPortName);
     Agent agent(port.release_value());

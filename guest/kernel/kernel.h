@@ -12,6 +12,7 @@ struct Handover {
     pvh::BootInfo boot;
     std::uint64_t nano_core_start;  // boot-only memory to reclaim: [start, end)
     std::uint64_t nano_core_end;
+    const char* native_mode_error = nullptr;  // kvm_pvm found but its native mode refused
 };
 
 const pvh::BootInfo& boot_info();

@@ -58,10 +58,8 @@ void reclaim_nano_core(const Handover& handover)
 
 [[noreturn]] void idle_forever()
 {
-    for (;;) {
-        cpu::enable_interrupts();
-        cpu::halt();
-    }
+    for (;;)
+        cpu::enable_interrupts_and_halt();
 }
 
 // Links the boot set from the cell archive (PVH module 0). A refused archive or cell is
@@ -96,6 +94,12 @@ std::uint64_t boot_set_link_ns() { return g_boot_set_link_ns; }
 void kernel_main(const Handover* handover)
 {
     g_boot_info = handover->boot;
+    if (cpu::native_mode())
+        kprint("cpu: kvm_pvm native mode\n");
+    else if (handover->native_mode_error)
+        kprint("cpu: ordinary (kvm_pvm found, native mode refused: {})\n", handover->native_mode_error);
+    else
+        kprint("cpu: ordinary\n");
     install_fault_probe_hook();
     std::size_t cells_loaded = load_boot_cells();
     reclaim_nano_core(*handover);

@@ -13,6 +13,7 @@ namespace {
 
 constexpr std::uint64_t kPresent = 1ull << 0;
 constexpr std::uint64_t kWritable = 1ull << 1;
+constexpr std::uint64_t kUser = 1ull << 2;
 constexpr std::uint64_t kWriteThrough = 1ull << 3;
 constexpr std::uint64_t kCacheDisable = 1ull << 4;
 constexpr std::uint64_t kLarge = 1ull << 7;
@@ -23,13 +24,17 @@ constexpr std::uint64_t kLargeAddressMask = 0x000fffffffe00000ull;
 
 PageTable g_kernel_page_table;
 
+// kvm_pvm native mode runs the kernel at hardware ring 3: every level of every mapping needs
+// U/S=1 there (SMEP/SMAP stay off). The ordinary mode keeps supervisor-only pages.
+std::uint64_t user_bit() { return cpu::native_mode() ? kUser : 0; }
+
 std::uint64_t flags_for(Access access)
 {
     switch (access) {
     case Access::None: return 0;
-    case Access::Read: return kPresent | kGlobal | kNoExecute;
-    case Access::ReadWrite: return kPresent | kGlobal | kWritable | kNoExecute;
-    case Access::ReadExecute: return kPresent | kGlobal;
+    case Access::Read: return kPresent | kGlobal | kNoExecute | user_bit();
+    case Access::ReadWrite: return kPresent | kGlobal | kWritable | kNoExecute | user_bit();
+    case Access::ReadExecute: return kPresent | kGlobal | user_bit();
     }
     return 0;
 }
@@ -86,7 +91,7 @@ ErrorOr<std::uint64_t*> PageTable::entry_for(std::uint64_t address, bool split_l
     for (int level = 3; level > 0; --level) {
         std::uint64_t& entry = table_at(table)[index_at(address, level)];
         if (!(entry & kPresent)) {
-            entry = TRY(new_table()) | kPresent | kWritable;
+            entry = TRY(new_table()) | kPresent | kWritable | user_bit();
         } else if (entry & kLarge) {
             if (level != 1)
                 return Error::make(ErrorCode::Unsupported, "1 GiB pages are not used", address);
@@ -98,7 +103,7 @@ ErrorOr<std::uint64_t*> PageTable::entry_for(std::uint64_t address, bool split_l
             std::uint64_t split = TRY(new_table());
             for (unsigned i = 0; i < 512; ++i)
                 table_at(split)[i] = (base + i * kPageSize) | flags;
-            entry = split | kPresent | kWritable;
+            entry = split | kPresent | kWritable | user_bit();
             if (m_active)
                 cpu::write_cr3(m_root);  // drop the stale large-page TLB entry everywhere in it
         }
@@ -113,7 +118,7 @@ ErrorOr<void> PageTable::map_large(std::uint64_t address, std::uint64_t flags)
     for (int level = 3; level > 1; --level) {
         std::uint64_t& entry = table_at(table)[index_at(address, level)];
         if (!(entry & kPresent))
-            entry = TRY(new_table()) | kPresent | kWritable;
+            entry = TRY(new_table()) | kPresent | kWritable | user_bit();
         table = entry & kAddressMask;
     }
     table_at(table)[index_at(address, 1)] = address | flags | kLarge;
@@ -176,7 +181,7 @@ ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Acc
 
 ErrorOr<void> PageTable::map_device(std::uint64_t start, std::uint64_t size)
 {
-    std::uint64_t flags = kPresent | kWritable | kNoExecute | kCacheDisable | kWriteThrough;
+    std::uint64_t flags = kPresent | kWritable | kNoExecute | kCacheDisable | kWriteThrough | user_bit();
     for (std::uint64_t address = align_down(start, kPageSize); address < start + size; address += kPageSize) {
         std::uint64_t* entry = TRY(entry_for(address, true));
         *entry = address | flags;

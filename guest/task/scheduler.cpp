@@ -181,7 +181,7 @@ void on_timer_interrupt(arch::InterruptFrame&)
             continue;
         }
         cpu.lock.unlock(false);
-        asm volatile("sti; hlt" ::: "memory");  // no wake-up is lost between sti and hlt
+        cpu::enable_interrupts_and_halt();
     }
 }
 

@@ -3,6 +3,13 @@
 
 #include <cstdint>
 
+// kvm_pvm native mode (native_mode.h): the vCPU runs at hardware ring 3, where pushfq always
+// shows IF=1 and popfq cannot change it. cli/sti still set the virtual IF (they trap), so the
+// kernel keeps its own copy of it: written by every cli/sti below and by the interrupt entry
+// and return paths (interrupts.S). Single vCPU, so one copy.
+extern "C" bool delos_native_mode;
+extern "C" bool delos_virtual_interrupt_flag;
+
 namespace delos::cpu {
 
 inline void out8(std::uint16_t port, std::uint8_t value) { asm volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
@@ -57,10 +64,30 @@ inline std::uint64_t read_flags()
     asm volatile("pushfq; popq %0" : "=r"(flags)::"memory");
     return flags;
 }
-inline bool interrupts_enabled() { return read_flags() & (1u << 9); }
-inline void disable_interrupts() { asm volatile("cli" ::: "memory"); }
-inline void enable_interrupts() { asm volatile("sti" ::: "memory"); }
+inline bool native_mode() { return delos_native_mode; }
+inline bool interrupts_enabled()
+{
+    if (delos_native_mode)
+        return __atomic_load_n(&delos_virtual_interrupt_flag, __ATOMIC_RELAXED);
+    return read_flags() & (1u << 9);
+}
+inline void disable_interrupts()
+{
+    asm volatile("cli" ::: "memory");
+    __atomic_store_n(&delos_virtual_interrupt_flag, false, __ATOMIC_RELAXED);
+}
+inline void enable_interrupts()
+{
+    __atomic_store_n(&delos_virtual_interrupt_flag, true, __ATOMIC_RELAXED);
+    asm volatile("sti" ::: "memory");
+}
 inline void halt() { asm volatile("hlt" ::: "memory"); }
+// sti; hlt as one unit: the sti shadow covers the hlt, so no wake-up is lost between them.
+inline void enable_interrupts_and_halt()
+{
+    __atomic_store_n(&delos_virtual_interrupt_flag, true, __ATOMIC_RELAXED);
+    asm volatile("sti; hlt" ::: "memory");
+}
 inline void pause() { asm volatile("pause"); }
 
 [[noreturn]] inline void halt_forever()
@@ -70,6 +97,7 @@ inline void pause() { asm volatile("pause"); }
 }
 
 inline constexpr std::uint32_t kMsrEfer = 0xc0000080;
+inline constexpr std::uint32_t kMsrStar = 0xc0000081;
 inline constexpr std::uint32_t kMsrFsBase = 0xc0000100;
 inline constexpr std::uint32_t kMsrGsBase = 0xc0000101;
 

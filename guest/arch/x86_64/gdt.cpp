@@ -22,7 +22,7 @@ struct [[gnu::packed]] DescriptorPointer {
 };
 
 TaskStateSegment g_tss;
-alignas(16) std::uint64_t g_gdt[5];
+alignas(16) std::uint64_t g_gdt[10];
 
 } // namespace
 
@@ -35,11 +35,16 @@ void load_gdt_and_tss(const std::uint64_t ist_stack_tops[3])
     auto tss = reinterpret_cast<std::uint64_t>(&g_tss);
     std::uint64_t limit = sizeof(TaskStateSegment) - 1;
     g_gdt[0] = 0;
-    g_gdt[1] = 0x00af9a000000ffffull;  // 64-bit code, present, ring 0
-    g_gdt[2] = 0x00cf92000000ffffull;  // data, present, writable
-    g_gdt[3] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xf) << 48) |
+    g_gdt[1] = 0;                      // 0x08: unused (Linux's 32-bit kernel code)
+    g_gdt[2] = 0x00af9b000000ffffull;  // 0x10: 64-bit code, ring 0
+    g_gdt[3] = 0x00cf93000000ffffull;  // 0x18: data, writable, ring 0
+    g_gdt[4] = 0x00cffb000000ffffull;  // 0x23: 32-bit code, ring 3 (STAR's SYSRET base; unused)
+    g_gdt[5] = 0x00cff3000000ffffull;  // 0x2b: data, ring 3 (native mode)
+    g_gdt[6] = 0x00affb000000ffffull;  // 0x33: 64-bit code, ring 3 (native mode event gates)
+    g_gdt[7] = 0;
+    g_gdt[8] = (limit & 0xffff) | ((tss & 0xffffff) << 16) | (0x89ull << 40) | (((limit >> 16) & 0xf) << 48) |
                (((tss >> 24) & 0xff) << 56);  // available 64-bit TSS
-    g_gdt[4] = tss >> 32;
+    g_gdt[9] = tss >> 32;
 
     DescriptorPointer pointer{sizeof(g_gdt) - 1, reinterpret_cast<std::uint64_t>(g_gdt)};
     asm volatile(

@@ -23,6 +23,7 @@ interrupt_entry_\vector:
 
 interrupt_common:
     cld
+    movb $0, delos_virtual_interrupt_flag(%rip)  // every gate is an interrupt gate: IF is off
     pushq %rax
     pushq %rbx
     pushq %rcx
@@ -63,7 +64,21 @@ interrupt_return:
     popq %rbx
     popq %rax
     addq $16, %rsp            // vector and error code
+    cmpb $0, delos_native_mode(%rip)
+    jne native_return
     iretq
+
+// kvm_pvm native mode: iretq runs in hardware against the host's GDT, so return through its
+// ring-3 selectors, and it does not restore the virtual IF: sti (whose shadow covers the
+// iretq) when the frame had IF=1. The frame: rip, cs, rflags, rsp, ss.
+native_return:
+    movq $0x33, 8(%rsp)
+    movq $0x2b, 32(%rsp)
+    testl $0x200, 16(%rsp)
+    jz 1f
+    movb $1, delos_virtual_interrupt_flag(%rip)
+    sti
+1:  iretq
 
     .section .rodata.interrupt_entry_table, "a"
     .align 8

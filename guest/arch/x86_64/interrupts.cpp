@@ -4,6 +4,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
+#include "arch/x86_64/native_mode.h"
 #include "debug/backtrace.h"
 #include "debug/kernel_log.h"
 #include "debug/kernel_symbols.h"
@@ -32,6 +33,9 @@ struct [[gnu::packed]] IdtPointer {
 };
 
 constexpr std::uint8_t kInterruptGate = 0x8e;  // present, ring 0, interrupts off on entry
+// Native mode: int3 runs at hardware ring 3, so gates must be DPL3 to be reachable at all.
+constexpr std::uint8_t kNativeInterruptGate = 0xee;
+constexpr std::uint64_t kGeneralProtection = 13;
 constexpr std::uint64_t kPageFault = 14;
 
 alignas(16) IdtEntry g_idt[256];
@@ -61,8 +65,9 @@ void describe_page_fault(std::uint64_t error_code)
     kprint("  rsi={:016x} rdi={:016x} rbp={:016x} rsp={:016x}\n", frame.rsi, frame.rdi, frame.rbp, frame.rsp);
     kprint("  r8 ={:016x} r9 ={:016x} r10={:016x} r11={:016x}\n", frame.r8, frame.r9, frame.r10, frame.r11);
     kprint("  r12={:016x} r13={:016x} r14={:016x} r15={:016x}\n", frame.r12, frame.r13, frame.r14, frame.r15);
-    kprint("  rflags={:08x} cs={:x} ss={:x} cr0={:x} cr3={:x} cr4={:x}\n", frame.rflags, frame.cs, frame.ss,
-           cpu::read_cr0(), cpu::read_cr3(), cpu::read_cr4());
+    kprint("  rflags={:08x} cs={:x} ss={:x} cr0={:x} cr3={:x} cr4={:x}{}\n", frame.rflags, frame.cs, frame.ss,
+           cpu::read_cr0(), cpu::read_cr3(), cpu::read_cr4(),
+           cpu::native_mode() ? " (kvm_pvm native mode: cs/ss are the host's ring-3 selectors)" : "");
     print_backtrace(frame.rbp, frame.rip);
     platform::shutdown(platform::kExitPanic);
 }
@@ -100,6 +105,17 @@ void load_idt()
     asm volatile("lidt %0" ::"m"(pointer));
 }
 
+void use_native_gates()
+{
+    // kvm_pvm delivers on the current stack into a DPL3 64-bit segment; an IST or a DPL0
+    // target fails its stack switch (#SS -> #DF -> triple fault).
+    for (auto& gate : g_idt) {
+        gate.selector = kNativeCodeSelector;
+        gate.ist = 0;
+        gate.type_attributes = kNativeInterruptGate;
+    }
+}
+
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
 
 void set_exception_hook(ExceptionHook hook) { g_exception_hook = hook; }
@@ -110,6 +126,12 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
 {
     using namespace delos::arch;
     if (frame->vector < 32) {
+        if (frame->vector == kGeneralProtection) {
+            if (std::uint64_t fixup = msr_fixup_for(frame->rip)) {
+                frame->rip = fixup;  // a probed MSR does not exist here
+                return;
+            }
+        }
         if (g_exception_hook && g_exception_hook(*frame))
             return;
         report_fatal_exception(*frame);

@@ -481,7 +481,7 @@ void ConsoleDriver::wait_for_activity()
         cpu::enable_interrupts();
         return;
     }
-    asm volatile("sti; hlt" ::: "memory");  // an interrupt between the check and hlt still wakes us
+    cpu::enable_interrupts_and_halt();  // an interrupt between the check and hlt still wakes us
     m_activity.store(false, std::memory_order_relaxed);
 }
 
