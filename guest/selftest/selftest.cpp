@@ -15,6 +15,8 @@ extern const TestCase kCellTests[];
 extern const std::size_t kCellTestCount;
 extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
+extern const TestCase kCpuTests[];
+extern const std::size_t kCpuTestCount;
 
 namespace {
 
@@ -28,6 +30,7 @@ const Suite kSuites[] = {
     {kPagePermissionTests, &kPagePermissionTestCount},
     {kCellTests, &kCellTestCount},
     {kTaskTests, &kTaskTestCount},
+    {kCpuTests, &kCpuTestCount},
 };
 
 bool matches(const TestCase& test, StringView filter)

@@ -1,6 +1,7 @@
 // vmm_boot_test.cpp: the guest boots under delos-vmm, reports ready, runs its command line, and
 // every way of failing (bad input, guest panic, triple fault) is reported as documented.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iterator>
@@ -190,3 +191,18 @@ TEST_F(VmmBadInput, ModuleThatIsADirectory) { expect_refused({"--module", "/tmp"
 TEST_F(VmmBadInput, BadMemorySize) { expect_refused({"--memory", "lots", kernel_path()}, "memory size"); }
 
 TEST_F(VmmBadInput, UnknownOption) { expect_refused({"--frobnicate", kernel_path()}, "unknown option --frobnicate"); }
+
+// On this host's kvm_pvm the guest must leave instruction emulation for native mode
+// (docs/kvm-pvm-native-mode.md); everywhere else it must say it stayed ordinary.
+TEST(VmmBoot, GuestReportsKvmPvmNativeMode)
+{
+    DELOS_REQUIRE_KVM();
+    if (::access("/sys/module/kvm_pvm", F_OK) != 0)
+        GTEST_SKIP() << "SKIPPED: this host's KVM is not kvm_pvm (/sys/module/kvm_pvm is missing), so there is no "
+                        "native mode to enter; the guest takes the ordinary path here";
+    auto result = run_vmm({"--cmdline", "exit", kernel_path()});
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    EXPECT_NE(result.out.find("cpu: kvm_pvm native mode\n"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos: ready:"), std::string::npos) << result.out;
+}
