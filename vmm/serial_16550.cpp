@@ -76,6 +76,13 @@ std::uint32_t Serial16550::port_read(std::uint16_t offset, std::uint8_t)
     }
 }
 
+void Serial16550::write_text(std::span<const std::uint8_t> bytes)
+{
+    m_pending.append(reinterpret_cast<const char*>(bytes.data()), bytes.size());
+    if ((!bytes.empty() && bytes.back() == '\n') || m_pending.size() >= kFlushThreshold)
+        flush();
+}
+
 void Serial16550::flush()
 {
     std::size_t written = 0;

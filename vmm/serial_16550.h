@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
 
 #include "io_bus.h"
@@ -19,6 +20,8 @@ public:
     void port_write(std::uint16_t offset, std::uint32_t value, std::uint8_t size) override;
     std::uint32_t port_read(std::uint16_t offset, std::uint8_t size) override;
     void flush();
+    // Console bytes from elsewhere (the log port), in order with the UART's.
+    void write_text(std::span<const std::uint8_t> bytes);
 
 private:
     int m_fd;

@@ -83,6 +83,8 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
     }
     m_serial = std::make_unique<Serial16550>(serial_fd);
     m_io_bus.attach(abi::kCom1Port, Serial16550::kRegisterCount, *m_serial);
+    m_log_port = std::make_unique<LogPort>(m_memory, *m_serial);
+    m_io_bus.attach(abi::kLogPort, 4, *m_log_port);
     m_io_bus.attach(abi::kDebugExitPort, 4, m_debug_exit);
     m_io_bus.attach(abi::kBootTimerPort, 4, m_boot_timer);
     if (!config.control_socket_path.empty())

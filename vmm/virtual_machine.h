@@ -14,6 +14,7 @@
 #include "guest_memory.h"
 #include "io_bus.h"
 #include "kvm.h"
+#include "log_port.h"
 #include "mmio_bus.h"
 #include "serial_16550.h"
 #include "virtio/console_device.h"
@@ -59,6 +60,7 @@ private:
     GuestMemory m_memory;
     FileDescriptor m_serial_file;
     std::unique_ptr<Serial16550> m_serial;
+    std::unique_ptr<LogPort> m_log_port;
     DebugExit m_debug_exit;
     BootTimer m_boot_timer;
     IoBus m_io_bus;

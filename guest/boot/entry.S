@@ -77,9 +77,11 @@ boot_page_directories:
     .endr
 
     // The same map with U/S=1 on every level, for kvm_pvm's native mode (the vCPU then runs at
-    // hardware ring 3; see arch/x86_64/native_mode.h). Built here too: patching 2048 entries
-    // would cost milliseconds under instruction emulation, before the switch.
-    .balign 4096
+    // hardware ring 3; see arch/x86_64/native_mode.h), entered right after the IDT is loaded.
+    // Built here too: patching 2048 entries would cost milliseconds under emulation.
+    // Its root sits at an odd frame: kvm_pvm runs natively only while CR3 bit 12 is set.
+    .balign 8192
+    .skip 4096
     .global boot_pml4_user
 boot_pml4_user:
     .quad boot_pdpt_user + 0x7

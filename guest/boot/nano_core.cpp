@@ -20,7 +20,7 @@
 #define NANO_CORE [[gnu::section(".nano_core.text")]]
 
 extern "C" char __kernel_start[], __kernel_end[];
-extern "C" char boot_pml4_user[];  // entry.S: the boot map with U/S=1
+extern "C" char boot_pml4_user[];  // entry.S: the boot map with U/S=1, at an odd frame
 extern "C" void (*__init_array_start[])();
 extern "C" void (*__init_array_end[])();
 
@@ -108,6 +108,8 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
                                                        memory::kPageSize)};
     check(memory::frame_allocator().initialize(boot, reserved, reserved_count), "initialising the frame allocator");
 
+    // Native mode runs the kernel at hardware ring 3: the final map needs U/S=1 throughout.
+    memory::set_user_accessible_mappings(cpu::native_mode());
     auto layout = memory::kernel_layout();
     check(memory::kernel_page_table().build_linear_map(ram_end, layout), "building the linear map");
     memory::kernel_page_table().activate();

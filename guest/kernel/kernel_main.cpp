@@ -21,6 +21,8 @@
 
 namespace delos::kernel {
 
+void run_mode_probe();
+
 namespace {
 
 pvh::BootInfo g_boot_info;
@@ -122,6 +124,10 @@ void kernel_main(const Handover* handover)
         bool passed = selftest::run_all(command_line.argument(0));
         platform::shutdown(passed ? platform::kExitSuccess : platform::kExitTestsFailed);
     }
+    if (command == "probe-mode") {
+        run_mode_probe();
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "bench-tasks") {
         task::run_task_benchmarks();
         platform::shutdown(platform::kExitSuccess);
@@ -149,7 +155,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, panic, crash-page-fault, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-triple-fault); running\n",
                command);
     idle_forever();
 }

@@ -26,7 +26,8 @@ PageTable g_kernel_page_table;
 
 // kvm_pvm native mode runs the kernel at hardware ring 3: every level of every mapping needs
 // U/S=1 there (SMEP/SMAP stay off). The ordinary mode keeps supervisor-only pages.
-std::uint64_t user_bit() { return cpu::native_mode() ? kUser : 0; }
+bool g_user_accessible = false;
+std::uint64_t user_bit() { return g_user_accessible ? kUser : 0; }
 
 std::uint64_t flags_for(Access access)
 {
@@ -47,6 +48,8 @@ unsigned index_at(std::uint64_t address, int level)  // level 3 = PML4 ... 0 = P
 }
 
 } // namespace
+
+void set_user_accessible_mappings(bool on) { g_user_accessible = on; }
 
 const char* access_name(Access access)
 {
@@ -125,9 +128,25 @@ ErrorOr<void> PageTable::map_large(std::uint64_t address, std::uint64_t flags)
     return {};
 }
 
+ErrorOr<std::uint64_t> PageTable::new_root()
+{
+    if (!g_user_accessible)
+        return new_table();
+    // kvm_pvm runs natively only while CR3 has bit 12 set: with the root at an even frame the
+    // vCPU silently drops back to instruction emulation (~2000x slower), measured by timing a
+    // loop against root frames of either parity (docs/kvm-pvm-native-mode.md). So: the odd
+    // frame of an aligned pair, and the even one goes back.
+    auto pair = TRY(frame_allocator().allocate(2, 2 * kPageSize));
+    frame_allocator().free({pair.start, kPageSize});
+    std::uint64_t root = pair.start + kPageSize;
+    __builtin_memset(table_at(root), 0, kPageSize);
+    ++m_table_frames;
+    return root;
+}
+
 ErrorOr<void> PageTable::build_linear_map(std::uint64_t ram_end, const KernelLayout& layout)
 {
-    m_root = TRY(new_table());
+    m_root = TRY(new_root());
     // First 2 MiB: 4 KiB pages (null page, boot data, kernel image start).
     std::uint64_t small_end = align_up(layout.data_end, kLargePageSize);
     if (small_end > ram_end)

@@ -29,6 +29,10 @@ struct KernelLayout {
 
 KernelLayout kernel_layout();
 
+// kvm_pvm native mode runs the kernel at hardware ring 3: then every level of every mapping,
+// including those made later, needs U/S=1 (SMEP/SMAP stay off). Set before the linear map is built.
+void set_user_accessible_mappings(bool on);
+
 class PageTable {
 public:
     // Maps [4 KiB, ram_end) identity with the kernel's sections at their rights and all other
@@ -49,6 +53,7 @@ public:
 private:
     ErrorOr<std::uint64_t*> entry_for(std::uint64_t address, bool split_large_pages);
     ErrorOr<std::uint64_t> new_table();
+    ErrorOr<std::uint64_t> new_root();
     ErrorOr<void> map_large(std::uint64_t address, std::uint64_t flags);
 
     std::uint64_t m_root = 0;

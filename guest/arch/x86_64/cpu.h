@@ -9,11 +9,19 @@
 // and return paths (interrupts.S). Single vCPU, so one copy.
 extern "C" bool delos_native_mode;
 extern "C" bool delos_virtual_interrupt_flag;
+extern "C" void delos_enable_interrupts_and_halt();
+extern "C" const char delos_halt_instruction[];
 
 namespace delos::cpu {
 
 inline void out8(std::uint16_t port, std::uint8_t value) { asm volatile("outb %0, %1" ::"a"(value), "Nd"(port)); }
 inline void out32(std::uint16_t port, std::uint32_t value) { asm volatile("outl %0, %1" ::"a"(value), "Nd"(port)); }
+inline std::uint32_t in32(std::uint16_t port)
+{
+    std::uint32_t value;
+    asm volatile("inl %1, %0" : "=a"(value) : "Nd"(port));
+    return value;
+}
 inline std::uint8_t in8(std::uint16_t port)
 {
     std::uint8_t value;
@@ -82,12 +90,10 @@ inline void enable_interrupts()
     asm volatile("sti" ::: "memory");
 }
 inline void halt() { asm volatile("hlt" ::: "memory"); }
-// sti; hlt as one unit: the sti shadow covers the hlt, so no wake-up is lost between them.
-inline void enable_interrupts_and_halt()
-{
-    __atomic_store_n(&delos_virtual_interrupt_flag, true, __ATOMIC_RELAXED);
-    asm volatile("sti; hlt" ::: "memory");
-}
+// sti; hlt as one unit, so no wake-up is lost between them. Hardware relies on the sti shadow;
+// kvm_pvm's native mode can deliver an interrupt right after the (trapped) sti, so the
+// interrupt entry also moves a frame that stopped at this hlt past it (interrupts.cpp).
+inline void enable_interrupts_and_halt() { delos_enable_interrupts_and_halt(); }
 inline void pause() { asm volatile("pause"); }
 
 [[noreturn]] inline void halt_forever()

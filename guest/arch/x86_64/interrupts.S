@@ -80,6 +80,20 @@ native_return:
     sti
 1:  iretq
 
+// sti; hlt (cpu.h). An interrupt taken with rip at the hlt came between the two: it is the
+// wake-up the hlt waits for, so interrupt_dispatch resumes after the hlt instead of in it.
+    .section .text.delos_enable_interrupts_and_halt, "ax"
+    .global delos_enable_interrupts_and_halt
+    .global delos_halt_instruction
+    .type delos_enable_interrupts_and_halt, @function
+delos_enable_interrupts_and_halt:
+    movb $1, delos_virtual_interrupt_flag(%rip)
+    sti
+delos_halt_instruction:
+    hlt
+    ret
+    .size delos_enable_interrupts_and_halt, . - delos_enable_interrupts_and_halt
+
     .section .rodata.interrupt_entry_table, "a"
     .align 8
     .global interrupt_entry_table

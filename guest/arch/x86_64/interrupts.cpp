@@ -125,6 +125,8 @@ void set_exception_hook(ExceptionHook hook) { g_exception_hook = hook; }
 extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
 {
     using namespace delos::arch;
+    if (frame->rip == reinterpret_cast<std::uint64_t>(delos_halt_instruction))
+        frame->rip += 1;  // woken between sti and hlt: do not go to sleep after this wake-up
     if (frame->vector < 32) {
         if (frame->vector == kGeneralProtection) {
             if (std::uint64_t fixup = msr_fixup_for(frame->rip)) {
