@@ -123,6 +123,13 @@ void set_pvh_entry_state(Vcpu& vcpu, std::uint32_t entry, std::uint32_t start_in
         throw_errno("KVM_SET_FPU");
 }
 
+bool looks_like_stack_overflow(std::uint64_t rsp, std::uint64_t cr2)
+{
+    // The push that failed was at or just below rsp; anything further off is some other fault.
+    constexpr std::uint64_t kSlack = 256;
+    return cr2 != 0 && cr2 <= rsp + kSlack && rsp <= cr2 + kSlack;
+}
+
 std::string describe_registers(const Vcpu& vcpu)
 {
     kvm_regs r{};
@@ -142,7 +149,11 @@ std::string describe_registers(const Vcpu& vcpu)
                   r.r12, r.r13, r.r14, r.r15, s.cr0, s.cr2, s.cr3, s.cr4, s.efer, s.cs.selector, s.cs.base,
                   s.cs.l ? "64-bit" : (s.cs.db ? "32-bit" : "16-bit"), s.ss.selector, s.idt.base, s.idt.limit,
                   s.gdt.base, s.gdt.limit);
-    return text;
+    std::string description = text;
+    if (looks_like_stack_overflow(r.rsp, s.cr2))
+        description += "  cr2 is at the stack pointer: most likely a stack overflow into a guard page (without an IST\n"
+                       "  stack the guest cannot report it itself, as in kvm_pvm native mode)\n";
+    return description;
 }
 
 } // namespace delos::vmm

@@ -24,5 +24,8 @@ void set_pvh_entry_state(Vcpu& vcpu, std::uint32_t entry, std::uint32_t start_in
 
 // Human-readable general, control and segment registers, for crash reports.
 std::string describe_registers(const Vcpu& vcpu);
+// Whether a crash with this rsp and CR2 is most likely a stack overflow (a fault at the stack
+// pointer), which describe_registers then says.
+bool looks_like_stack_overflow(std::uint64_t rsp, std::uint64_t cr2);
 
 } // namespace delos::vmm

@@ -48,6 +48,14 @@ void reclaim_nano_core(const Handover& handover)
     *unmapped = 0xdead;
 }
 
+// Recurses until the stack runs into its guard page.
+[[gnu::noinline]] std::uint64_t crash_with_stack_overflow(std::uint64_t depth)
+{
+    volatile std::uint8_t frame[512];
+    frame[0] = static_cast<std::uint8_t>(depth);
+    return crash_with_stack_overflow(depth + 1) + frame[0];
+}
+
 [[noreturn]] void crash_with_triple_fault()
 {
     struct [[gnu::packed]] {
@@ -140,6 +148,8 @@ void kernel_main(const Handover* handover)
     }
     if (command == "crash-page-fault")
         crash_with_page_fault();
+    if (command == "crash-stack-overflow")
+        (void)crash_with_stack_overflow(0);
     if (command == "crash-triple-fault")
         crash_with_triple_fault();
     if (command == "panic")
@@ -155,7 +165,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault); running\n",
                command);
     idle_forever();
 }

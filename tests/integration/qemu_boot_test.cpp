@@ -57,4 +57,15 @@ TEST(QemuTcgBoot, GuestStaysInTheOrdinaryMode)
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
 }
 
+// The ordinary path keeps its IST stack for #DF: a stack overflow is reported by the guest.
+TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
+{
+    if (!program_exists("qemu-system-x86_64"))
+        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    auto result = run_qemu("microvm", "crash-stack-overflow", "tcg");
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out << result.err;
+    EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc"));

@@ -206,3 +206,20 @@ TEST(VmmBoot, GuestReportsKvmPvmNativeMode)
     EXPECT_NE(result.out.find("cpu: kvm_pvm native mode\n"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("delos: ready:"), std::string::npos) << result.out;
 }
+
+// A stack overflow into a guard page. Ordinarily the #DF gate's IST stack lets the guest report
+// it (exit 11); kvm_pvm's native mode has no IST, so the guest triple faults and delos-vmm's
+// report names the likely cause from CR2 and RSP (exit 3). Either way it is reported and stops.
+TEST(VmmBoot, StackOverflowIsReportedAndStops)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "crash-stack-overflow", kernel_path()});
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    if (result.out.find("cpu: kvm_pvm native mode") != std::string::npos) {
+        EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
+        EXPECT_NE(result.err.find("most likely a stack overflow into a guard page"), std::string::npos) << result.err;
+    } else {
+        EXPECT_EQ(result.exit_code, 11) << result.out << result.err;
+        EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out;
+    }
+}
