@@ -37,6 +37,9 @@ constexpr std::uint64_t kFirstFourGiB = 1ull << 32;
 alignas(16) std::uint8_t g_ist_stacks[3][kEarlyIstStackSize];
 
 kernel::Handover g_handover;
+}
+std::uint64_t g_switch_tsc, g_ctor_tsc, g_gdt_tsc;
+namespace {
 memory::KernelStack g_kernel_stack;
 
 NANO_CORE void check(ErrorOr<void> result, const char* step)
@@ -71,19 +74,24 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
     for (auto constructor = __init_array_start; constructor != __init_array_end; ++constructor)
         (*constructor)();
 
+    g_ctor_tsc = cpu::read_tsc();
     const std::uint64_t ist_tops[3] = {reinterpret_cast<std::uint64_t>(g_ist_stacks[0] + kEarlyIstStackSize),
                                        reinterpret_cast<std::uint64_t>(g_ist_stacks[1] + kEarlyIstStackSize),
                                        reinterpret_cast<std::uint64_t>(g_ist_stacks[2] + kEarlyIstStackSize)};
     arch::load_gdt_and_tss(ist_tops);
-    arch::load_idt();
+    g_gdt_tsc = cpu::read_tsc();
     // As early as possible: everything before this runs under instruction emulation on kvm_pvm.
+    // The probes need only the #GP gate; the full IDT is built after the switch, at native speed.
+    arch::load_probe_idt();
     if (arch::detect_kvm_pvm()) {
         auto entered = arch::enter_native_mode(reinterpret_cast<std::uint64_t>(boot_pml4_user));
         if (entered.is_error())
             g_handover.native_mode_error = entered.error().message;
-        else
-            arch::use_native_gates();
     }
+    arch::load_idt();
+    if (cpu::native_mode())
+        arch::use_native_gates();
+    g_switch_tsc = cpu::read_tsc();
     legacy_pic::remap_and_mask();
 
     // The boot page tables map the first 4 GiB; start_info is checked against that, and

@@ -9,6 +9,8 @@ namespace delos::arch {
 
 // Installs all 256 vectors; exceptions use IST stacks where gdt.h says so.
 void load_idt();
+// Installs only the #GP gate, enough for the #GP-safe MSR probes (native_mode.h).
+void load_probe_idt();
 // kvm_pvm native mode: every gate targets the DPL3 code segment, DPL3, without IST.
 void use_native_gates();
 

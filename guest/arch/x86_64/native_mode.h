@@ -29,7 +29,7 @@ bool detect_kvm_pvm();
 // gdt.h loaded (CS 0x10, SS 0x18), interrupts off, and that root mapping everything in use with
 // U/S=1 on every level and sitting at an odd frame (CR3 bit 12 set: with an even root kvm_pvm
 // silently stays in instruction emulation). On success cpu::native_mode() is true and the
-// caller must switch the IDT to native gates (interrupts.h) before any event can happen. An
+// caller must load the IDT with native gates (interrupts.h) before any event can happen. An
 // error leaves the CPU in the ordinary mode on the old root.
 ErrorOr<void> enter_native_mode(std::uint64_t user_page_table_root);
 
