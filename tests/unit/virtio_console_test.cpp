@@ -161,6 +161,23 @@ TEST_F(ConsoleTest, EveryReconnectShowsTheDriverACloseBeforeTheOpen)
         EXPECT_FALSE(values[i - 1] == 1 && values[i] == 1) << "open after open at message " << i;
 }
 
+TEST_F(ConsoleTest, HostBytesWaitUntilTheDriverHasThePortOpen)
+{
+    bench.console.host_connected();
+    accept("early bytes");
+    d.post_control_buffers(8);
+    d.send_control(0, console::kDeviceReady, 1);
+    auto add = d.take_control();
+    ASSERT_TRUE(add.has_value());
+    EXPECT_EQ(add->event, console::kDeviceAdd);
+    post_receive_buffers(4, 64);  // the driver posts its buffers before it answers PORT_READY
+    EXPECT_EQ(take_received(), "") << "bytes published before their PORT_OPEN would be dropped by the driver";
+    d.send_control(1, console::kPortReady, 1);
+    while (d.take_control()) {
+    }
+    EXPECT_EQ(take_received(), "early bytes");
+}
+
 TEST_F(ConsoleTest, HostBytesWaitForReceiveBuffersAndArriveInOrder)
 {
     handshake();
