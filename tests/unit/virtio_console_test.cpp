@@ -178,6 +178,31 @@ TEST_F(ConsoleTest, HostBytesWaitUntilTheDriverHasThePortOpen)
     EXPECT_EQ(take_received(), "early bytes");
 }
 
+TEST_F(ConsoleTest, ANewClientsBytesWaitForItsOwnPortOpen)
+{
+    handshake();
+    bench.console.host_connected();
+    d.post_control_buffers(1);
+    for (int i = 0; i < 3; ++i) {  // uses the spare control buffers up; an open is the last one published
+        bench.console.host_disconnected();
+        bench.console.host_connected();
+    }
+    while (d.take_control()) {
+    }
+    post_receive_buffers(4, 64);
+    // The driver is busy: no control buffer comes back while the client is replaced.
+    bench.console.host_disconnected();
+    bench.console.host_connected();
+    accept("new client");
+    EXPECT_EQ(take_received(), "") << "published before the close and open that precede it, the driver would drop them";
+    d.post_control_buffers(4);
+    std::vector<std::uint16_t> values;
+    while (auto message = d.take_control())
+        values.push_back(message->value);
+    EXPECT_EQ(values, (std::vector<std::uint16_t>{0, 1}));
+    EXPECT_EQ(take_received(), "new client");
+}
+
 TEST_F(ConsoleTest, HostBytesWaitForReceiveBuffersAndArriveInOrder)
 {
     handshake();

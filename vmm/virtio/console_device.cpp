@@ -281,6 +281,7 @@ void ConsoleDevice::wake_host()
 void ConsoleDevice::host_connected()
 {
     m_host_connected = true;
+    m_driver_told_open = false;  // this client's bytes wait for this client's PORT_OPEN
     if (usable() && m_port_ready) {
         send_control(kHostPort, kPortOpen, 1);
         flush_control_messages();
@@ -290,6 +291,7 @@ void ConsoleDevice::host_connected()
 void ConsoleDevice::host_disconnected()
 {
     m_host_connected = false;
+    m_driver_told_open = false;
     m_to_guest.clear();
     m_to_host.clear();
     if (usable() && m_port_ready) {
