@@ -294,11 +294,16 @@ void Agent::run()
             m_port.wait_for_activity();
             continue;
         }
-        if (received.value() == 0) {
+        if (received.value().bytes == 0) {
             m_port.wait_for_activity();
             continue;
         }
-        ByteView input(buffer, received.value());
+        if (received.value().connection != m_connection) {
+            // The peer changed between the check above and this read: these bytes start its framing.
+            m_connection = received.value().connection;
+            on_new_connection();
+        }
+        ByteView input(buffer, received.value().bytes);
         for (;;) {
             FrameEvent event = m_decoder.next(input);
             if (event.kind == FrameEvent::Kind::NeedMoreBytes)

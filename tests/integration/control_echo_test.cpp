@@ -3,23 +3,18 @@
 // reconnects, with no bytes from an earlier connection leaking into a later one.
 #include <gtest/gtest.h>
 
-#include <fcntl.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "background_process.h"
 #include "vm_test_support.h"
 
 using namespace delos::test;
@@ -30,94 +25,6 @@ namespace {
 // The guest runs under instruction emulation on some hosts (~1 us per instruction): be generous.
 constexpr auto kBootLimit = std::chrono::seconds(180);
 constexpr auto kTransferLimit = std::chrono::seconds(120);
-
-std::string read_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-int count_of(const std::string& text, const std::string& needle)
-{
-    int count = 0;
-    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-        ++count;
-    return count;
-}
-
-// delos-vmm running in the background, its output going to files the test can read while it runs.
-class BackgroundVmm {
-public:
-    explicit BackgroundVmm(const std::vector<std::string>& arguments)
-    {
-        static int instances = 0;
-        std::string base = ::testing::TempDir() + "/control-echo-" + std::to_string(::getpid()) + "-" +
-                           std::to_string(++instances);
-        m_out_path = base + ".out";
-        m_err_path = base + ".err";
-        m_pid = ::fork();
-        if (m_pid == 0) {
-            int out = ::open(m_out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int err = ::open(m_err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-            int null_fd = ::open("/dev/null", O_RDONLY);
-            ::dup2(out, STDOUT_FILENO);
-            ::dup2(err, STDERR_FILENO);
-            ::dup2(null_fd, STDIN_FILENO);
-            std::vector<char*> argv;
-            std::string vmm = vmm_path();
-            argv.push_back(vmm.data());
-            for (const auto& argument : arguments)
-                argv.push_back(const_cast<char*>(argument.c_str()));
-            argv.push_back(nullptr);
-            ::execv(argv[0], argv.data());
-            ::_exit(127);
-        }
-    }
-    ~BackgroundVmm()
-    {
-        if (m_pid > 0) {
-            ::kill(m_pid, SIGKILL);
-            ::waitpid(m_pid, nullptr, 0);
-        }
-    }
-
-    std::string out() const { return read_file(m_out_path); }
-    std::string err() const { return read_file(m_err_path); }
-    std::string output() const { return "--- guest serial ---\n" + out() + "--- delos-vmm stderr ---\n" + err(); }
-    bool running() { return m_pid > 0 && ::waitpid(m_pid, nullptr, WNOHANG) == 0; }
-
-    // Waits until stdout holds `needle` `count` times; false at the deadline or if the VMM died.
-    bool wait_for_output(const std::string& needle, int count, std::chrono::seconds limit)
-    {
-        auto deadline = Clock::now() + limit;
-        while (Clock::now() < deadline) {
-            if (count_of(out(), needle) >= count)
-                return true;
-            if (!running())
-                return count_of(out(), needle) >= count;
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return false;
-    }
-
-private:
-    pid_t m_pid = -1;
-    std::string m_out_path;
-    std::string m_err_path;
-};
-
-int connect_to(const std::string& path)
-{
-    int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_un address{};
-    address.sun_family = AF_UNIX;
-    std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-        ::close(fd);
-        return -1;
-    }
-    return fd;
-}
 
 std::vector<std::uint8_t> pattern(std::size_t size, std::uint32_t seed)
 {
@@ -172,12 +79,12 @@ TEST(ControlEcho, BytesComeBackInOrderAcrossReconnects)
     DELOS_REQUIRE_KVM();
     std::string socket_path = ::testing::TempDir() + "/delos-control-echo-" + std::to_string(::getpid()) + ".sock";
     ::unlink(socket_path.c_str());
-    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
-    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", 1, kBootLimit)) << vmm.output();
+    BackgroundProcess vmm({vmm_path(), "--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
+    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", kBootLimit, 1)) << vmm.output();
 
     // Connection 1: a small message, then more than all receive and transmit buffers hold at once.
     for (std::size_t size : {std::size_t(5), std::size_t(3000), std::size_t(200 * 1024)}) {
-        int fd = connect_to(socket_path);
+        int fd = connect_unix_socket(socket_path);
         ASSERT_GE(fd, 0) << "connect " << socket_path << ": " << std::strerror(errno) << "\n" << vmm.output();
         auto sent = pattern(size, static_cast<std::uint32_t>(size));
         auto received = echo_through(fd, sent);
@@ -187,11 +94,11 @@ TEST(ControlEcho, BytesComeBackInOrderAcrossReconnects)
                                                                   << vmm.output();
     }
     int connections = 3;
-    ASSERT_TRUE(vmm.wait_for_output("control: disconnected", connections, kBootLimit)) << vmm.output();
+    ASSERT_TRUE(vmm.wait_for_output("control: disconnected", kBootLimit, connections)) << vmm.output();
 
     // Reconnect several times with a different pattern each time: nothing from before comes back.
     for (std::uint32_t round = 0; round < 3; ++round) {
-        int fd = connect_to(socket_path);
+        int fd = connect_unix_socket(socket_path);
         ASSERT_GE(fd, 0) << vmm.output();
         auto sent = pattern(8 * 1024, 0x5eed0000u + round);
         auto received = echo_through(fd, sent);
@@ -199,9 +106,9 @@ TEST(ControlEcho, BytesComeBackInOrderAcrossReconnects)
         ASSERT_EQ(received.size(), sent.size()) << "round " << round << "\n" << vmm.output();
         ASSERT_EQ(first_difference(received, sent), sent.size()) << "round " << round << "\n" << vmm.output();
         ++connections;
-        ASSERT_TRUE(vmm.wait_for_output("control: disconnected", connections, kBootLimit)) << vmm.output();
+        ASSERT_TRUE(vmm.wait_for_output("control: disconnected", kBootLimit, connections)) << vmm.output();
     }
-    EXPECT_EQ(count_of(vmm.out(), "control: connected"), connections) << vmm.output();
+    EXPECT_EQ(count_occurrences(vmm.out(), "control: connected"), connections) << vmm.output();
     EXPECT_EQ(vmm.out().find("failed"), std::string::npos) << vmm.output();
     EXPECT_EQ(vmm.out().find("giving up"), std::string::npos) << vmm.output();
     EXPECT_TRUE(vmm.running()) << vmm.output();
@@ -212,11 +119,11 @@ TEST(ControlEcho, BytesSentBeforeTheGuestIsUpAreDelivered)
     DELOS_REQUIRE_KVM();
     std::string socket_path = ::testing::TempDir() + "/delos-control-early-" + std::to_string(::getpid()) + ".sock";
     ::unlink(socket_path.c_str());
-    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
+    BackgroundProcess vmm({vmm_path(), "--control-socket", socket_path, "--cmdline", "control-echo", kernel_path()});
     // Connect as soon as the socket exists, before the guest's driver has posted buffers.
     int fd = -1;
     for (auto deadline = Clock::now() + kBootLimit; fd < 0 && Clock::now() < deadline && vmm.running();)
-        if ((fd = connect_to(socket_path)) < 0)
+        if ((fd = connect_unix_socket(socket_path)) < 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(5));
     ASSERT_GE(fd, 0) << vmm.output();
     auto sent = pattern(16 * 1024, 77);
@@ -233,20 +140,20 @@ TEST(ControlEcho, MalformedMmioAnnouncementsAreReportedAndSkipped)
     ::unlink(socket_path.c_str());
     // Bad options come before the VMM's real one; the driver must skip them and still find the port.
     // The last one announces the same device again: it must not be started a second time.
-    BackgroundVmm vmm({"--control-socket", socket_path, "--cmdline",
+    BackgroundProcess vmm({vmm_path(), "--control-socket", socket_path, "--cmdline",
                        "control-echo virtio_mmio.device=4K@0xd0000000 virtio_mmio.device=4Q@0x1000:5 "
                        "virtio_mmio.device=4K@0xd0000123:5 virtio_mmio.device=4K@0xd0000000:99 "
                        "virtio_mmio.device=0x1000@0xd0000000:5",
                        kernel_path()});
-    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", 1, kBootLimit)) << vmm.output();
+    ASSERT_TRUE(vmm.wait_for_output("control: port org.delos.control.0 open", kBootLimit, 1)) << vmm.output();
     std::string out = vmm.out();
     EXPECT_NE(out.find("virtio-mmio: ignoring 'virtio_mmio.device=4K@0xd0000000': "), std::string::npos) << out;
     EXPECT_NE(out.find("virtio-mmio: ignoring 'virtio_mmio.device=4Q@0x1000:5': "), std::string::npos) << out;
     EXPECT_NE(out.find("not page-aligned"), std::string::npos) << out;
     EXPECT_NE(out.find("irq is not an IOAPIC pin"), std::string::npos) << out;
-    EXPECT_EQ(count_of(out, "virtio-console at 0xd0000000 irq 5: started"), 1) << out;
+    EXPECT_EQ(count_occurrences(out, "virtio-console at 0xd0000000 irq 5: started"), 1) << out;
     EXPECT_NE(out.find("virtio-mmio: device at 0xd0000000 is announced twice"), std::string::npos) << out;
-    int fd = connect_to(socket_path);
+    int fd = connect_unix_socket(socket_path);
     ASSERT_GE(fd, 0) << vmm.output();
     auto sent = pattern(1000, 3);
     auto received = echo_through(fd, sent);

@@ -63,14 +63,22 @@ std::string BackgroundProcess::err() const { return read_whole(m_err_path); }
 
 bool BackgroundProcess::running() { return m_pid > 0 && ::waitpid(m_pid, nullptr, WNOHANG) == 0; }
 
-bool BackgroundProcess::wait_for_output(const std::string& needle, std::chrono::seconds limit)
+int count_occurrences(const std::string& text, const std::string& needle)
+{
+    int count = 0;
+    for (std::size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+        ++count;
+    return count;
+}
+
+bool BackgroundProcess::wait_for_output(const std::string& needle, std::chrono::seconds limit, int count)
 {
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
-        if (out().find(needle) != std::string::npos)
+        if (count_occurrences(out(), needle) >= count)
             return true;
         if (!running())
-            return out().find(needle) != std::string::npos;
+            return count_occurrences(out(), needle) >= count;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return false;

@@ -21,14 +21,17 @@ public:
     std::string err() const;
     std::string output() const { return "--- stdout ---\n" + out() + "--- stderr ---\n" + err(); }
     bool running();
-    // Waits until stdout holds `needle`; false at the deadline or when the process has ended.
-    bool wait_for_output(const std::string& needle, std::chrono::seconds limit);
+    // Waits until stdout holds `needle` `count` times; false at the deadline or when the process has ended.
+    bool wait_for_output(const std::string& needle, std::chrono::seconds limit, int count = 1);
 
 private:
     pid_t m_pid = -1;
     std::string m_out_path;
     std::string m_err_path;
 };
+
+// How many times `needle` occurs in `text` (overlaps counted).
+int count_occurrences(const std::string& text, const std::string& needle);
 
 // A connected unix stream socket, or -1.
 int connect_unix_socket(const std::string& path);

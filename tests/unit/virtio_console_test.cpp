@@ -161,6 +161,48 @@ TEST_F(ConsoleTest, EveryReconnectShowsTheDriverACloseBeforeTheOpen)
         EXPECT_FALSE(values[i - 1] == 1 && values[i] == 1) << "open after open at message " << i;
 }
 
+TEST_F(ConsoleTest, HostBytesWaitUntilTheDriverHasThePortOpen)
+{
+    bench.console.host_connected();
+    accept("early bytes");
+    d.post_control_buffers(8);
+    d.send_control(0, console::kDeviceReady, 1);
+    auto add = d.take_control();
+    ASSERT_TRUE(add.has_value());
+    EXPECT_EQ(add->event, console::kDeviceAdd);
+    post_receive_buffers(4, 64);  // the driver posts its buffers before it answers PORT_READY
+    EXPECT_EQ(take_received(), "") << "bytes published before their PORT_OPEN would be dropped by the driver";
+    d.send_control(1, console::kPortReady, 1);
+    while (d.take_control()) {
+    }
+    EXPECT_EQ(take_received(), "early bytes");
+}
+
+TEST_F(ConsoleTest, ANewClientsBytesWaitForItsOwnPortOpen)
+{
+    handshake();
+    bench.console.host_connected();
+    d.post_control_buffers(1);
+    for (int i = 0; i < 3; ++i) {  // uses the spare control buffers up; an open is the last one published
+        bench.console.host_disconnected();
+        bench.console.host_connected();
+    }
+    while (d.take_control()) {
+    }
+    post_receive_buffers(4, 64);
+    // The driver is busy: no control buffer comes back while the client is replaced.
+    bench.console.host_disconnected();
+    bench.console.host_connected();
+    accept("new client");
+    EXPECT_EQ(take_received(), "") << "published before the close and open that precede it, the driver would drop them";
+    d.post_control_buffers(4);
+    std::vector<std::uint16_t> values;
+    while (auto message = d.take_control())
+        values.push_back(message->value);
+    EXPECT_EQ(values, (std::vector<std::uint16_t>{0, 1}));
+    EXPECT_EQ(take_received(), "new client");
+}
+
 TEST_F(ConsoleTest, HostBytesWaitForReceiveBuffersAndArriveInOrder)
 {
     handshake();

@@ -45,6 +45,7 @@ void ConsoleDevice::reset()
     m_pending_control.clear();
     m_port_ready = false;
     m_guest_open = false;
+    m_driver_told_open = false;
     m_transmit_chain.reset();
     m_transmit_offset = 0;
     // m_to_guest and m_to_host belong to the host connection, which outlives a guest driver reset.
@@ -183,19 +184,29 @@ void ConsoleDevice::flush_control_messages()
         if (!chain)
             break;
         // The driver posts page-sized buffers; a smaller one gets the message truncated.
-        std::size_t written = Virtqueue::write_chain(*m_memory, *chain, m_pending_control.front());
+        const std::vector<std::uint8_t>& message = m_pending_control.front();
+        std::size_t written = Virtqueue::write_chain(*m_memory, *chain, message);
+        std::uint32_t id;
+        std::uint16_t event, value;
+        std::memcpy(&id, message.data(), 4);
+        std::memcpy(&event, message.data() + 4, 2);
+        std::memcpy(&value, message.data() + 6, 2);
         m_pending_control.pop_front();
         if (!give_back(kControlReceive, *chain, static_cast<std::uint32_t>(written)))
             return;
+        if (id == kHostPort && event == kPortOpen)
+            m_driver_told_open = value == 1;
         returned = true;
     }
     if (returned && usable())
         m_signals->used_buffers(m_queues[kControlReceive]);
+    if (m_driver_told_open && !m_to_guest.empty() && usable())
+        deliver_to_guest();  // the open is published ahead of the bytes it announces
 }
 
 void ConsoleDevice::deliver_to_guest()
 {
-    if (!m_multiport)
+    if (!m_multiport || !m_driver_told_open)
         return;
     bool returned = false;
     bool made_room = false;
@@ -270,6 +281,7 @@ void ConsoleDevice::wake_host()
 void ConsoleDevice::host_connected()
 {
     m_host_connected = true;
+    m_driver_told_open = false;  // this client's bytes wait for this client's PORT_OPEN
     if (usable() && m_port_ready) {
         send_control(kHostPort, kPortOpen, 1);
         flush_control_messages();
@@ -279,6 +291,7 @@ void ConsoleDevice::host_connected()
 void ConsoleDevice::host_disconnected()
 {
     m_host_connected = false;
+    m_driver_told_open = false;
     m_to_guest.clear();
     m_to_host.clear();
     if (usable() && m_port_ready) {

@@ -94,6 +94,9 @@ private:
     bool m_port_ready = false;  // the driver answered DEVICE_ADD with PORT_READY 1
     bool m_guest_open = false;  // the driver's own PORT_OPEN
     bool m_host_connected = false;
+    // The last PORT_OPEN the driver has been handed (published, not merely queued). Client bytes
+    // wait for an open: the driver drops data that arrived before the open announcing it.
+    bool m_driver_told_open = false;
 
     std::deque<std::uint8_t> m_to_guest;
     std::deque<std::uint8_t> m_to_host;

@@ -2,6 +2,7 @@
 #include "queue.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 
 namespace delos::vmm::virtio {
@@ -137,6 +138,10 @@ bool Virtqueue::driver_wants_interrupt(const GuestMemory& memory) const
 {
     if (!m_ready)
         return false;
+    // The used index we just stored must be visible before we read the driver's flag: a driver that
+    // clears the flag and then re-reads the used index (to sleep only if nothing came back) would
+    // otherwise miss both our entry and our interrupt (x86 lets a load pass an earlier store).
+    std::atomic_thread_fence(std::memory_order_seq_cst);
     return (load_u16_acquire(memory, m_avail_ring) & kAvailFlagNoInterrupt) == 0;
 }
 

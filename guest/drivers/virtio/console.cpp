@@ -386,7 +386,7 @@ std::uint64_t ConsoleDriver::connection_number(std::uint32_t id)
     return port ? port->connections : 0;
 }
 
-ErrorOr<std::size_t> ConsoleDriver::read(std::uint32_t id, std::uint8_t* into, std::size_t capacity)
+ErrorOr<ConsoleDriver::Received> ConsoleDriver::read(std::uint32_t id, std::uint8_t* into, std::size_t capacity)
 {
     SpinLockGuard guard(m_lock);
     Port* port = port_or_null(id);
@@ -414,7 +414,8 @@ ErrorOr<std::size_t> ConsoleDriver::read(std::uint32_t id, std::uint8_t* into, s
     }
     if (reposted)
         notify_published(port->receive);
-    return copied;
+    // poll_locked dropped every byte older than the last PORT_OPEN: what is left is this connection's.
+    return Received{copied, port->connections};
 }
 
 ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes)

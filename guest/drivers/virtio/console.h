@@ -56,8 +56,15 @@ public:
     bool host_connected(std::uint32_t port);
     // Increments each time the host end connects: tells connections apart.
     std::uint64_t connection_number(std::uint32_t port);
-    // Copies up to `capacity` received bytes, in order; 0 when none are waiting. Never blocks.
-    ErrorOr<std::size_t> read(std::uint32_t port, std::uint8_t* into, std::size_t capacity);
+    // What read() copied, and which host connection those bytes came from (connection_number's
+    // value at the same instant: a caller comparing the number before reading could be raced by a
+    // reconnect and feed a new peer's bytes into the old peer's framing).
+    struct Received {
+        std::size_t bytes = 0;
+        std::uint64_t connection = 0;
+    };
+    // Copies up to `capacity` received bytes, in order; 0 bytes when none are waiting. Never blocks.
+    ErrorOr<Received> read(std::uint32_t port, std::uint8_t* into, std::size_t capacity);
     // Queues all of `bytes` for the host, in buffer-sized chunks with one notification per batch;
     // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed.
     ErrorOr<void> write(std::uint32_t port, ByteView bytes);

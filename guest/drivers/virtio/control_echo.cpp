@@ -26,6 +26,9 @@ void run_control_echo()
         if (number != reported_connection) {
             if (reported_connected)
                 kprint("control: disconnected\n");
+            // Connections that came and went while we were busy (a read and its echo can span several).
+            for (std::uint64_t missed = reported_connection + 1; missed < number; ++missed)
+                kprint("control: connected\ncontrol: disconnected\n");
             kprint("control: connected\n");
             reported_connected = true;
             reported_connection = number;
@@ -40,12 +43,12 @@ void run_control_echo()
             kprint("control: read failed: {}\n", received.error().message);
             return;
         }
-        if (received.value() == 0) {
+        if (received.value().bytes == 0) {
             port.wait_for_activity();
             continue;
         }
-        if (auto sent = port.write(ByteView(buffer, received.value())); sent.is_error())
-            kprint("control: echo of {} bytes failed: {}\n", received.value(), sent.error().message);
+        if (auto sent = port.write(ByteView(buffer, received.value().bytes)); sent.is_error())
+            kprint("control: echo of {} bytes failed: {}\n", received.value().bytes, sent.error().message);
     }
 }
 

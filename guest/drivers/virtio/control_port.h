@@ -25,9 +25,13 @@ public:
     bool connected() { return m_console->host_connected(m_port); }
     // Increments on every new host connection: a change means the peer (and its framing) is new.
     std::uint64_t connection_number() { return m_console->connection_number(m_port); }
-    // Non-blocking: copies up to `capacity` received bytes, in order; 0 when none are waiting.
+    // Non-blocking: copies up to `capacity` received bytes, in order; 0 when none are waiting;
+    // says which connection they came from.
     // Bytes stay queued until read; a host disconnect drops that connection's unread bytes.
-    ErrorOr<std::size_t> read(std::uint8_t* into, std::size_t capacity) { return m_console->read(m_port, into, capacity); }
+    ErrorOr<ConsoleDriver::Received> read(std::uint8_t* into, std::size_t capacity)
+    {
+        return m_console->read(m_port, into, capacity);
+    }
     // Sends all of `bytes` (may wait for transmit buffers); fails when no host is connected or
     // the connection changes while writing.
     ErrorOr<void> write(ByteView bytes) { return m_console->write(m_port, bytes); }
