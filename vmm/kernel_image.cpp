@@ -126,6 +126,61 @@ void load_kernel_image(const KernelImage& image, GuestMemory& memory)
     }
 }
 
+namespace {
+
+// Reads `size` bytes at `offset`; false if the file ends first.
+bool read_exactly(int fd, std::uint64_t offset, std::uint8_t* into, std::size_t size)
+{
+    std::size_t done = 0;
+    while (done < size) {
+        ssize_t n = ::pread(fd, into + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+} // namespace
+
+std::vector<std::uint8_t> read_kernel_file(const std::string& path)
+{
+    FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    struct stat status {};
+    if (!fd.valid() || ::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode))
+        return read_file(path, "kernel");  // reports the reason
+    auto file_size = static_cast<std::uint64_t>(status.st_size);
+    elf::Elf64_Ehdr header{};
+    if (file_size < sizeof header || !read_exactly(fd.get(), 0, reinterpret_cast<std::uint8_t*>(&header), sizeof header) ||
+        std::memcmp(header.e_ident, "\x7f" "ELF", 4) != 0 || header.e_phentsize != sizeof(elf::Elf64_Phdr) ||
+        header.e_phnum == 0 || header.e_phoff > file_size ||
+        std::uint64_t(header.e_phnum) * sizeof(elf::Elf64_Phdr) > file_size - header.e_phoff)
+        return read_file(path, "kernel");
+    std::vector<elf::Elf64_Phdr> program_headers(header.e_phnum);
+    if (!read_exactly(fd.get(), header.e_phoff, reinterpret_cast<std::uint8_t*>(program_headers.data()),
+                      program_headers.size() * sizeof(elf::Elf64_Phdr)))
+        return read_file(path, "kernel");
+    std::uint64_t end = header.e_phoff + std::uint64_t(header.e_phnum) * sizeof(elf::Elf64_Phdr);
+    for (const auto& program_header : program_headers) {
+        if (program_header.p_offset > file_size || program_header.p_filesz > file_size - program_header.p_offset)
+            return read_file(path, "kernel");  // the parser names the bad segment
+        end = std::max(end, program_header.p_offset + program_header.p_filesz);
+    }
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(end));
+    if (!read_exactly(fd.get(), 0, bytes.data(), bytes.size()))
+        throw BadInput("cannot read kernel " + path + ": file shrank while being read");
+    // The copy ends before the section header table (if it ever pointed in, the parser still checks it).
+    if (header.e_shoff >= end) {
+        header.e_shoff = 0;
+        header.e_shnum = 0;
+        header.e_shstrndx = 0;
+        std::memcpy(bytes.data(), &header, sizeof header);
+    }
+    return bytes;
+}
+
 std::vector<std::uint8_t> read_file(const std::string& path, const char* what)
 {
     auto fail = [&](const char* reason) -> std::vector<std::uint8_t> {

@@ -56,7 +56,7 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
     : m_kvm(Kvm::open()), m_vm(m_kvm), m_memory(config.memory_bytes), m_boot_timer(vmm_start)
 {
     // Inputs first, so bad input is reported before anything else can fail.
-    std::vector<std::uint8_t> kernel_file = read_file(config.kernel_path, "kernel");
+    std::vector<std::uint8_t> kernel_file = read_kernel_file(config.kernel_path);
     KernelImage kernel = parse_kernel_image(kernel_file);
     std::vector<BootModule> modules;
     for (const auto& path : config.module_paths)

@@ -2,7 +2,10 @@
 // start_info layout read back by the guest's own reader, and argument parsing.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -50,6 +53,37 @@ TEST(KernelImage, LoadsSegmentsAndZeroesBss)
         EXPECT_TRUE(std::equal(segment.file_bytes.begin(), segment.file_bytes.end(), loaded.begin()));
         EXPECT_TRUE(std::all_of(loaded.begin() + segment.file_bytes.size(), loaded.end(), [](auto b) { return b == 0; }));
     }
+}
+
+TEST(KernelImage, ReadsOnlyWhatTheProgramHeadersNameAndLoadsTheSame)
+{
+    std::string path = std::string(DELOS_BUILD_DIR) + "/guest/delos.elf";
+    auto whole = built_kernel();
+    auto part = read_kernel_file(path);
+    EXPECT_LT(part.size(), whole.size()) << "a debug build's sections should not be read";
+    KernelImage from_whole = parse_kernel_image(whole);
+    KernelImage from_part = parse_kernel_image(part);
+    EXPECT_EQ(from_part.pvh_entry, from_whole.pvh_entry);
+    ASSERT_EQ(from_part.segments.size(), from_whole.segments.size());
+    for (std::size_t i = 0; i < from_part.segments.size(); ++i) {
+        EXPECT_EQ(from_part.segments[i].physical_address, from_whole.segments[i].physical_address);
+        EXPECT_EQ(from_part.segments[i].memory_size, from_whole.segments[i].memory_size);
+        EXPECT_TRUE(std::ranges::equal(from_part.segments[i].file_bytes, from_whole.segments[i].file_bytes)) << i;
+    }
+}
+
+TEST(KernelImage, ReadingAFileThatIsNotAKernelStillReportsWhy)
+{
+    std::string path = ::testing::TempDir() + "/not-a-kernel-" + std::to_string(::getpid());
+    {
+        std::ofstream out(path, std::ios::binary);
+        out << "just text, no ELF header";
+    }
+    auto bytes = read_kernel_file(path);
+    EXPECT_EQ(bytes.size(), 24u) << "read whole, for the parser to refuse";
+    EXPECT_THROW(parse_kernel_image(bytes), BadInput);
+    std::remove(path.c_str());
+    EXPECT_THROW(read_kernel_file(path), BadInput);
 }
 
 TEST(KernelImage, RefusesWhatCannotBoot)
