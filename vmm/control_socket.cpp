@@ -160,7 +160,7 @@ void ControlSocket::run()
                 const Notifier& notifier = m_notifiers[tag - kNotifierTag];
                 std::uint64_t value;
                 if (::read(notifier.fd, &value, sizeof value) == sizeof value)
-                    m_transport.notify_queue(notifier.queue);
+                    m_transport.notify_queue(notifier.queue, value);
             }
         }
     }
