@@ -70,6 +70,14 @@ public:
     ErrorOr<void> write(std::uint32_t port, ByteView bytes);
     // Sleeps (sti; hlt) until the device interrupts, unless it already has since the last call.
     void wait_for_activity();
+    // NAPI-style wait for input on `port`: first busy-polls its receive used ring for up to
+    // `poll_ns` with that queue's interrupts suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT), returning
+    // as soon as data or any interrupt arrives. With data, the queue's interrupts stay off while
+    // the reader works (it comes back here before sleeping); without, they are turned back on,
+    // the ring re-checked, and it sleeps as wait_for_activity does. Input that comes while the
+    // reader works or polls costs no interrupt (nor the two register exits an interrupt costs
+    // under virtio-mmio). For the port's only reader, which must not sleep elsewhere on its input.
+    void wait_for_input(std::uint32_t port, std::uint64_t poll_ns);
 
     bool broken() const { return m_broken; }
 
