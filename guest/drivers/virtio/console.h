@@ -26,7 +26,7 @@ public:
     // Ports this driver sets queues up for (the device may announce up to max_nr_ports).
     static constexpr std::uint32_t kMaxPorts = 4;
     static constexpr std::uint32_t kBufferBytes = 4096;
-    static constexpr std::uint16_t kReceiveBuffers = 32;   // per port
+    static constexpr std::uint16_t kReceiveBuffers = 16;   // per port
     static constexpr std::uint16_t kTransmitBuffers = 16;  // per port
     static constexpr std::uint16_t kControlBuffers = 16;
     static constexpr std::uint32_t kControlBufferBytes = 256;
