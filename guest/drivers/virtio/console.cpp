@@ -380,11 +380,19 @@ bool ConsoleDriver::host_connected(std::uint32_t id)
     return port->host_open;
 }
 
+ConsoleDriver::ConnectionState ConsoleDriver::connection_state(std::uint32_t id) const
+{
+    if (id >= m_port_count)
+        return {false, 0};
+    const Port& port = m_ports[id];
+    return {port.host_open.load(std::memory_order_relaxed), port.connections.load(std::memory_order_relaxed)};
+}
+
 std::uint64_t ConsoleDriver::connection_number(std::uint32_t id)
 {
     SpinLockGuard guard(m_lock);
     Port* port = port_or_null(id);
-    return port ? port->connections : 0;
+    return port ? port->connections.load() : 0;
 }
 
 ErrorOr<ConsoleDriver::Received> ConsoleDriver::read(std::uint32_t id, std::uint8_t* into, std::size_t capacity)
