@@ -28,7 +28,7 @@ using namespace channel;
 
 constexpr StringView kKernelVersion = "delos 0.1.0";
 // How long the agent busy-polls for input before it sleeps (see Agent::run).
-constexpr std::uint64_t kInputPollNs = 200'000;
+constexpr std::uint64_t kInputPollNs = 500'000;
 
 class Agent {
 public:
