@@ -22,6 +22,9 @@ namespace delos::vmm {
 
 namespace {
 constexpr std::size_t kIoChunk = 16 * 1024;
+// Set on the I/O thread: the device's wake-up calls made there need no eventfd round.
+thread_local bool t_on_control_io_thread = false;
+
 // epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n.
 constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16;
 
@@ -66,6 +69,10 @@ ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport,
     int wakeup = m_wakeup.get();
     std::lock_guard guard(m_transport.lock());
     m_console.set_host_wakeup([wakeup] {
+        // From the I/O thread itself (an ioeventfd notification, bytes from the client) the wake-up
+        // is not needed: run() looks at both buffers after every batch of events.
+        if (t_on_control_io_thread)
+            return;
         std::uint64_t one = 1;
         [[maybe_unused]] ssize_t ignored = ::write(wakeup, &one, sizeof one);
     });
@@ -121,11 +128,14 @@ void ControlSocket::update_interest(bool& listening)
         if (m_console.pending_for_host() > 0)
             events |= EPOLLOUT;
     }
-    epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, kClientTag);
+    if (events != m_client_events)
+        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, kClientTag);
+    m_client_events = events;
 }
 
 void ControlSocket::run()
 {
+    t_on_control_io_thread = true;
     bool listening = true;
     epoll_event events[8];
     while (!m_stopping) {
@@ -160,8 +170,19 @@ void ControlSocket::run()
                 const Notifier& notifier = m_notifiers[tag - kNotifierTag];
                 std::uint64_t value;
                 if (::read(notifier.fd, &value, sizeof value) == sizeof value)
-                    m_transport.notify_queue(notifier.queue);
+                    m_transport.notify_queue(notifier.queue, value);
             }
+        }
+        // What the guest just sent goes out now, not after another epoll round for EPOLLOUT (the
+        // socket is non-blocking; a full one leaves the rest to EPOLLOUT as before).
+        if (m_client.valid() && !m_stopping) {
+            bool pending;
+            {
+                std::lock_guard guard(m_transport.lock());
+                pending = m_console.pending_for_host() > 0;
+            }
+            if (pending)
+                write_to_client();
         }
     }
 }
@@ -176,6 +197,7 @@ void ControlSocket::accept_client()
     m_client = FileDescriptor(fd);
     ++m_clients_accepted;
     epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, kClientTag);
+    m_client_events = 0;
     std::lock_guard guard(m_transport.lock());
     m_console.host_connected();
 }

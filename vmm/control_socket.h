@@ -56,6 +56,7 @@ private:
     FileDescriptor m_epoll;
     FileDescriptor m_wakeup;  // eventfd: the device has news, or the thread must stop
     std::vector<Notifier> m_notifiers;
+    std::uint32_t m_client_events = 0;  // what the client fd is registered for (saves epoll_ctl calls)
     std::atomic<bool> m_stopping{false};
     std::atomic<std::uint64_t> m_clients_accepted{0};
     std::thread m_thread;

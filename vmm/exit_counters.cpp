@@ -19,6 +19,15 @@ std::string ExitCounters::describe() const
         }
         text += ")";
     }
+    if (!by_mmio_offset.empty()) {
+        text += " (mmio:";
+        for (const auto& [offset, count] : by_mmio_offset) {
+            char entry[32];
+            std::snprintf(entry, sizeof entry, " 0x%x=%llu", offset, static_cast<unsigned long long>(count));
+            text += entry;
+        }
+        text += ")";
+    }
     return text;
 }
 

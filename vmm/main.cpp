@@ -16,6 +16,7 @@ using namespace delos::vmm;
 namespace {
 
 void on_stop_signal(int signal) { request_stop_from_signal(signal); }
+void on_stats_signal(int) { request_stats_from_signal(); }
 
 void install_signal_handlers()
 {
@@ -25,6 +26,8 @@ void install_signal_handlers()
     action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
     sigaction(SIGINT, &action, nullptr);
     sigaction(SIGTERM, &action, nullptr);
+    action.sa_handler = on_stats_signal;
+    sigaction(SIGUSR1, &action, nullptr);  // print the exit counters now (see VirtualMachine::run)
 }
 
 std::uint64_t process_rss_bytes()
@@ -43,7 +46,7 @@ void print_stats(const VirtualMachine& vm)
     std::uint64_t rss = process_rss_bytes();
     std::uint64_t guest = vm.memory().resident_bytes();
     std::uint64_t overhead = rss > guest ? rss - guest : 0;
-    std::fprintf(stderr, "delos-vmm: %s\n", vm.exit_counters().describe().c_str());
+    std::fprintf(stderr, "delos-vmm: %s\n", vm.describe_exits().c_str());
     std::fprintf(stderr, "delos-vmm: memory rss_kib=%llu guest_resident_kib=%llu overhead_kib=%llu\n",
                  static_cast<unsigned long long>(rss >> 10), static_cast<unsigned long long>(guest >> 10),
                  static_cast<unsigned long long>(overhead >> 10));

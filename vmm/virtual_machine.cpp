@@ -22,6 +22,7 @@ namespace delos::vmm {
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+volatile std::sig_atomic_t g_stats_requested = 0;
 
 const char* exit_reason_name(std::uint32_t reason)
 {
@@ -51,6 +52,16 @@ const char* internal_error_name(std::uint32_t suberror)
 } // namespace
 
 void request_stop_from_signal(int signal) { g_stop_signal = signal; }
+void request_stats_from_signal() { g_stats_requested = 1; }
+
+std::string VirtualMachine::describe_exits() const
+{
+    std::string text = m_exits.describe();
+    if (m_control_console_transport)
+        text += " virtio-notifications=" + std::to_string(m_control_console_transport->notifications()) +
+                " virtio-interrupts=" + std::to_string(m_control_console_transport->interrupts_raised());
+    return text;
+}
 
 VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start)
     : m_kvm(Kvm::open()), m_vm(m_kvm), m_memory(config.memory_bytes), m_boot_timer(vmm_start)
@@ -124,6 +135,7 @@ void VirtualMachine::handle_mmio_exit()
 {
     auto& mmio = m_vcpu->run_state()->mmio;
     std::size_t length = std::min<std::size_t>(mmio.len, sizeof mmio.data);
+    ++m_exits.by_mmio_offset[mmio.phys_addr & 0xfff];
     if (mmio.is_write)
         m_mmio_bus.write(mmio.phys_addr, {mmio.data, length});
     else
@@ -161,6 +173,10 @@ RunOutcome VirtualMachine::run()
     for (;;) {
         if (g_stop_signal)
             return {RunOutcome::Kind::Interrupted, 128 + g_stop_signal, "stopped by signal"};
+        if (g_stats_requested) {
+            g_stats_requested = 0;
+            std::fprintf(stderr, "delos-vmm: stats: %s\n", describe_exits().c_str());
+        }
         if (::ioctl(m_vcpu->fd(), KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 m_exits.count("intr");

@@ -43,6 +43,9 @@ public:
     RunOutcome run();
 
     const ExitCounters& exit_counters() const { return m_exits; }
+    // The exit counters plus the control console's notifications (ioeventfd exits included)
+    // and interrupts. vCPU thread only (or after run() returned).
+    std::string describe_exits() const;
     const GuestMemory& memory() const { return m_memory; }
     std::optional<double> boot_ms() const { return m_boot_timer.ready_after_ms(); }
     void flush_console() { m_serial->flush(); }
@@ -78,5 +81,7 @@ private:
 
 // Asks a running VM to stop (from a signal handler): KVM_RUN returns and run() reports Interrupted.
 void request_stop_from_signal(int signal);
+// Asks the vCPU thread to print its exit counters to stderr (SIGUSR1): benchmarks count exits per phase.
+void request_stats_from_signal();
 
 } // namespace delos::vmm

@@ -3,7 +3,10 @@
 // SHA-256 and parsed as a cell by the guest's agent) and times no-op pings. The baseline is the
 // same client against the fake guest agent in this process (same protocol, same freestanding
 // codec, a unix socket, no VM), so the ratio is what the VM path adds.
+#include <signal.h>
 #include <unistd.h>
+
+#include <thread>
 
 #include <algorithm>
 #include <chrono>
@@ -30,7 +33,40 @@ struct Figures {
     double push_mib_per_s = -1;
     double rtt_us_median = -1;
     double rtt_us_p99 = -1;
+    double exits_per_ping = -1;  // delos-vmm only: userspace exits + virtio notifications (ioeventfd exits)
+    double exits_per_mib = -1;
+    double interrupts_per_ping = -1;
+    double interrupts_per_mib = -1;
 };
+
+// Exit counters of a running delos-vmm, read by SIGUSR1 (it prints a "stats:" line to stderr).
+struct ExitSnapshot {
+    double exits = -1;          // KVM_RUN returns to userspace (mmio, io, intr)
+    double notifications = -1;  // QueueNotify writes, most of them ioeventfd exits that never reach userspace
+    double interrupts = -1;
+    double total() const { return exits + notifications; }
+};
+
+double number_after(const std::string& text, const std::string& key)
+{
+    auto at = text.rfind(key);
+    return at == std::string::npos ? -1 : std::atof(text.c_str() + at + key.size());
+}
+
+ExitSnapshot snapshot_exits(BackgroundProcess& vm)
+{
+    int before = count_occurrences(vm.err(), "delos-vmm: stats:");
+    ::kill(vm.pid(), SIGUSR1);
+    for (int i = 0; i < 200 && count_occurrences(vm.err(), "delos-vmm: stats:") == before; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::string err = vm.err();
+    auto line = err.rfind("delos-vmm: stats:");
+    if (line == std::string::npos || count_occurrences(err, "delos-vmm: stats:") == before)
+        return {};
+    std::string text = err.substr(line, err.find('\n', line) - line);
+    return {number_after(text, "exits "), number_after(text, "virtio-notifications="),
+            number_after(text, "virtio-interrupts=")};
+}
 
 double percentile(std::vector<double> values, double fraction)
 {
@@ -43,11 +79,13 @@ double percentile(std::vector<double> values, double fraction)
 std::string json_number(double value) { return value < 0 ? "null" : std::to_string(value); }
 
 // Pings then pushes on one connection; progress of long pushes goes to stderr.
-Figures measure(const std::string& socket, const std::string& object, int pings, int pushes, const char* label)
+Figures measure(const std::string& socket, const std::string& object, int pings, int pushes, const char* label,
+                BackgroundProcess* vm = nullptr)
 {
     chan::ChannelClient client(socket, std::chrono::minutes(10));
     client.hello("delos-bench-channel");
     Figures figures;
+    ExitSnapshot at_start = vm ? snapshot_exits(*vm) : ExitSnapshot{};
     std::vector<double> round_trips;
     for (int i = 0; i < pings; ++i) {
         v1::HostMessage ping;
@@ -58,6 +96,11 @@ Figures measure(const std::string& socket, const std::string& object, int pings,
     }
     figures.rtt_us_median = percentile(round_trips, 0.5);
     figures.rtt_us_p99 = percentile(round_trips, 0.99);
+    ExitSnapshot after_pings = vm ? snapshot_exits(*vm) : ExitSnapshot{};
+    if (at_start.exits >= 0 && after_pings.exits >= 0) {
+        figures.exits_per_ping = (after_pings.total() - at_start.total()) / pings;
+        figures.interrupts_per_ping = (after_pings.interrupts - at_start.interrupts) / pings;
+    }
 
     std::vector<double> rates;
     for (int i = 0; i < pushes; ++i) {
@@ -73,6 +116,12 @@ Figures measure(const std::string& socket, const std::string& object, int pings,
         rates.push_back(object.size() / (1024.0 * 1024.0) / std::max(pushed.seconds, 1e-9));
     }
     figures.push_mib_per_s = percentile(rates, 0.5);
+    ExitSnapshot after_pushes = vm ? snapshot_exits(*vm) : ExitSnapshot{};
+    if (after_pings.exits >= 0 && after_pushes.exits >= 0) {
+        double mib = pushes * (object.size() / (1024.0 * 1024.0));
+        figures.exits_per_mib = (after_pushes.total() - after_pings.total()) / mib;
+        figures.interrupts_per_mib = (after_pushes.interrupts - after_pings.interrupts) / mib;
+    }
     return figures;
 }
 
@@ -130,7 +179,12 @@ int main(int argc, char** argv)
             std::fprintf(stderr, "delos-bench-channel: the guest did not start its control agent:\n%s", vm.output().c_str());
             return 1;
         }
-        guest = measure(socket, object, pings, pushes, "delos-vmm guest");
+        guest = measure(socket, object, pings, pushes, "delos-vmm guest", &vm);
+        if (std::getenv("DELOS_BENCH_SHOW_STATS")) {
+            std::string err = vm.err();
+            for (auto at = err.find("delos-vmm: stats:"); at != std::string::npos; at = err.find("delos-vmm: stats:", at + 1))
+                std::fprintf(stderr, "%s\n", err.substr(at, err.find('\n', at) - at).c_str());
+        }
         ::unlink(socket.c_str());
     } catch (const std::exception& error) {
         std::fprintf(stderr, "delos-bench-channel: %s\n", error.what());
@@ -139,10 +193,13 @@ int main(int argc, char** argv)
 
     if (json) {
         std::printf("{\"object_bytes\": %zu, \"push_mib_per_s\": %s, \"rtt_us_median\": %s, \"rtt_us_p99\": %s, "
-                    "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s}\n",
+                    "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s, "
+                    "\"exits_per_ping\": %s, \"exits_per_mib\": %s, \"interrupts_per_ping\": %s, \"interrupts_per_mib\": %s}\n",
                     object_bytes, json_number(guest.push_mib_per_s).c_str(), json_number(guest.rtt_us_median).c_str(),
                     json_number(guest.rtt_us_p99).c_str(), json_number(host.push_mib_per_s).c_str(),
-                    json_number(host.rtt_us_median).c_str(), json_number(host.rtt_us_p99).c_str());
+                    json_number(host.rtt_us_median).c_str(), json_number(host.rtt_us_p99).c_str(),
+                    json_number(guest.exits_per_ping).c_str(), json_number(guest.exits_per_mib).c_str(),
+                    json_number(guest.interrupts_per_ping).c_str(), json_number(guest.interrupts_per_mib).c_str());
         return 0;
     }
     std::printf("Control channel: push of bulk.o (%.2f MiB) and no-op round trips (%d pings, %d push%s)\n\n",
@@ -154,5 +211,9 @@ int main(int argc, char** argv)
                 ratio(guest.rtt_us_median, host.rtt_us_median));
     std::printf("%-26s %16.1f %22.1f %9.1fx\n", "round trip, us (p99)", guest.rtt_us_p99, host.rtt_us_p99,
                 ratio(guest.rtt_us_p99, host.rtt_us_p99));
+    std::printf("\nVM exits (delos-vmm: userspace exits + virtio notifications): %.1f per ping, %.0f per MiB pushed\n",
+                guest.exits_per_ping, guest.exits_per_mib);
+    std::printf("device interrupts: %.1f per ping, %.0f per MiB pushed\n", guest.interrupts_per_ping,
+                guest.interrupts_per_mib);
     return 0;
 }

@@ -27,6 +27,8 @@ namespace {
 using namespace channel;
 
 constexpr StringView kKernelVersion = "delos 0.1.0";
+// How long the agent busy-polls for input before it sleeps (see Agent::run).
+constexpr std::uint64_t kInputPollNs = 500'000;
 
 class Agent {
 public:
@@ -283,19 +285,25 @@ void Agent::run()
 {
     static std::uint8_t buffer[64 * 1024];
     for (;;) {
-        if (m_port.connected() && m_port.connection_number() != m_connection) {
-            m_connection = m_port.connection_number();
-            on_new_connection();
-        }
         forward_log_lines();
+        // read() polls the device (PORT_OPEN included); the connection state it leaves is then
+        // read without another lock round (each is a cli/sti pair: two traps under kvm_pvm).
         auto received = m_port.read(buffer, sizeof buffer);
         if (received.is_error()) {
             kprint("control: the control port failed: {}\n", received.error().message);
             m_port.wait_for_activity();
             continue;
         }
+        auto state = m_port.connection_state();
+        if (state.open && state.number != m_connection) {
+            m_connection = state.number;
+            on_new_connection();
+        }
         if (received.value().bytes == 0) {
-            m_port.wait_for_activity();
+            // A host that just got a reply usually sends again within tens of microseconds:
+            // polling for that long costs less than an interrupt (two ~32 us register exits
+            // under kvm_pvm), and a quiet channel sleeps after it as before.
+            m_port.wait_for_input(kInputPollNs);
             continue;
         }
         if (received.value().connection != m_connection) {

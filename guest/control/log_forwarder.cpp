@@ -31,13 +31,13 @@ void capture(StringView text)
         if (next == g_tail) {
             // Full: forget the partial line being written so only whole lines are forwarded.
             while (g_head != g_tail && g_ring[(g_head + kRingBytes - 1) % kRingBytes] != '\n')
-                g_head = (g_head + kRingBytes - 1) % kRingBytes;
+                __atomic_store_n(&g_head, (g_head + kRingBytes - 1) % kRingBytes, __ATOMIC_RELAXED);
             ++g_dropped;
             g_skipping = c != '\n';
             continue;
         }
         g_ring[g_head] = c;
-        g_head = next;
+        __atomic_store_n(&g_head, next, __ATOMIC_RELEASE);
     }
 }
 
@@ -79,6 +79,11 @@ void start_log_capture() { serial::set_listener(capture); }
 
 bool take_log_line(channel::LogLine& line)
 {
+    // Empty (the usual case): no lock, so no cli/sti pair (two traps under kvm_pvm) per call.
+    // A line completed right after this look waits for the next call, as one completed right
+    // after the locked look would.
+    if (__atomic_load_n(&g_head, __ATOMIC_ACQUIRE) == __atomic_load_n(&g_tail, __ATOMIC_RELAXED))
+        return false;
     char text[kMaxLine];
     std::size_t length = 0;
     {

@@ -66,8 +66,19 @@ void reclaim_nano_core(const Handover& handover)
     __builtin_unreachable();
 }
 
+// The boot task has nothing left to do. Under the scheduler it blocks for good: a boot task that
+// merely halted stayed ready, took the CPU at every time-slice tick, and then slept in its own
+// `hlt` through the interrupts that made other tasks (the control agent) ready, until the next
+// tick ~10 ms later (the channel's round-trip tail). The idle task halts when nothing is ready.
 [[noreturn]] void idle_forever()
 {
+    if (task::scheduler::started()) {
+        SpinLock never_woken;
+        for (;;) {
+            (void)never_woken.lock();
+            task::scheduler::block_current_releasing(never_woken);
+        }
+    }
     for (;;)
         cpu::enable_interrupts_and_halt();
 }

@@ -21,6 +21,7 @@ public:
     std::string err() const;
     std::string output() const { return "--- stdout ---\n" + out() + "--- stderr ---\n" + err(); }
     bool running();
+    pid_t pid() const { return m_pid; }
     // Waits until stdout holds `needle` `count` times; false at the deadline or when the process has ended.
     bool wait_for_output(const std::string& needle, std::chrono::seconds limit, int count = 1);
 

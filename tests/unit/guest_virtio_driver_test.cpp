@@ -59,6 +59,8 @@ public:
         std::memcpy(&d, reinterpret_cast<const void*>(m_queue.descriptor_table_address() + 16ull * id), 16);
         return d;
     }
+    // VIRTQ_USED_F_NO_NOTIFY: whether the device wants notifications of new buffers.
+    void set_used_flags(std::uint16_t flags) { std::memcpy(reinterpret_cast<void*>(m_queue.used_ring_address()), &flags, 2); }
     // Writes used element number `m_used` and publishes it.
     void give_back(std::uint32_t id, std::uint32_t length) { give_back_at(m_used, id, length, static_cast<std::uint16_t>(m_used + 1)); ++m_used; }
     void give_back_at(std::uint16_t slot, std::uint32_t id, std::uint32_t length, std::uint16_t new_index)
@@ -101,6 +103,25 @@ TEST(GuestVirtqueue, RefusesSizesThatAreNotPowersOfTwo)
     EXPECT_GE(queue.used_ring_address(), queue.avail_ring_address() + 4 + 2 * 16 + 2);
     FakeDevice device(queue);
     EXPECT_EQ(device.avail_index(), 0);  // zeroed, not the allocator's 0xa5 fill
+}
+
+TEST(GuestVirtqueue, PublishSkipsTheNotificationWhileTheDeviceSuppressesIt)
+{
+    Virtqueue queue;
+    ASSERT_FALSE(queue.allocate(0, 8).is_error());
+    FakeDevice device(queue);
+    BufferSegment segment{buffer(0), 64, true};
+    device.set_used_flags(1);  // VIRTQ_USED_F_NO_NOTIFY
+    ASSERT_FALSE(queue.add_buffer(segment).is_error());
+    EXPECT_FALSE(queue.publish()) << "the device said it will look by itself";
+    EXPECT_EQ(device.avail_index(), 1) << "published all the same";
+    device.set_used_flags(0);
+    ASSERT_FALSE(queue.add_buffer({buffer(1), 64, true}).is_error());
+    EXPECT_TRUE(queue.publish());
+    EXPECT_EQ(device.avail_index(), 2);
+    device.set_used_flags(0xfffe);  // other bits are not ours to interpret
+    ASSERT_FALSE(queue.add_buffer({buffer(2), 64, true}).is_error());
+    EXPECT_TRUE(queue.publish());
 }
 
 TEST(GuestVirtqueue, ChainIsVisibleOnlyAfterPublishAndComesBackWhole)

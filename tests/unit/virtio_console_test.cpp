@@ -214,6 +214,30 @@ TEST_F(ConsoleTest, HostBytesWaitForReceiveBuffersAndArriveInOrder)
     EXPECT_EQ(bench.console.host_input_space(), ConsoleDevice::kBufferCapacity);
 }
 
+TEST_F(ConsoleTest, ReceiveNotificationsAreWantedOnlyWhileHostBytesWaitForBuffers)
+{
+    handshake();
+    bench.console.host_connected();
+    auto used_flags = [&] { return d.used_flags(console::kPort1Receive); };
+    post_receive_buffers(2, 4);
+    EXPECT_EQ(used_flags() & Virtqueue::kUsedFlagNoNotify, Virtqueue::kUsedFlagNoNotify)
+        << "nothing to deliver: new buffers need no notification";
+    EXPECT_EQ(accept("0123456789"), 10u);  // 8 bytes fit, 2 wait
+    EXPECT_EQ(take_received(), "01234567");
+    EXPECT_EQ(used_flags() & Virtqueue::kUsedFlagNoNotify, 0) << "bytes wait for a buffer: notify me";
+    post_receive_buffers(1, 4);  // notifies, as the flag asks
+    EXPECT_EQ(take_received(), "89");
+    EXPECT_EQ(used_flags() & Virtqueue::kUsedFlagNoNotify, Virtqueue::kUsedFlagNoNotify);
+
+    // A buffer posted without a notification while suppressed is found when bytes come.
+    std::uint16_t head = d.post(console::kPort1Receive, {{kBufferBase + 0x8000, 16, true}});
+    EXPECT_EQ(accept("later"), 5u);
+    auto used = d.take_used(console::kPort1Receive);
+    ASSERT_TRUE(used.has_value());
+    EXPECT_EQ(used->id, head);
+    EXPECT_EQ(used->length, 5u);
+}
+
 TEST_F(ConsoleTest, HostInputIsBoundedAndNothingIsLost)
 {
     handshake();

@@ -140,6 +140,8 @@ public:
     void set_avail_index(std::uint32_t queue, std::uint16_t index) { write_u16(avail_ring(queue) + 2, index); }
 
     void notify(std::uint32_t queue) { write(mmio::kQueueNotify, queue); }
+    // used.flags: VIRTQ_USED_F_NO_NOTIFY is the device's notification suppression.
+    std::uint16_t used_flags(std::uint32_t queue) { return read_u16(used_ring(queue)); }
 
     std::optional<UsedElement> take_used(std::uint32_t queue)
     {

@@ -211,10 +211,18 @@ void ConsoleDevice::deliver_to_guest()
     bool returned = false;
     bool made_room = false;
     std::vector<std::uint8_t> chunk;
+    Virtqueue& receive = m_queues[kPort1Receive];
     while (!m_to_guest.empty()) {
         auto chain = pop(kPort1Receive);
-        if (!chain)
-            break;
+        if (!chain) {
+            if (!usable())
+                return;
+            // Out of buffers with bytes waiting: the one case a notification is needed. Ask for
+            // it, then look once more (a buffer published before the flag was seen came without one).
+            if (!receive.set_notifications_wanted(*m_memory, true) || !receive.has_avail(*m_memory))
+                break;
+            continue;
+        }
         std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(chain->writable_bytes, m_to_guest.size()));
         chunk.assign(m_to_guest.begin(), m_to_guest.begin() + static_cast<std::ptrdiff_t>(count));
         std::size_t written = Virtqueue::write_chain(*m_memory, *chain, chunk);
@@ -224,6 +232,10 @@ void ConsoleDevice::deliver_to_guest()
             return;
         returned = true;
     }
+    // Nothing left to deliver: buffers the driver posts need no notification, since bytes from
+    // the host make the device look at the avail ring anyway (saves a VM exit per repost).
+    if (m_to_guest.empty() && usable())
+        receive.set_notifications_wanted(*m_memory, false);
     if (returned && usable())
         m_signals->used_buffers(m_queues[kPort1Receive]);
     if (made_room)

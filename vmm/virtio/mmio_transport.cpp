@@ -39,8 +39,10 @@ void MmioTransport::mmio_write(std::uint64_t offset, std::span<const std::uint8_
     write_register(offset, value);
 }
 
-void MmioTransport::notify_queue(std::uint32_t index)
+void MmioTransport::notify_queue(std::uint32_t index, std::uint64_t writes)
 {
+    if (writes > 1)
+        m_notifications.fetch_add(writes - 1, std::memory_order_relaxed);
     std::lock_guard guard(m_lock);
     notify_locked(index);
 }
@@ -187,6 +189,7 @@ void MmioTransport::write_status(std::uint32_t value)
 
 void MmioTransport::notify_locked(std::uint32_t index)
 {
+    m_notifications.fetch_add(1, std::memory_order_relaxed);
     auto queues = m_device.queues();
     if (m_status & kStatusNeedsReset)
         return;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <atomic>
 #include <mutex>
 #include <string>
 
@@ -62,7 +63,8 @@ public:
     void mmio_write(std::uint64_t offset, std::span<const std::uint8_t> data) override;
 
     // A QueueNotify that arrived through an ioeventfd instead of an MMIO exit. Takes the lock.
-    void notify_queue(std::uint32_t index);
+    // `writes`: how many guest writes the eventfd coalesced (counted; handled once).
+    void notify_queue(std::uint32_t index, std::uint64_t writes = 1);
 
     // Serialises the vCPU thread and the device's I/O thread: hold it to call into the device.
     std::mutex& lock() { return m_lock; }
@@ -72,6 +74,8 @@ public:
     // Why the device is in NEEDS_RESET (empty when it is not).
     const std::string& failure_reason() const { return m_failure_reason; }
     std::uint64_t interrupts_raised() const { return m_interrupts_raised; }
+    // QueueNotify writes seen (MMIO exits and ioeventfd wake-ups alike; each was a VM exit).
+    std::uint64_t notifications() const { return m_notifications.load(std::memory_order_relaxed); }
 
 private:
     std::uint32_t read_register(std::uint64_t offset);
@@ -104,6 +108,7 @@ private:
     bool m_activated = false;
     std::string m_failure_reason;
     std::uint64_t m_interrupts_raised = 0;
+    std::atomic<std::uint64_t> m_notifications{0};
 };
 
 } // namespace delos::vmm::virtio

@@ -145,6 +145,27 @@ bool Virtqueue::driver_wants_interrupt(const GuestMemory& memory) const
     return (load_u16_acquire(memory, m_avail_ring) & kAvailFlagNoInterrupt) == 0;
 }
 
+bool Virtqueue::set_notifications_wanted(const GuestMemory& memory, bool wanted)
+{
+    if (!m_ready)
+        return false;
+    auto flags = memory.range(m_used_ring, 2);
+    if (flags.empty())
+        return false;
+    __atomic_store_n(reinterpret_cast<std::uint16_t*>(flags.data()), wanted ? 0 : kUsedFlagNoNotify, __ATOMIC_RELEASE);
+    // The flag must be visible before the caller re-reads avail.idx (a store-load order x86 keeps
+    // only with a full fence); the driver fences between its avail.idx store and its flag read.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    return true;
+}
+
+bool Virtqueue::has_avail(const GuestMemory& memory) const
+{
+    if (!m_ready)
+        return false;
+    return load_u16_acquire(memory, m_avail_ring + 2) != m_next_avail;
+}
+
 std::size_t Virtqueue::read_chain(const GuestMemory& memory, const DescriptorChain& chain, std::uint64_t offset,
                                   std::span<std::uint8_t> out)
 {

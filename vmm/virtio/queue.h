@@ -55,6 +55,7 @@ public:
     static constexpr std::uint16_t kDescriptorFlagWrite = 2;
     static constexpr std::uint16_t kDescriptorFlagIndirect = 4;
     static constexpr std::uint16_t kAvailFlagNoInterrupt = 1;
+    static constexpr std::uint16_t kUsedFlagNoNotify = 1;
 
     explicit Virtqueue(std::uint16_t max_size) : m_max_size(max_size), m_size(max_size) {}
 
@@ -85,6 +86,14 @@ public:
     bool add_used(const GuestMemory& memory, std::uint16_t head, std::uint32_t written);
     // False when the driver set VIRTQ_AVAIL_F_NO_INTERRUPT (a hint: it polls).
     bool driver_wants_interrupt(const GuestMemory& memory) const;
+    // VIRTQ_USED_F_NO_NOTIFY (§2.7.10), our side of notification suppression: `false` tells the
+    // driver not to notify about new buffers (the device will look at the avail ring by itself).
+    // Turning notifications back on ends with a full fence: the caller then re-checks has_avail(),
+    // because a chain the driver published before it could see the flag came without a notification.
+    // False when the used ring is no longer in RAM.
+    bool set_notifications_wanted(const GuestMemory& memory, bool wanted);
+    // Whether avail.idx shows chains not popped yet (one read, not validated: pop() checks).
+    bool has_avail(const GuestMemory& memory) const;
 
     // Copies of a chain's bytes: `read_chain` gathers readable bytes from `offset` on;
     // `write_chain` scatters into writable descriptors. Both return the bytes copied.

@@ -2,6 +2,7 @@
 #include "drivers/virtio/console.h"
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
 
 namespace delos::virtio {
@@ -379,11 +380,19 @@ bool ConsoleDriver::host_connected(std::uint32_t id)
     return port->host_open;
 }
 
+ConsoleDriver::ConnectionState ConsoleDriver::connection_state(std::uint32_t id) const
+{
+    if (id >= m_port_count)
+        return {false, 0};
+    const Port& port = m_ports[id];
+    return {port.host_open.load(std::memory_order_relaxed), port.connections.load(std::memory_order_relaxed)};
+}
+
 std::uint64_t ConsoleDriver::connection_number(std::uint32_t id)
 {
     SpinLockGuard guard(m_lock);
     Port* port = port_or_null(id);
-    return port ? port->connections : 0;
+    return port ? port->connections.load() : 0;
 }
 
 ErrorOr<ConsoleDriver::Received> ConsoleDriver::read(std::uint32_t id, std::uint8_t* into, std::size_t capacity)
@@ -473,6 +482,30 @@ ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes)
     }
     unlock();
     return {};
+}
+
+void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
+{
+    Port* port = port_or_null(id);
+    if (poll_ns > 0 && port && port->added && !m_broken) {
+        // Only this reader changes the receive queue's interrupt flag; reading the used index
+        // needs no lock (the device only ever advances it, and poll() validates what it finds).
+        port->receive.set_interrupts_wanted(false);
+        std::uint64_t deadline = tsc::nanoseconds_since_boot() + poll_ns;
+        while (port->receive.unconsumed_used() == 0 && !m_activity.load(std::memory_order_acquire) &&
+               tsc::nanoseconds_since_boot() < deadline)
+            cpu::pause();
+        // Input: the interrupts stay off while the reader works on it (more input arriving
+        // meanwhile needs none; the reader comes back here before it sleeps).
+        if (port->receive.unconsumed_used() != 0)
+            return;
+        // Interrupts back on (the store is fenced), then look once more: a buffer the device
+        // completed while it still saw the flag came without an interrupt.
+        port->receive.set_interrupts_wanted(true);
+        if (port->receive.unconsumed_used() != 0)
+            return;
+    }
+    wait_for_activity();
 }
 
 void ConsoleDriver::wait_for_activity()

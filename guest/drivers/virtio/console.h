@@ -70,14 +70,31 @@ public:
     ErrorOr<void> write(std::uint32_t port, ByteView bytes);
     // Sleeps (sti; hlt) until the device interrupts, unless it already has since the last call.
     void wait_for_activity();
+    // The port's connection as of the last poll (every call above polls), read without the lock
+    // (each lock is a cli/sti pair, two traps in kvm_pvm native mode): for a reader that has
+    // just called read().
+    struct ConnectionState {
+        bool open;
+        std::uint64_t number;
+    };
+    ConnectionState connection_state(std::uint32_t port) const;
+    // NAPI-style wait for input on `port`: first busy-polls its receive used ring for up to
+    // `poll_ns` with that queue's interrupts suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT), returning
+    // as soon as data or any interrupt arrives. With data, the queue's interrupts stay off while
+    // the reader works (it comes back here before sleeping); without, they are turned back on,
+    // the ring re-checked, and it sleeps as wait_for_activity does. Input that comes while the
+    // reader works or polls costs no interrupt (nor the two register exits an interrupt costs
+    // under virtio-mmio). For the port's only reader, which must not sleep elsewhere on its input.
+    void wait_for_input(std::uint32_t port, std::uint64_t poll_ns);
 
     bool broken() const { return m_broken; }
 
 private:
     struct Port {
         bool added = false;        // DEVICE_ADD seen and buffers posted
-        bool host_open = false;    // the device's PORT_OPEN
-        std::uint64_t connections = 0;
+        // Written under the lock; atomic so connection_state() can read them without it.
+        std::atomic<bool> host_open{false};  // the device's PORT_OPEN
+        std::atomic<std::uint64_t> connections{0};
         char name[kMaxNameBytes] = {};
         std::uint32_t name_length = 0;  // 0: no PORT_NAME yet
         Virtqueue receive;

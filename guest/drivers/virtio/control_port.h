@@ -38,6 +38,12 @@ public:
     // Sleeps until the device interrupts (data, a sent buffer back, a control message), or returns
     // at once if it has since the last call. Enables interrupts.
     void wait_for_activity() { m_console->wait_for_activity(); }
+    // Waits for input: busy-polls up to `poll_ns` without interrupts, then as wait_for_activity
+    // (see ConsoleDriver::wait_for_input). For the port's only reader.
+    void wait_for_input(std::uint64_t poll_ns) { m_console->wait_for_input(m_port, poll_ns); }
+    // connected() and connection_number() as of the last call that polled (read, write), without
+    // taking the driver's lock.
+    ConsoleDriver::ConnectionState connection_state() const { return m_console->connection_state(m_port); }
 
 private:
     ControlPort(ConsoleDriver& console, std::uint32_t port) : m_console(&console), m_port(port) {}

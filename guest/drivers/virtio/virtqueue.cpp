@@ -15,11 +15,12 @@ struct [[gnu::packed]] RingDescriptor {
 constexpr std::uint16_t kDescriptorNext = 1;
 constexpr std::uint16_t kDescriptorWrite = 2;
 constexpr std::uint16_t kAvailNoInterrupt = 1;
+constexpr std::uint16_t kUsedNoNotify = 1;
 
 // avail: le16 flags; le16 idx; le16 ring[size]; (le16 used_event, unused without EVENT_IDX)
 constexpr std::uint64_t kAvailFlags = 0, kAvailIndex = 2, kAvailRing = 4;
 // used: le16 flags; le16 idx; struct { le32 id; le32 len; } ring[size]; (le16 avail_event)
-constexpr std::uint64_t kUsedIndex = 2, kUsedRing = 4, kUsedElementBytes = 8;
+constexpr std::uint64_t kUsedFlags = 0, kUsedIndex = 2, kUsedRing = 4, kUsedElementBytes = 8;
 
 template <typename T>
 T load_acquire(std::uint64_t address)
@@ -119,9 +120,13 @@ bool Virtqueue::publish()
     // Descriptors and ring entries become visible before the index that announces them.
     store_release<std::uint16_t>(avail_ring_address() + kAvailIndex, m_avail_index);
     m_published_index = m_avail_index;
-    // The device reads avail.idx only after our notification, which must follow the store.
+    // The store must be visible before we read the device's flag (store-load: a full fence). A
+    // device that turns notifications back on fences, then re-reads avail.idx: either it sees our
+    // index or we see its flag cleared and notify.
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
-    return true;
+    // VIRTQ_USED_F_NO_NOTIFY (§2.7.10): the device will look by itself; a notification would
+    // only cost an exit. A device that lies here only stalls its own queue.
+    return (load_acquire<std::uint16_t>(used_ring_address() + kUsedFlags) & kUsedNoNotify) == 0;
 }
 
 ErrorOr<bool> Virtqueue::take_used(UsedBuffer& out)

@@ -60,7 +60,8 @@ public:
     ErrorOr<std::uint16_t> add_buffer(const BufferSegment& segment) { return add_chain(&segment, 1); }
 
     // Makes every chain added since the last publish visible with one avail.idx store. Returns
-    // whether anything was published (the caller then notifies the device, once per batch).
+    // whether the device must be notified (once per batch): something was published and the
+    // device has not set VIRTQ_USED_F_NO_NOTIFY.
     bool publish();
 
     // Takes the next used chain into `out`: true when there was one, false when the used ring
