@@ -65,6 +65,20 @@ protected:
         return bench.console.accept_from_host({reinterpret_cast<const std::uint8_t*>(text.data()), text.size()});
     }
 
+    // The PORT_OPEN values the device hands over in four rounds of `buffers` fresh control buffers.
+    std::vector<std::uint16_t> port_open_values(int buffers)
+    {
+        std::vector<std::uint16_t> values;
+        for (int round = 0; round < 4; ++round) {
+            d.post_control_buffers(buffers);
+            while (auto message = d.take_control()) {
+                if (message->event == console::kPortOpen)
+                    values.push_back(message->value);
+            }
+        }
+        return values;
+    }
+
     ConsoleBench bench;
     TestDriver& d = bench.driver;
     int m_receive_posted = 0;
@@ -123,14 +137,7 @@ TEST_F(ConsoleTest, ReconnectsCoalesceIntoTheLatestPortOpen)
         bench.console.host_disconnected();
     }
     bench.console.host_connected();
-    std::vector<std::uint16_t> values;
-    for (int round = 0; round < 4; ++round) {
-        d.post_control_buffers(8);
-        while (auto message = d.take_control()) {
-            if (message->event == console::kPortOpen)
-                values.push_back(message->value);
-        }
-    }
+    std::vector<std::uint16_t> values = port_open_values(8);
     ASSERT_FALSE(values.empty());
     EXPECT_EQ(values.back(), 1);
     EXPECT_LE(values.size(), 8u);
@@ -146,14 +153,7 @@ TEST_F(ConsoleTest, EveryReconnectShowsTheDriverACloseBeforeTheOpen)
         bench.console.host_disconnected();
         bench.console.host_connected();
     }
-    std::vector<std::uint16_t> values;
-    for (int round = 0; round < 4; ++round) {
-        d.post_control_buffers(4);
-        while (auto message = d.take_control()) {
-            if (message->event == console::kPortOpen)
-                values.push_back(message->value);
-        }
-    }
+    std::vector<std::uint16_t> values = port_open_values(4);
     ASSERT_FALSE(values.empty());
     EXPECT_EQ(values.back(), 1);
     // Two opens in a row would hide a new connection: its bytes would be read as the old one's.
