@@ -5,30 +5,32 @@
 
 namespace delos::vmm {
 
+namespace {
+
+// " (label: 0xkey=count ...)" for a non-empty map of counts by address.
+template <typename Counts>
+std::string describe_counts(const char* label, const Counts& counts)
+{
+    if (counts.empty())
+        return {};
+    std::string text = std::string(" (") + label + ":";
+    for (const auto& [key, count] : counts) {
+        char entry[32];
+        std::snprintf(entry, sizeof entry, " 0x%llx=%llu", static_cast<unsigned long long>(key),
+                      static_cast<unsigned long long>(count));
+        text += entry;
+    }
+    return text + ")";
+}
+
+} // namespace
+
 std::string ExitCounters::describe() const
 {
     std::string text = "exits " + std::to_string(total) + ":";
     for (const auto& [reason, count] : by_reason)
         text += " " + reason + "=" + std::to_string(count);
-    if (!by_port.empty()) {
-        text += " (ports:";
-        for (const auto& [port, count] : by_port) {
-            char entry[32];
-            std::snprintf(entry, sizeof entry, " 0x%x=%llu", port, static_cast<unsigned long long>(count));
-            text += entry;
-        }
-        text += ")";
-    }
-    if (!by_mmio_offset.empty()) {
-        text += " (mmio:";
-        for (const auto& [offset, count] : by_mmio_offset) {
-            char entry[32];
-            std::snprintf(entry, sizeof entry, " 0x%x=%llu", offset, static_cast<unsigned long long>(count));
-            text += entry;
-        }
-        text += ")";
-    }
-    return text;
+    return text + describe_counts("ports", by_port) + describe_counts("mmio", by_mmio_offset);
 }
 
 } // namespace delos::vmm
