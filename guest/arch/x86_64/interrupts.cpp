@@ -273,9 +273,14 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
         } else {
             run_handler(*frame);
         }
-        // Going back to unmasked code: what was deferred meanwhile (a vector that arrived
-        // while another task ran masked, then switched to us) runs now, before the return.
-        if (!was_masked) {
+        // Going back to unmasked code from an interrupt: what was deferred meanwhile (while
+        // another task ran masked, then switched back to us) runs now, before the return.
+        // Exceptions never switch tasks; unmasked code with something pending is then only
+        // enable_interrupts between its clear and its check, which runs it itself (and an NMI
+        // there must not run handlers from NMI context).
+        if (!was_masked && frame->vector < 32) {
+            set_soft_mask(false);
+        } else if (!was_masked) {
             for (;;) {
                 (void)run_all_pending();
                 set_soft_mask(false);
