@@ -2,7 +2,10 @@
 // exist is survived through the #GP fixup, exceptions are delivered and resumed, and the
 // kernel's view of the interrupt flag stays right across cli/sti, locks and interrupts (in
 // kvm_pvm's native mode pushfq cannot tell, so the kernel keeps the flag itself).
+#include <atomic>
+
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/local_apic.h"
 #include "arch/x86_64/native_mode.h"
 #include "arch/x86_64/tsc.h"
@@ -190,6 +193,37 @@ ErrorOr<void> idle_wakes_for_sleepers()
     return {};
 }
 
+// A task that spends nearly all its time inside spin-locked sections is still preempted: the
+// timer interrupt lands while it is masked (native mode: deferred) and its handler preempts at
+// the unlock. The releaser can only run if that happens; the bound only stops a hang.
+ErrorOr<void> task_spinning_under_a_lock_is_preempted()
+{
+    std::atomic<bool> released{false};
+    SpinLock lock;
+    auto before = task::scheduler::statistics();
+    std::uint64_t deferred_before = arch::deferred_interrupt_count();
+    auto spinner = SELFTEST_TRY(task::spawn("locked-spinner", [&released, &lock] {
+        std::uint64_t give_up = cpu::read_tsc() + 3 * tsc::ticks_per_second();
+        while (!released.load(std::memory_order_acquire)) {
+            if (cpu::read_tsc() > give_up)
+                return false;
+            SpinLockGuard guard(lock);
+            for (int i = 0; i < 2000; ++i)
+                cpu::pause();
+        }
+        return true;
+    }));
+    auto releaser = SELFTEST_TRY(task::spawn("releaser", [&released] { released.store(true, std::memory_order_release); }));
+    bool spinner_saw_release = spinner.join().value();
+    SELFTEST_CHECK(spinner_saw_release);
+    SELFTEST_CHECK(releaser.join().returned());
+    SELFTEST_CHECK(task::scheduler::statistics().preemptions > before.preemptions);
+    if (cpu::native_mode())
+        SELFTEST_CHECK(arch::deferred_interrupt_count() > deferred_before);
+    SELFTEST_CHECK(cpu::interrupts_enabled());
+    return {};
+}
+
 // A fault taken while masked (the exception is never deferred) resumes still masked.
 ErrorOr<void> breakpoint_while_masked_keeps_the_mask()
 {
@@ -217,6 +251,7 @@ extern const TestCase kCpuTests[] = {
     {"cpu", "halt_with_a_held_interrupt_returns", halt_with_a_held_interrupt_returns},
     {"cpu", "idle_wakes_for_sleepers", idle_wakes_for_sleepers},
     {"cpu", "breakpoint_while_masked_keeps_the_mask", breakpoint_while_masked_keeps_the_mask},
+    {"cpu", "task_spinning_under_a_lock_is_preempted", task_spinning_under_a_lock_is_preempted},
 };
 extern const std::size_t kCpuTestCount = sizeof kCpuTests / sizeof kCpuTests[0];
 

@@ -150,9 +150,12 @@ void set_soft_mask(bool masked)
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
 }
 
+std::uint64_t g_deferred_interrupts = 0;
+
 // Called on interrupt entry with the virtual IF off (the gate cleared it).
 void defer(std::uint64_t vector)
 {
+    ++g_deferred_interrupts;
     __atomic_fetch_or(&delos_pending_interrupts[(vector & 0xff) / 64], 1ull << (vector % 64), __ATOMIC_RELAXED);
     __atomic_store_n(&delos_pending_interrupt_summary, true, __ATOMIC_RELAXED);
 }
@@ -216,6 +219,8 @@ bool run_all_pending()
 }
 
 } // namespace
+
+std::uint64_t delos::arch::deferred_interrupt_count() { return __atomic_load_n(&g_deferred_interrupts, __ATOMIC_RELAXED); }
 
 // The slow half of enable_interrupts / enable_interrupts_and_halt in native mode: something is
 // pending or the virtual IF is off. Leaves the mask clear, the virtual IF on and nothing
