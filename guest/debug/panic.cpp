@@ -14,7 +14,7 @@ bool g_panicking = false;
 
 void panic(StringView message)
 {
-    cpu::disable_interrupts();
+    cpu::disable_interrupts_hard();  // the real cli: nothing may run any more (native mode too)
     if (g_panicking) {
         kprint("delos: PANIC while panicking: {}\n", message);
         platform::shutdown(platform::kExitPanic);

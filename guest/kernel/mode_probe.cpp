@@ -49,7 +49,7 @@ void run_mode_probe()
     probe("nothing", [] {});
     probe("outsb 0x80 x1", [] { const char* b = "abcd"; asm volatile("outsb" : "+S"(b) : "d"(0x80) : "memory"); });
     probe("nothing", [] {});
-    probe("cli", [] { cpu::disable_interrupts(); });
+    probe("cli", [] { cpu::disable_interrupts_hard(); });
     probe("rdmsr tsc_deadline", [] { (void)cpu::read_msr(0x6e0); });
     probe("wrmsr tsc_deadline 0", [] { cpu::write_msr(0x6e0, 0); });
     probe("read cr3", [] { (void)cpu::read_cr3(); });
@@ -65,11 +65,14 @@ void run_mode_probe()
         probe("set_access back", [&] { (void)memory::kernel_page_table().set_access(start, memory::kPageSize, memory::Access::ReadWrite); });
         probe("write to the page", [&] { *reinterpret_cast<volatile std::uint64_t*>(start) = 1; });
     }
-    probe("sti", [] { cpu::enable_interrupts(); });
-    probe("cli again", [] { cpu::disable_interrupts(); });
+    probe("sti", [] { cpu::enable_interrupts_hard(); });  // the trap itself (soft mask stays set)
+    probe("cli again", [] { cpu::disable_interrupts_hard(); });
     probe("out 0x80", [] { cpu::out8(0x80, 0); });
-    if (on)
+    if (on) {
         cpu::enable_interrupts();
+        // What a spin lock pays: the soft mask in native mode, cli + sti otherwise.
+        probe("disable+enable interrupts", [] { cpu::disable_interrupts(); cpu::enable_interrupts(); });
+    }
 }
 
 } // namespace delos::kernel

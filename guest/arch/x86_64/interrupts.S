@@ -70,7 +70,9 @@ interrupt_return:
 
 // kvm_pvm native mode: iretq runs in hardware against the host's GDT, so return through its
 // ring-3 selectors, and it does not restore the virtual IF: sti (whose shadow covers the
-// iretq) when the frame had IF=1. The frame: rip, cs, rflags, rsp, ss.
+// iretq) when the frame had IF=1. The frame: rip, cs, rflags, rsp, ss. A maskable interrupt
+// deferred under the soft mask had IF cleared in its frame by interrupt_dispatch, so it returns
+// with the virtual IF off (no sti, the cheap way back).
 native_return:
     movq $0x33, 8(%rsp)
     movq $0x2b, 32(%rsp)
@@ -82,15 +84,41 @@ native_return:
 
 // sti; hlt (cpu.h). An interrupt taken with rip at the hlt came between the two: it is the
 // wake-up the hlt waits for, so interrupt_dispatch resumes after the hlt instead of in it.
+//
+// Native mode (soft interrupt mask, cpu.h): clear the mask; anything pending is run by
+// delos_soft_unmask_slow (which also turns the virtual IF on) and counts as the wake-up, so no
+// hlt then. Otherwise hlt with the virtual IF already on: an interrupt taken anywhere from
+// delos_soft_halt_window_start up to and including the hlt resumes at delos_soft_halt_window_end
+// (interrupt_dispatch), so it cannot be slept through. An interrupt before the window (at the
+// movb) still sees the mask set and is deferred, which the first check finds.
     .section .text.delos_enable_interrupts_and_halt, "ax"
     .global delos_enable_interrupts_and_halt
     .global delos_halt_instruction
+    .global delos_soft_halt_window_start
+    .global delos_soft_halt_window_end
     .type delos_enable_interrupts_and_halt, @function
 delos_enable_interrupts_and_halt:
+    cmpb $0, delos_native_mode(%rip)
+    jne 2f
     movb $1, delos_virtual_interrupt_flag(%rip)
     sti
 delos_halt_instruction:
     hlt
+    ret
+2:  movb $0, delos_soft_interrupt_mask(%rip)
+delos_soft_halt_window_start:
+    cmpb $0, delos_pending_interrupt_summary(%rip)
+    jne 3f
+    cmpb $0, delos_virtual_interrupt_flag(%rip)
+    je 3f
+    hlt
+delos_soft_halt_window_end:
+    ret
+3:  subq $8, %rsp                // keep the call 16-byte aligned
+    call delos_soft_unmask_slow  // runs what is pending, sets the virtual IF; al = ran something
+    addq $8, %rsp
+    testb %al, %al
+    jz delos_soft_halt_window_start  // nothing ran (the IF was merely off): now halt
     ret
     .size delos_enable_interrupts_and_halt, . - delos_enable_interrupts_and_halt
 

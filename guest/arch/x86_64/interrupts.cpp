@@ -133,9 +133,172 @@ void set_exception_hook(ExceptionHook hook) { g_exception_hook = hook; }
 
 } // namespace delos::arch
 
+namespace {
+
+using namespace delos::arch;
+
+extern "C" const char delos_soft_halt_window_start[];
+extern "C" const char delos_soft_halt_window_end[];
+
+constexpr std::uint64_t kInterruptFlag = 1u << 9;
+
+bool soft_masked() { return __atomic_load_n(&delos_soft_interrupt_mask, __ATOMIC_RELAXED); }
+void set_soft_mask(bool masked)
+{
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&delos_soft_interrupt_mask, masked, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+std::uint64_t g_deferred_interrupts = 0;
+
+// Called on interrupt entry with the virtual IF off (the gate cleared it).
+void defer(std::uint64_t vector)
+{
+    ++g_deferred_interrupts;
+    __atomic_fetch_or(&delos_pending_interrupts[(vector & 0xff) / 64], 1ull << (vector % 64), __ATOMIC_RELAXED);
+    __atomic_store_n(&delos_pending_interrupt_summary, true, __ATOMIC_RELAXED);
+}
+
+// Takes the lowest pending vector (0 if none). The summary is cleared before the scan, so a
+// vector deferred meanwhile (only possible with the virtual IF on) sets it again.
+std::uint64_t take_pending()
+{
+    __atomic_store_n(&delos_pending_interrupt_summary, false, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    for (unsigned word = 0; word < 4; ++word) {
+        std::uint64_t bits = __atomic_load_n(&delos_pending_interrupts[word], __ATOMIC_RELAXED);
+        if (bits == 0)
+            continue;
+        unsigned bit = static_cast<unsigned>(__builtin_ctzll(bits));
+        __atomic_fetch_and(&delos_pending_interrupts[word], ~(1ull << bit), __ATOMIC_RELAXED);
+        __atomic_store_n(&delos_pending_interrupt_summary, true, __ATOMIC_RELAXED);  // others may remain: look again
+        return word * 64 + bit;
+    }
+    return 0;
+}
+
+void run_handler(InterruptFrame& frame)
+{
+    if (InterruptHandler handler = g_handlers[frame.vector & 0xff]) {
+        handler(frame);
+        return;
+    }
+    delos::kprint("delos: spurious interrupt vector {}\n", frame.vector);
+}
+
+// Runs a deferred vector's handler here, with the mask set, as if the interrupt had arrived now
+// with interrupts on: the handler sends its EOI and may preempt (switch tasks) from here, as it
+// would from the interrupt stub; the frame is only there for the handler to read.
+void run_deferred(std::uint64_t vector)
+{
+    InterruptFrame frame{};
+    frame.vector = vector;
+    frame.rip = reinterpret_cast<std::uint64_t>(__builtin_return_address(0));
+    frame.rsp = reinterpret_cast<std::uint64_t>(__builtin_frame_address(0));
+    frame.rflags = kInterruptFlag | 2;
+    frame.cs = kNativeCodeSelector;
+    run_handler(frame);
+}
+
+// Runs every pending vector, mask set; returns whether it ran any.
+bool run_all_pending()
+{
+    bool ran = false;
+    while (__atomic_load_n(&delos_pending_interrupt_summary, __ATOMIC_RELAXED)) {
+        std::uint64_t vector = take_pending();
+        if (vector == 0) {
+            // The summary was set but no bit: take_pending cleared it, unless a new deferral
+            // (bit first, then summary) raced in, which the loop condition sees.
+            continue;
+        }
+        run_deferred(vector);
+        ran = true;
+    }
+    return ran;
+}
+
+} // namespace
+
+std::uint64_t delos::arch::deferred_interrupt_count() { return __atomic_load_n(&g_deferred_interrupts, __ATOMIC_RELAXED); }
+
+// The slow half of enable_interrupts / enable_interrupts_and_halt in native mode: something is
+// pending or the virtual IF is off. Leaves the mask clear, the virtual IF on and nothing
+// pending; returns whether it ran a deferred handler.
+extern "C" bool delos_soft_unmask_slow()
+{
+    bool ran = false;
+    for (;;) {
+        set_soft_mask(true);
+        ran |= run_all_pending();
+        if (!__atomic_load_n(&delos_virtual_interrupt_flag, __ATOMIC_RELAXED)) {
+            __atomic_signal_fence(__ATOMIC_SEQ_CST);
+            // Off: either it was off all along or a deferral since the last look turned it off.
+            if (__atomic_load_n(&delos_pending_interrupt_summary, __ATOMIC_RELAXED))
+                continue;
+            // Nothing can arrive until the sti, and after it the mask is clear.
+            set_soft_mask(false);
+            delos::cpu::enable_interrupts_hard();
+            return ran;
+        }
+        // The IF is on (a handler switched tasks and we came back on another's IF): an interrupt
+        // may have been deferred since the last look; clear the mask, then look once more.
+        set_soft_mask(false);
+        if (!__atomic_load_n(&delos_pending_interrupt_summary, __ATOMIC_RELAXED) &&
+            __atomic_load_n(&delos_virtual_interrupt_flag, __ATOMIC_RELAXED))
+            return ran;
+    }
+}
+
 extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
 {
     using namespace delos::arch;
+    if (delos_native_mode) {
+        bool was_masked = soft_masked();
+        if (was_masked && frame->vector >= 32) {
+            // Soft-masked: remember it, return with the virtual IF off (no sti), no handler, no EOI.
+            defer(frame->vector);
+            frame->rflags &= ~kInterruptFlag;
+            return;
+        }
+        auto rip = frame->rip;
+        if (rip >= reinterpret_cast<std::uint64_t>(delos_soft_halt_window_start) &&
+            rip < reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end))
+            frame->rip = reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end);  // the wake-up: no hlt after it
+        set_soft_mask(true);  // handlers run with interrupts off, and their spin locks see it
+        if (frame->vector < 32) {
+            if (frame->vector == kGeneralProtection) {
+                if (std::uint64_t fixup = msr_fixup_for(frame->rip))
+                    frame->rip = fixup;  // a probed MSR does not exist here
+                else if (!(g_exception_hook && g_exception_hook(*frame)))
+                    report_fatal_exception(*frame);
+            } else if (!(g_exception_hook && g_exception_hook(*frame))) {
+                report_fatal_exception(*frame);
+            }
+        } else {
+            run_handler(*frame);
+        }
+        // Going back to unmasked code from an interrupt: what was deferred meanwhile (while
+        // another task ran masked, then switched back to us) runs now, before the return.
+        // Exceptions never switch tasks; unmasked code with something pending is then only
+        // enable_interrupts between its clear and its check, which runs it itself (and an NMI
+        // there must not run handlers from NMI context).
+        if (!was_masked && frame->vector < 32) {
+            set_soft_mask(false);
+        } else if (!was_masked) {
+            for (;;) {
+                (void)run_all_pending();
+                set_soft_mask(false);
+                // A deferral between the last look and the clear (possible only if a handler
+                // switched tasks and we came back with the IF on) is caught here; after the
+                // clear, an interrupt is handled at once.
+                if (!__atomic_load_n(&delos_pending_interrupt_summary, __ATOMIC_RELAXED))
+                    break;
+                set_soft_mask(true);
+            }
+        }
+        return;
+    }
     if (frame->rip == reinterpret_cast<std::uint64_t>(delos_halt_instruction))
         frame->rip += 1;  // woken between sti and hlt: do not go to sleep after this wake-up
     if (frame->vector < 32) {
@@ -149,9 +312,5 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
             return;
         report_fatal_exception(*frame);
     }
-    if (InterruptHandler handler = g_handlers[frame->vector & 0xff]) {
-        handler(*frame);
-        return;
-    }
-    delos::kprint("delos: spurious interrupt vector {}\n", frame->vector);
+    run_handler(*frame);
 }

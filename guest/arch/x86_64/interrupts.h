@@ -25,4 +25,7 @@ void set_exception_hook(ExceptionHook hook);
 
 const char* exception_name(std::uint64_t vector);
 
+// Native mode: how many maskable interrupts arrived while soft-masked and were deferred.
+std::uint64_t deferred_interrupt_count();
+
 } // namespace delos::arch

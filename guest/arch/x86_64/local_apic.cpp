@@ -16,6 +16,7 @@ constexpr std::uint32_t kRegisterId = 0x20;
 constexpr std::uint32_t kRegisterTaskPriority = 0x80;
 constexpr std::uint32_t kRegisterEndOfInterrupt = 0xb0;
 constexpr std::uint32_t kRegisterSpuriousVector = 0xf0;
+constexpr std::uint32_t kRegisterInterruptRequest = 0x200;  // 8 registers of 32 bits, 0x10 apart
 constexpr std::uint32_t kRegisterLvtTimer = 0x320;
 constexpr std::uint32_t kRegisterInitialCount = 0x380;
 constexpr std::uint32_t kRegisterCurrentCount = 0x390;
@@ -128,5 +129,10 @@ void disarm_timer()
 void end_of_interrupt() { reg(kRegisterEndOfInterrupt) = 0; }
 
 std::uint32_t id() { return reg(kRegisterId) >> 24; }
+
+bool interrupt_requested(std::uint8_t vector)
+{
+    return reg(kRegisterInterruptRequest + (vector / 32) * 0x10) & (1u << (vector % 32));
+}
 
 } // namespace delos::local_apic

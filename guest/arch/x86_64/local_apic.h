@@ -38,4 +38,8 @@ void end_of_interrupt();
 
 std::uint32_t id();
 
+// Whether `vector` waits in the interrupt request register (raised, not yet delivered): what a
+// masked interrupt looks like on the ordinary path (selftests).
+bool interrupt_requested(std::uint8_t vector);
+
 } // namespace delos::local_apic

@@ -7,6 +7,9 @@
 extern "C" {
 bool delos_native_mode = false;
 bool delos_virtual_interrupt_flag = false;
+bool delos_soft_interrupt_mask = true;  // the nano_core runs masked; scheduler::start unmasks
+bool delos_pending_interrupt_summary = false;
+std::uint64_t delos_pending_interrupts[4] = {};
 bool delos_read_msr_safe(std::uint32_t msr, std::uint64_t* value);
 bool delos_write_msr_safe(std::uint32_t msr, std::uint64_t value);
 }

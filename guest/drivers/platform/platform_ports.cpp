@@ -8,7 +8,7 @@ namespace delos::platform {
 
 void shutdown(std::uint32_t code)
 {
-    cpu::disable_interrupts();
+    cpu::disable_interrupts_hard();  // the real cli: nothing may run any more (native mode too)
     cpu::out32(abi::kDebugExitPort, code);
     cpu::halt_forever();  // only reached on a hypervisor without the exit port
 }
