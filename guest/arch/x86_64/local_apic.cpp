@@ -80,12 +80,13 @@ ErrorOr<void> initialize()
     reg(kRegisterTaskPriority) = 0;
     reg(kRegisterSpuriousVector) = kSoftwareEnable | kSpuriousVector;
 
-    g_timer_ticks_per_second = calibrate_count_down_timer();
     bool has_tsc_deadline = cpu::cpuid(1).ecx & kCpuidTscDeadlineBit;
     if (has_tsc_deadline) {
+        // No count-down calibration: it busy-waits 2 ms, most of a boot, for a timer not used.
         g_mode = TimerMode::TscDeadline;
         reg(kRegisterLvtTimer) = kLvtTscDeadline | kTimerVector;
     } else {
+        g_timer_ticks_per_second = calibrate_count_down_timer();
         if (g_timer_ticks_per_second == 0)
             return Error::make(ErrorCode::Unsupported, "local APIC: the timer did not count during calibration");
         g_mode = TimerMode::CountDown;

@@ -25,7 +25,8 @@ bool initialized();
 
 TimerMode timer_mode();
 const char* timer_mode_name();
-// Count-down timer ticks per second (after the divider), measured against the TSC.
+// Count-down timer ticks per second (after the divider), measured against the TSC; 0 in
+// TSC-deadline mode, where the count-down timer is not used and not calibrated.
 std::uint64_t timer_ticks_per_second();
 
 // One-shot: raise kTimerVector once the TSC reaches `tsc_deadline` (at once if it has passed).
