@@ -154,7 +154,8 @@ void ConsoleDevice::send_control(std::uint32_t id, std::uint16_t event, std::uin
     std::memcpy(message.data(), &id, 4);
     std::memcpy(message.data() + 4, &event, 2);
     std::memcpy(message.data() + 6, &value, 2);
-    std::memcpy(message.data() + kControlHeaderBytes, payload.data(), payload.size());
+    if (!payload.empty())  // an empty view may hold a null pointer, which memcpy must not see
+        std::memcpy(message.data() + kControlHeaderBytes, payload.data(), payload.size());
     if (event == kPortOpen) {
         // A client that reconnects often adds at most two messages, not many: the latest state, and
         // before an open a close, so that the driver still sees a new connection (a lone open while
