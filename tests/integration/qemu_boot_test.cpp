@@ -20,8 +20,7 @@ class QemuBoot : public ::testing::TestWithParam<const char*> {
 protected:
     void SetUp() override
     {
-        if (!program_exists("qemu-system-x86_64"))
-            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+        DELOS_REQUIRE_QEMU();
         DELOS_REQUIRE_KVM();
     }
 };
@@ -48,8 +47,7 @@ TEST_P(QemuBoot, PanicExitCodeCrossesTheDebugExitDevice)
 // (CPUID, then the signature MSR) must be harmless and leave the guest ordinary.
 TEST(QemuTcgBoot, GuestStaysInTheOrdinaryMode)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     auto result = run_qemu("microvm", "exit", "tcg");
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
     EXPECT_NE(result.out.find("cpu: ordinary\n"), std::string::npos) << result.out << result.err;
@@ -60,8 +58,7 @@ TEST(QemuTcgBoot, GuestStaysInTheOrdinaryMode)
 // The ordinary path keeps its IST stack for #DF: a stack overflow is reported by the guest.
 TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     auto result = run_qemu("microvm", "crash-stack-overflow", "tcg");
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
     EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out << result.err;

@@ -27,4 +27,11 @@ inline ChildResult run_vmm(std::vector<std::string> arguments, std::chrono::mill
             GTEST_SKIP() << "SKIPPED: /dev/kvm is not available on this machine";            \
     } while (0)
 
+// The same for machines without QEMU (scripts/test prints which of them this machine has).
+#define DELOS_REQUIRE_QEMU()                                                                                 \
+    do {                                                                                                     \
+        if (!::delos::test::program_exists("qemu-system-x86_64"))                                            \
+            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)"; \
+    } while (0)
+
 } // namespace delos::test

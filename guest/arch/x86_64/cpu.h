@@ -130,7 +130,7 @@ inline void disable_interrupts_hard()
     __atomic_store_n(&delos_virtual_interrupt_flag, false, __ATOMIC_RELAXED);
 }
 // The real sti without touching the soft mask (native mode: an interrupt then is deferred if
-// the mask is set). Only the mode probe uses it.
+// the mask is set). The soft unmask's slow path ends with it; the mode probe measures it.
 inline void enable_interrupts_hard()
 {
     __atomic_store_n(&delos_virtual_interrupt_flag, true, __ATOMIC_RELAXED);

@@ -187,6 +187,21 @@ void run_handler(InterruptFrame& frame)
     delos::kprint("delos: spurious interrupt vector {}\n", frame.vector);
 }
 
+// An exception: a probed MSR that does not exist resumes at its fixup; anything else goes to the
+// hook (the fault probe) or is fatal.
+void handle_exception(InterruptFrame& frame)
+{
+    if (frame.vector == kGeneralProtection) {
+        if (std::uint64_t fixup = msr_fixup_for(frame.rip)) {
+            frame.rip = fixup;
+            return;
+        }
+    }
+    if (g_exception_hook && g_exception_hook(frame))
+        return;
+    report_fatal_exception(frame);
+}
+
 // Runs a deferred vector's handler here, with the mask set, as if the interrupt had arrived now
 // with interrupts on: the handler sends its EOI and may preempt (switch tasks) from here, as it
 // would from the interrupt stub; the frame is only there for the handler to read.
@@ -266,18 +281,10 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
             rip < reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end))
             frame->rip = reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end);  // the wake-up: no hlt after it
         set_soft_mask(true);  // handlers run with interrupts off, and their spin locks see it
-        if (frame->vector < 32) {
-            if (frame->vector == kGeneralProtection) {
-                if (std::uint64_t fixup = msr_fixup_for(frame->rip))
-                    frame->rip = fixup;  // a probed MSR does not exist here
-                else if (!(g_exception_hook && g_exception_hook(*frame)))
-                    report_fatal_exception(*frame);
-            } else if (!(g_exception_hook && g_exception_hook(*frame))) {
-                report_fatal_exception(*frame);
-            }
-        } else {
+        if (frame->vector < 32)
+            handle_exception(*frame);
+        else
             run_handler(*frame);
-        }
         // Going back to unmasked code from an interrupt: what was deferred meanwhile (while
         // another task ran masked, then switched back to us) runs now, before the return.
         // Exceptions never switch tasks; unmasked code with something pending is then only
@@ -302,15 +309,8 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
     if (frame->rip == reinterpret_cast<std::uint64_t>(delos_halt_instruction))
         frame->rip += 1;  // woken between sti and hlt: do not go to sleep after this wake-up
     if (frame->vector < 32) {
-        if (frame->vector == kGeneralProtection) {
-            if (std::uint64_t fixup = msr_fixup_for(frame->rip)) {
-                frame->rip = fixup;  // a probed MSR does not exist here
-                return;
-            }
-        }
-        if (g_exception_hook && g_exception_hook(*frame))
-            return;
-        report_fatal_exception(*frame);
+        handle_exception(*frame);
+        return;
     }
     run_handler(*frame);
 }
