@@ -222,3 +222,15 @@ TEST(VmmBoot, StackOverflowIsReportedAndStops)
         EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out;
     }
 }
+
+// probe-mode, the diagnostic that found the odd-root rule: it runs every probe and ends cleanly.
+TEST(VmmBoot, ProbeModeMeasuresEveryTrappedOperation)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--cmdline", "probe-mode", kernel_path()});
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_EQ(result.exit_code, 0) << result.out << result.err;
+    for (const char* operation : {"probe: write cr3", "probe: invlpg", "probe: cpuid", "probe: out 0x80",
+                                  "probe: disable+enable interrupts"})
+        EXPECT_NE(result.out.find(operation), std::string::npos) << operation << "\n" << result.out;
+}
