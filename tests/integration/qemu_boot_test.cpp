@@ -2,6 +2,8 @@
 // prints the same ready line; the debug-exit device reports (code << 1) | 1.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include "vm_test_support.h"
 
 using namespace delos::test;
@@ -53,6 +55,21 @@ TEST(QemuTcgBoot, GuestStaysInTheOrdinaryMode)
     EXPECT_NE(result.out.find("cpu: ordinary\n"), std::string::npos) << result.out << result.err;
     EXPECT_NE(result.out.find("delos: ready:"), std::string::npos) << result.out << result.err;
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+// microvm has no port 0x61, so the TSC is calibrated against PIT channel 0 read back by latch:
+// a calibration that ended at once reported "tsc 1 MHz" and made every guest timeout ~2000x short.
+// The bounds are 100x wide on purpose: this checks the method, not the machine's speed.
+TEST(QemuTcgBoot, TscIsCalibratedAgainstThePitOnMicrovm)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_qemu("microvm", "exit", "tcg");
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    std::smatch match;
+    ASSERT_TRUE(std::regex_search(result.out, match, std::regex("tsc ([0-9]+) MHz from pit"))) << result.out;
+    long mhz = std::stol(match[1]);
+    EXPECT_GE(mhz, 100) << result.out;
+    EXPECT_LE(mhz, 10000) << result.out;
 }
 
 // The ordinary path keeps its IST stack for #DF: a stack overflow is reported by the guest.
