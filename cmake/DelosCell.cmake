@@ -11,6 +11,7 @@
 #                SOURCES a.cpp b.cpp ...
 #                [INCLUDE_DIRECTORIES dir ...]   extra include directories of the cell's own
 #                [OUTPUT_DIRECTORY dir]          where NAME.o goes (default: the current binary dir)
+#                [OUTPUT_NAME stem]              the object is STEM.o (default NAME.o)
 #                [TARGET target])                the targets' name (default delos_cell_NAME): two
 #                                                versions of one cell need two names
 # compiles SOURCES with the guest flags, joins them with `ld -r` into ONE relocatable object
@@ -21,7 +22,7 @@
 # target TARGET_object that makes NAME.o (built by default).
 
 function(delos_add_cell name)
-  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "OUTPUT_DIRECTORY;TARGET" "SOURCES;INCLUDE_DIRECTORIES")
+  cmake_parse_arguments(PARSE_ARGV 1 ARG "" "OUTPUT_DIRECTORY;OUTPUT_NAME;TARGET" "SOURCES;INCLUDE_DIRECTORIES")
   if(NOT name MATCHES "^[a-z][a-z0-9_]*$")
     message(FATAL_ERROR "delos_add_cell(${name}): cell names are [a-z][a-z0-9_]* (the same name as in DELOS_CELL)")
   endif()
@@ -59,7 +60,11 @@ function(delos_add_cell name)
   if(TARGET ${DELOS_CELL_CHECK})
     set(check $<TARGET_FILE:${DELOS_CELL_CHECK}>)
   endif()
-  set(output ${output_directory}/${name}.o)
+  set(stem ${name})
+  if(ARG_OUTPUT_NAME)
+    set(stem ${ARG_OUTPUT_NAME})
+  endif()
+  set(output ${output_directory}/${stem}.o)
   add_custom_command(OUTPUT ${output}
     COMMAND ${CMAKE_LINKER} -r -o ${output} $<TARGET_OBJECTS:${objects}>
     COMMAND ${check} ${name} ${output}
