@@ -274,7 +274,9 @@ TEST_F(LinkerFailureTest, AMissingOrDuplicatedCellRecordIsRefused)
 
     ElfEditor abi(cell_bytes("kv"));
     abi.contents(abi.find_section(".delos.cell"))[offsetof(CellInfo, abi_version)] = 99;
-    EXPECT_EQ(refuse(abi.bytes(), ErrorCode::Unsupported).value, 99u);
+    Error wrong_abi = refuse(abi.bytes(), ErrorCode::Unsupported);
+    EXPECT_EQ(wrong_abi.value, 99u);
+    EXPECT_NE(std::string(wrong_abi.message).find("speaks cell ABI version 1"), std::string::npos) << wrong_abi.message;
 
     ElfEditor doubled(cell_bytes("kv"));
     doubled.section(doubled.find_section(".delos.cell")).sh_size = 2 * sizeof(CellInfo);

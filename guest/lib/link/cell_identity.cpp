@@ -68,7 +68,10 @@ ErrorOr<CellIdentity> read_cell_identity(const RelocatableObject& object)
         return Error::make(ErrorCode::Malformed, "cell record has a bad magic number", magic);
     std::uint32_t abi_version = TRY(section.contents.read<std::uint32_t>(offsetof(CellInfo, abi_version)));
     if (abi_version != kCellAbiVersion)
-        return Error::make(ErrorCode::Unsupported, "cell record was built for another cell ABI version", abi_version);
+        return Error::make(ErrorCode::Unsupported,
+                           "cell was built against another cell ABI version (the value is the cell's; this kernel "
+                           "speaks cell ABI version " DELOS_CELL_ABI_VERSION_TEXT ": rebuild the cell with its SDK)",
+                           abi_version);
     CellIdentity identity;
     identity.section = index;
     identity.name = TRY(terminated_field(record + offsetof(CellInfo, name), kCellNameCapacity, "cell name is not NUL-terminated"));

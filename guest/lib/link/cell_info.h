@@ -12,7 +12,11 @@
 namespace delos::link {
 
 inline constexpr std::uint32_t kCellInfoMagic = 0x4c454344;  // "DCEL" in little-endian bytes
-inline constexpr std::uint32_t kCellAbiVersion = 1;
+// The cell ABI version: the layout of CellInfo and what cells may import from the kernel
+// (guest/abi/cell_kernel_interface.txt). A cell built for another version is refused at load.
+#define DELOS_CELL_ABI_VERSION 1
+#define DELOS_CELL_ABI_VERSION_TEXT "1"
+inline constexpr std::uint32_t kCellAbiVersion = DELOS_CELL_ABI_VERSION;
 inline constexpr std::size_t kCellNameCapacity = 32;     // including the NUL
 inline constexpr std::size_t kCellVersionCapacity = 16;  // including the NUL
 inline constexpr char kCellInfoSectionName[] = ".delos.cell";
@@ -30,6 +34,7 @@ struct CellInfo {
     CellInitFunction init;               // may be null
     CellFiniFunction fini;               // may be null
 };
+static_assert(DELOS_CELL_ABI_VERSION_TEXT[0] - '0' == DELOS_CELL_ABI_VERSION, "the two spellings of the ABI version agree");
 static_assert(sizeof(CellInfo) == 72, "CellInfo layout is part of the cell ABI");
 static_assert(offsetof(CellInfo, init) == 56 && offsetof(CellInfo, fini) == 64, "CellInfo layout is part of the cell ABI");
 
