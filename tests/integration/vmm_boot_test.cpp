@@ -192,6 +192,24 @@ TEST_F(VmmBadInput, BadMemorySize) { expect_refused({"--memory", "lots", kernel_
 
 TEST_F(VmmBadInput, UnknownOption) { expect_refused({"--frobnicate", kernel_path()}, "unknown option --frobnicate"); }
 
+TEST_F(VmmBadInput, SerialFileThatCannotBeOpened)
+{
+    expect_refused({"--serial", "/nonexistent/dir/console.txt", kernel_path()}, "cannot open serial output");
+}
+
+TEST_F(VmmBadInput, ControlSocketPathThatIsNotASocket)
+{
+    std::string path = ::testing::TempDir() + "/not-a-socket";
+    write_all(path, {'x'});
+    expect_refused({"--control-socket", path, kernel_path()}, "exists and is not a socket");
+    EXPECT_EQ(read_all(path), std::vector<char>{'x'});  // left alone
+}
+
+TEST_F(VmmBadInput, ControlSocketPathTooLong)
+{
+    expect_refused({"--control-socket", "/tmp/" + std::string(200, 's'), kernel_path()}, "longer than");
+}
+
 // On this host's kvm_pvm the guest must leave instruction emulation for native mode
 // (docs/kvm-pvm-native-mode.md); everywhere else it must say it stayed ordinary.
 TEST(VmmBoot, GuestReportsKvmPvmNativeModeExactlyOnKvmPvm)
