@@ -10,16 +10,16 @@ set(DELOS_SDK_INCLUDE_DIR ${CMAKE_INSTALL_INCLUDEDIR}/delos-cell)
 set(DELOS_SDK_BIN_DIR ${CMAKE_INSTALL_BINDIR})
 set(DELOS_SDK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/DelosCell)
 
-file(STRINGS ${PROJECT_SOURCE_DIR}/guest/lib/link/cell_info.h abi_line REGEX "#define DELOS_CELL_ABI_VERSION [0-9]+")
+file(STRINGS ${PROJECT_SOURCE_DIR}/guest/linker/cell_info.h abi_line REGEX "#define DELOS_CELL_ABI_VERSION [0-9]+")
 string(REGEX REPLACE ".*DELOS_CELL_ABI_VERSION ([0-9]+).*" "\\1" DELOS_CELL_ABI_VERSION "${abi_line}")
 
 # The freestanding library headers a cell may include (each only includes others of this list).
 install(FILES
-  guest/lib/byte_view.h guest/lib/error_or.h guest/lib/format.h guest/lib/function.h guest/lib/hash_map.h
-  guest/lib/own_ptr.h guest/lib/string.h guest/lib/string_view.h guest/lib/vector.h
-  DESTINATION ${DELOS_SDK_INCLUDE_DIR}/lib COMPONENT sdk)
+  guest/lib/core/byte_view.h guest/lib/core/error_or.h guest/lib/core/format.h guest/lib/core/function.h guest/lib/core/hash_map.h
+  guest/lib/core/own_ptr.h guest/lib/core/string.h guest/lib/core/string_view.h guest/lib/core/vector.h
+  DESTINATION ${DELOS_SDK_INCLUDE_DIR}/lib/core COMPONENT sdk)
 # The cell record (DELOS_CELL) and the kernel's interface to cells.
-install(FILES guest/lib/link/cell_info.h DESTINATION ${DELOS_SDK_INCLUDE_DIR}/lib/link COMPONENT sdk)
+install(FILES guest/linker/cell_info.h DESTINATION ${DELOS_SDK_INCLUDE_DIR}/linker COMPONENT sdk)
 install(FILES guest/abi/cell_kernel_interface.txt DESTINATION ${DELOS_SDK_INCLUDE_DIR}/abi COMPONENT sdk)
 # The standard cells' interfaces.
 foreach(cell log kv counter)

@@ -14,8 +14,8 @@
 #include <stdexcept>
 
 #include "abi/channel_limits.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_identity.h"
+#include "linker/relocatable_object.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
 

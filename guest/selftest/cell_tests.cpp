@@ -3,9 +3,9 @@
 // refused, and a bad object is refused without leaking memory. Prints the cell introspection.
 #include "debug/kernel_log.h"
 #include "drivers/serial/serial.h"
-#include "lib/format.h"
-#include "lib/string.h"
-#include "loader/cell_manager.h"
+#include "lib/core/format.h"
+#include "lib/core/string.h"
+#include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "selftest/selftest.h"

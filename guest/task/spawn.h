@@ -7,8 +7,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 #include "task/join_handle.h"
 #include "task/scheduler.h"
 #include "task/stack_cache.h"

@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/function.h"
-#include "lib/string_view.h"
+#include "lib/core/function.h"
+#include "lib/core/string_view.h"
 #include "memory/kernel_stack.h"
 #include "sync/spin_lock.h"
 #include "task/wait_queue.h"

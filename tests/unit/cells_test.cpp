@@ -10,8 +10,8 @@
 
 #include "cells/kv/kv.h"
 #include "cells/log/log.h"
-#include "lib/link/export_rule.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/export_rule.h"
+#include "linker/relocatable_object.h"
 #include "linker_test_host.h"
 
 using namespace delos;

@@ -23,7 +23,7 @@
 #include "delos/v1/channel.pb.h"
 #include "fake_guest.h"
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 using namespace delos;
 namespace v1 = delos::v1;

@@ -7,8 +7,8 @@
 #include <string>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_info.h"
-#include "lib/link/namespace.h"
+#include "linker/cell_info.h"
+#include "linker/namespace.h"
 #include "linker_test_host.h"
 
 using namespace delos;

@@ -1,6 +1,6 @@
 // hello_client.cpp: a cell that uses hello_service: its init asks for a greeting and logs it, so
 // loading this cell shows which version of the service answers.
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 #include "service/hello_service.h"
 

@@ -1,8 +1,8 @@
 // hello_service.cpp: version 2 of the hello_service cell: the same interface, a new greeting.
 #include "service/hello_service.h"
 
-#include "lib/format.h"
-#include "lib/link/cell_info.h"
+#include "lib/core/format.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace hello_service {

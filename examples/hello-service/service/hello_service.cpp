@@ -1,8 +1,8 @@
 // hello_service.cpp: version 1 of the hello_service cell.
 #include "service/hello_service.h"
 
-#include "lib/format.h"
-#include "lib/link/cell_info.h"
+#include "lib/core/format.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace hello_service {

@@ -3,8 +3,8 @@
 
 #include <cstdint>
 
-#include "lib/string.h"
-#include "lib/string_view.h"
+#include "lib/core/string.h"
+#include "lib/core/string_view.h"
 
 namespace hello_service {
 

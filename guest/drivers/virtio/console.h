@@ -10,9 +10,9 @@
 
 #include "drivers/virtio/transport.h"
 #include "drivers/virtio/virtqueue.h"
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 #include "memory/frame_allocator.h"
 #include "sync/spin_lock.h"
 

@@ -7,7 +7,7 @@
 #include "debug/kernel_log.h"
 #include "drivers/virtio/mmio_transport.h"
 #include "kernel/kernel.h"
-#include "lib/command_line.h"
+#include "lib/core/command_line.h"
 
 namespace delos::virtio {
 

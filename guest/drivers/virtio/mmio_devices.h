@@ -5,7 +5,7 @@
 #include <cstddef>
 
 #include "drivers/virtio/console.h"
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 
 namespace delos::virtio {
 
