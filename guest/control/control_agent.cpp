@@ -11,13 +11,13 @@
 #include "debug/kernel_log.h"
 #include "drivers/virtio/control_port.h"
 #include "kernel/kernel.h"
-#include "lib/link/loaded_cell.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
 #include "loader/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "task/spawn.h"
+#include "task/task.h"
 #include "task/task_registry.h"
 
 namespace delos::control {
@@ -46,30 +46,70 @@ private:
     void send(const GuestMessage&);
     void send_event(Event event);
     void forward_log_lines();
-    Error with_linker_detail(Error error);
 
     virtio::ControlPort m_port;
     FrameDecoder m_decoder;
     CellPushes m_pushes;
     std::uint64_t m_connection = 0;
     std::uint64_t m_next_sequence = 1;
-    String m_failure_detail;  // the linker's names for the last refusal, kept for the reply
 };
 
-CellInfo describe_loaded(const link::LoadedCell& cell)
+CellInfo describe_loaded(const loader::CellSummary& cell)
 {
     CellInfo info;
-    info.name = String(cell.name());
-    info.version = String(cell.version());
-    info.state = CellState::Loaded;
-    info.generation = 1;
-    info.section_count = static_cast<std::uint32_t>(cell.sections().size());
-    info.text_bytes = cell.region(link::SectionKind::Text).size;
-    info.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;
-    info.data_bytes = cell.region(link::SectionKind::Data).size;
-    for (const link::LoadedCell* used : cell.cells_used())
-        info.dependencies.append(String(used->name()));
+    info.name = cell.name;
+    info.version = cell.version;
+    // Loading and unloading happen under the manager's lock, which queries wait for: a cell
+    // the agent sees is loaded (Retiring arrives with live evolution).
+    info.state = cell.state == loader::CellState::Unloading ? CellState::Retiring : CellState::Loaded;
+    info.generation = cell.generation;
+    info.section_count = cell.section_count;
+    info.text_bytes = cell.text_bytes;
+    info.rodata_bytes = cell.rodata_bytes;
+    info.data_bytes = cell.data_bytes;
+    info.dependencies = cell.dependencies;
+    info.task_count = cell.task_count;
+    info.cell_id = cell.id;
     return info;
+}
+
+// Live tasks grouped by the cell they run in: the kernel's first, then the cells in order.
+Vector<CellTasks> tasks_by_cell(const Vector<loader::CellSummary>& cells)
+{
+    struct Row {
+        task::CellId cell;
+        char name[task::kTaskNameLength];
+    };
+    // Copied out under the registry lock (it masks interrupts), grouped afterwards.
+    constexpr std::size_t kMaxRows = 256;
+    static Row rows[kMaxRows];
+    std::size_t count = 0;
+    task::registry::for_each([&](task::Task& task) {
+        if (count == kMaxRows)
+            return;
+        rows[count].cell = task.cell();
+        __builtin_memcpy(rows[count].name, task.name(), task::kTaskNameLength);
+        ++count;
+    });
+    Vector<CellTasks> groups;
+    auto group_for = [&](task::CellId cell, StringView name) {
+        CellTasks group;
+        group.cell_id = cell;
+        group.cell = String(name);
+        for (std::size_t i = 0; i < count; ++i) {
+            if (rows[i].cell != cell)
+                continue;
+            ++group.task_count;
+            if (group.task_names.size() < kMaxListedTaskNames)
+                group.task_names.append(String(StringView(rows[i].name)));
+        }
+        if (cell == task::kKernelCell || group.task_count > 0)
+            groups.append(static_cast<CellTasks&&>(group));
+    };
+    group_for(task::kKernelCell, StringView());
+    for (const loader::CellSummary& cell : cells)
+        group_for(cell.id, cell.name.view());
+    return groups;
 }
 
 CellInfo describe_staged(const StagedCell& cell)
@@ -111,45 +151,29 @@ void Agent::on_new_connection()
     Event event;
     event.kind = Event::Kind::Ready;
     event.ready.kernel_version = String(kKernelVersion);
-    event.ready.cells_loaded = static_cast<std::uint32_t>(loader::cell_manager().cell_namespace().cells().size());
+    event.ready.cells_loaded = static_cast<std::uint32_t>(loader::cell_manager().cell_count());
     event.ready.boot_ns = kernel::boot_ns();
     event.ready.min_version = kProtocolVersionMin;
     event.ready.max_version = kProtocolVersionMax;
     send_event(static_cast<Event&&>(event));
 }
 
-Error Agent::with_linker_detail(Error error)
-{
-    m_failure_detail = String(loader::cell_manager().last_failure());
-    return error;
-}
-
 ErrorOr<Reply> Agent::load_cell(StringView name)
 {
     Reply reply;
     reply.payload = Reply::Payload::LoadCell;
-    std::size_t before = loader::cell_manager().cell_namespace().cells().size();
-    link::LoadedCell* loaded = nullptr;
+    loader::LoadResult loaded;
     if (m_pushes.staged(name)) {
-        if (loader::cell_manager().cell_namespace().find_cell(name))
+        if (loader::cell_manager().is_loaded(name))
             return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (unload it first)");
         StagedCell staged = TRY(m_pushes.take_staged(name));
-        auto linked = loader::cell_manager().load_object(ByteView(staged.bytes.data(), staged.bytes.size()));
-        if (linked.is_error())
-            return with_linker_detail(linked.release_error());  // the staged copy is gone: push again
-        loaded = linked.value();
+        // On failure the staged copy is gone: push again. The error names what was refused.
+        loaded = TRY(loader::cell_manager().load_object(ByteView(staged.bytes.data(), staged.bytes.size())));
     } else {
-        auto linked = loader::cell_manager().load(name);
-        if (linked.is_error())
-            return with_linker_detail(linked.release_error());
-        loaded = linked.value();
+        loaded = TRY(loader::cell_manager().load(name));
     }
-    reply.load_cell.cell = describe_loaded(*loaded);
-    const auto& cells = loader::cell_manager().cell_namespace().cells();
-    for (std::size_t i = before; i < cells.size(); ++i) {
-        if (cells[i].get() != loaded)
-            reply.load_cell.also_loaded.append(String(cells[i]->name()));
-    }
+    reply.load_cell.cell = describe_loaded(loaded.cell);
+    reply.load_cell.also_loaded = static_cast<Vector<String>&&>(loaded.also_loaded);
     return reply;
 }
 
@@ -157,9 +181,8 @@ ErrorOr<Reply> Agent::unload_cell(StringView name)
 {
     Reply reply;
     reply.payload = Reply::Payload::UnloadCell;
-    if (loader::cell_manager().cell_namespace().find_cell(name)) {
-        if (auto unloaded = loader::cell_manager().unload(name); unloaded.is_error())
-            return with_linker_detail(unloaded.release_error());
+    if (loader::cell_manager().is_loaded(name)) {
+        TRY(loader::cell_manager().unload(name));
         return reply;
     }
     if (m_pushes.take_staged(name).is_error())
@@ -171,8 +194,8 @@ Reply Agent::list_cells()
 {
     Reply reply;
     reply.payload = Reply::Payload::ListCells;
-    for (const auto& cell : loader::cell_manager().cell_namespace().cells())
-        reply.list_cells.cells.append(describe_loaded(*cell));
+    for (const loader::CellSummary& cell : loader::cell_manager().cells())
+        reply.list_cells.cells.append(describe_loaded(cell));
     for (const StagedCell& cell : m_pushes.staged_cells())
         reply.list_cells.cells.append(describe_staged(cell));
     return reply;
@@ -193,7 +216,9 @@ Reply Agent::stats()
     stats.heap_capacity_bytes = heap.pages_held * memory::kPageSize;
     stats.task_count = static_cast<std::uint32_t>(task::registry::live_count());
     stats.uptime_ns = tsc::nanoseconds_since_boot();
-    stats.cell_count = static_cast<std::uint32_t>(loader::cell_manager().cell_namespace().cells().size());
+    Vector<loader::CellSummary> cells = loader::cell_manager().cells();
+    stats.cell_count = static_cast<std::uint32_t>(cells.size());
+    stats.tasks_by_cell = tasks_by_cell(cells);
     return reply;
 }
 
@@ -251,17 +276,11 @@ void Agent::answer(ByteView payload)
         send(GuestMessage::make_error_reply(peek_request_id(payload), request.error()));
         return;
     }
-    m_failure_detail.clear();
     auto reply = handle(request.value());
     forward_log_lines();  // what the request made cells log goes out before its reply
     if (reply.is_error()) {
-        GuestMessage message = GuestMessage::make_error_reply(request->request_id, reply.error());
-        if (!m_failure_detail.empty()) {
-            // The exact reason: the error's message plus the names the linker gave.
-            message.reply.status.reason.append(": ");
-            message.reply.status.reason.append(m_failure_detail.view());
-        }
-        send(message);
+        // The reason is the error's message and the detail it carries (symbol, section, cell).
+        send(GuestMessage::make_error_reply(request->request_id, reply.error()));
         return;
     }
     reply.value().request_id = request->request_id;
