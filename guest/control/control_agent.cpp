@@ -16,6 +16,7 @@
 #include "loader/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
+#include "task/mutex.h"
 #include "task/spawn.h"
 #include "task/task.h"
 #include "task/task_registry.h"
@@ -39,8 +40,24 @@ private:
     void on_new_connection();
     void answer(ByteView payload);
     ErrorOr<Reply> handle(const HostMessage&);
-    ErrorOr<Reply> load_cell(StringView name);
-    ErrorOr<Reply> unload_cell(StringView name);
+    // Loads and unloads run in a task of their own (a cell's init may sleep or wait), so the
+    // agent keeps answering meanwhile; that task sends the reply. An answer that needs no cell
+    // manager call (a refusal, a staged cell dropped) comes back here at once.
+    struct CellOperation {
+        enum class Kind : std::uint8_t { Load, LoadObject, Unload } kind = Kind::Load;
+        String name;
+        Vector<std::uint8_t> object;
+    };
+    struct PreparedOperation {
+        bool immediate = false;
+        Reply reply;
+        CellOperation operation;
+    };
+    ErrorOr<PreparedOperation> prepare_load(StringView name);
+    ErrorOr<PreparedOperation> prepare_unload(StringView name);
+    void start_cell_operation(std::uint64_t request_id, CellOperation operation);
+    static ErrorOr<Reply> perform(CellOperation& operation);
+    void send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply);
     Reply list_cells();
     Reply stats();
     void send(const GuestMessage&);
@@ -51,7 +68,8 @@ private:
     FrameDecoder m_decoder;
     CellPushes m_pushes;
     std::uint64_t m_connection = 0;
-    std::uint64_t m_next_sequence = 1;
+    std::uint64_t m_next_sequence = 1;   // guarded by m_send_lock
+    task::Mutex m_send_lock;              // the agent and its cell-operation tasks both send
 };
 
 CellInfo describe_loaded(const loader::CellSummary& cell)
@@ -131,6 +149,7 @@ void Agent::send(const GuestMessage& message)
         kprint("control: cannot encode a message: {}\n", encoded.error().message);
         return;
     }
+    task::MutexGuard guard(m_send_lock);
     if (!m_port.connected())
         return;  // the host went away; it learns nothing more of this connection
     if (auto written = m_port.write(ByteView(frame.data(), frame.size())); written.is_error())
@@ -139,7 +158,11 @@ void Agent::send(const GuestMessage& message)
 
 void Agent::send_event(Event event)
 {
-    event.sequence = m_next_sequence++;
+    {
+        // Numbered and sent in one step, so events leave in the order of their numbers.
+        task::MutexGuard guard(m_send_lock);
+        event.sequence = m_next_sequence++;
+    }
     event.uptime_ns = tsc::nanoseconds_since_boot();
     send(GuestMessage::make_event(static_cast<Event&&>(event)));
 }
@@ -158,36 +181,82 @@ void Agent::on_new_connection()
     send_event(static_cast<Event&&>(event));
 }
 
-ErrorOr<Reply> Agent::load_cell(StringView name)
+ErrorOr<Agent::PreparedOperation> Agent::prepare_load(StringView name)
 {
-    Reply reply;
-    reply.payload = Reply::Payload::LoadCell;
-    loader::LoadResult loaded;
+    PreparedOperation prepared;
+    prepared.operation.name = String(name);
     if (m_pushes.staged(name)) {
         if (loader::cell_manager().is_loaded(name))
             return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (unload it first)");
+        // Taken now: on failure the staged copy is gone (push again); the error names what was refused.
         StagedCell staged = TRY(m_pushes.take_staged(name));
-        // On failure the staged copy is gone: push again. The error names what was refused.
-        loaded = TRY(loader::cell_manager().load_object(ByteView(staged.bytes.data(), staged.bytes.size())));
+        prepared.operation.kind = CellOperation::Kind::LoadObject;
+        prepared.operation.object = static_cast<Vector<std::uint8_t>&&>(staged.bytes);
     } else {
-        loaded = TRY(loader::cell_manager().load(name));
+        prepared.operation.kind = CellOperation::Kind::Load;
     }
+    return prepared;
+}
+
+ErrorOr<Agent::PreparedOperation> Agent::prepare_unload(StringView name)
+{
+    PreparedOperation prepared;
+    if (loader::cell_manager().is_loaded(name)) {
+        prepared.operation.kind = CellOperation::Kind::Unload;
+        prepared.operation.name = String(name);
+        return prepared;
+    }
+    if (m_pushes.take_staged(name).is_error())
+        return Error::make(ErrorCode::NotFound, "no loaded or staged cell with that name");
+    prepared.immediate = true;
+    prepared.reply.payload = Reply::Payload::UnloadCell;
+    return prepared;
+}
+
+ErrorOr<Reply> Agent::perform(CellOperation& operation)
+{
+    Reply reply;
+    if (operation.kind == CellOperation::Kind::Unload) {
+        reply.payload = Reply::Payload::UnloadCell;
+        TRY(loader::cell_manager().unload(operation.name.view()));
+        return reply;
+    }
+    reply.payload = Reply::Payload::LoadCell;
+    loader::LoadResult loaded = operation.kind == CellOperation::Kind::LoadObject
+        ? TRY(loader::cell_manager().load_object(ByteView(operation.object.data(), operation.object.size())))
+        : TRY(loader::cell_manager().load(operation.name.view()));
     reply.load_cell.cell = describe_loaded(loaded.cell);
     reply.load_cell.also_loaded = static_cast<Vector<String>&&>(loaded.also_loaded);
     return reply;
 }
 
-ErrorOr<Reply> Agent::unload_cell(StringView name)
+void Agent::start_cell_operation(std::uint64_t request_id, CellOperation operation)
 {
-    Reply reply;
-    reply.payload = Reply::Payload::UnloadCell;
-    if (loader::cell_manager().is_loaded(name)) {
-        TRY(loader::cell_manager().unload(name));
-        return reply;
+    std::uint64_t connection = m_connection;
+    auto worker = task::spawn("control-cells", [this, request_id, connection, operation = static_cast<CellOperation&&>(operation)]() mutable {
+        ErrorOr<Reply> reply = perform(operation);
+        forward_log_lines();  // what the cell logged while loading goes out before the reply
+        if (__atomic_load_n(&m_connection, __ATOMIC_RELAXED) == connection)  // a reply for a connection that went away is dropped
+            send_reply(request_id, reply);
+    });
+    if (worker.is_error()) {
+        kprint("control: no task for a cell operation ({}); the reply says so\n", worker.error().message);
+        ErrorOr<Reply> refused = worker.release_error();
+        send_reply(request_id, refused);
+        return;
     }
-    if (m_pushes.take_staged(name).is_error())
-        return Error::make(ErrorCode::NotFound, "no loaded or staged cell with that name");
-    return reply;
+    worker.value().detach();
+}
+
+void Agent::send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply)
+{
+    if (reply.is_error()) {
+        // The reason is the error's message and the detail it carries (symbol, section, cell).
+        send(GuestMessage::make_error_reply(request_id, reply.error()));
+        return;
+    }
+    reply.value().request_id = request_id;
+    send(GuestMessage::make_reply(reply.release_value()));
 }
 
 Reply Agent::list_cells()
@@ -257,9 +326,8 @@ ErrorOr<Reply> Agent::handle(const HostMessage& request)
         reply.payload = Reply::Payload::PushAbort;
         return reply;
     case HostMessage::Request::LoadCell:
-        return load_cell(request.load_cell.name);
     case HostMessage::Request::UnloadCell:
-        return unload_cell(request.unload_cell.name);
+        break;  // answered by answer() through a cell-operation task
     case HostMessage::Request::Stats:
         return stats();
     case HostMessage::Request::None:
@@ -276,15 +344,22 @@ void Agent::answer(ByteView payload)
         send(GuestMessage::make_error_reply(peek_request_id(payload), request.error()));
         return;
     }
-    auto reply = handle(request.value());
-    forward_log_lines();  // what the request made cells log goes out before its reply
-    if (reply.is_error()) {
-        // The reason is the error's message and the detail it carries (symbol, section, cell).
-        send(GuestMessage::make_error_reply(request->request_id, reply.error()));
+    const HostMessage& message = request.value();
+    if (message.request == HostMessage::Request::LoadCell || message.request == HostMessage::Request::UnloadCell) {
+        auto prepared = message.request == HostMessage::Request::LoadCell ? prepare_load(message.load_cell.name)
+                                                                          : prepare_unload(message.unload_cell.name);
+        if (prepared.is_error() || prepared.value().immediate) {
+            ErrorOr<Reply> reply = prepared.is_error() ? ErrorOr<Reply>(prepared.release_error())
+                                                       : ErrorOr<Reply>(static_cast<Reply&&>(prepared.value().reply));
+            send_reply(message.request_id, reply);
+            return;
+        }
+        start_cell_operation(message.request_id, static_cast<CellOperation&&>(prepared.value().operation));
         return;
     }
-    reply.value().request_id = request->request_id;
-    send(GuestMessage::make_reply(reply.release_value()));
+    auto reply = handle(message);
+    forward_log_lines();  // what the request made cells log goes out before its reply
+    send_reply(message.request_id, reply);
 }
 
 void Agent::forward_log_lines()
