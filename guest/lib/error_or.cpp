@@ -27,12 +27,6 @@ const char* error_code_name(ErrorCode code)
     return "unknown";
 }
 
-struct ErrorDetail::Block {
-    std::uint32_t references;
-    std::uint32_t size;
-    char text[];
-};
-
 namespace {
 constexpr std::size_t kMaxDetailBytes = 4096;  // a runaway explanation is cut, never refused
 }
@@ -59,21 +53,6 @@ ErrorDetail::ErrorDetail(StringView first, StringView second, StringView third)
             __builtin_memcpy(m_block->text + at, part.data(), take);
         at += take;
     }
-}
-
-StringView ErrorDetail::text() const { return m_block ? StringView(m_block->text, m_block->size) : StringView(); }
-
-void ErrorDetail::retain()
-{
-    if (m_block)
-        __atomic_fetch_add(&m_block->references, 1, __ATOMIC_RELAXED);
-}
-
-void ErrorDetail::release()
-{
-    if (m_block && __atomic_sub_fetch(&m_block->references, 1, __ATOMIC_ACQ_REL) == 0)
-        ::operator delete(static_cast<void*>(m_block));
-    m_block = nullptr;
 }
 
 Error Error::with_context(StringView context) const

@@ -65,12 +65,26 @@ public:
     }
 
     bool empty() const { return m_block == nullptr; }
-    StringView text() const;
+    StringView text() const { return m_block ? StringView(m_block->text, m_block->size) : StringView(); }
 
 private:
-    struct Block;
-    void retain();
-    void release();
+    struct Block {
+        std::uint32_t references;
+        std::uint32_t size;
+        char text[];
+    };
+    // Inline, so a cell that only passes errors along imports nothing for them but operator delete.
+    void retain()
+    {
+        if (m_block)
+            __atomic_fetch_add(&m_block->references, 1, __ATOMIC_RELAXED);
+    }
+    void release()
+    {
+        if (m_block && __atomic_sub_fetch(&m_block->references, 1, __ATOMIC_ACQ_REL) == 0)
+            ::operator delete(static_cast<void*>(m_block));
+        m_block = nullptr;
+    }
 
     Block* m_block = nullptr;
 };
