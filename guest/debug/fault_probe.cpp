@@ -74,6 +74,6 @@ bool run_expecting_fault(void (*function)(void*), void* argument, FaultRecord& r
     return fault_probe_enter(function, argument, &context) != 0;
 }
 
-void install_fault_probe_hook() { arch::set_exception_hook(resume_active_probe); }
+void install_fault_probe_hook() { (void)arch::add_exception_hook(resume_active_probe, arch::kExceptionRankProbe); }
 
 } // namespace delos

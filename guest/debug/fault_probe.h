@@ -18,7 +18,7 @@ struct FaultRecord {
 // function's frames are abandoned: use it only on functions that own nothing).
 bool run_expecting_fault(void (*function)(void*), void* argument, FaultRecord& record);
 
-// Installs the exception hook that makes probes work.
+// Adds the probe to the exception hook chain (asked first: a probe expects its fault).
 void install_fault_probe_hook();
 
 } // namespace delos

@@ -94,15 +94,15 @@ std::size_t load_boot_cells()
                            static_cast<std::size_t>(g_boot_info.modules[0].size));
     auto initialized = cells.initialize(archive);
     if (initialized.is_error()) {
-        kprint("delos: boot archive refused: {} ({})\n", initialized.error().message, cells.last_failure());
+        kprint("delos: boot archive refused: {}: {}\n", initialized.error().message, initialized.error().explanation());
         return 0;
     }
     std::uint64_t start = tsc::nanoseconds_since_boot();
     auto loaded = cells.load_boot_set();
     g_boot_set_link_ns = tsc::nanoseconds_since_boot() - start;
     if (loaded.is_error())
-        kprint("delos: boot set refused: {} ({})\n", loaded.error().message, cells.last_failure());
-    return cells.cell_namespace().cells().size();
+        kprint("delos: boot set refused: {}: {}\n", loaded.error().message, loaded.error().explanation());
+    return cells.cell_count();
 }
 
 } // namespace
@@ -122,10 +122,12 @@ void kernel_main(const Handover* handover)
     else
         kprint("cpu: ordinary\n");
     install_fault_probe_hook();
-    std::size_t cells_loaded = load_boot_cells();
     reclaim_nano_core(*handover);
+    // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
+    // boot set's constructors and init entries may sleep or spawn tasks like any later load.
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
+    std::size_t cells_loaded = load_boot_cells();
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();

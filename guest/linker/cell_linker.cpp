@@ -148,18 +148,11 @@ struct CellLinker::Resolution {
     StringView name;
 };
 
-CellLinker::CellLinker(Namespace& target, const CellLibrary* library, String& failure)
-    : m_namespace(target), m_library(library), m_failure(failure)
-{
-}
+CellLinker::CellLinker(Namespace& target, const CellLibrary* library) : m_namespace(target), m_library(library) {}
 
 CellLinker::~CellLinker() { m_namespace.m_cells_in_progress.clear(); }
 
-Error CellLinker::fail(Error error, String detail)
-{
-    m_failure = std::move(detail);
-    return error;
-}
+Error CellLinker::fail(Error error, String detail) { return std::move(error).with_detail(detail.view()); }
 
 const CellLinker::PendingCell* CellLinker::pending_named(StringView name) const
 {
@@ -194,10 +187,10 @@ ErrorOr<void> CellLinker::add(ByteView bytes, StringView expected_name)
                     format("loading {} would need more than {} cells", label, kMaxCellsPerLoad));
     auto parsed = RelocatableObject::parse(bytes);
     if (parsed.is_error())
-        return fail(parsed.error(), format("cell {}: {} ({})", label, parsed.error().message, parsed.error().value));
+        return fail(parsed.error(), format("cell {}: {} ({})", label, parsed.error().explanation(), parsed.error().value));
     auto identity = read_cell_identity(parsed.value());
     if (identity.is_error())
-        return fail(identity.error(), format("cell {}: {} ({})", label, identity.error().message, identity.error().value));
+        return fail(identity.error(), format("cell {}: {} ({})", label, identity.error().explanation(), identity.error().value));
     StringView name = identity.value().name;
     if (!expected_name.empty() && name != expected_name)
         return fail(Error::make(ErrorCode::Malformed, "cell record names a different cell"),
@@ -322,7 +315,7 @@ ErrorOr<void> CellLinker::place(PendingCell& pending)
             continue;
         auto kind = classify(section);
         if (kind.is_error())
-            return fail(kind.error(), format("cell {}: section {}: {}", name, section.name, kind.error().message));
+            return fail(kind.error(), format("cell {}: section {}: {}", name, section.name, kind.error().explanation()));
         kinds[section.index] = kind.value();
         offsets[section.index] = TRY(reserve(kind.value(), section.size, section.alignment));
     }
@@ -352,7 +345,7 @@ ErrorOr<void> CellLinker::place(PendingCell& pending)
         auto region = m_namespace.m_memory.allocate(size, region_alignment[k]);
         if (region.is_error())
             return fail(region.error(), format("cell {}: allocating {} bytes for its {} region: {}", name, size,
-                                               section_kind_name(static_cast<SectionKind>(k)), region.error().message));
+                                               section_kind_name(static_cast<SectionKind>(k)), region.error().explanation()));
         Region got = region.value();
         cell.m_regions[k] = OwnedRegion(m_namespace.m_memory, got);
         if (got.size < size || got.address == 0 || got.address % region_alignment[k] != 0)
@@ -464,7 +457,7 @@ ErrorOr<void> CellLinker::relocate(PendingCell& pending)
             if (applied.is_error())
                 return fail(applied.error(), format("{} against {} at {:#x}, addend {}: {} (value {:#x})", where(),
                                                     target.name.empty() ? StringView("a section") : target.name,
-                                                    target.address, relocation.addend, applied.error().message,
+                                                    target.address, relocation.addend, applied.error().explanation(),
                                                     applied.error().value));
             Dependency dependency;
             dependency.relocation = RelocationRecord{relocation.offset, relocation.type, relocation.addend, got_slot};
@@ -549,7 +542,7 @@ ErrorOr<void> CellLinker::protect(PendingCell& pending)
         if (protected_or_error.is_error())
             return fail(protected_or_error.error(), format("cell {}: making its {} region {}: {}", cell.name(), section_kind_name(kind),
                                                            permissions_name(section_kind_permissions(kind)),
-                                                           protected_or_error.error().message));
+                                                           protected_or_error.error().explanation()));
     }
     return {};
 }
@@ -604,7 +597,7 @@ ErrorOr<void> CellLinker::initialise()
             if (result.is_error()) {
                 // Copy the reason now: its message may live in the memory about to be released.
                 Error reason = result.error();
-                String detail = format("cell {}: init failed: {} ({}: {})", cell.name(), reason.message,
+                String detail = format("cell {}: init failed: {} ({}: {})", cell.name(), reason.explanation(),
                                        error_code_name(reason.code), reason.value);
                 tear_down_initialised(order[position], order, position);
                 return fail(Error::make(reason.code, "cell init entry returned an error", reason.value), std::move(detail));
@@ -649,7 +642,6 @@ LoadedCell* CellLinker::commit(const Vector<std::size_t>& order)
     for (std::size_t index : order)
         m_namespace.m_cells.append(std::move(m_pending[index]->cell));
     m_pending.clear();
-    m_failure.clear();
     return root;
 }
 

@@ -28,8 +28,8 @@ inline constexpr std::uint64_t kMaxRegionSize = 64ull << 20;
 
 class CellLinker {
 public:
-    // `failure` receives the human-readable reason when link() fails.
-    CellLinker(Namespace& target, const CellLibrary* library, String& failure);
+    // A failed link() returns an error whose detail names the symbol, section or cell at fault.
+    CellLinker(Namespace& target, const CellLibrary* library);
     CellLinker(const CellLinker&) = delete;
     CellLinker& operator=(const CellLinker&) = delete;
     ~CellLinker();
@@ -61,7 +61,6 @@ private:
 
     Namespace& m_namespace;
     const CellLibrary* m_library;
-    String& m_failure;
     Vector<OwnPtr<PendingCell>> m_pending;
     HashMap<String, TentativeExport> m_exports;
 };

@@ -45,6 +45,12 @@ Vector<LoadedCell*> teardown_order(const Vector<LoadedCell*>& cells)
 
 } // namespace
 
+Error Namespace::refuse(Error error)
+{
+    m_last_failure = String(error.explanation());
+    return error;
+}
+
 Namespace::~Namespace()
 {
     // No cell code runs here: this only happens when the whole system (or a test) goes away.
@@ -56,8 +62,8 @@ ErrorOr<void> Namespace::add_kernel_symbol(StringView name, std::uint64_t addres
     if (name.empty())
         return Error::make(ErrorCode::InvalidArgument, "kernel symbol has an empty name");
     if (m_symbols.contains(name)) {
-        m_last_failure = format("kernel symbol {} is already defined", name);
-        return Error::make(ErrorCode::AlreadyExists, "kernel symbol is already defined", address);
+        return refuse(Error::make(ErrorCode::AlreadyExists, "kernel symbol is already defined", address)
+                          .with_detail(format("kernel symbol {} is already defined", name)));
     }
     m_symbols.set(String(name), SymbolDefinition{address, nullptr});
     ++m_kernel_symbol_count;
@@ -68,8 +74,8 @@ ErrorOr<LoadedCell*> Namespace::load_cell(StringView name, const CellLibrary& li
 {
     const LibraryCell* entry = library.find_cell(name);
     if (!entry) {
-        m_last_failure = format("the cell library has no cell called {}", name);
-        return Error::make(ErrorCode::NotFound, "no cell with that name in the cell library");
+        return refuse(Error::make(ErrorCode::NotFound, "no cell with that name in the cell library")
+                          .with_detail(format("the cell library has no cell called {}", name)));
     }
     return load(entry->object, entry->name, &library);
 }
@@ -82,17 +88,19 @@ ErrorOr<LoadedCell*> Namespace::load_object(ByteView object, const CellLibrary* 
 ErrorOr<LoadedCell*> Namespace::load(ByteView object, StringView expected_name, const CellLibrary* library)
 {
     if (m_busy) {
-        m_last_failure = "a cell's constructor, init, fini or destructor tried to load a cell";
-        return Error::make(ErrorCode::Busy, "the namespace is in the middle of loading or unloading");
+        return refuse(Error::make(ErrorCode::Busy, "the namespace is in the middle of loading or unloading")
+                          .with_detail("a cell's constructor, init, fini or destructor tried to load a cell"));
     }
     m_busy = true;
     m_last_failure.clear();
     ErrorOr<LoadedCell*> result = Error::make(ErrorCode::Internal, "load did not run");
     {
-        CellLinker linker(*this, library, m_last_failure);
+        CellLinker linker(*this, library);
         result = linker.link(object, expected_name);
     }  // an uncommitted linker releases everything here
     m_busy = false;
+    if (result.is_error())
+        return refuse(result.release_error());
     return result;
 }
 
@@ -101,16 +109,16 @@ ErrorOr<void> Namespace::unload_cell(StringView name) { return unload_cells(Vect
 ErrorOr<void> Namespace::unload_cells(const Vector<StringView>& names)
 {
     if (m_busy) {
-        m_last_failure = "a cell's constructor, init, fini or destructor tried to unload a cell";
-        return Error::make(ErrorCode::Busy, "the namespace is in the middle of loading or unloading");
+        return refuse(Error::make(ErrorCode::Busy, "the namespace is in the middle of loading or unloading")
+                          .with_detail("a cell's constructor, init, fini or destructor tried to unload a cell"));
     }
     m_last_failure.clear();
     Vector<LoadedCell*> cells;
     for (StringView name : names) {
         LoadedCell* cell = find_cell(name);
         if (!cell) {
-            m_last_failure = format("no loaded cell is called {}", name);
-            return Error::make(ErrorCode::NotFound, "no loaded cell with that name");
+            return refuse(Error::make(ErrorCode::NotFound, "no loaded cell with that name")
+                              .with_detail(format("no loaded cell is called {}", name)));
         }
         if (!contains_cell(cells, cell))
             cells.append(cell);
@@ -121,10 +129,11 @@ ErrorOr<void> Namespace::unload_cells(const Vector<StringView>& names)
                 if (contains_cell(cells, dependent.user->cell))
                     continue;
                 const Dependency& edge = dependent.user->uses[dependent.dependency];
-                m_last_failure = format("cell {} is still used by cell {}: its section {} uses {} through {}", cell->name(),
-                                        dependent.user->cell->name(), dependent.user->name, section->name,
-                                        edge.symbol.empty() ? StringView("a section reference") : edge.symbol.view());
-                return Error::make(ErrorCode::Busy, "cell is still used by another cell");
+                return refuse(Error::make(ErrorCode::Busy, "cell is still used by another cell")
+                                  .with_detail(format("cell {} is still used by cell {}: its section {} uses {} through {}",
+                                                      cell->name(), dependent.user->cell->name(), dependent.user->name,
+                                                      section->name,
+                                                      edge.symbol.empty() ? StringView("a section reference") : edge.symbol.view())));
             }
         }
     }

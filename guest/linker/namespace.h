@@ -66,8 +66,8 @@ public:
     // In load order.
     const Vector<OwnPtr<LoadedCell>>& cells() const { return m_cells; }
 
-    // Why the last refused operation was refused, with names (symbol, section, cell) that an
-    // Error's static message cannot carry. Empty after a success.
+    // Deprecated: every refusal's Error carries its own detail (Error::explanation()). Kept, as
+    // the detail of the last refusal, for code written before errors carried detail.
     StringView last_failure() const { return m_last_failure.view(); }
 
 private:
@@ -76,6 +76,8 @@ private:
     ErrorOr<LoadedCell*> load(ByteView object, StringView expected_name, const CellLibrary* library);
     void run_teardown(LoadedCell& cell, bool run_fini);
     void forget_cells(const Vector<LoadedCell*>& cells);
+    // Records the refusal for last_failure() and hands it back.
+    Error refuse(Error error);
 
     SectionMemory& m_memory;
     EntryInvoker& m_invoker;

@@ -10,12 +10,19 @@ using namespace delos::test;
 
 namespace {
 
-ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = "kvm")
+ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = "kvm",
+                     const std::string& module = "")
 {
-    return run_child({"qemu-system-x86_64", "-accel", accel, "-M", machine, "-m", "64M", "-nodefaults", "-no-user-config",
-                      "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append", cmdline, "-device",
-                      "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"},
-                     {std::chrono::seconds(180), "delos: ready"});
+    std::vector<std::string> arguments{"qemu-system-x86_64", "-accel", accel, "-M", machine, "-m", "64M", "-nodefaults",
+                                       "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append",
+                                       cmdline, "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio",
+                                       "-monitor", "none"};
+    if (!module.empty()) {
+        // QEMU's PVH boot hands -initrd to the guest as its one module: the boot archive.
+        arguments.push_back("-initrd");
+        arguments.push_back(module);
+    }
+    return run_child(arguments, {std::chrono::seconds(180), "delos: ready"});
 }
 
 class QemuBoot : public ::testing::TestWithParam<const char*> {
@@ -80,6 +87,22 @@ TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
     EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out << result.err;
     EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
+}
+
+// The whole in-guest selftest on the ordinary path, with the boot set: among it the cell
+// service's (a cell whose init sleeps 10 ms and spawns a task that outlives it loads while
+// another task keeps running; tasks carry their cell; the exception hooks form a chain).
+TEST(QemuTcgBoot, SelftestPassesWithTheBootSet)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_qemu("microvm", "selftest", "tcg", build_path("cells/cells.a"));
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_EQ(result.out.find("selftest: FAIL"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   cellservice.a_blocking_init_loads_while_other_tasks_run"), std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   cellservice.exception_hooks_form_a_chain"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find(" 0 failed"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
 }
 
 INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc"));

@@ -273,6 +273,17 @@ TEST_F(ChannelTool, PushLoadListUnload)
     EXPECT_EQ(run({"list"}).out.find("probe"), std::string::npos);
 }
 
+// stats lists the tasks of each cell as the guest grouped them (the kernel's first).
+TEST_F(ChannelTool, StatsShowsTheTasksOfEachCell)
+{
+    Result stats = run({"stats"});
+    ASSERT_EQ(stats.code, chan::kExitOk) << stats.err;
+    EXPECT_NE(stats.out.find("(kernel)"), std::string::npos) << stats.out;
+    EXPECT_NE(stats.out.find("kernel_main, idle, control-agent"), std::string::npos) << stats.out;
+    Result listed = run({"list"});
+    EXPECT_NE(listed.out.find("TASKS"), std::string::npos) << listed.out;
+}
+
 TEST_F(ChannelTool, PushOfOneMebibyteInChunksWithProgress)
 {
     std::string object = make_cell_object("big", "1.0.0", 1 << 20);

@@ -42,6 +42,9 @@ protected:
             return {};
         EXPECT_EQ(loaded.error().code, code) << loaded.error().message << ": " << failure(linker_namespace);
         EXPECT_FALSE(linker_namespace.last_failure().empty());
+        // The error itself carries the explanation (last_failure() is its deprecated echo).
+        EXPECT_TRUE(loaded.error().has_detail());
+        EXPECT_EQ(str(loaded.error().explanation()), failure(linker_namespace));
         return loaded.error();
     }
 };

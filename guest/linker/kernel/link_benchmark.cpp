@@ -14,14 +14,13 @@ ErrorOr<void> unload_everything()
 {
     // Dependents first: repeatedly unload cells nobody uses until none are left.
     for (;;) {
-        const auto& cells = cell_manager().cell_namespace().cells();
+        Vector<CellSummary> cells = cell_manager().cells();
         if (cells.empty())
             return {};
         bool progressed = false;
         for (std::size_t i = cells.size(); i-- > 0;) {
-            if (cells[i]->cells_using().empty()) {
-                String name(cells[i]->name());
-                TRY(cell_manager().unload(name.view()));
+            if (cells[i].dependents.empty()) {
+                TRY(cell_manager().unload(cells[i].name.view()));
                 progressed = true;
                 break;
             }
@@ -48,14 +47,14 @@ void run_link_benchmark(unsigned runs)
     std::size_t cells = 0;
     for (unsigned run = 0; run < runs; ++run) {
         if (auto unloaded = unload_everything(); unloaded.is_error()) {
-            kprint("bench-link: error: {}\n", unloaded.error().message);
+            kprint("bench-link: error: {}: {}\n", unloaded.error().message, unloaded.error().explanation());
             return;
         }
         std::uint64_t start = tsc::nanoseconds_since_boot();
         auto loaded = cell_manager().load_boot_set();
         std::uint64_t elapsed = tsc::nanoseconds_since_boot() - start;
         if (loaded.is_error()) {
-            kprint("bench-link: error: {} ({})\n", loaded.error().message, cell_manager().last_failure());
+            kprint("bench-link: error: {}: {}\n", loaded.error().message, loaded.error().explanation());
             return;
         }
         cells = loaded.value();
