@@ -2,14 +2,23 @@
 // prints the same ready line; the debug-exit device reports (code << 1) | 1.
 #include <gtest/gtest.h>
 
+#include <iostream>
+
 #include "vm_test_support.h"
 
 using namespace delos::test;
 
 namespace {
 
-ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = "kvm")
+// KVM where /dev/kvm is usable, else TCG (this host and CI have no KVM): the boot tests then
+// still boot the guest, on the ordinary (non-kvm_pvm) path. Each run says which one it used.
+const char* default_accelerator() { return kvm_available() ? "kvm" : "tcg"; }
+
+ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = default_accelerator())
 {
+    std::cout << "[ accel    ] qemu-system-x86_64 -M " << machine << " -accel " << accel
+              << (std::string(accel) == "tcg" ? " (no usable /dev/kvm: TCG emulation)" : "") << std::endl;
+    ::testing::Test::RecordProperty("accelerator", accel);
     return run_child({"qemu-system-x86_64", "-accel", accel, "-M", machine, "-m", "64M", "-nodefaults", "-no-user-config",
                       "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append", cmdline, "-device",
                       "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"},
@@ -20,8 +29,7 @@ class QemuBoot : public ::testing::TestWithParam<const char*> {
 protected:
     void SetUp() override
     {
-        DELOS_REQUIRE_QEMU();
-        DELOS_REQUIRE_KVM();
+        DELOS_REQUIRE_QEMU();  // without KVM these run under TCG (run_qemu says so)
     }
 };
 
@@ -65,4 +73,4 @@ TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
     EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
 }
 
-INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc"));
+INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc", "q35"));
