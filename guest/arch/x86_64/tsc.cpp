@@ -60,11 +60,32 @@ std::uint64_t from_timing_leaf()
     return std::uint64_t(cpu::cpuid(kHypervisorTimingLeaf).eax) * 1000;
 }
 
+// PIT channel 0 in one-shot mode for 10 ms, its OUT pin read through the read-back command.
+// For machines without the port 0x61 gate/status register (QEMU microvm has no PC speaker, so
+// the port reads 0xff and channel 2's gate is stuck low). The legacy PIC is masked by now, so
+// channel 0's IRQ 0 goes nowhere.
+std::uint64_t from_pit_channel_0(std::uint16_t count)
+{
+    cpu::out8(0x43, 0x30);  // channel 0, lobyte/hibyte, mode 0 (OUT goes high at terminal count)
+    cpu::out8(0x40, count & 0xff);
+    cpu::out8(0x40, count >> 8);
+    std::uint64_t start = cpu::read_tsc();
+    for (;;) {
+        cpu::out8(0x43, 0xe2);  // read-back: status only, channel 0
+        if (cpu::in8(0x40) & 0x80)
+            break;
+        cpu::pause();
+    }
+    return cpu::read_tsc() - start;
+}
+
 std::uint64_t from_pit()
 {
     // PIT channel 2 in one-shot mode for 10 ms (11932 ticks of 1.193182 MHz).
     constexpr std::uint16_t kCount = 11932;
     std::uint8_t gate = cpu::in8(0x61);
+    if (gate == 0xff)
+        return from_pit_channel_0(kCount) * 100;  // no port 0x61 here
     cpu::out8(0x61, static_cast<std::uint8_t>((gate & ~0x02) | 0x01));
     cpu::out8(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0
     cpu::out8(0x42, kCount & 0xff);
