@@ -8,6 +8,8 @@
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
 #include "drivers/platform/platform_ports.h"
+#include "drivers/device_registry.h"
+#include "drivers/virtio/console_devices.h"
 #include "drivers/virtio/control_echo.h"
 #include "lib/command_line.h"
 #include "control/control_agent.h"
@@ -166,12 +168,15 @@ void kernel_main(const Handover* handover)
     if (command == "panic")
         panic("panic requested on the command line");
     if (command.empty() || command == "run") {
-        // With a control channel announced (delos-vmm --control-socket, or a QEMU/libvirt
-        // virtio-console), serve it; either way the kernel stays up.
-        StringView device;
-        if (command_line.option("virtio_mmio.device", device)) {
+        // With a console found (delos-vmm --control-socket, or a QEMU/libvirt virtio-console),
+        // serve the control channel on it; either way the kernel stays up.
+        devices::discover_devices();
+        if (virtio::console_count() > 0) {
             if (auto started = control::start_control_agent(); started.is_error())
                 kprint("delos: control agent not started: {}\n", started.error().message);
+        } else {
+            kprint("delos: no control channel: no virtio-console device found (QEMU microvm announces its "
+                   "virtio-mmio devices only with acpi=off; docs/qemu-and-libvirt.md)\n");
         }
         idle_forever();
     }

@@ -4,6 +4,8 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
+#include "drivers/virtio/port_name.h"
+#include "task/scheduler.h"
 
 namespace delos::virtio {
 
@@ -121,7 +123,10 @@ void ConsoleDriver::on_interrupt()
     std::uint32_t causes = m_transport->take_interrupt_causes();
     if (causes & kInterruptConfigChange)
         m_config_changed.store(true, std::memory_order_relaxed);
+    bool restore = m_wait_lock.lock();
     m_activity.store(true, std::memory_order_release);
+    m_waiters.wake_all();
+    m_wait_lock.unlock(restore);
 }
 
 ErrorOr<void> ConsoleDriver::break_device(Error reason)
@@ -232,7 +237,7 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
     case kPortName: {
         if (!port)
             return;
-        std::uint32_t length = payload.size() < kMaxNameBytes ? static_cast<std::uint32_t>(payload.size()) : kMaxNameBytes;
+        auto length = static_cast<std::uint32_t>(port_name_length(payload, kMaxNameBytes));
         __builtin_memcpy(port->name, payload.data(), length);
         port->name_length = length;
         return;
@@ -510,13 +515,36 @@ void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
 
 void ConsoleDriver::wait_for_activity()
 {
-    cpu::disable_interrupts();
-    if (m_activity.exchange(false, std::memory_order_acquire)) {
-        cpu::enable_interrupts();
+    if (!task::scheduler::started()) {
+        // Before tasks exist (nothing else could run anyway): halt until the interrupt.
+        cpu::disable_interrupts();
+        if (!m_activity.exchange(false, std::memory_order_acquire))
+            cpu::enable_interrupts_and_halt();  // an interrupt between the check and hlt still wakes us
+        else
+            cpu::enable_interrupts();
+        m_activity.store(false, std::memory_order_relaxed);
         return;
     }
-    cpu::enable_interrupts_and_halt();  // an interrupt between the check and hlt still wakes us
-    m_activity.store(false, std::memory_order_relaxed);
+    // Block this task (others run meanwhile); on_interrupt sets the flag and wakes us under the
+    // same lock, so a wake-up between the check and the block is not lost.
+    bool restore = m_wait_lock.lock();
+    while (!m_activity.exchange(false, std::memory_order_acquire))
+        m_waiters.wait(m_wait_lock);
+    m_wait_lock.unlock(restore);
+    cpu::enable_interrupts();  // callers rely on interrupts being on afterwards, as with sti; hlt
+}
+
+std::uint32_t ConsoleDriver::port_count() const { return m_port_count; }
+
+StringView ConsoleDriver::port_name(std::uint32_t id, char* out, std::size_t capacity)
+{
+    SpinLockGuard guard(m_lock);
+    Port* port = port_or_null(id);
+    if (!port || !port->added || capacity == 0)
+        return {};
+    std::size_t length = port->name_length < capacity ? port->name_length : capacity;
+    __builtin_memcpy(out, port->name, length);
+    return StringView(out, length);
 }
 
 } // namespace delos::virtio

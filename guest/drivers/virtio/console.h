@@ -15,6 +15,7 @@
 #include "lib/string_view.h"
 #include "memory/frame_allocator.h"
 #include "sync/spin_lock.h"
+#include "task/wait_queue.h"
 
 namespace delos::virtio {
 
@@ -68,8 +69,15 @@ public:
     // Queues all of `bytes` for the host, in buffer-sized chunks with one notification per batch;
     // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed.
     ErrorOr<void> write(std::uint32_t port, ByteView bytes);
-    // Sleeps (sti; hlt) until the device interrupts, unless it already has since the last call.
+    // Blocks the calling task on a wait queue until the device interrupts (other tasks run
+    // meanwhile), unless it already has since the last call; returns with interrupts enabled.
+    // No deadline: it waits for the host (a request, a drained buffer, a PORT_OPEN), and a host
+    // that disconnects interrupts too. Before the scheduler runs it halts instead.
     void wait_for_activity();
+    // For messages: how many ports the driver set up, and the name port `id` announced ("" if
+    // none yet), copied into `out`.
+    std::uint32_t port_count() const;
+    StringView port_name(std::uint32_t id, char* out, std::size_t capacity);
     // The port's connection as of the last poll (every call above polls), read without the lock
     // (each lock is a cli/sti pair, two traps in kvm_pvm native mode): for a reader that has
     // just called read().
@@ -132,6 +140,8 @@ private:
     Transport* m_transport = nullptr;
     SpinLock m_lock;
     std::atomic<bool> m_activity{false};
+    SpinLock m_wait_lock;             // m_activity's handover to m_waiters
+    task::WaitQueue m_waiters;
     std::atomic<bool> m_config_changed{false};
     bool m_broken = false;
     Error m_breakage{};
