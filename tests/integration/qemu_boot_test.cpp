@@ -12,9 +12,7 @@ namespace {
 
 // KVM where /dev/kvm is usable, else TCG (this host and CI have no KVM): the boot tests then
 // still boot the guest, on the ordinary (non-kvm_pvm) path. Each run says which one it used.
-const char* default_accelerator() { return kvm_available() ? "kvm" : "tcg"; }
-
-ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = default_accelerator())
+ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = qemu_accelerator())
 {
     std::cout << "[ accel    ] qemu-system-x86_64 -M " << machine << " -accel " << accel
               << (std::string(accel) == "tcg" ? " (no usable /dev/kvm: TCG emulation)" : "") << std::endl;
