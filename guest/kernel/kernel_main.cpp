@@ -175,8 +175,9 @@ void kernel_main(const Handover* handover)
             if (auto started = control::start_control_agent(); started.is_error())
                 kprint("delos: control agent not started: {}\n", started.error().message);
         } else {
-            kprint("delos: no control channel: no virtio-console device found (QEMU microvm announces its "
-                   "virtio-mmio devices only with acpi=off; docs/qemu-and-libvirt.md)\n");
+            kprint("delos: no control channel: no virtio-console device found (virtio-mmio devices come from "
+                   "virtio_mmio.device= options, which QEMU microvm writes only with acpi=off; "
+                   "docs/qemu-and-libvirt.md)\n");
         }
         idle_forever();
     }
