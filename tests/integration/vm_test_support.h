@@ -3,9 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <iostream>
 #include <string>
 #include <vector>
 
+#include "background_process.h"
 #include "child_process.h"
 
 namespace delos::test {

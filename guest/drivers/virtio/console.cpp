@@ -5,7 +5,6 @@
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
 #include "drivers/virtio/port_name.h"
-#include "task/scheduler.h"
 
 namespace delos::virtio {
 

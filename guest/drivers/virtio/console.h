@@ -15,6 +15,7 @@
 #include "lib/string_view.h"
 #include "memory/frame_allocator.h"
 #include "sync/spin_lock.h"
+#include "task/scheduler.h"  // wait_for_activity: blocks only once the scheduler runs
 #include "task/wait_queue.h"
 
 namespace delos::virtio {
