@@ -3,41 +3,20 @@
 
 #include "debug/kernel_log.h"
 #include "lib/format.h"
-#include "sync/spin_lock.h"
 
 namespace delos::devices {
 
+// Buses and drivers register from the boot path and the agent's first open, never from interrupt
+// context; the lock keeps two tasks from binding one device twice. Binding runs outside it (a
+// driver's start may sleep), with the device marked taken first.
+
 namespace {
 
-// Buses and drivers register from the boot path and the agent's first open, never from interrupt
-// context; the lock keeps two tasks from binding one device twice. Binding runs outside it
-// (a driver's start may sleep), with the device marked taken first.
-SpinLock g_lock;
-VirtioDevice g_devices[kMaxVirtioDevices];
-std::size_t g_device_count = 0;
-VirtioDriver g_drivers[kMaxVirtioDrivers];
-std::size_t g_driver_count = 0;
-
-// Runs `driver` on `device`, which the caller has marked bound; unmarks it on failure.
-void bind(const VirtioDriver& driver, VirtioDevice& device)
-{
-    char where[64];
-    describe(device.address, where, sizeof where);
-    auto bound = driver.bind(device);
-    if (bound.is_error()) {
-        kprint("{} at {}: not started: {}", driver.name, where, bound.error().message);
-        if (bound.error().has_value)
-            kprint(" ({:#x})", bound.error().value);
-        kprint("\n");
-        bool restore = g_lock.lock();
-        device.bound = false;
-        g_lock.unlock(restore);
-        return;
-    }
-    kprint("{} at {}: started\n", driver.name, where);
-}
+constinit DeviceRegistry g_kernel_registry;
 
 } // namespace
+
+DeviceRegistry& registry() { return g_kernel_registry; }
 
 StringView describe(const DeviceAddress& address, char* out, std::size_t capacity)
 {
@@ -54,31 +33,51 @@ StringView describe(const DeviceAddress& address, char* out, std::size_t capacit
     return sink.view();
 }
 
-ErrorOr<void> add_virtio_device(virtio::Transport& transport, InterruptLine& interrupt, DeviceAddress address)
+// Runs `driver` on `device`, which the caller has marked bound; unmarks it on failure.
+void DeviceRegistry::bind(const VirtioDriver& driver, VirtioDevice& device)
 {
-    bool restore = g_lock.lock();
-    for (std::size_t i = 0; i < g_device_count; ++i) {
-        if (g_devices[i].address.bus == address.bus && g_devices[i].address.value == address.value) {
-            g_lock.unlock(restore);
+    char where[64];
+    describe(device.address, where, sizeof where);
+    auto bound = driver.bind(device);
+    if (bound.is_error()) {
+        kprint("{} at {}: not started: {}", driver.name, where, bound.error().message);
+        if (bound.error().has_value)
+            kprint(" ({:#x})", bound.error().value);
+        kprint("\n");
+        bool restore = m_lock.lock();
+        device.bound = false;
+        m_lock.unlock(restore);
+        return;
+    }
+    kprint("{} at {}: started\n", driver.name, where);
+}
+
+ErrorOr<void> DeviceRegistry::add_virtio_device(virtio::Transport& transport, InterruptLine& interrupt,
+                                                DeviceAddress address)
+{
+    bool restore = m_lock.lock();
+    for (std::size_t i = 0; i < m_device_count; ++i) {
+        if (m_devices[i].address.bus == address.bus && m_devices[i].address.value == address.value) {
+            m_lock.unlock(restore);
             return Error::make(ErrorCode::AlreadyExists, "device registry: this device is already registered",
                                address.value);
         }
     }
-    if (g_device_count == kMaxVirtioDevices) {
-        g_lock.unlock(restore);
+    if (m_device_count == kMaxVirtioDevices) {
+        m_lock.unlock(restore);
         return Error::make(ErrorCode::OutOfRange, "device registry: more devices than the table holds",
                            kMaxVirtioDevices);
     }
-    VirtioDevice& device = g_devices[g_device_count++];
+    VirtioDevice& device = m_devices[m_device_count++];
     device = VirtioDevice{&transport, &interrupt, address, transport.device_id(), false};
     const VirtioDriver* driver = nullptr;
-    for (std::size_t i = 0; i < g_driver_count && !driver; ++i) {
-        if (g_drivers[i].device_type == device.type)
-            driver = &g_drivers[i];
+    for (std::size_t i = 0; i < m_driver_count && !driver; ++i) {
+        if (m_drivers[i].device_type == device.type)
+            driver = &m_drivers[i];
     }
     if (driver)
         device.bound = true;
-    g_lock.unlock(restore);
+    m_lock.unlock(restore);
 
     if (driver) {
         bind(*driver, device);
@@ -90,49 +89,49 @@ ErrorOr<void> add_virtio_device(virtio::Transport& transport, InterruptLine& int
     return {};
 }
 
-ErrorOr<void> register_virtio_driver(const VirtioDriver& driver)
+ErrorOr<void> DeviceRegistry::register_virtio_driver(const VirtioDriver& driver)
 {
-    bool restore = g_lock.lock();
-    for (std::size_t i = 0; i < g_driver_count; ++i) {
-        if (g_drivers[i].device_type == driver.device_type) {
-            g_lock.unlock(restore);
+    bool restore = m_lock.lock();
+    for (std::size_t i = 0; i < m_driver_count; ++i) {
+        if (m_drivers[i].device_type == driver.device_type) {
+            m_lock.unlock(restore);
             return Error::make(ErrorCode::AlreadyExists, "device registry: a driver for this type is registered",
                                driver.device_type);
         }
     }
-    if (g_driver_count == kMaxVirtioDrivers) {
-        g_lock.unlock(restore);
+    if (m_driver_count == kMaxVirtioDrivers) {
+        m_lock.unlock(restore);
         return Error::make(ErrorCode::OutOfRange, "device registry: more drivers than the table holds");
     }
-    const VirtioDriver& registered = g_drivers[g_driver_count++] = driver;
-    g_lock.unlock(restore);
+    const VirtioDriver& registered = m_drivers[m_driver_count++] = driver;
+    m_lock.unlock(restore);
 
     // Devices are only ever appended, so indexes stay valid while the lock is dropped to bind.
     for (std::size_t i = 0;; ++i) {
-        restore = g_lock.lock();
-        if (i >= g_device_count) {
-            g_lock.unlock(restore);
+        restore = m_lock.lock();
+        if (i >= m_device_count) {
+            m_lock.unlock(restore);
             break;
         }
-        VirtioDevice& device = g_devices[i];
+        VirtioDevice& device = m_devices[i];
         bool take = !device.bound && device.type == registered.device_type;
         if (take)
             device.bound = true;
-        g_lock.unlock(restore);
+        m_lock.unlock(restore);
         if (take)
             bind(registered, device);
     }
     return {};
 }
 
-std::size_t virtio_device_count()
+std::size_t DeviceRegistry::virtio_device_count()
 {
-    bool restore = g_lock.lock();
-    std::size_t count = g_device_count;
-    g_lock.unlock(restore);
+    bool restore = m_lock.lock();
+    std::size_t count = m_device_count;
+    m_lock.unlock(restore);
     return count;
 }
 
-const VirtioDevice& virtio_device(std::size_t index) { return g_devices[index]; }
+const VirtioDevice& DeviceRegistry::virtio_device(std::size_t index) { return m_devices[index]; }
 
 } // namespace delos::devices

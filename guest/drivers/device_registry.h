@@ -10,6 +10,7 @@
 #include "drivers/virtio/transport.h"
 #include "lib/error_or.h"
 #include "lib/string_view.h"
+#include "sync/spin_lock.h"
 
 namespace delos::devices {
 
@@ -62,21 +63,47 @@ struct VirtioDriver {
 inline constexpr std::size_t kMaxVirtioDevices = 16;
 inline constexpr std::size_t kMaxVirtioDrivers = 8;
 
-// Bus side. `transport` and `interrupt` must live for good (static storage of the bus). Binds the
-// device at once if a driver for its type is registered. Refuses an address already registered
-// (AlreadyExists: a second driver would reset the device under the first) and a full table.
-ErrorOr<void> add_virtio_device(virtio::Transport& transport, InterruptLine& interrupt, DeviceAddress address);
+// The table itself; the kernel has one (registry(), used by the functions below). Selftests make
+// their own.
+class DeviceRegistry {
+public:
+    // Bus side. `transport` and `interrupt` must live for good (static storage of the bus). Binds
+    // the device at once if a driver for its type is registered. Refuses an address already
+    // registered (AlreadyExists: a second driver would reset the device under the first) and a
+    // full table (OutOfRange). A failed bind is not an error of this call: it is printed and the
+    // device stays unbound.
+    ErrorOr<void> add_virtio_device(virtio::Transport& transport, InterruptLine& interrupt, DeviceAddress address);
+    // Driver side. Binds every registered device of its type that no driver has yet. One driver
+    // per type (AlreadyExists).
+    ErrorOr<void> register_virtio_driver(const VirtioDriver& driver);
 
-// Driver side. Binds every registered device of its type that no driver has yet.
-ErrorOr<void> register_virtio_driver(const VirtioDriver& driver);
+    std::size_t virtio_device_count();
+    const VirtioDevice& virtio_device(std::size_t index);
+
+private:
+    void bind(const VirtioDriver& driver, VirtioDevice& device);
+
+    SpinLock m_lock;
+    VirtioDevice m_devices[kMaxVirtioDevices] = {};
+    std::size_t m_device_count = 0;
+    VirtioDriver m_drivers[kMaxVirtioDrivers] = {};
+    std::size_t m_driver_count = 0;
+};
+
+DeviceRegistry& registry();
+
+inline ErrorOr<void> add_virtio_device(virtio::Transport& transport, InterruptLine& interrupt, DeviceAddress address)
+{
+    return registry().add_virtio_device(transport, interrupt, address);
+}
+inline ErrorOr<void> register_virtio_driver(const VirtioDriver& driver) { return registry().register_virtio_driver(driver); }
+inline std::size_t virtio_device_count() { return registry().virtio_device_count(); }
+inline const VirtioDevice& virtio_device(std::size_t index) { return registry().virtio_device(index); }
 
 // Once per boot (later calls return at once): registers the built-in drivers, then runs every
 // bus's discovery (device_discovery.cpp: virtio-mmio from the command line; PCI adds its own).
 // Needs the scheduler started (the local APIC). Returns how many devices are bound.
 std::size_t discover_devices();
-
-std::size_t virtio_device_count();
-const VirtioDevice& virtio_device(std::size_t index);
 
 // "virtio-mmio@0xfeb00e00 gsi 12" / "pci 0000:00:03.0" into `out` (NUL-terminated, cut to fit).
 StringView describe(const DeviceAddress& address, char* out, std::size_t capacity);

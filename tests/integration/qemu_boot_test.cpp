@@ -101,3 +101,21 @@ TEST(QemuTcgBoot, MicrovmWithAcpiOnSaysWhyThereIsNoControlChannel)
         << vm.output();
     EXPECT_NE(vm.out().find("acpi=off"), std::string::npos) << vm.output();
 }
+
+// The whole in-guest selftest under TCG, so it runs where there is no KVM (CI): among them the
+// device registry's binding rules and a device wait that blocks its task (devices.*).
+TEST(QemuTcgBoot, SelftestPasses)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_child({"qemu-system-x86_64", "-accel", "tcg", "-M", "microvm", "-m", "128M", "-nodefaults",
+                             "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-initrd",
+                             build_path("cells/cells.a"), "-append", "selftest", "-device",
+                             "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"},
+                            {std::chrono::seconds(300), "delos: ready"});
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_EQ(result.out.find("selftest: FAIL"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   devices.activity_wait_blocks_the_task_until_signalled"), std::string::npos)
+        << result.out;
+    EXPECT_NE(result.out.find(" passed, 0 failed"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.out << result.err;
+}

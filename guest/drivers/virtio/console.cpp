@@ -122,10 +122,7 @@ void ConsoleDriver::on_interrupt()
     std::uint32_t causes = m_transport->take_interrupt_causes();
     if (causes & kInterruptConfigChange)
         m_config_changed.store(true, std::memory_order_relaxed);
-    bool restore = m_wait_lock.lock();
-    m_activity.store(true, std::memory_order_release);
-    m_waiters.wake_all();
-    m_wait_lock.unlock(restore);
+    m_activity.signal();
 }
 
 ErrorOr<void> ConsoleDriver::break_device(Error reason)
@@ -496,7 +493,7 @@ void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
         // needs no lock (the device only ever advances it, and poll() validates what it finds).
         port->receive.set_interrupts_wanted(false);
         std::uint64_t deadline = tsc::nanoseconds_since_boot() + poll_ns;
-        while (port->receive.unconsumed_used() == 0 && !m_activity.load(std::memory_order_acquire) &&
+        while (port->receive.unconsumed_used() == 0 && !m_activity.pending() &&
                tsc::nanoseconds_since_boot() < deadline)
             cpu::pause();
         // Input: the interrupts stay off while the reader works on it (more input arriving
@@ -512,26 +509,7 @@ void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
     wait_for_activity();
 }
 
-void ConsoleDriver::wait_for_activity()
-{
-    if (!task::scheduler::started()) {
-        // Before tasks exist (nothing else could run anyway): halt until the interrupt.
-        cpu::disable_interrupts();
-        if (!m_activity.exchange(false, std::memory_order_acquire))
-            cpu::enable_interrupts_and_halt();  // an interrupt between the check and hlt still wakes us
-        else
-            cpu::enable_interrupts();
-        m_activity.store(false, std::memory_order_relaxed);
-        return;
-    }
-    // Block this task (others run meanwhile); on_interrupt sets the flag and wakes us under the
-    // same lock, so a wake-up between the check and the block is not lost.
-    bool restore = m_wait_lock.lock();
-    while (!m_activity.exchange(false, std::memory_order_acquire))
-        m_waiters.wait(m_wait_lock);
-    m_wait_lock.unlock(restore);
-    cpu::enable_interrupts();  // callers rely on interrupts being on afterwards, as with sti; hlt
-}
+void ConsoleDriver::wait_for_activity() { m_activity.wait(); }
 
 std::uint32_t ConsoleDriver::port_count() const { return m_port_count; }
 

@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "drivers/device_activity.h"
 #include "drivers/virtio/transport.h"
 #include "drivers/virtio/virtqueue.h"
 #include "lib/byte_view.h"
@@ -15,8 +16,6 @@
 #include "lib/string_view.h"
 #include "memory/frame_allocator.h"
 #include "sync/spin_lock.h"
-#include "task/scheduler.h"  // wait_for_activity: blocks only once the scheduler runs
-#include "task/wait_queue.h"
 
 namespace delos::virtio {
 
@@ -140,9 +139,7 @@ private:
 
     Transport* m_transport = nullptr;
     SpinLock m_lock;
-    std::atomic<bool> m_activity{false};
-    SpinLock m_wait_lock;             // m_activity's handover to m_waiters
-    task::WaitQueue m_waiters;
+    devices::DeviceActivity m_activity;
     std::atomic<bool> m_config_changed{false};
     bool m_broken = false;
     Error m_breakage{};
