@@ -119,3 +119,22 @@ TEST(QemuTcgBoot, SelftestPasses)
     EXPECT_NE(result.out.find(" passed, 0 failed"), std::string::npos) << result.out;
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.out << result.err;
 }
+
+// A console without the control port: ControlPort::open's deadline fires (from the scheduler's
+// timer) and the guest says what it waited for and which ports it saw, then runs on.
+TEST(QemuTcgBoot, ControlPortOpenTimesOutAndSaysWhatItWaitedFor)
+{
+    DELOS_REQUIRE_QEMU();
+    BackgroundProcess vm({"qemu-system-x86_64", "-accel", "tcg", "-M", "microvm,acpi=off", "-m", "64M", "-nodefaults",
+                          "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append",
+                          "run control.open_timeout_ms=300", "-serial", "stdio", "-monitor", "none", "-global",
+                          "virtio-mmio.force-legacy=false", "-device", "virtio-serial-device", "-device",
+                          "virtserialport,name=org.example.other"});
+    ASSERT_TRUE(vm.wait_for_output("control: no control port:", std::chrono::seconds(120))) << vm.output();
+    std::string out = vm.out();
+    EXPECT_NE(out.find("control port: waited 300 ms for a console port named 'org.delos.control.0'; ports seen:"),
+              std::string::npos) << out;
+    EXPECT_NE(out.find("port 1 'org.example.other'"), std::string::npos) << out;  // QEMU's NUL is not part of it
+    EXPECT_NE(out.find("no console announced the port in time"), std::string::npos) << out;
+    EXPECT_TRUE(vm.running()) << out;
+}

@@ -6,6 +6,8 @@
 #include "debug/kernel_log.h"
 #include "drivers/device_registry.h"
 #include "drivers/virtio/console_devices.h"
+#include "kernel/kernel.h"
+#include "lib/command_line.h"
 #include "task/scheduler.h"
 
 namespace delos::virtio {
@@ -16,6 +18,22 @@ namespace {
 // few device round trips of DEVICE_READY; the sleep is the scheduler timer's, so the deadline
 // fires even when the device never interrupts.
 constexpr std::uint64_t kOpenPollNs = 1'000'000;
+
+constexpr std::uint64_t kOpenTimeoutNs = 60'000'000'000ull;
+
+std::uint64_t open_timeout_from_command_line()
+{
+    StringView value;
+    if (!CommandLine(kernel::boot_info().command_line).option("control.open_timeout_ms", value) || value.empty())
+        return kOpenTimeoutNs;
+    std::uint64_t milliseconds = 0;
+    for (char c : value) {
+        if (c < '0' || c > '9' || milliseconds > 1'000'000'000)
+            return kOpenTimeoutNs;
+        milliseconds = milliseconds * 10 + static_cast<std::uint64_t>(c - '0');
+    }
+    return milliseconds * 1'000'000;
+}
 
 void report_ports_seen(StringView name, std::uint64_t timeout_ns)
 {
@@ -45,6 +63,8 @@ ErrorOr<ControlPort> ControlPort::open(StringView name, std::uint64_t timeout_ns
                "ACPI off (-M microvm,acpi=off; docs/qemu-and-libvirt.md)\n");
         return Error::make(ErrorCode::NotFound, "control port: no virtio-console device was found");
     }
+    if (timeout_ns == kDefaultOpenTimeout)
+        timeout_ns = open_timeout_from_command_line();
     std::uint64_t deadline = tsc::nanoseconds_since_boot() + timeout_ns;
     // DEVICE_ADD, PORT_READY and PORT_NAME take a few round trips after DEVICE_READY.
     for (;;) {
