@@ -1,10 +1,11 @@
 // libvirt_test.cpp: a Delos domain defined and started through libvirt (deploy/delos-libvirt and
 // deploy/delos-microvm.xml), its control channel reached through libvirt's channel socket: push,
 // load and unload a cell. Starts virtlogd and libvirtd itself when none answers (no systemd here)
-// and stops what it started. Skips loudly without libvirt or QEMU.
+// and leaves them running: CTest runs each test case in its own process, possibly in parallel,
+// and another libvirt test may be using the daemons this one started. Skips loudly without
+// libvirt or QEMU.
 #include <gtest/gtest.h>
 
-#include <signal.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -24,60 +25,29 @@ bool libvirt_answers()
     return run_child({"virsh", "-q", "-c", kUri, "version"}, {std::chrono::seconds(20), ""}).exit_code == 0;
 }
 
-pid_t read_pid(const std::string& path)
+// Empty when libvirt answers (already running, or started here); else why not.
+std::string ensure_libvirt_running()
 {
-    std::ifstream in(path);
-    long pid = 0;
-    in >> pid;
-    return static_cast<pid_t>(pid);
-}
-
-class LibvirtDaemons {
-public:
-    // Empty when libvirt answers (already running, or started here); else why not.
-    std::string ensure_running()
-    {
+    if (libvirt_answers())
+        return {};
+    if (::geteuid() != 0)
+        return "libvirtd is not running and starting the system daemon needs root";
+    for (const char* daemon : {"virtlogd", "libvirtd"}) {
+        // A daemon that is already up (another test's) refuses to start twice: not an error.
+        auto started = run_child({daemon, "-d"}, {std::chrono::seconds(30), ""});
+        std::cout << "[ libvirt  ] started " << daemon << " -d (exit " << started.exit_code
+                  << "); it stays running for later tests" << std::endl;
+    }
+    for (int attempt = 0; attempt < 100; ++attempt) {
         if (libvirt_answers())
             return {};
-        if (::geteuid() != 0)
-            return "libvirtd is not running and starting the system daemon needs root";
-        for (const char* daemon : {"virtlogd", "libvirtd"}) {
-            auto started = run_child({daemon, "-d"}, {std::chrono::seconds(30), ""});
-            if (started.exit_code != 0)
-                return std::string(daemon) + " -d failed: " + started.err;
-            m_started.push_back(std::string("/run/") + daemon + ".pid");
-        }
-        for (int attempt = 0; attempt < 100; ++attempt) {
-            if (libvirt_answers())
-                return {};
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        return "libvirtd started but does not answer on qemu:///system";
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-
-    // Only the daemons this test started, by the pid they wrote.
-    ~LibvirtDaemons()
-    {
-        for (auto it = m_started.rbegin(); it != m_started.rend(); ++it) {
-            if (pid_t pid = read_pid(*it); pid > 1)
-                ::kill(pid, SIGTERM);
-        }
-    }
-
-private:
-    std::vector<std::string> m_started;
-};
-
-LibvirtDaemons* g_daemons = nullptr;
+    return "libvirtd does not answer on qemu:///system after 'virtlogd -d; libvirtd -d'";
+}
 
 class LibvirtDomain : public ::testing::Test {
 protected:
-    static void TearDownTestSuite()
-    {
-        delete g_daemons;
-        g_daemons = nullptr;
-    }
-
     void SetUp() override
     {
         DELOS_REQUIRE_QEMU();
@@ -85,9 +55,7 @@ protected:
             if (!program_exists(program))
                 GTEST_SKIP() << "SKIPPED: " << program << " is not installed (libvirt-daemon-system, libvirt-clients)";
         }
-        if (!g_daemons)
-            g_daemons = new LibvirtDaemons;
-        if (std::string why = g_daemons->ensure_running(); !why.empty())
+        if (std::string why = ensure_libvirt_running(); !why.empty())
             GTEST_SKIP() << "SKIPPED: " << why;
         std::string id = std::to_string(::getpid());
         m_name = "delos-test-" + id;
