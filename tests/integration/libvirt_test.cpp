@@ -128,3 +128,30 @@ TEST_F(LibvirtDomain, MicrovmDomainServesTheControlChannelThroughLibvirtsSocket)
     EXPECT_EQ(list.out.find("hello"), std::string::npos) << list.out;
     EXPECT_NE(serial_log().find("hello: goodbye"), std::string::npos) << serial_log();
 }
+
+// The pc and q35 templates boot the guest under libvirt today; their control channel needs the
+// guest's virtio-pci transport (branch pci), whose tests push cells through them.
+TEST_F(LibvirtDomain, PcAndQ35TemplatesBootTheGuest)
+{
+    std::string type = kvm_available() ? "kvm" : "qemu";
+    for (const char* machine : {"pc", "q35"}) {
+        std::cout << "[ accel    ] libvirt <domain type='" << type << "'> on " << machine << std::endl;
+        ::unlink(m_serial_log.c_str());
+        auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", machine, "--type",
+                                  type, "--kernel", kernel_path(), "--cells", build_path("cells/cells.a"), "--socket",
+                                  m_socket, "--serial-log", m_serial_log, "--uri", kUri, "--wait", "0", m_name},
+                                 {std::chrono::seconds(300), ""});
+        ASSERT_EQ(started.exit_code, 0) << machine << "\n" << started.out << started.err;
+        bool ready = false;
+        for (int attempt = 0; attempt < 2400 && !ready; ++attempt) {  // bounded: up to ~240 s of polling
+            ready = serial_log().find("delos: ready:") != std::string::npos;
+            if (!ready)
+                std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        EXPECT_TRUE(ready) << machine << "\n" << serial_log();
+        auto state = virsh({"domstate", m_name});
+        EXPECT_NE(state.out.find("running"), std::string::npos) << machine << ": " << state.out << state.err;
+        virsh({"destroy", m_name});
+        virsh({"undefine", m_name});
+    }
+}
