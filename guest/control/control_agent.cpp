@@ -17,6 +17,7 @@
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "task/mutex.h"
+#include "task/scheduler.h"
 #include "task/spawn.h"
 #include "task/task.h"
 #include "task/task_registry.h"
@@ -425,8 +426,9 @@ void serve_control_channel()
     auto port = virtio::ControlPort::open();
     if (port.is_error()) {
         kprint("control: no control port: {}\n", port.error().message);
+        // Off the CPU for good (halting here would keep this task running through others' time).
         for (;;)
-            cpu::enable_interrupts_and_halt();
+            task::scheduler::sleep_for(3'600'000'000'000ull);
     }
     kprint("control: serving the channel on {}\n", virtio::kControlPortName);
     Agent agent(port.release_value());

@@ -16,10 +16,12 @@ inline constexpr StringView kControlPortName = "org.delos.control.0";
 
 class ControlPort {
 public:
-    // Starts the announced virtio devices (once) and waits up to `timeout_ns` for a console to
-    // announce a port called `name`; then opens it (PORT_OPEN 1).
-    static ErrorOr<ControlPort> open(StringView name = kControlPortName,
-                                     std::uint64_t timeout_ns = 60'000'000'000ull);
+    // Discovers the devices (once) and waits up to `timeout_ns` for a console to announce a port
+    // called `name`; then opens it (PORT_OPEN 1). The deadline comes from the scheduler's timer;
+    // at it, what was waited for and the ports seen are printed. kDefaultOpenTimeout: 60 s, or
+    // `control.open_timeout_ms=N` on the kernel command line.
+    static constexpr std::uint64_t kDefaultOpenTimeout = ~0ull;
+    static ErrorOr<ControlPort> open(StringView name = kControlPortName, std::uint64_t timeout_ns = kDefaultOpenTimeout);
 
     // Whether a host client is connected to the other end now.
     bool connected() { return m_console->host_connected(m_port); }

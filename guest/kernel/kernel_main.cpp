@@ -10,6 +10,8 @@
 #include "drivers/platform/platform_ports.h"
 #include "control/control_echo.h"
 #include "lib/core/command_line.h"
+#include "drivers/device_registry.h"
+#include "drivers/virtio/console_devices.h"
 #include "control/control_agent.h"
 #include "linker/kernel/cell_manager.h"
 #include "linker/kernel/link_benchmark.h"
@@ -168,12 +170,16 @@ void kernel_main(const Handover* handover)
     if (command == "panic")
         panic("panic requested on the command line");
     if (command.empty() || command == "run") {
-        // With a control channel announced (delos-vmm --control-socket, or a QEMU/libvirt
-        // virtio-console), serve it; either way the kernel stays up.
-        StringView device;
-        if (command_line.option("virtio_mmio.device", device)) {
+        // With a console found (delos-vmm --control-socket, or a QEMU/libvirt virtio-console),
+        // serve the control channel on it; either way the kernel stays up.
+        devices::discover_devices();
+        if (virtio::console_count() > 0) {
             if (auto started = control::start_control_agent(); started.is_error())
                 kprint("delos: control agent not started: {}\n", started.error().message);
+        } else {
+            kprint("delos: no control channel: no virtio-console device found (virtio-mmio devices come from "
+                   "virtio_mmio.device= options, which QEMU microvm writes only with acpi=off; "
+                   "docs/qemu-and-libvirt.md)\n");
         }
         idle_forever();
     }

@@ -19,6 +19,8 @@ extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
+extern const TestCase kDeviceTests[];
+extern const std::size_t kDeviceTestCount;
 
 namespace {
 
@@ -34,6 +36,7 @@ const Suite kSuites[] = {
     {kCellServiceTests, &kCellServiceTestCount},
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
+    {kDeviceTests, &kDeviceTestCount},
 };
 
 bool matches(const TestCase& test, StringView filter)
