@@ -240,7 +240,7 @@ TEST_P(ControlChannel, DisconnectMidPushLosesNothingElse)
 // task of its own: init_sleeps sleeps 10 ms in its init, and pings sent right behind its load
 // request are answered before the load's reply. The cell then lists its worker task, and
 // `stats` shows the tasks of each cell.
-TEST_F(ControlChannel, PingsAreAnsweredWhileABlockingInitLoads)
+TEST_P(ControlChannel, PingsAreAnsweredWhileABlockingInitLoads)
 {
     auto push = chan({"push", build_path("cells/init_sleeps.o"), "--no-progress"});
     ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
@@ -272,21 +272,25 @@ TEST_F(ControlChannel, PingsAreAnsweredWhileABlockingInitLoads)
         order.push_back(reply.reply.request_id);
         if (reply.reply.request_id == 100)
             loaded = std::move(reply);
+    }
     ::close(fd);
     ASSERT_EQ(order.size(), std::size_t(kPings + 1)) << m_vm->output();
     EXPECT_NE(order.front(), 100u) << "the first ping was answered only after the load finished";
     ASSERT_TRUE(loaded.reply.status.ok()) << std::string(loaded.reply.status.reason.view().data(), loaded.reply.status.reason.size());
     EXPECT_NE(loaded.reply.load_cell.cell.cell_id, 0u);
     EXPECT_EQ(loaded.reply.load_cell.cell.task_count, 1u);  // the worker its init left running
+
     auto list = chan({"list"});
     EXPECT_NE(list.out.find("init_sleeps"), std::string::npos) << list.out;
     auto stats = chan({"stats"});
     EXPECT_NE(stats.out.find("init_sleeps.worker"), std::string::npos) << stats.out;
     EXPECT_NE(stats.out.find("control-agent"), std::string::npos) << stats.out;
+
     // Its worker still runs in it: unloading is refused, naming the cell.
     auto busy = chan({"unload", "init_sleeps"});
     EXPECT_EQ(busy.exit_code, 1);
     EXPECT_NE(busy.err.find("still runs"), std::string::npos) << busy.err;
 }
+
 INSTANTIATE_TEST_SUITE_P(Guests, ControlChannel, ::testing::Values("delos_vmm", "qemu_microvm"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });
