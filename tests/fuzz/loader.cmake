@@ -17,7 +17,7 @@ if(TARGET fuzz-loader AND TARGET cells)
   set(seed_outputs)
   set(seed_commands)
   foreach(object ${DELOS_ALL_CELL_OBJECTS})
-    get_filename_component(cell ${object} NAME_WE)
+    get_filename_component(cell ${object} NAME_WLE)  # kv.v2.o -> kv.v2
     list(APPEND seed_outputs ${seed_dir}/seed-${cell}.o)
     list(APPEND seed_commands COMMAND ${CMAKE_OBJCOPY} --strip-debug ${object} ${seed_dir}/seed-${cell}.o)
   endforeach()
