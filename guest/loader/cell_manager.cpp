@@ -5,7 +5,9 @@
 #include "lib/link/describe.h"
 #include "lib/link/relocatable_object.h"
 #include "runtime/cxx_runtime.h"
+#include "arch/x86_64/tsc.h"
 #include "sync/spin_lock.h"
+#include "task/scheduler.h"
 
 namespace delos::loader {
 
@@ -46,6 +48,8 @@ CellManager& cell_manager() { return g_cell_manager; }
 ErrorOr<void> CellManager::initialize(ByteView boot_archive)
 {
     m_namespace = make_own<link::Namespace>(m_memory, m_invoker);
+    m_namespace->set_task_inspector(m_inspector);
+    m_namespace->set_clock([] { return tsc::nanoseconds_since_boot(); });
     runtime::set_atexit_handler(register_cell_exit_function);
     kernel_symbols::set_external_symbolizer(symbolize_cell_address);
     if (boot_archive.empty())
@@ -113,11 +117,51 @@ ErrorOr<void> CellManager::unload(StringView name)
     return m_namespace->unload_cell(name);
 }
 
+ErrorOr<link::SwapReport> CellManager::swap(const Vector<link::SwapPair>& pairs)
+{
+    for (int attempt = 1;; ++attempt) {
+        {
+            SpinLockGuard guard(g_lock);
+            for (const link::SwapPair& pair : pairs)
+                TRY(export_kernel_symbols_for(pair.new_object));
+            auto swapped = m_namespace->swap_cells(pairs, library());
+            bool task_inside = swapped.is_error() && swapped.error().code == ErrorCode::Busy
+                && m_namespace->last_failure().starts_with("a task is still inside");
+            if (!task_inside || attempt >= kSwapAttempts || !task::scheduler::started())
+                return swapped;
+        }
+        task::scheduler::sleep_for(1'000'000);  // let the task leave the cell
+    }
+}
+
+ErrorOr<link::SwapReport> CellManager::rollback(StringView name)
+{
+    for (int attempt = 1;; ++attempt) {
+        {
+            SpinLockGuard guard(g_lock);
+            auto swapped = m_namespace->rollback_cell(name, library());
+            bool task_inside = swapped.is_error() && swapped.error().code == ErrorCode::Busy
+                && m_namespace->last_failure().starts_with("a task is still inside");
+            if (!task_inside || attempt >= kSwapAttempts || !task::scheduler::started())
+                return swapped;
+        }
+        task::scheduler::sleep_for(1'000'000);
+    }
+}
+
+std::size_t CellManager::collect_retired()
+{
+    SpinLockGuard guard(g_lock);
+    return m_namespace->collect_retired();
+}
+
 void CellManager::describe(FormatSink& sink) const
 {
     link::describe_cells(*m_namespace, sink);
     for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells())
         link::describe_cell(*cell, sink);
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->retiring_cells())
+        format_to(sink, "retiring: {} {} (generation {})\n", cell->name(), cell->version(), cell->generation());
 }
 
 } // namespace delos::loader

@@ -13,6 +13,7 @@
 #include "lib/link/namespace.h"
 #include "lib/own_ptr.h"
 #include "loader/kernel_section_memory.h"
+#include "loader/kernel_task_inspector.h"
 
 namespace delos::loader {
 
@@ -31,6 +32,18 @@ public:
     ErrorOr<link::LoadedCell*> load_object(ByteView object);
     ErrorOr<void> unload(StringView name);
 
+    // Live evolution (docs/live-evolution.md): replaces loaded cells by new versions (object
+    // bytes, copied) as one transaction. While a task is inside a cell whose state is handed
+    // over, the swap is refused with nothing changed and retried (the lock released, sleeping
+    // 1 ms between tries) for up to `kSwapAttempts` tries. Old versions retire until no task's
+    // stack refers to them; each swap also releases retiring cells that are free by now.
+    static constexpr int kSwapAttempts = 200;
+    ErrorOr<link::SwapReport> swap(const Vector<link::SwapPair>& pairs);
+    // Swaps `name` back to the generation it replaced (its object is kept).
+    ErrorOr<link::SwapReport> rollback(StringView name);
+    // Releases retiring cells no task refers to any more; returns how many.
+    std::size_t collect_retired();
+
     const link::Namespace& cell_namespace() const { return *m_namespace; }
     const link::CellLibrary* library() const { return m_library ? m_library.get() : nullptr; }
     // Why the last refused operation was refused (names a symbol, section or cell).
@@ -48,6 +61,7 @@ private:
 
     KernelSectionMemory m_memory;
     link::DirectEntryInvoker m_invoker;
+    KernelTaskInspector m_inspector;
     OwnPtr<link::Namespace> m_namespace;
     OwnPtr<link::CellLibrary> m_library;
 };

@@ -551,12 +551,12 @@ bool Namespace::has_previous_generation(StringView name) const
     return false;
 }
 
-ErrorOr<SwapReport> Namespace::rollback_cell(StringView name)
+ErrorOr<SwapReport> Namespace::rollback_cell(StringView name, const CellLibrary* library)
 {
     for (const PreviousGeneration& previous : m_previous) {
         if (previous.name == name) {
             // swap() copies the bytes before it replaces this entry with the current object.
-            return swap(Vector<SwapPair>{SwapPair{name, previous.object.bytes}}, nullptr);
+            return swap(Vector<SwapPair>{SwapPair{name, previous.object.bytes}}, library);
         }
     }
     m_last_failure = format("no earlier generation of cell {} is kept (it was never swapped)", name);

@@ -99,7 +99,7 @@ public:
     // the namespace as it was (the state goes back to the old version).
     ErrorOr<SwapReport> swap_cells(const Vector<SwapPair>& pairs, const CellLibrary* library = nullptr);
     // Swaps `name` back to the object of the generation it replaced (a new generation number).
-    ErrorOr<SwapReport> rollback_cell(StringView name);
+    ErrorOr<SwapReport> rollback_cell(StringView name, const CellLibrary* library = nullptr);
     bool has_previous_generation(StringView name) const;
     // Releases retiring cells that no task refers to any more (and that no other retiring cell
     // uses, and whose `outstanding` entry says 0). Runs their exit functions and destructors (not
