@@ -38,6 +38,8 @@ inline constexpr std::uint32_t kMaxOpenPushes = 4;
 // Repeated fields a decoder accepts; also what a sender must stay within.
 inline constexpr std::uint32_t kMaxListedCells = 4096;
 inline constexpr std::uint32_t kMaxCellDependencies = 256;
+// Replacements in one swap request (the linker's limit on cells in one load).
+inline constexpr std::uint32_t kMaxSwapPairs = 64;
 inline constexpr std::uint32_t kMaxBacktraceFrames = 64;
 // Longest LogLine text a guest sends (it truncates longer lines).
 inline constexpr std::uint32_t kMaxLogTextBytes = 4096;

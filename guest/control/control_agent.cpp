@@ -11,6 +11,7 @@
 #include "debug/kernel_log.h"
 #include "drivers/virtio/control_port.h"
 #include "kernel/kernel.h"
+#include "lib/format.h"
 #include "lib/link/loaded_cell.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
@@ -41,6 +42,9 @@ private:
     ErrorOr<Reply> handle(const HostMessage&);
     ErrorOr<Reply> load_cell(StringView name);
     ErrorOr<Reply> unload_cell(StringView name);
+    ErrorOr<Reply> swap_cells(const SwapCellsRequest& request);
+    ErrorOr<Reply> rollback_cell(StringView name);
+    void report_swap(const link::SwapReport& report, bool rollback, CellSwapped& out);
     Reply list_cells();
     Reply stats();
     void send(const GuestMessage&);
@@ -56,13 +60,13 @@ private:
     String m_failure_detail;  // the linker's names for the last refusal, kept for the reply
 };
 
-CellInfo describe_loaded(const link::LoadedCell& cell)
+CellInfo describe_loaded(const link::LoadedCell& cell, CellState state = CellState::Loaded)
 {
     CellInfo info;
     info.name = String(cell.name());
     info.version = String(cell.version());
-    info.state = CellState::Loaded;
-    info.generation = 1;
+    info.state = state;
+    info.generation = cell.generation();
     info.section_count = static_cast<std::uint32_t>(cell.sections().size());
     info.text_bytes = cell.region(link::SectionKind::Text).size;
     info.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;
@@ -132,7 +136,7 @@ ErrorOr<Reply> Agent::load_cell(StringView name)
     link::LoadedCell* loaded = nullptr;
     if (m_pushes.staged(name)) {
         if (loader::cell_manager().cell_namespace().find_cell(name))
-            return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (unload it first)");
+            return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (swap it, or unload it first)");
         StagedCell staged = TRY(m_pushes.take_staged(name));
         auto linked = loader::cell_manager().load_object(ByteView(staged.bytes.data(), staged.bytes.size()));
         if (linked.is_error())
@@ -167,12 +171,91 @@ ErrorOr<Reply> Agent::unload_cell(StringView name)
     return reply;
 }
 
+ErrorOr<Reply> Agent::swap_cells(const SwapCellsRequest& request)
+{
+    // The new objects: staged pushes (kept staged until the swap succeeds) or boot-archive versions.
+    Vector<link::SwapPair> pairs;
+    for (const SwapPair& pair : request.pairs) {
+        StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
+        ByteView object;
+        if (StagedCell* staged = m_pushes.staged(object_name)) {
+            object = ByteView(staged->bytes.data(), staged->bytes.size());
+        } else if (const link::CellLibrary* library = loader::cell_manager().library();
+                   library && library->find_version(object_name)) {
+            object = library->find_version(object_name)->object;
+        } else {
+            m_failure_detail = format("no staged cell and no boot-archive version is called {} (push it first)", object_name);
+            return Error::make(ErrorCode::NotFound, "no staged cell or archived version for the new object");
+        }
+        pairs.append(link::SwapPair{pair.old_cell.view(), object});
+    }
+    auto swapped = loader::cell_manager().swap(pairs);
+    if (swapped.is_error())
+        return with_linker_detail(swapped.release_error());
+    for (const SwapPair& pair : request.pairs) {
+        StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
+        if (m_pushes.staged(object_name))
+            (void)m_pushes.take_staged(object_name);  // the guest keeps its own copy now
+    }
+    Reply reply;
+    reply.payload = Reply::Payload::SwapCells;
+    report_swap(swapped.value(), false, reply.swap_cells.swapped);
+    return reply;
+}
+
+ErrorOr<Reply> Agent::rollback_cell(StringView name)
+{
+    auto swapped = loader::cell_manager().rollback(name);
+    if (swapped.is_error())
+        return with_linker_detail(swapped.release_error());
+    Reply reply;
+    reply.payload = Reply::Payload::RollbackCell;
+    report_swap(swapped.value(), true, reply.rollback_cell.swapped);
+    return reply;
+}
+
+void Agent::report_swap(const link::SwapReport& report, bool rollback, CellSwapped& out)
+{
+    for (const link::SwappedCell& cell : report.cells) {
+        SwappedCell swapped;
+        swapped.name = cell.name;
+        swapped.old_version = cell.old_version;
+        swapped.new_version = cell.new_version;
+        swapped.old_generation = cell.old_generation;
+        swapped.new_generation = cell.new_generation;
+        swapped.state_layout = cell.state_layout;
+        out.cells.append(static_cast<SwappedCell&&>(swapped));
+    }
+    using link::SwapStage;
+    out.timing.load_ns = report.stage_ns[static_cast<int>(SwapStage::Load)];
+    out.timing.link_ns = report.stage_ns[static_cast<int>(SwapStage::Link)];
+    out.timing.verify_ns = report.stage_ns[static_cast<int>(SwapStage::Verify)];
+    out.timing.transfer_ns = report.stage_ns[static_cast<int>(SwapStage::Transfer)];
+    out.timing.repoint_ns = report.stage_ns[static_cast<int>(SwapStage::Repoint)];
+    out.timing.cleanup_ns = report.stage_ns[static_cast<int>(SwapStage::Cleanup)];
+    out.timing.total_ns = report.total_ns;
+    out.relocations_repointed = report.relocations_repointed;
+    out.retiring_cells = static_cast<std::uint32_t>(loader::cell_manager().cell_namespace().retiring_cells().size());
+    for (const String& name : report.also_loaded)
+        out.also_loaded.append(name);
+    out.rollback = rollback;
+    // Every swap that took effect is also an event, for watchers other than the requester.
+    forward_log_lines();
+    Event event;
+    event.kind = Event::Kind::CellSwapped;
+    event.cell_swapped = out;
+    send_event(static_cast<Event&&>(event));
+}
+
 Reply Agent::list_cells()
 {
     Reply reply;
     reply.payload = Reply::Payload::ListCells;
+    loader::cell_manager().collect_retired();
     for (const auto& cell : loader::cell_manager().cell_namespace().cells())
         reply.list_cells.cells.append(describe_loaded(*cell));
+    for (const auto& cell : loader::cell_manager().cell_namespace().retiring_cells())
+        reply.list_cells.cells.append(describe_loaded(*cell, CellState::Retiring));
     for (const StagedCell& cell : m_pushes.staged_cells())
         reply.list_cells.cells.append(describe_staged(cell));
     return reply;
@@ -237,6 +320,10 @@ ErrorOr<Reply> Agent::handle(const HostMessage& request)
         return unload_cell(request.unload_cell.name);
     case HostMessage::Request::Stats:
         return stats();
+    case HostMessage::Request::SwapCells:
+        return swap_cells(request.swap_cells);
+    case HostMessage::Request::RollbackCell:
+        return rollback_cell(request.rollback_cell.name);
     case HostMessage::Request::None:
         break;
     }
