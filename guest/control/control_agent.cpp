@@ -178,16 +178,18 @@ ErrorOr<Reply> Agent::swap_cells(const SwapCellsRequest& request)
     for (const SwapPair& pair : request.pairs) {
         StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
         ByteView object;
+        bool persistent = false;
         if (StagedCell* staged = m_pushes.staged(object_name)) {
             object = ByteView(staged->bytes.data(), staged->bytes.size());
         } else if (const link::CellLibrary* library = loader::cell_manager().library();
                    library && library->find_version(object_name)) {
             object = library->find_version(object_name)->object;
+            persistent = true;  // the boot archive stays in memory
         } else {
             m_failure_detail = format("no staged cell and no boot-archive version is called {} (push it first)", object_name);
             return Error::make(ErrorCode::NotFound, "no staged cell or archived version for the new object");
         }
-        pairs.append(link::SwapPair{pair.old_cell.view(), object});
+        pairs.append(link::SwapPair{pair.old_cell.view(), object, persistent});
     }
     auto swapped = loader::cell_manager().swap(pairs);
     if (swapped.is_error())

@@ -61,7 +61,7 @@ ErrorOr<ByteView> version_object(StringView tagged)
 ErrorOr<link::SwapReport> swap_one(StringView cell, StringView object_name)
 {
     ByteView object = TRY(version_object(object_name));
-    return cell_manager().swap(Vector<link::SwapPair>{link::SwapPair{cell, object}});
+    return cell_manager().swap(Vector<link::SwapPair>{link::SwapPair{cell, object, true}});
 }
 
 String describe_everything()

@@ -28,10 +28,12 @@ struct SymbolDefinition {
 };
 
 // One replacement in a swap: the loaded cell called `old_cell` by the cell in `new_object` (same
-// name). The bytes are copied: the namespace keeps every generation's object for rollback.
+// name). The namespace keeps each generation's object for rollback: it copies the bytes, unless
+// `persistent` says they outlive the namespace (a member of a cell library).
 struct SwapPair {
     StringView old_cell;
     ByteView new_object;
+    bool persistent = false;
 };
 
 // The stages of a swap, as Theseus's crate_swap logs them.
