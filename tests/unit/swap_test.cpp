@@ -584,3 +584,52 @@ TEST_F(SwapTest, CallsThroughADependentKeepCountingAcrossManySwapsAndNothingIsLe
     EXPECT_EQ(memory.live_bytes, bytes);
     expect_consistent_edges(linker_namespace);
 }
+
+TEST_F(SwapTest, AnArchiveKeepsOtherVersionsApartAndASwapCanUseThemInPlace)
+{
+    Bytes archive = read_file(std::string(DELOS_BUILD_DIR) + "/cells/swap-test.a");
+    ASSERT_FALSE(archive.empty()) << "build the cells target first";
+    auto indexed = CellLibrary::from_archive(view(archive));
+    ASSERT_FALSE(indexed.is_error()) << indexed.error().message;
+    const CellLibrary& versions = indexed.value();
+    ASSERT_NE(versions.find_version("kv.v2"), nullptr);
+    EXPECT_EQ(str(versions.find_version("kv.v2")->name), "kv");
+    EXPECT_EQ(str(versions.find_version("kv.v2")->version), "2.0.0");
+    EXPECT_EQ(str(versions.find_cell("kv")->version), "1.2.0");  // loading "kv" still means 1.x
+    EXPECT_EQ(versions.provider_of(kKvWrites), nullptr);           // versions never satisfy imports
+    EXPECT_EQ(versions.find_version("kv"), nullptr);
+    EXPECT_EQ(versions.find_cell("kv.v2"), nullptr);
+
+    // A version in the archive swaps in without a copy (the archive outlives the cells) and
+    // rolls back to the boot version, also a view.
+    ASSERT_FALSE(linker_namespace.load_cell("counter", versions).is_error());
+    const link::LibraryCell* v2 = versions.find_version("kv.v2");
+    auto swapped = linker_namespace.swap_cells(Vector<SwapPair>{SwapPair{"kv", v2->object, true}}, &versions);
+    ASSERT_FALSE(swapped.is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(linker_namespace.find_cell("kv")->object().bytes.data(), v2->object.data());
+    EXPECT_TRUE(linker_namespace.find_cell("kv")->object().owned.empty());
+    ASSERT_FALSE(linker_namespace.rollback_cell("kv", &versions).is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(linker_namespace.find_cell("kv")->object().bytes.data(), versions.find_cell("kv")->object.data());
+
+    // A member named like a version but holding another cell is refused.
+    auto renamed = make_archive({{"kv.v2.o", cell_bytes("counter")}});
+    String detail;
+    auto refused = CellLibrary::from_archive(view(renamed), &detail);
+    ASSERT_TRUE(refused.is_error());
+    EXPECT_NE(str(detail.view()).find("holds cell \"counter\""), std::string::npos) << str(detail.view());
+}
+
+TEST_F(SwapTest, APushedObjectIsKeptSoItCanBeRolledBackTo)
+{
+    ASSERT_NE(load("counter"), nullptr);
+    Bytes pushed = cell_bytes("hello");
+    ASSERT_FALSE(linker_namespace.load_object(view(pushed), library).is_error());
+    const LoadedCell* hello = linker_namespace.find_cell("hello");
+    EXPECT_FALSE(hello->object().owned.empty());  // a copy: the pushed bytes may go away
+    EXPECT_NE(hello->object().bytes.data(), pushed.data());
+    swap_ok({{"hello", "hello"}});
+    std::fill(pushed.begin(), pushed.end(), 0);  // the caller's bytes are gone
+    auto back = linker_namespace.rollback_cell("hello");
+    ASSERT_FALSE(back.is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(linker_namespace.find_cell("hello")->generation(), 3u);
+}

@@ -23,15 +23,6 @@ void store_64(std::uint64_t address, std::uint64_t value)
     __builtin_memcpy(reinterpret_cast<void*>(address), &value, sizeof value);
 }
 
-ErrorOr<void*> call_export(const LoadedCell& cell, StringView layout)
-{
-    return reinterpret_cast<CellStateExportFunction>(cell.state_entries().export_state)(layout);
-}
-
-ErrorOr<void> call_adopt(const LoadedCell& cell, StringView layout, void* state)
-{
-    return reinterpret_cast<CellStateAdoptFunction>(cell.state_entries().adopt_state)(layout, state);
-}
 
 // The region a relocation writes into: the GOT slot's (the user cell's rodata) or the place's.
 SectionKind written_region(const LoadedSection& user, const Dependency& dependency)
@@ -52,6 +43,18 @@ const char* swap_stage_name(SwapStage stage)
     case SwapStage::Cleanup: return "cleanup";
     }
     return "unknown";
+}
+
+ErrorOr<void*> CellSwap::call_export(const LoadedCell& cell, StringView layout)
+{
+    return m_namespace.m_invoker.call_export_state(cell.name(), reinterpret_cast<CellStateExportFunction>(cell.state_entries().export_state),
+                                                   layout);
+}
+
+ErrorOr<void> CellSwap::call_adopt(const LoadedCell& cell, StringView layout, void* state)
+{
+    return m_namespace.m_invoker.call_adopt_state(cell.name(), reinterpret_cast<CellStateAdoptFunction>(cell.state_entries().adopt_state),
+                                                  layout, state);
 }
 
 Error CellSwap::fail(Error error, String detail)
@@ -581,7 +584,8 @@ std::size_t Namespace::collect_retired_locked()
     for (const OwnPtr<LoadedCell>& cell : m_retiring) {
         if (m_inspector->is_referenced(cell->regions()))
             continue;  // a call in flight, a return address or a pointer on some task's stack
-        if (cell->m_state.outstanding && reinterpret_cast<CellOutstandingFunction>(cell->m_state.outstanding)() != 0)
+        if (cell->m_state.outstanding
+            && m_invoker.call_outstanding(cell->name(), reinterpret_cast<CellOutstandingFunction>(cell->m_state.outstanding)) != 0)
             continue;  // run-time pointers it handed out are still held
         releasable.append(cell.get());
     }

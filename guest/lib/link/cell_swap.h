@@ -48,6 +48,8 @@ private:
     bool is_retiring(const LoadedCell* cell) const;
     LoadedCell& new_cell(CellLinker& linker, std::size_t pair) const;
     std::uint64_t now() const;
+    ErrorOr<void*> call_export(const LoadedCell& cell, StringView layout);
+    ErrorOr<void> call_adopt(const LoadedCell& cell, StringView layout, void* state);
     Error fail(Error error, String detail);
 
     Namespace& m_namespace;
