@@ -55,7 +55,7 @@ struct SwapReport {
     Vector<String> also_loaded;           // dependencies the new versions pulled in
     std::uint64_t stage_ns[kSwapStageCount] = {};
     std::uint64_t total_ns = 0;
-    std::uint32_t relocations_repointed = 0;  // dependents' relocations rewritten (GOT slots count once each)
+    std::uint32_t relocations_repointed = 0;  // dependents' recorded relocations re-pointed (each GOT use counts)
     std::uint32_t retired_released = 0;       // retiring cells whose memory went back during cleanup
 };
 
