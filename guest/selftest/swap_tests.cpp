@@ -15,6 +15,7 @@
 #include "selftest/selftest.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
+#include "task/stack_cache.h"
 
 namespace delos::selftest {
 
@@ -71,6 +72,15 @@ String describe_everything()
     return static_cast<String&&>(sink.string());
 }
 
+// Every frame is free, held by the kernel heap (which grows and shrinks with log lines and
+// failure texts), or a page table (the identity map splits large pages once when a region's
+// permissions change); section memory, stacks and anything else leaked would be missing.
+std::size_t frames_accounted()
+{
+    return memory::frame_allocator().free_frames() + memory::heap_statistics().pages_held
+        + memory::kernel_page_table().table_frames();
+}
+
 StringView version_of(StringView cell)
 {
     const link::LoadedCell* loaded = cell_manager().cell_namespace().find_cell(cell);
@@ -121,13 +131,7 @@ ErrorOr<void> refusals_change_nothing()
         {"counter", "counter.v2", "_ZN5delos2kv6writesENS_10StringViewE"},
         {"log", "kv.v2", "declares itself as kv"},
     };
-    // Every frame is accounted for: free, held by the kernel heap (which grows and shrinks with
-    // log lines and failure texts), or a page table the identity map split on the way (a
-    // refused swap has placed its sections, so their pages changed permissions once).
-    auto frames_accounted = [] {
-        return memory::frame_allocator().free_frames() + memory::heap_statistics().pages_held
-            + memory::kernel_page_table().table_frames();
-    };
+    // The first pass may grow the heap and split pages; the second must keep no frame.
     std::size_t frames = 0;
     for (int pass = 0; pass < 2; ++pass) {
         String before = describe_everything();
@@ -162,6 +166,8 @@ ErrorOr<void> calls_in_flight_survive_many_swaps()
         SELFTEST_CHECK(count_many(events[i].view(), 1) == 1);
     }
     std::uint64_t sections = cell_manager().section_bytes_in_use();
+    task::stack_cache::release_all();
+    std::size_t frames = frames_accounted();
     std::atomic<bool> stop{false};
     Vector<task::JoinHandle<std::uint64_t>> callers;
     for (int i = 0; i < kCallers; ++i) {
@@ -215,6 +221,11 @@ ErrorOr<void> calls_in_flight_survive_many_swaps()
     SELFTEST_CHECK(cell_manager().cell_namespace().retiring_cells().empty());
     SELFTEST_CHECK(version_of("counter") == StringView("0.3.1"));  // an even number of swaps
     SELFTEST_CHECK(cell_manager().section_bytes_in_use() == sections);
+    task::stack_cache::release_all();
+    if (frames_accounted() != frames) {
+        kprint("swap: frames accounted for before {} after {}\n", frames, frames_accounted());
+        SELFTEST_CHECK(frames_accounted() == frames);  // no frame left over
+    }
     SELFTEST_TRY(cell_manager().rollback("kv"));
     return {};
 }
