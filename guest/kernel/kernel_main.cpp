@@ -15,6 +15,7 @@
 #include "control/control_agent.h"
 #include "linker/kernel/cell_manager.h"
 #include "linker/kernel/link_benchmark.h"
+#include "loader/swap_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
@@ -161,6 +162,10 @@ void kernel_main(const Handover* handover)
         loader::run_link_benchmark(3);
         platform::shutdown(platform::kExitSuccess);
     }
+    if (command == "bench-swap") {
+        loader::run_swap_benchmark(200);
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-stack-overflow")
@@ -184,7 +189,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault); running\n",
                command);
     idle_forever();
 }
