@@ -15,7 +15,7 @@
 #include "control/control_agent.h"
 #include "linker/kernel/cell_manager.h"
 #include "linker/kernel/link_benchmark.h"
-#include "loader/swap_benchmark.h"
+#include "linker/kernel/swap_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"

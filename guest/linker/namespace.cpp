@@ -45,13 +45,12 @@ Vector<LoadedCell*> teardown_order_of(const Vector<LoadedCell*>& cells)
     return order;
 }
 
-} // namespace
-
 Error Namespace::refuse(Error error)
 {
     m_last_failure = String(error.explanation());
     return error;
 }
+
 Namespace::~Namespace()
 {
     // No cell code runs here: this only happens when the whole system (or a test) goes away.

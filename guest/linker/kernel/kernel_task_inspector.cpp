@@ -1,5 +1,5 @@
 // kernel_task_inspector.cpp: conservative scans of other tasks' stacks for addresses in a cell.
-#include "loader/kernel_task_inspector.h"
+#include "linker/kernel/kernel_task_inspector.h"
 
 #include "task/scheduler.h"
 #include "task/task_registry.h"

@@ -1,5 +1,5 @@
 // swap_benchmark.cpp: swap timing with the TSC (the namespace's swap report), one parseable line.
-#include "loader/swap_benchmark.h"
+#include "linker/kernel/swap_benchmark.h"
 
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
