@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
@@ -14,15 +13,13 @@
 #include "abi/platform.h"
 #include "kernel_image.h"
 #include "start_info.h"
+#include "stop_request.h"
 #include "vmm_error.h"
 #include "x86_64_cpu.h"
 
 namespace delos::vmm {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-volatile std::sig_atomic_t g_stats_requested = 0;
 
 const char* exit_reason_name(std::uint32_t reason)
 {
@@ -50,9 +47,6 @@ const char* internal_error_name(std::uint32_t suberror)
 }
 
 } // namespace
-
-void request_stop_from_signal(int signal) { g_stop_signal = signal; }
-void request_stats_from_signal() { g_stats_requested = 1; }
 
 std::string VirtualMachine::describe_exits() const
 {
@@ -154,13 +148,16 @@ RunOutcome VirtualMachine::handle_io_exit()
 RunOutcome VirtualMachine::run()
 {
     kvm_run* run = m_vcpu->run_state();
+    set_stop_target(run);
+    struct ClearStopTarget {
+        ~ClearStopTarget() { set_stop_target(nullptr); }
+    } clear_stop_target;
     for (;;) {
-        if (g_stop_signal)
-            return {RunOutcome::Kind::Interrupted, 128 + g_stop_signal, "stopped by signal"};
-        if (g_stats_requested) {
-            g_stats_requested = 0;
+        if (int signal = stop_signal())
+            return {RunOutcome::Kind::Interrupted, stop_exit_status(signal),
+                    std::string("stopped by ") + signal_name(signal), signal};
+        if (take_stats_request())
             std::fprintf(stderr, "delos-vmm: stats: %s\n", describe_exits().c_str());
-        }
         if (::ioctl(m_vcpu->fd(), KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 m_exits.count("intr");

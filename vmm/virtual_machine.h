@@ -30,6 +30,7 @@ struct RunOutcome {
     enum class Kind { GuestExit, GuestCrash, Interrupted } kind;
     int exit_code;
     std::string reason;  // for crashes: the exit reason and a register dump
+    int signal = 0;      // Interrupted: the SIGINT/SIGTERM that asked to stop (see stop_request.h)
 };
 
 class VirtualMachine {
@@ -38,6 +39,7 @@ public:
     // start_info, serial file, control socket), only then KVM, devices and the vCPU.
     VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start);
 
+    // Runs the vCPU until the guest exits or crashes, or SIGINT/SIGTERM asks to stop (Interrupted).
     RunOutcome run();
 
     const ExitCounters& exit_counters() const { return m_exits; }
@@ -78,10 +80,5 @@ private:
     std::optional<Vcpu> m_vcpu;
     ExitCounters m_exits;
 };
-
-// Asks a running VM to stop (from a signal handler): KVM_RUN returns and run() reports Interrupted.
-void request_stop_from_signal(int signal);
-// Asks the vCPU thread to print its exit counters to stderr (SIGUSR1): benchmarks count exits per phase.
-void request_stats_from_signal();
 
 } // namespace delos::vmm
