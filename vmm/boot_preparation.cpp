@@ -21,6 +21,7 @@ PreparedBoot prepare_boot(const VmConfig& config)
     KernelImage kernel = parse_kernel_image(kernel_file);
     throw_if_stop_requested();
     PreparedBoot boot(GuestMemory(config.memory_bytes));
+    boot.kernel_file = FileDescriptor(::open(config.kernel_path.c_str(), O_RDONLY | O_CLOEXEC));
     load_kernel_image(kernel, boot.memory);
 
     if (config.module_paths.size() > kMaxModules)

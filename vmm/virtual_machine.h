@@ -58,9 +58,13 @@ private:
     RunOutcome handle_io_exit();
     void handle_mmio_exit();
     void attach_control_console(UnixListener listener);
+    // Registers, then RIP and the frame-pointer chain read from guest memory, symbolised with the
+    // kernel ELF's .symtab: the details of an exit-3 crash report.
+    std::string describe_crash() const;
 
     // Inputs first (initialised before KVM is opened, destroyed after the VM is closed).
     GuestMemory m_memory;
+    FileDescriptor m_kernel_file;
     FileDescriptor m_serial_file;
     Kvm m_kvm;
     Vm m_vm;
