@@ -16,6 +16,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "lib/proto/channel_codec.h"
 #include "vmm_error.h"
 
 namespace delos::vmm {
@@ -25,8 +26,20 @@ constexpr std::size_t kIoChunk = 16 * 1024;
 // Set on the I/O thread: the device's wake-up calls made there need no eventfd round.
 thread_local bool t_on_control_io_thread = false;
 
-// epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n.
-constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16;
+// epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n, a refused client's
+// fd f is kRefusedTag + f.
+constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16, kRefusedTag = 1ull << 32;
+
+constexpr const char* kBusyReason = "another client is connected to the control socket (one client at a time)";
+
+std::vector<std::uint8_t> busy_frame()
+{
+    Vector<std::uint8_t> frame;
+    auto message = channel::GuestMessage::make_error_reply(0, Error::make(ErrorCode::Busy, kBusyReason));
+    if (channel::append_frame(frame, message).is_error())
+        throw HostFailure("cannot encode the control socket's busy reply");
+    return {frame.data(), frame.data() + frame.size()};
+}
 
 void epoll_set(int epoll, int op, int fd, std::uint32_t events, std::uint64_t tag)
 {
@@ -78,7 +91,7 @@ ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport,
 }
 
 ControlSocket::ControlSocket(UnixListener listener, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
-    : m_listener(std::move(listener)), m_transport(transport), m_console(console)
+    : m_listener(std::move(listener)), m_transport(transport), m_console(console), m_refusal(busy_frame())
 {
     m_epoll = FileDescriptor(::epoll_create1(EPOLL_CLOEXEC));
     m_wakeup = FileDescriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -129,17 +142,11 @@ void ControlSocket::start()
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-void ControlSocket::update_interest(bool& listening)
+void ControlSocket::update_interest()
 {
-    if (!m_client.valid()) {
-        if (!listening)
-            epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), EPOLLIN, kListenerTag);
-        listening = true;
+    // The listener stays registered: a second client is accepted to be refused, not left waiting.
+    if (!m_client.valid())
         return;
-    }
-    if (listening)
-        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), 0, kListenerTag);  // one client at a time
-    listening = false;
     std::uint32_t events = 0;
     {
         std::lock_guard guard(m_transport.lock());
@@ -156,11 +163,10 @@ void ControlSocket::update_interest(bool& listening)
 void ControlSocket::run()
 {
     t_on_control_io_thread = true;
-    bool listening = true;
     epoll_event events[8];
     while (!m_stopping) {
         try {
-            update_interest(listening);
+            update_interest();
         } catch (const HostFailure& error) {
             std::fprintf(stderr, "delos-vmm: control socket: %s\n", error.what());
             drop_client();
@@ -186,6 +192,8 @@ void ControlSocket::run()
                 // Gone (after reading what it left, if there was room): its pending bytes go with it.
                 if (m_client.valid() && (flags & (EPOLLHUP | EPOLLERR)))
                     drop_client();
+            } else if (tag >= kRefusedTag) {
+                drain_refused_client(static_cast<int>(tag - kRefusedTag));
             } else if (tag >= kNotifierTag && tag - kNotifierTag < m_notifiers.size()) {
                 const Notifier& notifier = m_notifiers[tag - kNotifierTag];
                 std::uint64_t value;
@@ -209,17 +217,48 @@ void ControlSocket::run()
 
 void ControlSocket::accept_client()
 {
-    if (m_client.valid())
-        return;
     int fd = ::accept4(m_listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;  // EAGAIN, or the client left already
+    if (m_client.valid()) {
+        refuse_client(FileDescriptor(fd));
+        return;
+    }
     m_client = FileDescriptor(fd);
     ++m_clients_accepted;
     epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, kClientTag);
     m_client_events = 0;
     std::lock_guard guard(m_transport.lock());
     m_console.host_connected();
+}
+
+void ControlSocket::refuse_client(FileDescriptor client)
+{
+    ++m_clients_refused;
+    // A fresh socket's buffer takes the small frame whole; if not, the client gets what fits.
+    [[maybe_unused]] ssize_t sent = ::send(client.get(), m_refusal.data(), m_refusal.size(), MSG_NOSIGNAL);
+    ::shutdown(client.get(), SHUT_WR);  // then end of file
+    if (m_refused.size() >= kMaxRefusedClients) {
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_refused.front().get(), nullptr);
+        m_refused.erase(m_refused.begin());
+    }
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, client.get(), EPOLLIN, kRefusedTag + static_cast<std::uint64_t>(client.get()));
+    m_refused.push_back(std::move(client));
+}
+
+void ControlSocket::drain_refused_client(int fd)
+{
+    auto refused = std::ranges::find_if(m_refused, [fd](const FileDescriptor& client) { return client.get() == fd; });
+    if (refused == m_refused.end())
+        return;  // closed earlier in this batch of events
+    std::uint8_t discard[4096];
+    ssize_t n = ::recv(fd, discard, sizeof discard, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {  // it closed (or failed): done with it
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+        m_refused.erase(refused);
+    }
 }
 
 void ControlSocket::read_from_client()
