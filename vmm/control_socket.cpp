@@ -1,6 +1,7 @@
 // control_socket.cpp: accept, read, write and hang-up handling for the control port's unix socket.
 #include "control_socket.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -220,6 +221,10 @@ void ControlSocket::accept_client()
     int fd = ::accept4(m_listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;  // EAGAIN, or the client left already
+    // A client that closed just before this one connected may not have had its hang-up handled
+    // yet (both events in one epoll batch, the listener's first): it has left, so this one is next.
+    if (m_client.valid() && client_has_hung_up())
+        drop_client();
     if (m_client.valid()) {
         refuse_client(FileDescriptor(fd));
         return;
@@ -230,6 +235,12 @@ void ControlSocket::accept_client()
     m_client_events = 0;
     std::lock_guard guard(m_transport.lock());
     m_console.host_connected();
+}
+
+bool ControlSocket::client_has_hung_up() const
+{
+    pollfd state{m_client.get(), POLLIN, 0};
+    return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLHUP | POLLERR));
 }
 
 void ControlSocket::refuse_client(FileDescriptor client)

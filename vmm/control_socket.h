@@ -68,6 +68,7 @@ private:
     void run();
     void update_interest();
     void accept_client();
+    bool client_has_hung_up() const;
     void refuse_client(FileDescriptor client);
     void drain_refused_client(int fd);
     void read_from_client();

@@ -271,6 +271,21 @@ TEST_F(ControlSocketTest, SecondClientIsRefusedAtOnceAndTheFirstKeepsItsSession)
     EXPECT_EQ(receive_exactly(third.get(), 8), "hi third");
 }
 
+// A client that connects right after the previous one closed is the next session, never refused
+// as a second client (the close and the connect can reach the I/O thread in one batch).
+TEST_F(ControlSocketTest, AnImmediateReconnectIsServedNotRefused)
+{
+    for (int round = 0; round < 300; ++round) {
+        FileDescriptor client = connect_client(path);
+        send_all(client.get(), "x");
+    }
+    FileDescriptor last = connect_client(path);
+    EXPECT_TRUE(eventually([&] { return socket->clients_accepted() == 301; })) << socket->clients_accepted();
+    EXPECT_EQ(socket->clients_refused(), 0u);
+    transmit_from_guest("to the last", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(last.get(), 11), "to the last");
+}
+
 // Refused clients that never close are held in a bounded set; none of them blocks the others.
 TEST_F(ControlSocketTest, ManyRefusedClientsAreEachToldAndBounded)
 {
