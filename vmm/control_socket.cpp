@@ -28,8 +28,10 @@ constexpr std::size_t kIoChunk = 16 * 1024;
 thread_local bool t_on_control_io_thread = false;
 
 // epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n, a refused client's
-// fd f is kRefusedTag + f.
-constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16, kRefusedTag = 1ull << 32;
+// fd f is kRefusedTag + f, the n-th accepted client kClientTag + n: an event still queued for a
+// client that has just been replaced must not act on its successor (which may reuse its fd).
+constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kNotifierTag = 16, kRefusedTag = 1ull << 32,
+                        kClientTag = 1ull << 48;
 
 constexpr const char* kBusyReason = "another client is connected to the control socket (one client at a time)";
 
@@ -157,7 +159,7 @@ void ControlSocket::update_interest()
             events |= EPOLLOUT;
     }
     if (events != m_client_events)
-        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, kClientTag);
+        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, m_client_tag);
     m_client_events = events;
 }
 
@@ -185,7 +187,9 @@ void ControlSocket::run()
                 [[maybe_unused]] ssize_t ignored = ::read(m_wakeup.get(), &value, sizeof value);
             } else if (tag == kListenerTag) {
                 accept_client();
-            } else if (tag == kClientTag) {
+            } else if (tag >= kClientTag) {
+                if (tag != m_client_tag || !m_client.valid())
+                    continue;  // for a client that is gone
                 if (flags & EPOLLOUT)
                     write_to_client();
                 if (m_client.valid() && (flags & EPOLLIN))
@@ -231,7 +235,8 @@ void ControlSocket::accept_client()
     }
     m_client = FileDescriptor(fd);
     ++m_clients_accepted;
-    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, kClientTag);
+    m_client_tag = kClientTag + m_clients_accepted.load();
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, m_client_tag);
     m_client_events = 0;
     std::lock_guard guard(m_transport.lock());
     m_console.host_connected();

@@ -87,7 +87,8 @@ private:
     FileDescriptor m_epoll;
     FileDescriptor m_wakeup;  // eventfd: the device has news, or the thread must stop
     std::vector<Notifier> m_notifiers;
-    std::uint32_t m_client_events = 0;  // what the client fd is registered for (saves epoll_ctl calls)
+    std::uint32_t m_client_events = 0;
+    std::uint64_t m_client_tag = 0;  // the epoll tag of m_client's events (see control_socket.cpp)  // what the client fd is registered for (saves epoll_ctl calls)
     std::atomic<bool> m_stopping{false};
     std::atomic<std::uint64_t> m_clients_accepted{0};
     std::atomic<std::uint64_t> m_clients_refused{0};

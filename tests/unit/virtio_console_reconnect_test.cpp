@@ -6,13 +6,23 @@
 #include <gtest/gtest.h>
 
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
 #include "abi/virtio_console_boundary.h"
+#include "control_socket.h"
 #include "virtio_test_driver.h"
 
 namespace delos::vmm::virtio {
@@ -91,6 +101,7 @@ public:
     }
 
     std::uint64_t connections() const { return m_connections; }
+    bool host_open() const { return m_host_open; }
     bool boundary_seen() const { return m_boundary_known; }
     std::map<std::uint64_t, std::string> received;  // by the driver's connection number
 
@@ -253,6 +264,92 @@ TEST(VirtioConsoleReconnect, NoSessionsBytesCrossIntoAnotherOverManySchedules)
             first_failure = outcome.why;
     }
     EXPECT_EQ(failures, 0) << "first: " << first_failure;
+}
+
+// The same race through the real control socket and its I/O thread: a client sends part of its
+// bytes and closes, the next connects at once and sends a whole request, while the driver looks
+// at its rings concurrently. The next client's bytes must arrive whole and alone, every round.
+TEST(VirtioConsoleReconnect, ImmediateReconnectsThroughTheSocket)
+{
+    ConsoleBench bench;
+    ModelDriver driver(bench);
+    driver.bring_up();
+    std::string path = "/tmp/delos-reconnect-test-" + std::to_string(::getpid()) + ".sock";
+    ControlSocket socket(path, bench.transport, bench.console);
+    socket.start();
+    auto connect_client = [&] {
+        int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::snprintf(address.sun_path, sizeof address.sun_path, "%s", path.c_str());
+        EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+        return fd;
+    };
+    auto send_all = [](int fd, const std::string& bytes) {
+        EXPECT_EQ(::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL), static_cast<ssize_t>(bytes.size()));
+    };
+    auto driver_until = [&](const std::function<bool()>& done) {
+        auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+        while (!done()) {
+            if (std::chrono::steady_clock::now() > deadline)
+                return false;
+            driver.read();
+            std::this_thread::yield();
+        }
+        return true;
+    };
+    std::mt19937 random(1);
+    const std::string request = client_bytes(2, 24);
+    int crossed = 0, lost = 0;
+    for (int round = 0; round < 2000; ++round) {
+        driver.received.clear();
+        std::string half = client_bytes(1, static_cast<std::size_t>(round % 41));
+        int first = connect_client();
+        if (random() % 2)
+            driver.read();
+        send_all(first, half);
+        if (random() % 2)
+            driver.read();
+        ::close(first);
+        int next = connect_client();
+        send_all(next, request);
+        auto request_bytes_seen = [&] {
+            std::size_t count = 0;
+            for (const auto& [connection, bytes] : driver.received)
+                for (char c : bytes)
+                    count += (static_cast<unsigned char>(c) >> 5) == 2;
+            return count;
+        };
+        bool arrived = driver_until([&] { return request_bytes_seen() >= request.size(); });
+        std::uint64_t own = driver.connections();
+        if (!arrived || driver.received[own] != request) {
+            if (crossed + lost == 0) {
+                std::string shown;
+                for (char c : driver.received[own])
+                    shown += std::to_string(static_cast<unsigned char>(c)) + " ";
+                ADD_FAILURE() << "round " << round << ": the request's connection " << own << " got " << shown
+                              << "; half: " << half.size() << ", arrived " << arrived;
+            }
+            ++(arrived ? crossed : lost);
+        }
+        for (const auto& [connection, bytes] : driver.received) {
+            if (connection != own && half.compare(0, bytes.size(), bytes) != 0) {
+                if (crossed++ == 0) {
+                    std::string shown;
+                    for (char c : bytes)
+                        shown += std::to_string(static_cast<unsigned char>(c)) + " ";
+                    ADD_FAILURE() << "round " << round << ": connection " << connection << " (the request's: " << own
+                                  << ") got " << bytes.size() << " bytes: " << shown << "; half: " << half.size();
+                }
+            }
+        }
+        ::close(next);
+        if (!driver_until([&] { return !driver.host_open(); }))
+            ++lost;
+    }
+    EXPECT_EQ(crossed, 0) << "rounds where a session's bytes reached another";
+    EXPECT_EQ(lost, 0) << "rounds where the next client's request did not arrive";
+    EXPECT_EQ(socket.clients_refused(), 0u);
 }
 
 // The boundary itself: the used index before which every entry came from an earlier connection.
