@@ -3,14 +3,13 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
-
-#include <sys/stat.h>
 
 #include "abi/platform.h"
 #include "guest_stack_walk.h"
@@ -66,8 +65,8 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
 }
 
 VirtualMachine::VirtualMachine(PreparedBoot boot, BootTimer::Clock::time_point vmm_start)
-    : m_memory(std::move(boot.memory)), m_kernel_file(std::move(boot.kernel_file)), m_serial_file(std::move(boot.serial_file)), m_kvm(Kvm::open()), m_vm(m_kvm),
-      m_boot_timer(vmm_start)
+    : m_memory(std::move(boot.memory)), m_kernel_file(std::move(boot.kernel_file)),
+      m_serial_file(std::move(boot.serial_file)), m_kvm(Kvm::open()), m_vm(m_kvm), m_boot_timer(vmm_start)
 {
     m_vm.map_memory(0, 0, m_memory.size(), m_memory.host_base());
     m_vm.create_interrupt_controllers();
