@@ -157,8 +157,10 @@ void Agent::send(const GuestMessage& message)
     task::MutexGuard guard(m_send_lock);
     if (!m_port.connected())
         return;  // the host went away; it learns nothing more of this connection
-    if (auto written = m_port.write(ByteView(frame.data(), frame.size())); written.is_error())
-        return;  // a disconnect mid-write: the next connection starts afresh
+    // Only to the connection whose bytes the decoder holds: a reply to a request of a session
+    // that has ended must not reach the next client.
+    if (auto written = m_port.write(ByteView(frame.data(), frame.size()), m_connection); written.is_error())
+        return;  // a disconnect mid-write, or a newer peer: the next connection starts afresh
 }
 
 void Agent::send_event(Event event)
