@@ -9,6 +9,7 @@
 #include "debug/panic.h"
 #include "drivers/platform/platform_ports.h"
 #include "drivers/virtio/control_echo.h"
+#include "drivers/virtio/pci_devices.h"
 #include "lib/command_line.h"
 #include "control/control_agent.h"
 #include "loader/cell_manager.h"
@@ -81,6 +82,13 @@ void reclaim_nano_core(const Handover& handover)
     }
     for (;;)
         cpu::enable_interrupts_and_halt();
+}
+
+// Whether a virtio console started on PCI (QEMU/libvirt pc and q35 machines); probes PCI once.
+bool virtio_pci_console_present()
+{
+    auto started = virtio::start_pci_devices();
+    return !started.is_error() && started.value() > 0;
 }
 
 // Links the boot set from the cell archive (PVH module 0). A refused archive or cell is
@@ -169,7 +177,7 @@ void kernel_main(const Handover* handover)
         // With a control channel announced (delos-vmm --control-socket, or a QEMU/libvirt
         // virtio-console), serve it; either way the kernel stays up.
         StringView device;
-        if (command_line.option("virtio_mmio.device", device)) {
+        if (command_line.option("virtio_mmio.device", device) || virtio_pci_console_present()) {
             if (auto started = control::start_control_agent(); started.is_error())
                 kprint("delos: control agent not started: {}\n", started.error().message);
         }

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
+#include "drivers/virtio/port_name.h"
 
 namespace delos::virtio {
 
@@ -232,7 +233,7 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
     case kPortName: {
         if (!port)
             return;
-        std::uint32_t length = payload.size() < kMaxNameBytes ? static_cast<std::uint32_t>(payload.size()) : kMaxNameBytes;
+        auto length = static_cast<std::uint32_t>(port_name_length(payload, kMaxNameBytes));
         __builtin_memcpy(port->name, payload.data(), length);
         port->name_length = length;
         return;
