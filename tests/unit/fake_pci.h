@@ -137,4 +137,53 @@ public:
     std::vector<std::pair<std::uint16_t, std::uint16_t>> writes16;
 };
 
+// virtio_pci_cap body after the 2-byte header: cap_len, cfg_type, bar, id, pad[2], offset, length.
+inline std::vector<std::uint8_t> virtio_cap(std::uint8_t type, std::uint8_t bar, std::uint32_t offset, std::uint32_t length,
+                                     std::uint8_t cap_len = 16)
+{
+    std::vector<std::uint8_t> body = {cap_len, type, bar, 0, 0, 0};
+    for (int i = 0; i < 4; ++i)
+        body.push_back(static_cast<std::uint8_t>(offset >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+        body.push_back(static_cast<std::uint8_t>(length >> (8 * i)));
+    return body;
+}
+
+inline std::vector<std::uint8_t> notify_cap(std::uint8_t bar, std::uint32_t offset, std::uint32_t length, std::uint32_t multiplier)
+{
+    auto body = virtio_cap(2, bar, offset, length, 20);
+    for (int i = 0; i < 4; ++i)
+        body.push_back(static_cast<std::uint8_t>(multiplier >> (8 * i)));
+    return body;
+}
+
+inline std::vector<std::uint8_t> msix_cap(std::uint16_t table_size, std::uint8_t bar, std::uint32_t offset)
+{
+    std::uint16_t control = static_cast<std::uint16_t>(table_size - 1);
+    std::uint32_t table = offset | bar;
+    std::uint32_t pba = (offset + 0x800) | bar;
+    std::vector<std::uint8_t> body = {static_cast<std::uint8_t>(control), static_cast<std::uint8_t>(control >> 8)};
+    for (int i = 0; i < 4; ++i)
+        body.push_back(static_cast<std::uint8_t>(table >> (8 * i)));
+    for (int i = 0; i < 4; ++i)
+        body.push_back(static_cast<std::uint8_t>(pba >> (8 * i)));
+    return body;
+}
+
+// What QEMU's virtio-serial-pci looks like: MSI-X table in BAR1, the four structures in BAR4.
+inline FakeFunction& qemu_like_virtio(FakeConfigSpace& config, pci::Address address, std::uint16_t device_id = 0x1043)
+{
+    FakeFunction& f = config.add(address, 0x1af4, device_id);
+    f.set16(0x2e, 3);
+    f.memory_bar(1, 0xfebff000, 0x1000);
+    f.memory_bar(4, 0xfebf8000, 0x4000, true, true);
+    f.capabilities({{0x11, msix_cap(2, 1, 0)},
+                    {0x09, virtio_cap(1, 4, 0x0000, 0x1000)},
+                    {0x09, virtio_cap(3, 4, 0x1000, 0x1000)},
+                    {0x09, virtio_cap(4, 4, 0x2000, 0x1000)},
+                    {0x09, notify_cap(4, 0x3000, 0x1000, 4)}},
+                   0x84);
+    return f;
+}
+
 } // namespace delos::test
