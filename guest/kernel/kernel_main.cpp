@@ -87,8 +87,8 @@ void reclaim_nano_core(const Handover& handover)
 // Whether a virtio console started on PCI (QEMU/libvirt pc and q35 machines); probes PCI once.
 bool virtio_pci_console_present()
 {
-    auto started = virtio::start_pci_devices();
-    return !started.is_error() && started.value() > 0;
+    virtio::discover_pci_devices();
+    return virtio::pci_console_count() > 0;
 }
 
 // Links the boot set from the cell archive (PVH module 0). A refused archive or cell is

@@ -34,24 +34,24 @@ std::vector<std::string> join(std::vector<std::string> a, const std::vector<std:
 
 const PciCase kCases[] = {
     {"PcTransitionalMsix", "pc", "run", join({"-device", "virtio-serial-pci,id=vser"}, kPort),
-     "virtio-console on PCI 0:2.0 (1af4:1003 transitional): started, MSI-X"},
+     "virtio-pci: 0:2.0 (1af4:1003 transitional, type 3): started, MSI-X"},
     {"PcNonTransitionalIntx", "pc", "run virtio_pci.interrupts=intx",
      join({"-device", "virtio-serial-pci-non-transitional,id=vser"}, kPort),
-     "virtio-console on PCI 0:2.0 (1af4:1043 modern): started, INTx GSI"},
+     "virtio-pci: 0:2.0 (1af4:1043 modern, type 3): started, INTx GSI "},  // SeaBIOS's PIRQ choice
     {"PcAssignsBarsItself", "pc", "run virtio_pci.reassign_bars=1",
      join({"-device", "virtio-serial-pci-non-transitional,id=vser"}, kPort),
-     "virtio-console on PCI 0:2.0 (1af4:1043 modern): started, MSI-X"},
+     "virtio-pci: 0:2.0 (1af4:1043 modern, type 3): started, MSI-X"},
     {"Q35TransitionalMsix", "q35", "run", join({"-device", "virtio-serial-pci,id=vser"}, kPort),
-     "virtio-console on PCI 0:1.0 (1af4:1003 transitional): started, MSI-X"},
+     "virtio-pci: 0:1.0 (1af4:1003 transitional, type 3): started, MSI-X"},
     {"Q35RootPortNonTransitionalMsix", "q35", "run",
      join(join(kRootPort, {"-device", "virtio-serial-pci-non-transitional,id=vser,bus=rp1"}), kPort),
-     "virtio-console on PCI 1:0.0 (1af4:1043 modern): started, MSI-X"},
+     "virtio-pci: 1:0.0 (1af4:1043 modern, type 3): started, MSI-X"},
     // ICH9 routes slot 2's INTA to PIRQG: GSI 22.
     {"Q35RootPortIntx", "q35", "run virtio_pci.interrupts=intx",
      join(join(kRootPort, {"-device", "virtio-serial-pci-non-transitional,id=vser,bus=rp1"}), kPort),
-     "virtio-console on PCI 1:0.0 (1af4:1043 modern): started, INTx GSI 22"},
+     "virtio-pci: 1:0.0 (1af4:1043 modern, type 3): started, INTx GSI 22"},
     {"Q35PortIoInsteadOfEcam", "q35", "run pci=ports", join({"-device", "virtio-serial-pci,id=vser"}, kPort),
-     "virtio-console on PCI 0:1.0 (1af4:1003 transitional): started, MSI-X"},
+     "virtio-pci: 0:1.0 (1af4:1003 transitional, type 3): started, MSI-X"},
 };
 
 class QemuPciChannel : public ::testing::TestWithParam<PciCase> {

@@ -25,8 +25,10 @@ ErrorOr<ControlPort> ControlPort::open(StringView name, std::uint64_t timeout_ns
 {
     g_mmio_consoles = TRY(start_mmio_devices());
     std::size_t consoles = g_mmio_consoles;
-    if (consoles == 0)
-        consoles += TRY(start_pci_devices());
+    if (consoles == 0) {
+        discover_pci_devices();
+        consoles = pci_console_count();
+    }
     if (consoles == 0)
         return Error::make(ErrorCode::NotFound, "control port: no virtio-console device was announced or found on PCI");
     std::uint64_t deadline = tsc::nanoseconds_since_boot() + timeout_ns;

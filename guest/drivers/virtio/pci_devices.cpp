@@ -1,6 +1,8 @@
-// pci_devices.cpp: one pass over the enumerated PCI functions: virtio consoles get a transport,
-// mapped registers, an interrupt (MSI-X or INTx) and a started ConsoleDriver.
+// pci_devices.cpp: one pass over the enumerated PCI functions: virtio ones get a transport,
+// mapped registers and an interrupt line (MSI-X or INTx), then are added for a driver to bind.
 #include "drivers/virtio/pci_devices.h"
+
+#include <atomic>
 
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/io_apic.h"
@@ -20,41 +22,95 @@ constexpr std::size_t kMaxDevices = 4;
 constexpr std::uint8_t kFirstMsixVector = 0xa0;
 constexpr std::uint32_t kMsiAddressBase = 0xfee00000u;
 
-struct AttachedConsole {
-    PciTransport transport;
-    ConsoleDriver driver;
-    bool intx = false;
-    std::uint32_t gsi = 0;
+// A device's interrupt: its MSI-X vectors, or its INTx GSI (level-triggered, maybe shared: every
+// device on the GSI reads its ISR, which lowers its line before the EOI). Keeps the contract of
+// devices::InterruptLine: connect before the device starts; the handler runs in interrupt
+// context; end of interrupt is the line's business.
+class PciInterruptLine final {
+public:
+    using Handler = void (*)(void* context);
+
+    void use_msix(std::uint8_t first_vector) { m_msix = true, m_vector = first_vector; }
+    void use_intx(std::uint32_t gsi) { m_msix = false, m_gsi = gsi; }
+    bool msix() const { return m_msix; }
+    std::uint32_t gsi() const { return m_gsi; }
+    std::uint8_t vector() const { return m_vector; }
+    void run() const
+    {
+        if (Handler handler = __atomic_load_n(&m_handler, __ATOMIC_ACQUIRE))
+            handler(m_context);
+    }
+
+    ErrorOr<void> connect(Handler handler, void* context);
+    void disconnect();
+
+private:
+    bool m_msix = false;
+    std::uint8_t m_vector = 0;
+    std::uint32_t m_gsi = 0;
+    Handler m_handler = nullptr;
+    void* m_context = nullptr;
 };
 
-AttachedConsole g_consoles[kMaxDevices];
-std::size_t g_slots_used = 0;
-AttachedConsole* g_live[kMaxDevices] = {};
-std::size_t g_console_count = 0;
-bool g_started = false;
-std::size_t g_started_result = 0;
+struct PciDevice {
+    PciTransport transport;
+    PciInterruptLine line;
+};
+
+// A slot is never reused: its vectors and (with the registry) the registry point at it.
+PciDevice g_devices[kMaxDevices];
+std::size_t g_device_count = 0;
 
 void on_msix_interrupt(arch::InterruptFrame& frame)
 {
     std::uint64_t offset = frame.vector - kFirstMsixVector;
     std::size_t slot = static_cast<std::size_t>(offset / 2);
-    if (slot < g_slots_used) {
-        g_consoles[slot].transport.note_msix_interrupt(offset % 2 == 0 ? kInterruptConfigChange : kInterruptUsedBuffer);
-        g_consoles[slot].driver.on_interrupt();
+    if (slot < g_device_count) {
+        g_devices[slot].transport.note_msix_interrupt(offset % 2 == 0 ? kInterruptConfigChange : kInterruptUsedBuffer);
+        g_devices[slot].line.run();
     }
     local_apic::end_of_interrupt();
 }
 
-// Level-triggered and possibly shared: every console on the line reads its ISR, which lowers
-// the device's line before the EOI lets the IOAPIC look at it again.
 void on_intx_interrupt(arch::InterruptFrame& frame)
 {
     std::uint64_t pin = frame.vector - io_apic::kFirstPinVector;
-    for (std::size_t i = 0; i < g_console_count; ++i) {
-        if (g_live[i]->intx && g_live[i]->gsi == pin)
-            g_live[i]->driver.on_interrupt();
+    for (std::size_t i = 0; i < g_device_count; ++i) {
+        if (!g_devices[i].line.msix() && g_devices[i].line.gsi() == pin)
+            g_devices[i].line.run();
     }
     local_apic::end_of_interrupt();
+}
+
+ErrorOr<void> PciInterruptLine::connect(Handler handler, void* context)
+{
+    m_context = context;
+    __atomic_store_n(&m_handler, handler, __ATOMIC_RELEASE);
+    if (m_msix) {
+        arch::set_interrupt_handler(m_vector, on_msix_interrupt);
+        arch::set_interrupt_handler(static_cast<std::uint8_t>(m_vector + 1), on_msix_interrupt);
+        return {};
+    }
+    auto pin = static_cast<std::uint8_t>(m_gsi);
+    arch::set_interrupt_handler(io_apic::vector_for_pin(pin), on_intx_interrupt);
+    // QEMU's ACPI tables declare PCI interrupts level-triggered, active high, on both chipsets.
+    auto routed = io_apic::route_pin(pin, io_apic::Trigger::Level, io_apic::Polarity::ActiveHigh);
+    if (routed.is_error())
+        disconnect();
+    return routed;
+}
+
+void PciInterruptLine::disconnect()
+{
+    __atomic_store_n(&m_handler, nullptr, __ATOMIC_RELEASE);
+    if (m_msix)
+        return;  // the vectors stay ours; with no handler they only acknowledge
+    for (std::size_t i = 0; i < g_device_count; ++i) {
+        const PciInterruptLine& other = g_devices[i].line;
+        if (&other != this && !other.m_msix && other.m_gsi == m_gsi && other.m_handler)
+            return;  // shared with a live device
+    }
+    io_apic::mask_pin(static_cast<std::uint8_t>(m_gsi));
 }
 
 ErrorOr<void> map_regions(PciTransport& transport)
@@ -67,20 +123,19 @@ ErrorOr<void> map_regions(PciTransport& transport)
     return {};
 }
 
-// MSI-X when present and wanted, else INTx through the IOAPIC. Returns a description for the log.
-ErrorOr<const char*> wire_interrupts(pci::Platform& platform, std::size_t index, AttachedConsole& slot, std::size_t slot_number,
-                                     bool force_intx)
+// MSI-X when present and wanted, else INTx through the IOAPIC.
+ErrorOr<void> choose_interrupt(pci::Platform& platform, std::size_t index, PciDevice& device, std::size_t slot,
+                               bool force_intx)
 {
-    PciTransport& transport = slot.transport;
-    if (!force_intx && transport.layout().msix.present) {
-        auto config_vector = static_cast<std::uint8_t>(kFirstMsixVector + 2 * slot_number);
-        arch::set_interrupt_handler(config_vector, on_msix_interrupt);
-        arch::set_interrupt_handler(static_cast<std::uint8_t>(config_vector + 1), on_msix_interrupt);
+    if (!force_intx && device.transport.layout().msix.present) {
+        auto first_vector = static_cast<std::uint8_t>(kFirstMsixVector + 2 * slot);
         // Fixed delivery, physical destination: this CPU's local APIC.
         std::uint32_t address = kMsiAddressBase | (local_apic::id() << 12);
-        auto used = transport.use_msix(address, config_vector, config_vector + 1u);
-        if (!used.is_error())
-            return "MSI-X";
+        auto used = device.transport.use_msix(address, first_vector, first_vector + 1u);
+        if (!used.is_error()) {
+            device.line.use_msix(first_vector);
+            return {};
+        }
         kprint("virtio-pci: MSI-X refused ({}); trying INTx\n", used.error().message);
     }
     const pci::Function& function = platform.functions[index];
@@ -89,26 +144,52 @@ ErrorOr<const char*> wire_interrupts(pci::Platform& platform, std::size_t index,
     TRY(io_apic::initialize());
     if (route.gsi >= io_apic::pin_count())
         return Error::make(ErrorCode::OutOfRange, "virtio-pci: INTx GSI beyond the IOAPIC's pins", route.gsi);
-    auto pin = static_cast<std::uint8_t>(route.gsi);
-    slot.intx = true;
-    slot.gsi = route.gsi;
-    arch::set_interrupt_handler(io_apic::vector_for_pin(pin), on_intx_interrupt);
-    transport.use_intx();
-    TRY(io_apic::route_pin(pin, route.level_triggered ? io_apic::Trigger::Level : io_apic::Trigger::Edge,
-                           route.active_low ? io_apic::Polarity::ActiveLow : io_apic::Polarity::ActiveHigh));
-    return "INTx";
+    device.transport.use_intx();
+    device.line.use_intx(route.gsi);
+    return {};
 }
+
+// ---- Join point: on the qemu-mmio branch this is devices::add_virtio_device(transport, line,
+// {devices::Bus::Pci, ...}) and the console driver binds through the registry. Here the console
+// is bound directly, the way console_devices.cpp's bind_console does it.
+constexpr std::size_t kMaxConsoles = kMaxDevices;
+ConsoleDriver g_consoles[kMaxConsoles];
+std::size_t g_console_slots = 0;
+ConsoleDriver* g_live_consoles[kMaxConsoles] = {};
+std::atomic<std::size_t> g_live_console_count{0};
+
+void on_console_interrupt(void* context) { static_cast<ConsoleDriver*>(context)->on_interrupt(); }
+
+ErrorOr<void> add_pci_virtio_device(PciTransport& transport, PciInterruptLine& line)
+{
+    if (transport.device_id() != kConsoleDeviceId)
+        return Error::make(ErrorCode::NotFound, "virtio-pci: no driver for the device type", transport.device_id());
+    if (g_console_slots == kMaxConsoles)
+        return Error::make(ErrorCode::OutOfRange, "virtio-console: more consoles than the driver holds", kMaxConsoles);
+    ConsoleDriver& driver = g_consoles[g_console_slots++];
+    TRY(line.connect(on_console_interrupt, &driver));
+    if (auto started = driver.start(transport); started.is_error()) {
+        line.disconnect();
+        return started.release_error();
+    }
+    std::size_t index = g_live_console_count.load(std::memory_order_relaxed);
+    g_live_consoles[index] = &driver;
+    g_live_console_count.store(index + 1, std::memory_order_release);
+    return {};
+}
+// ---- End of the join point.
 
 } // namespace
 
-ErrorOr<std::size_t> start_pci_devices()
+std::size_t discover_pci_devices()
 {
-    if (g_started)
-        return g_started_result;
-    g_started = true;
+    static std::atomic<bool> discovered{false};
+    static std::size_t added = 0;
+    if (discovered.exchange(true))
+        return added;
     auto found = pci::platform();
     if (found.is_error())
-        return std::size_t{0};
+        return 0;
     pci::Platform& platform = *found.value();
     CommandLine command_line(kernel::boot_info().command_line);
     StringView option;
@@ -122,59 +203,43 @@ ErrorOr<std::size_t> start_pci_devices()
         if (type == 0)
             continue;
         const pci::Address& a = function.address;
-        if (type != kConsoleDeviceId) {
-            kprint("virtio-pci: {:x}:{:x}.{} has type {}, for which there is no driver\n", a.bus, a.device, a.function, type);
+        if (g_device_count == kMaxDevices) {
+            kprint("virtio-pci: {:x}:{:x}.{}: more than {} devices; ignored\n", a.bus, a.device, a.function, kMaxDevices);
             continue;
         }
-        if (g_slots_used == kMaxDevices) {
-            kprint("virtio-pci: {:x}:{:x}.{}: more than {} consoles; ignored\n", a.bus, a.device, a.function, kMaxDevices);
-            continue;
-        }
-        std::size_t slot_number = g_slots_used;
-        AttachedConsole& slot = g_consoles[slot_number];
+        std::size_t slot = g_device_count;
+        PciDevice& device = g_devices[slot];
         pci::Bar bars[pci::kMaxBars];
         auto attached = pci::read_and_assign_bars(platform, index, bars, reassign);
         if (!attached.is_error())
-            attached = slot.transport.attach(*platform.config, pci::device_memory(), function, bars);
+            attached = device.transport.attach(*platform.config, pci::device_memory(), function, bars);
         if (!attached.is_error())
-            attached = map_regions(slot.transport);
+            attached = map_regions(device.transport);
+        if (!attached.is_error())
+            attached = choose_interrupt(platform, index, device, slot, force_intx);
         if (attached.is_error()) {
             kprint("virtio-pci: {:x}:{:x}.{}: {}\n", a.bus, a.device, a.function, attached.error().message);
             continue;
         }
-        ++g_slots_used;  // a slot that got this far is never reused (its vectors point at it)
-        auto wired = wire_interrupts(platform, index, slot, slot_number, force_intx);
-        if (wired.is_error()) {
-            kprint("virtio-pci: {:x}:{:x}.{}: no interrupt: {}\n", a.bus, a.device, a.function, wired.error().message);
-            continue;
-        }
-        // Listed as live first so an interrupt during start() reaches the driver.
-        g_live[g_console_count++] = &slot;
+        ++g_device_count;  // listed before it can be bound, so its interrupts reach it
         const char* kind = function.device_id >= pci::kVirtioModernBaseId ? "modern" : "transitional";
-        if (auto started = slot.driver.start(slot.transport); started.is_error()) {
-            --g_console_count;
-            if (slot.intx) {
-                bool shared = false;
-                for (std::size_t j = 0; j < g_console_count; ++j)
-                    shared |= g_live[j]->intx && g_live[j]->gsi == slot.gsi;
-                if (!shared)
-                    io_apic::mask_pin(static_cast<std::uint8_t>(slot.gsi));
-            }
-            kprint("virtio-console on PCI {:x}:{:x}.{}: {}\n", a.bus, a.device, a.function, started.error().message);
+        if (auto bound = add_pci_virtio_device(device.transport, device.line); bound.is_error()) {
+            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): {}\n", a.bus, a.device, a.function,
+                   function.vendor_id, function.device_id, kind, type, bound.error().message);
             continue;
         }
-        if (slot.intx)
-            kprint("virtio-console on PCI {:x}:{:x}.{} ({:x}:{:x} {}): started, INTx GSI {}\n", a.bus, a.device, a.function,
-                   function.vendor_id, function.device_id, kind, slot.gsi);
+        ++added;
+        if (device.line.msix())
+            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): started, MSI-X\n", a.bus, a.device, a.function,
+                   function.vendor_id, function.device_id, kind, type);
         else
-            kprint("virtio-console on PCI {:x}:{:x}.{} ({:x}:{:x} {}): started, {}\n", a.bus, a.device, a.function,
-                   function.vendor_id, function.device_id, kind, wired.value());
+            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): started, INTx GSI {}\n", a.bus, a.device,
+                   a.function, function.vendor_id, function.device_id, kind, type, device.line.gsi());
     }
-    g_started_result = g_console_count;
-    return g_console_count;
+    return added;
 }
 
-std::size_t pci_console_count() { return g_console_count; }
-ConsoleDriver& pci_console(std::size_t index) { return g_live[index]->driver; }
+std::size_t pci_console_count() { return g_live_console_count.load(std::memory_order_acquire); }
+ConsoleDriver& pci_console(std::size_t index) { return *g_live_consoles[index]; }
 
 } // namespace delos::virtio

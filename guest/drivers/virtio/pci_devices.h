@@ -1,22 +1,26 @@
-// pci_devices.h: brings up drivers for the virtio-pci functions PCI enumeration finds (console
-// today) and wires their interrupts: MSI-X where the function has it, else INTx through the IOAPIC.
+// pci_devices.h: the virtio-pci bus: every virtio function PCI enumeration finds gets a
+// PciTransport (BARs mapped uncached, assigned first where the firmware left them empty) and an
+// interrupt line: MSI-X where the function has it, else level-triggered INTx through the IOAPIC.
 // Command line: virtio_pci.interrupts=intx (INTx even with MSI-X), virtio_pci.reassign_bars=1
 // (ignore the firmware's BAR addresses and assign our own: exercises BAR assignment).
 //
-// Join point for the device registry: this file plays for PCI what mmio_devices.cpp plays for
-// virtio-mmio; a registry replaces both start functions and the console lists.
+// Join point with the device registry (qemu-mmio branch, drivers/device_registry.h): the bus
+// side below has the registry's shape (PciInterruptLine keeps devices::InterruptLine's contract;
+// each device goes through add_pci_virtio_device, i.e. devices::add_virtio_device). On this
+// branch, without the registry, add_pci_virtio_device binds the console driver itself and
+// pci_console_count/pci_console list the started consoles for ControlPort.
 #pragma once
 
 #include <cstddef>
 
 #include "drivers/virtio/console.h"
-#include "lib/error_or.h"
 
 namespace delos::virtio {
 
-// Probes once (later calls return the first result): 0 consoles when the machine has no PCI.
-// Needs the local APIC (the scheduler enables it). Returns how many consoles started.
-ErrorOr<std::size_t> start_pci_devices();
+// Attaches every virtio function once (later calls return the first result) and adds it.
+// Needs the local APIC (the scheduler enables it). Returns how many devices were added; 0 when
+// the machine has no PCI.
+std::size_t discover_pci_devices();
 
 std::size_t pci_console_count();
 ConsoleDriver& pci_console(std::size_t index);
