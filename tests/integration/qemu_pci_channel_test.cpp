@@ -52,6 +52,19 @@ const PciCase kCases[] = {
      "virtio-pci: 1:0.0 (1af4:1043 modern, type 3): started, INTx GSI 22"},
     {"Q35PortIoInsteadOfEcam", "q35", "run pci=ports", join({"-device", "virtio-serial-pci,id=vser"}, kPort),
      "virtio-pci: 0:1.0 (1af4:1003 transitional, type 3): started, MSI-X"},
+    // What libvirt builds for q35: multi-function root ports at 00:01.x, a USB controller, and
+    // virtio devices without a driver here (balloon, rng) beside the console.
+    {"Q35LibvirtLikeTopology", "q35", "run",
+     join({"-device", "pcie-root-port,port=8,chassis=1,id=pci.1,bus=pcie.0,multifunction=on,addr=0x1",
+           "-device", "pcie-root-port,port=9,chassis=2,id=pci.2,bus=pcie.0,addr=0x1.0x1",
+           "-device", "pcie-root-port,port=10,chassis=3,id=pci.3,bus=pcie.0,addr=0x1.0x2",
+           "-device", "pcie-root-port,port=11,chassis=4,id=pci.4,bus=pcie.0,addr=0x1.0x3",
+           "-device", "qemu-xhci,id=usb,bus=pci.1,addr=0x0",
+           "-device", "virtio-serial-pci,id=vser,bus=pci.2,addr=0x0",
+           "-device", "virtio-balloon-pci,id=balloon0,bus=pci.3,addr=0x0",
+           "-device", "virtio-rng-pci,bus=pci.4,addr=0x0"},
+          kPort),
+     "virtio-pci: 2:0.0 (1af4:1043 modern, type 3): started, MSI-X"},
 };
 
 class QemuPciChannel : public ::testing::TestWithParam<PciCase> {
@@ -88,6 +101,9 @@ protected:
 TEST_P(QemuPciChannel, PushLoadAndUnloadACell)
 {
     EXPECT_NE(m_vm->out().find(GetParam().expected_log), std::string::npos) << m_vm->output();
+    if (std::string(GetParam().name) == "Q35LibvirtLikeTopology")
+        EXPECT_NE(m_vm->out().find("virtio-pci: 3:0.0 (1af4:1045 modern, type 5): no driver for this device type"),
+                  std::string::npos) << m_vm->output();
 
     auto push = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
     ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();

@@ -17,7 +17,7 @@ namespace delos::virtio {
 
 namespace {
 
-constexpr std::size_t kMaxDevices = 4;
+constexpr std::size_t kMaxDevices = 8;  // libvirt adds a balloon, rng, ... beside the console
 // MSI-X vectors: two per device slot (configuration change, queues), above the IOAPIC's range.
 constexpr std::uint8_t kFirstMsixVector = 0xa0;
 constexpr std::uint32_t kMsiAddressBase = 0xfee00000u;
@@ -163,7 +163,7 @@ void on_console_interrupt(void* context) { static_cast<ConsoleDriver*>(context)-
 ErrorOr<void> add_pci_virtio_device(PciTransport& transport, PciInterruptLine& line)
 {
     if (transport.device_id() != kConsoleDeviceId)
-        return Error::make(ErrorCode::NotFound, "virtio-pci: no driver for the device type", transport.device_id());
+        return Error::make(ErrorCode::NotFound, "no driver for this device type", transport.device_id());
     if (g_console_slots == kMaxConsoles)
         return Error::make(ErrorCode::OutOfRange, "virtio-console: more consoles than the driver holds", kMaxConsoles);
     ConsoleDriver& driver = g_consoles[g_console_slots++];
