@@ -150,9 +150,10 @@ ErrorOr<void> choose_interrupt(pci::Platform& platform, std::size_t index, PciDe
 }
 
 // ---- Join point: on the qemu-mmio branch this is devices::add_virtio_device(transport, line,
-// {devices::Bus::Pci, ...}) and the console driver binds through the registry. Here the console
-// is bound directly, the way console_devices.cpp's bind_console does it.
-constexpr std::size_t kMaxConsoles = kMaxDevices;
+// {devices::Bus::Pci, bus << 8 | device << 3 | function, 0}) and the console driver binds through
+// the registry. Here the console is bound directly, as console_devices.cpp's bind_console does,
+// with the registry's messages.
+constexpr std::size_t kMaxConsoles = 4;
 ConsoleDriver g_consoles[kMaxConsoles];
 std::size_t g_console_slots = 0;
 ConsoleDriver* g_live_consoles[kMaxConsoles] = {};
@@ -160,10 +161,8 @@ std::atomic<std::size_t> g_live_console_count{0};
 
 void on_console_interrupt(void* context) { static_cast<ConsoleDriver*>(context)->on_interrupt(); }
 
-ErrorOr<void> add_pci_virtio_device(PciTransport& transport, PciInterruptLine& line)
+ErrorOr<void> bind_console(PciTransport& transport, PciInterruptLine& line)
 {
-    if (transport.device_id() != kConsoleDeviceId)
-        return Error::make(ErrorCode::NotFound, "no driver for this device type", transport.device_id());
     if (g_console_slots == kMaxConsoles)
         return Error::make(ErrorCode::OutOfRange, "virtio-console: more consoles than the driver holds", kMaxConsoles);
     ConsoleDriver& driver = g_consoles[g_console_slots++];
@@ -176,6 +175,20 @@ ErrorOr<void> add_pci_virtio_device(PciTransport& transport, PciInterruptLine& l
     g_live_consoles[index] = &driver;
     g_live_console_count.store(index + 1, std::memory_order_release);
     return {};
+}
+
+void add_pci_virtio_device(PciTransport& transport, PciInterruptLine& line, const pci::Address& a)
+{
+    if (transport.device_id() != kConsoleDeviceId) {
+        kprint("device registry: pci 0000:{:02x}:{:02x}.{} is virtio type {}, for which there is no driver\n", a.bus,
+               a.device, a.function, transport.device_id());
+        return;
+    }
+    if (auto bound = bind_console(transport, line); bound.is_error())
+        kprint("virtio-console at pci 0000:{:02x}:{:02x}.{}: not started: {}\n", a.bus, a.device, a.function,
+               bound.error().message);
+    else
+        kprint("virtio-console at pci 0000:{:02x}:{:02x}.{}: started\n", a.bus, a.device, a.function);
 }
 // ---- End of the join point.
 
@@ -223,18 +236,14 @@ std::size_t discover_pci_devices()
         }
         ++g_device_count;  // listed before it can be bound, so its interrupts reach it
         const char* kind = function.device_id >= pci::kVirtioModernBaseId ? "modern" : "transitional";
-        if (auto bound = add_pci_virtio_device(device.transport, device.line); bound.is_error()) {
-            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): {}\n", a.bus, a.device, a.function,
-                   function.vendor_id, function.device_id, kind, type, bound.error().message);
-            continue;
-        }
-        ++added;
         if (device.line.msix())
-            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): started, MSI-X\n", a.bus, a.device, a.function,
+            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): MSI-X\n", a.bus, a.device, a.function,
                    function.vendor_id, function.device_id, kind, type);
         else
-            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): started, INTx GSI {}\n", a.bus, a.device,
-                   a.function, function.vendor_id, function.device_id, kind, type, device.line.gsi());
+            kprint("virtio-pci: {:x}:{:x}.{} ({:x}:{:x} {}, type {}): INTx GSI {}\n", a.bus, a.device, a.function,
+                   function.vendor_id, function.device_id, kind, type, device.line.gsi());
+        add_pci_virtio_device(device.transport, device.line, a);
+        ++added;
     }
     return added;
 }
