@@ -15,14 +15,14 @@ namespace {
 pvh::BootInfo read_with_rsdp(std::uint64_t rsdp)
 {
     std::vector<std::uint8_t> memory(0x2000, 0);
-    abi::HvmStartInfo info{};
-    info.magic = abi::kHvmStartMagic;
+    delos::abi::HvmStartInfo info{};
+    info.magic = delos::abi::kHvmStartMagic;
     info.version = 1;
     info.memmap_paddr = 0x1000;
     info.memmap_entries = 1;
     info.rsdp_paddr = rsdp;
     std::memcpy(memory.data() + 0x100, &info, sizeof info);
-    abi::HvmMemmapEntry ram{0, 0x2000, abi::kMemoryRam, 0};
+    delos::abi::HvmMemmapEntry ram{0, 0x2000, delos::abi::kMemoryRam, 0};
     std::memcpy(memory.data() + 0x1000, &ram, sizeof ram);
     pvh::BootInfo out;
     auto read = pvh::read_boot_info(ByteView(memory.data(), memory.size()), 0x100, out);
