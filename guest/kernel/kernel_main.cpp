@@ -86,13 +86,6 @@ void reclaim_nano_core(const Handover& handover)
         cpu::enable_interrupts_and_halt();
 }
 
-// Whether a virtio console started on PCI (QEMU/libvirt pc and q35 machines); probes PCI once.
-bool virtio_pci_console_present()
-{
-    virtio::discover_pci_devices();
-    return virtio::pci_console_count() > 0;
-}
-
 // Links the boot set from the cell archive (PVH module 0). A refused archive or cell is
 // reported and the kernel runs on without it.
 std::size_t load_boot_cells()
