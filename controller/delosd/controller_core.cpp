@@ -1,0 +1,677 @@
+// controller_core.cpp: see controller_core.h.
+#include "controller_core.h"
+
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "cell_push.h"
+#include "cell_signature.h"
+#include "daemon_log.h"
+
+namespace delos::controller {
+
+namespace {
+
+using grpc::StatusCode;
+
+std::string lower_enum_name(std::string name, const char* prefix)
+{
+    if (name.rfind(prefix, 0) == 0)
+        name = name.substr(std::strlen(prefix));
+    for (char& c : name)
+        c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return name.empty() ? "unknown" : name;
+}
+
+std::string fault_kind_label(v1::FaultKind kind)
+{
+    std::string name = v1::FaultKind_Name(kind);
+    return name.empty() ? "kind-" + std::to_string(static_cast<int>(kind)) : lower_enum_name(name, "FAULT_KIND_");
+}
+
+// A guest's error as the gRPC status that tells the user the same thing.
+StatusCode code_for_guest(v1::StatusCode code)
+{
+    switch (code) {
+    case v1::STATUS_INVALID_ARGUMENT:
+    case v1::STATUS_MALFORMED:
+    case v1::STATUS_OUT_OF_RANGE:
+    case v1::STATUS_OVERFLOW:
+        return StatusCode::INVALID_ARGUMENT;
+    case v1::STATUS_UNSUPPORTED:
+        return StatusCode::UNIMPLEMENTED;
+    case v1::STATUS_NOT_FOUND:
+        return StatusCode::NOT_FOUND;
+    case v1::STATUS_ALREADY_EXISTS:
+        return StatusCode::ALREADY_EXISTS;
+    case v1::STATUS_BUSY:
+        return StatusCode::FAILED_PRECONDITION;
+    case v1::STATUS_OUT_OF_MEMORY:
+        return StatusCode::RESOURCE_EXHAUSTED;
+    case v1::STATUS_PERMISSION_DENIED:
+        return StatusCode::PERMISSION_DENIED;
+    case v1::STATUS_TIMEOUT:
+        return StatusCode::DEADLINE_EXCEEDED;
+    default:
+        return StatusCode::INTERNAL;
+    }
+}
+
+bool file_exists(const std::string& path)
+{
+    std::error_code error;
+    return std::filesystem::is_regular_file(path, error);
+}
+
+} // namespace
+
+bool valid_vm_name(const std::string& name)
+{
+    if (name.empty() || name.size() > 63)
+        return false;
+    if (!(std::islower(static_cast<unsigned char>(name[0])) || std::isdigit(static_cast<unsigned char>(name[0]))))
+        return false;
+    for (char c : name) {
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '-' || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+bool valid_cell_name(const std::string& name)
+{
+    if (name.empty() || name.size() > 63 || !std::islower(static_cast<unsigned char>(name[0])))
+        return false;
+    for (char c : name) {
+        if (!(std::islower(static_cast<unsigned char>(c)) || std::isdigit(static_cast<unsigned char>(c)) || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+ControllerCore::ControllerCore(CoreSettings settings, DaemonMetrics& metrics)
+    : m_settings(std::move(settings)), m_metrics(metrics)
+{
+    if (!m_settings.allow_unsigned) {
+        if (m_settings.trusted_keys_dir.empty())
+            throw std::runtime_error("no --trusted-keys DIR given: pushes must be signed by a trusted key "
+                                     "(or start delosd with --allow-unsigned)");
+        m_trusted_keys = load_trusted_keys(m_settings.trusted_keys_dir);
+        if (m_trusted_keys.empty())
+            log_line("warn", "no *.pub keys in the trusted-keys directory: every push will be refused",
+                     {{"dir", m_settings.trusted_keys_dir}});
+    }
+    std::filesystem::create_directories(m_settings.runner.state_dir + "/objects");
+    m_store = std::make_unique<FaultStore>(m_settings.runner.state_dir);
+    std::vector<std::shared_ptr<VmInstance>> restored;
+    for (StoredVm& stored : m_store->load_vms()) {
+        std::string name = stored.spec.name();
+        auto vm = std::make_shared<VmInstance>(std::move(stored), m_settings.runner, *m_store, *this);
+        m_vms[name] = vm;
+        restored.push_back(vm);
+    }
+    for (auto& vm : restored)
+        vm->start();
+    vm_state_changed();
+    if (!restored.empty())
+        log_line("info", "restored VMs from the store", {{"count", std::to_string(restored.size())}});
+}
+
+ControllerCore::~ControllerCore()
+{
+    std::map<std::string, std::shared_ptr<VmInstance>> vms;
+    {
+        std::lock_guard lock(m_mutex);
+        vms.swap(m_vms);
+    }
+    vms.clear();  // outside the lock: instances join threads that report back here
+}
+
+std::shared_ptr<VmInstance> ControllerCore::find(const std::string& name)
+{
+    if (name.empty())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "no VM name given");
+    std::lock_guard lock(m_mutex);
+    auto found = m_vms.find(name);
+    if (found == m_vms.end())
+        throw RpcError(StatusCode::NOT_FOUND, "no VM named '" + name + "' (delosctl vm ls lists them)");
+    return found->second;
+}
+
+std::shared_ptr<VmInstance> ControllerCore::find_running(const std::string& name)
+{
+    auto vm = find(name);
+    if (!vm->link().connected())
+        throw RpcError(StatusCode::UNAVAILABLE,
+                       "VM '" + name + "' is " + lower_enum_name(v1::VmState_Name(vm->state()), "VM_STATE_")
+                           + ": its guest has no open channel session; wait for it to run (delosctl vm get " + name + ")");
+    return vm;
+}
+
+void ControllerCore::check_vm_filter(const std::string& vm)
+{
+    if (vm.empty())
+        return;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_vms.count(vm))
+            return;
+    }
+    if (m_store->count_faults(vm) == 0 && m_store->list_events(vm, 0, 1).empty())
+        throw RpcError(StatusCode::NOT_FOUND, "no VM named '" + vm + "' and nothing stored for one");
+}
+
+void ControllerCore::check_spec(const v1::VmSpec& spec)
+{
+    if (!valid_vm_name(spec.name()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "VM name '" + spec.name()
+                                                         + "' is not valid: 1-63 characters of a-z, 0-9, '-' and '_', "
+                                                           "starting with a letter or digit");
+    if (!v1::Runner_IsValid(spec.runner()) || spec.runner() == v1::RUNNER_UNSPECIFIED)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "no runner given: vmm, qemu, attach or command");
+    if (!v1::RestartPolicy_IsValid(spec.restart()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "unknown restart policy " + std::to_string(spec.restart()));
+    if (spec.memory_mib() > 65536)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "memory_mib " + std::to_string(spec.memory_mib()) + " is over 65536");
+    if (spec.cmdline().size() > 4096)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the guest command line is over 4096 bytes");
+    if (spec.runner() == v1::RUNNER_VMM || spec.runner() == v1::RUNNER_QEMU) {
+        if (spec.kernel().empty())
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "no kernel given (the path of delos.elf on delosd's host)");
+        if (!file_exists(spec.kernel()))
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "kernel " + spec.kernel() + " does not exist on delosd's host");
+        for (const std::string& module : spec.modules()) {
+            if (!file_exists(module))
+                throw RpcError(StatusCode::INVALID_ARGUMENT, "module " + module + " does not exist on delosd's host");
+        }
+        if (spec.runner() == v1::RUNNER_QEMU && spec.modules_size() > 1)
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "the QEMU runner passes one module (as -initrd)");
+    }
+    if (spec.runner() == v1::RUNNER_ATTACH) {
+        if (spec.control_socket().empty() || spec.control_socket()[0] != '/')
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "attach needs the absolute path of the guest's control socket");
+        if (spec.control_socket().size() >= 108)
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "control socket path is too long for a unix socket (107 bytes)");
+    } else if (!spec.control_socket().empty()) {
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "control_socket is only for attach; delosd picks the socket of "
+                                                     "guests it starts");
+    }
+    if (spec.runner() == v1::RUNNER_COMMAND) {
+        if (!m_settings.runner.allow_command_runner)
+            throw RpcError(StatusCode::PERMISSION_DENIED,
+                           "the command runner is off (it runs any program); start delosd with --allow-command-runner");
+        if (spec.command().empty())
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "the command runner needs a command");
+    } else if (!spec.command().empty()) {
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "command is only for the command runner");
+    }
+    if (is_managed(spec.runner())) {
+        std::string socket = m_settings.runner.state_dir + "/vms/" + spec.name() + "/control.sock";
+        if (socket.size() >= 108)
+            throw RpcError(StatusCode::FAILED_PRECONDITION,
+                           "the control socket " + socket + " would be too long for a unix socket; use a shorter --state-dir");
+    }
+}
+
+v1::Vm ControllerCore::create_vm(const v1::VmSpec& spec)
+{
+    check_spec(spec);
+    StoredVm stored;
+    stored.spec = spec;
+    stored.created_unix_ms = unix_ms_now();
+    std::shared_ptr<VmInstance> vm;
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_vms.count(spec.name()))
+            throw RpcError(StatusCode::ALREADY_EXISTS, "a VM named '" + spec.name() + "' exists already");
+        m_store->insert_vm(stored);
+        vm = std::make_shared<VmInstance>(stored, m_settings.runner, *m_store, *this);
+        m_vms[spec.name()] = vm;
+    }
+    v1::EventRecord created;
+    created.set_vm(spec.name());
+    created.set_kind(v1::EVENT_VM_CREATED);
+    created.set_message("created (" + lower_enum_name(v1::Runner_Name(spec.runner()), "RUNNER_") + ")");
+    vm_event(created);
+    log_line("info", "vm created", {{"vm", spec.name()}, {"runner", v1::Runner_Name(spec.runner())}});
+    vm->start();
+    vm_state_changed();
+    return vm->describe();
+}
+
+std::vector<v1::Vm> ControllerCore::list_vms()
+{
+    std::vector<std::shared_ptr<VmInstance>> vms;
+    {
+        std::lock_guard lock(m_mutex);
+        for (auto& [name, vm] : m_vms)
+            vms.push_back(vm);
+    }
+    std::vector<v1::Vm> described;
+    for (auto& vm : vms) {
+        described.push_back(vm->describe());
+        described.back().set_faults(m_store->count_faults(vm->name()));
+    }
+    return described;
+}
+
+v1::Vm ControllerCore::get_vm(const std::string& name)
+{
+    v1::Vm vm = find(name)->describe();
+    vm.set_faults(m_store->count_faults(name));
+    return vm;
+}
+
+v1::Vm ControllerCore::stop_vm(const std::string& name, std::chrono::milliseconds grace)
+{
+    auto vm = find(name);
+    vm->stop(grace);
+    vm_state_changed();
+    return vm->describe();
+}
+
+void ControllerCore::delete_vm(const std::string& name)
+{
+    std::shared_ptr<VmInstance> vm = find(name);
+    {
+        std::lock_guard lock(m_mutex);
+        m_vms.erase(name);
+    }
+    vm->stop(std::chrono::milliseconds(2000));
+    vm.reset();  // joins the instance's threads, outside m_mutex
+    m_store->delete_vm(name);
+    m_metrics.forget_vm(name);
+    v1::EventRecord deleted;
+    deleted.set_vm(name);
+    deleted.set_kind(v1::EVENT_VM_DELETED);
+    deleted.set_message("deleted; its faults and events stay in the store");
+    vm_event(deleted);
+    vm_state_changed();
+    log_line("info", "vm deleted", {{"vm", name}});
+}
+
+template <typename Work>
+void ControllerCore::on_guest(VmInstance& vm, Deadline deadline, Work&& work)
+{
+    try {
+        vm.link().run(std::forward<Work>(work), deadline);
+    } catch (const chan::GuestError& error) {
+        throw RpcError(code_for_guest(error.status().code()), "guest " + vm.name() + " refused: " + error.what());
+    } catch (const chan::ConnectionError& error) {
+        throw RpcError(StatusCode::UNAVAILABLE, "lost the guest " + vm.name() + " during the request: " + error.what()
+                                                    + " (nothing was applied unless the guest had answered)");
+    } catch (const LinkUnavailable& error) {
+        throw RpcError(StatusCode::UNAVAILABLE, error.what());
+    } catch (const LinkDeadline& error) {
+        throw RpcError(StatusCode::DEADLINE_EXCEEDED, error.what());
+    }
+}
+
+std::string ControllerCore::check_signature(const v1::PushCellHeader& header)
+{
+    bool signed_push = !header.signature().empty() || !header.public_key().empty();
+    if (!signed_push) {
+        if (m_settings.allow_unsigned)
+            return {};
+        throw RpcError(StatusCode::PERMISSION_DENIED,
+                       "cell " + header.cell() + " is unsigned and delosd accepts only signed cells: sign it with "
+                       "'delosctl sign' (or push with --sign-key) using a key in delosd's trusted-keys directory");
+    }
+    if (header.signature().size() != kSignatureBytes || header.public_key().size() != kPublicKeyBytes)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "a signature is 64 bytes and its public key 32 bytes");
+    if (!m_settings.allow_unsigned && !m_trusted_keys.count(header.public_key()))
+        throw RpcError(StatusCode::PERMISSION_DENIED, "cell " + header.cell() + " is signed by key "
+                                                          + to_hex(header.public_key()).substr(0, 16)
+                                                          + "..., which is not in delosd's trusted-keys directory");
+    if (!verify_digest(header.sha256(), header.signature(), header.public_key()))
+        throw RpcError(StatusCode::PERMISSION_DENIED,
+                       "the signature of cell " + header.cell()
+                           + " does not verify: the object was changed after it was signed, or the signature is for "
+                             "another object");
+    return to_hex(header.public_key());
+}
+
+void ControllerCore::check_push_header(const v1::PushCellHeader& header)
+{
+    find(header.vm());
+    if (!valid_cell_name(header.cell()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + header.cell()
+                                                         + "' is not valid: 1-63 characters of a-z, 0-9 and '_', "
+                                                           "starting with a letter (the DELOS_CELL name)");
+    if (header.total_size() == 0)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the push announces an empty object");
+    if (header.total_size() > m_settings.max_cell_bytes)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the object is " + std::to_string(header.total_size())
+                                                         + " bytes, over the limit of "
+                                                         + std::to_string(m_settings.max_cell_bytes));
+    if (header.sha256().size() != 32)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the push header's sha256 must be 32 bytes, got "
+                                                         + std::to_string(header.sha256().size()));
+    if (!v1::PushAction_IsValid(header.action()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "unknown push action " + std::to_string(header.action()));
+    if (header.action() == v1::PUSH_ACTION_SWAP)
+        throw RpcError(StatusCode::UNIMPLEMENTED,
+                       "live swap is not available yet: the guest's live evolution is still being built; push with "
+                       "--load after unloading the running version instead");
+    check_signature(header);
+}
+
+void ControllerCore::record_cell(const std::string& vm, const v1::CellInfo& cell, const std::string& action,
+                                 const std::string& who, const std::string& signer, std::uint64_t* history_id)
+{
+    v1::CellHistoryRecord record;
+    record.set_vm(vm);
+    record.set_cell(cell.name());
+    record.set_version(cell.version());
+    record.set_sha256(to_hex(cell.sha256()));
+    record.set_action(action);
+    record.set_by(who);
+    record.set_object_bytes(cell.object_bytes());
+    record.set_signer(signer);
+    std::uint64_t id = m_store->add_history(record);
+    if (history_id)
+        *history_id = id;
+    v1::EventRecord event;
+    event.set_vm(vm);
+    event.set_kind(action == "pushed" ? v1::EVENT_CELL_PUSHED
+                   : action == "loaded" ? v1::EVENT_CELL_LOADED
+                                        : v1::EVENT_CELL_UNLOADED);
+    event.set_message(action + " " + cell.name() + "@" + cell.version() + " by " + who);
+    vm_event(event);
+}
+
+v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header, const std::string& object,
+                                               const std::string& who, Deadline deadline)
+{
+    check_push_header(header);
+    if (object.size() != header.total_size())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the push ended after " + std::to_string(object.size())
+                                                         + " of the " + std::to_string(header.total_size())
+                                                         + " bytes it announced; nothing was sent to the guest");
+    if (sha256_of(object) != header.sha256())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "the SHA-256 of the bytes received does not match the push header: "
+                                                     "the object was damaged or changed; nothing was sent to the guest");
+    std::string signer = check_signature(header);
+    auto vm = find_running(header.vm());
+
+    auto start = std::chrono::steady_clock::now();
+    v1::PushCellResponse response;
+    bool pushed = false;
+    try {
+        on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
+            chan::PushResult result = chan::push_cell(client, header.cell(), object, {});
+            pushed = true;
+            *response.mutable_cell() = result.committed.cell();
+            response.set_push_ms(result.seconds * 1000);
+            if (header.action() == v1::PUSH_ACTION_LOAD) {
+                auto load_start = std::chrono::steady_clock::now();
+                v1::HostMessage load;
+                load.mutable_load_cell()->set_name(header.cell());
+                v1::Reply reply = client.call(std::move(load));
+                *response.mutable_cell() = reply.load_cell().cell();
+                for (const std::string& name : reply.load_cell().also_loaded())
+                    response.add_also_loaded(name);
+                response.set_load_ms(
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
+            }
+        });
+    } catch (const RpcError& error) {
+        m_metrics.count_push(header.vm(), "error", 0);
+        if (pushed) {  // staged but not loaded: the history says so
+            v1::CellInfo staged = response.cell();
+            record_cell(header.vm(), staged, "pushed", who, signer);
+        }
+        throw;
+    }
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    ++m_pushes;
+    m_metrics.count_push(header.vm(), "ok", seconds);
+
+    // Content-addressed copy for rollback.
+    std::string object_path = m_settings.runner.state_dir + "/objects/" + to_hex(header.sha256()) + ".o";
+    if (!file_exists(object_path)) {
+        std::string temporary = object_path + ".tmp";
+        std::ofstream(temporary, std::ios::binary).write(object.data(), static_cast<std::streamsize>(object.size()));
+        std::filesystem::rename(temporary, object_path);
+    }
+    std::uint64_t history_id = 0;
+    v1::CellInfo cell = response.cell();
+    if (cell.sha256().empty())
+        cell.set_sha256(header.sha256());
+    cell.set_object_bytes(object.size());
+    record_cell(header.vm(), cell, "pushed", who, signer, &history_id);
+    if (header.action() == v1::PUSH_ACTION_LOAD)
+        record_cell(header.vm(), cell, "loaded", who, signer, &history_id);
+    response.set_history_id(history_id);
+    response.set_signer(signer);
+    log_line("info", "cell pushed", {{"vm", header.vm()}, {"cell", header.cell()}, {"version", cell.version()},
+                                     {"bytes", std::to_string(object.size())}, {"by", who},
+                                     {"action", v1::PushAction_Name(header.action())}});
+    return response;
+}
+
+v1::CellResponse ControllerCore::load_cell(const v1::CellRequest& request, const std::string& who, Deadline deadline)
+{
+    if (!valid_cell_name(request.cell()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
+    auto vm = find_running(request.vm());
+    v1::CellResponse response;
+    on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
+        v1::HostMessage load;
+        load.mutable_load_cell()->set_name(request.cell());
+        v1::Reply reply = client.call(std::move(load));
+        *response.mutable_cell() = reply.load_cell().cell();
+        for (const std::string& name : reply.load_cell().also_loaded())
+            response.add_also_loaded(name);
+    });
+    record_cell(request.vm(), response.cell(), "loaded", who, "");
+    return response;
+}
+
+v1::CellResponse ControllerCore::unload_cell(const v1::CellRequest& request, const std::string& who, Deadline deadline)
+{
+    if (!valid_cell_name(request.cell()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
+    auto vm = find_running(request.vm());
+    v1::CellResponse response;
+    v1::CellInfo before;
+    on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
+        v1::HostMessage list;
+        list.mutable_list_cells();
+        v1::Reply listed = client.call(std::move(list));  // kept alive for the loop
+        for (const v1::CellInfo& cell : listed.list_cells().cells()) {
+            if (cell.name() == request.cell() && cell.state() == v1::CELL_STATE_LOADED)
+                before = cell;
+        }
+        v1::HostMessage unload;
+        unload.mutable_unload_cell()->set_name(request.cell());
+        client.call(std::move(unload));
+    });
+    if (before.name().empty())
+        before.set_name(request.cell());
+    *response.mutable_cell() = before;
+    record_cell(request.vm(), before, "unloaded", who, "");
+    return response;
+}
+
+v1::CellResponse ControllerCore::swap_cell(const v1::CellRequest& request, const std::string&, Deadline)
+{
+    find(request.vm());
+    if (!valid_cell_name(request.cell()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
+    m_metrics.count_swap(request.vm(), "unimplemented", 0);
+    throw RpcError(StatusCode::UNIMPLEMENTED,
+                   "live swap is not available yet: the guest's live evolution is still being built; unload the cell "
+                   "and push the new version with --load instead");
+}
+
+v1::CellResponse ControllerCore::rollback_cell(const v1::CellRequest& request, const std::string&, Deadline)
+{
+    find(request.vm());
+    if (!valid_cell_name(request.cell()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
+    std::vector<std::string> versions;  // distinct objects pushed, oldest first
+    for (const v1::CellHistoryRecord& record : m_store->list_history(request.vm(), request.cell())) {
+        if (record.action() == "pushed" && (versions.empty() || versions.back() != record.sha256()))
+            versions.push_back(record.sha256());
+    }
+    if (versions.size() < 2)
+        throw RpcError(StatusCode::FAILED_PRECONDITION, "no earlier version of cell " + request.cell()
+                                                            + " was pushed to VM " + request.vm()
+                                                            + ", so there is nothing to roll back to");
+    m_metrics.count_rollback(request.vm(), "unimplemented");
+    throw RpcError(StatusCode::UNIMPLEMENTED,
+                   "rollback swaps back to the previous version (" + versions[versions.size() - 2].substr(0, 12)
+                       + "...), and live swap is not available yet: the guest's live evolution is still being built");
+}
+
+std::vector<v1::CellInfo> ControllerCore::list_cells(const std::string& name, Deadline deadline)
+{
+    auto vm = find_running(name);
+    std::vector<v1::CellInfo> cells;
+    on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
+        v1::HostMessage list;
+        list.mutable_list_cells();
+        v1::Reply listed = client.call(std::move(list));  // kept alive for the loop
+        for (const v1::CellInfo& cell : listed.list_cells().cells())
+            cells.push_back(cell);
+    });
+    m_metrics.set_cells(name, cells);
+    return cells;
+}
+
+std::vector<v1::CellHistoryRecord> ControllerCore::cell_history(const std::string& vm, const std::string& cell)
+{
+    check_vm_filter(vm);
+    if (vm.empty())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "no VM name given");
+    return m_store->list_history(vm, cell);
+}
+
+v1::ListFaultsResponse ControllerCore::list_faults(const v1::ListFaultsRequest& request)
+{
+    if (!v1::FaultKind_IsValid(request.filter().kind()))
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "unknown fault kind " + std::to_string(request.filter().kind()));
+    check_vm_filter(request.filter().vm());
+    std::uint32_t page_size = request.page_size() == 0 ? 100 : request.page_size();
+    if (page_size > 1000)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "page_size is at most 1000");
+    std::uint64_t after = request.after_sequence();
+    if (!request.page_token().empty()) {
+        const std::string& token = request.page_token();
+        std::uint64_t value = 0;
+        bool ok = token.size() > 1 && token.size() <= 21 && token[0] == 'f';
+        for (std::size_t i = 1; ok && i < token.size(); ++i) {
+            ok = std::isdigit(static_cast<unsigned char>(token[i])) != 0;
+            value = value * 10 + static_cast<std::uint64_t>(token[i] - '0');
+        }
+        if (!ok)
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "page_token is not one this server gave out");
+        after = std::max(after, value);
+    }
+    auto records = m_store->list_faults(request.filter(), after, page_size + 1);
+    v1::ListFaultsResponse response;
+    for (std::size_t i = 0; i < records.size() && i < page_size; ++i)
+        *response.add_faults() = std::move(records[i]);
+    if (records.size() > page_size)
+        response.set_next_page_token("f" + std::to_string(response.faults(response.faults_size() - 1).sequence()));
+    return response;
+}
+
+v1::GetStatsResponse ControllerCore::stats(const std::string& name, Deadline deadline)
+{
+    std::vector<std::shared_ptr<VmInstance>> vms;
+    if (!name.empty()) {
+        vms.push_back(find(name));
+    } else {
+        std::lock_guard lock(m_mutex);
+        for (auto& [vm_name, vm] : m_vms)
+            vms.push_back(vm);
+    }
+    v1::GetStatsResponse response;
+    for (auto& vm : vms) {
+        v1::VmStats* stats = response.add_vms();
+        stats->set_vm(vm->name());
+        try {
+            if (!vm->link().connected())
+                throw RpcError(StatusCode::UNAVAILABLE, "not connected");
+            on_guest(*vm, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(2)),
+                     [&](chan::ChannelClient& client) {
+                         v1::HostMessage request;
+                         request.mutable_stats();
+                         *stats->mutable_guest() = client.call(std::move(request)).stats();
+                     });
+        } catch (const RpcError& error) {
+            stats->set_error(error.what());
+        }
+    }
+    response.set_faults_stored(m_store->count_faults(""));
+    response.set_events_stored(m_store->last_event_sequence());
+    response.set_pushes(m_pushes);
+    response.set_uptime_ms(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - m_started).count());
+    response.set_version("delosd 0.1.0");
+    return response;
+}
+
+void ControllerCore::vm_event(v1::EventRecord event)
+{
+    if (event.kind() == v1::EVENT_VM_EXITED)
+        m_metrics.count_exit(event.vm());
+    try {
+        m_store->add_event(std::move(event));
+    } catch (const StoreError& error) {
+        log_line("error", "cannot store an event", {{"error", error.what()}});
+    }
+}
+
+void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
+{
+    std::uint64_t boot = vm.boot_for_event(event);
+    if (event.has_fault_report()) {
+        const v1::FaultReport& report = event.fault_report();
+        std::optional<v1::FaultRecord> record;
+        try {
+            record = m_store->add_fault(vm.name(), boot, event.sequence(), event.uptime_ns(), report);
+        } catch (const StoreError& error) {
+            log_line("error", "cannot store a fault report", {{"vm", vm.name()}, {"error", error.what()}});
+            return;
+        }
+        if (!record) {
+            log_line("debug", "fault report delivered again, stored once",
+                     {{"vm", vm.name()}, {"guest_sequence", std::to_string(event.sequence())}});
+            return;
+        }
+        m_metrics.count_fault(vm.name(), report.cell_name(), fault_kind_label(report.kind()));
+        v1::EventRecord fault;
+        fault.set_vm(vm.name());
+        fault.set_kind(v1::EVENT_FAULT);
+        fault.set_boot_id(boot);
+        char offset[24];
+        std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
+        fault.set_message(fault_kind_label(report.kind()) + " in " + report.cell_name() + "@" + report.cell_version()
+                          + " at " + report.symbol() + "+0x" + offset + " (fault " + std::to_string(record->sequence())
+                          + ")");
+        vm_event(fault);
+        log_line("warn", "guest fault", {{"vm", vm.name()}, {"cell", report.cell_name()},
+                                         {"kind", fault_kind_label(report.kind())}, {"message", report.message()},
+                                         {"sequence", std::to_string(record->sequence())}});
+    } else if (event.has_log_line()) {
+        log_line("info", "guest log", {{"vm", vm.name()}, {"cell", event.log_line().cell()}, {"text", event.log_line().text()}});
+    } else if (event.has_ready()) {
+        vm.note_kernel_version(event.ready().kernel_version());
+    }
+}
+
+void ControllerCore::vm_state_changed()
+{
+    std::map<v1::VmState, int> counts;
+    std::lock_guard lock(m_mutex);
+    for (auto& [name, vm] : m_vms)
+        ++counts[vm->state()];
+    m_metrics.set_vm_states(counts);
+}
+
+} // namespace delos::controller
