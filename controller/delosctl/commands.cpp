@@ -461,42 +461,11 @@ int events(const Global& global, const std::string& vm, bool follow, std::uint64
         v1::WatchEventsRequest request;
         request.set_vm(vm);
         request.set_after_sequence(cursor);
+        request.set_stored_only(!follow);
         if (!follow)
             set_deadline(context, global);
         auto reader = stub->WatchEvents(&context, request);
         v1::EventRecord event;
-        // Without --follow: print what is stored, then stop once the stream goes quiet.
-        std::vector<v1::EventRecord> batch;
-        if (!follow) {
-            v1::GetStatsRequest stats_request;
-            v1::GetStatsResponse stats_response;
-            grpc::ClientContext stats_context;
-            set_deadline(stats_context, global);
-            grpc::Status stats_status = stub->GetStats(&stats_context, stats_request, &stats_response);
-            if (!stats_status.ok())
-                return fail(stats_status, global);
-            std::uint64_t last = stats_response.events_stored();
-            if (last <= cursor) {
-                context.TryCancel();
-                reader->Finish();
-                return kOk;
-            }
-            while (reader->Read(&event)) {
-                if (json(global))
-                    std::printf("%s\n", to_json(event).c_str());
-                else
-                    std::printf("%-6llu %s  %-10s %-16s %s\n", static_cast<unsigned long long>(event.sequence()),
-                                format_time(event.unix_ms()).c_str(), event.vm().c_str(),
-                                enum_word(v1::EventKind_Name(event.kind()), "EVENT_").c_str(), event.message().c_str());
-                if (event.sequence() >= last)
-                    break;
-            }
-            context.TryCancel();
-            grpc::Status status = reader->Finish();
-            if (!status.ok() && status.error_code() != grpc::StatusCode::CANCELLED)
-                return fail(status, global);
-            return kOk;
-        }
         while (reader->Read(&event)) {
             if (json(global))
                 std::printf("%s\n", to_json(event).c_str());
@@ -509,7 +478,7 @@ int events(const Global& global, const std::string& vm, bool follow, std::uint64
             backoff_ms = 100;
         }
         grpc::Status status = reader->Finish();
-        if (status.error_code() != grpc::StatusCode::UNAVAILABLE)
+        if (status.error_code() != grpc::StatusCode::UNAVAILABLE || !follow)
             return status.ok() ? kOk : fail(status, global);
         std::fprintf(stderr, "delosctl: lost delosd (%s); resuming after event %llu\n", status.error_message().c_str(),
                      static_cast<unsigned long long>(cursor));

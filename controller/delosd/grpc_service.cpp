@@ -216,6 +216,8 @@ grpc::Status ControllerService::WatchEvents(grpc::ServerContext* context, const 
             }
             if (events.size() == 500)
                 continue;
+            if (request->stored_only())
+                return;
             while (store.change_count() == changes) {
                 if (context->IsCancelled() || m_shutting_down)
                     return;

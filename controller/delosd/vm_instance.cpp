@@ -404,14 +404,15 @@ void VmInstance::supervise()
 
 std::uint64_t VmInstance::boot_for_event(const v1::Event& guest_event)
 {
+    // Only Ready (the first event of every connection) can start a new boot: other events may be
+    // re-deliveries that carry the uptime of when they happened.
     bool new_boot = false;
     {
         std::lock_guard lock(m_mutex);
-        if (guest_event.uptime_ns() < m_last_uptime_ns) {
+        if (guest_event.has_ready() && guest_event.uptime_ns() < m_last_uptime_ns)
             new_boot = true;
-        } else {
-            m_last_uptime_ns = guest_event.uptime_ns();
-        }
+        else
+            m_last_uptime_ns = std::max(m_last_uptime_ns, guest_event.uptime_ns());
     }
     if (new_boot) {
         std::uint64_t boot = m_store.new_boot(m_name);

@@ -58,8 +58,8 @@ public:
     v1::Vm describe();
     v1::VmState state();
 
-    // Boot tracking for guests delosd did not start (and restarts it did not see): an event
-    // whose uptime is below the last one seen belongs to a new boot. Returns the boot id.
+    // Boot tracking for guests delosd did not start (and restarts it did not see): a Ready event
+    // whose uptime is below the last uptime seen starts a new boot. Returns the boot id.
     std::uint64_t boot_for_event(const v1::Event& event);
     void note_kernel_version(const std::string& version);
 
