@@ -65,6 +65,15 @@ bool file_exists(const std::string& path)
     return std::filesystem::is_regular_file(path, error);
 }
 
+// What the guest holds now, for the cells gauge (after anything that changes it).
+std::vector<v1::CellInfo> list_guest_cells(chan::ChannelClient& client)
+{
+    v1::HostMessage list;
+    list.mutable_list_cells();
+    v1::Reply listed = client.call(std::move(list));
+    return {listed.list_cells().cells().begin(), listed.list_cells().cells().end()};
+}
+
 } // namespace
 
 bool valid_vm_name(const std::string& name)
@@ -416,6 +425,7 @@ v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header,
                 response.set_load_ms(
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
             }
+            m_metrics.set_cells(header.vm(), list_guest_cells(client));
         });
     } catch (const RpcError& error) {
         m_metrics.count_push(header.vm(), "error", 0);
@@ -465,6 +475,7 @@ v1::CellResponse ControllerCore::load_cell(const v1::CellRequest& request, const
         *response.mutable_cell() = reply.load_cell().cell();
         for (const std::string& name : reply.load_cell().also_loaded())
             response.add_also_loaded(name);
+        m_metrics.set_cells(request.vm(), list_guest_cells(client));
     });
     record_cell(request.vm(), response.cell(), "loaded", who, "");
     return response;
@@ -478,16 +489,14 @@ v1::CellResponse ControllerCore::unload_cell(const v1::CellRequest& request, con
     v1::CellResponse response;
     v1::CellInfo before;
     on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
-        v1::HostMessage list;
-        list.mutable_list_cells();
-        v1::Reply listed = client.call(std::move(list));  // kept alive for the loop
-        for (const v1::CellInfo& cell : listed.list_cells().cells()) {
+        for (const v1::CellInfo& cell : list_guest_cells(client)) {
             if (cell.name() == request.cell() && cell.state() == v1::CELL_STATE_LOADED)
                 before = cell;
         }
         v1::HostMessage unload;
         unload.mutable_unload_cell()->set_name(request.cell());
         client.call(std::move(unload));
+        m_metrics.set_cells(request.vm(), list_guest_cells(client));
     });
     if (before.name().empty())
         before.set_name(request.cell());
@@ -531,13 +540,7 @@ std::vector<v1::CellInfo> ControllerCore::list_cells(const std::string& name, De
 {
     auto vm = find_running(name);
     std::vector<v1::CellInfo> cells;
-    on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
-        v1::HostMessage list;
-        list.mutable_list_cells();
-        v1::Reply listed = client.call(std::move(list));  // kept alive for the loop
-        for (const v1::CellInfo& cell : listed.list_cells().cells())
-            cells.push_back(cell);
-    });
+    on_guest(*vm, deadline, [&](chan::ChannelClient& client) { cells = list_guest_cells(client); });
     m_metrics.set_cells(name, cells);
     return cells;
 }
