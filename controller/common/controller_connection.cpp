@@ -51,6 +51,7 @@ std::shared_ptr<grpc::Channel> connect_controller(const ConnectOptions& options)
     auto [target, tcp] = grpc_target(options.server);
     grpc::ChannelArguments arguments;
     arguments.SetMaxReceiveMessageSize(64 << 20);
+    arguments.SetInt("grpc.http2.lookahead_bytes", 8 << 20);  // a whole cell in flight: pushes are not window-bound
     if (!tcp)
         return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), arguments);
     if (options.tls_ca.empty() || options.tls_cert.empty() || options.tls_key.empty())

@@ -367,33 +367,38 @@ void ControllerCore::check_push_header(const v1::PushCellHeader& header)
     check_signature(header);
 }
 
-void ControllerCore::record_cell(const std::string& vm, const v1::CellInfo& cell, const std::string& action,
-                                 const std::string& who, const std::string& signer, std::uint64_t* history_id)
+std::uint64_t ControllerCore::record_cell(const std::string& vm, const v1::CellInfo& cell,
+                                         const std::vector<std::string>& actions, const std::string& who,
+                                         const std::string& signer)
 {
-    v1::CellHistoryRecord record;
-    record.set_vm(vm);
-    record.set_cell(cell.name());
-    record.set_version(cell.version());
-    record.set_sha256(to_hex(cell.sha256()));
-    record.set_action(action);
-    record.set_by(who);
-    record.set_object_bytes(cell.object_bytes());
-    record.set_signer(signer);
-    std::uint64_t id = m_store->add_history(record);
-    if (history_id)
-        *history_id = id;
-    v1::EventRecord event;
-    event.set_vm(vm);
-    event.set_kind(action == "pushed" ? v1::EVENT_CELL_PUSHED
-                   : action == "loaded" ? v1::EVENT_CELL_LOADED
-                                        : v1::EVENT_CELL_UNLOADED);
-    event.set_message(action + " " + cell.name() + "@" + cell.version() + " by " + who);
-    vm_event(event);
+    std::vector<v1::CellHistoryRecord> records;
+    std::vector<v1::EventRecord> events;
+    for (const std::string& action : actions) {
+        v1::CellHistoryRecord record;
+        record.set_vm(vm);
+        record.set_cell(cell.name());
+        record.set_version(cell.version());
+        record.set_sha256(to_hex(cell.sha256()));
+        record.set_action(action);
+        record.set_by(who);
+        record.set_object_bytes(cell.object_bytes());
+        record.set_signer(signer);
+        records.push_back(std::move(record));
+        v1::EventRecord event;
+        event.set_vm(vm);
+        event.set_kind(action == "pushed" ? v1::EVENT_CELL_PUSHED
+                       : action == "loaded" ? v1::EVENT_CELL_LOADED
+                                            : v1::EVENT_CELL_UNLOADED);
+        event.set_message(action + " " + cell.name() + "@" + cell.version() + " by " + who);
+        events.push_back(std::move(event));
+    }
+    return m_store->add_history(records, events);
 }
 
 v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header, const std::string& object,
                                                const std::string& who, Deadline deadline)
 {
+    auto received = std::chrono::steady_clock::now();
     check_push_header(header);
     if (object.size() != header.total_size())
         throw RpcError(StatusCode::INVALID_ARGUMENT, "the push ended after " + std::to_string(object.size())
@@ -406,6 +411,7 @@ v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header,
     auto vm = find_running(header.vm());
 
     auto start = std::chrono::steady_clock::now();
+    double verify_ms = std::chrono::duration<double, std::milli>(start - received).count();
     v1::PushCellResponse response;
     bool pushed = false;
     try {
@@ -431,11 +437,12 @@ v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header,
         m_metrics.count_push(header.vm(), "error", 0);
         if (pushed) {  // staged but not loaded: the history says so
             v1::CellInfo staged = response.cell();
-            record_cell(header.vm(), staged, "pushed", who, signer);
+            record_cell(header.vm(), staged, {"pushed"}, who, signer);
         }
         throw;
     }
-    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    auto guest_done = std::chrono::steady_clock::now();
+    double seconds = std::chrono::duration<double>(guest_done - start).count();
     ++m_pushes;
     m_metrics.count_push(header.vm(), "ok", seconds);
 
@@ -446,19 +453,26 @@ v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header,
         std::ofstream(temporary, std::ios::binary).write(object.data(), static_cast<std::streamsize>(object.size()));
         std::filesystem::rename(temporary, object_path);
     }
-    std::uint64_t history_id = 0;
     v1::CellInfo cell = response.cell();
     if (cell.sha256().empty())
         cell.set_sha256(header.sha256());
     cell.set_object_bytes(object.size());
-    record_cell(header.vm(), cell, "pushed", who, signer, &history_id);
+    std::vector<std::string> actions = {"pushed"};
     if (header.action() == v1::PUSH_ACTION_LOAD)
-        record_cell(header.vm(), cell, "loaded", who, signer, &history_id);
+        actions.push_back("loaded");
+    std::uint64_t history_id = record_cell(header.vm(), cell, actions, who, signer);
     response.set_history_id(history_id);
     response.set_signer(signer);
-    log_line("info", "cell pushed", {{"vm", header.vm()}, {"cell", header.cell()}, {"version", cell.version()},
-                                     {"bytes", std::to_string(object.size())}, {"by", who},
-                                     {"action", v1::PushAction_Name(header.action())}});
+    auto ms = [](double value) {
+        char text[32];
+        std::snprintf(text, sizeof text, "%.2f", value);
+        return std::string(text);
+    };
+    log_line("info", "cell pushed",
+             {{"vm", header.vm()}, {"cell", header.cell()}, {"version", cell.version()},
+              {"bytes", std::to_string(object.size())}, {"by", who}, {"action", v1::PushAction_Name(header.action())},
+              {"verify_ms", ms(verify_ms)}, {"guest_ms", ms(seconds * 1000)},
+              {"store_ms", ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - guest_done).count())}});
     return response;
 }
 
@@ -477,7 +491,7 @@ v1::CellResponse ControllerCore::load_cell(const v1::CellRequest& request, const
             response.add_also_loaded(name);
         m_metrics.set_cells(request.vm(), list_guest_cells(client));
     });
-    record_cell(request.vm(), response.cell(), "loaded", who, "");
+    record_cell(request.vm(), response.cell(), {"loaded"}, who, "");
     return response;
 }
 
@@ -501,7 +515,7 @@ v1::CellResponse ControllerCore::unload_cell(const v1::CellRequest& request, con
     if (before.name().empty())
         before.set_name(request.cell());
     *response.mutable_cell() = before;
-    record_cell(request.vm(), before, "unloaded", who, "");
+    record_cell(request.vm(), before, {"unloaded"}, who, "");
     return response;
 }
 
@@ -635,9 +649,21 @@ void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
     std::uint64_t boot = vm.boot_for_event(event);
     if (event.has_fault_report()) {
         const v1::FaultReport& report = event.fault_report();
+        std::string kind = fault_kind_label(report.kind());
+        auto describe = [&](const v1::FaultRecord& stored) {
+            v1::EventRecord fault;
+            fault.set_vm(vm.name());
+            fault.set_kind(v1::EVENT_FAULT);
+            fault.set_boot_id(boot);
+            char offset[24];
+            std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
+            fault.set_message(kind + " in " + report.cell_name() + "@" + report.cell_version() + " at " + report.symbol()
+                              + "+0x" + offset + " (fault " + std::to_string(stored.sequence()) + ")");
+            return fault;
+        };
         std::optional<v1::FaultRecord> record;
         try {
-            record = m_store->add_fault(vm.name(), boot, event.sequence(), event.uptime_ns(), report);
+            record = m_store->add_fault(vm.name(), boot, event.sequence(), event.uptime_ns(), report, describe);
         } catch (const StoreError& error) {
             log_line("error", "cannot store a fault report", {{"vm", vm.name()}, {"error", error.what()}});
             return;
@@ -647,17 +673,7 @@ void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
                      {{"vm", vm.name()}, {"guest_sequence", std::to_string(event.sequence())}});
             return;
         }
-        m_metrics.count_fault(vm.name(), report.cell_name(), fault_kind_label(report.kind()));
-        v1::EventRecord fault;
-        fault.set_vm(vm.name());
-        fault.set_kind(v1::EVENT_FAULT);
-        fault.set_boot_id(boot);
-        char offset[24];
-        std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
-        fault.set_message(fault_kind_label(report.kind()) + " in " + report.cell_name() + "@" + report.cell_version()
-                          + " at " + report.symbol() + "+0x" + offset + " (fault " + std::to_string(record->sequence())
-                          + ")");
-        vm_event(fault);
+        m_metrics.count_fault(vm.name(), report.cell_name(), kind);
         log_line("warn", "guest fault", {{"vm", vm.name()}, {"cell", report.cell_name()},
                                          {"kind", fault_kind_label(report.kind())}, {"message", report.message()},
                                          {"sequence", std::to_string(record->sequence())}});

@@ -80,8 +80,9 @@ private:
     std::string check_signature(const v1::PushCellHeader& header);
     template <typename Work>
     void on_guest(VmInstance& vm, Deadline deadline, Work&& work);
-    void record_cell(const std::string& vm, const v1::CellInfo& cell, const std::string& action, const std::string& who,
-                     const std::string& signer, std::uint64_t* history_id = nullptr);
+    // Stores the history rows (one per action, e.g. pushed then loaded) and their events in one commit.
+    std::uint64_t record_cell(const std::string& vm, const v1::CellInfo& cell, const std::vector<std::string>& actions,
+                              const std::string& who, const std::string& signer);
 
     CoreSettings m_settings;
     DaemonMetrics& m_metrics;

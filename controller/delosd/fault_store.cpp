@@ -261,7 +261,8 @@ void FaultStore::set_run_state(const std::string& vm, bool stopped, std::uint32_
 
 std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std::uint64_t boot_id,
                                                      std::uint64_t guest_sequence, std::uint64_t uptime_ns,
-                                                     const v1::FaultReport& report)
+                                                     const v1::FaultReport& report,
+                                                     const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe)
 {
     v1::FaultRecord record;
     {
@@ -288,12 +289,16 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
                 .bind(2, vm)
                 .bind(3, static_cast<std::int64_t>(boot_id))
                 .step();
-            exec("COMMIT");
             record.set_vm(vm);
             record.set_boot_id(boot_id);
             record.set_guest_sequence(guest_sequence);
             record.set_received_unix_ms(now);
             *record.mutable_report() = report;
+            if (describe) {
+                v1::EventRecord event = describe(record);
+                insert_event(event);
+            }
+            exec("COMMIT");
         } catch (...) {
             sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
             throw;
@@ -341,22 +346,27 @@ std::uint64_t FaultStore::last_fault_sequence()
     return static_cast<std::uint64_t>(rows.integer(0));
 }
 
+void FaultStore::insert_event(v1::EventRecord& event)
+{
+    event.set_unix_ms(unix_ms_now());
+    Statement insert(m_db, "INSERT INTO events(vm, kind, message, detail, unix_ms, exit_code, boot_id) "
+                           "VALUES(?,?,?,?,?,?,?)");
+    insert.bind(1, event.vm())
+        .bind(2, static_cast<std::int64_t>(event.kind()))
+        .bind(3, event.message())
+        .bind(4, event.detail())
+        .bind(5, event.unix_ms())
+        .bind(6, event.exit_code())
+        .bind(7, static_cast<std::int64_t>(event.boot_id()));
+    insert.step();
+    event.set_sequence(static_cast<std::uint64_t>(sqlite3_last_insert_rowid(m_db)));
+}
+
 v1::EventRecord FaultStore::add_event(v1::EventRecord event)
 {
     {
         std::lock_guard lock(m_mutex);
-        event.set_unix_ms(unix_ms_now());
-        Statement insert(m_db, "INSERT INTO events(vm, kind, message, detail, unix_ms, exit_code, boot_id) "
-                               "VALUES(?,?,?,?,?,?,?)");
-        insert.bind(1, event.vm())
-            .bind(2, static_cast<std::int64_t>(event.kind()))
-            .bind(3, event.message())
-            .bind(4, event.detail())
-            .bind(5, event.unix_ms())
-            .bind(6, event.exit_code())
-            .bind(7, static_cast<std::int64_t>(event.boot_id()));
-        insert.step();
-        event.set_sequence(static_cast<std::uint64_t>(sqlite3_last_insert_rowid(m_db)));
+        insert_event(event);
     }
     notify();
     return event;
@@ -383,22 +393,39 @@ std::uint64_t FaultStore::last_event_sequence()
     return static_cast<std::uint64_t>(rows.integer(0));
 }
 
-std::uint64_t FaultStore::add_history(v1::CellHistoryRecord record)
+std::uint64_t FaultStore::add_history(const std::vector<v1::CellHistoryRecord>& records,
+                                      const std::vector<v1::EventRecord>& events)
 {
-    std::lock_guard lock(m_mutex);
-    Statement insert(m_db, "INSERT INTO cell_history(vm, cell, version, sha256, action, by, unix_ms, object_bytes, signer) "
-                           "VALUES(?,?,?,?,?,?,?,?,?)");
-    insert.bind(1, record.vm())
-        .bind(2, record.cell())
-        .bind(3, record.version())
-        .bind(4, record.sha256())
-        .bind(5, record.action())
-        .bind(6, record.by())
-        .bind(7, unix_ms_now())
-        .bind(8, static_cast<std::int64_t>(record.object_bytes()))
-        .bind(9, record.signer());
-    insert.step();
-    return static_cast<std::uint64_t>(sqlite3_last_insert_rowid(m_db));
+    std::uint64_t id = 0;
+    {
+        std::lock_guard lock(m_mutex);
+        exec("BEGIN IMMEDIATE");
+        try {
+            for (const v1::CellHistoryRecord& record : records) {
+                Statement insert(m_db, "INSERT INTO cell_history(vm, cell, version, sha256, action, by, unix_ms, "
+                                       "object_bytes, signer) VALUES(?,?,?,?,?,?,?,?,?)");
+                insert.bind(1, record.vm())
+                    .bind(2, record.cell())
+                    .bind(3, record.version())
+                    .bind(4, record.sha256())
+                    .bind(5, record.action())
+                    .bind(6, record.by())
+                    .bind(7, unix_ms_now())
+                    .bind(8, static_cast<std::int64_t>(record.object_bytes()))
+                    .bind(9, record.signer());
+                insert.step();
+                id = static_cast<std::uint64_t>(sqlite3_last_insert_rowid(m_db));
+            }
+            for (v1::EventRecord event : events)
+                insert_event(event);
+            exec("COMMIT");
+        } catch (...) {
+            sqlite3_exec(m_db, "ROLLBACK", nullptr, nullptr, nullptr);
+            throw;
+        }
+    }
+    notify();
+    return id;
 }
 
 std::vector<v1::CellHistoryRecord> FaultStore::list_history(const std::string& vm, const std::string& cell)

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -53,9 +54,11 @@ public:
     void set_last_uptime(const std::string& vm, std::uint64_t uptime_ns);
     void set_run_state(const std::string& vm, bool stopped, std::uint32_t restarts, const std::string& last_exit);
 
-    // Faults: nullopt if (vm, boot_id, guest_sequence) is already stored.
+    // Faults: nullopt if (vm, boot_id, guest_sequence) is already stored. `describe` makes the
+    // fault's event, stored in the same transaction (one commit, one fsync).
     std::optional<v1::FaultRecord> add_fault(const std::string& vm, std::uint64_t boot_id, std::uint64_t guest_sequence,
-                                             std::uint64_t uptime_ns, const v1::FaultReport& report);
+                                             std::uint64_t uptime_ns, const v1::FaultReport& report,
+                                             const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe = {});
     std::vector<v1::FaultRecord> list_faults(const v1::FaultFilter& filter, std::uint64_t after_sequence,
                                              std::uint32_t limit);
     std::uint64_t count_faults(const std::string& vm);
@@ -66,8 +69,8 @@ public:
     std::vector<v1::EventRecord> list_events(const std::string& vm, std::uint64_t after_sequence, std::uint32_t limit);
     std::uint64_t last_event_sequence();
 
-    // Cell history.
-    std::uint64_t add_history(v1::CellHistoryRecord record);
+    // Cell history: records and their events in one transaction; returns the last record's id.
+    std::uint64_t add_history(const std::vector<v1::CellHistoryRecord>& records, const std::vector<v1::EventRecord>& events);
     std::vector<v1::CellHistoryRecord> list_history(const std::string& vm, const std::string& cell);
 
     // Blocks until a fault or event is added after `seen` (a value from change_count()), or until
@@ -77,6 +80,7 @@ public:
 
 private:
     void exec(const char* sql);
+    void insert_event(v1::EventRecord& event);  // with m_mutex held
     void notify();
 
     sqlite3* m_db = nullptr;

@@ -95,6 +95,7 @@ grpc::Status ControllerService::PushCell(grpc::ServerContext* context, grpc::Ser
             throw RpcError(grpc::StatusCode::INVALID_ARGUMENT, "empty push: the first message must be the header");
         if (!part.has_header())
             throw RpcError(grpc::StatusCode::INVALID_ARGUMENT, "the first message of a push must be its header");
+        auto started = std::chrono::steady_clock::now();
         v1::PushCellHeader header = part.header();
         m_core.check_push_header(header);  // refuse early: unknown VM, bad name, unsigned, ...
         std::string object;
@@ -113,6 +114,10 @@ grpc::Status ControllerService::PushCell(grpc::ServerContext* context, grpc::Ser
         }
         if (context->IsCancelled())
             throw RpcError(grpc::StatusCode::CANCELLED, "the client cancelled the push");
+        char receive_ms[32];
+        std::snprintf(receive_ms, sizeof receive_ms, "%.2f",
+                      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
+        log_line("debug", "push received", {{"vm", header.vm()}, {"cell", header.cell()}, {"receive_ms", receive_ms}});
         *response = m_core.push_cell(header, object, caller_identity(context, header.pushed_by()), deadline_of(context));
     });
 }

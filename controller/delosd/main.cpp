@@ -112,6 +112,7 @@ int main(int argc, char** argv)
         grpc::reflection::InitProtoReflectionServerBuilderPlugin();
         grpc::ServerBuilder builder;
         builder.SetMaxReceiveMessageSize(8 << 20);
+        builder.AddChannelArgument("grpc.http2.lookahead_bytes", 8 << 20);  // pushes are not window-bound
         builder.RegisterService(&service);
         std::vector<std::string> unix_paths;
         std::vector<std::pair<std::string, std::unique_ptr<int>>> tcp_ports;
