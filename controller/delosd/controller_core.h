@@ -4,8 +4,6 @@
 // message users can act on; grpc_service.cpp only translates. The fuzzer drives this class.
 #pragma once
 
-#include <grpcpp/support/status.h>
-
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -17,18 +15,11 @@
 
 #include "daemon_metrics.h"
 #include "fault_store.h"
+#include "request_checks.h"
 #include "vm_instance.h"
 
 namespace delos::controller {
 
-class RpcError : public std::runtime_error {
-public:
-    RpcError(grpc::StatusCode code, const std::string& message) : std::runtime_error(message), m_code(code) {}
-    grpc::StatusCode code() const { return m_code; }
-
-private:
-    grpc::StatusCode m_code;
-};
 
 struct CoreSettings {
     RunnerSettings runner;
@@ -93,8 +84,5 @@ private:
     std::atomic<std::uint64_t> m_pushes{0};
     std::chrono::steady_clock::time_point m_started = std::chrono::steady_clock::now();
 };
-
-bool valid_vm_name(const std::string& name);
-bool valid_cell_name(const std::string& name);
 
 } // namespace delos::controller
