@@ -25,6 +25,7 @@
 #include "cell_push.h"
 #include "cell_signature.h"
 #include "channel_client.h"
+#include "controller_connection.h"
 #include "child_process.h"
 #include "delos/v1/controller.grpc.pb.h"
 #include "fake_guest.h"
@@ -120,7 +121,9 @@ int main(int argc, char** argv)
     BackgroundProcess delosd({build + "/bin/delosd", "--state-dir", dir + "/state", "--listen", "unix:" + dir + "/d.sock",
                               "--allow-unsigned", "--log-level", "warn"});
     std::string server = "unix:" + dir + "/d.sock";
-    auto stub = v1::Controller::NewStub(grpc::CreateChannel(server, grpc::InsecureChannelCredentials()));
+    controller::ConnectOptions connect;
+    connect.server = server;
+    auto stub = v1::Controller::NewStub(controller::connect_controller(connect));  // as delosctl connects
     {
         bool created = false;
         for (int attempt = 0; attempt < 200 && !created; ++attempt) {

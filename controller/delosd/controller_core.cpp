@@ -9,6 +9,7 @@
 #include "cell_push.h"
 #include "cell_signature.h"
 #include "daemon_log.h"
+#include "streaming_push.h"
 
 namespace delos::controller {
 
@@ -285,25 +286,36 @@ std::uint64_t ControllerCore::record_cell(const std::string& vm, const v1::CellI
 v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header, const std::string& object,
                                                const std::string& who, Deadline deadline)
 {
-    auto received = std::chrono::steady_clock::now();
-    check_push_header(header);
-    if (object.size() != header.total_size())
-        throw RpcError(StatusCode::INVALID_ARGUMENT, "the push ended after " + std::to_string(object.size())
-                                                         + " of the " + std::to_string(header.total_size())
-                                                         + " bytes it announced; nothing was sent to the guest");
-    if (sha256_of(object) != header.sha256())
-        throw RpcError(StatusCode::INVALID_ARGUMENT, "the SHA-256 of the bytes received does not match the push header: "
-                                                     "the object was damaged or changed; nothing was sent to the guest");
+    bool given = false;
+    return push_cell_stream(header, [&](std::string& chunk) {
+        if (given)
+            return false;
+        given = true;
+        chunk = object;
+        return true;
+    }, who, deadline);
+}
+
+v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& header, const ChunkSource& next_chunk,
+                                                      const std::string& who, Deadline deadline)
+{
+    check_push_header(header);  // includes the signature: it signs header.sha256, checked against the bytes below
     std::string signer = check_signature(header);
     auto vm = find_running(header.vm());
 
     auto start = std::chrono::steady_clock::now();
-    double verify_ms = std::chrono::duration<double, std::milli>(start - received).count();
     v1::PushCellResponse response;
+    std::string object;
     bool pushed = false;
     try {
         on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
-            chan::PushResult result = chan::push_cell(client, header.cell(), object, {});
+            StreamedPush result;
+            try {
+                result = stream_push(client, header.cell(), header.total_size(), header.sha256(), next_chunk);
+            } catch (const PushMismatch& mismatch) {
+                throw RpcError(StatusCode::INVALID_ARGUMENT, mismatch.what());
+            }
+            object = std::move(result.object);
             pushed = true;
             *response.mutable_cell() = result.committed.cell();
             response.set_push_ms(result.seconds * 1000);
@@ -358,7 +370,7 @@ v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header,
     log_line("info", "cell pushed",
              {{"vm", header.vm()}, {"cell", header.cell()}, {"version", cell.version()},
               {"bytes", std::to_string(object.size())}, {"by", who}, {"action", v1::PushAction_Name(header.action())},
-              {"verify_ms", ms(verify_ms)}, {"guest_ms", ms(seconds * 1000)},
+              {"guest_ms", ms(seconds * 1000)},
               {"store_ms", ms(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - guest_done).count())}});
     return response;
 }

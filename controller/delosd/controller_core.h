@@ -16,6 +16,7 @@
 #include "daemon_metrics.h"
 #include "fault_store.h"
 #include "request_checks.h"
+#include "streaming_push.h"
 #include "vm_instance.h"
 
 namespace delos::controller {
@@ -45,6 +46,10 @@ public:
     // Checks and pushes a whole object; `who` goes to the history.
     v1::PushCellResponse push_cell(const v1::PushCellHeader& header, const std::string& object, const std::string& who,
                                    Deadline deadline);
+    // The same, relaying the object to the guest while it arrives (`next_chunk` pulls the client's
+    // chunks; an RpcError it throws ends the push). Nothing is committed unless size and SHA-256 match.
+    v1::PushCellResponse push_cell_stream(const v1::PushCellHeader& header, const ChunkSource& next_chunk,
+                                          const std::string& who, Deadline deadline);
     // Checks a push header on its own (before the chunks arrive), so a bad push fails early.
     void check_push_header(const v1::PushCellHeader& header);
     v1::CellResponse load_cell(const v1::CellRequest& request, const std::string& who, Deadline deadline);

@@ -98,27 +98,30 @@ grpc::Status ControllerService::PushCell(grpc::ServerContext* context, grpc::Ser
         auto started = std::chrono::steady_clock::now();
         v1::PushCellHeader header = part.header();
         m_core.check_push_header(header);  // refuse early: unknown VM, bad name, unsigned, ...
-        std::string object;
-        object.reserve(header.total_size());
-        while (reader->Read(&part)) {
-            if (context->IsCancelled())
-                throw RpcError(grpc::StatusCode::CANCELLED, "the client cancelled the push");
+        std::uint64_t received = 0;
+        auto next_chunk = [&](std::string& chunk) {
+            if (!reader->Read(&part)) {
+                if (context->IsCancelled())
+                    throw RpcError(grpc::StatusCode::CANCELLED, "the client cancelled the push");
+                return false;
+            }
             if (part.has_header())
                 throw RpcError(grpc::StatusCode::INVALID_ARGUMENT, "a push carries one header, then only chunks");
             if (part.chunk().size() > kMaxChunkBytes)
                 throw RpcError(grpc::StatusCode::INVALID_ARGUMENT, "a push chunk is at most 4 MiB");
-            if (object.size() + part.chunk().size() > header.total_size())
+            received += part.chunk().size();
+            if (received > header.total_size())
                 throw RpcError(grpc::StatusCode::INVALID_ARGUMENT,
                                "the push sent more bytes than the " + std::to_string(header.total_size()) + " it announced");
-            object += part.chunk();
-        }
-        if (context->IsCancelled())
-            throw RpcError(grpc::StatusCode::CANCELLED, "the client cancelled the push");
+            chunk.swap(*part.mutable_chunk());
+            return true;
+        };
+        *response = m_core.push_cell_stream(header, next_chunk, caller_identity(context, header.pushed_by()),
+                                            deadline_of(context));
         char receive_ms[32];
         std::snprintf(receive_ms, sizeof receive_ms, "%.2f",
                       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started).count());
-        log_line("debug", "push received", {{"vm", header.vm()}, {"cell", header.cell()}, {"receive_ms", receive_ms}});
-        *response = m_core.push_cell(header, object, caller_identity(context, header.pushed_by()), deadline_of(context));
+        log_line("debug", "push done", {{"vm", header.vm()}, {"cell", header.cell()}, {"total_ms", receive_ms}});
     });
 }
 

@@ -68,8 +68,10 @@ void GuestLink::run(std::function<void(chan::ChannelClient&)> work, std::chrono:
     }
     wake();
     if (done.wait_until(deadline) != std::future_status::ready) {
-        job->abandoned = true;
-        throw LinkDeadline("guest " + m_vm + " did not answer before the deadline");
+        int queued = 0;
+        if (job->state.compare_exchange_strong(queued, 2))
+            throw LinkDeadline("guest " + m_vm + " did not answer before the deadline");
+        done.wait();  // it is running on the caller's objects: let it finish
     }
     done.get();
 }
@@ -181,7 +183,8 @@ void GuestLink::serve(chan::ChannelClient& client)
                 job = std::move(m_jobs.front());
                 m_jobs.pop_front();
             }
-            if (job->abandoned) {
+            int queued = 0;
+            if (!job->state.compare_exchange_strong(queued, 1)) {
                 job->done.set_exception(std::make_exception_ptr(LinkDeadline("abandoned")));
                 continue;
             }

@@ -53,14 +53,17 @@ public:
 
     // Runs `job` on the link's thread with the open session and returns when it is done,
     // rethrowing what it threw. Throws LinkUnavailable without a session, LinkDeadline when
-    // `deadline` passes first (the job is skipped if it has not started).
+    // `deadline` passes before the job started (it is then skipped; a job that has started is
+    // waited for, each of its guest requests being bounded by the reply timeout).
     void run(std::function<void(chan::ChannelClient&)> job, std::chrono::steady_clock::time_point deadline);
 
 private:
     struct Job {
         std::function<void(chan::ChannelClient&)> work;
         std::promise<void> done;
-        std::atomic<bool> abandoned{false};
+        // 0 queued, 1 running, 2 abandoned by its caller; a running job is always waited for,
+        // since it works on the caller's objects.
+        std::atomic<int> state{0};
     };
 
     void loop();
