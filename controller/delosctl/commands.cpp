@@ -99,6 +99,23 @@ void print_vms(const std::vector<v1::Vm>& vms)
     print_table({"NAME", "STATE", "RUNNER", "BOOT", "PID", "RESTARTS", "FAULTS", "GUEST"}, rows);
 }
 
+// One line per event; an exit also shows the end of the runner's report, indented.
+void print_event(const v1::EventRecord& event)
+{
+    std::printf("%-6llu %s  %-10s %-16s %s\n", static_cast<unsigned long long>(event.sequence()),
+                format_time(event.unix_ms()).c_str(), event.vm().c_str(),
+                enum_word(v1::EventKind_Name(event.kind()), "EVENT_").c_str(), event.message().c_str());
+    if (event.kind() != v1::EVENT_VM_EXITED || event.detail().empty())
+        return;
+    std::vector<std::string> lines;
+    std::istringstream detail(event.detail());
+    for (std::string line; std::getline(detail, line);)
+        if (!line.empty())
+            lines.push_back(line);
+    for (std::size_t i = lines.size() > 4 ? lines.size() - 4 : 0; i < lines.size(); ++i)
+        std::printf("         | %s\n", lines[i].c_str());
+}
+
 } // namespace
 
 int exit_code_for(const grpc::Status& status)
@@ -470,9 +487,7 @@ int events(const Global& global, const std::string& vm, bool follow, std::uint64
             if (json(global))
                 std::printf("%s\n", to_json(event).c_str());
             else
-                std::printf("%-6llu %s  %-10s %-16s %s\n", static_cast<unsigned long long>(event.sequence()),
-                            format_time(event.unix_ms()).c_str(), event.vm().c_str(),
-                            enum_word(v1::EventKind_Name(event.kind()), "EVENT_").c_str(), event.message().c_str());
+                print_event(event);
             std::fflush(stdout);
             cursor = event.sequence();
             backoff_ms = 100;

@@ -87,6 +87,8 @@ std::string crash_report(const v1::FaultRecord& record)
                   enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_").c_str(), report.cell_name().c_str(),
                   report.cell_version().c_str(), report.cell_generation(), report.fault_count());
     text += line;
+    text += "  build: " + (record.cell_sha256().empty() ? std::string("boot archive (not pushed through delosd)")
+                                                        : "sha256 " + record.cell_sha256()) + "\n";
     if (!report.message().empty())
         text += "  " + report.message() + "\n";
     std::snprintf(line, sizeof line, "  task %llu '%s'  rip 0x%llx  addr 0x%llx  vector %u  error 0x%llx\n",

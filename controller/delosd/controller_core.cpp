@@ -546,7 +546,8 @@ void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
         };
         std::optional<v1::FaultRecord> record;
         try {
-            record = m_store->add_fault(vm.name(), boot, event.sequence(), event.uptime_ns(), report, describe);
+            std::string build = m_store->pushed_sha256(vm.name(), report.cell_name(), report.cell_version());
+            record = m_store->add_fault(vm.name(), boot, event.sequence(), event.uptime_ns(), report, describe, build);
         } catch (const StoreError& error) {
             log_line("error", "cannot store a fault report", {{"vm", vm.name()}, {"error", error.what()}});
             return;

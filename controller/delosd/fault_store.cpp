@@ -76,6 +76,7 @@ v1::FaultRecord fault_from_row(Statement& row)
     record.set_guest_sequence(static_cast<std::uint64_t>(row.integer(3)));
     record.set_received_unix_ms(row.integer(4));
     record.mutable_report()->ParseFromString(row.text(5));
+    record.set_cell_sha256(row.text(6));
     return record;
 }
 
@@ -130,7 +131,7 @@ FaultStore::FaultStore(const std::string& directory)
     exec(R"(CREATE TABLE IF NOT EXISTS faults(
             sequence INTEGER PRIMARY KEY AUTOINCREMENT, vm TEXT NOT NULL, boot_id INTEGER NOT NULL,
             guest_sequence INTEGER NOT NULL, cell TEXT NOT NULL, kind INTEGER NOT NULL,
-            received_unix_ms INTEGER NOT NULL, report BLOB NOT NULL,
+            received_unix_ms INTEGER NOT NULL, report BLOB NOT NULL, cell_sha256 TEXT NOT NULL DEFAULT '',
             UNIQUE(vm, boot_id, guest_sequence)))");
     exec("CREATE INDEX IF NOT EXISTS faults_by_vm ON faults(vm, sequence)");
     exec(R"(CREATE TABLE IF NOT EXISTS events(
@@ -262,7 +263,8 @@ void FaultStore::set_run_state(const std::string& vm, bool stopped, std::uint32_
 std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std::uint64_t boot_id,
                                                      std::uint64_t guest_sequence, std::uint64_t uptime_ns,
                                                      const v1::FaultReport& report,
-                                                     const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe)
+                                                     const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe,
+                                                     const std::string& cell_sha256)
 {
     v1::FaultRecord record;
     {
@@ -270,15 +272,16 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
         exec("BEGIN IMMEDIATE");
         try {
             std::int64_t now = unix_ms_now();
-            Statement insert(m_db, "INSERT INTO faults(vm, boot_id, guest_sequence, cell, kind, received_unix_ms, report) "
-                                   "VALUES(?,?,?,?,?,?,?)");
+            Statement insert(m_db, "INSERT INTO faults(vm, boot_id, guest_sequence, cell, kind, received_unix_ms, report, "
+                                   "cell_sha256) VALUES(?,?,?,?,?,?,?,?)");
             insert.bind(1, vm)
                 .bind(2, static_cast<std::int64_t>(boot_id))
                 .bind(3, static_cast<std::int64_t>(guest_sequence))
                 .bind(4, report.cell_name())
                 .bind(5, static_cast<std::int64_t>(report.kind()))
                 .bind(6, now)
-                .bind_blob(7, report.SerializeAsString());
+                .bind_blob(7, report.SerializeAsString())
+                .bind(8, cell_sha256);
             if (!insert.run_allowing_constraint()) {
                 exec("ROLLBACK");
                 return std::nullopt;  // stored before: a re-delivery
@@ -294,6 +297,7 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
             record.set_guest_sequence(guest_sequence);
             record.set_received_unix_ms(now);
             *record.mutable_report() = report;
+            record.set_cell_sha256(cell_sha256);
             if (describe) {
                 v1::EventRecord event = describe(record);
                 insert_event(event);
@@ -312,7 +316,7 @@ std::vector<v1::FaultRecord> FaultStore::list_faults(const v1::FaultFilter& filt
                                                      std::uint32_t limit)
 {
     std::lock_guard lock(m_mutex);
-    Statement rows(m_db, "SELECT sequence, vm, boot_id, guest_sequence, received_unix_ms, report FROM faults "
+    Statement rows(m_db, "SELECT sequence, vm, boot_id, guest_sequence, received_unix_ms, report, cell_sha256 FROM faults "
                          "WHERE sequence > ? AND (? = '' OR vm = ?) AND (? = '' OR cell = ?) AND (? = 0 OR kind = ?) "
                          "ORDER BY sequence LIMIT ?");
     rows.bind(1, static_cast<std::int64_t>(after_sequence))
@@ -450,6 +454,19 @@ std::vector<v1::CellHistoryRecord> FaultStore::list_history(const std::string& v
         records.push_back(std::move(record));
     }
     return records;
+}
+
+} // namespace delos::controller
+
+namespace delos::controller {
+
+std::string FaultStore::pushed_sha256(const std::string& vm, const std::string& cell, const std::string& version)
+{
+    std::lock_guard lock(m_mutex);
+    Statement rows(m_db, "SELECT sha256 FROM cell_history WHERE vm = ? AND cell = ? AND version = ? AND action = 'pushed' "
+                         "ORDER BY id DESC LIMIT 1");
+    rows.bind(1, vm).bind(2, cell).bind(3, version);
+    return rows.step() ? rows.text(0) : std::string();
 }
 
 } // namespace delos::controller

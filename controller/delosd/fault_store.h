@@ -58,7 +58,8 @@ public:
     // fault's event, stored in the same transaction (one commit, one fsync).
     std::optional<v1::FaultRecord> add_fault(const std::string& vm, std::uint64_t boot_id, std::uint64_t guest_sequence,
                                              std::uint64_t uptime_ns, const v1::FaultReport& report,
-                                             const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe = {});
+                                             const std::function<v1::EventRecord(const v1::FaultRecord&)>& describe = {},
+                                             const std::string& cell_sha256 = {});
     std::vector<v1::FaultRecord> list_faults(const v1::FaultFilter& filter, std::uint64_t after_sequence,
                                              std::uint32_t limit);
     std::uint64_t count_faults(const std::string& vm);
@@ -72,6 +73,8 @@ public:
     // Cell history: records and their events in one transaction; returns the last record's id.
     std::uint64_t add_history(const std::vector<v1::CellHistoryRecord>& records, const std::vector<v1::EventRecord>& events);
     std::vector<v1::CellHistoryRecord> list_history(const std::string& vm, const std::string& cell);
+    // The SHA-256 (hex) last pushed to `vm` as cell@version, or "".
+    std::string pushed_sha256(const std::string& vm, const std::string& cell, const std::string& version);
 
     // Blocks until a fault or event is added after `seen` (a value from change_count()), or until
     // `limit` passes. Returns the new change count.

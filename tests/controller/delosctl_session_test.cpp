@@ -9,6 +9,7 @@
 #include <regex>
 #include <thread>
 
+#include "cell_signature.h"
 #include "controller_harness.h"
 #include "fake_guest.h"
 #include "scripted_guest.h"
@@ -72,6 +73,17 @@ TEST_F(DelosctlSession, TwoVmsPushLoadUnloadAndHistory)
 
     auto events = ctl({"events"});
     EXPECT_NE(events.out.find("cell-loaded"), std::string::npos) << events.out;
+
+    // A fault in the pushed cell names its build: the SHA-256 of the object pushed as hello@1.0.0.
+    channel::FaultReport report;
+    report.cell_name = String(StringView("hello", 5));
+    report.cell_version = String(StringView("1.0.0", 5));
+    report.kind = channel::FaultKind::InvalidOpcode;
+    report.symbol = String(StringView("hello_main", 10));
+    ASSERT_TRUE(guest_a.emit_fault(std::move(report)));
+    std::string digest = controller::to_hex(controller::sha256_of(read_file(cell_object("hello"))));
+    ASSERT_TRUE(eventually([&] { return ctl({"faults", "--vm", "alpha", "--details"}).out.find("build: sha256 " + digest) != std::string::npos; }))
+        << ctl({"faults", "--vm", "alpha", "--details"}).out;
 }
 
 TEST_F(DelosctlSession, FaultsArriveAndPrintAsCrashReports)
@@ -144,6 +156,8 @@ TEST_F(DelosctlSession, CrashedGuestIsRecordedAndRestarted)
     auto exited = ctl({"-o", "json", "events", "--vm", "zeta"});
     EXPECT_NE(exited.out.find("exited with code 3"), std::string::npos) << exited.out;
     EXPECT_NE(exited.out.find("guest report: triple fault"), std::string::npos) << "the runner's report: " << exited.out;
+    auto table = ctl({"events", "--vm", "zeta"});
+    EXPECT_NE(table.out.find("| guest report: triple fault"), std::string::npos) << table.out;
     EXPECT_EQ(get_vm(delosd, "zeta").restarts(), 0u);
 }
 
