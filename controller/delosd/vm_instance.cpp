@@ -73,14 +73,16 @@ std::vector<std::string> VmInstance::runner_argv(const v1::VmSpec& spec, const R
         break;
     case v1::RUNNER_QEMU: {
         bool kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
-        argv = {settings.qemu_path, "-accel", kvm ? "kvm" : "tcg", "-M", "microvm", "-m", std::to_string(memory) + "M",
+        argv = {settings.qemu_path, "-accel", kvm ? "kvm" : "tcg", "-M", "microvm,acpi=off", "-m", std::to_string(memory) + "M",
                 "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-kernel", spec.kernel()};
         if (!spec.cmdline().empty())
             argv.insert(argv.end(), {"-append", spec.cmdline()});
         if (!spec.modules().empty())
             argv.insert(argv.end(), {"-initrd", spec.modules(0)});
+        // acpi=off: only then does microvm put virtio_mmio.device= on the command line;
+        // force-legacy=false: the guest drives virtio 1.x (version 2) MMIO only.
         argv.insert(argv.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "file:" + serial_log,
-                                 "-monitor", "none", "-chardev",
+                                 "-monitor", "none", "-global", "virtio-mmio.force-legacy=false", "-chardev",
                                  "socket,id=delosctl,path=" + control_socket + ",server=on,wait=off", "-device",
                                  "virtio-serial-device", "-device",
                                  "virtserialport,chardev=delosctl,name=org.delos.control.0"});

@@ -14,6 +14,12 @@
 namespace delos::test {
 
 std::string build_dir() { return DELOS_BUILD_DIR; }
+
+std::string guest_build_dir()
+{
+    const char* other = std::getenv("DELOS_GUEST_BUILD_DIR");
+    return other && *other ? other : DELOS_BUILD_DIR;
+}
 std::string bin(const std::string& program) { return build_dir() + "/bin/" + program; }
 std::string cell_object(const std::string& cell) { return build_dir() + "/cells/" + cell + ".o"; }
 

@@ -16,6 +16,9 @@
 namespace delos::test {
 
 std::string build_dir();
+// Where the guest (guest/delos.elf, cells/) comes from: the build, or $DELOS_GUEST_BUILD_DIR
+// (to try delosd against another branch's guest without merging).
+std::string guest_build_dir();
 std::string bin(const std::string& program);  // build/bin/PROGRAM
 std::string cell_object(const std::string& cell);  // build/cells/CELL.o
 std::string read_file(const std::string& path);
