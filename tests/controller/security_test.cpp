@@ -138,6 +138,24 @@ TEST(Transport, TcpWithoutTlsIsRefusedAtStart)
     EXPECT_NE(delosd.log().find("TCP needs mutual TLS"), std::string::npos) << delosd.log();
 }
 
+TEST(Startup, RefusesToRunWithoutASigningPolicy)
+{
+    TempDir dir;
+    Delosd delosd(dir.path(), {});
+    EXPECT_FALSE(delosd.start());
+    EXPECT_NE(delosd.log().find("no --trusted-keys DIR given"), std::string::npos) << delosd.log();
+}
+
+TEST(Startup, ReadsOptionsFromAConfigFile)
+{
+    TempDir dir;
+    write_file(dir / "delosd.toml", "allow-unsigned = true\nmetrics = \"127.0.0.1:0\"\n");
+    Delosd delosd(dir.path(), {"--config", dir / "delosd.toml"});
+    ASSERT_TRUE(delosd.start()) << delosd.log();
+    EXPECT_NE(delosd.log().find("signed_cells=optional"), std::string::npos) << delosd.log();
+    EXPECT_GT(delosd.metrics_port(), 0) << delosd.log();
+}
+
 // CA, server and client certificates made with the openssl command (EC P-256, 1 day).
 class MutualTls : public ::testing::Test {
 protected:
