@@ -2,7 +2,7 @@
 #include "loader/link_benchmark.h"
 
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "lib/vector.h"
 #include "loader/cell_manager.h"
 

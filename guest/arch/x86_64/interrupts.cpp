@@ -6,9 +6,9 @@
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/native_mode.h"
 #include "debug/backtrace.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
-#include "drivers/platform/platform_ports.h"
+#include "platform/platform_ports.h"
 
 extern "C" const std::uint64_t interrupt_entry_table[256];
 

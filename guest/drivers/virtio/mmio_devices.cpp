@@ -2,11 +2,11 @@
 #include "drivers/virtio/mmio_devices.h"
 
 #include "arch/x86_64/interrupts.h"
-#include "arch/x86_64/io_apic.h"
-#include "arch/x86_64/local_apic.h"
-#include "debug/kernel_log.h"
+#include "apic/io_apic.h"
+#include "apic/local_apic.h"
+#include "log/kernel_log.h"
 #include "drivers/virtio/mmio_transport.h"
-#include "kernel/kernel.h"
+#include "platform/boot_facts.h"
 #include "lib/command_line.h"
 
 namespace delos::virtio {
@@ -48,7 +48,7 @@ ErrorOr<std::size_t> start_mmio_devices()
         return g_started_result;
     g_started = true;
     MmioDeviceLocation locations[kMaxDevices];
-    std::size_t found = find_mmio_devices(CommandLine(kernel::boot_info().command_line), locations, kMaxDevices);
+    std::size_t found = find_mmio_devices(CommandLine(platform::boot_info().command_line), locations, kMaxDevices);
     if (found == 0)
         return std::size_t{0};
     TRY(io_apic::initialize());
