@@ -97,7 +97,7 @@ TEST_F(DelosctlSession, PushSwapRollbackAndHistory)
     ASSERT_TRUE(std::regex_search(cells.out, first, std::regex("\"name\":\"counter\",\"version\":\"([^\"]+)\""))) << cells.out;
     std::string v1_version = first[1];
 
-    auto swapped = ctl({"push", cell_object("counter.v2"), "--vm", "theta", "--swap"});
+    auto swapped = ctl({"push", cell_object("counter.v2"), "--name", "counter", "--vm", "theta", "--swap"});
     ASSERT_EQ(swapped.exit_code, 0) << swapped.err << delosd.log();
     EXPECT_NE(swapped.out.find("and swapped it in"), std::string::npos) << swapped.out;
     EXPECT_TRUE(std::regex_search(swapped.out, std::regex("swapped counter: " + v1_version + " \\(generation 1\\) -> [^ ]+ \\(generation 2\\)")))
