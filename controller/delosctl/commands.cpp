@@ -303,9 +303,13 @@ int push(const Global& global, const PushOptions& options)
     std::printf("pushed %s@%s to %s (%s, sha256 %s) %s%s\n", response.cell().name().c_str(),
                 response.cell().version().c_str(), options.vm.c_str(), format_bytes(object.size()).c_str(),
                 to_hex(header.sha256()).substr(0, 12).c_str(),
-                options.load ? "and loaded it" : "(staged)",
+                options.swap ? "and swapped it in" : options.load ? "and loaded it" : "(staged)",
                 response.signer().empty() ? ", unsigned" : (", signed by " + response.signer().substr(0, 12)).c_str());
-    std::printf("push %.2f ms, load %.2f ms\n", response.push_ms(), response.load_ms());
+    for (const v1::SwappedCell& swapped : response.swapped().cells())
+        std::printf("swapped %s: %s (generation %u) -> %s (generation %u)\n", swapped.name().c_str(),
+                    swapped.old_version().c_str(), swapped.old_generation(), swapped.new_version().c_str(),
+                    swapped.new_generation());
+    std::printf("push %.2f ms, %s %.2f ms\n", response.push_ms(), options.swap ? "swap" : "load", response.load_ms());
     return kOk;
 }
 
@@ -331,6 +335,12 @@ int cell_action(const Global& global, const std::string& action, const std::stri
     else
         std::printf("%s: %s@%s on %s\n", action.c_str(), response.cell().name().c_str(), response.cell().version().c_str(),
                     vm.c_str());
+    for (const v1::SwappedCell& swapped : response.swapped().cells())
+        std::printf("%s %s: %s (generation %u) -> %s (generation %u), %u relocations repointed, guest %.2f ms\n",
+                    response.swapped().rollback() ? "rolled back" : "swapped", swapped.name().c_str(),
+                    swapped.old_version().c_str(), swapped.old_generation(), swapped.new_version().c_str(),
+                    swapped.new_generation(), response.swapped().relocations_repointed(),
+                    static_cast<double>(response.swapped().timing().total_ns()) / 1e6);
     return kOk;
 }
 

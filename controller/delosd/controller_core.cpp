@@ -70,6 +70,32 @@ std::vector<v1::CellInfo> list_guest_cells(chan::ChannelClient& client)
     return {listed.list_cells().cells().begin(), listed.list_cells().cells().end()};
 }
 
+// Asks the guest to swap (rollback false) or roll back one cell; the guest's report.
+v1::CellSwapped swap_on_guest(chan::ChannelClient& client, const std::string& cell, bool rollback)
+{
+    v1::HostMessage request;
+    if (rollback) {
+        request.mutable_rollback_cell()->set_name(cell);
+    } else {
+        v1::SwapPair* pair = request.mutable_swap_cells()->add_pairs();
+        pair->set_old_cell(cell);  // new_object empty: the version staged under the same name
+    }
+    v1::Reply reply = client.call(std::move(request));
+    return rollback ? reply.rollback_cell().swapped() : reply.swap_cells().swapped();
+}
+
+// The loaded cell of that name in a listing, or one carrying just the name.
+v1::CellInfo loaded_cell(const std::vector<v1::CellInfo>& cells, const std::string& name)
+{
+    for (const v1::CellInfo& cell : cells) {
+        if (cell.name() == name && cell.state() == v1::CELL_STATE_LOADED)
+            return cell;
+    }
+    v1::CellInfo named;
+    named.set_name(name);
+    return named;
+}
+
 } // namespace
 
 ControllerCore::ControllerCore(CoreSettings settings, DaemonMetrics& metrics)
@@ -283,6 +309,39 @@ std::uint64_t ControllerCore::record_cell(const std::string& vm, const v1::CellI
     return m_store->add_history(records, events);
 }
 
+std::uint64_t ControllerCore::record_swap(const std::string& vm, const v1::CellSwapped& swapped,
+                                         const v1::CellInfo& now, const std::string& who, const std::string& signer)
+{
+    const std::string action = swapped.rollback() ? "rolled-back" : "swapped";
+    std::vector<v1::CellHistoryRecord> records;
+    std::vector<v1::EventRecord> events;
+    for (const v1::SwappedCell& cell : swapped.cells()) {
+        v1::CellHistoryRecord record;
+        record.set_vm(vm);
+        record.set_cell(cell.name());
+        record.set_version(cell.new_version());
+        if (cell.name() == now.name()) {
+            record.set_sha256(to_hex(now.sha256()));
+            record.set_object_bytes(now.object_bytes());
+        }
+        record.set_action(action);
+        record.set_by(who);
+        record.set_signer(signer);
+        records.push_back(std::move(record));
+        v1::EventRecord event;
+        event.set_vm(vm);
+        event.set_kind(swapped.rollback() ? v1::EVENT_CELL_ROLLED_BACK : v1::EVENT_CELL_SWAPPED);
+        event.set_message(action + " " + cell.name() + " " + cell.old_version() + " (generation "
+                          + std::to_string(cell.old_generation()) + ") -> " + cell.new_version() + " (generation "
+                          + std::to_string(cell.new_generation()) + ") by " + who);
+        event.set_detail("relocations repointed " + std::to_string(swapped.relocations_repointed()) + ", retiring cells "
+                         + std::to_string(swapped.retiring_cells()) + ", guest total "
+                         + std::to_string(swapped.timing().total_ns()) + " ns");
+        events.push_back(std::move(event));
+    }
+    return m_store->add_history(records, events);
+}
+
 v1::PushCellResponse ControllerCore::push_cell(const v1::PushCellHeader& header, const std::string& object,
                                                const std::string& who, Deadline deadline)
 {
@@ -330,10 +389,24 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
                 response.set_load_ms(
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - load_start).count());
             }
-            m_metrics.set_cells(header.vm(), list_guest_cells(client));
+            if (header.action() == v1::PUSH_ACTION_SWAP) {
+                auto swap_start = std::chrono::steady_clock::now();
+                *response.mutable_swapped() = swap_on_guest(client, header.cell(), false);
+                response.set_load_ms(
+                    std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - swap_start).count());
+                m_metrics.count_swap(header.vm(), "ok", response.load_ms() / 1000);
+                for (const std::string& name : response.swapped().also_loaded())
+                    response.add_also_loaded(name);
+            }
+            std::vector<v1::CellInfo> cells = list_guest_cells(client);
+            if (header.action() == v1::PUSH_ACTION_SWAP)
+                *response.mutable_cell() = loaded_cell(cells, header.cell());
+            m_metrics.set_cells(header.vm(), cells);
         });
     } catch (const RpcError& error) {
         m_metrics.count_push(header.vm(), "error", 0);
+        if (pushed && header.action() == v1::PUSH_ACTION_SWAP)
+            m_metrics.count_swap(header.vm(), "refused", 0);
         if (pushed) {  // staged but not loaded: the history says so
             v1::CellInfo staged = response.cell();
             record_cell(header.vm(), staged, {"pushed"}, who, signer);
@@ -360,6 +433,8 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
     if (header.action() == v1::PUSH_ACTION_LOAD)
         actions.push_back("loaded");
     std::uint64_t history_id = record_cell(header.vm(), cell, actions, who, signer);
+    if (header.action() == v1::PUSH_ACTION_SWAP)
+        history_id = record_swap(header.vm(), response.swapped(), cell, who, signer);
     response.set_history_id(history_id);
     response.set_signer(signer);
     auto ms = [](double value) {
@@ -418,35 +493,49 @@ v1::CellResponse ControllerCore::unload_cell(const v1::CellRequest& request, con
     return response;
 }
 
-v1::CellResponse ControllerCore::swap_cell(const v1::CellRequest& request, const std::string&, Deadline)
+v1::CellResponse ControllerCore::swap_cell(const v1::CellRequest& request, const std::string& who, Deadline deadline)
 {
-    find(request.vm());
-    if (!valid_cell_name(request.cell()))
-        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
-    m_metrics.count_swap(request.vm(), "unimplemented", 0);
-    throw RpcError(StatusCode::UNIMPLEMENTED,
-                   "live swap is not available yet: the guest's live evolution is still being built; unload the cell "
-                   "and push the new version with --load instead");
+    return swap_or_rollback(request, who, deadline, false);
 }
 
-v1::CellResponse ControllerCore::rollback_cell(const v1::CellRequest& request, const std::string&, Deadline)
+v1::CellResponse ControllerCore::rollback_cell(const v1::CellRequest& request, const std::string& who, Deadline deadline)
 {
-    find(request.vm());
+    return swap_or_rollback(request, who, deadline, true);
+}
+
+v1::CellResponse ControllerCore::swap_or_rollback(const v1::CellRequest& request, const std::string& who,
+                                                  Deadline deadline, bool rollback)
+{
     if (!valid_cell_name(request.cell()))
         throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
-    std::vector<std::string> versions;  // distinct objects pushed, oldest first
-    for (const v1::CellHistoryRecord& record : m_store->list_history(request.vm(), request.cell())) {
-        if (record.action() == "pushed" && (versions.empty() || versions.back() != record.sha256()))
-            versions.push_back(record.sha256());
+    auto vm = find_running(request.vm());
+    auto start = std::chrono::steady_clock::now();
+    v1::CellResponse response;
+    try {
+        on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
+            *response.mutable_swapped() = swap_on_guest(client, request.cell(), rollback);
+            std::vector<v1::CellInfo> cells = list_guest_cells(client);
+            *response.mutable_cell() = loaded_cell(cells, request.cell());
+            m_metrics.set_cells(request.vm(), cells);
+        });
+    } catch (const RpcError&) {
+        if (rollback)
+            m_metrics.count_rollback(request.vm(), "refused");
+        else
+            m_metrics.count_swap(request.vm(), "refused", 0);
+        throw;
     }
-    if (versions.size() < 2)
-        throw RpcError(StatusCode::FAILED_PRECONDITION, "no earlier version of cell " + request.cell()
-                                                            + " was pushed to VM " + request.vm()
-                                                            + ", so there is nothing to roll back to");
-    m_metrics.count_rollback(request.vm(), "unimplemented");
-    throw RpcError(StatusCode::UNIMPLEMENTED,
-                   "rollback swaps back to the previous version (" + versions[versions.size() - 2].substr(0, 12)
-                       + "...), and live swap is not available yet: the guest's live evolution is still being built");
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (rollback)
+        m_metrics.count_rollback(request.vm(), "ok");
+    else
+        m_metrics.count_swap(request.vm(), "ok", seconds);
+    for (const std::string& name : response.swapped().also_loaded())
+        response.add_also_loaded(name);
+    response.set_history_id(record_swap(request.vm(), response.swapped(), response.cell(), who, ""));
+    log_line("info", rollback ? "cell rolled back" : "cell swapped",
+             {{"vm", request.vm()}, {"cell", request.cell()}, {"version", response.cell().version()}, {"by", who}});
+    return response;
 }
 
 std::vector<v1::CellInfo> ControllerCore::list_cells(const std::string& name, Deadline deadline)

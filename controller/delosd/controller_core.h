@@ -70,6 +70,8 @@ public:
     void vm_state_changed() override;
 
 private:
+    v1::CellResponse swap_or_rollback(const v1::CellRequest& request, const std::string& who, Deadline deadline,
+                                      bool rollback);
     std::shared_ptr<VmInstance> find(const std::string& name);
     std::shared_ptr<VmInstance> find_running(const std::string& name);
     void check_spec(const v1::VmSpec& spec);
@@ -77,6 +79,9 @@ private:
     template <typename Work>
     void on_guest(VmInstance& vm, Deadline deadline, Work&& work);
     // Stores the history rows (one per action, e.g. pushed then loaded) and their events in one commit.
+    // One "swapped" or "rolled-back" history record and event per cell the guest replaced.
+    std::uint64_t record_swap(const std::string& vm, const v1::CellSwapped& swapped, const v1::CellInfo& now,
+                              const std::string& who, const std::string& signer);
     std::uint64_t record_cell(const std::string& vm, const v1::CellInfo& cell, const std::vector<std::string>& actions,
                               const std::string& who, const std::string& signer);
 

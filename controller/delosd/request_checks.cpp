@@ -137,10 +137,6 @@ void check_push_header_fields(const v1::PushCellHeader& header, std::uint64_t ma
                                                          + std::to_string(header.sha256().size()));
     if (!v1::PushAction_IsValid(header.action()))
         throw RpcError(StatusCode::INVALID_ARGUMENT, "unknown push action " + std::to_string(header.action()));
-    if (header.action() == v1::PUSH_ACTION_SWAP)
-        throw RpcError(StatusCode::UNIMPLEMENTED,
-                       "live swap is not available yet: the guest's live evolution is still being built; push with "
-                       "--load after unloading the running version instead");
 }
 
 std::uint64_t check_list_faults(const v1::ListFaultsRequest& request, std::uint32_t* page_size)

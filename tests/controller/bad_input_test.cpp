@@ -175,7 +175,10 @@ TEST_F(BadInput, BadRequestsGetClearStatuses)
     EXPECT_EQ(call(&v1::Controller::Stub::UnloadCell, cell, v1::CellResponse()).error_code(), grpc::StatusCode::NOT_FOUND);
     cell.set_vm("good");
     auto rollback = call(&v1::Controller::Stub::RollbackCell, cell, v1::CellResponse());
-    EXPECT_EQ(rollback.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << rollback.error_message();
+    EXPECT_EQ(rollback.error_code(), grpc::StatusCode::NOT_FOUND) << rollback.error_message();
+    EXPECT_NE(rollback.error_message().find("refused"), std::string::npos) << "the guest's reason: " << rollback.error_message();
+    auto swap = call(&v1::Controller::Stub::SwapCell, cell, v1::CellResponse());
+    EXPECT_EQ(swap.error_code(), grpc::StatusCode::NOT_FOUND) << swap.error_message();
 
     v1::StopVmRequest stop;
     stop.set_name("nope");

@@ -86,6 +86,55 @@ TEST_F(DelosctlSession, TwoVmsPushLoadUnloadAndHistory)
         << ctl({"faults", "--vm", "alpha", "--details"}).out;
 }
 
+TEST_F(DelosctlSession, PushSwapRollbackAndHistory)
+{
+    chan::FakeGuest guest(dir / "a.sock");
+    attach("theta", dir / "a.sock");
+    auto loaded = ctl({"push", cell_object("counter"), "--vm", "theta", "--load"});
+    ASSERT_EQ(loaded.exit_code, 0) << loaded.err;
+    auto cells = ctl({"-o", "json", "cells", "--vm", "theta"});
+    std::smatch first;
+    ASSERT_TRUE(std::regex_search(cells.out, first, std::regex("\"name\":\"counter\",\"version\":\"([^\"]+)\""))) << cells.out;
+    std::string v1_version = first[1];
+
+    auto swapped = ctl({"push", cell_object("counter.v2"), "--name", "counter", "--vm", "theta", "--swap"});
+    ASSERT_EQ(swapped.exit_code, 0) << swapped.err << delosd.log();
+    EXPECT_NE(swapped.out.find("and swapped it in"), std::string::npos) << swapped.out;
+    EXPECT_TRUE(std::regex_search(swapped.out, std::regex("swapped counter: " + v1_version + " \\(generation 1\\) -> [^ ]+ \\(generation 2\\)")))
+        << swapped.out;
+    cells = ctl({"-o", "json", "cells", "--vm", "theta"});
+    std::smatch second;
+    ASSERT_TRUE(std::regex_search(cells.out, second, std::regex("\"name\":\"counter\",\"version\":\"([^\"]+)\""))) << cells.out;
+    std::string v2_version = second[1];
+    EXPECT_NE(v2_version, v1_version) << "the swap did not replace the loaded version: " << cells.out;
+
+    // Nothing staged any more: the guest refuses and its reason reaches the user.
+    auto again = ctl({"swap", "counter", "--vm", "theta"});
+    EXPECT_EQ(again.exit_code, 4) << again.err;
+    EXPECT_NE(again.err.find("no staged cell"), std::string::npos) << again.err;
+
+    auto rolled = ctl({"rollback", "counter", "--vm", "theta"});
+    ASSERT_EQ(rolled.exit_code, 0) << rolled.err;
+    EXPECT_TRUE(std::regex_search(rolled.out, std::regex("rolled back counter: " + v2_version + " \\(generation 2\\) -> " + v1_version)))
+        << rolled.out;
+    cells = ctl({"-o", "json", "cells", "--vm", "theta"});
+    EXPECT_NE(cells.out.find("\"version\":\"" + v1_version + "\""), std::string::npos) << cells.out;
+
+    auto missing = ctl({"rollback", "nosuchcell", "--vm", "theta"});
+    EXPECT_EQ(missing.exit_code, 4) << missing.err;
+    EXPECT_NE(missing.err.find("refused"), std::string::npos) << missing.err;
+
+    auto history = ctl({"-o", "json", "cells", "--vm", "theta", "--history"});
+    ASSERT_EQ(history.exit_code, 0) << history.err;
+    EXPECT_NE(history.out.find("\"action\":\"swapped\""), std::string::npos) << history.out;
+    EXPECT_NE(history.out.find("\"action\":\"rolled-back\""), std::string::npos) << history.out;
+    auto events = ctl({"events"});
+    EXPECT_TRUE(std::regex_search(events.out, std::regex("swapped counter " + v1_version + " \\(generation 1\\) -> " + v2_version
+                                                        + " \\(generation 2\\) by ")))
+        << events.out;
+    EXPECT_NE(events.out.find("rolled-back counter " + v2_version + " (generation 2)"), std::string::npos) << events.out;
+}
+
 TEST_F(DelosctlSession, FaultsArriveAndPrintAsCrashReports)
 {
     ScriptedGuest guest(dir / "g.sock");
@@ -180,8 +229,8 @@ TEST_F(DelosctlSession, ExitCodesAndClearErrors)
     chan::FakeGuest guest(dir / "a.sock");
     attach("eta", dir / "a.sock");
     auto swap = ctl({"swap", "hello", "--vm", "eta"});
-    EXPECT_EQ(swap.exit_code, 6) << "swap needs live evolution: " << swap.err;
-    EXPECT_NE(swap.err.find("live evolution"), std::string::npos) << swap.err;
+    EXPECT_EQ(swap.exit_code, 4) << "nothing loaded to swap: " << swap.err;
+    EXPECT_NE(swap.err.find("no loaded cell"), std::string::npos) << "the guest's reason: " << swap.err;
     auto again = ctl({"vm", "create", "eta", "--runner", "attach", "--socket", dir / "a.sock"});
     EXPECT_EQ(again.exit_code, 5);
     EXPECT_NE(again.err.find("exists already"), std::string::npos) << again.err;
