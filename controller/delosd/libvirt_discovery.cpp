@@ -6,6 +6,9 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include <fnmatch.h>
+
+#include <cstdlib>
 #include <cstring>
 #include <set>
 #include <vector>
@@ -94,7 +97,8 @@ LibvirtDiscovery::LibvirtDiscovery(ControllerCore& core, DiscoverySettings setti
 {
     virSetErrorFunc(nullptr, ignore_libvirt_error);  // no libvirt lines on delosd's stderr
     log_line("info", "libvirt discovery on",
-             {{"uri", m_settings.uri}, {"interval_ms", std::to_string(m_settings.interval.count())}});
+             {{"uri", m_settings.uri}, {"interval_ms", std::to_string(m_settings.interval.count())},
+              {"domains", m_settings.domain_pattern}});
     m_thread = std::thread([this] { run(); });
 }
 
@@ -159,7 +163,7 @@ void LibvirtDiscovery::poll_once()
     for (int i = 0; i < count; ++i) {
         const char* name = virDomainGetName(domains[i]);
         char* xml = virDomainGetXMLDesc(domains[i], 0);
-        if (name && xml) {
+        if (name && xml && ::fnmatch(m_settings.domain_pattern.c_str(), name, 0) == 0) {
             if (auto channel = find_delos_channel(xml))
                 found[name] = {vm_name_for_domain(name), *channel};
         }

@@ -34,6 +34,7 @@ std::string vm_name_for_domain(const std::string& domain);
 struct DiscoverySettings {
     std::string uri = "qemu:///system";
     std::chrono::milliseconds interval{2000};
+    std::string domain_pattern = "*";  // fnmatch(3) glob over domain names
 };
 
 class LibvirtDiscovery {

@@ -53,6 +53,7 @@ int main(int argc, char** argv)
     std::string libvirt_uri = "qemu:///system";
     bool no_libvirt = false;
     unsigned libvirt_poll_ms = 2000;
+    std::string libvirt_domains = "*";
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
     app.add_option("--listen", listen, "unix:PATH (owner-only, the default) or tcp:HOST:PORT (mutual TLS); repeatable")
@@ -77,6 +78,8 @@ int main(int argc, char** argv)
     app.add_option("--libvirt-poll-ms", libvirt_poll_ms, "how often discovery lists libvirt's domains")
         ->capture_default_str()
         ->check(CLI::Range(100u, 3600000u));
+    app.add_option("--libvirt-domains", libvirt_domains, "discover only domains whose name matches this glob")
+        ->capture_default_str();
     app.add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -120,7 +123,7 @@ int main(int argc, char** argv)
         ControllerService service(core);
         std::unique_ptr<LibvirtDiscovery> discovery;
         if (!no_libvirt && !libvirt_uri.empty())
-            discovery = std::make_unique<LibvirtDiscovery>(core, DiscoverySettings{libvirt_uri, std::chrono::milliseconds(libvirt_poll_ms)});
+            discovery = std::make_unique<LibvirtDiscovery>(core, DiscoverySettings{libvirt_uri, std::chrono::milliseconds(libvirt_poll_ms), libvirt_domains});
 
         grpc::EnableDefaultHealthCheckService(true);
         grpc::reflection::InitProtoReflectionServerBuilderPlugin();

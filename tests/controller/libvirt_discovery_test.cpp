@@ -153,7 +153,8 @@ TEST_F(LibvirtDiscovery, DelosdFindsADomainAndPushesACellIntoIt)
                              {std::chrono::seconds(300), ""});
     ASSERT_EQ(started.exit_code, 0) << started.out << started.err << read_file(serial_log);
 
-    Delosd delosd(dir.path(), {"--allow-unsigned", "--libvirt-uri", kUri, "--libvirt-poll-ms", "300"});
+    // Only this test's domain: attaching to another test's domain would take its channel.
+    Delosd delosd(dir.path(), {"--allow-unsigned", "--libvirt-uri", kUri, "--libvirt-poll-ms", "300", "--libvirt-domains", m_domain});
     ASSERT_TRUE(delosd.start()) << delosd.log();
     // One VM of delosd's own beside the discovered one (attached to a socket nobody serves).
     ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "own", "--runner", "attach", "--socket", dir / "none.sock"}).exit_code, 0);
