@@ -87,12 +87,14 @@ std::string read_file(const std::string& path)
 }
 
 std::string runner_word(v1::Runner runner) { return enum_word(v1::Runner_Name(runner), "RUNNER_"); }
+// Discovered libvirt domains show as "libvirt" (they are attached to their channel's socket).
+std::string runner_word(const v1::VmSpec& spec) { return spec.libvirt_domain().empty() ? runner_word(spec.runner()) : "libvirt"; }
 
 void print_vms(const std::vector<v1::Vm>& vms)
 {
     std::vector<std::vector<std::string>> rows;
     for (const v1::Vm& vm : vms) {
-        rows.push_back({vm.spec().name(), enum_word(v1::VmState_Name(vm.state()), "VM_STATE_"), runner_word(vm.spec().runner()),
+        rows.push_back({vm.spec().name(), enum_word(v1::VmState_Name(vm.state()), "VM_STATE_"), runner_word(vm.spec()),
                         std::to_string(vm.boot_id()), vm.pid() ? std::to_string(vm.pid()) : "-", std::to_string(vm.restarts()),
                         std::to_string(vm.faults()), vm.kernel_version().empty() ? "-" : vm.kernel_version()});
     }

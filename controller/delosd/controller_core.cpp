@@ -190,6 +190,22 @@ void ControllerCore::check_push_header(const v1::PushCellHeader& header)
 v1::Vm ControllerCore::create_vm(const v1::VmSpec& spec)
 {
     check_spec(spec);
+    return add_vm(spec);
+}
+
+v1::Vm ControllerCore::adopt_discovered_vm(const v1::VmSpec& spec)
+{
+    v1::VmSpec plain = spec;  // checked as the attach request a user would make
+    plain.clear_libvirt_domain();
+    plain.clear_libvirt_uri();
+    check_spec(plain);
+    if (spec.runner() != v1::RUNNER_ATTACH || spec.libvirt_domain().empty())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "a discovered VM is attached and names its libvirt domain");
+    return add_vm(spec);
+}
+
+v1::Vm ControllerCore::add_vm(const v1::VmSpec& spec)
+{
     StoredVm stored;
     stored.spec = spec;
     stored.created_unix_ms = unix_ms_now();
@@ -205,7 +221,9 @@ v1::Vm ControllerCore::create_vm(const v1::VmSpec& spec)
     v1::EventRecord created;
     created.set_vm(spec.name());
     created.set_kind(v1::EVENT_VM_CREATED);
-    created.set_message("created (" + lower_enum_name(v1::Runner_Name(spec.runner()), "RUNNER_") + ")");
+    created.set_message(spec.libvirt_domain().empty()
+                            ? "created (" + lower_enum_name(v1::Runner_Name(spec.runner()), "RUNNER_") + ")"
+                            : "discovered libvirt domain " + spec.libvirt_domain() + " (" + spec.libvirt_uri() + ")");
     vm_event(created);
     log_line("info", "vm created", {{"vm", spec.name()}, {"runner", v1::Runner_Name(spec.runner())}});
     vm->start();

@@ -38,6 +38,8 @@ public:
     ~ControllerCore() override;
 
     v1::Vm create_vm(const v1::VmSpec& spec);
+    // A VM libvirt discovery found: an attach spec with libvirt_domain/libvirt_uri set.
+    v1::Vm adopt_discovered_vm(const v1::VmSpec& spec);
     std::vector<v1::Vm> list_vms();
     v1::Vm get_vm(const std::string& name);
     v1::Vm stop_vm(const std::string& name, std::chrono::milliseconds grace);
@@ -75,6 +77,7 @@ private:
     std::shared_ptr<VmInstance> find(const std::string& name);
     std::shared_ptr<VmInstance> find_running(const std::string& name);
     void check_spec(const v1::VmSpec& spec);
+    v1::Vm add_vm(const v1::VmSpec& spec);  // after the checks
     std::string check_signature(const v1::PushCellHeader& header);
     template <typename Work>
     void on_guest(VmInstance& vm, Deadline deadline, Work&& work);

@@ -17,6 +17,7 @@
 #include "controller_core.h"
 #include "daemon_log.h"
 #include "grpc_service.h"
+#include "libvirt_discovery.h"
 
 using namespace delos::controller;
 
@@ -49,6 +50,10 @@ int main(int argc, char** argv)
     std::string vmm = default_vmm(), qemu = "qemu-system-x86_64";
     bool allow_unsigned = false, allow_command_runner = false;
     unsigned reply_timeout_ms = 10000;
+    std::string libvirt_uri = "qemu:///system";
+    bool no_libvirt = false;
+    unsigned libvirt_poll_ms = 2000;
+    std::string libvirt_domains = "*";
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
     app.add_option("--listen", listen, "unix:PATH (owner-only, the default) or tcp:HOST:PORT (mutual TLS); repeatable")
@@ -66,6 +71,15 @@ int main(int argc, char** argv)
     app.add_option("--reply-timeout-ms", reply_timeout_ms, "how long a guest may take to answer one request")
         ->capture_default_str()
         ->check(CLI::Range(100u, 600000u));
+    auto* uri_option = app.add_option("--libvirt-uri", libvirt_uri, "find Delos domains through this libvirt connection "
+                                                                    "(any URI, remote ones too)")
+                           ->capture_default_str();
+    app.add_flag("--no-libvirt", no_libvirt, "no libvirt discovery")->excludes(uri_option);
+    app.add_option("--libvirt-poll-ms", libvirt_poll_ms, "how often discovery lists libvirt's domains")
+        ->capture_default_str()
+        ->check(CLI::Range(100u, 3600000u));
+    app.add_option("--libvirt-domains", libvirt_domains, "discover only domains whose name matches this glob")
+        ->capture_default_str();
     app.add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -107,6 +121,9 @@ int main(int argc, char** argv)
         settings.trusted_keys_dir = trusted_keys;
         ControllerCore core(settings, daemon_metrics);
         ControllerService service(core);
+        std::unique_ptr<LibvirtDiscovery> discovery;
+        if (!no_libvirt && !libvirt_uri.empty())
+            discovery = std::make_unique<LibvirtDiscovery>(core, DiscoverySettings{libvirt_uri, std::chrono::milliseconds(libvirt_poll_ms), libvirt_domains});
 
         grpc::EnableDefaultHealthCheckService(true);
         grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -159,6 +176,7 @@ int main(int argc, char** argv)
         sigwait(&signals, &signal);
         log_line("info", "shutting down", {{"signal", strsignal(signal)}});
         server->GetHealthCheckService()->SetServingStatus(false);
+        discovery.reset();  // before the core it adds VMs to
         service.shut_down();
         server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
         server->Wait();

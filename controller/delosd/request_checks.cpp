@@ -69,6 +69,9 @@ void check_vm_spec(const v1::VmSpec& spec, const std::string& state_dir, bool al
         if (spec.runner() == v1::RUNNER_QEMU && spec.modules_size() > 1)
             throw RpcError(StatusCode::INVALID_ARGUMENT, "the QEMU runner passes one module (as -initrd)");
     }
+    if (!spec.libvirt_domain().empty() || !spec.libvirt_uri().empty())
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "libvirt_domain and libvirt_uri are set by delosd's libvirt "
+                                                     "discovery, not by requests");
     if (spec.runner() == v1::RUNNER_ATTACH) {
         if (spec.control_socket().empty() || spec.control_socket()[0] != '/')
             throw RpcError(StatusCode::INVALID_ARGUMENT, "attach needs the absolute path of the guest's control socket");

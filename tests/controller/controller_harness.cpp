@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -60,6 +61,9 @@ bool Delosd::start()
         m_old_logs += m_process->err();
     std::vector<std::string> argv = {bin("delosd"), "--state-dir", m_dir + "/state", "--listen", server(), "--log-level", "debug"};
     argv.insert(argv.end(), m_extra.begin(), m_extra.end());
+    // Tests see only their own guests unless they ask for libvirt discovery.
+    if (std::find(m_extra.begin(), m_extra.end(), "--libvirt-uri") == m_extra.end())
+        argv.push_back("--no-libvirt");
     m_process = std::make_unique<BackgroundProcess>(argv);
     return eventually([&] { return m_process->err().find("msg=ready") != std::string::npos || !m_process->running(); },
                       std::chrono::seconds(20))

@@ -1,0 +1,63 @@
+// libvirt_discovery.h: finds Delos guests among libvirt's running domains (a virtio-serial
+// channel named org.delos.control.0 on a unix socket) and keeps one attached VM per domain in
+// delosd's table: added when libvirt reports the channel connected, kept while the domain runs
+// with that channel (the link retries a disconnected one), removed when it stops or loses it. Polls on an interval (no lifecycle events yet).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+
+namespace delos::controller {
+
+class ControllerCore;
+
+inline constexpr const char* kDelosChannelName = "org.delos.control.0";
+
+// What a domain's XML says about its Delos control channel.
+struct DelosChannel {
+    std::string socket_path;  // <source mode='bind' path='...'/>
+    bool connected = false;   // <target ... state='connected'/>: the guest has opened the port
+};
+
+// Parses a domain XML (libvirt's, but treated as untrusted text): the first unix channel whose
+// virtio target is named org.delos.control.0 with an absolute socket path; nullopt if none.
+std::optional<DelosChannel> find_delos_channel(const std::string& domain_xml);
+
+// A domain name as a delosd VM name ([a-z0-9][a-z0-9_-]{0,62}): lower case, other bytes '-'.
+std::string vm_name_for_domain(const std::string& domain);
+
+struct DiscoverySettings {
+    std::string uri = "qemu:///system";
+    std::chrono::milliseconds interval{2000};
+    std::string domain_pattern = "*";  // fnmatch(3) glob over domain names
+};
+
+class LibvirtDiscovery {
+public:
+    LibvirtDiscovery(ControllerCore& core, DiscoverySettings settings);
+    ~LibvirtDiscovery();  // stops the poller (the discovered VMs stay in the table and store)
+    LibvirtDiscovery(const LibvirtDiscovery&) = delete;
+    LibvirtDiscovery& operator=(const LibvirtDiscovery&) = delete;
+
+private:
+    void run();
+    void poll_once();
+    void reconcile(const std::map<std::string, std::pair<std::string, DelosChannel>>& found);
+
+    ControllerCore& m_core;
+    DiscoverySettings m_settings;
+    void* m_connection = nullptr;  // virConnectPtr, only touched by the poller thread
+    std::string m_last_error;      // logged once per streak
+    std::map<std::string, std::string> m_warned_names;  // VM name clashes already logged
+    std::mutex m_mutex;
+    std::condition_variable m_wakeup;
+    bool m_stopping = false;
+    std::thread m_thread;
+};
+
+} // namespace delos::controller
