@@ -15,7 +15,9 @@
 #include "loader/link_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
+#include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
+#include "task/fault_containment.h"
 #include "task/scheduler.h"
 #include "task/task_benchmark.h"
 
@@ -121,7 +123,9 @@ void kernel_main(const Handover* handover)
         kprint("cpu: ordinary (kvm_pvm found, native mode refused: {})\n", handover->native_mode_error);
     else
         kprint("cpu: ordinary\n");
-    install_fault_probe_hook();
+    if (auto registered = unwinding::register_kernel_frame_table(); registered.is_error())
+        panic("indexing the kernel's .eh_frame", registered.error());
+    install_fault_probe_hook(task::contain_fault);  // with the hook chain: add task::contain_fault to it
     std::size_t cells_loaded = load_boot_cells();
     reclaim_nano_core(*handover);
     if (auto started = task::scheduler::start(); started.is_error())

@@ -23,7 +23,7 @@ int register_cell_exit_function(void (*function)(), std::uint64_t caller)
 
 // Backtraces through cells: the section containing the address; with one section per function
 // its name is the function's (".text.<mangled name>").
-bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, StringView& owner)
+bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, kernel_symbols::CodeOwner& owner)
 {
     link::LoadedCell* cell = g_cell_manager.cell_namespace().cell_at(address);
     if (!cell)
@@ -35,7 +35,7 @@ bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, 
     if (name.starts_with(".text."))
         name = name.substr(6);
     out = {section->address, section->size, name, name, true};
-    owner = cell->name();
+    owner = {cell->name(), cell->version()};
     return true;
 }
 

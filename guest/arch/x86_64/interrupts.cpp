@@ -41,6 +41,7 @@ constexpr std::uint64_t kPageFault = 14;
 alignas(16) IdtEntry g_idt[256];
 InterruptHandler g_handlers[256];
 ExceptionHook g_exception_hook = nullptr;
+bool g_exception_from_soft_masked_code = false;  // native mode: the soft mask when the exception came
 
 void describe_page_fault(std::uint64_t error_code)
 {
@@ -51,14 +52,11 @@ void describe_page_fault(std::uint64_t error_code)
 
 [[noreturn]] void report_fatal_exception(const InterruptFrame& frame)
 {
-    kernel_symbols::Symbol symbol;
-    StringView owner;
-    kprint("delos: EXCEPTION {} (vector {}) error {:#x} at rip {:#018x}", exception_name(frame.vector), frame.vector,
-           frame.error_code, frame.rip);
-    if (kernel_symbols::symbolize(frame.rip, symbol, owner))
-        kprint(" <{}+{:#x}> ({})\n", symbol.display_name, frame.rip - symbol.address, owner);
-    else
-        kprint("\n");
+    char location[256];
+    FixedBufferSink sink(location, sizeof location);
+    describe_code_address(sink, frame.rip, frame.rip);
+    kprint("delos: EXCEPTION {} (vector {}) error {:#x} at rip {:#018x} <{}>\n", exception_name(frame.vector), frame.vector,
+           frame.error_code, frame.rip, sink.view());
     if (frame.vector == kPageFault)
         describe_page_fault(frame.error_code);
     kprint("  rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", frame.rax, frame.rbx, frame.rcx, frame.rdx);
@@ -130,6 +128,13 @@ void use_native_gates()
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
 
 void set_exception_hook(ExceptionHook hook) { g_exception_hook = hook; }
+
+bool exception_interrupted_masked_code(const InterruptFrame& frame)
+{
+    if (cpu::native_mode())
+        return g_exception_from_soft_masked_code;
+    return (frame.rflags & (1u << 9)) == 0;
+}
 
 } // namespace delos::arch
 
@@ -281,8 +286,10 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
             rip < reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end))
             frame->rip = reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end);  // the wake-up: no hlt after it
         set_soft_mask(true);  // handlers run with interrupts off, and their spin locks see it
-        if (frame->vector < 32)
+        if (frame->vector < 32) {
+            g_exception_from_soft_masked_code = was_masked;
             handle_exception(*frame);
+        }
         else
             run_handler(*frame);
         // Going back to unmasked code from an interrupt: what was deferred meanwhile (while

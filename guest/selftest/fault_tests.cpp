@@ -1,0 +1,167 @@
+// fault_tests.cpp: in-guest tests of fault containment: a task holding RAII objects (a heap
+// object, MappedPages, a held task::Mutex, a captured OwnPtr) faults with a null write, #UD or a
+// divide error inside a frame that owns some of them; it is unwound, every destructor runs
+// (including the faulting frame's), it ends Faulted with the fault in its outcome, frames and heap
+// return to their baseline, and the system keeps running (the mutex is free for the next task).
+#include <atomic>
+
+#include "lib/own_ptr.h"
+#include "memory/frame_allocator.h"
+#include "memory/heap.h"
+#include "memory/mapped_pages.h"
+#include "memory/page_table.h"
+#include "runtime/frame_tables.h"
+#include "selftest/selftest.h"
+#include "task/fault_containment.h"
+#include "task/mutex.h"
+#include "task/spawn.h"
+#include "task/stack_cache.h"
+
+namespace delos::selftest {
+
+namespace {
+
+using namespace task;
+
+enum class FaultKind { NullWrite, InvalidOpcode, DivideByZero, Breakpoint };
+
+std::atomic<int> g_destroyed{0};
+std::atomic<int> g_reached_after_fault{0};
+Mutex g_fault_test_mutex;
+volatile std::uint64_t g_null_address = 0;  // read at run time: the compiler cannot see the null
+volatile int g_zero = 0;
+
+struct Tracked {
+    int id;
+    explicit Tracked(int value) : id(value) {}
+    ~Tracked() { g_destroyed.fetch_add(1); }
+};
+
+struct Blob {
+    std::uint64_t words[64] = {};
+    Tracked tracked{3};
+};
+
+// Owns a heap object, pages and the mutex when it faults, in its own frame.
+[[gnu::noinline]] int hold_and_fault(FaultKind kind)
+{
+    Tracked local(1);
+    auto blob = make_own<Blob>();
+    auto pages = memory::MappedPages::allocate(2);
+    if (pages.is_error())
+        return -1;
+    MutexGuard guard(g_fault_test_mutex);
+    pages.value().as<std::uint64_t>()[0] = 5;
+    blob->words[0] = static_cast<std::uint64_t>(local.id);
+    int result = 0;
+    switch (kind) {
+    case FaultKind::NullWrite: *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1; break;
+    case FaultKind::InvalidOpcode: asm volatile("ud2" ::: "memory"); break;
+    case FaultKind::DivideByZero: result = 7 / g_zero; break;
+    case FaultKind::Breakpoint: asm volatile("int3" ::: "memory"); break;
+    }
+    g_reached_after_fault.fetch_add(1);
+    return result + static_cast<int>(blob->words[0] + pages.value().as<std::uint64_t>()[0]) + local.id;
+}
+
+[[gnu::noinline]] int outer_frame(FaultKind kind)
+{
+    Tracked outer(2);
+    return hold_and_fault(kind) + outer.id;
+}
+
+std::uint64_t frames_not_held_by_anyone_else()
+{
+    return memory::frame_allocator().free_frames() + memory::heap_statistics().pages_held +
+           memory::kernel_page_table().table_frames();
+}
+
+ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
+{
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
+    std::uint64_t contained_before = fault_containment_statistics().contained;
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("faulter", [kind, captured = make_own<Tracked>(4)] {
+            return outer_frame(kind) + captured->id;
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(!outcome.returned());
+        SELFTEST_CHECK(outcome.fault().vector == vector);
+        SELFTEST_CHECK(outcome.fault().sequence == contained_before + 1);
+        SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // the faulting frame's and its caller's
+        if (kind == FaultKind::NullWrite)
+            SELFTEST_CHECK(outcome.fault().fault_address == 0);
+        SELFTEST_CHECK(outcome.ownership_at_end().frames == 0);
+        SELFTEST_CHECK(outcome.ownership_at_end().heap_bytes == 0);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    // local, outer, the Blob's member and the closure's capture: every destructor ran.
+    SELFTEST_CHECK(g_destroyed == 4);
+    SELFTEST_CHECK(!g_fault_test_mutex.is_locked());
+    SELFTEST_CHECK(fault_containment_statistics().contained == contained_before + 1);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+
+    // The system runs on: another task takes the mutex the faulted one held, and returns.
+    auto next = SELFTEST_TRY(spawn("after-fault", [] {
+        MutexGuard guard(g_fault_test_mutex);
+        return 42;
+    }));
+    auto after = next.join();
+    SELFTEST_CHECK(after.returned() && after.value() == 42);
+    return {};
+}
+
+ErrorOr<void> null_write_is_unwound() { return unwind_after(FaultKind::NullWrite, 14); }
+ErrorOr<void> invalid_opcode_is_unwound() { return unwind_after(FaultKind::InvalidOpcode, 6); }
+ErrorOr<void> divide_error_is_unwound() { return unwind_after(FaultKind::DivideByZero, 0); }
+ErrorOr<void> breakpoint_is_unwound() { return unwind_after(FaultKind::Breakpoint, 3); }
+
+ErrorOr<void> repeated_faults_leak_nothing()
+{
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    for (int round = 0; round < 20; ++round) {
+        auto handle = SELFTEST_TRY(spawn("faulter", [round] {
+            return outer_frame(round % 2 ? FaultKind::DivideByZero : FaultKind::NullWrite);
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Faulted);
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    SELFTEST_CHECK(!g_fault_test_mutex.is_locked());
+    return {};
+}
+
+ErrorOr<void> kernel_frame_table_is_registered()
+{
+    SELFTEST_CHECK(unwinding::registered_table_count() >= 1);
+    auto found = unwinding::find_frame(reinterpret_cast<std::uint64_t>(&outer_frame) + 1);
+    SELFTEST_CHECK(!found.is_error());
+    SELFTEST_CHECK(found.value().fde.pc_begin == reinterpret_cast<std::uint64_t>(&outer_frame));
+    return {};
+}
+
+} // namespace
+
+extern const TestCase kFaultTests[] = {
+    {"faults", "kernel_frame_table_is_registered", kernel_frame_table_is_registered},
+    {"faults", "null_write_is_unwound", null_write_is_unwound},
+    {"faults", "invalid_opcode_is_unwound", invalid_opcode_is_unwound},
+    {"faults", "divide_error_is_unwound", divide_error_is_unwound},
+    {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
+    {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
+};
+extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
+
+} // namespace delos::selftest
