@@ -31,6 +31,32 @@ Mutex g_fault_test_mutex;
 volatile std::uint64_t g_null_address = 0;  // read at run time: the compiler cannot see the null
 volatile int g_zero = 0;
 
+// #UD and #BP from leaf functions with CFI: GCC gives an inline asm statement no landing pad
+// (its call-site entry has none even with live objects), so the trapping instruction sits in a
+// called function and the caller's landing pad runs the owned objects' destructors.
+extern "C" void delos_selftest_invalid_opcode();
+extern "C" void delos_selftest_breakpoint();
+asm(R"(
+    .section .text.delos_selftest_invalid_opcode, "ax"
+    .global delos_selftest_invalid_opcode
+    .type delos_selftest_invalid_opcode, @function
+delos_selftest_invalid_opcode:
+    .cfi_startproc
+    ud2
+    ret
+    .cfi_endproc
+    .size delos_selftest_invalid_opcode, . - delos_selftest_invalid_opcode
+    .global delos_selftest_breakpoint
+    .type delos_selftest_breakpoint, @function
+delos_selftest_breakpoint:
+    .cfi_startproc
+    int3
+    ret
+    .cfi_endproc
+    .size delos_selftest_breakpoint, . - delos_selftest_breakpoint
+    .text
+)");
+
 struct Tracked {
     int id;
     explicit Tracked(int value) : id(value) {}
@@ -56,9 +82,9 @@ struct Blob {
     int result = 0;
     switch (kind) {
     case FaultKind::NullWrite: *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1; break;
-    case FaultKind::InvalidOpcode: asm volatile("ud2" ::: "memory"); break;
+    case FaultKind::InvalidOpcode: delos_selftest_invalid_opcode(); break;
     case FaultKind::DivideByZero: result = 7 / g_zero; break;
-    case FaultKind::Breakpoint: asm volatile("int3" ::: "memory"); break;
+    case FaultKind::Breakpoint: delos_selftest_breakpoint(); break;
     }
     g_reached_after_fault.fetch_add(1);
     return result + static_cast<int>(blob->words[0] + pages.value().as<std::uint64_t>()[0]) + local.id;
@@ -94,7 +120,7 @@ ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
         SELFTEST_CHECK(!outcome.returned());
         SELFTEST_CHECK(outcome.fault().vector == vector);
         SELFTEST_CHECK(outcome.fault().sequence == contained_before + 1);
-        SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // the faulting frame's and its caller's
+        SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // hold_and_fault's and outer_frame's
         if (kind == FaultKind::NullWrite)
             SELFTEST_CHECK(outcome.fault().fault_address == 0);
         SELFTEST_CHECK(outcome.ownership_at_end().frames == 0);

@@ -271,6 +271,10 @@ TEST_F(KernelUnwindTables, TrappingInstructionsInTheFaultTestAreCoveredByLanding
     const std::uint8_t* code = kernel.code_at(function);
     ASSERT_NE(code, nullptr);
     std::size_t trapping = 0;
+    if (getenv("DUMP_SITES"))
+        (void)for_each_call_site(lsda, fde.lsda, fde.pc_begin, [&](const CallSiteEntry& site) {
+            printf("site %lx-%lx pad %lx action %lu\n", site.start, site.end, site.landing_pad, site.action);
+        });
     for (std::uint64_t pc = fde.pc_begin; pc + 7 <= fde.pc_end; ++pc) {
         const std::uint8_t* at = code + (pc - fde.pc_begin);
         bool null_store = at[0] == 0x48 && at[1] == 0xc7 && at[2] == 0x00 && at[3] == 0x01;  // movq $1,(%rax)
