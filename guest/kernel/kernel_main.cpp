@@ -24,6 +24,7 @@
 namespace delos::kernel {
 
 void run_mode_probe();
+void run_task_crash_command(StringView command);
 
 namespace {
 
@@ -167,6 +168,7 @@ void kernel_main(const Handover* handover)
         (void)crash_with_stack_overflow(0);
     if (command == "crash-triple-fault")
         crash_with_triple_fault();
+    run_task_crash_command(command);
     if (command == "panic")
         panic("panic requested on the command line");
     if (command.empty() || command == "run") {
@@ -180,7 +182,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
                command);
     idle_forever();
 }
