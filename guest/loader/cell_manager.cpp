@@ -1,6 +1,7 @@
 // cell_manager.cpp: kernel exports on demand, boot-set loading, and the atexit/backtrace hooks.
 #include "loader/cell_manager.h"
 
+#include "debug/kernel_log.h"
 #include "debug/kernel_symbols.h"
 #include "lib/link/describe.h"
 #include "lib/link/relocatable_object.h"
@@ -79,6 +80,40 @@ ErrorOr<void> CellManager::export_kernel_symbols_for_library()
     return {};
 }
 
+void CellManager::sync_frame_tables()
+{
+    // Gone cells first: a new cell may sit where a gone one was.
+    m_frame_tables.remove_all_matching([&](const CellFrameTable& entry) {
+        for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells())
+            if (cell.get() == entry.cell)
+                return false;
+        unwinding::unregister_frame_table(entry.table);
+        return true;
+    });
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
+        bool known = false;
+        for (const CellFrameTable& entry : m_frame_tables)
+            known |= entry.cell == cell.get();
+        if (known)
+            continue;
+        unwinding::FrameTableHandle table = nullptr;
+        if (link::LoadedSection* eh_frame = cell->find_section(".eh_frame")) {
+            link::Region text = cell->region(link::SectionKind::Text);
+            link::Region read_only = cell->region(link::SectionKind::ReadOnly);
+            auto registered = unwinding::register_frame_table(
+                cell->name(), ByteView(reinterpret_cast<const void*>(eh_frame->address), eh_frame->size), eh_frame->address,
+                {text.address, text.address + text.size, read_only.address, read_only.address + read_only.size});
+            // A cell whose tables do not parse still runs; a fault in it is then not contained.
+            if (registered.is_error())
+                kprint("delos: cell {}: .eh_frame refused ({}): its faults cannot be contained\n", cell->name(),
+                       registered.error().message);
+            else
+                table = registered.value();
+        }
+        m_frame_tables.append({cell.get(), table});
+    }
+}
+
 ErrorOr<std::size_t> CellManager::load_boot_set()
 {
     SpinLockGuard guard(g_lock);
@@ -86,8 +121,11 @@ ErrorOr<std::size_t> CellManager::load_boot_set()
         return std::size_t(0);
     std::size_t before = m_namespace->cells().size();
     for (const link::LibraryCell& cell : m_library->cells()) {
-        if (!m_namespace->find_cell(cell.name))
-            TRY(m_namespace->load_cell(cell.name, *m_library));
+        if (!m_namespace->find_cell(cell.name)) {
+            auto loaded = m_namespace->load_cell(cell.name, *m_library);
+            sync_frame_tables();
+            TRY(loaded);
+        }
     }
     return m_namespace->cells().size() - before;
 }
@@ -97,20 +135,26 @@ ErrorOr<link::LoadedCell*> CellManager::load(StringView name)
     SpinLockGuard guard(g_lock);
     if (!m_library)
         return Error::make(ErrorCode::NotFound, "no boot archive to load cells from");
-    return m_namespace->load_cell(name, *m_library);
+    auto loaded = m_namespace->load_cell(name, *m_library);
+    sync_frame_tables();
+    return loaded;
 }
 
 ErrorOr<link::LoadedCell*> CellManager::load_object(ByteView object)
 {
     SpinLockGuard guard(g_lock);
     TRY(export_kernel_symbols_for(object));
-    return m_namespace->load_object(object, library());
+    auto loaded = m_namespace->load_object(object, library());
+    sync_frame_tables();
+    return loaded;
 }
 
 ErrorOr<void> CellManager::unload(StringView name)
 {
     SpinLockGuard guard(g_lock);
-    return m_namespace->unload_cell(name);
+    auto unloaded = m_namespace->unload_cell(name);
+    sync_frame_tables();
+    return unloaded;
 }
 
 void CellManager::describe(FormatSink& sink) const

@@ -13,6 +13,7 @@
 #include "lib/link/namespace.h"
 #include "lib/own_ptr.h"
 #include "loader/kernel_section_memory.h"
+#include "runtime/frame_tables.h"
 
 namespace delos::loader {
 
@@ -45,6 +46,15 @@ private:
     // embedded table, so the namespace never copies thousands of names it does not need.
     ErrorOr<void> export_kernel_symbols_for(ByteView object);
     ErrorOr<void> export_kernel_symbols_for_library();
+    // Unwinding through cells: registers the .eh_frame of every cell loaded since the last call
+    // and unregisters those of cells that are gone (after each load and unload).
+    void sync_frame_tables();
+
+    struct CellFrameTable {
+        const link::LoadedCell* cell;
+        unwinding::FrameTableHandle table;
+    };
+    Vector<CellFrameTable> m_frame_tables;
 
     KernelSectionMemory m_memory;
     link::DirectEntryInvoker m_invoker;

@@ -164,7 +164,8 @@ delos_unwind_install:
 } // namespace
 
 ErrorOr<std::size_t> check_unwindable(const RegisterSet& start, FirstFrame first, std::uint64_t stack_low,
-                                      std::uint64_t stack_high, std::uint64_t& failing_ip)
+                                      std::uint64_t stack_high, std::uint64_t& failing_ip, std::uint64_t* ips,
+                                      std::size_t capacity)
 {
     StackBounds bounds{stack_low, stack_high};
     RegisterSet registers = start;
@@ -172,6 +173,8 @@ ErrorOr<std::size_t> check_unwindable(const RegisterSet& start, FirstFrame first
     for (std::size_t frames = 1; frames <= kMaxFrames; ++frames) {
         std::uint64_t ip = lookup_ip(registers, ip_is_instruction);
         failing_ip = ip;
+        if (ips && frames <= capacity)
+            ips[frames - 1] = registers.ip();
         FoundFrame frame = TRY(find_frame(ip));
         TRY(check_personality(frame.fde));
         if (frame.fde.cie.personality && frame.fde.lsda) {

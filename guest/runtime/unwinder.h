@@ -46,9 +46,11 @@ enum class FirstFrame : std::uint8_t { FaultingInstruction, ReturnAddress };
 // Walks the stack read-only from `registers`, as the unwind would: every frame needs CFI, a
 // known personality (or none) and, with an LSDA, a call-site entry covering its instruction
 // (none = noexcept = terminate). Returns the number of frames up to the outermost.
-// `failing_ip` says where it failed.
+// `failing_ip` says where it failed. The first `capacity` frames' instruction pointers (return
+// addresses after the first) go to `ips` when given: a backtrace from the CFI.
 ErrorOr<std::size_t> check_unwindable(const unwind::RegisterSet& registers, FirstFrame first, std::uint64_t stack_low,
-                                      std::uint64_t stack_high, std::uint64_t& failing_ip);
+                                      std::uint64_t stack_high, std::uint64_t& failing_ip, std::uint64_t* ips = nullptr,
+                                      std::size_t capacity = 0);
 
 // Runs the landing pads of every frame from `registers` outwards and calls `unwind.stop` at the
 // outermost frame. A frame that cannot be unwound panics (check_unwindable first).

@@ -5,7 +5,10 @@
 // return to their baseline, and the system keeps running (the mutex is free for the next task).
 #include <atomic>
 
+#include "debug/kernel_symbols.h"
 #include "lib/own_ptr.h"
+#include "lib/string.h"
+#include "loader/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
@@ -178,6 +181,48 @@ ErrorOr<void> kernel_frame_table_is_registered()
     return {};
 }
 
+// A fault inside a loaded cell (kv::get reading a key through a wild pointer): the cell's
+// registered .eh_frame carries the unwind out of it, and the fault is named by cell and version.
+ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
+{
+    if (!loader::cell_manager().library())
+        return Error::make(ErrorCode::NotFound, "no boot archive: boot with the cells (QEMU -initrd build/cells/cells.a)");
+    const link::LoadedCell* kv = loader::cell_manager().cell_namespace().find_cell("kv");
+    SELFTEST_CHECK(kv != nullptr);
+    const link::SymbolDefinition* get = loader::cell_manager().cell_namespace().find_symbol("_ZN5delos2kv3getENS_10StringViewE");
+    SELFTEST_CHECK(get != nullptr);
+    auto* kv_get = reinterpret_cast<ErrorOr<String> (*)(StringView)>(get->address);
+    auto found = unwinding::find_frame(get->address);
+    SELFTEST_CHECK(!found.is_error());  // the cell's .eh_frame is registered
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    {
+        auto handle = SELFTEST_TRY(spawn("cell-faulter", [kv_get] {
+            Tracked held(5);
+            auto result = kv_get(StringView(reinterpret_cast<const char*>(0x18), 8));
+            return result.is_error() ? 1 : 0;
+        }));
+        g_destroyed = 0;
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 14);
+        SELFTEST_CHECK(g_destroyed == 1);
+        SELFTEST_CHECK(kv->contains(outcome.fault().instruction_pointer));
+        kernel_symbols::Symbol symbol;
+        kernel_symbols::CodeOwner owner;
+        SELFTEST_CHECK(kernel_symbols::symbolize(outcome.fault().instruction_pointer, symbol, owner));
+        SELFTEST_CHECK(owner.name == "kv");
+        SELFTEST_CHECK(owner.version == kv->version() && !owner.version.empty());
+        SELFTEST_CHECK(!symbol.name.empty());
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    // The cell still serves.
+    auto value = kv_get("no-such-key");
+    SELFTEST_CHECK(value.is_error());
+    return {};
+}
+
 } // namespace
 
 extern const TestCase kFaultTests[] = {
@@ -187,6 +232,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "divide_error_is_unwound", divide_error_is_unwound},
     {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
+    {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
 

@@ -80,7 +80,10 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
     return false;
 }
 
-void print_report(const Task& task, const arch::InterruptFrame& frame, std::uint64_t fault_address, std::size_t frames)
+constexpr std::size_t kReportFrames = 32;
+
+void print_report(const Task& task, const arch::InterruptFrame& frame, std::uint64_t fault_address, std::size_t frames,
+                  const std::uint64_t* ips)
 {
     char location[256];
     FixedBufferSink sink(location, sizeof location);
@@ -96,7 +99,14 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, std::uint
     kprint("  r8 ={:016x} r9 ={:016x} r10={:016x} r11={:016x}\n", frame.r8, frame.r9, frame.r10, frame.r11);
     kprint("  r12={:016x} r13={:016x} r14={:016x} r15={:016x} rflags={:08x}\n", frame.r12, frame.r13, frame.r14,
            frame.r15, frame.rflags);
-    print_backtrace(frame.rbp, frame.rip);
+    // From the CFI walk just checked: it crosses cells and frames without frame pointers alike.
+    kprint("backtrace (from unwind tables):\n");
+    for (std::size_t i = 0; i < frames && i < kReportFrames; ++i) {
+        char location[256];
+        FixedBufferSink frame_sink(location, sizeof location);
+        describe_code_address(frame_sink, ips[i], i == 0 ? ips[i] : ips[i] - 1);
+        kprint("  #{} {:#018x} {}\n", i, ips[i], frame_sink.view());
+    }
     kprint("  recovery: unwinding {} frames, the task ends faulted\n", frames);
 }
 
@@ -157,7 +167,9 @@ bool contain_fault(arch::InterruptFrame& frame)
         return refuse(task, "the stack pointer is outside the task's stack or too close to its end");
     RegisterSet registers = registers_of(frame);
     std::uint64_t failing_ip = 0;
-    auto frames = unwinding::check_unwindable(registers, first_frame_kind(frame.vector), stack_low, stack_high, failing_ip);
+    std::uint64_t ips[kReportFrames];
+    auto frames = unwinding::check_unwindable(registers, first_frame_kind(frame.vector), stack_low, stack_high, failing_ip,
+                                              ips, kReportFrames);
     if (frames.is_error())
         return refuse(task, "its stack cannot be unwound", failing_ip, frames.error().message);
 
@@ -166,7 +178,7 @@ bool contain_fault(arch::InterruptFrame& frame)
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
-    print_report(*task, frame, fault_address, frames.value());
+    print_report(*task, frame, fault_address, frames.value(), ips);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
     // (no red zone), and the call-like alignment is what a function entry expects.

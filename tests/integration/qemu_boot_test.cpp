@@ -8,12 +8,18 @@ using namespace delos::test;
 
 namespace {
 
-ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = "kvm")
+// `with_cells`: the boot cell archive goes in as the PVH module (QEMU's -initrd).
+ChildResult run_qemu(const std::string& machine, const std::string& cmdline, const char* accel = "kvm", bool with_cells = false)
 {
-    return run_child({"qemu-system-x86_64", "-accel", accel, "-M", machine, "-m", "64M", "-nodefaults", "-no-user-config",
-                      "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append", cmdline, "-device",
-                      "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio", "-monitor", "none"},
-                     {std::chrono::seconds(180), "delos: ready"});
+    std::vector<std::string> arguments = {"qemu-system-x86_64", "-accel", accel, "-M", machine, "-m", "64M", "-nodefaults",
+                                          "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append",
+                                          cmdline, "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "stdio",
+                                          "-monitor", "none"};
+    if (with_cells) {
+        arguments.push_back("-initrd");
+        arguments.push_back(build_path("cells/cells.a"));
+    }
+    return run_child(arguments, {std::chrono::seconds(180), "delos: ready"});
 }
 
 class QemuBoot : public ::testing::TestWithParam<const char*> {
@@ -71,9 +77,13 @@ TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
 TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
 {
     DELOS_REQUIRE_QEMU();
-    auto result = run_qemu("microvm", "selftest faults", "tcg");
+    auto result = run_qemu("microvm", "selftest faults", "tcg", true);
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
-    EXPECT_NE(result.out.find("selftest: 6 passed, 0 failed"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: 7 passed, 0 failed"), std::string::npos) << result.out;
+    // The fault inside the kv cell is named by cell, version and symbol, across cell and kernel.
+    EXPECT_NE(result.out.find("lower_bound"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("(cell kv "), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos_task_entry_trampoline"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("delos: FAULT #1 in task"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("#UD invalid opcode (vector 6)"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("hold_and_fault"), std::string::npos) << result.out;  // symbolised
