@@ -271,10 +271,6 @@ TEST_F(KernelUnwindTables, TrappingInstructionsInTheFaultTestAreCoveredByLanding
     const std::uint8_t* code = kernel.code_at(function);
     ASSERT_NE(code, nullptr);
     std::size_t trapping = 0;
-    if (getenv("DUMP_SITES"))
-        (void)for_each_call_site(lsda, fde.lsda, fde.pc_begin, [&](const CallSiteEntry& site) {
-            printf("site %lx-%lx pad %lx action %lu\n", site.start, site.end, site.landing_pad, site.action);
-        });
     for (std::uint64_t pc = fde.pc_begin; pc + 7 <= fde.pc_end; ++pc) {
         const std::uint8_t* at = code + (pc - fde.pc_begin);
         bool null_store = at[0] == 0x48 && at[1] == 0xc7 && at[2] == 0x00 && at[3] == 0x01;  // movq $1,(%rax)
@@ -434,6 +430,9 @@ TEST(HostileUnwindTables, LsdaActionCyclesAndOverrunsAreErrors)
     auto outside = find_call_site(ByteView(handler.data(), handler.size()), 0, 0x1000, 0x1010);
     ASSERT_FALSE(outside.is_error());
     EXPECT_EQ(outside.value().kind, CallSiteKind::NotCovered);
+    // An action displacement of INT64_MAX (fuzz-unwind found it overflowing): an error.
+    Bytes huge = {0xff, 0xff, 0x01, 4, 0, 0x10, 8, 1, 0x01, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00};
+    EXPECT_TRUE(find_call_site(ByteView(huge.data(), huge.size()), 0, 0x1000, 0x1004).is_error());
     // A table length past the data.
     Bytes overrun = {0xff, 0xff, 0x01, 100, 0, 0x10, 8, 0};
     EXPECT_TRUE(find_call_site(ByteView(overrun.data(), overrun.size()), 0, 0x1000, 0x1004).is_error());

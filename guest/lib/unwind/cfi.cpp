@@ -18,6 +18,12 @@ enum : std::uint8_t {
     kValOffsetSf = 0x15, kValExpression = 0x16, kGnuArgsSize = 0x2e, kGnuNegativeOffsetExtended = 0x2f,
 };
 
+// factor * value with two's-complement wrap-around: hostile factors must not overflow (UB).
+std::int64_t scaled(std::uint64_t value, std::int64_t factor)
+{
+    return static_cast<std::int64_t>(value * static_cast<std::uint64_t>(factor));
+}
+
 struct Interpreter {
     const FrameDescriptionEntry& fde;
     std::uint64_t target_pc;
@@ -64,7 +70,7 @@ struct Interpreter {
             case kOffset: {
                 std::uint64_t factored = TRY(reader.read_uleb128());
                 if (RegisterRule* r = rule(operand))
-                    *r = {RuleKind::Offset, 0, static_cast<std::int64_t>(factored) * cie.data_alignment, {}};
+                    *r = {RuleKind::Offset, 0, scaled(factored, cie.data_alignment), {}};
                 continue;
             }
             case kRestore:
@@ -98,11 +104,11 @@ struct Interpreter {
                     std::uint64_t r = TRY(reader.read_uleb128());
                     std::int64_t offset;
                     if (opcode == kOffsetExtendedSf || opcode == kValOffsetSf)
-                        offset = TRY(reader.read_sleb128()) * cie.data_alignment;
+                        offset = scaled(static_cast<std::uint64_t>(TRY(reader.read_sleb128())), cie.data_alignment);
                     else if (opcode == kGnuNegativeOffsetExtended)
-                        offset = -static_cast<std::int64_t>(TRY(reader.read_uleb128())) * cie.data_alignment;
+                        offset = scaled(0 - TRY(reader.read_uleb128()), cie.data_alignment);
                     else
-                        offset = static_cast<std::int64_t>(TRY(reader.read_uleb128())) * cie.data_alignment;
+                        offset = scaled(TRY(reader.read_uleb128()), cie.data_alignment);
                     RuleKind kind = (opcode == kValOffset || opcode == kValOffsetSf) ? RuleKind::ValueOffset : RuleKind::Offset;
                     if (RegisterRule* rr = rule(r))
                         *rr = {kind, 0, offset, {}};
@@ -149,7 +155,7 @@ struct Interpreter {
                 }
                 case kDefCfaSf: {
                     std::uint32_t r = TRY(cfa_register(TRY(reader.read_uleb128())));
-                    std::int64_t offset = TRY(reader.read_sleb128()) * cie.data_alignment;
+                    std::int64_t offset = scaled(static_cast<std::uint64_t>(TRY(reader.read_sleb128())), cie.data_alignment);
                     row.cfa = {false, r, offset, {}};
                     continue;
                 }
@@ -163,7 +169,7 @@ struct Interpreter {
                 case kDefCfaOffset:
                 case kDefCfaOffsetSf: {
                     std::int64_t offset = opcode == kDefCfaOffset ? static_cast<std::int64_t>(TRY(reader.read_uleb128()))
-                                                                  : TRY(reader.read_sleb128()) * cie.data_alignment;
+                                                                  : scaled(static_cast<std::uint64_t>(TRY(reader.read_sleb128())), cie.data_alignment);
                     if (row.cfa.is_expression)
                         return Error::make(ErrorCode::Malformed, "DW_CFA_def_cfa_offset after a CFA expression");
                     row.cfa.offset = offset;

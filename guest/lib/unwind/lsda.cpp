@@ -94,10 +94,11 @@ ErrorOr<CallSite> find_call_site(ByteView lsda, std::uint64_t lsda_address, std:
                 site.has_filter = true;
             if (next == 0)
                 break;
-            std::int64_t target = static_cast<std::int64_t>(next_position) + next;
-            if (target < 0 || static_cast<std::uint64_t>(target) >= lsda.size())
+            // Unsigned arithmetic: a hostile displacement must not overflow.
+            std::uint64_t target = static_cast<std::uint64_t>(next_position) + static_cast<std::uint64_t>(next);
+            if (target >= lsda.size())
                 return Error::make(ErrorCode::Malformed, "LSDA action chain leaves the data");
-            action_offset = static_cast<std::uint64_t>(target);
+            action_offset = target;
         }
         return site;
     }
