@@ -1,5 +1,6 @@
 // fault_tests.cpp: in-guest tests of fault containment: a task holding RAII objects (a heap
-// object, MappedPages, a held task::Mutex, a captured OwnPtr) faults with a null write, #UD or a
+// object, MappedPages, a held task::Mutex, a captured OwnPtr, a channel sender, a task-local
+// value) faults with a null write, #UD or a
 // divide error inside a frame that owns some of them; it is unwound, every destructor runs
 // (including the faulting frame's), it ends Faulted with the fault in its outcome, frames and heap
 // return to their baseline, and the system keeps running (the mutex is free for the next task).
@@ -16,7 +17,9 @@
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
 #include "task/fault_containment.h"
+#include "task/channel.h"
 #include "task/mutex.h"
+#include "task/task_local.h"
 #include "task/spawn.h"
 #include "task/stack_cache.h"
 
@@ -66,6 +69,11 @@ struct Tracked {
     ~Tracked() { g_destroyed.fetch_add(1); }
 };
 
+struct LocalValue {
+    ~LocalValue() { g_destroyed.fetch_add(1); }
+};
+TaskLocal<LocalValue> g_task_local_value;
+
 struct Blob {
     std::uint64_t words[64] = {};
     Tracked tracked{3};
@@ -107,6 +115,7 @@ std::uint64_t frames_not_held_by_anyone_else()
 
 ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
 {
+    auto channel = SELFTEST_TRY(make_channel<int>(4));  // before the baseline: the receiver stays
     stack_cache::release_all();
     std::uint64_t free_before = frames_not_held_by_anyone_else();
     std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
@@ -115,7 +124,11 @@ ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
     g_destroyed = 0;
     g_reached_after_fault = 0;
     {
-        auto handle = SELFTEST_TRY(spawn("faulter", [kind, captured = make_own<Tracked>(4)] {
+        auto handle = SELFTEST_TRY(spawn("faulter", [kind, captured = make_own<Tracked>(4),
+                                                     sender = std::move(channel.sender)]() mutable {
+            Sender<int> held_sender = std::move(sender);  // a channel endpoint owned by an unwound frame
+            (void)held_sender.send(1);
+            (void)g_task_local_value.get();               // a task-local value
             return outer_frame(kind) + captured->id;
         }));
         auto outcome = handle.join();
@@ -130,8 +143,12 @@ ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
         SELFTEST_CHECK(outcome.ownership_at_end().heap_bytes == 0);
     }
     SELFTEST_CHECK(g_reached_after_fault == 0);
-    // local, outer, the Blob's member and the closure's capture: every destructor ran.
-    SELFTEST_CHECK(g_destroyed == 4);
+    // local, outer, the Blob's member, the closure's capture and the task-local value: every
+    // destructor ran; the sender went too (the receiver drains, then hears that it is gone).
+    SELFTEST_CHECK(g_destroyed == 5);
+    auto first = channel.receiver.receive();
+    SELFTEST_CHECK(!first.is_error() && first.value() == 1);
+    SELFTEST_CHECK(channel.receiver.receive().is_error());
     SELFTEST_CHECK(!g_fault_test_mutex.is_locked());
     SELFTEST_CHECK(fault_containment_statistics().contained == contained_before + 1);
     stack_cache::release_all();
