@@ -17,6 +17,7 @@
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
 #include "task/fault_containment.h"
+#include "task/fault_log.h"
 #include "task/channel.h"
 #include "task/mutex.h"
 #include "task/task_local.h"
@@ -107,6 +108,28 @@ struct Blob {
     return hold_and_fault(kind) + outer.id;
 }
 
+bool contains(StringView text, StringView part)
+{
+    for (std::size_t i = 0; i + part.size() <= text.size(); ++i)
+        if (text.substr(i).starts_with(part))
+            return true;
+    return false;
+}
+
+// The newest fault-log entry is this fault, its location named by `owner`.
+ErrorOr<void> check_logged(const TaskFault& fault, StringView symbol, StringView owner)
+{
+    FaultLogEntry entries[kFaultLogCapacity];
+    std::size_t count = copy_recent_faults(entries, kFaultLogCapacity);
+    SELFTEST_CHECK(count >= 1);
+    const FaultLogEntry& newest = entries[count - 1];
+    SELFTEST_CHECK(newest.sequence == fault.sequence);
+    SELFTEST_CHECK(newest.vector == fault.vector && newest.instruction_pointer == fault.instruction_pointer);
+    SELFTEST_CHECK(contains(StringView(newest.location), symbol));
+    SELFTEST_CHECK(contains(StringView(newest.location), owner));
+    return {};
+}
+
 std::uint64_t frames_not_held_by_anyone_else()
 {
     return memory::frame_allocator().free_frames() + memory::heap_statistics().pages_held +
@@ -139,6 +162,8 @@ ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
         SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // hold_and_fault's and outer_frame's
         if (kind == FaultKind::NullWrite)
             SELFTEST_CHECK(outcome.fault().fault_address == 0);
+        if (kind == FaultKind::NullWrite || kind == FaultKind::DivideByZero)
+            TRY(check_logged(outcome.fault(), "hold_and_fault", "(kernel)"));
         SELFTEST_CHECK(outcome.ownership_at_end().frames == 0);
         SELFTEST_CHECK(outcome.ownership_at_end().heap_bytes == 0);
     }
@@ -231,6 +256,7 @@ ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
         SELFTEST_CHECK(owner.name == "kv");
         SELFTEST_CHECK(owner.version == kv->version() && !owner.version.empty());
         SELFTEST_CHECK(!symbol.name.empty());
+        TRY(check_logged(outcome.fault(), "lower_bound", "(cell kv "));
     }
     stack_cache::release_all();
     SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);

@@ -10,6 +10,7 @@
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
 #include "runtime/unwinder.h"
+#include "task/fault_log.h"
 #include "task/scheduler.h"
 #include "task/task.h"
 #include "task/task_entry.h"
@@ -179,6 +180,19 @@ bool contain_fault(arch::InterruptFrame& frame)
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
     print_report(*task, frame, fault_address, frames.value(), ips);
+    FaultLogEntry entry;
+    entry.sequence = task->m_fault.sequence;
+    entry.vector = frame.vector;
+    entry.error_code = frame.error_code;
+    entry.instruction_pointer = frame.rip;
+    entry.fault_address = fault_address;
+    entry.task = task->id();
+    entry.cell = task->cell();
+    for (std::size_t i = 0; i + 1 < kTaskNameLength && task->name()[i]; ++i)
+        entry.task_name[i] = task->name()[i];
+    FixedBufferSink location(entry.location, sizeof entry.location - 1);  // the last byte stays NUL
+    describe_code_address(location, frame.rip, frame.rip);
+    record_fault(entry);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
     // (no red zone), and the call-like alignment is what a function entry expects.
