@@ -19,7 +19,6 @@
 
 using namespace delos;
 using namespace delos::unwind;
-using namespace delos::elf;
 
 namespace {
 
@@ -47,7 +46,7 @@ struct Kernel {
         file = read_file(std::string(DELOS_BUILD_DIR) + "/guest/delos.elf");
         if (file.empty())
             return false;
-        auto elf = ElfFile::parse(ByteView(file.data(), file.size()));
+        auto elf = elf::ElfFile::parse(ByteView(file.data(), file.size()));
         if (elf.is_error())
             return false;
         for (std::size_t i = 0; i < elf.value().section_count(); ++i) {
@@ -60,9 +59,9 @@ struct Kernel {
                 except_table = {header.sh_addr, contents};
             else if (name == ".text")
                 text = {header.sh_addr, contents};
-            else if (header.sh_type == SHT_SYMTAB) {
-                for (std::size_t offset = 0; offset + sizeof(Elf64_Sym) <= contents.size(); offset += sizeof(Elf64_Sym)) {
-                    auto symbol = contents.read<Elf64_Sym>(offset).value();
+            else if (header.sh_type == elf::SHT_SYMTAB) {
+                for (std::size_t offset = 0; offset + sizeof(elf::Elf64_Sym) <= contents.size(); offset += sizeof(elf::Elf64_Sym)) {
+                    auto symbol = contents.read<elf::Elf64_Sym>(offset).value();
                     auto symbol_name = elf.value().string_at(header.sh_link, symbol.st_name);
                     if (!symbol_name.is_error() && symbol.st_value)
                         symbols[std::string(symbol_name.value().data(), symbol_name.value().size())] = symbol.st_value;
@@ -294,7 +293,7 @@ TEST(CellUnwindTables, EveryCellObjectsTablesParse)
     for (const char* name : {"hello", "counter", "kv", "log", "bulk", "ctor_order", "cycle_ping", "cycle_pong"}) {
         Bytes object = read_file(std::string(DELOS_BUILD_DIR) + "/cells/" + name + ".o");
         ASSERT_FALSE(object.empty()) << name << ": build the `cells` target first";
-        auto elf = ElfFile::parse(ByteView(object.data(), object.size())).release_value();
+        auto elf = elf::ElfFile::parse(ByteView(object.data(), object.size())).release_value();
         ++cells;
         for (std::size_t i = 0; i < elf.section_count(); ++i) {
             auto header = elf.section(i).value();
