@@ -128,8 +128,10 @@ delos_unwind_install:
 {
     StackBounds bounds{unwind.stack_low, unwind.stack_high};
     for (;;) {
-        if (++unwind.frames > kMaxFrames)
-            panic("unwinding: more frames than the unwinder walks");
+        // Frames count when left; landing pads separately, since a frame is visited again after
+        // each of its pads resumes (a hostile LSDA could send a pad back to itself forever).
+        if (unwind.frames > kMaxFrames || unwind.landing_pads > kMaxLandingPads)
+            panic("unwinding: more frames or landing pads than the unwinder runs");
         std::uint64_t ip = lookup_ip(registers, ip_is_instruction);
         auto found = find_frame(ip);
         if (found.is_error())
@@ -152,6 +154,7 @@ delos_unwind_install:
         auto stepped = step_frame(frame, registers, ip, bounds);
         if (stepped.is_error())
             unwind_failed("cannot find the caller", ip, stepped.error());
+        ++unwind.frames;
         if (stepped.value().end_of_stack)
             break;
         registers = stepped.value().caller;

@@ -21,6 +21,7 @@ struct alignas(16) _Unwind_Exception {
 namespace delos::unwinding {
 
 inline constexpr std::size_t kMaxFrames = 256;
+inline constexpr std::size_t kMaxLandingPads = 4096;
 
 struct ForcedUnwind;
 // Called when the walk has reached the outermost frame, on the unwound stack; must not return.

@@ -160,6 +160,9 @@ ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
         SELFTEST_CHECK(outcome.fault().vector == vector);
         SELFTEST_CHECK(outcome.fault().sequence == contained_before + 1);
         SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // hold_and_fault's and outer_frame's
+        // The faulting function (and for #UD/#BP the leaf below it), outer_frame, the closure's
+        // invoker, delos_task_entry and the trampoline.
+        SELFTEST_CHECK(outcome.fault().frames == ((kind == FaultKind::InvalidOpcode || kind == FaultKind::Breakpoint) ? 6u : 5u));
         if (kind == FaultKind::NullWrite)
             SELFTEST_CHECK(outcome.fault().fault_address == 0);
         if (kind == FaultKind::NullWrite || kind == FaultKind::DivideByZero)
