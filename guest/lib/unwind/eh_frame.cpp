@@ -106,17 +106,42 @@ ErrorOr<CommonInformationEntry> parse_cie(ByteView section, std::uint64_t sectio
     return cie;
 }
 
-ErrorOr<FrameDescriptionEntry> parse_fde(ByteView section, std::uint64_t section_address, std::size_t offset)
+namespace {
+
+// The FDE at `offset`, whose CIE (already parsed) is `cie`.
+ErrorOr<FrameDescriptionEntry> parse_fde_with(ByteView section, std::uint64_t section_address, std::size_t offset,
+                                              const CommonInformationEntry& cie);
+
+// Where the CIE of the FDE at `offset` is.
+ErrorOr<std::size_t> cie_offset_of(ByteView section, std::size_t offset)
 {
-    using namespace pointer_encoding;
     EntryBounds bounds = TRY(bounds_at(section, offset));
     if (bounds.id == 0)
         return Error::make(ErrorCode::Malformed, "expected an FDE, found a CIE", offset);
     if (bounds.id > bounds.body)
         return Error::make(ErrorCode::Malformed, "FDE's CIE pointer points before the section", offset);
+    return bounds.body - bounds.id;
+}
+
+} // namespace
+
+ErrorOr<FrameDescriptionEntry> parse_fde(ByteView section, std::uint64_t section_address, std::size_t offset)
+{
+    std::size_t cie_offset = TRY(cie_offset_of(section, offset));
+    CommonInformationEntry cie = TRY(parse_cie(section, section_address, cie_offset));
+    return parse_fde_with(section, section_address, offset, cie);
+}
+
+namespace {
+
+ErrorOr<FrameDescriptionEntry> parse_fde_with(ByteView section, std::uint64_t section_address, std::size_t offset,
+                                              const CommonInformationEntry& cie)
+{
+    using namespace pointer_encoding;
+    EntryBounds bounds = TRY(bounds_at(section, offset));
     FrameDescriptionEntry fde;
     fde.offset = offset;
-    fde.cie = TRY(parse_cie(section, section_address, bounds.body - bounds.id));
+    fde.cie = cie;
     ByteView entry = TRY(section.slice(0, bounds.end));
     DwarfReader reader(entry, section_address, bounds.body + 4);
     fde.pc_begin = TRY(reader.read_encoded(fde.cie.fde_pointer_encoding));
@@ -141,6 +166,8 @@ ErrorOr<FrameDescriptionEntry> parse_fde(ByteView section, std::uint64_t section
     fde.instructions = TRY(entry.slice(instructions_start, bounds.end - instructions_start));
     return fde;
 }
+
+} // namespace
 
 namespace {
 
@@ -181,6 +208,8 @@ ErrorOr<EhFrameIndex> EhFrameIndex::build(ByteView section, std::uint64_t sectio
     index.m_section = section;
     index.m_section_address = section_address;
     std::size_t offset = 0;
+    std::size_t cached_cie_offset = ~std::size_t(0);
+    CommonInformationEntry cached_cie;
     // Every entry is at least 8 bytes long, so this loop ends.
     while (offset < section.size()) {
         std::size_t next = 0;
@@ -188,7 +217,13 @@ ErrorOr<EhFrameIndex> EhFrameIndex::build(ByteView section, std::uint64_t sectio
         if (kind == EntryKind::Terminator)
             break;
         if (kind == EntryKind::Fde) {
-            FrameDescriptionEntry fde = TRY(parse_fde(section, section_address, offset));
+            // Linkers share a handful of CIEs among all FDEs: parse each once in a row.
+            std::size_t cie_offset = TRY(cie_offset_of(section, offset));
+            if (cie_offset != cached_cie_offset) {
+                cached_cie = TRY(parse_cie(section, section_address, cie_offset));
+                cached_cie_offset = cie_offset;
+            }
+            FrameDescriptionEntry fde = TRY(parse_fde_with(section, section_address, offset, cached_cie));
             if (fde.pc_end > fde.pc_begin) {
                 if (index.m_entries.size() >= max_entries)
                     return Error::make(ErrorCode::OutOfRange, ".eh_frame has too many FDEs", max_entries);
