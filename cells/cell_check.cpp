@@ -8,9 +8,9 @@
 #include <vector>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/relocatable_object.h"
-#include "lib/link/relocation.h"
+#include "linker/cell_identity.h"
+#include "linker/relocatable_object.h"
+#include "linker/relocation.h"
 
 using namespace delos;
 using namespace delos::link;

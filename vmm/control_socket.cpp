@@ -38,9 +38,9 @@ void epoll_set(int epoll, int op, int fd, std::uint32_t events, std::uint64_t ta
 }
 } // namespace
 
-ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
-    : m_path(std::move(path)), m_transport(transport), m_console(console)
+UnixListener::UnixListener(std::string path) : m_path(std::move(path))
 {
+    // (A constructor that throws runs no destructor: the path is removed here if need be.)
     sockaddr_un address{};
     address.sun_family = AF_UNIX;
     if (m_path.empty() || m_path.size() >= sizeof address.sun_path)
@@ -53,19 +53,39 @@ ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport,
             throw BadInput("control socket path " + m_path + " exists and is not a socket");
         ::unlink(m_path.c_str());  // a stale socket from an earlier run
     }
-    m_listener = FileDescriptor(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-    if (!m_listener.valid())
+    m_fd = FileDescriptor(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!m_fd.valid())
         throw_errno("socket(AF_UNIX)");
-    if (::bind(m_listener.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
+    if (::bind(m_fd.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) < 0)
         throw BadInput("cannot bind control socket " + m_path + ": " + std::strerror(errno));
-    if (::listen(m_listener.get(), 4) < 0)
+    if (::listen(m_fd.get(), 4) < 0) {
+        int error = errno;
+        ::unlink(m_path.c_str());
+        errno = error;
         throw_errno("listen on " + m_path);
+    }
+}
+
+UnixListener::~UnixListener()
+{
+    if (!m_path.empty())
+        ::unlink(m_path.c_str());
+}
+
+ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
+    : ControlSocket(UnixListener(std::move(path)), transport, console)
+{
+}
+
+ControlSocket::ControlSocket(UnixListener listener, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
+    : m_listener(std::move(listener)), m_transport(transport), m_console(console)
+{
     m_epoll = FileDescriptor(::epoll_create1(EPOLL_CLOEXEC));
     m_wakeup = FileDescriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (!m_epoll.valid() || !m_wakeup.valid())
         throw_errno("epoll/eventfd for the control socket");
     epoll_set(m_epoll.get(), EPOLL_CTL_ADD, m_wakeup.get(), EPOLLIN, kWakeupTag);
-    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, m_listener.get(), EPOLLIN, kListenerTag);
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, m_listener.fd(), EPOLLIN, kListenerTag);
     int wakeup = m_wakeup.get();
     std::lock_guard guard(m_transport.lock());
     m_console.set_host_wakeup([wakeup] {
@@ -89,7 +109,7 @@ ControlSocket::~ControlSocket()
         std::lock_guard guard(m_transport.lock());
         m_console.set_host_wakeup(nullptr);
     }
-    ::unlink(m_path.c_str());
+    // m_listener removes the socket path.
 }
 
 void ControlSocket::watch_queue_notifier(int eventfd, std::uint32_t queue)
@@ -113,12 +133,12 @@ void ControlSocket::update_interest(bool& listening)
 {
     if (!m_client.valid()) {
         if (!listening)
-            epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.get(), EPOLLIN, kListenerTag);
+            epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), EPOLLIN, kListenerTag);
         listening = true;
         return;
     }
     if (listening)
-        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.get(), 0, kListenerTag);  // one client at a time
+        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), 0, kListenerTag);  // one client at a time
     listening = false;
     std::uint32_t events = 0;
     {
@@ -191,7 +211,7 @@ void ControlSocket::accept_client()
 {
     if (m_client.valid())
         return;
-    int fd = ::accept4(m_listener.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = ::accept4(m_listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;  // EAGAIN, or the client left already
     m_client = FileDescriptor(fd);

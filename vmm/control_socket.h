@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "file_descriptor.h"
@@ -12,6 +13,26 @@
 #include "virtio/mmio_transport.h"
 
 namespace delos::vmm {
+
+// A bound, listening unix socket at a path; the path is removed again when this goes away.
+// Bound before KVM is opened, so a bad --control-socket is bad input with or without KVM.
+class UnixListener {
+public:
+    // Binds and listens (replacing a stale socket file at `path`); throws BadInput/HostFailure.
+    explicit UnixListener(std::string path);
+    UnixListener(UnixListener&& other) noexcept
+        : m_path(std::exchange(other.m_path, std::string())), m_fd(std::move(other.m_fd)) {}
+    UnixListener& operator=(UnixListener&&) = delete;
+    UnixListener(const UnixListener&) = delete;
+    ~UnixListener();
+
+    const std::string& path() const { return m_path; }
+    int fd() const { return m_fd.get(); }
+
+private:
+    std::string m_path;  // empty once moved from: nothing to remove
+    FileDescriptor m_fd;
+};
 
 // Listens at `path` and serves one client at a time (the next waits in the backlog and is
 // accepted when the current one leaves). The I/O thread moves bytes between the client and the
@@ -23,6 +44,7 @@ class ControlSocket {
 public:
     // Binds and listens (replacing a stale socket file at `path`); throws BadInput/HostFailure.
     ControlSocket(std::string path, virtio::MmioTransport& transport, virtio::ConsoleDevice& console);
+    ControlSocket(UnixListener listener, virtio::MmioTransport& transport, virtio::ConsoleDevice& console);
     ControlSocket(const ControlSocket&) = delete;
     ControlSocket& operator=(const ControlSocket&) = delete;
     // Stops the thread, drops the client and removes the socket file.
@@ -32,7 +54,7 @@ public:
     void watch_queue_notifier(int eventfd, std::uint32_t queue);
     void start();
 
-    const std::string& path() const { return m_path; }
+    const std::string& path() const { return m_listener.path(); }
     std::uint64_t clients_accepted() const { return m_clients_accepted.load(); }
 
 private:
@@ -48,10 +70,9 @@ private:
         std::uint32_t queue;
     };
 
-    std::string m_path;
+    UnixListener m_listener;
     virtio::MmioTransport& m_transport;
     virtio::ConsoleDevice& m_console;
-    FileDescriptor m_listener;
     FileDescriptor m_client;
     FileDescriptor m_epoll;
     FileDescriptor m_wakeup;  // eventfd: the device has news, or the thread must stop

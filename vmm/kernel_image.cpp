@@ -105,6 +105,18 @@ KernelImage parse_kernel_image(std::span<const std::uint8_t> file_bytes)
     }
     if (image.segments.empty())
         throw BadInput("kernel has no loadable segments");
+    // Overlapping segments would overwrite one another's bytes in an order the ELF does not define.
+    std::vector<const KernelSegment*> by_address;
+    for (const auto& segment : image.segments)
+        by_address.push_back(&segment);
+    std::ranges::sort(by_address, {}, &KernelSegment::physical_address);
+    for (std::size_t i = 1; i < by_address.size(); ++i) {
+        const KernelSegment& before = *by_address[i - 1];
+        const KernelSegment& after = *by_address[i];
+        if (after.physical_address < before.physical_address + before.memory_size)
+            throw BadInput("kernel segments at " + hex(before.physical_address) + " (" + hex(before.memory_size) +
+                           " bytes) and " + hex(after.physical_address) + " overlap");
+    }
     bool entry_inside = false;
     for (const auto& segment : image.segments)
         entry_inside |= image.pvh_entry >= segment.physical_address &&
@@ -145,29 +157,32 @@ bool read_exactly(int fd, std::uint64_t offset, std::uint8_t* into, std::size_t 
 
 } // namespace
 
-std::vector<std::uint8_t> read_kernel_file(const std::string& path)
+std::vector<std::uint8_t> read_kernel_file(const std::string& path, std::uint64_t max_bytes)
 {
     FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     struct stat status {};
     if (!fd.valid() || ::fstat(fd.get(), &status) != 0 || !S_ISREG(status.st_mode))
-        return read_file(path, "kernel");  // reports the reason
+        return read_file(path, "kernel", max_bytes);  // reports the reason
     auto file_size = static_cast<std::uint64_t>(status.st_size);
     elf::Elf64_Ehdr header{};
     if (file_size < sizeof header || !read_exactly(fd.get(), 0, reinterpret_cast<std::uint8_t*>(&header), sizeof header) ||
         std::memcmp(header.e_ident, "\x7f" "ELF", 4) != 0 || header.e_phentsize != sizeof(elf::Elf64_Phdr) ||
         header.e_phnum == 0 || header.e_phoff > file_size ||
         std::uint64_t(header.e_phnum) * sizeof(elf::Elf64_Phdr) > file_size - header.e_phoff)
-        return read_file(path, "kernel");
+        return read_file(path, "kernel", max_bytes);
     std::vector<elf::Elf64_Phdr> program_headers(header.e_phnum);
     if (!read_exactly(fd.get(), header.e_phoff, reinterpret_cast<std::uint8_t*>(program_headers.data()),
                       program_headers.size() * sizeof(elf::Elf64_Phdr)))
-        return read_file(path, "kernel");
+        return read_file(path, "kernel", max_bytes);
     std::uint64_t end = header.e_phoff + std::uint64_t(header.e_phnum) * sizeof(elf::Elf64_Phdr);
     for (const auto& program_header : program_headers) {
         if (program_header.p_offset > file_size || program_header.p_filesz > file_size - program_header.p_offset)
-            return read_file(path, "kernel");  // the parser names the bad segment
+            return read_file(path, "kernel", max_bytes);  // the parser names the bad segment
         end = std::max(end, program_header.p_offset + program_header.p_filesz);
     }
+    if (end > max_bytes)
+        throw BadInput("kernel " + path + " has " + std::to_string(end >> 20) + " MiB to load, more than the " +
+                       std::to_string(max_bytes >> 20) + " MiB of guest RAM");
     std::vector<std::uint8_t> bytes(static_cast<std::size_t>(end));
     if (!read_exactly(fd.get(), 0, bytes.data(), bytes.size()))
         throw BadInput("cannot read kernel " + path + ": file shrank while being read");
@@ -181,20 +196,46 @@ std::vector<std::uint8_t> read_kernel_file(const std::string& path)
     return bytes;
 }
 
-std::vector<std::uint8_t> read_file(const std::string& path, const char* what)
+namespace {
+
+// Opens a regular file for reading; throws BadInput("cannot read <what> <path>: reason").
+FileDescriptor open_regular_file(const std::string& path, const char* what, std::uint64_t& size)
 {
-    auto fail = [&](const char* reason) -> std::vector<std::uint8_t> {
+    auto fail = [&](const char* reason) {
         throw BadInput(std::string("cannot read ") + what + " " + path + ": " + reason);
     };
     FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd.valid())
-        return fail(std::strerror(errno));
+        fail(std::strerror(errno));
     struct stat status {};
     if (::fstat(fd.get(), &status) != 0)
-        return fail(std::strerror(errno));
+        fail(std::strerror(errno));
     if (!S_ISREG(status.st_mode))
-        return fail("not a regular file");
-    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(status.st_size));
+        fail("not a regular file");
+    size = static_cast<std::uint64_t>(status.st_size);
+    return fd;
+}
+
+} // namespace
+
+std::uint64_t regular_file_size(const std::string& path, const char* what)
+{
+    std::uint64_t size = 0;
+    open_regular_file(path, what, size);
+    return size;
+}
+
+std::vector<std::uint8_t> read_file(const std::string& path, const char* what, std::uint64_t max_bytes)
+{
+    auto fail = [&](const char* reason) -> std::vector<std::uint8_t> {
+        throw BadInput(std::string("cannot read ") + what + " " + path + ": " + reason);
+    };
+    std::uint64_t size = 0;
+    FileDescriptor fd = open_regular_file(path, what, size);
+    if (size > max_bytes)
+        throw BadInput(std::string(what) + " " + path + " is " + std::to_string(size >> 20) + " MiB, more than the " +
+                       std::to_string(max_bytes >> 20) + " MiB of guest RAM");
+    std::vector<std::uint8_t> bytes(static_cast<std::size_t>(size));
     std::size_t done = 0;
     while (done < bytes.size()) {
         ssize_t n = ::read(fd.get(), bytes.data() + done, bytes.size() - done);

@@ -24,19 +24,26 @@ struct KernelImage {
 };
 
 // Parses an ELF-64 x86-64 kernel held in `file` (which must outlive the result).
-// Throws BadInput naming what is wrong: not ELF, no PVH note, segments below 1 MiB, ...
+// Throws BadInput naming what is wrong: not ELF, no PVH note, segments below 1 MiB or
+// overlapping one another, ...
 KernelImage parse_kernel_image(std::span<const std::uint8_t> file);
 
 // Copies every segment into guest RAM and zeroes its tail; throws BadInput if RAM is too small.
 void load_kernel_image(const KernelImage& image, GuestMemory& memory);
 
-// Reads a whole file; throws BadInput("cannot read <what> <path>: reason").
-std::vector<std::uint8_t> read_file(const std::string& path, const char* what);
+// The size of a regular file, from stat alone; throws BadInput("cannot read <what> <path>: reason").
+std::uint64_t regular_file_size(const std::string& path, const char* what);
+
+// Reads a whole file; throws BadInput("cannot read <what> <path>: reason"), and refuses a file
+// larger than `max_bytes` before reading any of it.
+std::vector<std::uint8_t> read_file(const std::string& path, const char* what,
+                                    std::uint64_t max_bytes = ~std::uint64_t(0));
 
 // Reads what booting a kernel ELF needs: the file up to the end of the last range a program
 // header names, with the section header table dropped from the copy (a debug build's kernel is
 // mostly sections the VMM never looks at: reading and faulting them in cost ~4 ms of boot).
 // Anything that does not look like an ELF-64 header is read whole, for the parser to refuse.
-std::vector<std::uint8_t> read_kernel_file(const std::string& path);
+// What would be read is refused unread when it is larger than `max_bytes` (the guest's RAM).
+std::vector<std::uint8_t> read_kernel_file(const std::string& path, std::uint64_t max_bytes = ~std::uint64_t(0));
 
 } // namespace delos::vmm

@@ -64,51 +64,34 @@ std::string VirtualMachine::describe_exits() const
 }
 
 VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start)
-    : m_kvm(Kvm::open()), m_vm(m_kvm), m_memory(config.memory_bytes), m_boot_timer(vmm_start)
+    : VirtualMachine(prepare_boot(config), vmm_start)
 {
-    // Inputs first, so bad input is reported before anything else can fail.
-    std::vector<std::uint8_t> kernel_file = read_kernel_file(config.kernel_path);
-    KernelImage kernel = parse_kernel_image(kernel_file);
-    std::vector<BootModule> modules;
-    for (const auto& path : config.module_paths)
-        modules.push_back({path, read_file(path, "module")});
+}
 
-    std::string cmdline = config.cmdline;
-    if (!config.control_socket_path.empty()) {
-        // Announced the way Linux and Firecracker do: size@base:irq.
-        cmdline += std::string(cmdline.empty() ? "" : " ") + "virtio_mmio.device=4K@" + hex(kControlConsoleMmioBase) +
-                   ":" + std::to_string(kControlConsoleGsi);
-    }
-    load_kernel_image(kernel, m_memory);
-    StartInfoPlacement placement = write_start_info(m_memory, cmdline, modules, kernel.end_address);
-
+VirtualMachine::VirtualMachine(PreparedBoot boot, BootTimer::Clock::time_point vmm_start)
+    : m_memory(std::move(boot.memory)), m_serial_file(std::move(boot.serial_file)), m_kvm(Kvm::open()), m_vm(m_kvm),
+      m_boot_timer(vmm_start)
+{
     m_vm.map_memory(0, 0, m_memory.size(), m_memory.host_base());
     m_vm.create_interrupt_controllers();
 
-    int serial_fd = STDOUT_FILENO;
-    if (!config.serial_path.empty()) {
-        m_serial_file = FileDescriptor(::open(config.serial_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-        if (!m_serial_file.valid())
-            throw BadInput("cannot open serial output " + config.serial_path + ": " + std::strerror(errno));
-        serial_fd = m_serial_file.get();
-    }
-    m_serial = std::make_unique<Serial16550>(serial_fd);
+    m_serial = std::make_unique<Serial16550>(m_serial_file.valid() ? m_serial_file.get() : STDOUT_FILENO);
     m_io_bus.attach(abi::kCom1Port, Serial16550::kRegisterCount, *m_serial);
     m_log_port = std::make_unique<LogPort>(m_memory, *m_serial);
     m_io_bus.attach(abi::kLogPort, 4, *m_log_port);
     m_io_bus.attach(abi::kDebugExitPort, 4, m_debug_exit);
     m_io_bus.attach(abi::kBootTimerPort, 4, m_boot_timer);
-    if (!config.control_socket_path.empty())
-        attach_control_console(config.control_socket_path);
+    if (boot.control_listener)
+        attach_control_console(std::move(*boot.control_listener));
 
     m_vcpu.emplace(m_vm.create_vcpu(0));
     configure_cpuid(m_kvm, *m_vcpu, 0, 1);
     configure_msrs(*m_vcpu);
     configure_local_apic(*m_vcpu);
-    set_pvh_entry_state(*m_vcpu, kernel.pvh_entry, static_cast<std::uint32_t>(placement.start_info_address));
+    set_pvh_entry_state(*m_vcpu, boot.pvh_entry, boot.start_info_address);
 }
 
-void VirtualMachine::attach_control_console(const std::string& socket_path)
+void VirtualMachine::attach_control_console(UnixListener listener)
 {
     using namespace virtio;
     m_control_console = std::make_unique<ConsoleDevice>("org.delos.control.0");
@@ -118,7 +101,8 @@ void VirtualMachine::attach_control_console(const std::string& socket_path)
     m_control_console_notifiers = std::make_unique<QueueNotifyEventfds>(
         m_vm.fd(), kControlConsoleMmioBase + mmio::kQueueNotify, console::kQueueCount,
         m_kvm.has_capability(KVM_CAP_IOEVENTFD));
-    m_control_socket = std::make_unique<ControlSocket>(socket_path, *m_control_console_transport, *m_control_console);
+    m_control_socket =
+        std::make_unique<ControlSocket>(std::move(listener), *m_control_console_transport, *m_control_console);
     const auto& notifiers = m_control_console_notifiers->eventfds();
     for (std::uint32_t queue = 0; queue < notifiers.size(); ++queue)
         m_control_socket->watch_queue_notifier(notifiers[queue].get(), queue);
@@ -127,7 +111,7 @@ void VirtualMachine::attach_control_console(const std::string& socket_path)
                                m_control_console_interrupt->mechanism();
     std::fprintf(stderr, "delos-vmm: virtio-console at %s irq %u (notify: %s), control socket %s\n",
                  hex(kControlConsoleMmioBase).c_str(), kControlConsoleGsi, m_control_console_wiring.c_str(),
-                 socket_path.c_str());
+                 m_control_socket->path().c_str());
     m_control_socket->start();
 }
 

@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "boot_preparation.h"
 #include "boot_timer.h"
 #include "control_socket.h"
 #include "debug_exit.h"
@@ -25,10 +26,6 @@
 
 namespace delos::vmm {
 
-// The control console: virtio-console over virtio-mmio at this window, on IOAPIC pin (GSI) 5.
-inline constexpr std::uint64_t kControlConsoleMmioBase = 0xd0000000;
-inline constexpr std::uint32_t kControlConsoleGsi = 5;
-
 struct RunOutcome {
     enum class Kind { GuestExit, GuestCrash, Interrupted } kind;
     int exit_code;
@@ -37,7 +34,8 @@ struct RunOutcome {
 
 class VirtualMachine {
 public:
-    // Builds the VM in boot order: KVM, RAM, kernel, modules, start_info, devices, vCPU.
+    // Builds the VM: first everything from the inputs (prepare_boot: kernel, modules, RAM,
+    // start_info, serial file, control socket), only then KVM, devices and the vCPU.
     VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start);
 
     RunOutcome run();
@@ -54,14 +52,16 @@ public:
     const std::string& control_console_wiring() const { return m_control_console_wiring; }
 
 private:
+    VirtualMachine(PreparedBoot boot, BootTimer::Clock::time_point vmm_start);
     RunOutcome handle_io_exit();
     void handle_mmio_exit();
-    void attach_control_console(const std::string& socket_path);
+    void attach_control_console(UnixListener listener);
 
-    Kvm m_kvm;
-    Vm m_vm;
+    // Inputs first (initialised before KVM is opened, destroyed after the VM is closed).
     GuestMemory m_memory;
     FileDescriptor m_serial_file;
+    Kvm m_kvm;
+    Vm m_vm;
     std::unique_ptr<Serial16550> m_serial;
     std::unique_ptr<LogPort> m_log_port;
     DebugExit m_debug_exit;

@@ -30,9 +30,10 @@ std::uint64_t parse_memory_size(const std::string& text)
     std::size_t digits = 0;
     std::uint64_t value = 0;
     while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
-        if (value > (~std::uint64_t(0)) / 10)
-            throw BadInput("memory size '" + text + "' is too large");
-        value = value * 10 + static_cast<std::uint64_t>(text[digits] - '0');
+        auto digit = static_cast<std::uint64_t>(text[digits] - '0');
+        if (value > (~std::uint64_t(0) - digit) / 10)
+            throw BadInput("memory size '" + text + "' is too large: the guest RAM window holds at most 3 GiB");
+        value = value * 10 + digit;
         ++digits;
     }
     std::string_view suffix = std::string_view(text).substr(digits);
@@ -46,7 +47,7 @@ std::uint64_t parse_memory_size(const std::string& text)
     else if (!suffix.empty())
         throw BadInput("memory size '" + text + "' has an unknown suffix (use K, M or G)");
     if (value > (abi::kMmioWindowBase >> shift))
-        throw BadInput("memory size '" + text + "' is above the 3 GiB the guest RAM window holds");
+        throw BadInput("memory size '" + text + "' is too large: the guest RAM window holds at most 3 GiB");
     value <<= shift;
     if (value < (2ull << 20))
         throw BadInput("memory size '" + text + "' is below the 2 MiB minimum");

@@ -1,5 +1,5 @@
 // channel_benchmark.cpp: delos-bench-channel measures the control channel end to end: a
-// controller on delos-vmm's control socket pushes build/cells/bulk.o (1 MiB, verified by
+// controller on delos-vmm's control socket (and on QEMU microvm's chardev socket) pushes build/cells/bulk.o (1 MiB, verified by
 // SHA-256 and parsed as a cell by the guest's agent) and times no-op pings. The baseline is the
 // same client against the fake guest agent in this process (same protocol, same freestanding
 // codec, a unix socket, no VM), so the ratio is what the VM path adds.
@@ -135,6 +135,47 @@ std::string read_file(const std::string& path)
 
 double ratio(double delos, double baseline) { return delos > 0 && baseline > 0 ? delos / baseline : -1; }
 
+// QEMU microvm with the control channel on a chardev unix socket (docs/qemu-and-libvirt.md).
+std::vector<std::string> qemu_microvm_command(const std::string& build, const std::string& socket, const char* accel)
+{
+    return {"qemu-system-x86_64", "-accel", accel, "-M", "microvm,acpi=off", "-m", "256M", "-nodefaults",
+            "-no-user-config", "-nographic", "-no-reboot", "-kernel", build + "/guest/delos.elf", "-initrd",
+            build + "/cells/cells.a", "-append", "run", "-serial", "stdio", "-monitor", "none", "-global",
+            "virtio-mmio.force-legacy=false", "-device", "virtio-serial-device", "-device",
+            "virtserialport,name=org.delos.control.0,chardev=control", "-chardev",
+            "socket,id=control,path=" + socket + ",server=on,wait=off"};
+}
+
+// Boots `command`, measures its guest; false (with the reason on stderr) if it never served.
+bool measure_vm(const std::vector<std::string>& command, const std::string& socket, const std::string& object, int pings,
+                int pushes, const char* label, bool count_exits, Figures& out)
+{
+    ::unlink(socket.c_str());
+    BackgroundProcess vm(command);
+    if (!vm.wait_for_output("control: serving the channel", std::chrono::seconds(300))) {
+        std::fprintf(stderr, "delos-bench-channel: %s: the guest did not start its control agent:\n%s", label,
+                     vm.output().c_str());
+        return false;
+    }
+    out = measure(socket, object, pings, pushes, label, count_exits ? &vm : nullptr);
+    if (count_exits && std::getenv("DELOS_BENCH_SHOW_STATS")) {
+        std::string err = vm.err();
+        for (auto at = err.find("delos-vmm: stats:"); at != std::string::npos; at = err.find("delos-vmm: stats:", at + 1))
+            std::fprintf(stderr, "%s\n", err.substr(at, err.find('\n', at) - at).c_str());
+    }
+    ::unlink(socket.c_str());
+    return true;
+}
+
+std::string cell(double value, const char* format)
+{
+    if (value < 0)
+        return "-";
+    char text[32];
+    std::snprintf(text, sizeof text, format, value);
+    return text;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -154,12 +195,17 @@ int main(int argc, char** argv)
             return 2;
         }
     }
-    if (!kvm_available()) {
-        std::fprintf(stderr, "delos-bench-channel: /dev/kvm is not available\n");
-        return 1;
-    }
+    // delos-vmm needs KVM; QEMU runs with KVM where it can and under TCG (emulation) elsewhere.
+    bool have_kvm = kvm_available();
+    bool have_qemu = program_exists("qemu-system-x86_64");
+    const char* qemu_accel = have_kvm ? "kvm" : "tcg";
+    if (!have_kvm)
+        std::fprintf(stderr, "delos-bench-channel: /dev/kvm is not available: the delos-vmm column is skipped\n");
+    if (!have_qemu)
+        std::fprintf(stderr, "delos-bench-channel: qemu-system-x86_64 is not installed: the QEMU column is skipped\n");
     std::string build = DELOS_BUILD_DIR;
-    Figures guest, host;
+    Figures vmm, qemu, host;
+    bool vmm_ran = false, qemu_ran = false;
     std::size_t object_bytes = 0;
     try {
         std::string object = read_file(build + "/cells/bulk.o");
@@ -170,22 +216,19 @@ int main(int argc, char** argv)
             chan::FakeGuest fake(stem + "-fake.sock");
             host = measure(fake.socket_path(), object, pings, pushes, "fake guest");
         }
-
-        std::string socket = stem + ".sock";
-        ::unlink(socket.c_str());
-        BackgroundProcess vm({build + "/bin/delos-vmm", "--module", build + "/cells/cells.a", "--control-socket", socket,
-                              build + "/guest/delos.elf"});
-        if (!vm.wait_for_output("control: serving the channel", std::chrono::seconds(300))) {
-            std::fprintf(stderr, "delos-bench-channel: the guest did not start its control agent:\n%s", vm.output().c_str());
-            return 1;
+        if (have_kvm) {
+            vmm_ran = measure_vm({build + "/bin/delos-vmm", "--module", build + "/cells/cells.a", "--control-socket",
+                                  stem + ".sock", build + "/guest/delos.elf"},
+                                 stem + ".sock", object, pings, pushes, "delos-vmm guest", true, vmm);
+            if (!vmm_ran)
+                return 1;
         }
-        guest = measure(socket, object, pings, pushes, "delos-vmm guest", &vm);
-        if (std::getenv("DELOS_BENCH_SHOW_STATS")) {
-            std::string err = vm.err();
-            for (auto at = err.find("delos-vmm: stats:"); at != std::string::npos; at = err.find("delos-vmm: stats:", at + 1))
-                std::fprintf(stderr, "%s\n", err.substr(at, err.find('\n', at) - at).c_str());
+        if (have_qemu) {
+            qemu_ran = measure_vm(qemu_microvm_command(build, stem + "-qemu.sock", qemu_accel), stem + "-qemu.sock",
+                                  object, pings, pushes, "QEMU microvm guest", false, qemu);
+            if (!qemu_ran)
+                return 1;
         }
-        ::unlink(socket.c_str());
     } catch (const std::exception& error) {
         std::fprintf(stderr, "delos-bench-channel: %s\n", error.what());
         return 1;
@@ -194,26 +237,51 @@ int main(int argc, char** argv)
     if (json) {
         std::printf("{\"object_bytes\": %zu, \"push_mib_per_s\": %s, \"rtt_us_median\": %s, \"rtt_us_p99\": %s, "
                     "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s, "
-                    "\"exits_per_ping\": %s, \"exits_per_mib\": %s, \"interrupts_per_ping\": %s, \"interrupts_per_mib\": %s}\n",
-                    object_bytes, json_number(guest.push_mib_per_s).c_str(), json_number(guest.rtt_us_median).c_str(),
-                    json_number(guest.rtt_us_p99).c_str(), json_number(host.push_mib_per_s).c_str(),
+                    "\"exits_per_ping\": %s, \"exits_per_mib\": %s, \"interrupts_per_ping\": %s, \"interrupts_per_mib\": %s, "
+                    "\"qemu_microvm_accel\": %s, \"qemu_microvm_push_mib_per_s\": %s, \"qemu_microvm_rtt_us_median\": %s, "
+                    "\"qemu_microvm_rtt_us_p99\": %s}\n",
+                    object_bytes, json_number(vmm.push_mib_per_s).c_str(), json_number(vmm.rtt_us_median).c_str(),
+                    json_number(vmm.rtt_us_p99).c_str(), json_number(host.push_mib_per_s).c_str(),
                     json_number(host.rtt_us_median).c_str(), json_number(host.rtt_us_p99).c_str(),
-                    json_number(guest.exits_per_ping).c_str(), json_number(guest.exits_per_mib).c_str(),
-                    json_number(guest.interrupts_per_ping).c_str(), json_number(guest.interrupts_per_mib).c_str());
+                    json_number(vmm.exits_per_ping).c_str(), json_number(vmm.exits_per_mib).c_str(),
+                    json_number(vmm.interrupts_per_ping).c_str(), json_number(vmm.interrupts_per_mib).c_str(),
+                    qemu_ran ? (std::string("\"") + qemu_accel + "\"").c_str() : "null",
+                    json_number(qemu.push_mib_per_s).c_str(), json_number(qemu.rtt_us_median).c_str(),
+                    json_number(qemu.rtt_us_p99).c_str());
         return 0;
     }
     std::printf("Control channel: push of bulk.o (%.2f MiB) and no-op round trips (%d pings, %d push%s)\n\n",
                 object_bytes / (1024.0 * 1024.0), pings, pushes, pushes == 1 ? "" : "es");
-    std::printf("%-26s %16s %22s %10s\n", "", "delos-vmm guest", "fake agent (baseline)", "ratio");
-    std::printf("%-26s %16.2f %22.2f %9.3fx\n", "push, MiB/s (median)", guest.push_mib_per_s, host.push_mib_per_s,
-                ratio(guest.push_mib_per_s, host.push_mib_per_s));
-    std::printf("%-26s %16.1f %22.1f %9.1fx\n", "round trip, us (median)", guest.rtt_us_median, host.rtt_us_median,
-                ratio(guest.rtt_us_median, host.rtt_us_median));
-    std::printf("%-26s %16.1f %22.1f %9.1fx\n", "round trip, us (p99)", guest.rtt_us_p99, host.rtt_us_p99,
-                ratio(guest.rtt_us_p99, host.rtt_us_p99));
-    std::printf("\nVM exits (delos-vmm: userspace exits + virtio notifications): %.1f per ping, %.0f per MiB pushed\n",
-                guest.exits_per_ping, guest.exits_per_mib);
-    std::printf("device interrupts: %.1f per ping, %.0f per MiB pushed\n", guest.interrupts_per_ping,
-                guest.interrupts_per_mib);
+    std::string qemu_header = std::string("QEMU microvm (") + qemu_accel + ")";
+    std::printf("%-26s %16s %10s %20s %10s %22s\n", "", "delos-vmm guest", "ratio", qemu_header.c_str(), "ratio",
+                "fake agent (baseline)");
+    struct Row {
+        const char* name;
+        double Figures::*field;
+        const char* format;
+        const char* ratio_format;
+    };
+    for (const Row& row : {Row{"push, MiB/s (median)", &Figures::push_mib_per_s, "%.2f", "%.3fx"},
+                           Row{"round trip, us (median)", &Figures::rtt_us_median, "%.1f", "%.1fx"},
+                           Row{"round trip, us (p99)", &Figures::rtt_us_p99, "%.1f", "%.1fx"}}) {
+        std::printf("%-26s %16s %10s %20s %10s %22s\n", row.name, cell(vmm.*row.field, row.format).c_str(),
+                    cell(ratio(vmm.*row.field, host.*row.field), row.ratio_format).c_str(),
+                    cell(qemu.*row.field, row.format).c_str(),
+                    cell(ratio(qemu.*row.field, host.*row.field), row.ratio_format).c_str(),
+                    cell(host.*row.field, row.format).c_str());
+    }
+    std::printf("\nratio: to the fake agent in this process (same protocol and codec, no VM); '-': not run%s\n",
+                have_kvm ? "" : " (delos-vmm needs /dev/kvm)");
+    if (qemu_ran && !have_kvm)
+        std::printf("QEMU runs under TCG here (no /dev/kvm): its figures measure CPU emulation, not virtualisation\n");
+    if (vmm_ran && qemu_ran)
+        std::printf("QEMU microvm / delos-vmm: round trip %.1fx, push %.2fx\n", ratio(qemu.rtt_us_median, vmm.rtt_us_median),
+                    ratio(qemu.push_mib_per_s, vmm.push_mib_per_s));
+    if (vmm_ran) {
+        std::printf("VM exits (delos-vmm: userspace exits + virtio notifications): %.1f per ping, %.0f per MiB pushed\n",
+                    vmm.exits_per_ping, vmm.exits_per_mib);
+        std::printf("device interrupts: %.1f per ping, %.0f per MiB pushed\n", vmm.interrupts_per_ping,
+                    vmm.interrupts_per_mib);
+    }
     return 0;
 }

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace {

@@ -3,9 +3,9 @@
 #include "counter/counter.h"
 
 #include "kv/kv.h"
-#include "lib/format.h"
-#include "lib/link/cell_info.h"
-#include "lib/vector.h"
+#include "lib/core/format.h"
+#include "linker/cell_info.h"
+#include "lib/core/vector.h"
 #include "log/log.h"
 
 namespace delos::counter {

@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::counter {
 

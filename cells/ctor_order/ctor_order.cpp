@@ -2,7 +2,7 @@
 // logging its name, to show that the loader runs them in priority order and the destructors in
 // exactly the reverse order: init_priority(101), a legacy .ctors entry of priority 200,
 // constructor(250), init_priority(300), then the default priority.
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace {

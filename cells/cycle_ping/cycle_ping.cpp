@@ -1,6 +1,6 @@
 // cycle_ping.cpp: a test-only cell (NOT_BOOT) that calls cycle_pong, which calls it back: the
 // smallest dependency cycle, to show that a load places every cell before relocating any.
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 namespace delos::cycle {
 

@@ -1,5 +1,5 @@
 // cycle_pong.cpp: the other half of the test-only dependency cycle (see cycle_ping).
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 namespace delos::cycle {
 

@@ -2,7 +2,7 @@
 // to show that a new cell links against what is already there. Its greeting is a function-local
 // static with a destructor, which the compiler registers through atexit(): the kernel's atexit
 // hands it to the namespace, which runs it when this cell is unloaded.
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace {

@@ -1,6 +1,6 @@
 // init_fails.cpp: a test-only cell (NOT_BOOT) whose init returns an error, to show that a load
 // whose init fails runs the destructors of what it constructed and leaves nothing loaded.
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 #include "log/log.h"
 
 namespace {

@@ -1,8 +1,8 @@
 // kv.cpp: the kv cell: a sorted array of entries, binary-searched by key.
 #include "kv/kv.h"
 
-#include "lib/link/cell_info.h"
-#include "lib/vector.h"
+#include "linker/cell_info.h"
+#include "lib/core/vector.h"
 #include "log/log.h"
 
 namespace delos::kv {

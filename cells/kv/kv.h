@@ -6,9 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/error_or.h"
-#include "lib/string.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string.h"
+#include "lib/core/string_view.h"
 
 namespace delos::kv {
 

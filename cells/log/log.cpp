@@ -3,7 +3,7 @@
 #include "log/log.h"
 
 #include "drivers/serial/serial.h"
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 namespace delos::log {
 

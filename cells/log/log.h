@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "lib/format.h"
-#include "lib/link/cell_info.h"
-#include "lib/string_view.h"
+#include "lib/core/format.h"
+#include "linker/cell_info.h"
+#include "lib/core/string_view.h"
 
 namespace delos::log {
 

@@ -3,7 +3,7 @@
 // tests can check the patched bytes and call through them. Written in assembly so that every
 // instruction and data word, and the relocation it carries, is exactly as stated.
 #include "kv/kv.h"
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 asm(R"(
     .section .text.probe_size_via_got_call,"ax",@progbits

@@ -336,7 +336,7 @@ private:
         }
         m_out << std::left << std::setw(20) << "NAME" << std::setw(12) << "VERSION" << std::setw(5) << "GEN" << std::setw(10)
               << "STATE" << std::right << std::setw(9) << "SECTIONS" << std::setw(10) << "TEXT" << std::setw(10) << "RODATA"
-              << std::setw(10) << "DATA" << std::setw(10) << "BSS" << "  DEPENDENCIES\n";
+              << std::setw(10) << "DATA" << std::setw(10) << "BSS" << std::setw(7) << "TASKS" << "  DEPENDENCIES\n";
         for (const auto& cell : reply.list_cells().cells()) {
             std::string dependencies;
             for (const auto& dependency : cell.dependencies())
@@ -345,7 +345,8 @@ private:
                   << (cell.version().empty() ? "-" : cell.version()) << std::setw(5) << cell.generation() << std::setw(10)
                   << enum_word(v1::CellState_descriptor(), cell.state(), "CELL_STATE_") << std::right << std::setw(9)
                   << cell.section_count() << std::setw(10) << cell.text_bytes() << std::setw(10) << cell.rodata_bytes()
-                  << std::setw(10) << cell.data_bytes() << std::setw(10) << cell.bss_bytes() << "  "
+                  << std::setw(10) << cell.data_bytes() << std::setw(10) << cell.bss_bytes() << std::setw(7)
+                  << cell.task_count() << "  "
                   << (dependencies.empty() ? "-" : dependencies) << "\n";
         }
         return kExitOk;
@@ -449,6 +450,16 @@ private:
               << "tasks   " << stats.task_count() << "\n"
               << "cells   " << stats.cell_count() << "\n"
               << "uptime  " << std::fixed << std::setprecision(3) << stats.uptime_ns() / 1e9 << " s\n";
+        // The tasks of each cell (the kernel's first), as the guest grouped them.
+        for (const auto& group : stats.tasks_by_cell()) {
+            std::string names;
+            for (const auto& name : group.task_names())
+                names += (names.empty() ? "" : ", ") + name;
+            if (static_cast<std::uint32_t>(group.task_names_size()) < group.task_count())
+                names += ", ...";
+            m_out << "  " << std::left << std::setw(20) << (group.cell_id() == 0 ? std::string("(kernel)") : group.cell())
+                  << std::right << std::setw(4) << group.task_count() << "  " << names << "\n";
+        }
         return kExitOk;
     }
 

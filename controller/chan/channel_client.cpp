@@ -15,7 +15,7 @@ namespace delos::chan {
 
 namespace {
 
-// The words guest/lib/error_or.cpp uses, so an error reads the same at every layer.
+// The words guest/lib/core/error_or.cpp uses, so an error reads the same at every layer.
 std::string status_word(v1::StatusCode code)
 {
     std::string name = v1::StatusCode_Name(code);

@@ -14,8 +14,8 @@
 #include <stdexcept>
 
 #include "abi/channel_limits.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_identity.h"
+#include "linker/relocatable_object.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
 
@@ -306,6 +306,11 @@ ErrorOr<Reply> FakeGuest::handle_request(const HostMessage& request)
         for (const auto& [id, push] : m_pushes)
             stats.heap_used_bytes += push.bytes.capacity();
         stats.task_count = 3;
+        CellTasks kernel_tasks;  // the real guest groups its tasks by cell; the kernel's come first
+        kernel_tasks.task_count = 3;
+        for (const char* name : {"kernel_main", "idle", "control-agent"})
+            kernel_tasks.task_names.append(String(name));
+        stats.tasks_by_cell.append(std::move(kernel_tasks));
         stats.uptime_ns = now_ns() - m_started_ns;
         for (const Cell& cell : m_cells)
             stats.cell_count += cell.state == CellState::Loaded;

@@ -38,6 +38,8 @@ inline constexpr std::uint32_t kMaxOpenPushes = 4;
 // Repeated fields a decoder accepts; also what a sender must stay within.
 inline constexpr std::uint32_t kMaxListedCells = 4096;
 inline constexpr std::uint32_t kMaxCellDependencies = 256;
+// Task names listed per cell in a StatsReply (the count covers all of them).
+inline constexpr std::uint32_t kMaxListedTaskNames = 64;
 inline constexpr std::uint32_t kMaxBacktraceFrames = 64;
 // Longest LogLine text a guest sends (it truncates longer lines).
 inline constexpr std::uint32_t kMaxLogTextBytes = 4096;

@@ -10,6 +10,7 @@
 #include "arch/x86_64/legacy_pic.h"
 #include "arch/x86_64/native_mode.h"
 #include "arch/x86_64/tsc.h"
+#include "debug/exception_report.h"
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
 #include "kernel/kernel.h"
@@ -82,6 +83,7 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
     g_gdt_tsc = cpu::read_tsc();
     // As early as possible: everything before this runs under instruction emulation on kvm_pvm.
     // The probes need only the #GP gate; the full IDT is built after the switch, at native speed.
+    install_exception_report();  // before any gate exists: an early exception is reported, not a silent halt
     arch::load_probe_idt();
     if (arch::detect_kvm_pvm()) {
         auto entered = arch::enter_native_mode(reinterpret_cast<std::uint64_t>(boot_pml4_user));

@@ -2,8 +2,8 @@
 #include "control/cell_pushes.h"
 
 #include "abi/channel_limits.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_identity.h"
+#include "linker/relocatable_object.h"
 #include "memory/frame_allocator.h"
 
 namespace delos::control {

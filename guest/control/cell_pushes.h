@@ -6,10 +6,10 @@
 #include <cstdint>
 
 #include "lib/crypto/sha256.h"
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "lib/proto/channel_messages.h"
-#include "lib/string.h"
-#include "lib/vector.h"
+#include "lib/core/string.h"
+#include "lib/core/vector.h"
 
 namespace delos::control {
 

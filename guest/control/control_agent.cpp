@@ -9,15 +9,17 @@
 #include "control/cell_pushes.h"
 #include "control/log_forwarder.h"
 #include "debug/kernel_log.h"
-#include "drivers/virtio/control_port.h"
+#include "control/control_port.h"
 #include "kernel/kernel.h"
-#include "lib/link/loaded_cell.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
-#include "loader/cell_manager.h"
+#include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
+#include "task/mutex.h"
+#include "task/scheduler.h"
 #include "task/spawn.h"
+#include "task/task.h"
 #include "task/task_registry.h"
 
 namespace delos::control {
@@ -39,37 +41,94 @@ private:
     void on_new_connection();
     void answer(ByteView payload);
     ErrorOr<Reply> handle(const HostMessage&);
-    ErrorOr<Reply> load_cell(StringView name);
-    ErrorOr<Reply> unload_cell(StringView name);
+    // Loads and unloads run in a task of their own (a cell's init may sleep or wait), so the
+    // agent keeps answering meanwhile; that task sends the reply. An answer that needs no cell
+    // manager call (a refusal, a staged cell dropped) comes back here at once.
+    struct CellOperation {
+        enum class Kind : std::uint8_t { Load, LoadObject, Unload } kind = Kind::Load;
+        String name;
+        Vector<std::uint8_t> object;
+    };
+    struct PreparedOperation {
+        bool immediate = false;
+        Reply reply;
+        CellOperation operation;
+    };
+    ErrorOr<PreparedOperation> prepare_load(StringView name);
+    ErrorOr<PreparedOperation> prepare_unload(StringView name);
+    void start_cell_operation(std::uint64_t request_id, CellOperation operation);
+    static ErrorOr<Reply> perform(CellOperation& operation);
+    void send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply);
     Reply list_cells();
     Reply stats();
     void send(const GuestMessage&);
     void send_event(Event event);
     void forward_log_lines();
-    Error with_linker_detail(Error error);
 
     virtio::ControlPort m_port;
     FrameDecoder m_decoder;
     CellPushes m_pushes;
     std::uint64_t m_connection = 0;
-    std::uint64_t m_next_sequence = 1;
-    String m_failure_detail;  // the linker's names for the last refusal, kept for the reply
+    std::uint64_t m_next_sequence = 1;   // guarded by m_send_lock
+    task::Mutex m_send_lock;              // the agent and its cell-operation tasks both send
 };
 
-CellInfo describe_loaded(const link::LoadedCell& cell)
+CellInfo describe_loaded(const loader::CellSummary& cell)
 {
     CellInfo info;
-    info.name = String(cell.name());
-    info.version = String(cell.version());
-    info.state = CellState::Loaded;
-    info.generation = 1;
-    info.section_count = static_cast<std::uint32_t>(cell.sections().size());
-    info.text_bytes = cell.region(link::SectionKind::Text).size;
-    info.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;
-    info.data_bytes = cell.region(link::SectionKind::Data).size;
-    for (const link::LoadedCell* used : cell.cells_used())
-        info.dependencies.append(String(used->name()));
+    info.name = cell.name;
+    info.version = cell.version;
+    // Loading and unloading happen under the manager's lock, which queries wait for: a cell
+    // the agent sees is loaded (Retiring arrives with live evolution).
+    info.state = cell.state == loader::CellState::Unloading ? CellState::Retiring : CellState::Loaded;
+    info.generation = cell.generation;
+    info.section_count = cell.section_count;
+    info.text_bytes = cell.text_bytes;
+    info.rodata_bytes = cell.rodata_bytes;
+    info.data_bytes = cell.data_bytes;
+    info.dependencies = cell.dependencies;
+    info.task_count = cell.task_count;
+    info.cell_id = cell.id;
     return info;
+}
+
+// Live tasks grouped by the cell they run in: the kernel's first, then the cells in order.
+Vector<CellTasks> tasks_by_cell(const Vector<loader::CellSummary>& cells)
+{
+    struct Row {
+        task::CellId cell;
+        char name[task::kTaskNameLength];
+    };
+    // Copied out under the registry lock (it masks interrupts), grouped afterwards.
+    constexpr std::size_t kMaxRows = 256;
+    static Row rows[kMaxRows];
+    std::size_t count = 0;
+    task::registry::for_each([&](task::Task& task) {
+        if (count == kMaxRows)
+            return;
+        rows[count].cell = task.cell();
+        __builtin_memcpy(rows[count].name, task.name(), task::kTaskNameLength);
+        ++count;
+    });
+    Vector<CellTasks> groups;
+    auto group_for = [&](task::CellId cell, StringView name) {
+        CellTasks group;
+        group.cell_id = cell;
+        group.cell = String(name);
+        for (std::size_t i = 0; i < count; ++i) {
+            if (rows[i].cell != cell)
+                continue;
+            ++group.task_count;
+            if (group.task_names.size() < kMaxListedTaskNames)
+                group.task_names.append(String(StringView(rows[i].name)));
+        }
+        if (cell == task::kKernelCell || group.task_count > 0)
+            groups.append(static_cast<CellTasks&&>(group));
+    };
+    group_for(task::kKernelCell, StringView());
+    for (const loader::CellSummary& cell : cells)
+        group_for(cell.id, cell.name.view());
+    return groups;
 }
 
 CellInfo describe_staged(const StagedCell& cell)
@@ -91,6 +150,7 @@ void Agent::send(const GuestMessage& message)
         kprint("control: cannot encode a message: {}\n", encoded.error().message);
         return;
     }
+    task::MutexGuard guard(m_send_lock);
     if (!m_port.connected())
         return;  // the host went away; it learns nothing more of this connection
     if (auto written = m_port.write(ByteView(frame.data(), frame.size())); written.is_error())
@@ -99,7 +159,11 @@ void Agent::send(const GuestMessage& message)
 
 void Agent::send_event(Event event)
 {
-    event.sequence = m_next_sequence++;
+    {
+        // Numbered and sent in one step, so events leave in the order of their numbers.
+        task::MutexGuard guard(m_send_lock);
+        event.sequence = m_next_sequence++;
+    }
     event.uptime_ns = tsc::nanoseconds_since_boot();
     send(GuestMessage::make_event(static_cast<Event&&>(event)));
 }
@@ -111,68 +175,97 @@ void Agent::on_new_connection()
     Event event;
     event.kind = Event::Kind::Ready;
     event.ready.kernel_version = String(kKernelVersion);
-    event.ready.cells_loaded = static_cast<std::uint32_t>(loader::cell_manager().cell_namespace().cells().size());
+    event.ready.cells_loaded = static_cast<std::uint32_t>(loader::cell_manager().cell_count());
     event.ready.boot_ns = kernel::boot_ns();
     event.ready.min_version = kProtocolVersionMin;
     event.ready.max_version = kProtocolVersionMax;
     send_event(static_cast<Event&&>(event));
 }
 
-Error Agent::with_linker_detail(Error error)
+ErrorOr<Agent::PreparedOperation> Agent::prepare_load(StringView name)
 {
-    m_failure_detail = String(loader::cell_manager().last_failure());
-    return error;
-}
-
-ErrorOr<Reply> Agent::load_cell(StringView name)
-{
-    Reply reply;
-    reply.payload = Reply::Payload::LoadCell;
-    std::size_t before = loader::cell_manager().cell_namespace().cells().size();
-    link::LoadedCell* loaded = nullptr;
+    PreparedOperation prepared;
+    prepared.operation.name = String(name);
     if (m_pushes.staged(name)) {
-        if (loader::cell_manager().cell_namespace().find_cell(name))
+        if (loader::cell_manager().is_loaded(name))
             return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (unload it first)");
+        // Taken now: on failure the staged copy is gone (push again); the error names what was refused.
         StagedCell staged = TRY(m_pushes.take_staged(name));
-        auto linked = loader::cell_manager().load_object(ByteView(staged.bytes.data(), staged.bytes.size()));
-        if (linked.is_error())
-            return with_linker_detail(linked.release_error());  // the staged copy is gone: push again
-        loaded = linked.value();
+        prepared.operation.kind = CellOperation::Kind::LoadObject;
+        prepared.operation.object = static_cast<Vector<std::uint8_t>&&>(staged.bytes);
     } else {
-        auto linked = loader::cell_manager().load(name);
-        if (linked.is_error())
-            return with_linker_detail(linked.release_error());
-        loaded = linked.value();
+        prepared.operation.kind = CellOperation::Kind::Load;
     }
-    reply.load_cell.cell = describe_loaded(*loaded);
-    const auto& cells = loader::cell_manager().cell_namespace().cells();
-    for (std::size_t i = before; i < cells.size(); ++i) {
-        if (cells[i].get() != loaded)
-            reply.load_cell.also_loaded.append(String(cells[i]->name()));
-    }
-    return reply;
+    return prepared;
 }
 
-ErrorOr<Reply> Agent::unload_cell(StringView name)
+ErrorOr<Agent::PreparedOperation> Agent::prepare_unload(StringView name)
 {
-    Reply reply;
-    reply.payload = Reply::Payload::UnloadCell;
-    if (loader::cell_manager().cell_namespace().find_cell(name)) {
-        if (auto unloaded = loader::cell_manager().unload(name); unloaded.is_error())
-            return with_linker_detail(unloaded.release_error());
-        return reply;
+    PreparedOperation prepared;
+    if (loader::cell_manager().is_loaded(name)) {
+        prepared.operation.kind = CellOperation::Kind::Unload;
+        prepared.operation.name = String(name);
+        return prepared;
     }
     if (m_pushes.take_staged(name).is_error())
         return Error::make(ErrorCode::NotFound, "no loaded or staged cell with that name");
+    prepared.immediate = true;
+    prepared.reply.payload = Reply::Payload::UnloadCell;
+    return prepared;
+}
+
+ErrorOr<Reply> Agent::perform(CellOperation& operation)
+{
+    Reply reply;
+    if (operation.kind == CellOperation::Kind::Unload) {
+        reply.payload = Reply::Payload::UnloadCell;
+        TRY(loader::cell_manager().unload(operation.name.view()));
+        return reply;
+    }
+    reply.payload = Reply::Payload::LoadCell;
+    loader::LoadResult loaded = operation.kind == CellOperation::Kind::LoadObject
+        ? TRY(loader::cell_manager().load_object(ByteView(operation.object.data(), operation.object.size())))
+        : TRY(loader::cell_manager().load(operation.name.view()));
+    reply.load_cell.cell = describe_loaded(loaded.cell);
+    reply.load_cell.also_loaded = static_cast<Vector<String>&&>(loaded.also_loaded);
     return reply;
+}
+
+void Agent::start_cell_operation(std::uint64_t request_id, CellOperation operation)
+{
+    std::uint64_t connection = m_connection;
+    auto worker = task::spawn("control-cells", [this, request_id, connection, operation = static_cast<CellOperation&&>(operation)]() mutable {
+        ErrorOr<Reply> reply = perform(operation);
+        forward_log_lines();  // what the cell logged while loading goes out before the reply
+        if (__atomic_load_n(&m_connection, __ATOMIC_RELAXED) == connection)  // a reply for a connection that went away is dropped
+            send_reply(request_id, reply);
+    });
+    if (worker.is_error()) {
+        kprint("control: no task for a cell operation ({}); the reply says so\n", worker.error().message);
+        ErrorOr<Reply> refused = worker.release_error();
+        send_reply(request_id, refused);
+        return;
+    }
+    worker.value().detach();
+}
+
+void Agent::send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply)
+{
+    if (reply.is_error()) {
+        // The reason is the error's message and the detail it carries (symbol, section, cell).
+        send(GuestMessage::make_error_reply(request_id, reply.error()));
+        return;
+    }
+    reply.value().request_id = request_id;
+    send(GuestMessage::make_reply(reply.release_value()));
 }
 
 Reply Agent::list_cells()
 {
     Reply reply;
     reply.payload = Reply::Payload::ListCells;
-    for (const auto& cell : loader::cell_manager().cell_namespace().cells())
-        reply.list_cells.cells.append(describe_loaded(*cell));
+    for (const loader::CellSummary& cell : loader::cell_manager().cells())
+        reply.list_cells.cells.append(describe_loaded(cell));
     for (const StagedCell& cell : m_pushes.staged_cells())
         reply.list_cells.cells.append(describe_staged(cell));
     return reply;
@@ -193,7 +286,9 @@ Reply Agent::stats()
     stats.heap_capacity_bytes = heap.pages_held * memory::kPageSize;
     stats.task_count = static_cast<std::uint32_t>(task::registry::live_count());
     stats.uptime_ns = tsc::nanoseconds_since_boot();
-    stats.cell_count = static_cast<std::uint32_t>(loader::cell_manager().cell_namespace().cells().size());
+    Vector<loader::CellSummary> cells = loader::cell_manager().cells();
+    stats.cell_count = static_cast<std::uint32_t>(cells.size());
+    stats.tasks_by_cell = tasks_by_cell(cells);
     return reply;
 }
 
@@ -232,9 +327,8 @@ ErrorOr<Reply> Agent::handle(const HostMessage& request)
         reply.payload = Reply::Payload::PushAbort;
         return reply;
     case HostMessage::Request::LoadCell:
-        return load_cell(request.load_cell.name);
     case HostMessage::Request::UnloadCell:
-        return unload_cell(request.unload_cell.name);
+        break;  // answered by answer() through a cell-operation task
     case HostMessage::Request::Stats:
         return stats();
     case HostMessage::Request::None:
@@ -251,21 +345,22 @@ void Agent::answer(ByteView payload)
         send(GuestMessage::make_error_reply(peek_request_id(payload), request.error()));
         return;
     }
-    m_failure_detail.clear();
-    auto reply = handle(request.value());
-    forward_log_lines();  // what the request made cells log goes out before its reply
-    if (reply.is_error()) {
-        GuestMessage message = GuestMessage::make_error_reply(request->request_id, reply.error());
-        if (!m_failure_detail.empty()) {
-            // The exact reason: the error's message plus the names the linker gave.
-            message.reply.status.reason.append(": ");
-            message.reply.status.reason.append(m_failure_detail.view());
+    const HostMessage& message = request.value();
+    if (message.request == HostMessage::Request::LoadCell || message.request == HostMessage::Request::UnloadCell) {
+        auto prepared = message.request == HostMessage::Request::LoadCell ? prepare_load(message.load_cell.name)
+                                                                          : prepare_unload(message.unload_cell.name);
+        if (prepared.is_error() || prepared.value().immediate) {
+            ErrorOr<Reply> reply = prepared.is_error() ? ErrorOr<Reply>(prepared.release_error())
+                                                       : ErrorOr<Reply>(static_cast<Reply&&>(prepared.value().reply));
+            send_reply(message.request_id, reply);
+            return;
         }
-        send(message);
+        start_cell_operation(message.request_id, static_cast<CellOperation&&>(prepared.value().operation));
         return;
     }
-    reply.value().request_id = request->request_id;
-    send(GuestMessage::make_reply(reply.release_value()));
+    auto reply = handle(message);
+    forward_log_lines();  // what the request made cells log goes out before its reply
+    send_reply(message.request_id, reply);
 }
 
 void Agent::forward_log_lines()
@@ -331,8 +426,9 @@ void serve_control_channel()
     auto port = virtio::ControlPort::open();
     if (port.is_error()) {
         kprint("control: no control port: {}\n", port.error().message);
+        // Off the CPU for good (halting here would keep this task running through others' time).
         for (;;)
-            cpu::enable_interrupts_and_halt();
+            task::scheduler::sleep_for(3'600'000'000'000ull);
     }
     kprint("control: serving the channel on {}\n", virtio::kControlPortName);
     Agent agent(port.release_value());

@@ -4,7 +4,7 @@
 // console log lines.
 #pragma once
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 
 namespace delos::control {
 

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/format.h"
+#include "lib/core/format.h"
 
 namespace delos {
 

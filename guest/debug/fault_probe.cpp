@@ -47,13 +47,11 @@ fault_probe_resume:
 
 namespace {
 
-arch::ExceptionHook g_next_hook = nullptr;
-
 bool resume_active_probe(arch::InterruptFrame& frame)
 {
     FaultProbeContext* context = g_active_fault_probe;
     if (!context || frame.vector == 8 || frame.vector == 18)
-        return g_next_hook && g_next_hook(frame);  // no probe, or an exception no probe resumes from
+        return false;  // no probe, or an exception nothing should resume from
     g_active_fault_probe = nullptr;
     *context->record = {frame.vector, frame.error_code, frame.rip, frame.vector == 14 ? cpu::read_cr2() : 0};
     frame.rbx = context->rbx;
@@ -76,10 +74,6 @@ bool run_expecting_fault(void (*function)(void*), void* argument, FaultRecord& r
     return fault_probe_enter(function, argument, &context) != 0;
 }
 
-void install_fault_probe_hook(arch::ExceptionHook next)
-{
-    g_next_hook = next;
-    arch::set_exception_hook(resume_active_probe);
-}
+void install_fault_probe_hook() { (void)arch::add_exception_hook(resume_active_probe, arch::kExceptionRankProbe); }
 
 } // namespace delos

@@ -4,8 +4,6 @@
 
 #include <cstdint>
 
-#include "arch/x86_64/interrupts.h"
-
 namespace delos {
 
 struct FaultRecord {
@@ -20,8 +18,7 @@ struct FaultRecord {
 // function's frames are abandoned: use it only on functions that own nothing).
 bool run_expecting_fault(void (*function)(void*), void* argument, FaultRecord& record);
 
-// Installs the exception hook that makes probes work; an exception outside a probe goes to
-// `next` (fault containment), until the hook chain replaces this pairing.
-void install_fault_probe_hook(arch::ExceptionHook next = nullptr);
+// Adds the probe to the exception hook chain (asked first: a probe expects its fault).
+void install_fault_probe_hook();
 
 } // namespace delos

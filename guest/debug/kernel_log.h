@@ -1,7 +1,7 @@
 // kernel_log.h: the kernel's own formatted console output (cells log through the log cell).
 #pragma once
 
-#include "lib/format.h"
+#include "lib/core/format.h"
 
 namespace delos {
 

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/string_view.h"
+#include "lib/core/string_view.h"
 
 namespace delos::kernel_symbols {
 

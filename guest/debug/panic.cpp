@@ -33,6 +33,8 @@ void panic(StringView context, const Error& error)
         format_to(sink, "{}: {} ({}: {:#x})", context, error.message, error_code_name(error.code), error.value);
     else
         format_to(sink, "{}: {} ({})", context, error.message, error_code_name(error.code));
+    if (error.has_detail())
+        format_to(sink, ": {}", error.detail.text());
     panic(sink.view());
 }
 

@@ -1,8 +1,8 @@
 // panic.h: the end of the line for a kernel bug: report it, with a backtrace, and stop the VM.
 #pragma once
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos {
 

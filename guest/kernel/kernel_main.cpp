@@ -3,16 +3,19 @@
 #include "kernel/kernel.h"
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"
 #include "debug/kernel_log.h"
 #include "debug/panic.h"
 #include "drivers/platform/platform_ports.h"
-#include "drivers/virtio/control_echo.h"
-#include "lib/command_line.h"
+#include "control/control_echo.h"
+#include "lib/core/command_line.h"
+#include "drivers/device_registry.h"
+#include "drivers/virtio/console_devices.h"
 #include "control/control_agent.h"
-#include "loader/cell_manager.h"
-#include "loader/link_benchmark.h"
+#include "linker/kernel/cell_manager.h"
+#include "linker/kernel/link_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
@@ -97,15 +100,15 @@ std::size_t load_boot_cells()
                            static_cast<std::size_t>(g_boot_info.modules[0].size));
     auto initialized = cells.initialize(archive);
     if (initialized.is_error()) {
-        kprint("delos: boot archive refused: {} ({})\n", initialized.error().message, cells.last_failure());
+        kprint("delos: boot archive refused: {}: {}\n", initialized.error().message, initialized.error().explanation());
         return 0;
     }
     std::uint64_t start = tsc::nanoseconds_since_boot();
     auto loaded = cells.load_boot_set();
     g_boot_set_link_ns = tsc::nanoseconds_since_boot() - start;
     if (loaded.is_error())
-        kprint("delos: boot set refused: {} ({})\n", loaded.error().message, cells.last_failure());
-    return cells.cell_namespace().cells().size();
+        kprint("delos: boot set refused: {}: {}\n", loaded.error().message, loaded.error().explanation());
+    return cells.cell_count();
 }
 
 } // namespace
@@ -126,11 +129,16 @@ void kernel_main(const Handover* handover)
         kprint("cpu: ordinary\n");
     if (auto registered = unwinding::register_kernel_frame_table(); registered.is_error())
         panic("indexing the kernel's .eh_frame", registered.error());
-    install_fault_probe_hook(task::contain_fault);  // with the hook chain: add task::contain_fault to it
-    std::size_t cells_loaded = load_boot_cells();
+    install_fault_probe_hook();
+    // Fault containment after the probes: a probe expects its fault, containment ends a task.
+    if (!arch::add_exception_hook(task::contain_fault, arch::kExceptionRankRecovery))
+        panic("adding fault containment to the exception hook chain");
     reclaim_nano_core(*handover);
+    // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
+    // boot set's constructors and init entries may sleep or spawn tasks like any later load.
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
+    std::size_t cells_loaded = load_boot_cells();
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
@@ -172,12 +180,16 @@ void kernel_main(const Handover* handover)
     if (command == "panic")
         panic("panic requested on the command line");
     if (command.empty() || command == "run") {
-        // With a control channel announced (delos-vmm --control-socket, or a QEMU/libvirt
-        // virtio-console), serve it; either way the kernel stays up.
-        StringView device;
-        if (command_line.option("virtio_mmio.device", device)) {
+        // With a console found (delos-vmm --control-socket, or a QEMU/libvirt virtio-console),
+        // serve the control channel on it; either way the kernel stays up.
+        devices::discover_devices();
+        if (virtio::console_count() > 0) {
             if (auto started = control::start_control_agent(); started.is_error())
                 kprint("delos: control agent not started: {}\n", started.error().message);
+        } else {
+            kprint("delos: no control channel: no virtio-console device found (virtio-mmio devices come from "
+                   "virtio_mmio.device= options, which QEMU microvm writes only with acpi=off; "
+                   "docs/qemu-and-libvirt.md)\n");
         }
         idle_forever();
     }

@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "lib/pvh/boot_info.h"
 #include "sync/spin_lock.h"
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 

@@ -2,9 +2,9 @@
 // FDE out under the lock.
 #include "runtime/frame_tables.h"
 
-#include "lib/own_ptr.h"
-#include "lib/string.h"
-#include "lib/vector.h"
+#include "lib/core/own_ptr.h"
+#include "lib/core/string.h"
+#include "lib/core/vector.h"
 #include "sync/spin_lock.h"
 
 extern "C" const unsigned char __eh_frame_start[];

@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 #include "lib/unwind/eh_frame.h"
 
 namespace delos::unwinding {

@@ -3,7 +3,7 @@
 #include "runtime/unwinder.h"
 
 #include "debug/panic.h"
-#include "lib/format.h"
+#include "lib/core/format.h"
 #include "lib/unwind/lsda.h"
 #include "runtime/frame_tables.h"
 

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "lib/unwind/cfi.h"
 
 // The Itanium C++ ABI's exception header (what landing pads pass to _Unwind_Resume).

@@ -3,9 +3,9 @@
 // refused, and a bad object is refused without leaking memory. Prints the cell introspection.
 #include "debug/kernel_log.h"
 #include "drivers/serial/serial.h"
-#include "lib/format.h"
-#include "lib/string.h"
-#include "loader/cell_manager.h"
+#include "lib/core/format.h"
+#include "lib/core/string.h"
+#include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "selftest/selftest.h"
@@ -23,11 +23,20 @@ constexpr const char* kCounterCount = "_ZN5delos7counter5countENS_10StringViewE"
 template <typename Function>
 Function* resolve(const char* name)
 {
-    const link::SymbolDefinition* definition = cell_manager().cell_namespace().find_symbol(name);
-    return definition ? reinterpret_cast<Function*>(definition->address) : nullptr;
+    auto address = cell_manager().symbol_address(name);
+    return address.is_error() ? nullptr : reinterpret_cast<Function*>(address.value());
 }
 
-bool loaded(StringView name) { return cell_manager().cell_namespace().find_cell(name) != nullptr; }
+bool loaded(StringView name) { return cell_manager().is_loaded(name); }
+
+bool has(const Vector<String>& names, StringView name)
+{
+    for (const String& candidate : names) {
+        if (candidate == name)
+            return true;
+    }
+    return false;
+}
 
 ErrorOr<void> require_boot_archive()
 {
@@ -40,14 +49,11 @@ ErrorOr<void> boot_set_is_linked()
 {
     TRY(require_boot_archive());
     SELFTEST_CHECK(loaded("log") && loaded("kv") && loaded("counter"));
-    const link::LoadedCell* counter = cell_manager().cell_namespace().find_cell("counter");
-    auto used = counter->cells_used();
-    bool uses_kv = false, uses_log = false;
-    for (const link::LoadedCell* cell : used) {
-        uses_kv |= cell->name() == StringView("kv");
-        uses_log |= cell->name() == StringView("log");
-    }
-    SELFTEST_CHECK(uses_kv && uses_log);
+    auto counter = SELFTEST_TRY(cell_manager().cell("counter"));
+    SELFTEST_CHECK(has(counter.dependencies, "kv") && has(counter.dependencies, "log"));
+    auto kv = SELFTEST_TRY(cell_manager().cell("kv"));
+    SELFTEST_CHECK(has(kv.dependents, "counter"));
+    SELFTEST_CHECK(counter.id != kv.id && counter.generation >= 1 && counter.state == loader::CellState::Live);
     StringSink sink;
     cell_manager().describe(sink);
     serial::write(sink.string());  // longer than one kprint line
@@ -98,7 +104,7 @@ ErrorOr<void> bad_objects_are_refused_without_leaks()
 {
     std::size_t frames_before = memory::frame_allocator().free_frames();
     std::uint64_t sections_before = cell_manager().section_bytes_in_use();
-    std::size_t cells_before = cell_manager().cell_namespace().cells().size();
+    std::size_t cells_before = cell_manager().cell_count();
 
     std::uint8_t garbage[256];
     for (std::size_t i = 0; i < sizeof garbage; ++i)
@@ -114,7 +120,7 @@ ErrorOr<void> bad_objects_are_refused_without_leaks()
         auto duplicate = cell_manager().load_object(kv->object);
         SELFTEST_CHECK(duplicate.is_error());
     }
-    SELFTEST_CHECK(cell_manager().cell_namespace().cells().size() == cells_before);
+    SELFTEST_CHECK(cell_manager().cell_count() == cells_before);
     SELFTEST_CHECK(cell_manager().section_bytes_in_use() == sections_before);
     SELFTEST_CHECK(memory::frame_allocator().free_frames() == frames_before);
     return {};

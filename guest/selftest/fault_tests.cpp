@@ -7,9 +7,9 @@
 #include <atomic>
 
 #include "debug/kernel_symbols.h"
-#include "lib/own_ptr.h"
-#include "lib/string.h"
-#include "loader/cell_manager.h"
+#include "lib/core/own_ptr.h"
+#include "lib/core/string.h"
+#include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"

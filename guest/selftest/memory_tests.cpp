@@ -1,6 +1,6 @@
 // memory_tests.cpp: in-guest tests of the frame allocator, the heap and guarded stacks.
 #include "debug/fault_probe.h"
-#include "lib/vector.h"
+#include "lib/core/vector.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "memory/kernel_stack.h"

@@ -13,10 +13,14 @@ extern const TestCase kPagePermissionTests[];
 extern const std::size_t kPagePermissionTestCount;
 extern const TestCase kCellTests[];
 extern const std::size_t kCellTestCount;
+extern const TestCase kCellServiceTests[];
+extern const std::size_t kCellServiceTestCount;
 extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
+extern const TestCase kDeviceTests[];
+extern const std::size_t kDeviceTestCount;
 extern const TestCase kFaultTests[];
 extern const std::size_t kFaultTestCount;
 
@@ -31,8 +35,10 @@ const Suite kSuites[] = {
     {kMemoryTests, &kMemoryTestCount},
     {kPagePermissionTests, &kPagePermissionTestCount},
     {kCellTests, &kCellTestCount},
+    {kCellServiceTests, &kCellServiceTestCount},
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
+    {kDeviceTests, &kDeviceTestCount},
     {kFaultTests, &kFaultTestCount},
 };
 
@@ -63,8 +69,9 @@ bool run_all(StringView filter)
             if (result.is_error()) {
                 ++failed;
                 const Error& error = result.error();
-                kprint("selftest: FAIL {}.{}: {} ({}: {})\n", test.suite, test.name, error.message,
-                       error_code_name(error.code), error.value);
+                kprint("selftest: FAIL {}.{}: {} ({}: {}){}{}\n", test.suite, test.name, error.message,
+                       error_code_name(error.code), error.value, error.has_detail() ? ": " : "",
+                       error.has_detail() ? error.detail.text() : StringView());
             } else {
                 ++passed;
                 kprint("selftest: ok   {}.{} ({} us)\n", test.suite, test.name, micros);

@@ -2,8 +2,8 @@
 // error value; the runner prints one line per test and a summary, and the VM exits pass/fail.
 #pragma once
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::selftest {
 

@@ -10,7 +10,7 @@
 #include <new>
 #include <utility>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "sync/spin_lock.h"
 #include "task/wait_queue.h"
 

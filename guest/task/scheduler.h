@@ -8,7 +8,7 @@
 
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "sync/spin_lock.h"
 #include "task/task.h"
 

@@ -10,7 +10,16 @@ namespace {
 CellResolver g_cell_resolver = nullptr;
 }
 
-void set_cell_resolver(CellResolver resolver) { g_cell_resolver = resolver; }
+void set_cell_resolver(CellResolver resolver) { __atomic_store_n(&g_cell_resolver, resolver, __ATOMIC_RELEASE); }
+
+CellId cell_for_new_task(std::uint64_t entry_address)
+{
+    CellResolver resolver = __atomic_load_n(&g_cell_resolver, __ATOMIC_ACQUIRE);
+    if (CellId cell = resolver ? resolver(entry_address) : kKernelCell; cell != kKernelCell)
+        return cell;
+    Task* spawner = scheduler::current_task();
+    return spawner ? spawner->cell() : kKernelCell;
+}
 
 ErrorOr<void> start_task(Task* task, const SpawnOptions& options)
 {
@@ -29,7 +38,7 @@ ErrorOr<void> start_task(Task* task, const SpawnOptions& options)
     task->m_stack = stack.release_value();
     task->m_saved_stack_pointer = prepare_initial_stack(task->m_stack.top(), task);
     task->m_entry_address = task->m_entry.invoker_address();
-    task->m_cell = g_cell_resolver ? g_cell_resolver(task->m_entry_address) : 0;
+    task->m_cell = options.cell != kCellFromCode ? options.cell : cell_for_new_task(task->m_entry_address);
     task->add_reference();  // the join handle's
     scheduler::make_ready_new(task);
     return {};

@@ -7,8 +7,8 @@
 #include <type_traits>
 #include <utility>
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 #include "task/join_handle.h"
 #include "task/scheduler.h"
 #include "task/stack_cache.h"
@@ -19,14 +19,23 @@ namespace delos::task {
 struct SpawnOptions {
     Priority priority = Priority::Normal;
     std::size_t stack_pages = stack_cache::kDefaultStackPages;
+    // The cell the task runs in. Left as kCellFromCode, it is the cell holding the closure's
+    // code (the resolver's answer), or, for a closure in kernel code, the spawning task's cell:
+    // a task started on a cell's behalf belongs to that cell. The cell loader names it outright
+    // for the tasks that run a cell's entries.
+    CellId cell = kCellFromCode;
 };
 
 // Gives a prepared task an id, a stack and a place in the run queue; deletes it on failure.
 ErrorOr<void> start_task(Task* task, const SpawnOptions& options);
 
-// Which cell the code at an address belongs to; installed by the cell loader (0 = kernel).
+// Which cell the code at an address belongs to (kKernelCell for the kernel image); installed by
+// the cell loader (linker/kernel/cell_manager.cpp). Called at every spawn, from any task: it must not
+// block.
 using CellResolver = CellId (*)(std::uint64_t address);
 void set_cell_resolver(CellResolver resolver);
+// The cell a task with this entry address, spawned now by the current task, would belong to.
+CellId cell_for_new_task(std::uint64_t entry_address);
 
 template <typename Callable>
 auto spawn(StringView name, Callable&& callable, SpawnOptions options = {})

@@ -4,7 +4,7 @@
 
 #include <cstddef>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "memory/kernel_stack.h"
 
 namespace delos::task::stack_cache {

@@ -1,5 +1,5 @@
 // task.h: a task: one closure running on its own guarded stack, with its scheduling state, the
-// resources it holds (counted), task-local values, and its identity (id, name, owning cell).
+// resources it holds (counted), task-local values, and its identity (id, name, the cell it runs in).
 // The scheduler (scheduler.h) decides when it runs; spawn.h creates it; join_handle.h ends it.
 #pragma once
 
@@ -7,8 +7,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/function.h"
-#include "lib/string_view.h"
+#include "lib/core/function.h"
+#include "lib/core/string_view.h"
 #include "memory/kernel_stack.h"
 #include "sync/spin_lock.h"
 #include "task/wait_queue.h"
@@ -20,8 +20,11 @@ namespace delos::task {
 using TaskId = std::uint32_t;
 inline constexpr TaskId kKernelOwner = 0;
 
-// Which cell a task's entry point belongs to; 0 = the kernel image (cells do not exist yet).
+// The cell a task runs in: the cell loader numbers every loaded cell (never reusing a number);
+// 0 is the kernel image. See spawn.h for how a new task's cell is chosen.
 using CellId = std::uint64_t;
+inline constexpr CellId kKernelCell = 0;
+inline constexpr CellId kCellFromCode = ~CellId(0);  // SpawnOptions: "decide from the closure's code"
 
 enum class TaskState : std::uint8_t {
     Ready,     // in its processor's run queue

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "task/task.h"
 
 namespace delos::task::registry {

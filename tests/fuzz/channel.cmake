@@ -6,4 +6,4 @@ delos_add_fuzzer(channel SOURCES
   guest/lib/proto/utf8.cpp
   guest/lib/proto/wire_reader.cpp
   guest/lib/crypto/sha256.cpp
-  guest/lib/error_or.cpp)
+  guest/lib/core/error_or.cpp)

@@ -4,13 +4,13 @@
 # build/fuzz-corpus/loader when the cells are built.
 file(GLOB DELOS_LOADER_FUZZ_SOURCES CONFIGURE_DEPENDS
   ${CMAKE_SOURCE_DIR}/guest/lib/archive/*.cpp
-  ${CMAKE_SOURCE_DIR}/guest/lib/link/*.cpp)
+  ${CMAKE_SOURCE_DIR}/guest/linker/*.cpp)
 delos_add_fuzzer(loader SOURCES
   tests/fuzz/loader_fuzzer.cpp
   ${DELOS_LOADER_FUZZ_SOURCES}
   guest/lib/elf/elf_file.cpp
-  guest/lib/error_or.cpp
-  guest/lib/format.cpp)
+  guest/lib/core/error_or.cpp
+  guest/lib/core/format.cpp)
 
 if(TARGET fuzz-loader AND TARGET cells)
   set(seed_dir ${CMAKE_BINARY_DIR}/fuzz-corpus/loader)

@@ -11,11 +11,11 @@
 #include <map>
 
 #include "lib/archive/archive.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/cell_library.h"
-#include "lib/link/describe.h"
-#include "lib/link/namespace.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_identity.h"
+#include "linker/cell_library.h"
+#include "linker/describe.h"
+#include "linker/namespace.h"
+#include "linker/relocatable_object.h"
 
 using namespace delos;
 using namespace delos::link;

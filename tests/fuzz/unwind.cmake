@@ -6,4 +6,4 @@ delos_add_fuzzer(unwind SOURCES
   guest/lib/unwind/eh_frame.cpp
   guest/lib/unwind/cfi.cpp
   guest/lib/unwind/lsda.cpp
-  guest/lib/error_or.cpp)
+  guest/lib/core/error_or.cpp)

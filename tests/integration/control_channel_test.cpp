@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <iostream>
 #include <iterator>
 
 #include "background_process.h"
@@ -24,15 +25,26 @@ namespace {
 
 constexpr auto kBootLimit = std::chrono::seconds(300);
 
-class ControlChannel : public ::testing::Test {
+// The same scenarios on each way of running a guest with a control channel: delos-vmm (needs
+// KVM) and QEMU microvm (virtio-mmio; KVM or, without it, TCG). A TEST_F on this fixture runs
+// under delos-vmm.
+class ControlChannel : public ::testing::TestWithParam<std::string> {
 protected:
     void SetUp() override
     {
-        DELOS_REQUIRE_KVM();
+        bool qemu = ::testing::UnitTest::GetInstance()->current_test_info()->value_param() != nullptr &&
+                    GetParam() == "qemu_microvm";
         m_socket = ::testing::TempDir() + "/delos-control-" + std::to_string(::getpid()) + ".sock";
         ::unlink(m_socket.c_str());
-        m_vm = std::make_unique<BackgroundProcess>(std::vector<std::string>{
-            vmm_path(), "--module", build_path("cells/cells.a"), "--control-socket", m_socket, kernel_path()});
+        if (qemu) {
+            DELOS_REQUIRE_QEMU();
+            std::cout << qemu_accelerator_note("microvm,acpi=off") << std::endl;
+            m_vm = std::make_unique<BackgroundProcess>(qemu_microvm_channel_command(m_socket));
+        } else {
+            DELOS_REQUIRE_KVM();
+            m_vm = std::make_unique<BackgroundProcess>(std::vector<std::string>{
+                vmm_path(), "--module", build_path("cells/cells.a"), "--control-socket", m_socket, kernel_path()});
+        }
         ASSERT_TRUE(m_vm->wait_for_output("control: serving the channel", kBootLimit)) << m_vm->output();
     }
 
@@ -100,7 +112,7 @@ std::vector<char> read_bytes(const std::string& path)
 
 } // namespace
 
-TEST_F(ControlChannel, PushLoadAndUnloadACellThatWasNotInTheBootSet)
+TEST_P(ControlChannel, PushLoadAndUnloadACellThatWasNotInTheBootSet)
 {
     auto list = chan({"list"});
     ASSERT_EQ(list.exit_code, 0) << list.out << list.err << m_vm->output();
@@ -124,7 +136,7 @@ TEST_F(ControlChannel, PushLoadAndUnloadACellThatWasNotInTheBootSet)
     EXPECT_NE(m_vm->out().find("hello: goodbye"), std::string::npos) << m_vm->output();  // its static destructor ran
 }
 
-TEST_F(ControlChannel, RefusalsCarryTheExactReason)
+TEST_P(ControlChannel, RefusalsCarryTheExactReason)
 {
     auto busy = chan({"unload", "kv"});
     EXPECT_EQ(busy.exit_code, 1);
@@ -136,7 +148,7 @@ TEST_F(ControlChannel, RefusalsCarryTheExactReason)
     EXPECT_NE(missing.err.find("not-found"), std::string::npos) << missing.err;
 }
 
-TEST_F(ControlChannel, BadFramesGetErrorRepliesAndTheGuestStaysUp)
+TEST_P(ControlChannel, BadFramesGetErrorRepliesAndTheGuestStaysUp)
 {
     int fd = connect_unix_socket(m_socket);
     ASSERT_GE(fd, 0);
@@ -192,7 +204,7 @@ TEST_F(ControlChannel, BadFramesGetErrorRepliesAndTheGuestStaysUp)
     EXPECT_EQ(ping.exit_code, 0) << ping.out << ping.err << m_vm->output();
 }
 
-TEST_F(ControlChannel, DisconnectMidPushLosesNothingElse)
+TEST_P(ControlChannel, DisconnectMidPushLosesNothingElse)
 {
     auto object = read_bytes(build_path("cells/hello.o"));
     int fd = connect_unix_socket(m_socket);
@@ -223,3 +235,62 @@ TEST_F(ControlChannel, DisconnectMidPushLosesNothingElse)
     auto push = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
     EXPECT_EQ(push.exit_code, 0) << push.out << push.err;
 }
+
+// The cell manager runs a cell's init in a task of its own, and the agent runs the load in a
+// task of its own: init_sleeps sleeps 10 ms in its init, and pings sent right behind its load
+// request are answered before the load's reply. The cell then lists its worker task, and
+// `stats` shows the tasks of each cell.
+TEST_P(ControlChannel, PingsAreAnsweredWhileABlockingInitLoads)
+{
+    auto push = chan({"push", build_path("cells/init_sleeps.o"), "--no-progress"});
+    ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
+
+    int fd = connect_unix_socket(m_socket);
+    ASSERT_GE(fd, 0);
+    std::vector<std::uint8_t> frames;
+    HostMessage load;
+    load.request_id = 100;
+    load.request = HostMessage::Request::LoadCell;
+    load.load_cell.name = String("init_sleeps");
+    auto frame = frame_of(load);
+    frames.insert(frames.end(), frame.begin(), frame.end());
+    constexpr int kPings = 5;
+    for (int i = 0; i < kPings; ++i) {
+        HostMessage ping;
+        ping.request_id = 200 + i;
+        ping.request = HostMessage::Request::Ping;
+        frame = frame_of(ping);
+        frames.insert(frames.end(), frame.begin(), frame.end());
+    }
+    ASSERT_EQ(::send(fd, frames.data(), frames.size(), MSG_NOSIGNAL), static_cast<ssize_t>(frames.size()));
+    std::vector<std::uint64_t> order;
+    GuestMessage loaded;
+    while (order.size() < kPings + 1) {
+        GuestMessage reply = next_reply(fd);
+        if (::testing::Test::HasFailure())
+            break;
+        order.push_back(reply.reply.request_id);
+        if (reply.reply.request_id == 100)
+            loaded = std::move(reply);
+    }
+    ::close(fd);
+    ASSERT_EQ(order.size(), std::size_t(kPings + 1)) << m_vm->output();
+    EXPECT_NE(order.front(), 100u) << "the first ping was answered only after the load finished";
+    ASSERT_TRUE(loaded.reply.status.ok()) << std::string(loaded.reply.status.reason.view().data(), loaded.reply.status.reason.size());
+    EXPECT_NE(loaded.reply.load_cell.cell.cell_id, 0u);
+    EXPECT_EQ(loaded.reply.load_cell.cell.task_count, 1u);  // the worker its init left running
+
+    auto list = chan({"list"});
+    EXPECT_NE(list.out.find("init_sleeps"), std::string::npos) << list.out;
+    auto stats = chan({"stats"});
+    EXPECT_NE(stats.out.find("init_sleeps.worker"), std::string::npos) << stats.out;
+    EXPECT_NE(stats.out.find("control-agent"), std::string::npos) << stats.out;
+
+    // Its worker still runs in it: unloading is refused, naming the cell.
+    auto busy = chan({"unload", "init_sleeps"});
+    EXPECT_EQ(busy.exit_code, 1);
+    EXPECT_NE(busy.err.find("still runs"), std::string::npos) << busy.err;
+}
+
+INSTANTIATE_TEST_SUITE_P(Guests, ControlChannel, ::testing::Values("delos_vmm", "qemu_microvm"),
+                         [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });

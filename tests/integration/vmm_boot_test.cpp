@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <iterator>
 
@@ -191,6 +193,85 @@ TEST_F(VmmBadInput, ModuleThatIsADirectory) { expect_refused({"--module", "/tmp"
 TEST_F(VmmBadInput, BadMemorySize) { expect_refused({"--memory", "lots", kernel_path()}, "memory size"); }
 
 TEST_F(VmmBadInput, UnknownOption) { expect_refused({"--frobnicate", kernel_path()}, "unknown option --frobnicate"); }
+
+TEST_F(VmmBadInput, KernelWithOverlappingLoadSegments)
+{
+    auto bytes = read_all(kernel_path());
+    ASSERT_GE(bytes.size(), 64u);
+    // Move the second PT_LOAD's physical address onto the first's.
+    std::uint64_t phoff;
+    std::uint16_t phnum;
+    std::memcpy(&phoff, &bytes[32], 8);
+    std::memcpy(&phnum, &bytes[56], 2);
+    std::vector<std::size_t> loads;
+    for (std::uint16_t i = 0; i < phnum; ++i) {
+        std::uint32_t type;
+        std::memcpy(&type, &bytes[phoff + 56 * i], 4);
+        if (type == 1)
+            loads.push_back(phoff + 56 * i);
+    }
+    ASSERT_GE(loads.size(), 2u);
+    std::memcpy(&bytes[loads[1] + 24], &bytes[loads[0] + 24], 8);  // p_paddr
+    std::string path = ::testing::TempDir() + "/overlapping-segments.elf";
+    write_all(path, bytes);
+    expect_refused({path}, "overlap");
+}
+
+TEST_F(VmmBadInput, MemorySizeThatOverflows)
+{
+    expect_refused({"--memory", "18446744073709551616", kernel_path()}, "too large");
+}
+
+TEST_F(VmmBadInput, EmptyModule)
+{
+    std::string module = ::testing::TempDir() + "/empty-module.bin";
+    write_all(module, {});
+    expect_refused({"--module", module, kernel_path()}, "is empty");
+}
+
+// A sparse file far larger than this machine's memory: reading it first would fail or take
+// minutes; its size alone refuses it.
+std::string sparse_file(const std::string& name, off_t size)
+{
+    std::string path = ::testing::TempDir() + "/" + name;
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    EXPECT_NE(file, nullptr);
+    EXPECT_EQ(::ftruncate(::fileno(file), size), 0);
+    std::fclose(file);
+    return path;
+}
+
+TEST_F(VmmBadInput, HugeModuleIsRefusedUnread)
+{
+    std::string module = sparse_file("huge-module.bin", off_t(64) << 30);
+    expect_refused({"--module", module, kernel_path()}, "guest RAM too small for the modules");
+    ::unlink(module.c_str());
+}
+
+TEST_F(VmmBadInput, HugeKernelIsRefusedUnread)
+{
+    std::string kernel = sparse_file("huge-kernel.bin", off_t(64) << 30);
+    expect_refused({kernel}, "more than the 64 MiB of guest RAM");
+    ::unlink(kernel.c_str());
+}
+
+TEST_F(VmmBadInput, SerialFileThatCannotBeOpened)
+{
+    expect_refused({"--serial", "/nonexistent/dir/console.txt", kernel_path()}, "cannot open serial output");
+}
+
+TEST_F(VmmBadInput, ControlSocketPathThatIsNotASocket)
+{
+    std::string path = ::testing::TempDir() + "/not-a-socket";
+    write_all(path, {'x'});
+    expect_refused({"--control-socket", path, kernel_path()}, "exists and is not a socket");
+    EXPECT_EQ(read_all(path), std::vector<char>{'x'});  // left alone
+}
+
+TEST_F(VmmBadInput, ControlSocketPathTooLong)
+{
+    expect_refused({"--control-socket", "/tmp/" + std::string(200, 's'), kernel_path()}, "longer than");
+}
 
 // On this host's kvm_pvm the guest must leave instruction emulation for native mode
 // (docs/kvm-pvm-native-mode.md); everywhere else it must say it stayed ordinary.

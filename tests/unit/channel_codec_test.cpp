@@ -460,7 +460,8 @@ using AllMessages = ::testing::Types<
     Pair<ListCellsReply, v1::ListCellsReply>, Pair<PushCellBeginReply, v1::PushCellBeginReply>,
     Pair<PushCellChunkReply, v1::PushCellChunkReply>, Pair<PushCellCommitReply, v1::PushCellCommitReply>,
     Pair<PushCellAbortReply, v1::PushCellAbortReply>, Pair<LoadCellReply, v1::LoadCellReply>,
-    Pair<UnloadCellReply, v1::UnloadCellReply>, Pair<StatsReply, v1::StatsReply>, Pair<Event, v1::Event>,
+    Pair<UnloadCellReply, v1::UnloadCellReply>, Pair<StatsReply, v1::StatsReply>, Pair<CellTasks, v1::CellTasks>,
+    Pair<Event, v1::Event>,
     Pair<Ready, v1::Ready>, Pair<LogLine, v1::LogLine>, Pair<BacktraceFrame, v1::BacktraceFrame>,
     Pair<FaultReport, v1::FaultReport>>;
 TYPED_TEST_SUITE(ChannelMessage, AllMessages);

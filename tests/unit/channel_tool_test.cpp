@@ -23,7 +23,7 @@
 #include "delos/v1/channel.pb.h"
 #include "fake_guest.h"
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_info.h"
+#include "linker/cell_info.h"
 
 using namespace delos;
 namespace v1 = delos::v1;
@@ -271,6 +271,17 @@ TEST_F(ChannelTool, PushLoadListUnload)
     ASSERT_EQ(unloaded.code, chan::kExitOk) << unloaded.err;
     EXPECT_EQ(unloaded.out, "unloaded probe\n");
     EXPECT_EQ(run({"list"}).out.find("probe"), std::string::npos);
+}
+
+// stats lists the tasks of each cell as the guest grouped them (the kernel's first).
+TEST_F(ChannelTool, StatsShowsTheTasksOfEachCell)
+{
+    Result stats = run({"stats"});
+    ASSERT_EQ(stats.code, chan::kExitOk) << stats.err;
+    EXPECT_NE(stats.out.find("(kernel)"), std::string::npos) << stats.out;
+    EXPECT_NE(stats.out.find("kernel_main, idle, control-agent"), std::string::npos) << stats.out;
+    Result listed = run({"list"});
+    EXPECT_NE(listed.out.find("TASKS"), std::string::npos) << listed.out;
 }
 
 TEST_F(ChannelTool, PushOfOneMebibyteInChunksWithProgress)

@@ -1,7 +1,7 @@
 // command_line_test.cpp: the guest command line splits into a command, arguments and options.
 #include <gtest/gtest.h>
 
-#include "lib/command_line.h"
+#include "lib/core/command_line.h"
 
 using namespace delos;
 

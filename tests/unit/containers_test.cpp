@@ -5,10 +5,10 @@
 #include <random>
 #include <string>
 
-#include "lib/hash_map.h"
-#include "lib/own_ptr.h"
-#include "lib/string.h"
-#include "lib/vector.h"
+#include "lib/core/hash_map.h"
+#include "lib/core/own_ptr.h"
+#include "lib/core/string.h"
+#include "lib/core/vector.h"
 
 using namespace delos;
 

@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "lib/format.h"
+#include "lib/core/format.h"
 
 using namespace delos;
 

@@ -1,6 +1,6 @@
 // function_test.cpp: UniqueFunction owns its callable: moves transfer it, destruction releases
 // captures exactly once, and small callables stay inline while large ones use the heap.
-#include "lib/function.h"
+#include "lib/core/function.h"
 
 #include <gtest/gtest.h>
 

@@ -8,6 +8,7 @@
 // The driver's sources are guest code outside the shared library: compile them in here, with the
 // frame allocator replaced by host memory.
 #include "drivers/virtio/mmio_device_location.cpp"
+#include "drivers/virtio/port_name.h"
 #include "drivers/virtio/virtqueue.cpp"
 
 namespace delos::memory {
@@ -275,10 +276,31 @@ TEST(MmioDeviceLocation, ParsesTheFormatsLinuxAndFirecrackerUse)
     EXPECT_EQ(bytes.value().size, 0x1000u);
 }
 
+// QEMU microvm (acpi=off) announces 0x200-byte windows packed inside one page.
+TEST(MmioDeviceLocation, AcceptsQemuMicrovmSubPageWindows)
+{
+    auto microvm = parse_mmio_device_location("512@0xfeb00e00:12");
+    ASSERT_FALSE(microvm.is_error()) << microvm.error().message;
+    EXPECT_EQ(microvm.value().base, 0xfeb00e00u);
+    EXPECT_EQ(microvm.value().size, 512u);
+    EXPECT_EQ(microvm.value().irq, 12u);
+}
+
+TEST(PortName, StopsAtTheFirstNulAsQemuTerminatesIt)
+{
+    const char qemu[] = "org.delos.control.0";  // sizeof includes the NUL QEMU sends
+    EXPECT_EQ(port_name_length(ByteView(qemu, sizeof qemu), 64), sizeof qemu - 1);
+    EXPECT_EQ(port_name_length(ByteView(qemu, sizeof qemu - 1), 64), sizeof qemu - 1);  // delos-vmm: no NUL
+    const char padded[] = "a\0\0\0b";
+    EXPECT_EQ(port_name_length(ByteView(padded, sizeof padded), 64), 1u);
+    EXPECT_EQ(port_name_length(ByteView(qemu, sizeof qemu), 5), 5u);  // capped
+    EXPECT_EQ(port_name_length(ByteView(qemu, 0), 64), 0u);
+}
+
 TEST(MmioDeviceLocation, RefusesMalformedValuesWithAReason)
 {
     for (const char* bad : {"", "4K", "4K@0xd0000000", "@0xd0000000:5", "4K@:5", "4K@0xd0000000:", "4Q@0x1000:5",
-                            "4K@0xd0000123:5", "4K@0xd0000000:24", "4K@0xd0000000:5x", "256@0xd0000000:5",
+                            "4K@0xd0000123:5", "512@0xfeb00e02:12", "4K@0xd0000000:24", "4K@0xd0000000:5x", "256@0xd0000000:5",
                             "4K@0xfffffffffffff000:5", "99999999999999999999K@0x1000:5", "4K@0xd0000000:-1"}) {
         auto parsed = parse_mmio_device_location(bad);
         EXPECT_TRUE(parsed.is_error()) << "'" << bad << "' was accepted";

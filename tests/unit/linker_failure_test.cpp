@@ -7,8 +7,8 @@
 #include <string>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_info.h"
-#include "lib/link/namespace.h"
+#include "linker/cell_info.h"
+#include "linker/namespace.h"
 #include "linker_test_host.h"
 
 using namespace delos;
@@ -42,6 +42,9 @@ protected:
             return {};
         EXPECT_EQ(loaded.error().code, code) << loaded.error().message << ": " << failure(linker_namespace);
         EXPECT_FALSE(linker_namespace.last_failure().empty());
+        // The error itself carries the explanation (last_failure() is its deprecated echo).
+        EXPECT_TRUE(loaded.error().has_detail());
+        EXPECT_EQ(str(loaded.error().explanation()), failure(linker_namespace));
         return loaded.error();
     }
 };
@@ -274,7 +277,9 @@ TEST_F(LinkerFailureTest, AMissingOrDuplicatedCellRecordIsRefused)
 
     ElfEditor abi(cell_bytes("kv"));
     abi.contents(abi.find_section(".delos.cell"))[offsetof(CellInfo, abi_version)] = 99;
-    EXPECT_EQ(refuse(abi.bytes(), ErrorCode::Unsupported).value, 99u);
+    Error wrong_abi = refuse(abi.bytes(), ErrorCode::Unsupported);
+    EXPECT_EQ(wrong_abi.value, 99u);
+    EXPECT_NE(std::string(wrong_abi.message).find("speaks cell ABI version 1"), std::string::npos) << wrong_abi.message;
 
     ElfEditor doubled(cell_bytes("kv"));
     doubled.section(doubled.find_section(".delos.cell")).sh_size = 2 * sizeof(CellInfo);

@@ -11,10 +11,10 @@
 #include <string>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_library.h"
-#include "lib/link/describe.h"
-#include "lib/link/namespace.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_library.h"
+#include "linker/describe.h"
+#include "linker/namespace.h"
+#include "linker/relocatable_object.h"
 #include "linker_test_host.h"
 
 using namespace delos;

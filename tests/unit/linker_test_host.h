@@ -21,14 +21,14 @@
 #include <utility>
 #include <vector>
 
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 #include "lib/elf/elf64.h"
-#include "lib/format.h"
-#include "lib/link/cell_library.h"
-#include "lib/link/entry_invoker.h"
-#include "lib/link/namespace.h"
-#include "lib/link/section_memory.h"
-#include "lib/string_view.h"
+#include "lib/core/format.h"
+#include "linker/cell_library.h"
+#include "linker/entry_invoker.h"
+#include "linker/namespace.h"
+#include "linker/section_memory.h"
+#include "lib/core/string_view.h"
 
 namespace delos::host {
 

@@ -6,10 +6,10 @@
 #include <string>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/cell_identity.h"
-#include "lib/link/cell_info.h"
-#include "lib/link/export_rule.h"
-#include "lib/link/relocatable_object.h"
+#include "linker/cell_identity.h"
+#include "linker/cell_info.h"
+#include "linker/export_rule.h"
+#include "linker/relocatable_object.h"
 #include "linker_test_host.h"
 
 using namespace delos;

@@ -6,8 +6,8 @@
 #include <cstring>
 
 #include "lib/elf/elf64.h"
-#include "lib/link/relocatable_object.h"
-#include "lib/link/relocation.h"
+#include "linker/relocatable_object.h"
+#include "linker/relocation.h"
 
 using namespace delos;
 using namespace delos::link;

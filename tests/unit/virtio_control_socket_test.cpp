@@ -232,5 +232,27 @@ TEST(ControlSocketSetup, RefusesAPathThatIsNotASocket)
     ::unlink(path.c_str());
 }
 
+// delos-vmm binds the control socket before it opens KVM: the listener alone owns the path.
+TEST(ControlSocketSetup, ListenerReplacesAStaleSocketAndRemovesItsPath)
+{
+    std::string path = "/tmp/delos-virtio-test-listener-" + std::to_string(::getpid()) + ".sock";
+    ::unlink(path.c_str());
+    {
+        // A socket file left by a run that was killed: bound, never removed.
+        FileDescriptor stale(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        sockaddr_un address{};
+        address.sun_family = AF_UNIX;
+        std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+        ASSERT_EQ(::bind(stale.get(), reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+    }
+    ASSERT_EQ(::access(path.c_str(), F_OK), 0);
+    {
+        UnixListener listener(path);
+        UnixListener moved(std::move(listener));  // the moved-from one removes nothing
+        EXPECT_EQ(moved.path(), path);
+    }
+    EXPECT_NE(::access(path.c_str(), F_OK), 0);
+}
+
 } // namespace
 } // namespace delos::vmm::virtio

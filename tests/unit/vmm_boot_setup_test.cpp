@@ -14,6 +14,7 @@
 #include "abi/pvh.h"
 #include "guest_memory.h"
 #include "kernel_image.h"
+#include "lib/elf/elf_file.h"
 #include "lib/pvh/boot_info.h"
 #include "start_info.h"
 #include "vm_config.h"
@@ -82,6 +83,7 @@ TEST(KernelImage, ReadingAFileThatIsNotAKernelStillReportsWhy)
     auto bytes = read_kernel_file(path);
     EXPECT_EQ(bytes.size(), 24u) << "read whole, for the parser to refuse";
     EXPECT_THROW(parse_kernel_image(bytes), BadInput);
+    EXPECT_THROW(read_kernel_file(path, 16), BadInput) << "larger than the limit: refused unread";
     std::remove(path.c_str());
     EXPECT_THROW(read_kernel_file(path), BadInput);
 }
@@ -107,6 +109,35 @@ TEST(KernelImage, RefusesWhatCannotBoot)
     auto bad_descriptor = bytes;
     bad_descriptor[at - bytes.begin() + 4] = 3;  // descriptor size 3
     EXPECT_THROW(parse_kernel_image(bad_descriptor), BadInput);
+
+    // Two PT_LOAD segments sharing addresses (the second moved onto the first).
+    auto overlapping = bytes;
+    elf::Elf64_Ehdr header;
+    std::memcpy(&header, overlapping.data(), sizeof header);
+    std::vector<std::size_t> loads;
+    for (std::size_t i = 0; i < header.e_phnum; ++i) {
+        elf::Elf64_Phdr program_header;
+        std::size_t at_header = header.e_phoff + i * sizeof program_header;
+        std::memcpy(&program_header, overlapping.data() + at_header, sizeof program_header);
+        if (program_header.p_type == elf::PT_LOAD)
+            loads.push_back(at_header);
+    }
+    ASSERT_GE(loads.size(), 3u);
+    // The third segment starts one page into the second's end: a partial overlap.
+    elf::Elf64_Phdr second, third;
+    std::memcpy(&second, overlapping.data() + loads[1], sizeof second);
+    std::memcpy(&third, overlapping.data() + loads[2], sizeof third);
+    third.p_paddr = second.p_paddr + second.p_memsz - 1;
+    std::memcpy(overlapping.data() + loads[2], &third, sizeof third);
+    try {
+        parse_kernel_image(overlapping);
+        FAIL() << "a kernel with overlapping segments was accepted";
+    } catch (const BadInput& error) {
+        EXPECT_NE(std::string(error.what()).find("overlap"), std::string::npos) << error.what();
+    }
+    third.p_paddr = second.p_paddr + second.p_memsz;  // touching is fine
+    std::memcpy(overlapping.data() + loads[2], &third, sizeof third);
+    EXPECT_NO_THROW(parse_kernel_image(overlapping));
 
     GuestMemory tiny(1 << 20);  // 1 MiB: the kernel starts at 1 MiB
     EXPECT_THROW(load_kernel_image(parse_kernel_image(bytes), tiny), BadInput);
@@ -177,6 +208,15 @@ TEST(VmConfig, ParsesSizesAndArguments)
     EXPECT_THROW(parse_memory_size("1M"), BadInput);
     EXPECT_THROW(parse_memory_size("12Q"), BadInput);
     EXPECT_THROW(parse_memory_size("99999999999999999999999"), BadInput);
+    // 2^64 wraps to 0 if the digit is added unchecked: it must be "too large", not "below 2 MiB".
+    for (const char* text : {"18446744073709551616", "18446744073709551615", "18446744073709551619"}) {
+        try {
+            parse_memory_size(text);
+            ADD_FAILURE() << text << " accepted";
+        } catch (const BadInput& error) {
+            EXPECT_NE(std::string(error.what()).find("too large"), std::string::npos) << text << ": " << error.what();
+        }
+    }
 
     const char* argv[] = {"delos-vmm", "--memory", "128M", "--cmdline", "selftest", "--module", "a", "--module", "b", "k.elf"};
     VmConfig config = parse_arguments(10, const_cast<char**>(argv));

@@ -14,7 +14,7 @@
 #include "lib/proto/utf8.h"
 #include "lib/proto/wire_reader.h"
 #include "lib/proto/wire_writer.h"
-#include "lib/vector.h"
+#include "lib/core/vector.h"
 
 using namespace delos;
 using namespace delos::wire;

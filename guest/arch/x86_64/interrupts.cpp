@@ -1,14 +1,10 @@
-// interrupts.cpp: IDT setup and the C++ side of interrupt dispatch, including the fatal
-// exception report (vector, error code, RIP, CR2, registers and a symbolized backtrace).
+// interrupts.cpp: IDT setup and the C++ side of interrupt dispatch: device handlers, the
+// exception hook chain, and handing unhandled exceptions to the fatal reporter.
 #include "arch/x86_64/interrupts.h"
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
 #include "arch/x86_64/native_mode.h"
-#include "debug/backtrace.h"
-#include "debug/kernel_log.h"
-#include "debug/kernel_symbols.h"
-#include "drivers/platform/platform_ports.h"
 
 extern "C" const std::uint64_t interrupt_entry_table[256];
 
@@ -36,38 +32,74 @@ constexpr std::uint8_t kInterruptGate = 0x8e;  // present, ring 0, interrupts of
 // Native mode: int3 runs at hardware ring 3, so gates must be DPL3 to be reachable at all.
 constexpr std::uint8_t kNativeInterruptGate = 0xee;
 constexpr std::uint64_t kGeneralProtection = 13;
-constexpr std::uint64_t kPageFault = 14;
 
 alignas(16) IdtEntry g_idt[256];
 InterruptHandler g_handlers[256];
-ExceptionHook g_exception_hook = nullptr;
+struct RankedHook {
+    ExceptionHook hook;
+    int rank;
+};
+RankedHook g_exception_hooks[kMaxExceptionHooks];
+unsigned g_exception_hook_count = 0;
+FatalExceptionReporter g_fatal_reporter = nullptr;
+InterruptHandler g_spurious_handler = nullptr;
+std::uint64_t g_spurious_interrupts = 0;
 bool g_exception_from_soft_masked_code = false;  // native mode: the soft mask when the exception came
 
-void describe_page_fault(std::uint64_t error_code)
+} // namespace
+
+bool add_exception_hook(ExceptionHook hook, int rank)
 {
-    kprint("  page fault: {} {} page{}{}, cr2={:#018x}\n", (error_code & 2) ? "write to" : "read from",
-           (error_code & 1) ? "a protected" : "a non-present", (error_code & 16) ? ", instruction fetch" : "",
-           (error_code & 8) ? ", reserved bit set" : "", cpu::read_cr2());
+    if (!hook || g_exception_hook_count == kMaxExceptionHooks)
+        return false;
+    for (unsigned i = 0; i < g_exception_hook_count; ++i) {
+        if (g_exception_hooks[i].hook == hook)
+            return false;
+    }
+    // Insertion keeps the chain ordered by rank; equal ranks keep their order of arrival.
+    unsigned position = g_exception_hook_count;
+    while (position > 0 && g_exception_hooks[position - 1].rank > rank) {
+        g_exception_hooks[position] = g_exception_hooks[position - 1];
+        --position;
+    }
+    g_exception_hooks[position] = {hook, rank};
+    __atomic_store_n(&g_exception_hook_count, g_exception_hook_count + 1, __ATOMIC_RELEASE);
+    return true;
+}
+
+void remove_exception_hook(ExceptionHook hook)
+{
+    for (unsigned i = 0; i < g_exception_hook_count; ++i) {
+        if (g_exception_hooks[i].hook != hook)
+            continue;
+        for (unsigned j = i + 1; j < g_exception_hook_count; ++j)
+            g_exception_hooks[j - 1] = g_exception_hooks[j];
+        __atomic_store_n(&g_exception_hook_count, g_exception_hook_count - 1, __ATOMIC_RELEASE);
+        return;
+    }
+}
+
+void set_fatal_exception_reporter(FatalExceptionReporter reporter) { g_fatal_reporter = reporter; }
+void set_spurious_interrupt_handler(InterruptHandler handler) { g_spurious_handler = handler; }
+std::uint64_t spurious_interrupt_count() { return __atomic_load_n(&g_spurious_interrupts, __ATOMIC_RELAXED); }
+
+namespace {
+
+bool run_exception_hooks(InterruptFrame& frame)
+{
+    unsigned count = __atomic_load_n(&g_exception_hook_count, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < count; ++i) {
+        if (g_exception_hooks[i].hook(frame))
+            return true;
+    }
+    return false;
 }
 
 [[noreturn]] void report_fatal_exception(const InterruptFrame& frame)
 {
-    char location[256];
-    FixedBufferSink sink(location, sizeof location);
-    describe_code_address(sink, frame.rip, frame.rip);
-    kprint("delos: EXCEPTION {} (vector {}) error {:#x} at rip {:#018x} <{}>\n", exception_name(frame.vector), frame.vector,
-           frame.error_code, frame.rip, sink.view());
-    if (frame.vector == kPageFault)
-        describe_page_fault(frame.error_code);
-    kprint("  rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", frame.rax, frame.rbx, frame.rcx, frame.rdx);
-    kprint("  rsi={:016x} rdi={:016x} rbp={:016x} rsp={:016x}\n", frame.rsi, frame.rdi, frame.rbp, frame.rsp);
-    kprint("  r8 ={:016x} r9 ={:016x} r10={:016x} r11={:016x}\n", frame.r8, frame.r9, frame.r10, frame.r11);
-    kprint("  r12={:016x} r13={:016x} r14={:016x} r15={:016x}\n", frame.r12, frame.r13, frame.r14, frame.r15);
-    kprint("  rflags={:08x} cs={:x} ss={:x} cr0={:x} cr3={:x} cr4={:x}{}\n", frame.rflags, frame.cs, frame.ss,
-           cpu::read_cr0(), cpu::read_cr3(), cpu::read_cr4(),
-           cpu::native_mode() ? " (kvm_pvm native mode: cs/ss are the host's ring-3 selectors)" : "");
-    print_backtrace(frame.rbp, frame.rip);
-    platform::shutdown(platform::kExitPanic);
+    if (FatalExceptionReporter reporter = g_fatal_reporter)
+        reporter(frame);  // does not return in practice; if it does, the CPU stops here
+    cpu::halt_forever();
 }
 
 } // namespace
@@ -126,8 +158,6 @@ void use_native_gates()
 }
 
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
-
-void set_exception_hook(ExceptionHook hook) { g_exception_hook = hook; }
 
 bool exception_interrupted_masked_code(const InterruptFrame& frame)
 {
@@ -189,11 +219,13 @@ void run_handler(InterruptFrame& frame)
         handler(frame);
         return;
     }
-    delos::kprint("delos: spurious interrupt vector {}\n", frame.vector);
+    ++g_spurious_interrupts;
+    if (InterruptHandler fallback = g_spurious_handler)
+        fallback(frame);
 }
 
 // An exception: a probed MSR that does not exist resumes at its fixup; anything else goes to the
-// hook (the fault probe) or is fatal.
+// hook chain (the fault probe, later fault recovery) or to the fatal reporter.
 void handle_exception(InterruptFrame& frame)
 {
     if (frame.vector == kGeneralProtection) {
@@ -202,7 +234,7 @@ void handle_exception(InterruptFrame& frame)
             return;
         }
     }
-    if (g_exception_hook && g_exception_hook(frame))
+    if (run_exception_hooks(frame))
         return;
     report_fatal_exception(frame);
 }

@@ -1,4 +1,4 @@
-// interrupts.h: the IDT, exception reporting, and registration of device interrupt handlers.
+// interrupts.h: the IDT, the exception hook chain, and registration of device interrupt handlers.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +17,31 @@ void use_native_gates();
 using InterruptHandler = void (*)(InterruptFrame& frame);
 // Vectors 32..255. The handler runs with interrupts disabled and must acknowledge its device.
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler);
+// Called for a vector nobody registered (after counting it), e.g. to log it.
+void set_spurious_interrupt_handler(InterruptHandler handler);
+std::uint64_t spurious_interrupt_count();
 
-// Exception hook for recovery (fault probes now, task unwinding later): return true if the
-// exception was handled and the (possibly modified) frame should be resumed.
+// Exception hooks form a chain: each subscriber (the selftest's fault probe, fault recovery)
+// is asked in order of its rank, lowest first; one that returns true has handled the exception
+// and the (possibly modified) frame is resumed. An exception no hook takes goes to the fatal
+// reporter. Hooks run in exception context: they must not block. The chain is fixed-size and
+// meant to be set up at boot (adding and removing are not synchronised with a running hook).
 using ExceptionHook = bool (*)(InterruptFrame& frame);
-void set_exception_hook(ExceptionHook hook);
+inline constexpr unsigned kMaxExceptionHooks = 8;
+// Ranks: resumable probes are asked before recovery, which is asked before anything generic.
+inline constexpr int kExceptionRankProbe = 10;
+inline constexpr int kExceptionRankRecovery = 50;
+// False if the chain is full or `hook` is already in it.
+bool add_exception_hook(ExceptionHook hook, int rank);
+void remove_exception_hook(ExceptionHook hook);
+// Deprecated single-slot form: adds `hook` at kExceptionRankRecovery.
+inline void set_exception_hook(ExceptionHook hook) { (void)add_exception_hook(hook, kExceptionRankRecovery); }
+
+// What happens to an exception nobody handled: the reporter prints what it knows and stops the
+// machine (debug/exception_report.h installs it; arch/ knows nothing about consoles or exits).
+// Without one, the CPU halts with interrupts off.
+using FatalExceptionReporter = void (*)(const InterruptFrame& frame);
+void set_fatal_exception_reporter(FatalExceptionReporter reporter);
 
 const char* exception_name(std::uint64_t vector);
 

@@ -4,7 +4,7 @@
 
 #include <cstdint>
 
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 
 namespace delos::io_apic {
 

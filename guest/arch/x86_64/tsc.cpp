@@ -60,21 +60,38 @@ std::uint64_t from_timing_leaf()
     return std::uint64_t(cpu::cpuid(kHypervisorTimingLeaf).eax) * 1000;
 }
 
+// PIT channel 0 counting down from 0xffff in mode 0, read back with latch commands until 10 ms
+// (11932 ticks of 1.193182 MHz) have passed. Channel 0's gate is always on, so this needs no
+// port 0x61 (QEMU's microvm has none: reading it returns 0xff, and a channel-2 gate loop based on
+// it ends at once). A machine without a PIT reads 0xffff forever: give up after ~2^31 TSC ticks.
+std::uint16_t read_pit_channel0()
+{
+    cpu::out8(0x43, 0x00);  // latch channel 0
+    std::uint8_t low = cpu::in8(0x40);
+    std::uint8_t high = cpu::in8(0x40);
+    return static_cast<std::uint16_t>(low | (high << 8));
+}
+
 std::uint64_t from_pit()
 {
-    // PIT channel 2 in one-shot mode for 10 ms (11932 ticks of 1.193182 MHz).
-    constexpr std::uint16_t kCount = 11932;
-    std::uint8_t gate = cpu::in8(0x61);
-    cpu::out8(0x61, static_cast<std::uint8_t>((gate & ~0x02) | 0x01));
-    cpu::out8(0x43, 0xb0);  // channel 2, lobyte/hibyte, mode 0
-    cpu::out8(0x42, kCount & 0xff);
-    cpu::out8(0x42, kCount >> 8);
+    constexpr std::uint32_t kPitHz = 1193182;
+    constexpr std::uint32_t kWanted = 11932;  // 10 ms
+    constexpr std::uint64_t kGiveUpTicks = 1ull << 31;
+    cpu::out8(0x43, 0x30);  // channel 0, lobyte/hibyte, mode 0 (interrupt on terminal count; IRQ0 is masked)
+    cpu::out8(0x40, 0xff);
+    cpu::out8(0x40, 0xff);
+    std::uint16_t first = read_pit_channel0();
     std::uint64_t start = cpu::read_tsc();
-    while (!(cpu::in8(0x61) & 0x20))
-        cpu::pause();
-    std::uint64_t elapsed = cpu::read_tsc() - start;
-    cpu::out8(0x61, gate);
-    return elapsed * 100;
+    std::uint32_t elapsed = 0;
+    std::uint64_t now = start;
+    while (elapsed < kWanted) {
+        now = cpu::read_tsc();
+        if (now - start > kGiveUpTicks)
+            return 0;
+        std::uint16_t count = read_pit_channel0();
+        elapsed = count <= first ? static_cast<std::uint32_t>(first - count) : 0;
+    }
+    return (now - start) * kPitHz / elapsed;
 }
 
 } // namespace

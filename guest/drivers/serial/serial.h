@@ -1,7 +1,7 @@
 // serial.h: the kernel's COM1 console (16550 UART); the one output every part of the guest can use.
 #pragma once
 
-#include "lib/string_view.h"
+#include "lib/core/string_view.h"
 
 namespace delos::serial {
 

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
+#include "drivers/virtio/port_name.h"
 
 namespace delos::virtio {
 
@@ -121,7 +122,7 @@ void ConsoleDriver::on_interrupt()
     std::uint32_t causes = m_transport->take_interrupt_causes();
     if (causes & kInterruptConfigChange)
         m_config_changed.store(true, std::memory_order_relaxed);
-    m_activity.store(true, std::memory_order_release);
+    m_activity.signal();
 }
 
 ErrorOr<void> ConsoleDriver::break_device(Error reason)
@@ -232,7 +233,7 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
     case kPortName: {
         if (!port)
             return;
-        std::uint32_t length = payload.size() < kMaxNameBytes ? static_cast<std::uint32_t>(payload.size()) : kMaxNameBytes;
+        auto length = static_cast<std::uint32_t>(port_name_length(payload, kMaxNameBytes));
         __builtin_memcpy(port->name, payload.data(), length);
         port->name_length = length;
         return;
@@ -492,7 +493,7 @@ void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
         // needs no lock (the device only ever advances it, and poll() validates what it finds).
         port->receive.set_interrupts_wanted(false);
         std::uint64_t deadline = tsc::nanoseconds_since_boot() + poll_ns;
-        while (port->receive.unconsumed_used() == 0 && !m_activity.load(std::memory_order_acquire) &&
+        while (port->receive.unconsumed_used() == 0 && !m_activity.pending() &&
                tsc::nanoseconds_since_boot() < deadline)
             cpu::pause();
         // Input: the interrupts stay off while the reader works on it (more input arriving
@@ -508,15 +509,19 @@ void ConsoleDriver::wait_for_input(std::uint32_t id, std::uint64_t poll_ns)
     wait_for_activity();
 }
 
-void ConsoleDriver::wait_for_activity()
+void ConsoleDriver::wait_for_activity() { m_activity.wait(); }
+
+std::uint32_t ConsoleDriver::port_count() const { return m_port_count; }
+
+StringView ConsoleDriver::port_name(std::uint32_t id, char* out, std::size_t capacity)
 {
-    cpu::disable_interrupts();
-    if (m_activity.exchange(false, std::memory_order_acquire)) {
-        cpu::enable_interrupts();
-        return;
-    }
-    cpu::enable_interrupts_and_halt();  // an interrupt between the check and hlt still wakes us
-    m_activity.store(false, std::memory_order_relaxed);
+    SpinLockGuard guard(m_lock);
+    Port* port = port_or_null(id);
+    if (!port || !port->added || capacity == 0)
+        return {};
+    std::size_t length = port->name_length < capacity ? port->name_length : capacity;
+    __builtin_memcpy(out, port->name, length);
+    return StringView(out, length);
 }
 
 } // namespace delos::virtio

@@ -8,11 +8,12 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "drivers/device_activity.h"
 #include "drivers/virtio/transport.h"
 #include "drivers/virtio/virtqueue.h"
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 #include "memory/frame_allocator.h"
 #include "sync/spin_lock.h"
 
@@ -68,8 +69,15 @@ public:
     // Queues all of `bytes` for the host, in buffer-sized chunks with one notification per batch;
     // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed.
     ErrorOr<void> write(std::uint32_t port, ByteView bytes);
-    // Sleeps (sti; hlt) until the device interrupts, unless it already has since the last call.
+    // Blocks the calling task on a wait queue until the device interrupts (other tasks run
+    // meanwhile), unless it already has since the last call; returns with interrupts enabled.
+    // No deadline: it waits for the host (a request, a drained buffer, a PORT_OPEN), and a host
+    // that disconnects interrupts too. Before the scheduler runs it halts instead.
     void wait_for_activity();
+    // For messages: how many ports the driver set up, and the name port `id` announced ("" if
+    // none yet), copied into `out`.
+    std::uint32_t port_count() const;
+    StringView port_name(std::uint32_t id, char* out, std::size_t capacity);
     // The port's connection as of the last poll (every call above polls), read without the lock
     // (each lock is a cli/sti pair, two traps in kvm_pvm native mode): for a reader that has
     // just called read().
@@ -131,7 +139,7 @@ private:
 
     Transport* m_transport = nullptr;
     SpinLock m_lock;
-    std::atomic<bool> m_activity{false};
+    devices::DeviceActivity m_activity;
     std::atomic<bool> m_config_changed{false};
     bool m_broken = false;
     Error m_breakage{};

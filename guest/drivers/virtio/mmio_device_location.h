@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::virtio {
 
@@ -18,7 +18,7 @@ struct MmioDeviceLocation {
 };
 
 // Parses "<size>[K|M]@<address>:<irq>"; numbers decimal or 0x-hex. Refuses a window smaller than
-// the register file, an address that is not page-aligned or wraps, and an irq beyond pin 23.
+// the register file, an address that is not 4-byte aligned or wraps, and an irq beyond pin 23.
 ErrorOr<MmioDeviceLocation> parse_mmio_device_location(StringView text);
 
 } // namespace delos::virtio

@@ -1,20 +1,14 @@
-// mmio_devices.h: brings up drivers for the virtio-mmio devices the command line announces and
-// routes their interrupt lines through the IOAPIC. Knows which device ids have a driver.
+// mmio_devices.h: the virtio-mmio bus: the devices `virtio_mmio.device=` options announce, each
+// attached (MmioTransport) and added to the device registry with its IOAPIC interrupt line.
 #pragma once
 
 #include <cstddef>
 
-#include "drivers/virtio/console.h"
-#include "lib/error_or.h"
-
 namespace delos::virtio {
 
-// Probes every announced device once (later calls return the first call's result): consoles get
-// a ConsoleDriver; devices without a driver are reported and left alone. Needs the local APIC
-// (the scheduler enables it). Returns how many consoles started.
-ErrorOr<std::size_t> start_mmio_devices();
-
-std::size_t console_count();
-ConsoleDriver& console(std::size_t index);
+// Attaches every announced device once and adds it to devices::add_virtio_device (which binds
+// the drivers). Malformed options and absent devices are reported and skipped. Needs the local
+// APIC (the scheduler enables it). Returns how many devices were added.
+std::size_t discover_mmio_devices();
 
 } // namespace delos::virtio

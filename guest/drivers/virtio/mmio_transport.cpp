@@ -53,8 +53,11 @@ void MmioTransport::write(std::uint32_t offset, std::uint32_t value)
 
 ErrorOr<void> MmioTransport::attach(const MmioDeviceLocation& location)
 {
-    // Only the register page is touched; the announced size may be larger.
-    TRY(memory::kernel_page_table().map_device(location.base, memory::kPageSize));
+    // Only the registers and config space are touched: the window, up to a page of it. A window
+    // inside a page (QEMU microvm's 512@0xfeb00e00) maps the page that contains it; neighbours in
+    // that page map the same page again, which is harmless.
+    std::uint64_t span = location.size < memory::kPageSize ? location.size : memory::kPageSize;
+    TRY(memory::kernel_page_table().map_device(location.base, span));
     m_location = location;
     if (std::uint32_t magic = read(kMagicValue); magic != kMagic)
         return Error::make(ErrorCode::NotFound, "virtio-mmio: no device (bad MagicValue)", magic);

@@ -7,9 +7,9 @@
 
 #include "drivers/virtio/mmio_device_location.h"
 #include "drivers/virtio/transport.h"
-#include "lib/command_line.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/command_line.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::virtio {
 

@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "drivers/virtio/virtqueue.h"
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 
 namespace delos::virtio {
 

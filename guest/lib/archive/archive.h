@@ -6,10 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
-#include "lib/vector.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
+#include "lib/core/vector.h"
 
 namespace delos::archive {
 

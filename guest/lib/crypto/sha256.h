@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 
 namespace delos::crypto {
 

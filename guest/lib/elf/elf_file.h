@@ -5,10 +5,10 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 #include "lib/elf/elf64.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::elf {
 

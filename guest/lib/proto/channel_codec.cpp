@@ -156,6 +156,11 @@ Status Status::from_error(const Error& error)
     Status status;
     status.code = static_cast<StatusCode>(static_cast<std::int32_t>(error.code));
     status.reason = String(error.message);
+    if (error.has_detail()) {
+        // The exact reason: the static message, then the names the error carries.
+        status.reason.append(": ");
+        status.reason.append(error.detail.text());
+    }
     status.has_value = error.has_value;
     status.value = error.has_value ? error.value : 0;
     return status;

@@ -5,11 +5,11 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
 #include "lib/proto/channel_messages.h"
-#include "lib/string_view.h"
-#include "lib/vector.h"
+#include "lib/core/string_view.h"
+#include "lib/core/vector.h"
 
 namespace delos::channel {
 

@@ -10,11 +10,11 @@
 #include <cstdint>
 
 #include "abi/channel_limits.h"
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 #include "lib/crypto/sha256.h"
-#include "lib/error_or.h"
-#include "lib/string.h"
-#include "lib/vector.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string.h"
+#include "lib/core/vector.h"
 
 namespace delos::channel {
 
@@ -239,6 +239,8 @@ struct CellInfo {
     Sha256Digest sha256;
     bool has_sha256 = false;
     std::uint32_t generation = 0;
+    std::uint32_t task_count = 0;
+    std::uint64_t cell_id = 0;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -255,6 +257,8 @@ struct CellInfo {
         v.repeated_string(10, self.dependencies, kMaxCellDependencies);
         v.digest(11, self.sha256, self.has_sha256);
         v.uint32(12, self.generation);
+        v.uint32(13, self.task_count);
+        v.uint64(14, self.cell_id);
     }
 };
 
@@ -308,6 +312,22 @@ struct UnloadCellReply {
     static void visit_fields(V&, Self&) {}
 };
 
+struct CellTasks {
+    std::uint64_t cell_id = 0;
+    String cell;
+    std::uint32_t task_count = 0;
+    Vector<String> task_names;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.cell_id);
+        v.string(2, self.cell);
+        v.uint32(3, self.task_count);
+        v.repeated_string(4, self.task_names, kMaxListedTaskNames);
+    }
+};
+
 struct StatsReply {
     std::uint64_t memory_total_bytes = 0;
     std::uint64_t memory_free_bytes = 0;
@@ -318,6 +338,7 @@ struct StatsReply {
     std::uint32_t task_count = 0;
     std::uint64_t uptime_ns = 0;
     std::uint32_t cell_count = 0;
+    Vector<CellTasks> tasks_by_cell;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -331,6 +352,7 @@ struct StatsReply {
         v.uint32(7, self.task_count);
         v.uint64(8, self.uptime_ns);
         v.uint32(9, self.cell_count);
+        v.repeated_message(10, self.tasks_by_cell, kMaxListedCells + 1);
     }
 };
 

@@ -12,9 +12,9 @@
 #include <cstdint>
 
 #include "abi/channel_limits.h"
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/vector.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/vector.h"
 
 namespace delos::channel {
 

@@ -21,15 +21,15 @@
 #include <utility>
 
 #include "abi/channel_limits.h"
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 #include "lib/crypto/sha256.h"
-#include "lib/error_or.h"
+#include "lib/core/error_or.h"
 #include "lib/proto/utf8.h"
 #include "lib/proto/wire_format.h"
 #include "lib/proto/wire_reader.h"
 #include "lib/proto/wire_writer.h"
-#include "lib/string.h"
-#include "lib/vector.h"
+#include "lib/core/string.h"
+#include "lib/core/vector.h"
 
 namespace delos::wire {
 

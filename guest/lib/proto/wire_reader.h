@@ -5,8 +5,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
 #include "lib/proto/wire_format.h"
 
 namespace delos::wire {

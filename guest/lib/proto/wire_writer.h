@@ -5,7 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
+#include "lib/core/byte_view.h"
 #include "lib/proto/wire_format.h"
 
 namespace delos::wire {

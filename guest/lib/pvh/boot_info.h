@@ -6,9 +6,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/string_view.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
 
 namespace delos::pvh {
 

@@ -7,8 +7,8 @@
 
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
 #include "lib/unwind/eh_frame.h"
 
 namespace delos::unwind {

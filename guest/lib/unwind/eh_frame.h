@@ -5,9 +5,9 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "lib/byte_view.h"
-#include "lib/error_or.h"
-#include "lib/vector.h"
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/vector.h"
 
 namespace delos::unwind {
 

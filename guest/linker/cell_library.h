@@ -1,0 +1,41 @@
+// cell_library.h: an archive of cell objects, indexed by the symbols each cell exports, so that
+// loading a cell can find and load the cells it depends on. The archive's own "/" symbol index
+// is not trusted: the library reads every member's symbol table itself.
+#pragma once
+
+#include <cstddef>
+
+#include "lib/core/byte_view.h"
+#include "lib/core/error_or.h"
+#include "lib/core/hash_map.h"
+#include "lib/core/string.h"
+#include "lib/core/string_view.h"
+#include "lib/core/vector.h"
+
+namespace delos::link {
+
+struct LibraryCell {
+    StringView name;      // from its DELOS_CELL record; views into the archive bytes
+    StringView version;
+    ByteView object;
+};
+
+class CellLibrary {
+public:
+    // Each member must be a valid cell object called "<cell name>.o", and cell names must be
+    // unique. On failure `detail` (if given) names the offending member.
+    static ErrorOr<CellLibrary> from_archive(ByteView archive, String* detail = nullptr);
+
+    const Vector<LibraryCell>& cells() const { return m_cells; }
+    const LibraryCell* find_cell(StringView name) const;
+    // The cell that exports `symbol` (a strong definition, see export_rule.h), if any.
+    const LibraryCell* provider_of(StringView symbol) const;
+
+private:
+    CellLibrary() = default;
+
+    Vector<LibraryCell> m_cells;
+    HashMap<String, std::size_t> m_providers;
+};
+
+} // namespace delos::link

@@ -1,0 +1,513 @@
+// cell_manager.cpp: the cell manager: loads and unloads under a sleeping lock, entries run in
+// tasks of their own, the directory of cell numbers (and the tasks' cell resolver), queries,
+// kernel exports on demand, and the atexit/backtrace hooks.
+#include "linker/kernel/cell_manager.h"
+
+#include "debug/kernel_log.h"
+#include "debug/kernel_symbols.h"
+#include "linker/describe.h"
+#include "linker/relocatable_object.h"
+#include "runtime/cxx_runtime.h"
+#include "task/scheduler.h"
+#include "task/spawn.h"
+#include "task/task_registry.h"
+
+namespace delos::loader {
+
+namespace {
+
+CellManager g_cell_manager;
+
+int register_cell_exit_function(void (*function)(), std::uint64_t caller)
+{
+    // Called from a cell's constructor or init, in its entry task, while the loading task holds
+    // the manager's lock and waits for that entry to end: the namespace holds still.
+    auto registered = g_cell_manager.cell_namespace().register_exit_function(caller, function);
+    return registered.is_error() ? -1 : 0;
+}
+
+// Backtraces through cells: the section containing the address; with one section per function
+// its name is the function's (".text.<mangled name>").
+bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, kernel_symbols::CodeOwner& owner)
+{
+    link::LoadedCell* cell = g_cell_manager.cell_namespace().cell_at(address);
+    if (!cell) {
+        // A cell of the load in progress (a fault in its constructor); the loading task waits
+        // for that entry, so the list holds still.
+        for (link::LoadedCell* loading : g_cell_manager.cell_namespace().cells_in_progress()) {
+            if (loading->section_at(address))
+                cell = loading;
+        }
+    }
+    if (!cell)
+        return false;
+    link::LoadedSection* section = cell->section_at(address);
+    if (!section)
+        return false;
+    StringView name = section->name.view();
+    if (name.starts_with(".text."))
+        name = name.substr(6);
+    out = {section->address, section->size, name, name, true};
+    owner = {cell->name(), cell->version()};
+    return true;
+}
+
+task::CellId resolve_task_cell(std::uint64_t code_address) { return g_cell_manager.cell_at(code_address); }
+
+// "init:kv", "dtor:kv", ...: what a task running a cell entry is called.
+void name_entry_task(char (&name)[task::kTaskNameLength], const char* kind, StringView cell)
+{
+    FixedBufferSink sink(name, sizeof name - 1);
+    format_to(sink, "{}:{}", kind, cell);
+    name[sink.view().size()] = '\0';
+}
+
+const char* short_entry_kind(link::EntryKind kind)
+{
+    switch (kind) {
+    case link::EntryKind::Constructor: return "ctor";
+    case link::EntryKind::Fini: return "fini";
+    case link::EntryKind::ExitFunction: return "atexit";
+    case link::EntryKind::Destructor: return "dtor";
+    }
+    return "entry";
+}
+
+// Live tasks per cell, counted in one pass over the registry (its lock masks interrupts, so
+// the visitor only counts into a fixed table).
+struct TaskCounts {
+    static constexpr std::size_t kMaxCells = 64;
+    task::CellId cells[kMaxCells];
+    std::uint32_t counts[kMaxCells];
+    std::size_t size = 0;
+
+    std::uint32_t of(task::CellId cell) const
+    {
+        for (std::size_t i = 0; i < size; ++i) {
+            if (cells[i] == cell)
+                return counts[i];
+        }
+        return 0;
+    }
+};
+
+void count_tasks_by_cell(TaskCounts& table)
+{
+    table.size = 0;
+    task::registry::for_each([&](task::Task& task) {
+        task::CellId cell = task.cell();
+        for (std::size_t i = 0; i < table.size; ++i) {
+            if (table.cells[i] == cell) {
+                ++table.counts[i];
+                return;
+            }
+        }
+        if (table.size < TaskCounts::kMaxCells) {
+            table.cells[table.size] = cell;
+            table.counts[table.size++] = 1;
+        }
+    });
+}
+
+// Holds the manager's lock for a scope (taken by CellManager::lock()).
+class Locked {
+public:
+    explicit Locked(task::Mutex& lock) : m_lock(lock) {}
+    ~Locked() { m_lock.unlock(); }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+private:
+    task::Mutex& m_lock;
+};
+
+} // namespace
+
+CellManager& cell_manager() { return g_cell_manager; }
+
+// --- entries in tasks ---
+
+ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunction init)
+{
+    m_manager.sync_frame_tables();  // a fault in init is then contained to its task
+    if (!task::scheduler::started())
+        return init();
+    task::SpawnOptions options;
+    options.cell = m_manager.id_for_entry(cell);
+    char name[task::kTaskNameLength];
+    name_entry_task(name, "init", cell);
+    auto spawned = task::spawn(name, [this, init]() -> ErrorOr<void> {
+        __atomic_store_n(&m_running, task::scheduler::current_task_id(), __ATOMIC_RELEASE);
+        ErrorOr<void> result = init();
+        __atomic_store_n(&m_running, task::kKernelOwner, __ATOMIC_RELEASE);
+        return result;
+    }, options);
+    if (spawned.is_error())
+        return spawned.release_error().with_context(format("cell {}: no task for its init entry", cell));
+    auto outcome = spawned.value().join();
+    if (outcome.end() == task::TaskEnd::Faulted)
+        return Error::make(ErrorCode::Internal, "cell init entry faulted", outcome.fault().vector)
+            .with_detail(format("cell {}: its init task ended Faulted (contained fault #{}, vector {} at rip {:#x})", cell,
+                                outcome.fault().sequence, outcome.fault().vector, outcome.fault().instruction_pointer));
+    if (!outcome.returned())
+        return Error::make(ErrorCode::Internal, "cell init entry did not return")
+            .with_detail(format("cell {}: its init task ended {}", cell, task::task_end_name(outcome.end())));
+    return outcome.release_value();
+}
+
+void TaskEntryInvoker::call(StringView cell, link::EntryKind kind, void (*function)())
+{
+    if (kind == link::EntryKind::Constructor)
+        m_manager.sync_frame_tables();  // relocated, not yet constructed: its faults can be contained
+    if (!task::scheduler::started()) {
+        function();
+        return;
+    }
+    task::SpawnOptions options;
+    options.cell = m_manager.id_for_entry(cell);
+    char name[task::kTaskNameLength];
+    name_entry_task(name, short_entry_kind(kind), cell);
+    auto spawned = task::spawn(name, [this, function] {
+        __atomic_store_n(&m_running, task::scheduler::current_task_id(), __ATOMIC_RELEASE);
+        function();
+        __atomic_store_n(&m_running, task::kKernelOwner, __ATOMIC_RELEASE);
+    }, options);
+    if (spawned.is_error()) {
+        // No task to be had (memory): the entry must still run, so it runs here, in the loading
+        // task, which holds only the manager's sleeping lock.
+        function();
+        return;
+    }
+    (void)spawned.value().join();
+}
+
+// --- locking and the directory ---
+
+ErrorOr<void> CellManager::lock()
+{
+    task::TaskId self = task::scheduler::current_task_id();
+    if (self != task::kKernelOwner && self == m_invoker.running_entry_task())
+        return Error::make(ErrorCode::Busy, "the cell manager is in the middle of loading or unloading")
+            .with_detail("a cell's constructor, init, fini or destructor asked the cell manager to load or unload a cell");
+    m_lock.lock();
+    return {};
+}
+
+CellId CellManager::id_for_entry(StringView cell)
+{
+    SpinLockGuard guard(m_directory_lock);
+    return m_directory.id_for_entry(cell);
+}
+
+CellId CellManager::cell_at(std::uint64_t address)
+{
+    SpinLockGuard guard(m_directory_lock);
+    return m_directory.cell_at(address);
+}
+
+String CellManager::cell_name(CellId id)
+{
+    String name;
+    {
+        SpinLockGuard guard(m_directory_lock);
+        if (const cells::CellRecord* record = m_directory.find(id))
+            name = record->name;
+    }
+    return name;
+}
+
+std::uint32_t CellManager::task_count(CellId id)
+{
+    TaskCounts counts;
+    count_tasks_by_cell(counts);
+    return counts.of(id);
+}
+
+LoadResult CellManager::adopt_loaded(link::LoadedCell* root, std::size_t cells_before)
+{
+    const auto& loaded = m_namespace->cells();
+    LoadResult result;
+    for (std::size_t i = cells_before; i < loaded.size(); ++i) {
+        const link::LoadedCell& cell = *loaded[i];
+        link::Region text = cell.region(link::SectionKind::Text);
+        {
+            SpinLockGuard guard(m_directory_lock);
+            (void)m_directory.commit(cell.name(), cells::CodeRange{text.address, text.size});
+        }
+        if (&cell != root)
+            result.also_loaded.append(String(cell.name()));
+    }
+    result.cell = summary_of(*root, false);
+    result.cell.task_count = task_count(result.cell.id);  // tasks its init started and left running
+    return result;
+}
+
+CellSummary CellManager::summary_of(const link::LoadedCell& cell, bool with_sections)
+{
+    cells::CellRecord record;  // the numbers only: no allocation under the spin lock
+    bool known = false;
+    {
+        SpinLockGuard guard(m_directory_lock);
+        if (const cells::CellRecord* found = m_directory.find(cell.name())) {
+            record.id = found->id;
+            record.generation = found->generation;
+            record.state = found->state;
+            known = true;
+        }
+    }
+    return cells::summarize_cell(cell, known ? &record : nullptr, with_sections);
+}
+
+// --- unwind tables ---
+
+void CellManager::sync_frame_tables()
+{
+    const auto& committed = m_namespace->cells();
+    const auto& in_progress = m_namespace->cells_in_progress();
+    auto present = [&](const link::LoadedCell* cell) {
+        for (const OwnPtr<link::LoadedCell>& loaded : committed) {
+            if (loaded.get() == cell)
+                return true;
+        }
+        for (const link::LoadedCell* loading : in_progress) {
+            if (loading == cell)
+                return true;
+        }
+        return false;
+    };
+    // Gone cells first: a new cell may sit where a gone one was.
+    m_frame_tables.remove_all_matching([&](const CellFrameTable& entry) {
+        if (present(entry.cell))
+            return false;
+        if (entry.table)
+            unwinding::unregister_frame_table(entry.table);
+        return true;
+    });
+    auto add = [&](const link::LoadedCell& cell) {
+        for (const CellFrameTable& entry : m_frame_tables) {
+            if (entry.cell == &cell)
+                return;
+        }
+        unwinding::FrameTableHandle table = nullptr;
+        if (link::LoadedSection* eh_frame = cell.find_section(".eh_frame")) {
+            link::Region text = cell.region(link::SectionKind::Text);
+            link::Region read_only = cell.region(link::SectionKind::ReadOnly);
+            auto registered = unwinding::register_frame_table(
+                cell.name(), ByteView(reinterpret_cast<const void*>(eh_frame->address), eh_frame->size), eh_frame->address,
+                {text.address, text.address + text.size, read_only.address, read_only.address + read_only.size});
+            // A cell whose tables do not parse still runs; a fault in it is then not contained.
+            if (registered.is_error())
+                kprint("delos: cell {}: .eh_frame refused ({}): its faults cannot be contained\n", cell.name(),
+                       registered.error().message);
+            else
+                table = registered.value();
+        }
+        m_frame_tables.append({&cell, table});
+    };
+    for (const OwnPtr<link::LoadedCell>& cell : committed)
+        add(*cell);
+    for (const link::LoadedCell* cell : in_progress)
+        add(*cell);
+}
+
+// --- setup ---
+
+ErrorOr<void> CellManager::initialize(ByteView boot_archive)
+{
+    m_namespace = make_own<link::Namespace>(m_memory, m_invoker);
+    runtime::set_atexit_handler(register_cell_exit_function);
+    kernel_symbols::set_external_symbolizer(symbolize_cell_address);
+    task::set_cell_resolver(resolve_task_cell);
+    if (boot_archive.empty())
+        return {};
+    auto library = link::CellLibrary::from_archive(boot_archive);
+    if (library.is_error())
+        return library.release_error().with_context("the boot archive");
+    m_library = make_own<link::CellLibrary>(library.release_value());
+    return export_kernel_symbols_for_library();
+}
+
+ErrorOr<void> CellManager::export_kernel_symbols_for(ByteView bytes)
+{
+    auto object = TRY(link::RelocatableObject::parse(bytes));
+    for (const link::ObjectSymbol& symbol : object.symbols()) {
+        if (symbol.is_defined() || !symbol.is_global_or_weak() || symbol.name.empty())
+            continue;
+        if (m_namespace->find_symbol(symbol.name))
+            continue;
+        kernel_symbols::Symbol kernel_symbol;
+        if (kernel_symbols::find(symbol.name, kernel_symbol))
+            TRY(m_namespace->add_kernel_symbol(symbol.name, kernel_symbol.address));
+    }
+    return {};
+}
+
+ErrorOr<void> CellManager::export_kernel_symbols_for_library()
+{
+    for (const link::LibraryCell& cell : m_library->cells())
+        TRY(export_kernel_symbols_for(cell.object));
+    return {};
+}
+
+// --- loading and unloading ---
+
+ErrorOr<std::size_t> CellManager::load_boot_set()
+{
+    TRY(lock());
+    Locked locked(m_lock);
+    if (!m_library)
+        return std::size_t(0);
+    std::size_t before = m_namespace->cells().size();
+    for (const link::LibraryCell& cell : m_library->cells()) {
+        if (m_namespace->find_cell(cell.name))
+            continue;
+        std::size_t cells_before = m_namespace->cells().size();
+        auto loaded = m_namespace->load_cell(cell.name, *m_library);
+        sync_frame_tables();
+        if (loaded.is_error()) {
+            SpinLockGuard guard(m_directory_lock);
+            m_directory.abandon_loading();
+            return loaded.release_error();
+        }
+        (void)adopt_loaded(loaded.value(), cells_before);
+    }
+    return m_namespace->cells().size() - before;
+}
+
+ErrorOr<LoadResult> CellManager::load(StringView name)
+{
+    TRY(lock());
+    Locked locked(m_lock);
+    if (!m_library)
+        return Error::make(ErrorCode::NotFound, "no boot archive to load cells from");
+    std::size_t before = m_namespace->cells().size();
+    auto loaded = m_namespace->load_cell(name, *m_library);
+    sync_frame_tables();
+    if (loaded.is_error()) {
+        SpinLockGuard guard(m_directory_lock);
+        m_directory.abandon_loading();
+        return loaded.release_error();
+    }
+    return adopt_loaded(loaded.value(), before);
+}
+
+ErrorOr<LoadResult> CellManager::load_object(ByteView object)
+{
+    TRY(lock());
+    Locked locked(m_lock);
+    TRY(export_kernel_symbols_for(object));
+    std::size_t before = m_namespace->cells().size();
+    auto loaded = m_namespace->load_object(object, library());
+    sync_frame_tables();
+    if (loaded.is_error()) {
+        SpinLockGuard guard(m_directory_lock);
+        m_directory.abandon_loading();
+        return loaded.release_error();
+    }
+    return adopt_loaded(loaded.value(), before);
+}
+
+ErrorOr<void> CellManager::unload(StringView name)
+{
+    TRY(lock());
+    Locked locked(m_lock);
+    if (!m_namespace->find_cell(name))
+        return Error::make(ErrorCode::NotFound, "no loaded cell with that name").with_detail(format("no loaded cell is called {}", name));
+    CellId id = cells::kKernelCell;
+    {
+        SpinLockGuard guard(m_directory_lock);
+        if (const cells::CellRecord* record = m_directory.find(name))
+            id = record->id;
+    }
+    if (id != cells::kKernelCell) {
+        // Its code would be freed under a running task: refused until they end.
+        if (std::uint32_t tasks = task_count(id); tasks > 0)
+            return Error::make(ErrorCode::Busy, "tasks still run in the cell", tasks)
+                .with_detail(format("cell {} still runs {} task(s); they must end before it is unloaded", name, tasks));
+    }
+    {
+        SpinLockGuard guard(m_directory_lock);
+        (void)m_directory.begin_unload(name);
+    }
+    auto unloaded = m_namespace->unload_cell(name);
+    sync_frame_tables();
+    SpinLockGuard guard(m_directory_lock);
+    if (unloaded.is_error()) {
+        m_directory.cancel_unload(name);
+        return unloaded;
+    }
+    m_directory.finish_unload(name);
+    return {};
+}
+
+// --- queries ---
+
+std::size_t CellManager::cell_count()
+{
+    if (lock().is_error())
+        return m_namespace->cells().size();  // from an entry: the namespace holds still meanwhile
+    Locked locked(m_lock);
+    return m_namespace->cells().size();
+}
+
+bool CellManager::is_loaded(StringView name)
+{
+    if (lock().is_error())
+        return m_namespace->find_cell(name) != nullptr;
+    Locked locked(m_lock);
+    return m_namespace->find_cell(name) != nullptr;
+}
+
+Vector<CellSummary> CellManager::cells()
+{
+    TaskCounts counts;
+    count_tasks_by_cell(counts);
+    Vector<CellSummary> result;
+    bool locked_here = !lock().is_error();
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
+        CellSummary summary = summary_of(*cell, false);
+        summary.task_count = counts.of(summary.id);
+        result.append(static_cast<CellSummary&&>(summary));
+    }
+    if (locked_here)
+        unlock();
+    return result;
+}
+
+ErrorOr<CellSummary> CellManager::cell(StringView name, bool with_sections)
+{
+    bool locked_here = !lock().is_error();
+    ErrorOr<CellSummary> result = Error::make(ErrorCode::NotFound, "no loaded cell with that name").with_detail(format("no loaded cell is called {}", name));
+    if (const link::LoadedCell* found = m_namespace->find_cell(name)) {
+        CellSummary summary = summary_of(*found, with_sections);
+        summary.task_count = task_count(summary.id);
+        result = static_cast<CellSummary&&>(summary);
+    }
+    if (locked_here)
+        unlock();
+    return result;
+}
+
+ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
+{
+    bool locked_here = !lock().is_error();
+    const link::SymbolDefinition* definition = m_namespace->find_symbol(symbol);
+    std::uint64_t address = definition ? definition->address : 0;
+    if (locked_here)
+        unlock();
+    if (!definition)
+        return Error::make(ErrorCode::NotFound, "no cell or kernel export by that name").with_detail(format("nothing exports {}", symbol));
+    return address;
+}
+
+void CellManager::describe(FormatSink& sink)
+{
+    bool locked_here = !lock().is_error();
+    link::describe_cells(*m_namespace, sink);
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells())
+        link::describe_cell(*cell, sink);
+    if (locked_here)
+        unlock();
+}
+
+} // namespace delos::loader

@@ -1,0 +1,142 @@
+// cell_manager.h: the cell manager, the one boundary through which the kernel, the control
+// agent (and later live evolution and fault recovery) load, unload and inspect cells. It owns
+// the linker's namespace (the kernel's exports and every loaded cell), the boot archive that
+// cells and their dependencies come from, the directory that numbers cells and maps code
+// addresses to them, and the hooks (atexit, backtrace symbols, the tasks' cell resolver).
+//
+// Loads and unloads are serialised by a sleeping lock (task::Mutex), never by masking
+// interrupts: cell constructors, init, fini and destructors run in tasks of their own
+// (TaskEntryInvoker), may block, and the rest of the system keeps running meanwhile.
+#pragma once
+
+#include <cstdint>
+
+#include "lib/core/byte_view.h"
+#include "lib/cells/cell_directory.h"
+#include "lib/cells/cell_summary.h"
+#include "lib/core/error_or.h"
+#include "lib/core/format.h"
+#include "linker/cell_library.h"
+#include "linker/entry_invoker.h"
+#include "linker/namespace.h"
+#include "lib/core/own_ptr.h"
+#include "linker/kernel/kernel_section_memory.h"
+#include "runtime/frame_tables.h"
+#include "sync/spin_lock.h"
+#include "task/mutex.h"
+
+namespace delos::loader {
+
+using cells::CellId;
+using cells::CellState;
+using cells::CellSummary;
+using cells::SectionSummary;
+
+class CellManager;
+
+// Runs each cell entry in a task of its own, tagged with the cell, and joins it: an entry may
+// sleep or wait, and (once fault recovery lands) a fault in it ends that task, not the kernel.
+// Before the scheduler runs, entries are called directly.
+class TaskEntryInvoker final : public link::EntryInvoker {
+public:
+    explicit TaskEntryInvoker(CellManager& manager) : m_manager(manager) {}
+    ErrorOr<void> call_init(StringView cell, link::CellInitFunction init) override;
+    void call(StringView cell, link::EntryKind kind, void (*function)()) override;
+
+    // The task running an entry now (0: none), so a load from inside an entry is refused
+    // instead of waiting for itself.
+    task::TaskId running_entry_task() const { return __atomic_load_n(&m_running, __ATOMIC_ACQUIRE); }
+
+private:
+    CellManager& m_manager;
+    task::TaskId m_running = task::kKernelOwner;
+};
+
+// What a load did: the cell asked for, and the cells loaded with it as its dependencies.
+struct LoadResult {
+    CellSummary cell;
+    Vector<String> also_loaded;
+};
+
+class CellManager {
+public:
+    CellManager() : m_invoker(*this) {}
+
+    // Takes the boot archive (may be empty: then only pushed objects can be loaded), installs
+    // the atexit and symbolizer hooks and the tasks' cell resolver.
+    ErrorOr<void> initialize(ByteView boot_archive);
+
+    // Loads every cell of the boot archive that is not loaded yet; returns how many were loaded
+    // (a cell's dependencies are loaded with it).
+    ErrorOr<std::size_t> load_boot_set();
+    ErrorOr<LoadResult> load(StringView name);
+    // Links an object that is not in the archive (e.g. pushed over the control channel); its
+    // dependencies come from the archive. The bytes are not kept.
+    ErrorOr<LoadResult> load_object(ByteView object);
+    // Refused (Busy) while another cell uses it or a task still runs in it.
+    ErrorOr<void> unload(StringView name);
+
+    // Queries: copies, taken under the manager's lock (they wait for a load in progress).
+    std::size_t cell_count();
+    bool is_loaded(StringView name);
+    Vector<CellSummary> cells();
+    ErrorOr<CellSummary> cell(StringView name, bool with_sections = false);
+    // The address a loaded cell (or the kernel) exports `symbol` at.
+    ErrorOr<std::uint64_t> symbol_address(StringView symbol);
+    // Live tasks whose cell is `id` (kKernelCell: the kernel's own tasks).
+    std::uint32_t task_count(CellId id);
+    // Without the lock, never blocking (any task, interrupt context): the committed cell whose
+    // code holds `address`, and a cell's name by number ("" if it is unknown or gone).
+    CellId cell_at(std::uint64_t address);
+    String cell_name(CellId id);
+
+    const link::CellLibrary* library() const { return m_library ? m_library.get() : nullptr; }
+    std::uint64_t section_bytes_in_use() const { return m_memory.bytes_in_use(); }
+    // Name, version, sections (address ranges, sizes, rights) and dependencies of every cell.
+    void describe(FormatSink& sink);
+
+    // The linker's namespace itself, for the loader's own glue (atexit, symbolizer) and the
+    // linker's tests. Everything else uses the queries above.
+    link::Namespace& cell_namespace() { return *m_namespace; }
+
+    // Deprecated: each refusal's Error carries its own detail (Error::explanation()).
+    StringView last_failure() const { return m_namespace->last_failure(); }
+
+private:
+    friend class TaskEntryInvoker;
+
+    ErrorOr<void> lock();
+    void unlock() { m_lock.unlock(); }
+    // Directory records for what a successful load committed; the root's summary and the rest.
+    LoadResult adopt_loaded(link::LoadedCell* root, std::size_t cells_before);
+    // Adds to the namespace the kernel symbols that `object` imports, straight from the kernel's
+    // embedded table, so the namespace never copies thousands of names it does not need.
+    ErrorOr<void> export_kernel_symbols_for(ByteView object);
+    ErrorOr<void> export_kernel_symbols_for_library();
+    CellId id_for_entry(StringView cell);
+    // Without task_count, which callers fill (one registry pass serves many cells).
+    CellSummary summary_of(const link::LoadedCell& cell, bool with_sections);
+    // Unwinding through cells: registers the .eh_frame of every cell loaded or being loaded
+    // (relocated, before its constructors: TaskEntryInvoker calls it before each constructor and
+    // init, so a fault in one is contained) and unregisters those of cells that are gone. Under
+    // the manager's lock (or from an entry of the load holding it).
+    void sync_frame_tables();
+
+    struct CellFrameTable {
+        const link::LoadedCell* cell;
+        unwinding::FrameTableHandle table;
+    };
+    Vector<CellFrameTable> m_frame_tables;
+
+    KernelSectionMemory m_memory;
+    TaskEntryInvoker m_invoker;
+    OwnPtr<link::Namespace> m_namespace;
+    OwnPtr<link::CellLibrary> m_library;
+    task::Mutex m_lock;               // loads, unloads, queries
+    SpinLock m_directory_lock;        // the directory: also read by the resolver at every spawn
+    cells::CellDirectory m_directory;
+};
+
+CellManager& cell_manager();
+
+} // namespace delos::loader

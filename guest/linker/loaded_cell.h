@@ -1,0 +1,121 @@
+// loaded_cell.h: what the linker keeps about a loaded cell: its memory regions, its sections,
+// and the dependency graph between sections, kept in both directions. Each edge carries the
+// relocation that created it, so a later swap can re-point it (see docs/cells-and-linking.md).
+#pragma once
+
+#include <cstdint>
+
+#include "linker/section_memory.h"
+#include "lib/core/own_ptr.h"
+#include "lib/core/string.h"
+#include "lib/core/string_view.h"
+#include "lib/core/vector.h"
+
+namespace delos::link {
+
+// Which region a section lives in, and so its final permissions.
+enum class SectionKind : std::uint8_t {
+    Text,      // r-x: code
+    ReadOnly,  // r--: constants, .eh_frame, .gcc_except_table, init/fini arrays, the cell record, the GOT
+    Data,      // rw-: data and bss
+};
+inline constexpr int kSectionKindCount = 3;
+
+const char* section_kind_name(SectionKind);
+Permissions section_kind_permissions(SectionKind);
+
+// One applied relocation, as written into the using section.
+struct RelocationRecord {
+    std::uint64_t offset = 0;    // from the start of the using section
+    std::uint32_t type = 0;      // R_X86_64_*
+    std::int64_t addend = 0;
+    std::uint64_t got_slot = 0;  // the GOT slot the instruction reads through, or 0
+};
+
+// Who provides what a relocation points at.
+enum class ProviderKind : std::uint8_t {
+    Section,   // a section of a loaded cell (possibly the same cell)
+    Kernel,    // a kernel symbol
+    Absolute,  // no one: an absolute value or an unresolved weak reference (0)
+};
+
+class LoadedCell;
+struct LoadedSection;
+
+// A strong edge: "my section uses `provider` through this relocation".
+struct Dependency {
+    RelocationRecord relocation;
+    ProviderKind provider_kind = ProviderKind::Absolute;
+    LoadedSection* provider = nullptr;  // set when provider_kind == Section
+    std::uint64_t symbol_address = 0;   // S when the relocation was applied
+    String symbol;                      // the symbol's name; empty for section-relative references
+};
+
+// The weak back-edge: "`user`'s dependency number `dependency` points at me".
+struct Dependent {
+    LoadedSection* user = nullptr;
+    std::uint32_t dependency = 0;
+};
+
+struct LoadedSection {
+    String name;
+    SectionKind kind = SectionKind::Data;
+    std::uint64_t address = 0;
+    std::uint64_t size = 0;
+    std::uint64_t alignment = 1;
+    LoadedCell* cell = nullptr;
+    Vector<Dependency> uses;
+    Vector<Dependent> used_by;
+
+    bool contains(std::uint64_t where) const { return where >= address && where - address < size; }
+};
+
+class LoadedCell {
+public:
+    LoadedCell(StringView name, StringView version) : m_name(name), m_version(version) {}
+    LoadedCell(const LoadedCell&) = delete;
+    LoadedCell& operator=(const LoadedCell&) = delete;
+
+    StringView name() const { return m_name; }
+    StringView version() const { return m_version; }
+    const Vector<OwnPtr<LoadedSection>>& sections() const { return m_sections; }
+    LoadedSection* find_section(StringView name) const;
+    // The section containing `address`, if any.
+    LoadedSection* section_at(std::uint64_t address) const;
+    Region region(SectionKind kind) const { return m_regions[static_cast<int>(kind)].region(); }
+    bool contains(std::uint64_t address) const;
+    // The GOT lives at the end of the read-only region: one 8-byte slot per symbol reached through it.
+    Region got() const { return m_got; }
+    // The names this cell exports into the namespace.
+    const Vector<String>& exports() const { return m_exports; }
+
+    // Distinct cells whose sections this cell's sections use (not itself), and the reverse.
+    Vector<LoadedCell*> cells_used() const;
+    Vector<LoadedCell*> cells_using() const;
+    // Distinct kernel symbols this cell's relocations point at.
+    Vector<StringView> kernel_symbols_used() const;
+
+    std::uint64_t init_entry() const { return m_init; }
+    std::uint64_t fini_entry() const { return m_fini; }
+    const Vector<std::uint64_t>& constructors() const { return m_constructors; }   // in run order
+    const Vector<std::uint64_t>& destructors() const { return m_destructors; }     // in run order
+    const Vector<std::uint64_t>& exit_functions() const { return m_exit_functions; }  // in registration order
+
+private:
+    friend class CellLinker;
+    friend class Namespace;
+
+    String m_name;
+    String m_version;
+    OwnedRegion m_regions[kSectionKindCount];
+    Region m_got;
+    Vector<OwnPtr<LoadedSection>> m_sections;
+    Vector<String> m_exports;
+    std::uint64_t m_init = 0;
+    std::uint64_t m_fini = 0;
+    Vector<std::uint64_t> m_constructors;
+    Vector<std::uint64_t> m_destructors;
+    Vector<std::uint64_t> m_exit_functions;
+};
+
+} // namespace delos::link
