@@ -24,6 +24,9 @@
 #include "task/spawn.h"
 #include "task/stack_cache.h"
 
+extern "C" const unsigned char delos_selftest_init_faults_start[];
+extern "C" const unsigned char delos_selftest_init_faults_end[];
+
 namespace delos::selftest {
 
 namespace {
@@ -269,6 +272,38 @@ ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
     return {};
 }
 
+// A fault in a cell's init while it loads (cells/init_faults: a null write with a local guard
+// live): the cell's unwind tables are registered before its constructors and init run, and the
+// init runs in a task of its own, so the fault ends that task, not the kernel. The load fails
+// naming the fault, the fault is logged against the cell (named while it was still loading),
+// and the failed load leaves no cell, no section memory and no unwind table behind.
+ErrorOr<void> fault_in_a_cell_init_fails_its_load()
+{
+    ByteView object(delos_selftest_init_faults_start,
+                    static_cast<std::size_t>(delos_selftest_init_faults_end - delos_selftest_init_faults_start));
+    SELFTEST_CHECK(!object.empty());
+    SELFTEST_CHECK(!loader::cell_manager().is_loaded("init_faults"));
+    std::uint64_t sections_before = loader::cell_manager().section_bytes_in_use();
+    std::size_t tables_before = unwinding::registered_table_count();
+    std::uint64_t contained_before = fault_containment_statistics().contained;
+    auto loaded = loader::cell_manager().load_object(object);
+    SELFTEST_CHECK(loaded.is_error());
+    SELFTEST_CHECK(contains(loaded.error().explanation(), "init_faults"));
+    SELFTEST_CHECK(contains(loaded.error().explanation(), "Faulted"));
+    SELFTEST_CHECK(fault_containment_statistics().contained == contained_before + 1);
+    FaultLogEntry entries[kFaultLogCapacity];
+    std::size_t count = copy_recent_faults(entries, kFaultLogCapacity);
+    SELFTEST_CHECK(count >= 1);
+    const FaultLogEntry& newest = entries[count - 1];
+    SELFTEST_CHECK(newest.vector == 14);
+    SELFTEST_CHECK(contains(StringView(newest.location), "write_through_null"));
+    SELFTEST_CHECK(contains(StringView(newest.location), "(cell init_faults 1.0.0)"));
+    SELFTEST_CHECK(!loader::cell_manager().is_loaded("init_faults"));
+    SELFTEST_CHECK(loader::cell_manager().section_bytes_in_use() == sections_before);
+    SELFTEST_CHECK(unwinding::registered_table_count() == tables_before);
+    return {};
+}
+
 } // namespace
 
 extern const TestCase kFaultTests[] = {
@@ -279,6 +314,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
+    {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
 
