@@ -180,7 +180,10 @@ bool contain_fault(arch::InterruptFrame& frame)
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
     print_report(*task, frame, fault_address, frames.value(), ips);
-    FaultLogEntry entry;
+    // Static, not on the faulting stack (an entry is ~1.7 KiB): hooks do not nest, since a fault
+    // while containing one is not contained.
+    static FaultLogEntry entry;
+    entry = {};
     entry.sequence = task->m_fault.sequence;
     entry.vector = frame.vector;
     entry.error_code = frame.error_code;
@@ -192,6 +195,9 @@ bool contain_fault(arch::InterruptFrame& frame)
         entry.task_name[i] = task->name()[i];
     FixedBufferSink location(entry.location, sizeof entry.location - 1);  // the last byte stays NUL
     describe_code_address(location, frame.rip, frame.rip);
+    describe_fault_code(entry.at, frame.rip, frame.rip);
+    for (std::size_t i = 0; i < frames.value() && i < kFaultLogFrames; ++i)
+        describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
     record_fault(entry);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
