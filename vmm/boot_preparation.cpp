@@ -9,6 +9,7 @@
 
 #include "kernel_image.h"
 #include "start_info.h"
+#include "stop_request.h"
 #include "vmm_error.h"
 
 namespace delos::vmm {
@@ -18,7 +19,9 @@ PreparedBoot prepare_boot(const VmConfig& config)
     // Sizes are checked from stat before anything is read: a file that cannot fit is never read.
     std::vector<std::uint8_t> kernel_file = read_kernel_file(config.kernel_path, config.memory_bytes);
     KernelImage kernel = parse_kernel_image(kernel_file);
+    throw_if_stop_requested();
     PreparedBoot boot(GuestMemory(config.memory_bytes));
+    boot.kernel_file = FileDescriptor(::open(config.kernel_path.c_str(), O_RDONLY | O_CLOEXEC));
     load_kernel_image(kernel, boot.memory);
 
     if (config.module_paths.size() > kMaxModules)
@@ -40,6 +43,7 @@ PreparedBoot prepare_boot(const VmConfig& config)
         modules.push_back({path, read_file(path, "module", room)});  // (the file may have grown since)
         if (modules.back().bytes.empty())
             throw BadInput("module " + path + " is empty");
+        throw_if_stop_requested();
     }
 
     std::string cmdline = config.cmdline;
@@ -52,14 +56,23 @@ PreparedBoot prepare_boot(const VmConfig& config)
     boot.pvh_entry = kernel.pvh_entry;
     boot.start_info_address = static_cast<std::uint32_t>(placement.start_info_address);
 
+    throw_if_stop_requested();
+    // The socket before the serial file: opening a FIFO blocks until a reader comes, and a stop
+    // request that ends the wait (EINTR) must find the socket to remove.
+    if (!config.control_socket_path.empty())
+        boot.control_listener.emplace(config.control_socket_path);
     if (!config.serial_path.empty()) {
-        boot.serial_file =
-            FileDescriptor(::open(config.serial_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+        for (;;) {
+            boot.serial_file =
+                FileDescriptor(::open(config.serial_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            if (boot.serial_file.valid() || errno != EINTR)
+                break;
+            throw_if_stop_requested();
+        }
         if (!boot.serial_file.valid())
             throw BadInput("cannot open serial output " + config.serial_path + ": " + std::strerror(errno));
     }
-    if (!config.control_socket_path.empty())
-        boot.control_listener.emplace(config.control_socket_path);
+    throw_if_stop_requested();
     return boot;
 }
 

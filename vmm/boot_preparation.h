@@ -22,6 +22,7 @@ struct PreparedBoot {
     GuestMemory memory;  // kernel, modules, command line and start_info already in place
     std::uint32_t pvh_entry = 0;
     std::uint32_t start_info_address = 0;
+    FileDescriptor kernel_file;                    // kept open: its symbols name a crash's frames
     FileDescriptor serial_file;                    // invalid: the console goes to stdout
     std::optional<UnixListener> control_listener;  // bound when --control-socket was given
 };

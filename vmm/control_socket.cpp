@@ -1,6 +1,7 @@
 // control_socket.cpp: accept, read, write and hang-up handling for the control port's unix socket.
 #include "control_socket.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "lib/proto/channel_codec.h"
 #include "vmm_error.h"
 
 namespace delos::vmm {
@@ -25,8 +27,22 @@ constexpr std::size_t kIoChunk = 16 * 1024;
 // Set on the I/O thread: the device's wake-up calls made there need no eventfd round.
 thread_local bool t_on_control_io_thread = false;
 
-// epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n.
-constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kClientTag = 2, kNotifierTag = 16;
+// epoll tags: small numbers for our own fds, notifier n is kNotifierTag + n, a refused client's
+// fd f is kRefusedTag + f, the n-th accepted client kClientTag + n: an event still queued for a
+// client that has just been replaced must not act on its successor (which may reuse its fd).
+constexpr std::uint64_t kWakeupTag = 0, kListenerTag = 1, kNotifierTag = 16, kRefusedTag = 1ull << 32,
+                        kClientTag = 1ull << 48;
+
+constexpr const char* kBusyReason = "another client is connected to the control socket (one client at a time)";
+
+std::vector<std::uint8_t> busy_frame()
+{
+    Vector<std::uint8_t> frame;
+    auto message = channel::GuestMessage::make_error_reply(0, Error::make(ErrorCode::Busy, kBusyReason));
+    if (channel::append_frame(frame, message).is_error())
+        throw HostFailure("cannot encode the control socket's busy reply");
+    return {frame.data(), frame.data() + frame.size()};
+}
 
 void epoll_set(int epoll, int op, int fd, std::uint32_t events, std::uint64_t tag)
 {
@@ -78,7 +94,7 @@ ControlSocket::ControlSocket(std::string path, virtio::MmioTransport& transport,
 }
 
 ControlSocket::ControlSocket(UnixListener listener, virtio::MmioTransport& transport, virtio::ConsoleDevice& console)
-    : m_listener(std::move(listener)), m_transport(transport), m_console(console)
+    : m_listener(std::move(listener)), m_transport(transport), m_console(console), m_refusal(busy_frame())
 {
     m_epoll = FileDescriptor(::epoll_create1(EPOLL_CLOEXEC));
     m_wakeup = FileDescriptor(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
@@ -129,17 +145,11 @@ void ControlSocket::start()
     pthread_sigmask(SIG_SETMASK, &previous, nullptr);
 }
 
-void ControlSocket::update_interest(bool& listening)
+void ControlSocket::update_interest()
 {
-    if (!m_client.valid()) {
-        if (!listening)
-            epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), EPOLLIN, kListenerTag);
-        listening = true;
+    // The listener stays registered: a second client is accepted to be refused, not left waiting.
+    if (!m_client.valid())
         return;
-    }
-    if (listening)
-        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_listener.fd(), 0, kListenerTag);  // one client at a time
-    listening = false;
     std::uint32_t events = 0;
     {
         std::lock_guard guard(m_transport.lock());
@@ -149,18 +159,17 @@ void ControlSocket::update_interest(bool& listening)
             events |= EPOLLOUT;
     }
     if (events != m_client_events)
-        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, kClientTag);
+        epoll_set(m_epoll.get(), EPOLL_CTL_MOD, m_client.get(), events, m_client_tag);
     m_client_events = events;
 }
 
 void ControlSocket::run()
 {
     t_on_control_io_thread = true;
-    bool listening = true;
     epoll_event events[8];
     while (!m_stopping) {
         try {
-            update_interest(listening);
+            update_interest();
         } catch (const HostFailure& error) {
             std::fprintf(stderr, "delos-vmm: control socket: %s\n", error.what());
             drop_client();
@@ -178,7 +187,9 @@ void ControlSocket::run()
                 [[maybe_unused]] ssize_t ignored = ::read(m_wakeup.get(), &value, sizeof value);
             } else if (tag == kListenerTag) {
                 accept_client();
-            } else if (tag == kClientTag) {
+            } else if (tag >= kClientTag) {
+                if (tag != m_client_tag || !m_client.valid())
+                    continue;  // for a client that is gone
                 if (flags & EPOLLOUT)
                     write_to_client();
                 if (m_client.valid() && (flags & EPOLLIN))
@@ -186,6 +197,8 @@ void ControlSocket::run()
                 // Gone (after reading what it left, if there was room): its pending bytes go with it.
                 if (m_client.valid() && (flags & (EPOLLHUP | EPOLLERR)))
                     drop_client();
+            } else if (tag >= kRefusedTag) {
+                drain_refused_client(static_cast<int>(tag - kRefusedTag));
             } else if (tag >= kNotifierTag && tag - kNotifierTag < m_notifiers.size()) {
                 const Notifier& notifier = m_notifiers[tag - kNotifierTag];
                 std::uint64_t value;
@@ -209,17 +222,59 @@ void ControlSocket::run()
 
 void ControlSocket::accept_client()
 {
-    if (m_client.valid())
-        return;
     int fd = ::accept4(m_listener.fd(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0)
         return;  // EAGAIN, or the client left already
+    // A client that closed just before this one connected may not have had its hang-up handled
+    // yet (both events in one epoll batch, the listener's first): it has left, so this one is next.
+    if (m_client.valid() && client_has_hung_up())
+        drop_client();
+    if (m_client.valid()) {
+        refuse_client(FileDescriptor(fd));
+        return;
+    }
     m_client = FileDescriptor(fd);
     ++m_clients_accepted;
-    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, kClientTag);
+    m_client_tag = kClientTag + m_clients_accepted.load();
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, fd, 0, m_client_tag);
     m_client_events = 0;
     std::lock_guard guard(m_transport.lock());
     m_console.host_connected();
+}
+
+bool ControlSocket::client_has_hung_up() const
+{
+    pollfd state{m_client.get(), POLLIN, 0};
+    return ::poll(&state, 1, 0) > 0 && (state.revents & (POLLHUP | POLLERR));
+}
+
+void ControlSocket::refuse_client(FileDescriptor client)
+{
+    ++m_clients_refused;
+    // A fresh socket's buffer takes the small frame whole; if not, the client gets what fits.
+    [[maybe_unused]] ssize_t sent = ::send(client.get(), m_refusal.data(), m_refusal.size(), MSG_NOSIGNAL);
+    ::shutdown(client.get(), SHUT_WR);  // then end of file
+    if (m_refused.size() >= kMaxRefusedClients) {
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, m_refused.front().get(), nullptr);
+        m_refused.erase(m_refused.begin());
+    }
+    epoll_set(m_epoll.get(), EPOLL_CTL_ADD, client.get(), EPOLLIN, kRefusedTag + static_cast<std::uint64_t>(client.get()));
+    m_refused.push_back(std::move(client));
+}
+
+void ControlSocket::drain_refused_client(int fd)
+{
+    auto refused = std::ranges::find_if(m_refused, [fd](const FileDescriptor& client) { return client.get() == fd; });
+    if (refused == m_refused.end())
+        return;  // closed earlier in this batch of events
+    std::uint8_t discard[4096];
+    ssize_t n = ::recv(fd, discard, sizeof discard, 0);
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        return;
+    if (n <= 0) {  // it closed (or failed): done with it
+        ::epoll_ctl(m_epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
+        m_refused.erase(refused);
+    }
 }
 
 void ControlSocket::read_from_client()

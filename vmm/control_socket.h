@@ -34,9 +34,12 @@ private:
     FileDescriptor m_fd;
 };
 
-// Listens at `path` and serves one client at a time (the next waits in the backlog and is
-// accepted when the current one leaves). The I/O thread moves bytes between the client and the
-// console's port 1 under the transport lock:
+// Listens at `path` and serves one client at a time. A client that connects while another is
+// connected is refused at once: it receives one channel-protocol frame, a GuestMessage reply with
+// request_id 0 and STATUS_BUSY ("another client is connected ..."), then end of file; what it
+// sends is read and discarded until it closes (so its first write never fails before it can read
+// the refusal). See docs/channel-protocol.md, "Transport".
+// The I/O thread moves bytes between the client and the console's port 1 under the transport lock:
 //   client -> guest: read only as much as the console can buffer (backpressure on the client);
 //   guest -> client: written as the socket accepts it (backpressure on the guest's transmit queue).
 // It also serves queue notifications that KVM delivers through ioeventfds.
@@ -56,11 +59,18 @@ public:
 
     const std::string& path() const { return m_listener.path(); }
     std::uint64_t clients_accepted() const { return m_clients_accepted.load(); }
+    std::uint64_t clients_refused() const { return m_clients_refused.load(); }
+
+    // How many refused connections are kept draining at most; the oldest is closed for a new one.
+    static constexpr std::size_t kMaxRefusedClients = 8;
 
 private:
     void run();
-    void update_interest(bool& listening);
+    void update_interest();
     void accept_client();
+    bool client_has_hung_up() const;
+    void refuse_client(FileDescriptor client);
+    void drain_refused_client(int fd);
     void read_from_client();
     void write_to_client();
     void drop_client();
@@ -77,9 +87,13 @@ private:
     FileDescriptor m_epoll;
     FileDescriptor m_wakeup;  // eventfd: the device has news, or the thread must stop
     std::vector<Notifier> m_notifiers;
-    std::uint32_t m_client_events = 0;  // what the client fd is registered for (saves epoll_ctl calls)
+    std::uint32_t m_client_events = 0;
+    std::uint64_t m_client_tag = 0;  // the epoll tag of m_client's events (see control_socket.cpp)  // what the client fd is registered for (saves epoll_ctl calls)
     std::atomic<bool> m_stopping{false};
     std::atomic<std::uint64_t> m_clients_accepted{0};
+    std::atomic<std::uint64_t> m_clients_refused{0};
+    std::vector<FileDescriptor> m_refused;  // refused clients, oldest first, until they close
+    std::vector<std::uint8_t> m_refusal;    // the frame they get
     std::thread m_thread;
 };
 

@@ -1,5 +1,4 @@
 // main.cpp: delos-vmm, a small KVM VMM that boots a Delos guest by PVH and supervises it.
-#include <signal.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,27 +7,13 @@
 #include <string>
 
 #include "vm_config.h"
+#include "stop_request.h"
 #include "virtual_machine.h"
 #include "vmm_error.h"
 
 using namespace delos::vmm;
 
 namespace {
-
-void on_stop_signal(int signal) { request_stop_from_signal(signal); }
-void on_stats_signal(int) { request_stats_from_signal(); }
-
-void install_signal_handlers()
-{
-    struct sigaction action {};
-    action.sa_handler = on_stop_signal;
-    sigemptyset(&action.sa_mask);
-    action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must return EINTR
-    sigaction(SIGINT, &action, nullptr);
-    sigaction(SIGTERM, &action, nullptr);
-    action.sa_handler = on_stats_signal;
-    sigaction(SIGUSR1, &action, nullptr);  // print the exit counters now (see VirtualMachine::run)
-}
 
 std::uint64_t process_rss_bytes()
 {
@@ -57,23 +42,27 @@ void print_stats(const VirtualMachine& vm)
 int main(int argc, char** argv)
 {
     auto vmm_start = BootTimer::Clock::now();
+    install_signal_handlers();  // first: a SIGTERM during setup is a clean stop too
     try {
         VmConfig config = parse_arguments(argc, argv);
         if (config.show_help) {
             std::fputs(usage_text(), stdout);
             return 0;
         }
-        install_signal_handlers();
         VirtualMachine vm(config, vmm_start);
         RunOutcome outcome = vm.run();
         vm.flush_console();
         if (outcome.kind == RunOutcome::Kind::GuestCrash)
             std::fprintf(stderr, "delos-vmm: guest crashed: %s", outcome.reason.c_str());
         else if (outcome.kind == RunOutcome::Kind::Interrupted)
-            std::fprintf(stderr, "delos-vmm: %s\n", outcome.reason.c_str());
+            std::fprintf(stderr, "delos-vmm: %s: guest stopped\n", outcome.reason.c_str());
         if (config.print_stats)
             print_stats(vm);
         return outcome.exit_code;
+        // ~VirtualMachine: the control socket's thread stops and its path is removed.
+    } catch (const StopRequested& stop) {
+        std::fprintf(stderr, "delos-vmm: stopped by %s before the guest started\n", signal_name(stop.signal()));
+        return stop_exit_status(stop.signal());
     } catch (const BadInput& error) {
         std::fprintf(stderr, "delos-vmm: %s\n", error.what());
         return 2;

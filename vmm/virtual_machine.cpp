@@ -3,26 +3,25 @@
 
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <algorithm>
 
 #include "abi/platform.h"
+#include "guest_stack_walk.h"
 #include "kernel_image.h"
 #include "start_info.h"
+#include "stop_request.h"
 #include "vmm_error.h"
 #include "x86_64_cpu.h"
 
 namespace delos::vmm {
 
 namespace {
-
-volatile std::sig_atomic_t g_stop_signal = 0;
-volatile std::sig_atomic_t g_stats_requested = 0;
 
 const char* exit_reason_name(std::uint32_t reason)
 {
@@ -51,9 +50,6 @@ const char* internal_error_name(std::uint32_t suberror)
 
 } // namespace
 
-void request_stop_from_signal(int signal) { g_stop_signal = signal; }
-void request_stats_from_signal() { g_stats_requested = 1; }
-
 std::string VirtualMachine::describe_exits() const
 {
     std::string text = m_exits.describe();
@@ -69,8 +65,8 @@ VirtualMachine::VirtualMachine(const VmConfig& config, BootTimer::Clock::time_po
 }
 
 VirtualMachine::VirtualMachine(PreparedBoot boot, BootTimer::Clock::time_point vmm_start)
-    : m_memory(std::move(boot.memory)), m_serial_file(std::move(boot.serial_file)), m_kvm(Kvm::open()), m_vm(m_kvm),
-      m_boot_timer(vmm_start)
+    : m_memory(std::move(boot.memory)), m_kernel_file(std::move(boot.kernel_file)),
+      m_serial_file(std::move(boot.serial_file)), m_kvm(Kvm::open()), m_vm(m_kvm), m_boot_timer(vmm_start)
 {
     m_vm.map_memory(0, 0, m_memory.size(), m_memory.host_base());
     m_vm.create_interrupt_controllers();
@@ -115,6 +111,40 @@ void VirtualMachine::attach_control_console(UnixListener listener)
     m_control_socket->start();
 }
 
+std::string VirtualMachine::describe_crash() const
+{
+    std::string report = describe_registers(*m_vcpu);
+    kvm_regs registers{};
+    kvm_sregs special{};
+    if (::ioctl(m_vcpu->fd(), KVM_GET_REGS, &registers) < 0 || ::ioctl(m_vcpu->fd(), KVM_GET_SREGS, &special) < 0)
+        return report;
+    // The kernel file is read again only now (boot read just its loadable part, not .symtab).
+    std::vector<std::uint8_t> kernel;
+    struct stat status {};
+    constexpr std::uint64_t kLargestKernelFile = 1ull << 30;
+    if (m_kernel_file.valid() && ::fstat(m_kernel_file.get(), &status) == 0 && S_ISREG(status.st_mode) &&
+        static_cast<std::uint64_t>(status.st_size) <= kLargestKernelFile) {
+        kernel.resize(static_cast<std::size_t>(status.st_size));
+        std::size_t done = 0;
+        while (done < kernel.size()) {
+            ssize_t n = ::pread(m_kernel_file.get(), kernel.data() + done, kernel.size() - done, static_cast<off_t>(done));
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            done += static_cast<std::size_t>(n);
+        }
+        kernel.resize(done);
+    }
+    SymbolTable symbols = SymbolTable::from_elf(kernel);
+    GuestAddressSpace::Paging paging{(special.cr0 & (1ull << 31)) != 0, special.cr3, (special.cr4 & (1ull << 12)) != 0};
+    GuestAddressSpace memory({m_memory.host_base(), static_cast<std::size_t>(m_memory.size())}, paging);
+    report += describe_guest_backtrace(memory, symbols, registers.rip, registers.rbp);
+    if (symbols.size() == 0)
+        report += "  (no symbols: the kernel file has no readable .symtab)\n";
+    return report;
+}
+
 void VirtualMachine::handle_mmio_exit()
 {
     auto& mmio = m_vcpu->run_state()->mmio;
@@ -154,13 +184,16 @@ RunOutcome VirtualMachine::handle_io_exit()
 RunOutcome VirtualMachine::run()
 {
     kvm_run* run = m_vcpu->run_state();
+    set_stop_target(run);
+    struct ClearStopTarget {
+        ~ClearStopTarget() { set_stop_target(nullptr); }
+    } clear_stop_target;
     for (;;) {
-        if (g_stop_signal)
-            return {RunOutcome::Kind::Interrupted, 128 + g_stop_signal, "stopped by signal"};
-        if (g_stats_requested) {
-            g_stats_requested = 0;
+        if (int signal = stop_signal())
+            return {RunOutcome::Kind::Interrupted, stop_exit_status(signal),
+                    std::string("stopped by ") + signal_name(signal), signal};
+        if (take_stats_request())
             std::fprintf(stderr, "delos-vmm: stats: %s\n", describe_exits().c_str());
-        }
         if (::ioctl(m_vcpu->fd(), KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN) {
                 m_exits.count("intr");
@@ -184,21 +217,21 @@ RunOutcome VirtualMachine::run()
             break;
         case KVM_EXIT_HLT:
             return {RunOutcome::Kind::GuestCrash, 3, "guest halted with interrupts disabled (KVM_EXIT_HLT)\n" +
-                                                         describe_registers(*m_vcpu)};
+                                                         describe_crash()};
         case KVM_EXIT_SHUTDOWN:
             return {RunOutcome::Kind::GuestCrash, 3, "guest shut down (triple fault: KVM_EXIT_SHUTDOWN)\n" +
-                                                         describe_registers(*m_vcpu)};
+                                                         describe_crash()};
         case KVM_EXIT_FAIL_ENTRY:
             return {RunOutcome::Kind::GuestCrash, 3,
                     "VM entry failed (KVM_EXIT_FAIL_ENTRY, hardware reason " +
-                        hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" + describe_registers(*m_vcpu)};
+                        hex(run->fail_entry.hardware_entry_failure_reason) + ")\n" + describe_crash()};
         case KVM_EXIT_INTERNAL_ERROR:
             return {RunOutcome::Kind::GuestCrash, 3,
                     "KVM internal error (suberror " + std::to_string(run->internal.suberror) + ": " +
-                        internal_error_name(run->internal.suberror) + ")\n" + describe_registers(*m_vcpu)};
+                        internal_error_name(run->internal.suberror) + ")\n" + describe_crash()};
         default:
             return {RunOutcome::Kind::GuestCrash, 3,
-                    "unexpected VM exit reason " + std::to_string(run->exit_reason) + "\n" + describe_registers(*m_vcpu)};
+                    "unexpected VM exit reason " + std::to_string(run->exit_reason) + "\n" + describe_crash()};
         }
     }
 }

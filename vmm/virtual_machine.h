@@ -30,6 +30,7 @@ struct RunOutcome {
     enum class Kind { GuestExit, GuestCrash, Interrupted } kind;
     int exit_code;
     std::string reason;  // for crashes: the exit reason and a register dump
+    int signal = 0;      // Interrupted: the SIGINT/SIGTERM that asked to stop (see stop_request.h)
 };
 
 class VirtualMachine {
@@ -38,6 +39,7 @@ public:
     // start_info, serial file, control socket), only then KVM, devices and the vCPU.
     VirtualMachine(const VmConfig& config, BootTimer::Clock::time_point vmm_start);
 
+    // Runs the vCPU until the guest exits or crashes, or SIGINT/SIGTERM asks to stop (Interrupted).
     RunOutcome run();
 
     const ExitCounters& exit_counters() const { return m_exits; }
@@ -56,9 +58,13 @@ private:
     RunOutcome handle_io_exit();
     void handle_mmio_exit();
     void attach_control_console(UnixListener listener);
+    // Registers, then RIP and the frame-pointer chain read from guest memory, symbolised with the
+    // kernel ELF's .symtab: the details of an exit-3 crash report.
+    std::string describe_crash() const;
 
     // Inputs first (initialised before KVM is opened, destroyed after the VM is closed).
     GuestMemory m_memory;
+    FileDescriptor m_kernel_file;
     FileDescriptor m_serial_file;
     Kvm m_kvm;
     Vm m_vm;
@@ -78,10 +84,5 @@ private:
     std::optional<Vcpu> m_vcpu;
     ExitCounters m_exits;
 };
-
-// Asks a running VM to stop (from a signal handler): KVM_RUN returns and run() reports Interrupted.
-void request_stop_from_signal(int signal);
-// Asks the vCPU thread to print its exit counters to stderr (SIGUSR1): benchmarks count exits per phase.
-void request_stats_from_signal();
 
 } // namespace delos::vmm

@@ -19,8 +19,10 @@ const char* usage_text()
            "  --serial FILE   write the guest console to FILE instead of stdout\n"
            "  --control-socket PATH  listen at PATH (unix socket) for the guest's control port,\n"
            "                  the virtio-console port org.delos.control.0; one client at a time\n"
+           "                  (another is refused at once with a STATUS_BUSY reply frame)\n"
            "  --stats         on exit, print VM exits by reason and memory overhead to stderr\n"
-           "exit status: the guest's own exit code; 2 for bad input; 3 if the guest crashed; 1 if KVM failed\n";
+           "exit status: the guest's own exit code; 2 for bad input; 3 if the guest crashed; 1 if KVM failed;\n"
+           "  130/143 when SIGINT/SIGTERM stopped it cleanly (128 + the signal)\n";
 }
 
 std::uint64_t parse_memory_size(const std::string& text)

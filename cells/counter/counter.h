@@ -13,6 +13,8 @@ namespace delos::counter {
 ErrorOr<std::int64_t> count(StringView event);
 // The current count of `event` (0 if never counted).
 ErrorOr<std::int64_t> value(StringView event);
+// counter 0.4.0 only: how many times `event`'s count was written (kv 2.x keeps that).
+std::uint64_t writes_of(StringView event);
 // Logs every counted event, walking the kv store with a cursor this function owns.
 std::uint64_t report();
 

@@ -3,16 +3,15 @@
 
 #include "linker/cell_info.h"
 #include "lib/core/vector.h"
+#include "kv/kv_state.h"
 #include "log/log.h"
 
 namespace delos::kv {
 
 namespace {
 
-struct Entry {
-    String key;
-    String value;
-};
+// The store's own layout is the published "kv.entries/1", so handing it over is a move.
+using Entry = state::EntryV1;
 
 // The store is the cell's own state; it lives as long as the cell (its destructor runs on unload).
 Vector<Entry> g_entries;
@@ -67,6 +66,24 @@ ErrorOr<void> kv_init()
 void kv_fini()
 {
     log::info("stopping with {} entries", g_entries.size());
+}
+
+// Live evolution: the whole store leaves with the old version and arrives in the new one.
+ErrorOr<void*> export_store(StringView layout)
+{
+    if (layout != state::kEntriesV1)
+        return Error::make(ErrorCode::Unsupported, "kv 1.x hands its store over only as kv.entries/1");
+    return static_cast<void*>(new state::EntriesV1(static_cast<Vector<Entry>&&>(g_entries)));
+}
+
+ErrorOr<void> adopt_store(StringView layout, void* handed_over)
+{
+    if (layout != state::kEntriesV1)
+        return Error::make(ErrorCode::Unsupported, "kv 1.x adopts a store only as kv.entries/1");
+    auto* entries = static_cast<state::EntriesV1*>(handed_over);
+    g_entries = static_cast<Vector<Entry>&&>(*entries);
+    delete entries;
+    return {};
 }
 
 } // namespace
@@ -141,3 +158,4 @@ bool next(Cursor& cursor, String& key, String& value)
 } // namespace delos::kv
 
 DELOS_CELL("kv", "1.2.0", delos::kv::kv_init, delos::kv::kv_fini);
+DELOS_CELL_STATE("kv.entries/1", delos::kv::export_store, delos::kv::adopt_store, nullptr);

@@ -32,4 +32,12 @@ ErrorOr<std::int64_t> add(StringView key, std::int64_t delta);
 // The first entry whose key is greater than the cursor's, or false at the end.
 bool next(Cursor& cursor, String& key, String& value);
 
+// Exported by kv 2.x only (cells/kv.v2): a cell that imports them cannot run on kv 1.x.
+// How many times `key` was written since it was created (0 if absent).
+std::uint64_t writes(StringView key);
+// A banner string inside the kv cell, handed out at run time: the cell counts the banners
+// still borrowed and stays in memory after a swap until every one is given back.
+const char* borrow_banner();
+void return_banner();
+
 } // namespace delos::kv

@@ -42,6 +42,7 @@ struct Options {
     std::uint32_t chunk_bytes = channel::kDefaultChunkBytes;
     std::uint32_t window = 8;      // push: chunks in flight
     bool load_after_push = false;
+    bool swap_after_push = false;
 };
 
 std::uint64_t parse_number(const std::string& flag, const std::string& text)
@@ -87,6 +88,8 @@ Options parse_arguments(const std::vector<std::string>& arguments)
             options.window = static_cast<std::uint32_t>(std::max<std::uint64_t>(1, parse_number(argument, value())));
         else if (argument == "--load")
             options.load_after_push = true;
+        else if (argument == "--swap")
+            options.swap_after_push = true;
         else if (argument == "--help" || argument == "-h")
             throw UsageError("");
         else if (argument.size() > 1 && argument[0] == '-')
@@ -98,13 +101,15 @@ Options parse_arguments(const std::vector<std::string>& arguments)
     }
     if (options.command.empty())
         throw UsageError("no command given");
-    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch"};
+    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch", "swap", "rollback"};
     if (std::find(std::begin(commands), std::end(commands), options.command) == std::end(commands))
         throw UsageError("unknown command '" + options.command + "'");
     if (options.socket.empty())
         throw UsageError("--socket PATH is required");
     if (options.chunk_bytes == 0)
         throw UsageError("--chunk-size must be at least 1");
+    if (options.load_after_push && options.swap_after_push)
+        throw UsageError("--load and --swap exclude each other");
     return options;
 }
 
@@ -156,6 +161,39 @@ std::string symbol_and_offset(const std::string& symbol, std::uint64_t offset)
     return symbol.empty() ? "?" : symbol + "+" + hex_number(offset);
 }
 
+std::string microseconds(std::uint64_t nanoseconds)
+{
+    std::ostringstream out;
+    out << std::fixed << std::setprecision(1) << nanoseconds / 1e3 << " us";
+    return out.str();
+}
+
+std::string describe_swap(const v1::CellSwapped& swapped)
+{
+    std::ostringstream out;
+    out << (swapped.rollback() ? "rolled back" : "swapped");
+    for (int i = 0; i < swapped.cells_size(); ++i) {
+        const auto& cell = swapped.cells(i);
+        out << (i ? ";" : "") << " " << cell.name() << " " << cell.old_version() << " (generation " << cell.old_generation()
+            << ") -> " << cell.new_version() << " (generation " << cell.new_generation() << ")";
+        if (!cell.state_layout().empty())
+            out << ", state as " << cell.state_layout();
+    }
+    const auto& timing = swapped.timing();
+    out << " in " << microseconds(timing.total_ns()) << " (load " << microseconds(timing.load_ns()) << ", link "
+        << microseconds(timing.link_ns()) << ", verify " << microseconds(timing.verify_ns()) << ", transfer "
+        << microseconds(timing.transfer_ns()) << ", re-point " << microseconds(timing.repoint_ns()) << ", cleanup "
+        << microseconds(timing.cleanup_ns()) << "), " << swapped.relocations_repointed() << " relocations re-pointed";
+    if (swapped.retiring_cells() > 0)
+        out << ", " << swapped.retiring_cells() << " old version(s) retiring";
+    if (swapped.also_loaded_size() > 0) {
+        out << "; also loaded:";
+        for (const auto& other : swapped.also_loaded())
+            out << " " << other;
+    }
+    return out.str();
+}
+
 std::string describe_event(const v1::Event& event)
 {
     std::ostringstream out;
@@ -195,6 +233,9 @@ std::string describe_event(const v1::Event& event)
         }
         break;
     }
+    case v1::Event::kCellSwapped:
+        out << describe_swap(event.cell_swapped());
+        break;
     case v1::Event::KIND_NOT_SET:
         out << "event " << event.sequence() << " of a kind this tool does not know";
         break;
@@ -242,6 +283,10 @@ public:
             return unload();
         if (command == "stats")
             return stats();
+        if (command == "swap")
+            return swap();
+        if (command == "rollback")
+            return rollback();
         return watch();
     }
 
@@ -391,6 +436,49 @@ private:
         }
         if (m_options.load_after_push)
             return load_cell(name);
+        if (m_options.swap_after_push)
+            return swap_cells({name});
+        return kExitOk;
+    }
+
+    // Each NAME replaces the loaded cell of that name by the cell staged (pushed) under it; a
+    // NAME of the form CELL=OBJECT names the new object (a staged cell or a boot-archive
+    // version such as kv.v2) explicitly.
+    int swap()
+    {
+        if (m_options.positional.empty())
+            throw UsageError("swap takes one or more cell NAMEs (or CELL=OBJECT)");
+        return swap_cells(m_options.positional);
+    }
+
+    int swap_cells(const std::vector<std::string>& names)
+    {
+        v1::HostMessage message;
+        for (const std::string& name : names) {
+            auto* pair = message.mutable_swap_cells()->add_pairs();
+            std::size_t equals = name.find('=');
+            pair->set_old_cell(name.substr(0, equals));
+            if (equals != std::string::npos)
+                pair->set_new_object(name.substr(equals + 1));
+        }
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json)
+            print_reply(reply);
+        else
+            m_out << describe_swap(reply.swap_cells().swapped()) << "\n";
+        return kExitOk;
+    }
+
+    int rollback()
+    {
+        expect_positional(1, "one cell NAME");
+        v1::HostMessage message;
+        message.mutable_rollback_cell()->set_name(m_options.positional[0]);
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json)
+            print_reply(reply);
+        else
+            m_out << describe_swap(reply.rollback_cell().swapped()) << "\n";
         return kExitOk;
     }
 
@@ -493,12 +581,16 @@ std::string chan_usage()
            "  hello                       negotiate the protocol, print the guest's version and limits\n"
            "  ping [--count N]            no-op round trips; prints latency\n"
            "  list                        cells the guest holds (staged, loaded, retiring, faulted)\n"
-           "  push FILE [--name NAME] [--chunk-size BYTES] [--window N] [--load] [--progress|--no-progress]\n"
-           "                              send a cell object (ELF ET_REL), verified by SHA-256\n"
+           "  push FILE [--name NAME] [--chunk-size BYTES] [--window N] [--load|--swap] [--progress|--no-progress]\n"
+           "                              send a cell object (ELF ET_REL), verified by SHA-256; --swap replaces\n"
+           "                              the loaded cell of the same name with it (live evolution)\n"
            "  load NAME                   load a pushed or boot-archive cell and what it depends on\n"
            "  unload NAME                 unload a cell\n"
+           "  swap NAME|CELL=OBJECT...    replace loaded cells by pushed objects (or boot-archive versions such as\n"
+           "                              kv=kv.v2), all or nothing; prints generations and per-stage timing\n"
+           "  rollback NAME               swap a cell back to the generation it replaced\n"
            "  stats                       memory, heap, tasks, cells, uptime\n"
-           "  watch [--count N]           print guest events (ready, log lines, fault reports) as they come\n"
+           "  watch [--count N]           print guest events (ready, log lines, fault reports, swaps) as they come\n"
            "exit status: 0 ok, 1 the guest answered with an error, 2 connection or protocol failure, 64 usage\n";
 }
 

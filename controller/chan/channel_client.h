@@ -65,6 +65,9 @@ public:
     const v1::HelloReply& hello(const std::string& host_name);
 
     std::uint64_t bytes_sent() const { return m_bytes_sent; }
+    // The connected socket, for callers that wait on it beside other descriptors (delosd);
+    // bytes already buffered are drained with receive(0ms) first.
+    int socket_fd() const { return m_fd; }
 
 private:
     std::optional<v1::GuestMessage> read_message(std::optional<std::chrono::milliseconds> timeout);

@@ -294,6 +294,13 @@ ErrorOr<Reply> FakeGuest::handle_request(const HostMessage& request)
         return load_cell(from_string(request.load_cell.name));
     case HostMessage::Request::UnloadCell:
         return unload_cell(from_string(request.unload_cell.name));
+    case HostMessage::Request::SwapCells:
+        return swap_cells(request.swap_cells, false);
+    case HostMessage::Request::RollbackCell: {
+        SwapCellsRequest rollback;
+        rollback.pairs.append(SwapPair{request.rollback_cell.name, String()});
+        return swap_cells(rollback, true);
+    }
     case HostMessage::Request::Stats: {
         reply.payload = Reply::Payload::Stats;
         StatsReply& stats = reply.stats;
@@ -462,6 +469,70 @@ ErrorOr<Reply> FakeGuest::unload_cell(const std::string& name)
     std::erase_if(m_cells, [&](const Cell& other) { return other.name == name && other.state == state; });
     Reply reply;
     reply.payload = Reply::Payload::UnloadCell;
+    return reply;
+}
+
+ErrorOr<Reply> FakeGuest::swap_cells(const SwapCellsRequest& request, bool rollback)
+{
+    // Check every pair first: all or nothing.
+    struct Planned {
+        std::string name;
+        Cell replacement;
+    };
+    std::vector<Planned> plan;
+    for (const SwapPair& pair : request.pairs) {
+        std::string name = from_string(pair.old_cell);
+        if (!find_cell(name, CellState::Loaded))
+            return Error::make(ErrorCode::NotFound, "no loaded cell with that name");
+        if (rollback) {
+            auto previous = m_previous.find(name);
+            if (previous == m_previous.end())
+                return Error::make(ErrorCode::NotFound, "no previous generation to roll back to");
+            plan.push_back({name, previous->second});
+            continue;
+        }
+        std::string object = pair.new_object.empty() ? name : from_string(pair.new_object);
+        Cell* staged = find_cell(object, CellState::Staged);
+        if (!staged)
+            return Error::make(ErrorCode::NotFound, "no staged cell for the new version (push it first)");
+        plan.push_back({name, *staged});
+    }
+    Reply reply;
+    reply.payload = rollback ? Reply::Payload::RollbackCell : Reply::Payload::SwapCells;
+    CellSwapped& swapped = rollback ? reply.rollback_cell.swapped : reply.swap_cells.swapped;
+    swapped.rollback = rollback;
+    for (Planned& planned : plan) {
+        Cell* loaded = find_cell(planned.name, CellState::Loaded);
+        SwappedCell cell;
+        cell.name = to_string(planned.name);
+        cell.old_version = to_string(loaded->version);
+        cell.new_version = to_string(planned.replacement.version);
+        cell.old_generation = loaded->generation;
+        cell.new_generation = loaded->generation + 1;
+        swapped.cells.append(static_cast<SwappedCell&&>(cell));
+        Cell old = *loaded;
+        if (!rollback)
+            std::erase_if(m_cells, [&](const Cell& c) { return c.name == planned.replacement.name && c.state == CellState::Staged; });
+        loaded = find_cell(planned.name, CellState::Loaded);
+        std::uint32_t generation = loaded->generation + 1;
+        *loaded = planned.replacement;
+        loaded->name = planned.name;
+        loaded->state = CellState::Loaded;
+        loaded->generation = generation;
+        m_previous[planned.name] = old;
+    }
+    swapped.timing.load_ns = 110'000;
+    swapped.timing.link_ns = 90'000;
+    swapped.timing.verify_ns = 10'000;
+    swapped.timing.transfer_ns = 20'000;
+    swapped.timing.repoint_ns = 5'000;
+    swapped.timing.cleanup_ns = 15'000;
+    swapped.timing.total_ns = 250'000;
+    swapped.relocations_repointed = 3;
+    Event event;
+    event.kind = Event::Kind::CellSwapped;
+    event.cell_swapped = swapped;
+    emit(static_cast<Event&&>(event));
     return reply;
 }
 

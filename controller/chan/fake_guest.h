@@ -76,6 +76,9 @@ private:
     ErrorOr<channel::Reply> push_commit(const channel::PushCellCommit&);
     ErrorOr<channel::Reply> load_cell(const std::string& name);
     ErrorOr<channel::Reply> unload_cell(const std::string& name);
+    // Live evolution reduced to its outcome: versions and generations move, a CellSwapped event
+    // goes out before the reply; the replaced version is kept for rollback.
+    ErrorOr<channel::Reply> swap_cells(const channel::SwapCellsRequest& request, bool rollback);
     channel::CellInfo describe(const Cell&) const;
     Cell* find_cell(const std::string& name, channel::CellState state);
     void send(const channel::GuestMessage& message);
@@ -94,6 +97,7 @@ private:
 
     // Touched only by the serving thread.
     std::vector<Cell> m_cells;
+    std::map<std::string, Cell> m_previous;  // by name: the version the last swap replaced
     std::map<std::uint32_t, Push> m_pushes;
     std::uint32_t m_next_push_id = 1;
 

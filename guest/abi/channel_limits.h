@@ -40,6 +40,8 @@ inline constexpr std::uint32_t kMaxListedCells = 4096;
 inline constexpr std::uint32_t kMaxCellDependencies = 256;
 // Task names listed per cell in a StatsReply (the count covers all of them).
 inline constexpr std::uint32_t kMaxListedTaskNames = 64;
+// Replacements in one swap request (the linker's limit on cells in one load).
+inline constexpr std::uint32_t kMaxSwapPairs = 64;
 inline constexpr std::uint32_t kMaxBacktraceFrames = 64;
 // Longest LogLine text a guest sends (it truncates longer lines).
 inline constexpr std::uint32_t kMaxLogTextBytes = 4096;

@@ -12,6 +12,7 @@
 #include "debug/kernel_log.h"
 #include "control/control_port.h"
 #include "kernel/kernel.h"
+#include "lib/core/format.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
 #include "linker/kernel/cell_manager.h"
@@ -60,6 +61,9 @@ private:
     void start_cell_operation(std::uint64_t request_id, CellOperation operation);
     static ErrorOr<Reply> perform(CellOperation& operation);
     void send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply);
+    ErrorOr<Reply> swap_cells(const SwapCellsRequest& request);
+    ErrorOr<Reply> rollback_cell(StringView name);
+    void report_swap(const link::SwapReport& report, bool rollback, CellSwapped& out);
     Reply list_cells();
     Reply stats();
     void send(const GuestMessage&);
@@ -157,8 +161,10 @@ void Agent::send(const GuestMessage& message)
     task::MutexGuard guard(m_send_lock);
     if (!m_port.connected())
         return;  // the host went away; it learns nothing more of this connection
-    if (auto written = m_port.write(ByteView(frame.data(), frame.size())); written.is_error())
-        return;  // a disconnect mid-write: the next connection starts afresh
+    // Only to the connection whose bytes the decoder holds: a reply to a request of a session
+    // that has ended must not reach the next client.
+    if (auto written = m_port.write(ByteView(frame.data(), frame.size()), m_connection); written.is_error())
+        return;  // a disconnect mid-write, or a newer peer: the next connection starts afresh
 }
 
 void Agent::send_event(Event event)
@@ -192,7 +198,7 @@ ErrorOr<Agent::PreparedOperation> Agent::prepare_load(StringView name)
     prepared.operation.name = String(name);
     if (m_pushes.staged(name)) {
         if (loader::cell_manager().is_loaded(name))
-            return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (unload it first)");
+            return Error::make(ErrorCode::AlreadyExists, "a cell of that name is loaded (swap it, or unload it first)");
         // Taken now: on failure the staged copy is gone (push again); the error names what was refused.
         StagedCell staged = TRY(m_pushes.take_staged(name));
         prepared.operation.kind = CellOperation::Kind::LoadObject;
@@ -265,12 +271,96 @@ void Agent::send_reply(std::uint64_t request_id, ErrorOr<Reply>& reply)
     send(GuestMessage::make_reply(reply.release_value()));
 }
 
+ErrorOr<Reply> Agent::swap_cells(const SwapCellsRequest& request)
+{
+    // The new objects: staged pushes (kept staged until the swap succeeds) or boot-archive versions.
+    Vector<link::SwapPair> pairs;
+    for (const SwapPair& pair : request.pairs) {
+        StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
+        ByteView object;
+        bool persistent = false;
+        if (StagedCell* staged = m_pushes.staged(object_name)) {
+            object = ByteView(staged->bytes.data(), staged->bytes.size());
+        } else if (const link::CellLibrary* library = loader::cell_manager().library();
+                   library && library->find_version(object_name)) {
+            object = library->find_version(object_name)->object;
+            persistent = true;  // the boot archive stays in memory
+        } else {
+            return Error::make(ErrorCode::NotFound, "no staged cell or archived version for the new object")
+                .with_detail(format("no staged cell and no boot-archive version is called {} (push it first)", object_name));
+        }
+        pairs.append(link::SwapPair{pair.old_cell.view(), object, persistent});
+    }
+    auto swapped = loader::cell_manager().swap(pairs);
+    if (swapped.is_error())
+        return swapped.release_error();
+    for (const SwapPair& pair : request.pairs) {
+        StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
+        if (m_pushes.staged(object_name))
+            (void)m_pushes.take_staged(object_name);  // the guest keeps its own copy now
+    }
+    Reply reply;
+    reply.payload = Reply::Payload::SwapCells;
+    report_swap(swapped.value(), false, reply.swap_cells.swapped);
+    return reply;
+}
+
+ErrorOr<Reply> Agent::rollback_cell(StringView name)
+{
+    auto swapped = loader::cell_manager().rollback(name);
+    if (swapped.is_error())
+        return swapped.release_error();
+    Reply reply;
+    reply.payload = Reply::Payload::RollbackCell;
+    report_swap(swapped.value(), true, reply.rollback_cell.swapped);
+    return reply;
+}
+
+void Agent::report_swap(const link::SwapReport& report, bool rollback, CellSwapped& out)
+{
+    for (const link::SwappedCell& cell : report.cells) {
+        SwappedCell swapped;
+        swapped.name = cell.name;
+        swapped.old_version = cell.old_version;
+        swapped.new_version = cell.new_version;
+        swapped.old_generation = cell.old_generation;
+        swapped.new_generation = cell.new_generation;
+        swapped.state_layout = cell.state_layout;
+        out.cells.append(static_cast<SwappedCell&&>(swapped));
+    }
+    using link::SwapStage;
+    out.timing.load_ns = report.stage_ns[static_cast<int>(SwapStage::Load)];
+    out.timing.link_ns = report.stage_ns[static_cast<int>(SwapStage::Link)];
+    out.timing.verify_ns = report.stage_ns[static_cast<int>(SwapStage::Verify)];
+    out.timing.transfer_ns = report.stage_ns[static_cast<int>(SwapStage::Transfer)];
+    out.timing.repoint_ns = report.stage_ns[static_cast<int>(SwapStage::Repoint)];
+    out.timing.cleanup_ns = report.stage_ns[static_cast<int>(SwapStage::Cleanup)];
+    out.timing.total_ns = report.total_ns;
+    out.relocations_repointed = report.relocations_repointed;
+    out.retiring_cells = static_cast<std::uint32_t>(loader::cell_manager().retiring_cells().size());
+    for (const String& name : report.also_loaded)
+        out.also_loaded.append(name);
+    out.rollback = rollback;
+    // Every swap that took effect is also an event, for watchers other than the requester.
+    forward_log_lines();
+    Event event;
+    event.kind = Event::Kind::CellSwapped;
+    event.cell_swapped = out;
+    send_event(static_cast<Event&&>(event));
+}
+
 Reply Agent::list_cells()
 {
     Reply reply;
     reply.payload = Reply::Payload::ListCells;
+    loader::cell_manager().collect_retired();
     for (const loader::CellSummary& cell : loader::cell_manager().cells())
         reply.list_cells.cells.append(describe_loaded(cell));
+    for (const loader::CellSummary& cell : loader::cell_manager().retiring_cells()) {
+        CellInfo info = describe_loaded(cell);
+        info.state = CellState::Retiring;
+        reply.list_cells.cells.append(static_cast<CellInfo&&>(info));
+    }
     for (const StagedCell& cell : m_pushes.staged_cells())
         reply.list_cells.cells.append(describe_staged(cell));
     return reply;
@@ -336,6 +426,10 @@ ErrorOr<Reply> Agent::handle(const HostMessage& request)
         break;  // answered by answer() through a cell-operation task
     case HostMessage::Request::Stats:
         return stats();
+    case HostMessage::Request::SwapCells:
+        return swap_cells(request.swap_cells);
+    case HostMessage::Request::RollbackCell:
+        return rollback_cell(request.rollback_cell.name);
     case HostMessage::Request::None:
         break;
     }

@@ -35,8 +35,8 @@ public:
         return m_console->read(m_port, into, capacity);
     }
     // Sends all of `bytes` (may wait for transmit buffers); fails when no host is connected or
-    // the connection changes while writing.
-    ErrorOr<void> write(ByteView bytes) { return m_console->write(m_port, bytes); }
+    // the connection changes while writing, or is not `connection` (0: the current one).
+    ErrorOr<void> write(ByteView bytes, std::uint64_t connection = 0) { return m_console->write(m_port, bytes, connection); }
     // Sleeps until the device interrupts (data, a sent buffer back, a control message), or returns
     // at once if it has since the last call. Enables interrupts.
     void wait_for_activity() { m_console->wait_for_activity(); }

@@ -5,6 +5,7 @@
 #include "drivers/device_registry.h"
 #include "drivers/virtio/console_devices.h"
 #include "drivers/virtio/mmio_devices.h"
+#include "drivers/virtio/pci_devices.h"
 #include "debug/kernel_log.h"
 
 namespace delos::devices {
@@ -17,7 +18,9 @@ std::size_t discover_devices()
     if (!discovered.exchange(true)) {
         if (auto registered = virtio::register_console_driver(); registered.is_error())
             kprint("device registry: console driver not registered: {}\n", registered.error().message);
-        virtio::discover_mmio_devices();
+        // PCI only where no virtio-mmio device is announced (delos-vmm: no port I/O exits for nothing).
+        if (virtio::discover_mmio_devices() == 0)
+            virtio::discover_pci_devices();
     }
     std::size_t bound = 0;
     for (std::size_t i = 0; i < virtio_device_count(); ++i)

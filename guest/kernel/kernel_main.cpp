@@ -16,6 +16,7 @@
 #include "control/control_agent.h"
 #include "linker/kernel/cell_manager.h"
 #include "linker/kernel/link_benchmark.h"
+#include "linker/kernel/swap_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
@@ -170,6 +171,10 @@ void kernel_main(const Handover* handover)
         loader::run_link_benchmark(3);
         platform::shutdown(platform::kExitSuccess);
     }
+    if (command == "bench-swap") {
+        loader::run_swap_benchmark(200);
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-stack-overflow")
@@ -194,7 +199,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
                command);
     idle_forever();
 }

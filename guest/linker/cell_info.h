@@ -38,6 +38,38 @@ static_assert(DELOS_CELL_ABI_VERSION_TEXT[0] - '0' == DELOS_CELL_ABI_VERSION, "t
 static_assert(sizeof(CellInfo) == 72, "CellInfo layout is part of the cell ABI");
 static_assert(offsetof(CellInfo, init) == 56 && offsetof(CellInfo, fini) == 64, "CellInfo layout is part of the cell ABI");
 
+// Optional, for live evolution (docs/live-evolution.md): how a cell hands its state to the
+// version replacing it, and adopts the state of the version it replaces. The state crosses as an
+// owned heap value in a named *layout* ("kv.entries/1"): both cells list the layouts they speak,
+// comma-separated, preferred first; a swap picks the first layout of the new cell's list that
+// the old cell also lists, and refuses before anything changes when there is none. A cell must
+// be able to export and adopt every layout it lists (a failed swap hands the state back).
+inline constexpr std::uint32_t kCellStateMagic = 0x54534344;  // "DCST"
+inline constexpr std::uint32_t kCellStateAbiVersion = 1;
+inline constexpr std::size_t kCellStateLayoutsCapacity = 64;  // including the NUL
+inline constexpr char kCellStateSectionName[] = ".delos.cell.state";
+
+// Hands the cell's state over in `layout` as an owned heap value and leaves the cell empty.
+using CellStateExportFunction = ErrorOr<void*> (*)(StringView layout);
+// Takes ownership of `state` (in `layout`) on success; on failure ownership stays with the caller.
+using CellStateAdoptFunction = ErrorOr<void> (*)(StringView layout, void* state);
+// How many pointers into this cell it has handed out at run time that are still held elsewhere
+// (callbacks, vtables of objects it created). A retiring cell stays in memory while non-zero.
+using CellOutstandingFunction = std::uint64_t (*)();
+
+struct CellStateRecord {
+    std::uint32_t magic;
+    std::uint32_t abi_version;
+    char layouts[kCellStateLayoutsCapacity];  // e.g. "kv.entries/2,kv.entries/1", NUL-terminated
+    CellStateExportFunction export_state;     // may be null: the cell hands nothing over
+    CellStateAdoptFunction adopt_state;       // may be null: the cell adopts nothing
+    CellOutstandingFunction outstanding;      // may be null: it hands out no long-lived pointers
+};
+static_assert(sizeof(CellStateRecord) == 96, "CellStateRecord layout is part of the cell ABI");
+static_assert(offsetof(CellStateRecord, export_state) == 72 && offsetof(CellStateRecord, adopt_state) == 80
+                  && offsetof(CellStateRecord, outstanding) == 88,
+              "CellStateRecord layout is part of the cell ABI");
+
 } // namespace delos::link
 
 // Each cell's own record. Hidden, so it is never exported: every cell binds its references
@@ -57,3 +89,9 @@ inline StringView this_cell_name() { return StringView(delos_cell_info.name); }
                   "cell version is longer than 15 characters");                                                \
     extern "C" [[gnu::used, gnu::section(".delos.cell")]] const ::delos::link::CellInfo delos_cell_info = {    \
         ::delos::link::kCellInfoMagic, ::delos::link::kCellAbiVersion, NAME, VERSION, INIT, FINI}
+
+// DELOS_CELL_STATE("kv.entries/1", export_fn, adopt_fn, outstanding_fn): at most once per cell.
+#define DELOS_CELL_STATE(LAYOUTS, EXPORT, ADOPT, OUTSTANDING)                                                   \
+    static_assert(sizeof(LAYOUTS) <= ::delos::link::kCellStateLayoutsCapacity, "state layouts are longer than 63 characters"); \
+    extern "C" [[gnu::used, gnu::visibility("hidden"), gnu::section(".delos.cell.state")]] const ::delos::link::CellStateRecord \
+        delos_cell_state = {::delos::link::kCellStateMagic, ::delos::link::kCellStateAbiVersion, LAYOUTS, EXPORT, ADOPT, OUTSTANDING}

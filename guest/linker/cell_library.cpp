@@ -44,6 +44,23 @@ ErrorOr<CellLibrary> CellLibrary::from_archive(ByteView bytes, String* detail)
             return identity.release_error();
         }
         StringView name = identity.value().name;
+        // "<cell>.<tag>.o" holds another version of <cell> (live evolution): kept, not indexed.
+        StringView stem = member.name.ends_with(".o") ? member.name.substr(0, member.name.size() - 2) : StringView();
+        if (stem.size() > name.size() + 1 && stem.starts_with(name) && stem[name.size()] == '.') {
+            StringView tag = stem.substr(name.size() + 1);
+            bool tag_ok = true;
+            for (char c : tag)
+                tag_ok &= (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+            if (tag_ok) {
+                if (library.find_version(stem)) {
+                    if (detail)
+                        *detail = format("archive holds version \"{}\" twice", stem);
+                    return Error::make(ErrorCode::AlreadyExists, "archive holds the same cell version twice");
+                }
+                library.m_versions.append(LibraryCell{name, identity.value().version, member.contents, stem});
+                continue;
+            }
+        }
         if (!member.name.ends_with(".o") || member.name.substr(0, member.name.size() - 2) != name) {
             if (detail)
                 *detail = format("archive member \"{}\" holds cell \"{}\" (expected \"{}.o\")", member.name, name, name);
@@ -69,6 +86,15 @@ const LibraryCell* CellLibrary::find_cell(StringView name) const
 {
     for (const LibraryCell& cell : m_cells) {
         if (cell.name == name)
+            return &cell;
+    }
+    return nullptr;
+}
+
+const LibraryCell* CellLibrary::find_version(StringView tagged_name) const
+{
+    for (const LibraryCell& cell : m_versions) {
+        if (cell.tagged_name == tagged_name)
             return &cell;
     }
     return nullptr;

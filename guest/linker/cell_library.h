@@ -18,16 +18,21 @@ struct LibraryCell {
     StringView name;      // from its DELOS_CELL record; views into the archive bytes
     StringView version;
     ByteView object;
+    StringView tagged_name;  // for other versions: "<name>.<tag>" (e.g. "kv.v2"); else empty
 };
 
 class CellLibrary {
 public:
     // Each member must be a valid cell object called "<cell name>.o", and cell names must be
-    // unique. On failure `detail` (if given) names the offending member.
+    // unique. Members called "<cell name>.<tag>.o" are other versions of that cell, for swaps:
+    // listed by versions(), never loaded by name nor used to satisfy a dependency. On failure `detail` (if given) names the offending member.
     static ErrorOr<CellLibrary> from_archive(ByteView archive, String* detail = nullptr);
 
     const Vector<LibraryCell>& cells() const { return m_cells; }
     const LibraryCell* find_cell(StringView name) const;
+    const Vector<LibraryCell>& versions() const { return m_versions; }
+    // The version archived as "<name>.<tag>.o", by "<name>.<tag>".
+    const LibraryCell* find_version(StringView tagged_name) const;
     // The cell that exports `symbol` (a strong definition, see export_rule.h), if any.
     const LibraryCell* provider_of(StringView symbol) const;
 
@@ -35,6 +40,7 @@ private:
     CellLibrary() = default;
 
     Vector<LibraryCell> m_cells;
+    Vector<LibraryCell> m_versions;
     HashMap<String, std::size_t> m_providers;
 };
 

@@ -1,6 +1,8 @@
 // cell_linker.cpp: gathering, placing, relocating, protecting, initialising and committing
 // the cells of one load.
 #include "linker/cell_linker.h"
+#include "linker/cell_linker.h"
+#include "linker/cell_linker_pending.h"
 
 #include <utility>
 
@@ -128,19 +130,6 @@ void store_64(std::uint64_t address, std::uint64_t value)
 
 } // namespace
 
-struct CellLinker::PendingCell {
-    explicit PendingCell(RelocatableObject&& parsed) : object(std::move(parsed)) {}
-
-    RelocatableObject object;
-    CellIdentity identity;
-    OwnPtr<LoadedCell> cell;
-    Vector<LoadedSection*> placed;       // by section index; null for sections not loaded
-    Vector<std::uint32_t> got_slots;     // by symbol index
-    Vector<std::uint32_t> imports;       // undefined symbols that loaded sections refer to
-    bool constructed = false;
-    bool initialised = false;
-};
-
 struct CellLinker::Resolution {
     std::uint64_t address = 0;
     ProviderKind kind = ProviderKind::Absolute;
@@ -149,6 +138,30 @@ struct CellLinker::Resolution {
 };
 
 CellLinker::CellLinker(Namespace& target, const CellLibrary* library) : m_namespace(target), m_library(library) {}
+
+CellLinker::CellLinker(Namespace& target, const CellLibrary* library, const Vector<LoadedCell*>& replacing)
+    : m_namespace(target), m_library(library), m_replacing(&replacing)
+{
+}
+
+bool CellLinker::is_replaced(const LoadedCell* cell) const
+{
+    if (!m_replacing || !cell)
+        return false;
+    for (const LoadedCell* replaced : *m_replacing) {
+        if (replaced == cell)
+            return true;
+    }
+    return false;
+}
+
+const SymbolDefinition* CellLinker::visible_definition(StringView name) const
+{
+    const SymbolDefinition* definition = m_namespace.find_symbol(name);
+    if (definition && definition->section && is_replaced(definition->section->cell))
+        return nullptr;
+    return definition;
+}
 
 CellLinker::~CellLinker() { m_namespace.m_cells_in_progress.clear(); }
 
@@ -165,7 +178,7 @@ const CellLinker::PendingCell* CellLinker::pending_named(StringView name) const
 
 ErrorOr<LoadedCell*> CellLinker::link(ByteView object, StringView expected_name)
 {
-    TRY(add(object, expected_name));
+    TRY(add(object, expected_name, expected_name.empty()));
     TRY(gather_dependencies());
     for (OwnPtr<PendingCell>& pending : m_pending)
         TRY(place(*pending));
@@ -179,8 +192,11 @@ ErrorOr<LoadedCell*> CellLinker::link(ByteView object, StringView expected_name)
     return commit(initialisation_order());
 }
 
-ErrorOr<void> CellLinker::add(ByteView bytes, StringView expected_name)
+ErrorOr<void> CellLinker::add(ByteView original, StringView expected_name, bool keep_copy)
 {
+    // A copy is parsed in place of the original, so the views the cell keeps stay valid.
+    CellObject source = keep_copy ? CellObject::copy_of(original) : CellObject::view_of(original);
+    ByteView bytes = source.bytes;
     StringView label = expected_name.empty() ? StringView("(pushed object)") : expected_name;
     if (m_pending.size() >= kMaxCellsPerLoad)
         return fail(Error::make(ErrorCode::Unsupported, "one load would need more cells than allowed", kMaxCellsPerLoad),
@@ -195,13 +211,17 @@ ErrorOr<void> CellLinker::add(ByteView bytes, StringView expected_name)
     if (!expected_name.empty() && name != expected_name)
         return fail(Error::make(ErrorCode::Malformed, "cell record names a different cell"),
                     format("object for cell {} declares itself as {}", expected_name, name));
-    if (m_namespace.find_cell(name) || pending_named(name))
+    LoadedCell* loaded_namesake = m_namespace.find_cell(name);
+    if ((loaded_namesake && !is_replaced(loaded_namesake)) || pending_named(name))
         return fail(Error::make(ErrorCode::AlreadyExists, "a cell with this name is already loaded"),
                     format("cell {} is already loaded", name));
 
     auto pending = make_own<PendingCell>(parsed.release_value());
     pending->identity = identity.value();
     pending->cell = make_own<LoadedCell>(name, pending->identity.version);
+    pending->cell->m_object = std::move(source);
+    if (!pending->identity.state_layouts.empty())
+        pending->cell->m_state.layouts = String(pending->identity.state_layouts);
     const RelocatableObject& object = pending->object;
 
     // What loaded sections refer to: undefined symbols become imports; the rest must be loaded.
@@ -243,7 +263,7 @@ ErrorOr<void> CellLinker::add(ByteView bytes, StringView expected_name)
         const ObjectSymbol& symbol = object.symbols()[index];
         if (!is_exported_symbol(object, symbol))
             continue;
-        if (const SymbolDefinition* existing = m_namespace.find_symbol(symbol.name)) {
+        if (const SymbolDefinition* existing = visible_definition(symbol.name)) {
             StringView owner = existing->section ? existing->section->cell->name() : StringView("the kernel");
             return fail(Error::make(ErrorCode::AlreadyExists, "cell exports a symbol that is already defined"),
                         format("cell {} exports {}, which {} already exports", name, symbol.name, owner));
@@ -269,13 +289,13 @@ ErrorOr<void> CellLinker::gather_dependencies()
     for (std::size_t i = 0; i < m_pending.size(); ++i) {
         for (std::size_t j = 0; j < m_pending[i]->imports.size(); ++j) {
             const ObjectSymbol& symbol = m_pending[i]->object.symbols()[m_pending[i]->imports[j]];
-            if (m_exports.contains(symbol.name) || m_namespace.find_symbol(symbol.name))
+            if (m_exports.contains(symbol.name) || visible_definition(symbol.name))
                 continue;
             if (symbol.binding == STB_WEAK)
                 continue;  // like a static link, a weak reference never pulls a cell in
             const LibraryCell* provider = m_library ? m_library->provider_of(symbol.name) : nullptr;
             if (provider && !m_namespace.find_cell(provider->name) && !pending_named(provider->name)) {
-                TRY(add(provider->object, provider->name));
+                TRY(add(provider->object, provider->name, false));
                 continue;
             }
             return fail(Error::make(ErrorCode::NotFound, "undefined symbol"),
@@ -406,7 +426,7 @@ ErrorOr<CellLinker::Resolution> CellLinker::resolve(PendingCell& pending, std::u
             resolution.address = resolution.provider->address + definition.value;
             return resolution;
         }
-        if (const SymbolDefinition* definition = m_namespace.find_symbol(symbol.name)) {
+        if (const SymbolDefinition* definition = visible_definition(symbol.name)) {
             resolution.kind = definition->section ? ProviderKind::Section : ProviderKind::Kernel;
             resolution.provider = definition->section;
             resolution.address = definition->address;
@@ -490,6 +510,22 @@ ErrorOr<void> CellLinker::read_entries(PendingCell& pending)
         TRY(check_code(cell.m_init, "init entry"));
     if (cell.m_fini)
         TRY(check_code(cell.m_fini, "fini entry"));
+    if (pending.identity.state_section != kNoSection) {
+        LoadedSection* state = pending.placed[pending.identity.state_section];
+        cell.m_state.export_state = load_64(state->address + offsetof(CellStateRecord, export_state));
+        cell.m_state.adopt_state = load_64(state->address + offsetof(CellStateRecord, adopt_state));
+        cell.m_state.outstanding = load_64(state->address + offsetof(CellStateRecord, outstanding));
+        if (cell.m_state.export_state)
+            TRY(check_code(cell.m_state.export_state, "state export entry"));
+        if (cell.m_state.adopt_state)
+            TRY(check_code(cell.m_state.adopt_state, "state adopt entry"));
+        if (cell.m_state.outstanding)
+            TRY(check_code(cell.m_state.outstanding, "outstanding entry"));
+        // A failed swap hands the state back, so a cell that adopts must also be able to export.
+        if (cell.m_state.adopt_state && !cell.m_state.export_state)
+            return fail(Error::make(ErrorCode::Malformed, "cell state record adopts state but cannot export it"),
+                        format("cell {}: its DELOS_CELL_STATE has an adopt entry but no export entry", cell.name()));
+    }
 
     struct Table {
         LoadedSection* section;

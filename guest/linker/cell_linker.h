@@ -30,6 +30,9 @@ class CellLinker {
 public:
     // A failed link() returns an error whose detail names the symbol, section or cell at fault.
     CellLinker(Namespace& target, const CellLibrary* library);
+    // For a swap: the loaded cells being replaced. Their names and exports may be taken by the
+    // cells of this load, and nothing of this load binds to them.
+    CellLinker(Namespace& target, const CellLibrary* library, const Vector<LoadedCell*>& replacing);
     CellLinker(const CellLinker&) = delete;
     CellLinker& operator=(const CellLinker&) = delete;
     ~CellLinker();
@@ -38,6 +41,7 @@ public:
     ErrorOr<LoadedCell*> link(ByteView object, StringView expected_name);
 
 private:
+    friend class CellSwap;
     struct PendingCell;
     struct TentativeExport {
         std::size_t pending = 0;
@@ -45,7 +49,11 @@ private:
     };
     struct Resolution;
 
-    ErrorOr<void> add(ByteView object, StringView expected_name);
+    // `keep_copy`: the cell keeps a copy of the bytes (pushed objects); otherwise a view (library).
+    ErrorOr<void> add(ByteView object, StringView expected_name, bool keep_copy);
+    bool is_replaced(const LoadedCell* cell) const;
+    // A namespace definition that this load may bind to (not one of a replaced cell).
+    const struct SymbolDefinition* visible_definition(StringView name) const;
     ErrorOr<void> gather_dependencies();
     ErrorOr<void> place(PendingCell&);
     ErrorOr<void> relocate(PendingCell&);
@@ -63,6 +71,7 @@ private:
     const CellLibrary* m_library;
     Vector<OwnPtr<PendingCell>> m_pending;
     HashMap<String, TentativeExport> m_exports;
+    const Vector<LoadedCell*>* m_replacing = nullptr;
 };
 
 } // namespace delos::link

@@ -19,6 +19,17 @@ public:
     virtual ErrorOr<void> call_init(StringView cell, CellInitFunction init) = 0;
     // A constructor, the fini entry, an exit function or a destructor.
     virtual void call(StringView cell, EntryKind kind, void (*function)()) = 0;
+    // The live-evolution entries of DELOS_CELL_STATE (docs/live-evolution.md); by default called
+    // directly. An error from either refuses (and undoes) the swap.
+    virtual ErrorOr<void*> call_export_state(StringView, CellStateExportFunction export_state, StringView layout)
+    {
+        return export_state(layout);
+    }
+    virtual ErrorOr<void> call_adopt_state(StringView, CellStateAdoptFunction adopt_state, StringView layout, void* state)
+    {
+        return adopt_state(layout, state);
+    }
+    virtual std::uint64_t call_outstanding(StringView, CellOutstandingFunction outstanding) { return outstanding(); }
 
 protected:
     ~EntryInvoker() = default;

@@ -55,6 +55,33 @@ LoadedSection* LoadedCell::section_at(std::uint64_t address) const
     return nullptr;
 }
 
+CellObject CellObject::view_of(ByteView bytes)
+{
+    CellObject object;
+    object.bytes = bytes;
+    return object;
+}
+
+CellObject CellObject::copy_of(ByteView bytes)
+{
+    CellObject object;
+    object.owned.resize(bytes.size());
+    if (!bytes.empty())
+        __builtin_memcpy(object.owned.data(), bytes.data(), bytes.size());
+    object.bytes = ByteView(object.owned.data(), object.owned.size());
+    return object;
+}
+
+Vector<Region> LoadedCell::regions() const
+{
+    Vector<Region> regions;
+    for (const OwnedRegion& region : m_regions) {
+        if (!region.region().empty())
+            regions.append(region.region());
+    }
+    return regions;
+}
+
 bool LoadedCell::contains(std::uint64_t address) const
 {
     for (const OwnedRegion& region : m_regions) {

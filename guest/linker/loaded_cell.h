@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "lib/core/byte_view.h"
 #include "linker/section_memory.h"
 #include "lib/core/own_ptr.h"
 #include "lib/core/string.h"
@@ -70,6 +71,28 @@ struct LoadedSection {
     bool contains(std::uint64_t where) const { return where >= address && where - address < size; }
 };
 
+// The object a cell was linked from, kept so that a swap can roll back to it: a view into a
+// cell library (which outlives its cells) or an owned copy of pushed bytes.
+struct CellObject {
+    ByteView bytes;
+    Vector<std::uint8_t> owned;  // `bytes` views into it when the object was copied
+
+    CellObject() = default;
+    CellObject(CellObject&&) noexcept = default;
+    CellObject& operator=(CellObject&&) noexcept = default;
+    static CellObject view_of(ByteView bytes);
+    static CellObject copy_of(ByteView bytes);
+};
+
+// What a cell declared with DELOS_CELL_STATE, once relocated (addresses into its own code).
+struct CellStateEntries {
+    String layouts;               // comma-separated, preferred first; empty without a record
+    std::uint64_t export_state = 0;
+    std::uint64_t adopt_state = 0;
+    std::uint64_t outstanding = 0;
+    bool declared() const { return !layouts.empty(); }
+};
+
 class LoadedCell {
 public:
     LoadedCell(StringView name, StringView version) : m_name(name), m_version(version) {}
@@ -101,9 +124,17 @@ public:
     const Vector<std::uint64_t>& destructors() const { return m_destructors; }     // in run order
     const Vector<std::uint64_t>& exit_functions() const { return m_exit_functions; }  // in registration order
 
+    // 1 for the first load of this name, +1 for each version that replaced it (swap or rollback).
+    std::uint32_t generation() const { return m_generation; }
+    const CellStateEntries& state_entries() const { return m_state; }
+    const CellObject& object() const { return m_object; }
+    // Every region the cell occupies (text, rodata, data; empty ones left out).
+    Vector<Region> regions() const;
+
 private:
     friend class CellLinker;
     friend class Namespace;
+    friend class CellSwap;
 
     String m_name;
     String m_version;
@@ -116,6 +147,9 @@ private:
     Vector<std::uint64_t> m_constructors;
     Vector<std::uint64_t> m_destructors;
     Vector<std::uint64_t> m_exit_functions;
+    std::uint32_t m_generation = 1;
+    CellStateEntries m_state;
+    CellObject m_object;
 };
 
 } // namespace delos::link

@@ -21,7 +21,9 @@ bool contains_cell(const Vector<LoadedCell*>& cells, const LoadedCell* cell)
 
 // Dependents before the cells they use (the reverse of the order they were initialised in);
 // inside a cycle, any order.
-Vector<LoadedCell*> teardown_order(const Vector<LoadedCell*>& cells)
+} // namespace
+
+Vector<LoadedCell*> teardown_order_of(const Vector<LoadedCell*>& cells)
 {
     Vector<LoadedCell*> visited;
     Vector<LoadedCell*> dependencies_first;
@@ -42,8 +44,6 @@ Vector<LoadedCell*> teardown_order(const Vector<LoadedCell*>& cells)
         order.append(dependencies_first.take_last());
     return order;
 }
-
-} // namespace
 
 Error Namespace::refuse(Error error)
 {
@@ -138,7 +138,7 @@ ErrorOr<void> Namespace::unload_cells(const Vector<StringView>& names)
         }
     }
     m_busy = true;
-    Vector<LoadedCell*> order = teardown_order(cells);
+    Vector<LoadedCell*> order = teardown_order_of(cells);
     for (LoadedCell* cell : order)
         run_teardown(*cell, true);
     m_busy = false;
@@ -211,6 +211,10 @@ LoadedCell* Namespace::find_cell(StringView name) const
 LoadedCell* Namespace::cell_at(std::uint64_t address) const
 {
     for (const OwnPtr<LoadedCell>& cell : m_cells) {
+        if (cell->contains(address))
+            return cell.get();
+    }
+    for (const OwnPtr<LoadedCell>& cell : m_retiring) {
         if (cell->contains(address))
             return cell.get();
     }

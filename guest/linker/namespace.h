@@ -13,6 +13,7 @@
 #include "linker/entry_invoker.h"
 #include "linker/loaded_cell.h"
 #include "linker/section_memory.h"
+#include "linker/task_inspector.h"
 #include "lib/core/own_ptr.h"
 #include "lib/core/string.h"
 #include "lib/core/string_view.h"
@@ -25,6 +26,42 @@ struct SymbolDefinition {
     std::uint64_t address = 0;
     LoadedSection* section = nullptr;  // null for kernel symbols
 };
+
+// One replacement in a swap: the loaded cell called `old_cell` by the cell in `new_object` (same
+// name). The namespace keeps each generation's object for rollback: it copies the bytes, unless
+// `persistent` says they outlive the namespace (a member of a cell library).
+struct SwapPair {
+    StringView old_cell;
+    ByteView new_object;
+    bool persistent = false;
+};
+
+// The stages of a swap, as Theseus's crate_swap logs them.
+enum class SwapStage : std::uint8_t { Load, Link, Verify, Transfer, Repoint, Cleanup };
+inline constexpr int kSwapStageCount = 6;
+const char* swap_stage_name(SwapStage);
+
+struct SwappedCell {
+    String name;
+    String old_version;
+    String new_version;
+    std::uint32_t old_generation = 0;
+    std::uint32_t new_generation = 0;
+    String state_layout;  // the layout its state crossed in; empty when none was handed over
+};
+
+struct SwapReport {
+    Vector<SwappedCell> cells;
+    Vector<String> also_loaded;           // dependencies the new versions pulled in
+    std::uint64_t stage_ns[kSwapStageCount] = {};
+    std::uint64_t total_ns = 0;
+    std::uint32_t relocations_repointed = 0;  // dependents' recorded relocations re-pointed (each GOT use counts)
+    std::uint32_t retired_released = 0;       // retiring cells whose memory went back during cleanup
+};
+
+// Cells in the order they are torn down: dependents before the cells they use (any order
+// inside a cycle).
+Vector<LoadedCell*> teardown_order_of(const Vector<LoadedCell*>& cells);
 
 class Namespace {
 public:
@@ -53,6 +90,31 @@ public:
     // Refused (Busy) while a cell outside the set uses one inside it.
     ErrorOr<void> unload_cells(const Vector<StringView>& names);
 
+    // Live evolution (docs/live-evolution.md): replaces loaded cells by new versions as one
+    // transaction. The new cells are loaded and linked beside the old ones; every symbol the
+    // namespace's other cells use from an old cell must be exported by the new set (else refused,
+    // naming symbols and users); state is handed over where both versions declare a common
+    // layout (refused before anything runs if the old one has state the new one cannot adopt);
+    // constructors and init run; every dependent relocation (GOT slot or direct) is re-pointed;
+    // the new exports replace the old in the symbol map; the old cells become `retiring` until
+    // no task refers to them. Any failure, including a failing init or state hand-over, leaves
+    // the namespace as it was (the state goes back to the old version).
+    ErrorOr<SwapReport> swap_cells(const Vector<SwapPair>& pairs, const CellLibrary* library = nullptr);
+    // Swaps `name` back to the object of the generation it replaced (a new generation number).
+    ErrorOr<SwapReport> rollback_cell(StringView name, const CellLibrary* library = nullptr);
+    bool has_previous_generation(StringView name) const;
+    // Releases retiring cells that no task refers to any more (and that no other retiring cell
+    // uses, and whose `outstanding` entry says 0). Runs their exit functions and destructors (not
+    // fini: the cell was replaced, not stopped). Returns how many were released.
+    std::size_t collect_retired();
+    // Replaced cells still in memory, oldest first.
+    const Vector<OwnPtr<LoadedCell>>& retiring_cells() const { return m_retiring; }
+
+    // How swaps stop other tasks and see calls in flight; SingleTaskInspector until set.
+    void set_task_inspector(TaskInspector& inspector) { m_inspector = &inspector; }
+    // A monotonic nanosecond clock for the swap report's stage timing (none: all zero).
+    void set_clock(std::uint64_t (*clock)()) { m_clock = clock; }
+
     // Called by the kernel's atexit(): registers `function` to run when the cell whose code
     // contains `caller` (atexit's return address) is unloaded. `function` must be in that cell.
     ErrorOr<void> register_exit_function(std::uint64_t caller, void (*function)());
@@ -61,7 +123,7 @@ public:
     std::size_t symbol_count() const { return m_symbols.size(); }
     std::size_t kernel_symbol_count() const { return m_kernel_symbol_count; }
     LoadedCell* find_cell(StringView name) const;
-    // The loaded cell whose memory contains `address` (e.g. a faulting instruction), if any.
+    // The loaded or retiring cell whose memory contains `address` (e.g. a faulting instruction), if any.
     LoadedCell* cell_at(std::uint64_t address) const;
     // In load order.
     const Vector<OwnPtr<LoadedCell>>& cells() const { return m_cells; }
@@ -75,12 +137,22 @@ public:
 
 private:
     friend class CellLinker;
+    friend class CellSwap;
+
+    // The object of the generation a swap replaced, per cell name (one generation back).
+    struct PreviousGeneration {
+        String name;
+        CellObject object;
+    };
 
     ErrorOr<LoadedCell*> load(ByteView object, StringView expected_name, const CellLibrary* library);
     void run_teardown(LoadedCell& cell, bool run_fini);
     void forget_cells(const Vector<LoadedCell*>& cells);
     // Records the refusal for last_failure() and hands it back.
     Error refuse(Error error);
+    void forget_retired(LoadedCell* cell, const Vector<LoadedCell*>& going);
+    std::size_t collect_retired_locked();
+    ErrorOr<SwapReport> swap(const Vector<SwapPair>& pairs, const CellLibrary* library);
 
     SectionMemory& m_memory;
     EntryInvoker& m_invoker;
@@ -91,6 +163,11 @@ private:
     Vector<LoadedCell*> m_cells_in_progress;
     bool m_busy = false;
     String m_last_failure;
+    Vector<OwnPtr<LoadedCell>> m_retiring;
+    Vector<PreviousGeneration> m_previous;
+    SingleTaskInspector m_single_task;
+    TaskInspector* m_inspector = &m_single_task;
+    std::uint64_t (*m_clock)() = nullptr;
 };
 
 } // namespace delos::link

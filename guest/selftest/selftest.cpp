@@ -21,6 +21,8 @@ extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
 extern const TestCase kDeviceTests[];
 extern const std::size_t kDeviceTestCount;
+extern const TestCase kSwapTests[];
+extern const std::size_t kSwapTestCount;
 extern const TestCase kFaultTests[];
 extern const std::size_t kFaultTestCount;
 
@@ -29,6 +31,9 @@ namespace {
 struct Suite {
     const TestCase* cases;
     const std::size_t* count;
+    // Runs only when the filter names it: it needs a module other than the boot set
+    // (swap: build/cells/swap-test.a, which holds the other versions of cells).
+    bool only_when_named = false;
 };
 
 const Suite kSuites[] = {
@@ -39,6 +44,7 @@ const Suite kSuites[] = {
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
     {kDeviceTests, &kDeviceTestCount},
+    {kSwapTests, &kSwapTestCount, true},
     {kFaultTests, &kFaultTestCount},
 };
 
@@ -61,7 +67,7 @@ bool run_all(StringView filter)
     for (const Suite& suite : kSuites) {
         for (std::size_t i = 0; i < *suite.count; ++i) {
             const TestCase& test = suite.cases[i];
-            if (!matches(test, filter))
+            if (!matches(test, filter) || (suite.only_when_named && filter.empty()))
                 continue;
             std::uint64_t start = tsc::nanoseconds_since_boot();
             auto result = test.function();

@@ -17,16 +17,18 @@ if(TARGET fuzz-loader AND TARGET cells)
   set(seed_outputs)
   set(seed_commands)
   foreach(object ${DELOS_ALL_CELL_OBJECTS})
-    get_filename_component(cell ${object} NAME_WE)
+    get_filename_component(cell ${object} NAME_WLE)  # kv.v2.o -> kv.v2
     list(APPEND seed_outputs ${seed_dir}/seed-${cell}.o)
     list(APPEND seed_commands COMMAND ${CMAKE_OBJCOPY} --strip-debug ${object} ${seed_dir}/seed-${cell}.o)
   endforeach()
-  add_custom_command(OUTPUT ${seed_outputs} ${seed_dir}/seed-cells.a
+  # swap-test.a holds other versions of cells (<cell>.<tag>.o): the fuzzer swaps them in.
+  add_custom_command(OUTPUT ${seed_outputs} ${seed_dir}/seed-cells.a ${seed_dir}/seed-swap-test.a
     ${seed_commands}
     COMMAND ${CMAKE_OBJCOPY} --strip-debug ${DELOS_CELL_ARCHIVE} ${seed_dir}/seed-cells.a
-    DEPENDS ${DELOS_ALL_CELL_OBJECTS} ${DELOS_CELL_ARCHIVE}
+    COMMAND ${CMAKE_OBJCOPY} --strip-debug ${DELOS_CELLS_DIR}/swap-test.a ${seed_dir}/seed-swap-test.a
+    DEPENDS ${DELOS_ALL_CELL_OBJECTS} ${DELOS_CELL_ARCHIVE} ${DELOS_CELLS_DIR}/swap-test.a
     COMMENT "Seeding fuzz-loader's corpus with this build's cells"
     VERBATIM)
-  add_custom_target(fuzz-loader-seeds ALL DEPENDS ${seed_outputs} ${seed_dir}/seed-cells.a)
+  add_custom_target(fuzz-loader-seeds ALL DEPENDS ${seed_outputs} ${seed_dir}/seed-cells.a ${seed_dir}/seed-swap-test.a)
   add_dependencies(fuzz-loader fuzz-loader-seeds)
 endif()

@@ -84,6 +84,13 @@ class NoCallInvoker final : public EntryInvoker {
 public:
     ErrorOr<void> call_init(StringView, CellInitFunction) override { return {}; }
     void call(StringView, EntryKind, void (*)()) override {}
+    // A swap hands state over through these: fake states that the (never run) cells never see.
+    ErrorOr<void*> call_export_state(StringView, CellStateExportFunction, StringView) override
+    {
+        return reinterpret_cast<void*>(std::uintptr_t(0x5ea1));
+    }
+    ErrorOr<void> call_adopt_state(StringView, CellStateAdoptFunction, StringView, void*) override { return {}; }
+    std::uint64_t call_outstanding(StringView, CellOutstandingFunction) override { return 0; }
 };
 
 class NullSink final : public FormatSink {
@@ -160,6 +167,24 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                     if (loaded.is_error() && (linker_namespace.cells().size() != cells_before
                                               || linker_namespace.symbol_count() != symbols_before))
                         FuzzMemory::abort_with("a refused load changed the namespace");
+                }
+                // Every other version in the archive is swapped in for its loaded namesake (live
+                // evolution): a refusal must leave the namespace as it was.
+                for (const LibraryCell& version : library->versions()) {
+                    if (!linker_namespace.find_cell(version.name))
+                        continue;
+                    std::size_t cells_before = linker_namespace.cells().size();
+                    std::size_t symbols_before = linker_namespace.symbol_count();
+                    std::size_t regions_before = memory.live_regions();
+                    auto swapped = linker_namespace.swap_cells(Vector<SwapPair>{SwapPair{version.name, version.object, true}},
+                                                               &library.value());
+                    if (swapped.is_error() && (linker_namespace.cells().size() != cells_before
+                                               || linker_namespace.symbol_count() != symbols_before
+                                               || memory.live_regions() != regions_before))
+                        FuzzMemory::abort_with("a refused swap changed the namespace");
+                    if (!linker_namespace.retiring_cells().empty())
+                        FuzzMemory::abort_with("a swap with no other task left a retiring cell");
+                    (void)linker_namespace.rollback_cell(version.name, &library.value());
                 }
                 describe_cells(linker_namespace, sink);
                 for (const OwnPtr<LoadedCell>& cell : linker_namespace.cells())

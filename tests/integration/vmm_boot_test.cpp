@@ -141,6 +141,9 @@ TEST(VmmBoot, TripleFaultIsReportedByTheVmmWithRegisters)
     EXPECT_NE(result.err.find("idt=0+0"), std::string::npos) << result.err;  // the cause is visible
     EXPECT_NE(result.err.find("rip="), std::string::npos) << result.err;
     EXPECT_NE(result.err.find("cr3="), std::string::npos) << result.err;
+    // RIP and the frame chain, read from guest memory and named from the kernel's .symtab.
+    EXPECT_NE(result.err.find("backtrace (read from guest memory):\n    #0 0x"), std::string::npos) << result.err;
+    EXPECT_NE(result.err.find(" (kernel)\n"), std::string::npos) << result.err;
 }
 
 // Bad input: one line on stderr, exit code 2, never a crash.
@@ -298,6 +301,7 @@ TEST(VmmBoot, StackOverflowIsReportedAndStops)
     if (result.out.find("cpu: kvm_pvm native mode") != std::string::npos) {
         EXPECT_EQ(result.exit_code, 3) << result.out << result.err;
         EXPECT_NE(result.err.find("most likely a stack overflow into a guard page"), std::string::npos) << result.err;
+        EXPECT_NE(result.err.find("crash_with_stack_overflow"), std::string::npos) << "symbolised frames\n" << result.err;
     } else {
         EXPECT_EQ(result.exit_code, 11) << result.out << result.err;
         EXPECT_NE(result.out.find("#DF double fault"), std::string::npos) << result.out;

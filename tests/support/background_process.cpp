@@ -61,7 +61,27 @@ BackgroundProcess::~BackgroundProcess()
 std::string BackgroundProcess::out() const { return read_whole(m_out_path); }
 std::string BackgroundProcess::err() const { return read_whole(m_err_path); }
 
-bool BackgroundProcess::running() { return m_pid > 0 && ::waitpid(m_pid, nullptr, WNOHANG) == 0; }
+bool BackgroundProcess::running()
+{
+    if (m_pid <= 0)
+        return false;
+    int status = 0;
+    if (::waitpid(m_pid, &status, WNOHANG) != m_pid)
+        return true;
+    m_wait_status = status;
+    m_pid = -1;  // reaped: the id may be reused, never signal it again
+    return false;
+}
+
+int BackgroundProcess::wait_for_exit(std::chrono::milliseconds limit)
+{
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (running() && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (running() || !WIFEXITED(m_wait_status))
+        return -1;
+    return WEXITSTATUS(m_wait_status);
+}
 
 int count_occurrences(const std::string& text, const std::string& needle)
 {

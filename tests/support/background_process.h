@@ -22,11 +22,15 @@ public:
     std::string output() const { return "--- stdout ---\n" + out() + "--- stderr ---\n" + err(); }
     bool running();
     pid_t pid() const { return m_pid; }
+    // Waits up to `limit` for the process to end; its exit code, or -1 when it was killed by a
+    // signal or is still running at the deadline.
+    int wait_for_exit(std::chrono::milliseconds limit);
     // Waits until stdout holds `needle` `count` times; false at the deadline or when the process has ended.
     bool wait_for_output(const std::string& needle, std::chrono::seconds limit, int count = 1);
 
 private:
-    pid_t m_pid = -1;
+    pid_t m_pid = -1;  // -1 once reaped
+    int m_wait_status = -1;
     std::string m_out_path;
     std::string m_err_path;
 };

@@ -463,7 +463,9 @@ using AllMessages = ::testing::Types<
     Pair<UnloadCellReply, v1::UnloadCellReply>, Pair<StatsReply, v1::StatsReply>, Pair<CellTasks, v1::CellTasks>,
     Pair<Event, v1::Event>,
     Pair<Ready, v1::Ready>, Pair<LogLine, v1::LogLine>, Pair<BacktraceFrame, v1::BacktraceFrame>,
-    Pair<FaultReport, v1::FaultReport>>;
+    Pair<FaultReport, v1::FaultReport>, Pair<SwapPair, v1::SwapPair>, Pair<SwapCellsRequest, v1::SwapCellsRequest>,
+    Pair<RollbackCellRequest, v1::RollbackCellRequest>, Pair<SwappedCell, v1::SwappedCell>, Pair<SwapTiming, v1::SwapTiming>,
+    Pair<CellSwapped, v1::CellSwapped>, Pair<SwapCellsReply, v1::SwapCellsReply>>;
 TYPED_TEST_SUITE(ChannelMessage, AllMessages);
 
 TYPED_TEST(ChannelMessage, DefaultEncodesToNothingLikeLibprotobuf)

@@ -534,3 +534,58 @@ TEST_F(ChannelTool, DisconnectMidPushLosesNothingElse)
     EXPECT_EQ(pushed.code, chan::kExitOk) << pushed.err;
     EXPECT_EQ(m_guest->connections(), 3u);
 }
+
+TEST_F(ChannelTool, PushSwapThenRollbackReportsGenerationsAndStages)
+{
+    ASSERT_EQ(run({"push", write_file("probe.o", make_cell_object("probe", "1.0.0", 100)), "--load"}).code, chan::kExitOk);
+    std::string v2 = write_file("probe2.o", make_cell_object("probe", "2.0.0", 200));
+
+    Result swapped = run({"--json", "push", v2, "--name", "probe", "--swap"});
+    ASSERT_EQ(swapped.code, chan::kExitOk) << swapped.err;
+    std::vector<std::string> lines = lines_of(swapped.out);
+    ASSERT_EQ(lines.size(), 4u) << swapped.out;  // ready, push summary, CellSwapped event, swap reply
+    v1::GuestMessage event = parse_json_message(lines[2]);
+    ASSERT_TRUE(event.event().has_cell_swapped()) << lines[2];
+    v1::GuestMessage reply = parse_json_message(lines[3]);
+    const v1::CellSwapped& report = reply.reply().swap_cells().swapped();
+    ASSERT_EQ(report.cells_size(), 1);
+    EXPECT_EQ(report.cells(0).name(), "probe");
+    EXPECT_EQ(report.cells(0).old_version(), "1.0.0");
+    EXPECT_EQ(report.cells(0).new_version(), "2.0.0");
+    EXPECT_EQ(report.cells(0).old_generation(), 1u);
+    EXPECT_EQ(report.cells(0).new_generation(), 2u);
+    EXPECT_GT(report.timing().repoint_ns(), 0u);
+    EXPECT_FALSE(report.rollback());
+
+    Result back = run({"rollback", "probe"});
+    ASSERT_EQ(back.code, chan::kExitOk) << back.err;
+    EXPECT_EQ(back.out.rfind("rolled back probe 2.0.0 (generation 2) -> 1.0.0 (generation 3) in 250.0 us (load 110.0 us, "
+                             "link 90.0 us, verify 10.0 us, transfer 20.0 us, re-point 5.0 us, cleanup 15.0 us), "
+                             "3 relocations re-pointed",
+                             0),
+              0u)
+        << back.out;
+    EXPECT_NE(back.err.find("event: rolled back probe"), std::string::npos) << back.err;  // the event, on stderr
+
+    // swap NAME uses the cell staged under NAME (CELL=OBJECT would name the object explicitly,
+    // e.g. a version in the guest's boot archive: kv=kv.v2).
+    ASSERT_EQ(run({"push", v2}).code, chan::kExitGuestError);  // probe2.o declares itself as probe
+    ASSERT_EQ(run({"push", v2, "--name", "probe"}).code, chan::kExitOk);
+    Result explicit_object = run({"swap", "probe=probe"});
+    ASSERT_EQ(explicit_object.code, chan::kExitOk) << explicit_object.err;
+    EXPECT_EQ(explicit_object.out.rfind("swapped probe 1.0.0 (generation 3) -> 2.0.0 (generation 4)", 0), 0u) << explicit_object.out;
+    EXPECT_NE(run({"list"}).out.find("probe               2.0.0       4    loaded"), std::string::npos);
+}
+
+TEST_F(ChannelTool, SwapAndRollbackErrorsSayWhatWasRefused)
+{
+    Result nothing_staged = run({"swap", "kv"});
+    EXPECT_EQ(nothing_staged.code, chan::kExitGuestError);
+    EXPECT_EQ(nothing_staged.err, "delos-chan: swap failed: not-found: no staged cell for the new version (push it first)\n");
+    Result no_history = run({"rollback", "kv"});
+    EXPECT_EQ(no_history.code, chan::kExitGuestError);
+    EXPECT_EQ(no_history.err, "delos-chan: rollback failed: not-found: no previous generation to roll back to\n");
+    EXPECT_EQ(run({"swap"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"rollback"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"push", "x.o", "--load", "--swap"}).code, chan::kExitUsage);
+}

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -11,6 +12,7 @@
 #include <thread>
 
 #include "control_socket.h"
+#include "delos/v1/channel.pb.h"
 #include "vmm_error.h"
 #include "virtio_test_driver.h"
 
@@ -208,19 +210,103 @@ TEST_F(ControlSocketTest, ReconnectTellsTheGuestAndDropsTheOldClientsBytes)
     EXPECT_EQ(receive_exactly(second.get(), 9), "to second");
 }
 
-TEST_F(ControlSocketTest, SecondClientWaitsUntilTheFirstLeaves)
+// Everything a peer sends until it closes (or `limit` passes).
+std::string receive_until_eof(int fd, std::chrono::seconds limit = 10s)
+{
+    std::string text;
+    char buffer[256];
+    auto deadline = std::chrono::steady_clock::now() + limit;
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd readable{fd, POLLIN, 0};
+        if (::poll(&readable, 1, 100) <= 0)
+            continue;
+        ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+        if (n <= 0)
+            break;
+        text.append(buffer, static_cast<std::size_t>(n));
+    }
+    return text;
+}
+
+// A refused client reads exactly one frame: a GuestMessage reply to request 0 with STATUS_BUSY.
+void expect_busy_refusal(const std::string& received)
+{
+    ASSERT_GE(received.size(), 4u);
+    std::uint32_t length;
+    std::memcpy(&length, received.data(), 4);
+    ASSERT_EQ(received.size(), 4u + length) << "one frame, then end of file";
+    delos::v1::GuestMessage message;
+    ASSERT_TRUE(message.ParseFromString(received.substr(4)));
+    ASSERT_TRUE(message.has_reply());
+    EXPECT_EQ(message.reply().request_id(), 0u);
+    EXPECT_EQ(message.reply().status().code(), delos::v1::STATUS_BUSY);
+    EXPECT_EQ(message.reply().status().reason(), "another client is connected to the control socket (one client at a time)");
+}
+
+TEST_F(ControlSocketTest, SecondClientIsRefusedAtOnceAndTheFirstKeepsItsSession)
 {
     FileDescriptor first = connect_client(path);
     EXPECT_EQ(next_control().value, 1);
-    FileDescriptor second = connect_client(path);  // queued in the backlog
-    std::this_thread::sleep_for(50ms);
+    FileDescriptor second = connect_client(path);
+    send_all(second.get(), "hello from the second client");  // never fails: the refusal is read first
+    expect_busy_refusal(receive_until_eof(second.get()));
     EXPECT_EQ(socket->clients_accepted(), 1u);
+    EXPECT_EQ(socket->clients_refused(), 1u);
+
+    // The first client's session saw nothing of it, both ways.
+    send_all(first.get(), "first");
+    post_receive_buffers();
+    EXPECT_EQ(receive_in_guest(5), "first");
+    transmit_from_guest("to first", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(first.get(), 8), "to first");
+    EXPECT_FALSE(d.take_control().has_value()) << "no port event for a refused client";
+
+    // Once the first leaves, the next client is served as usual.
     first.reset();
     EXPECT_EQ(next_control().value, 0);
+    FileDescriptor third = connect_client(path);
     EXPECT_EQ(next_control().value, 1);
     EXPECT_EQ(socket->clients_accepted(), 2u);
-    transmit_from_guest("hi second", kBufferBase + 0x10000);
-    EXPECT_EQ(receive_exactly(second.get(), 9), "hi second");
+    transmit_from_guest("hi third", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(third.get(), 8), "hi third");
+}
+
+// A client that connects right after the previous one closed is the next session, never refused
+// as a second client (the close and the connect can reach the I/O thread in one batch).
+TEST_F(ControlSocketTest, AnImmediateReconnectIsServedNotRefused)
+{
+    for (int round = 0; round < 300; ++round) {
+        FileDescriptor client = connect_client(path);
+        send_all(client.get(), "x");
+    }
+    FileDescriptor last = connect_client(path);
+    EXPECT_TRUE(eventually([&] { return socket->clients_accepted() == 301; })) << socket->clients_accepted();
+    EXPECT_EQ(socket->clients_refused(), 0u);
+    transmit_from_guest("to the last", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(last.get(), 11), "to the last");
+}
+
+// Refused clients that never close are held in a bounded set; none of them blocks the others.
+TEST_F(ControlSocketTest, ManyRefusedClientsAreEachToldAndBounded)
+{
+    FileDescriptor first = connect_client(path);
+    EXPECT_EQ(next_control().value, 1);
+    std::vector<FileDescriptor> refused;
+    for (std::size_t i = 0; i < ControlSocket::kMaxRefusedClients * 3; ++i) {
+        refused.push_back(connect_client(path));
+        std::string frame;
+        // The oldest kept ones are closed for new ones: each still got its frame first.
+        ASSERT_TRUE(eventually([&] {
+            char buffer[256];
+            ssize_t n = ::recv(refused.back().get(), buffer, sizeof buffer, MSG_DONTWAIT);
+            if (n > 0)
+                frame.append(buffer, static_cast<std::size_t>(n));
+            return frame.size() >= 4 && frame.size() >= 4 + static_cast<std::size_t>(std::uint8_t(frame[0]));
+        })) << i;
+    }
+    EXPECT_EQ(socket->clients_refused(), ControlSocket::kMaxRefusedClients * 3);
+    transmit_from_guest("still here", kBufferBase + 0x10000);
+    EXPECT_EQ(receive_exactly(first.get(), 10), "still here");
 }
 
 TEST(ControlSocketSetup, RefusesAPathThatIsNotASocket)

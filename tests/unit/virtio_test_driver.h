@@ -153,6 +153,12 @@ public:
         return UsedElement{read_u32(element), read_u32(element + 4)};
     }
 
+    // Used entries the device has published on `queue` that take_used has not returned yet.
+    std::uint16_t unconsumed_used(std::uint32_t queue)
+    {
+        return static_cast<std::uint16_t>(read_u16(used_ring(queue) + 2) - m_queues.at(queue).last_used);
+    }
+
     std::vector<std::uint8_t> bytes(std::uint64_t address, std::size_t length)
     {
         auto view = m_memory.range(address, length);

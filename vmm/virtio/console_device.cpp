@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "abi/virtio_console_boundary.h"
+
 namespace delos::vmm::virtio {
 
 using namespace console;
@@ -185,13 +187,19 @@ void ConsoleDevice::flush_control_messages()
         if (!chain)
             break;
         // The driver posts page-sized buffers; a smaller one gets the message truncated.
-        const std::vector<std::uint8_t>& message = m_pending_control.front();
-        std::size_t written = Virtqueue::write_chain(*m_memory, *chain, message);
+        std::vector<std::uint8_t>& message = m_pending_control.front();
         std::uint32_t id;
         std::uint16_t event, value;
         std::memcpy(&id, message.data(), 4);
         std::memcpy(&event, message.data() + 4, 2);
         std::memcpy(&value, message.data() + 6, 2);
+        if (id == kHostPort && event == kPortOpen) {
+            // The connection boundary, as of this publication: no port data is published between
+            // a close and the next open (see m_driver_told_open), so this index separates them.
+            message.resize(kControlHeaderBytes + virtio_console::kBoundaryBytes);
+            virtio_console::encode_boundary(m_queues[kPort1Receive].next_used(), message.data() + kControlHeaderBytes);
+        }
+        std::size_t written = Virtqueue::write_chain(*m_memory, *chain, message);
         m_pending_control.pop_front();
         if (!give_back(kControlReceive, *chain, static_cast<std::uint32_t>(written)))
             return;

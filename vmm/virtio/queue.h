@@ -84,6 +84,8 @@ public:
     // Returns a chain to the driver with `written` bytes written into its writable part.
     // False when the used ring is no longer in RAM (the transport checked it at ready time).
     bool add_used(const GuestMemory& memory, std::uint16_t head, std::uint32_t written);
+    // used.idx as the device last published it: the number of used entries so far (wraps).
+    std::uint16_t next_used() const { return m_next_used; }
     // False when the driver set VIRTQ_AVAIL_F_NO_INTERRUPT (a hint: it polls).
     bool driver_wants_interrupt(const GuestMemory& memory) const;
     // VIRTQ_USED_F_NO_NOTIFY (§2.7.10), our side of notification suppression: `false` tells the

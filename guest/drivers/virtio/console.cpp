@@ -1,6 +1,7 @@
 // console.cpp: virtio-console multiport driver: control protocol, receive buffers, batched transmit.
 #include "drivers/virtio/console.h"
 
+#include "abi/virtio_console_boundary.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
@@ -245,7 +246,14 @@ void ConsoleDriver::handle_control_message(std::uint32_t id, std::uint16_t event
         if (open && !port->host_open)
             ++port->connections;
         // Either way, what an earlier connection sent and nobody read goes.
-        drop_received_before(*port, m_control_messages);
+        std::uint16_t boundary;
+        if (virtio_console::decode_boundary(payload.data(), payload.size(), boundary)) {
+            port->boundary_known = true;
+            port->data_boundary = boundary;
+            drop_received_preceding(*port, boundary);
+        } else {
+            drop_received_before(*port, m_control_messages);
+        }
         port->host_open = open;
         return;
     }
@@ -311,15 +319,18 @@ ErrorOr<void> ConsoleDriver::send_control(std::uint32_t id, std::uint16_t event,
 ErrorOr<void> ConsoleDriver::collect_received(Port& port)
 {
     UsedBuffer used;
-    while (TRY(port.receive.take_used(used))) {
+    for (std::uint16_t position = port.receive.used_taken(); TRY(port.receive.take_used(used));
+         position = port.receive.used_taken()) {
         std::uint16_t buffer = port.buffer_of_head[0][used.head];
-        if (used.written == 0 || port.filled_count == kReceiveBuffers) {
-            TRY(post_receive_buffer(port, buffer));  // nothing in it: straight back to the device
+        bool stale = port.boundary_known && virtio_console::precedes_boundary(position, port.data_boundary);
+        if (used.written == 0 || port.filled_count == kReceiveBuffers || stale) {
+            TRY(post_receive_buffer(port, buffer));  // nothing (current) in it: straight back to the device
             continue;
         }
         std::uint16_t slot = static_cast<std::uint16_t>((port.filled_first + port.filled_count) % kReceiveBuffers);
         port.filled[slot] = buffer;
         port.filled_bytes[slot] = used.written;
+        port.filled_position[slot] = position;
         // Read after the receive entry: messages numbered from here on were published after it.
         port.filled_after_control[slot] = m_control_messages + m_control_receive.unconsumed_used();
         ++port.filled_count;
@@ -333,6 +344,21 @@ void ConsoleDriver::drop_received_before(Port& port, std::uint64_t message)
     // Tags grow along the FIFO, so what goes is a prefix.
     bool dropped = false;
     while (port.filled_count > 0 && port.filled_after_control[port.filled_first] <= message) {
+        (void)post_receive_buffer(port, port.filled[port.filled_first]);
+        port.filled_first = static_cast<std::uint16_t>((port.filled_first + 1) % kReceiveBuffers);
+        --port.filled_count;
+        port.read_offset = 0;
+        dropped = true;
+    }
+    if (dropped)
+        notify_published(port.receive);
+}
+
+void ConsoleDriver::drop_received_preceding(Port& port, std::uint16_t boundary)
+{
+    // Positions grow along the FIFO, so what goes is a prefix.
+    bool dropped = false;
+    while (port.filled_count > 0 && virtio_console::precedes_boundary(port.filled_position[port.filled_first], boundary)) {
         (void)post_receive_buffer(port, port.filled[port.filled_first]);
         port.filled_first = static_cast<std::uint16_t>((port.filled_first + 1) % kReceiveBuffers);
         --port.filled_count;
@@ -428,7 +454,7 @@ ErrorOr<ConsoleDriver::Received> ConsoleDriver::read(std::uint32_t id, std::uint
     return Received{copied, port->connections};
 }
 
-ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes)
+ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes, std::uint64_t expected_connection)
 {
     bool restore_interrupts = m_lock.lock();
     auto unlock = [&] { m_lock.unlock(restore_interrupts); };
@@ -444,8 +470,8 @@ ErrorOr<void> ConsoleDriver::write(std::uint32_t id, ByteView bytes)
             unlock();
             return polled.release_error();
         }
-        if (first)
-            connection = port->connections;  // the connection the bytes being echoed came from
+        if (first)  // the connection the bytes being answered came from
+            connection = expected_connection != 0 ? expected_connection : port->connections.load();
         if (!port->host_open || port->connections != connection) {
             unlock();
             return Error::make(ErrorCode::Io, "virtio-console: the host end of the port is not connected", id);

@@ -67,8 +67,10 @@ public:
     // Copies up to `capacity` received bytes, in order; 0 bytes when none are waiting. Never blocks.
     ErrorOr<Received> read(std::uint32_t port, std::uint8_t* into, std::size_t capacity);
     // Queues all of `bytes` for the host, in buffer-sized chunks with one notification per batch;
-    // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed.
-    ErrorOr<void> write(std::uint32_t port, ByteView bytes);
+    // waits for buffers when all are in flight. Fails if the host end is (or becomes) closed, or
+    // is not host connection `connection` (connection_number's value; 0: whichever is current
+    // when the write starts): a reply never reaches a newer peer than the request came from.
+    ErrorOr<void> write(std::uint32_t port, ByteView bytes, std::uint64_t connection = 0);
     // Blocks the calling task on a wait queue until the device interrupts (other tasks run
     // meanwhile), unless it already has since the last call; returns with interrupts enabled.
     // No deadline: it waits for the host (a request, a drained buffer, a PORT_OPEN), and a host
@@ -116,6 +118,12 @@ private:
         std::uint32_t filled_bytes[kReceiveBuffers] = {};
         // Control messages the device had published when the buffer was seen (see poll_locked).
         std::uint64_t filled_after_control[kReceiveBuffers] = {};
+        // Each filled buffer's used-ring position, and the connection boundary delos-vmm sends
+        // with PORT_OPEN (abi/virtio_console_boundary.h): entries before it are an ended
+        // connection's, however late they are seen. Without one (QEMU), filled_after_control.
+        std::uint16_t filled_position[kReceiveBuffers] = {};
+        bool boundary_known = false;
+        std::uint16_t data_boundary = 0;
         std::uint16_t filled_first = 0;
         std::uint16_t filled_count = 0;
         std::uint32_t read_offset = 0;
@@ -134,6 +142,8 @@ private:
     ErrorOr<void> post_receive_buffer(Port& port, std::uint16_t buffer);
     // Drops received data the device published before control message number `message`.
     void drop_received_before(Port& port, std::uint64_t message);
+    // Drops received data published before the connection boundary `boundary`.
+    void drop_received_preceding(Port& port, std::uint16_t boundary);
     ErrorOr<void> break_device(Error reason);
     void notify_published(Virtqueue& queue);
 

@@ -72,6 +72,8 @@ public:
     // How many used entries the device has published that take_used has not returned yet (not
     // validated: take_used checks each one). For ordering against other queues.
     std::uint16_t unconsumed_used() const;
+    // Used entries take_used has returned so far (wraps): the position of the next one.
+    std::uint16_t used_taken() const { return m_last_used_index; }
 
     // VIRTQ_AVAIL_F_NO_INTERRUPT: a hint that the driver polls this queue and wants no interrupt.
     void set_interrupts_wanted(bool wanted);

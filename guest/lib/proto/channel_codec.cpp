@@ -48,6 +48,17 @@ ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes&
         return check_cell_name(message.load_cell.name);
     case HostMessage::Request::UnloadCell:
         return check_cell_name(message.unload_cell.name);
+    case HostMessage::Request::SwapCells:
+        if (message.swap_cells.pairs.empty())
+            return Error::make(ErrorCode::InvalidArgument, "swap names no cells");
+        for (const SwapPair& pair : message.swap_cells.pairs) {
+            TRY(check_cell_name(pair.old_cell));
+            if (pair.new_object.size() > kMaxCellNameBytes * 2 + 1)
+                return Error::make(ErrorCode::InvalidArgument, "swap object name is too long", pair.new_object.size());
+        }
+        return {};
+    case HostMessage::Request::RollbackCell:
+        return check_cell_name(message.rollback_cell.name);
     case HostMessage::Request::Ping:
     case HostMessage::Request::ListCells:
     case HostMessage::Request::PushCommit:
@@ -147,6 +158,8 @@ const char* request_name(HostMessage::Request request)
     case HostMessage::Request::LoadCell: return "load-cell";
     case HostMessage::Request::UnloadCell: return "unload-cell";
     case HostMessage::Request::Stats: return "stats";
+    case HostMessage::Request::SwapCells: return "swap-cells";
+    case HostMessage::Request::RollbackCell: return "rollback-cell";
     }
     return "unknown";
 }

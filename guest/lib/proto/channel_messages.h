@@ -109,6 +109,32 @@ struct StatsRequest {
     static void visit_fields(V&, Self&) {}
 };
 
+struct SwapPair {
+    String old_cell;
+    String new_object;  // a staged cell's name (empty: old_cell's), or "<cell>.<tag>" in the boot archive
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.old_cell);
+        v.string(2, self.new_object);
+    }
+};
+
+struct SwapCellsRequest {
+    Vector<SwapPair> pairs;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.repeated_message(1, self.pairs, kMaxSwapPairs); }
+};
+
+struct RollbackCellRequest {
+    String name;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
+};
+
 struct HostMessage {
     enum class Request : std::uint8_t {
         None,  // nothing this guest knows was set
@@ -122,6 +148,8 @@ struct HostMessage {
         LoadCell,
         UnloadCell,
         Stats,
+        SwapCells,
+        RollbackCell,
     };
 
     std::uint64_t request_id = 0;
@@ -136,6 +164,8 @@ struct HostMessage {
     LoadCellRequest load_cell;
     UnloadCellRequest unload_cell;
     StatsRequest stats;
+    SwapCellsRequest swap_cells;
+    RollbackCellRequest rollback_cell;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -151,6 +181,8 @@ struct HostMessage {
         v.oneof(17, self.request, Request::LoadCell, self.load_cell);
         v.oneof(18, self.request, Request::UnloadCell, self.unload_cell);
         v.oneof(19, self.request, Request::Stats, self.stats);
+        v.oneof(20, self.request, Request::SwapCells, self.swap_cells);
+        v.oneof(21, self.request, Request::RollbackCell, self.rollback_cell);
     }
 };
 
@@ -328,6 +360,75 @@ struct CellTasks {
     }
 };
 
+struct SwappedCell {
+    String name;
+    String old_version;
+    String new_version;
+    std::uint32_t old_generation = 0;
+    std::uint32_t new_generation = 0;
+    String state_layout;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.name);
+        v.string(2, self.old_version);
+        v.string(3, self.new_version);
+        v.uint32(4, self.old_generation);
+        v.uint32(5, self.new_generation);
+        v.string(6, self.state_layout);
+    }
+};
+
+struct SwapTiming {
+    std::uint64_t load_ns = 0;
+    std::uint64_t link_ns = 0;
+    std::uint64_t verify_ns = 0;
+    std::uint64_t transfer_ns = 0;
+    std::uint64_t repoint_ns = 0;
+    std::uint64_t cleanup_ns = 0;
+    std::uint64_t total_ns = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.load_ns);
+        v.uint64(2, self.link_ns);
+        v.uint64(3, self.verify_ns);
+        v.uint64(4, self.transfer_ns);
+        v.uint64(5, self.repoint_ns);
+        v.uint64(6, self.cleanup_ns);
+        v.uint64(7, self.total_ns);
+    }
+};
+
+struct CellSwapped {
+    Vector<SwappedCell> cells;
+    SwapTiming timing;
+    std::uint32_t relocations_repointed = 0;
+    std::uint32_t retiring_cells = 0;
+    Vector<String> also_loaded;
+    bool rollback = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.repeated_message(1, self.cells, kMaxSwapPairs);
+        v.message(2, self.timing);
+        v.uint32(3, self.relocations_repointed);
+        v.uint32(4, self.retiring_cells);
+        v.repeated_string(5, self.also_loaded, kMaxListedCells);
+        v.boolean(6, self.rollback);
+    }
+};
+
+struct SwapCellsReply {
+    CellSwapped swapped;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self) { v.message(1, self.swapped); }
+};
+
 struct StatsReply {
     std::uint64_t memory_total_bytes = 0;
     std::uint64_t memory_free_bytes = 0;
@@ -369,6 +470,8 @@ struct Reply {
         LoadCell,
         UnloadCell,
         Stats,
+        SwapCells,
+        RollbackCell,
     };
 
     std::uint64_t request_id = 0;
@@ -384,6 +487,8 @@ struct Reply {
     LoadCellReply load_cell;
     UnloadCellReply unload_cell;
     StatsReply stats;
+    SwapCellsReply swap_cells;
+    SwapCellsReply rollback_cell;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -400,6 +505,8 @@ struct Reply {
         v.oneof(17, self.payload, Payload::LoadCell, self.load_cell);
         v.oneof(18, self.payload, Payload::UnloadCell, self.unload_cell);
         v.oneof(19, self.payload, Payload::Stats, self.stats);
+        v.oneof(20, self.payload, Payload::SwapCells, self.swap_cells);
+        v.oneof(21, self.payload, Payload::RollbackCell, self.rollback_cell);
     }
 };
 
@@ -536,6 +643,7 @@ struct Event {
         Ready,
         LogLine,
         FaultReport,
+        CellSwapped,
     };
 
     std::uint64_t sequence = 0;
@@ -544,6 +652,7 @@ struct Event {
     channel::Ready ready;
     channel::LogLine log_line;
     channel::FaultReport fault_report;
+    channel::CellSwapped cell_swapped;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -553,6 +662,7 @@ struct Event {
         v.oneof(10, self.kind, Kind::Ready, self.ready);
         v.oneof(11, self.kind, Kind::LogLine, self.log_line);
         v.oneof(12, self.kind, Kind::FaultReport, self.fault_report);
+        v.oneof(13, self.kind, Kind::CellSwapped, self.cell_swapped);
     }
 };
 

@@ -26,6 +26,7 @@ ErrorOr<void> read_boot_info(ByteView physical_memory, std::uint64_t start_info_
     if (info.version < 1 || info.memmap_paddr == 0)
         return Error::make(ErrorCode::Unsupported, "start_info carries no memory map (version 0)", info.version);
     out.start_info_address = start_info_address;
+    out.rsdp_address = info.rsdp_paddr;
 
     if (info.memmap_entries == 0 || info.memmap_entries > kMaxMemoryRegions)
         return Error::make(ErrorCode::OutOfRange, "memory map entry count out of range", info.memmap_entries);

@@ -34,6 +34,8 @@ struct BootInfo {
     std::size_t memory_region_count = 0;
     Module modules[kMaxModules];
     std::size_t module_count = 0;
+    // ACPI RSDP as the loader found it (0: none, e.g. delos-vmm); unchecked: acpi/tables.h checks it.
+    std::uint64_t rsdp_address = 0;
 
     // The end of the highest RAM region: the size of the linear map.
     std::uint64_t ram_end() const;

@@ -3,6 +3,7 @@
 // kernel exports on demand, and the atexit/backtrace hooks.
 #include "linker/kernel/cell_manager.h"
 
+#include "arch/x86_64/tsc.h"
 #include "debug/kernel_log.h"
 #include "debug/kernel_symbols.h"
 #include "linker/describe.h"
@@ -129,8 +130,9 @@ CellManager& cell_manager() { return g_cell_manager; }
 
 ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunction init)
 {
-    m_manager.sync_frame_tables();  // a fault in init is then contained to its task
-    if (!task::scheduler::started())
+    if (!m_manager.m_direct_entries)
+        m_manager.sync_frame_tables();  // a fault in init is then contained to its task
+    if (!task::scheduler::started() || m_manager.m_direct_entries)
         return init();
     task::SpawnOptions options;
     options.cell = m_manager.id_for_entry(cell);
@@ -157,9 +159,9 @@ ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunctio
 
 void TaskEntryInvoker::call(StringView cell, link::EntryKind kind, void (*function)())
 {
-    if (kind == link::EntryKind::Constructor)
+    if (kind == link::EntryKind::Constructor && !m_manager.m_direct_entries)
         m_manager.sync_frame_tables();  // relocated, not yet constructed: its faults can be contained
-    if (!task::scheduler::started()) {
+    if (!task::scheduler::started() || m_manager.m_direct_entries) {
         function();
         return;
     }
@@ -263,10 +265,15 @@ CellSummary CellManager::summary_of(const link::LoadedCell& cell, bool with_sect
 void CellManager::sync_frame_tables()
 {
     const auto& committed = m_namespace->cells();
+    const auto& retiring = m_namespace->retiring_cells();  // swapped out; tasks may still run there
     const auto& in_progress = m_namespace->cells_in_progress();
     auto present = [&](const link::LoadedCell* cell) {
         for (const OwnPtr<link::LoadedCell>& loaded : committed) {
             if (loaded.get() == cell)
+                return true;
+        }
+        for (const OwnPtr<link::LoadedCell>& old : retiring) {
+            if (old.get() == cell)
                 return true;
         }
         for (const link::LoadedCell* loading : in_progress) {
@@ -306,6 +313,8 @@ void CellManager::sync_frame_tables()
     };
     for (const OwnPtr<link::LoadedCell>& cell : committed)
         add(*cell);
+    for (const OwnPtr<link::LoadedCell>& cell : retiring)
+        add(*cell);
     for (const link::LoadedCell* cell : in_progress)
         add(*cell);
 }
@@ -315,6 +324,8 @@ void CellManager::sync_frame_tables()
 ErrorOr<void> CellManager::initialize(ByteView boot_archive)
 {
     m_namespace = make_own<link::Namespace>(m_memory, m_invoker);
+    m_namespace->set_task_inspector(m_inspector);
+    m_namespace->set_clock([] { return tsc::nanoseconds_since_boot(); });
     runtime::set_atexit_handler(register_cell_exit_function);
     kernel_symbols::set_external_symbolizer(symbolize_cell_address);
     task::set_cell_resolver(resolve_task_cell);
@@ -500,12 +511,97 @@ ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
     return address;
 }
 
+// The swap itself runs with interrupts masked and the cells' entries called on this task's
+// stack, as one step no other task interleaves with: between handing state over and re-pointing,
+// no call may reach the old version. That holds on one CPU; several vCPUs will need the others
+// stopped here (docs/live-evolution.md, "Limits").
+template <typename Operation>
+ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
+{
+    for (int attempt = 1;; ++attempt) {
+        TRY(lock());
+        ErrorOr<link::SwapReport> swapped = Error::make(ErrorCode::Internal, "swap did not run");
+        {
+            Locked locked(m_lock);
+            m_direct_entries = true;
+            {
+                SpinLockGuard masked(m_swap_lock);
+                swapped = operation();
+            }
+            m_direct_entries = false;
+            sync_frame_tables();  // the new versions' tables; the retiring ones keep theirs
+            if (!swapped.is_error()) {
+                // The new versions' code ranges and generations, for the tasks' cell resolver.
+                SpinLockGuard guard(m_directory_lock);
+                for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
+                    link::Region text = cell->region(link::SectionKind::Text);
+                    const cells::CellRecord* record = m_directory.find(cell->name());
+                    if (!record || record->code.address != text.address)
+                        (void)m_directory.commit(cell->name(), cells::CodeRange{text.address, text.size});
+                }
+            }
+        }
+        bool task_inside = swapped.is_error() && swapped.error().code == ErrorCode::Busy
+            && swapped.error().explanation().starts_with("a task is still inside");
+        if (!task_inside || attempt >= kSwapAttempts || !task::scheduler::started())
+            return swapped;
+        task::scheduler::sleep_for(1'000'000);  // let the task leave the cell
+    }
+}
+
+ErrorOr<link::SwapReport> CellManager::swap(const Vector<link::SwapPair>& pairs)
+{
+    {
+        TRY(lock());
+        Locked locked(m_lock);
+        for (const link::SwapPair& pair : pairs)
+            TRY(export_kernel_symbols_for(pair.new_object));
+    }
+    return run_swap([&] { return m_namespace->swap_cells(pairs, library()); });
+}
+
+ErrorOr<link::SwapReport> CellManager::rollback(StringView name)
+{
+    return run_swap([&] { return m_namespace->rollback_cell(name, library()); });
+}
+
+std::size_t CellManager::collect_retired()
+{
+    if (lock().is_error())
+        return 0;
+    Locked locked(m_lock);
+    std::size_t collected = 0;
+    {
+        SpinLockGuard masked(m_swap_lock);  // the task inspector reads other tasks' stacks
+        collected = m_namespace->collect_retired();
+    }
+    sync_frame_tables();  // the collected cells' tables go with them
+    return collected;
+}
+
+Vector<CellSummary> CellManager::retiring_cells()
+{
+    Vector<CellSummary> retiring;
+    if (lock().is_error())
+        return retiring;
+    Locked locked(m_lock);
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->retiring_cells()) {
+        CellSummary summary = cells::summarize_cell(*cell, nullptr, false);
+        summary.state = cells::CellState::Unloading;
+        summary.generation = cell->generation();
+        retiring.append(static_cast<CellSummary&&>(summary));
+    }
+    return retiring;
+}
+
 void CellManager::describe(FormatSink& sink)
 {
     bool locked_here = !lock().is_error();
     link::describe_cells(*m_namespace, sink);
     for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells())
         link::describe_cell(*cell, sink);
+    for (const OwnPtr<link::LoadedCell>& cell : m_namespace->retiring_cells())
+        format_to(sink, "retiring: {} {} (generation {})\n", cell->name(), cell->version(), cell->generation());
     if (locked_here)
         unlock();
 }

@@ -22,6 +22,7 @@
 #include "lib/core/own_ptr.h"
 #include "linker/kernel/kernel_section_memory.h"
 #include "runtime/frame_tables.h"
+#include "linker/kernel/kernel_task_inspector.h"
 #include "sync/spin_lock.h"
 #include "task/mutex.h"
 
@@ -76,6 +77,21 @@ public:
     // Refused (Busy) while another cell uses it or a task still runs in it.
     ErrorOr<void> unload(StringView name);
 
+    // Live evolution (docs/live-evolution.md): replaces loaded cells by new versions (object
+    // bytes, copied) as one transaction. While a task is inside a cell whose state is handed
+    // over, the swap is refused with nothing changed and retried (sleeping 1 ms between tries)
+    // up to kSwapAttempts times. Old versions retire until no task's stack refers to them; each
+    // swap also releases retiring cells that are free by now.
+    static constexpr int kSwapAttempts = 200;
+    ErrorOr<link::SwapReport> swap(const Vector<link::SwapPair>& pairs);
+    // Swaps `name` back to the generation it replaced (its object is kept).
+    ErrorOr<link::SwapReport> rollback(StringView name);
+    // Releases retiring cells no task refers to any more; returns how many.
+    std::size_t collect_retired();
+    // Old versions still retiring (state Unloading in their summaries' directory terms: gone
+    // from the namespace's names, kept until no task refers to them).
+    Vector<CellSummary> retiring_cells();
+
     // Queries: copies, taken under the manager's lock (they wait for a load in progress).
     std::size_t cell_count();
     bool is_loaded(StringView name);
@@ -127,9 +143,16 @@ private:
         unwinding::FrameTableHandle table;
     };
     Vector<CellFrameTable> m_frame_tables;
+    // One swap or rollback, retried while a task is inside a cell whose state is handed over.
+    template <typename Operation>
+    ErrorOr<link::SwapReport> run_swap(Operation operation);
 
     KernelSectionMemory m_memory;
     TaskEntryInvoker m_invoker;
+    KernelTaskInspector m_inspector;
+    // During a swap, entries run on the swapping task's stack with interrupts masked (see run_swap).
+    bool m_direct_entries = false;
+    SpinLock m_swap_lock;
     OwnPtr<link::Namespace> m_namespace;
     OwnPtr<link::CellLibrary> m_library;
     task::Mutex m_lock;               // loads, unloads, queries

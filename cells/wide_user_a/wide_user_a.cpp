@@ -1,0 +1,12 @@
+// wide_user_a.cpp: one of the three test-only dependents of the wide cell (delos-bench-swap):
+// calls into wide through its GOT, so every swap of wide re-points it.
+#include "linker/cell_info.h"
+#include "wide/wide.h"
+
+namespace delos::wide_user_a {
+
+std::uint64_t run(std::uint64_t value) { return wide::mix(value) + wide::version_tag(); }
+
+} // namespace delos::wide_user_a
+
+DELOS_CELL("wide_user_a", "1.0.0", nullptr, nullptr);

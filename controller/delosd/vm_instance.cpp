@@ -1,0 +1,450 @@
+// vm_instance.cpp: see vm_instance.h.
+#include "vm_instance.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "daemon_log.h"
+
+namespace delos::controller {
+
+namespace {
+
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+
+// The end of the runner's output: where delos-vmm and QEMU say why a guest ended.
+std::string tail_of(const std::string& path, std::size_t bytes)
+{
+    std::ifstream in(path, std::ios::binary);
+    if (!in)
+        return {};
+    in.seekg(0, std::ios::end);
+    auto size = static_cast<std::size_t>(in.tellg());
+    std::size_t start = size > bytes ? size - bytes : 0;
+    in.seekg(static_cast<std::streamoff>(start));
+    std::string text(size - start, '\0');
+    in.read(text.data(), static_cast<std::streamsize>(text.size()));
+    if (start > 0) {
+        auto newline = text.find('\n');
+        if (newline != std::string::npos)
+            text = text.substr(newline + 1);
+    }
+    return text;
+}
+
+std::string describe_exit(int status)
+{
+    if (WIFEXITED(status))
+        return "exited with code " + std::to_string(WEXITSTATUS(status));
+    if (WIFSIGNALED(status))
+        return std::string("killed by signal ") + std::to_string(WTERMSIG(status)) + " (" + strsignal(WTERMSIG(status)) + ")";
+    return "ended (status " + std::to_string(status) + ")";
+}
+
+} // namespace
+
+bool is_managed(v1::Runner runner)
+{
+    return runner == v1::RUNNER_VMM || runner == v1::RUNNER_QEMU || runner == v1::RUNNER_COMMAND;
+}
+
+std::vector<std::string> VmInstance::runner_argv(const v1::VmSpec& spec, const RunnerSettings& settings,
+                                                 const std::string& control_socket, const std::string& serial_log)
+{
+    std::uint32_t memory = spec.memory_mib() ? spec.memory_mib() : 64;
+    std::vector<std::string> argv;
+    switch (spec.runner()) {
+    case v1::RUNNER_VMM:
+        argv = {settings.vmm_path, "--memory", std::to_string(memory) + "M", "--control-socket", control_socket};
+        if (!spec.cmdline().empty())
+            argv.insert(argv.end(), {"--cmdline", spec.cmdline()});
+        for (const std::string& module : spec.modules())
+            argv.insert(argv.end(), {"--module", module});
+        argv.push_back(spec.kernel());
+        break;
+    case v1::RUNNER_QEMU: {
+        bool kvm = ::access("/dev/kvm", R_OK | W_OK) == 0;
+        argv = {settings.qemu_path, "-accel", kvm ? "kvm" : "tcg", "-M", "microvm,acpi=off", "-m", std::to_string(memory) + "M",
+                "-nodefaults", "-no-user-config", "-nographic", "-no-reboot", "-kernel", spec.kernel()};
+        if (!spec.cmdline().empty())
+            argv.insert(argv.end(), {"-append", spec.cmdline()});
+        if (!spec.modules().empty())
+            argv.insert(argv.end(), {"-initrd", spec.modules(0)});
+        // acpi=off: only then does microvm put virtio_mmio.device= on the command line;
+        // force-legacy=false: the guest drives virtio 1.x (version 2) MMIO only.
+        argv.insert(argv.end(), {"-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "file:" + serial_log,
+                                 "-monitor", "none", "-global", "virtio-mmio.force-legacy=false", "-chardev",
+                                 "socket,id=delosctl,path=" + control_socket + ",server=on,wait=off", "-device",
+                                 "virtio-serial-device", "-device",
+                                 "virtserialport,chardev=delosctl,name=org.delos.control.0"});
+        break;
+    }
+    case v1::RUNNER_COMMAND:
+        for (std::string word : spec.command()) {
+            for (auto at = word.find("{control_socket}"); at != std::string::npos; at = word.find("{control_socket}"))
+                word.replace(at, std::strlen("{control_socket}"), control_socket);
+            argv.push_back(word);
+        }
+        break;
+    default:
+        break;
+    }
+    return argv;
+}
+
+VmInstance::VmInstance(StoredVm stored, const RunnerSettings& settings, FaultStore& store, VmObserver& observer)
+    : m_name(stored.spec.name()), m_spec(stored.spec), m_settings(settings), m_store(store), m_observer(observer),
+      m_dir(settings.state_dir + "/vms/" + stored.spec.name()), m_boot_id(stored.boot_id),
+      m_last_uptime_ns(stored.last_uptime_ns), m_restarts(stored.restarts), m_last_exit(stored.last_exit),
+      m_created_unix_ms(stored.created_unix_ms)
+{
+    m_stop_requested = stored.stopped;
+    m_state = stored.stopped ? v1::VM_STATE_STOPPED : v1::VM_STATE_STARTING;
+    m_control_socket = m_spec.runner() == v1::RUNNER_ATTACH ? m_spec.control_socket() : m_dir + "/control.sock";
+    std::filesystem::create_directories(m_dir);
+    GuestLink::Handlers handlers;
+    handlers.connected = [this](const v1::HelloReply& hello) {
+        note_kernel_version(hello.kernel_version());
+        set_state(v1::VM_STATE_RUNNING);
+        m_observer.vm_event(event(v1::EVENT_VM_CONNECTED, "channel session open, guest " + hello.kernel_version()));
+    };
+    handlers.disconnected = [this](const std::string& reason) {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_state == v1::VM_STATE_RUNNING)
+                m_state = v1::VM_STATE_DISCONNECTED;
+        }
+        m_observer.vm_state_changed();
+        m_observer.vm_event(event(v1::EVENT_VM_DISCONNECTED, "channel lost: " + reason));
+    };
+    handlers.event = [this](const v1::Event& guest_event) { m_observer.guest_event(*this, guest_event); };
+    m_link = std::make_unique<GuestLink>(m_name, std::move(handlers), settings.reply_timeout);
+}
+
+VmInstance::~VmInstance()
+{
+    {
+        std::lock_guard lock(m_mutex);
+        m_destroying = true;
+        if (m_pid > 0)
+            ::kill(-m_pid, SIGKILL);
+    }
+    m_wakeup.notify_all();
+    if (m_supervisor.joinable())
+        m_supervisor.join();
+    m_link.reset();
+}
+
+v1::EventRecord VmInstance::event(v1::EventKind kind, std::string message)
+{
+    v1::EventRecord record;
+    record.set_vm(m_name);
+    record.set_kind(kind);
+    record.set_message(std::move(message));
+    std::lock_guard lock(m_mutex);
+    record.set_boot_id(m_boot_id);
+    return record;
+}
+
+void VmInstance::set_state(v1::VmState state)
+{
+    {
+        std::lock_guard lock(m_mutex);
+        m_state = state;
+    }
+    m_observer.vm_state_changed();
+}
+
+v1::VmState VmInstance::state()
+{
+    std::lock_guard lock(m_mutex);
+    return m_state;
+}
+
+void VmInstance::note_kernel_version(const std::string& version)
+{
+    std::lock_guard lock(m_mutex);
+    m_kernel_version = version;
+}
+
+void VmInstance::start()
+{
+    {
+        std::lock_guard lock(m_mutex);
+        if (m_stop_requested)
+            return;
+    }
+    if (is_managed(m_spec.runner())) {
+        m_supervisor = std::thread([this] { supervise(); });
+    } else {
+        if (m_boot_id == 0) {
+            std::uint64_t boot = m_store.new_boot(m_name);
+            std::lock_guard lock(m_mutex);
+            m_boot_id = boot;
+        }
+        set_state(v1::VM_STATE_STARTING);
+        m_link->set_socket(m_control_socket);
+    }
+}
+
+void VmInstance::stop(std::chrono::milliseconds grace)
+{
+    if (!is_managed(m_spec.runner())) {
+        {
+            std::lock_guard lock(m_mutex);
+            m_stop_requested = true;
+        }
+        m_link->set_socket("");
+        set_state(v1::VM_STATE_STOPPED);
+        m_store.set_run_state(m_name, true, m_restarts, m_last_exit);
+        m_observer.vm_event(event(v1::EVENT_VM_STOPPED, "detached by request"));
+        return;
+    }
+    pid_t pid;
+    {
+        std::lock_guard lock(m_mutex);
+        m_stop_requested = true;
+        pid = m_pid;
+        if (pid > 0)
+            ::kill(-pid, SIGTERM);
+    }
+    m_wakeup.notify_all();
+    auto deadline = std::chrono::steady_clock::now() + grace;
+    for (;;) {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_pid == 0 || m_pid != pid)
+                break;
+            if (std::chrono::steady_clock::now() > deadline)
+                ::kill(-pid, SIGKILL);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (m_supervisor.joinable())
+        m_supervisor.join();
+    if (state() != v1::VM_STATE_STOPPED) {  // stopped while in back-off or exited
+        set_state(v1::VM_STATE_STOPPED);
+        m_store.set_run_state(m_name, true, m_restarts, m_last_exit);
+        m_observer.vm_event(event(v1::EVENT_VM_STOPPED, "stopped by request"));
+    }
+}
+
+pid_t VmInstance::spawn(const std::vector<std::string>& argv, const std::string& log_path)
+{
+    std::vector<char*> args;
+    for (const std::string& word : argv)
+        args.push_back(const_cast<char*>(word.c_str()));
+    args.push_back(nullptr);
+    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (log_fd < 0 || null_fd < 0)
+        throw std::runtime_error("cannot open " + log_path);
+    pid_t parent = ::getpid();
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        // Only async-signal-safe calls until exec.
+        ::setpgid(0, 0);
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a guest never outlives the thread that supervises it
+        if (::getppid() != parent)
+            ::_exit(127);
+        ::dup2(null_fd, 0);
+        ::dup2(log_fd, 1);
+        ::dup2(log_fd, 2);
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execvp(args[0], args.data());
+        const char message[] = "delosd: exec of the runner failed\n";
+        [[maybe_unused]] ssize_t written = ::write(2, message, sizeof message - 1);
+        ::_exit(127);
+    }
+    ::close(log_fd);
+    ::close(null_fd);
+    if (pid < 0)
+        throw std::runtime_error("fork failed");
+    ::setpgid(pid, pid);
+    return pid;
+}
+
+void VmInstance::supervise()
+{
+    std::uint32_t consecutive = 0;
+    std::chrono::milliseconds grace(3000);
+    for (;;) {
+        {
+            std::lock_guard lock(m_mutex);
+            if (m_destroying || m_stop_requested)
+                break;
+        }
+        std::uint64_t boot = m_store.new_boot(m_name);
+        {
+            std::lock_guard lock(m_mutex);
+            m_boot_id = boot;
+            m_last_uptime_ns = 0;
+        }
+        std::filesystem::remove(m_control_socket);
+        std::string log_path = m_dir + "/console.log";
+        auto argv = runner_argv(m_spec, m_settings, m_control_socket, m_dir + "/serial.log");
+        pid_t pid;
+        try {
+            pid = spawn(argv, log_path);
+        } catch (const std::exception& error) {
+            m_observer.vm_event(event(v1::EVENT_VM_EXITED, std::string("could not start: ") + error.what()));
+            set_state(v1::VM_STATE_EXITED);
+            break;
+        }
+        auto started = std::chrono::steady_clock::now();
+        {
+            std::lock_guard lock(m_mutex);
+            m_pid = pid;
+        }
+        set_state(v1::VM_STATE_STARTING);
+        std::string command;
+        for (const std::string& word : argv)
+            command += (command.empty() ? "" : " ") + word;
+        m_observer.vm_event(event(v1::EVENT_VM_STARTED, "started pid " + std::to_string(pid) + ": " + command));
+        log_line("info", "guest started", {{"vm", m_name}, {"pid", std::to_string(pid)}});
+        m_link->set_socket(m_control_socket);
+
+        // Wait for the process, passing on a stop request (SIGTERM, then SIGKILL after the grace).
+        int pidfd = open_pidfd(pid);
+        bool term_sent = false;
+        std::chrono::steady_clock::time_point kill_at;
+        for (;;) {
+            pollfd exited{pidfd, POLLIN, 0};
+            int ready = pidfd >= 0 ? ::poll(&exited, 1, 50) : (std::this_thread::sleep_for(std::chrono::milliseconds(50)), 0);
+            if (ready > 0)
+                break;
+            if (pidfd < 0) {
+                int status;
+                if (::waitpid(pid, &status, WNOHANG | WNOWAIT) == pid)
+                    break;
+            }
+            std::lock_guard lock(m_mutex);
+            if ((m_stop_requested || m_destroying) && !term_sent) {
+                ::kill(-pid, m_destroying ? SIGKILL : SIGTERM);
+                term_sent = true;
+                kill_at = std::chrono::steady_clock::now() + grace;
+            } else if (term_sent && std::chrono::steady_clock::now() > kill_at) {
+                ::kill(-pid, SIGKILL);
+            }
+        }
+        if (pidfd >= 0)
+            ::close(pidfd);
+        int status = 0;
+        while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+        }
+        ::kill(-pid, SIGKILL);  // anything the runner left in its group
+        m_link->set_socket("");
+        auto ran = std::chrono::steady_clock::now() - started;
+
+        std::string how = describe_exit(status);
+        std::string report = tail_of(log_path, 2048);
+        bool stopping;
+        {
+            std::lock_guard lock(m_mutex);
+            m_pid = 0;
+            m_last_exit = how;
+            stopping = m_stop_requested || m_destroying;
+        }
+        v1::EventRecord exited = event(v1::EVENT_VM_EXITED, "guest process " + how);
+        exited.set_detail(report);
+        exited.set_exit_code(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
+        m_observer.vm_event(exited);  // stored durably before anyone is told
+        log_line(stopping ? "info" : "warn", "guest ended", {{"vm", m_name}, {"how", how}});
+        if (stopping) {
+            set_state(v1::VM_STATE_STOPPED);
+            {
+                std::lock_guard lock(m_mutex);
+                if (m_destroying)
+                    break;
+            }
+            m_store.set_run_state(m_name, true, m_restarts, how);
+            m_observer.vm_event(event(v1::EVENT_VM_STOPPED, "stopped by request"));
+            break;
+        }
+
+        bool failed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+        v1::RestartPolicy policy = m_spec.restart() == v1::RESTART_UNSPECIFIED ? v1::RESTART_ON_FAILURE : m_spec.restart();
+        bool restart = policy == v1::RESTART_ALWAYS || (policy == v1::RESTART_ON_FAILURE && failed);
+        if (restart && m_spec.max_restarts() > 0 && m_restarts >= m_spec.max_restarts()) {
+            restart = false;
+            how += "; not restarted: max_restarts (" + std::to_string(m_spec.max_restarts()) + ") reached";
+        }
+        if (!restart) {
+            set_state(v1::VM_STATE_EXITED);
+            m_store.set_run_state(m_name, false, m_restarts, how);
+            break;
+        }
+        if (ran > std::chrono::seconds(10))
+            consecutive = 0;
+        std::uint64_t initial = m_spec.backoff_initial_ms() ? m_spec.backoff_initial_ms() : 200;
+        std::uint64_t most = m_spec.backoff_max_ms() ? m_spec.backoff_max_ms() : 30000;
+        std::uint64_t delay = std::min<std::uint64_t>(most, initial << std::min<std::uint32_t>(consecutive, 20));
+        ++consecutive;
+        {
+            std::lock_guard lock(m_mutex);
+            ++m_restarts;
+        }
+        m_store.set_run_state(m_name, false, m_restarts, how);
+        set_state(v1::VM_STATE_BACKOFF);
+        m_observer.vm_event(event(v1::EVENT_VM_RESTARTING, "restart " + std::to_string(m_restarts) + " in "
+                                                               + std::to_string(delay) + " ms"));
+        std::unique_lock lock(m_mutex);
+        m_wakeup.wait_for(lock, std::chrono::milliseconds(delay), [&] { return m_stop_requested || m_destroying; });
+    }
+}
+
+std::uint64_t VmInstance::boot_for_event(const v1::Event& guest_event)
+{
+    // Only Ready (the first event of every connection) can start a new boot: other events may be
+    // re-deliveries that carry the uptime of when they happened.
+    bool new_boot = false;
+    {
+        std::lock_guard lock(m_mutex);
+        if (guest_event.has_ready() && guest_event.uptime_ns() < m_last_uptime_ns)
+            new_boot = true;
+        else
+            m_last_uptime_ns = std::max(m_last_uptime_ns, guest_event.uptime_ns());
+    }
+    if (new_boot) {
+        std::uint64_t boot = m_store.new_boot(m_name);
+        {
+            std::lock_guard lock(m_mutex);
+            m_boot_id = boot;
+            m_last_uptime_ns = guest_event.uptime_ns();
+        }
+        m_observer.vm_event(event(v1::EVENT_NEW_BOOT, "the guest booted again (its uptime went back)"));
+    }
+    if (guest_event.has_ready())
+        m_store.set_last_uptime(m_name, guest_event.uptime_ns());
+    std::lock_guard lock(m_mutex);
+    return m_boot_id;
+}
+
+v1::Vm VmInstance::describe()
+{
+    v1::Vm vm;
+    *vm.mutable_spec() = m_spec;
+    std::lock_guard lock(m_mutex);
+    vm.set_state(m_state);
+    vm.set_boot_id(m_boot_id);
+    vm.set_pid(m_pid);
+    vm.set_restarts(m_restarts);
+    vm.set_control_socket(m_control_socket);
+    vm.set_kernel_version(m_kernel_version);
+    vm.set_last_exit(m_last_exit);
+    vm.set_created_unix_ms(m_created_unix_ms);
+    return vm;
+}
+
+} // namespace delos::controller
