@@ -2,7 +2,7 @@
 // serial write, so lines from different tasks never interleave mid-line.
 #include "log/log.h"
 
-#include "drivers/serial/serial.h"
+#include "platform/serial.h"
 #include "linker/cell_info.h"
 
 namespace delos::log {

@@ -11,8 +11,9 @@
 #include "arch/x86_64/native_mode.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/exception_report.h"
-#include "debug/kernel_log.h"
-#include "debug/panic.h"
+#include "debug/backtrace.h"
+#include "log/kernel_log.h"
+#include "log/panic.h"
 #include "kernel/kernel.h"
 #include "memory/frame_allocator.h"
 #include "memory/kernel_stack.h"
@@ -75,6 +76,7 @@ extern "C" [[noreturn]] NANO_CORE void nano_core_main(std::uint32_t start_info_a
     for (auto constructor = __init_array_start; constructor != __init_array_end; ++constructor)
         (*constructor)();
 
+    set_panic_reporter(report_panic_backtrace);  // before anything can panic
     g_ctor_tsc = cpu::read_tsc();
     const std::uint64_t ist_tops[3] = {reinterpret_cast<std::uint64_t>(g_ist_stacks[0] + kEarlyIstStackSize),
                                        reinterpret_cast<std::uint64_t>(g_ist_stacks[1] + kEarlyIstStackSize),

@@ -9,9 +9,9 @@
 #include "control/cell_pushes.h"
 #include "control/fault_reports.h"
 #include "control/log_forwarder.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "control/control_port.h"
-#include "kernel/kernel.h"
+#include "platform/boot_facts.h"
 #include "lib/core/format.h"
 #include "lib/proto/channel_codec.h"
 #include "lib/proto/frame_decoder.h"
@@ -186,7 +186,7 @@ void Agent::on_new_connection()
     event.kind = Event::Kind::Ready;
     event.ready.kernel_version = String(kKernelVersion);
     event.ready.cells_loaded = static_cast<std::uint32_t>(loader::cell_manager().cell_count());
-    event.ready.boot_ns = kernel::boot_ns();
+    event.ready.boot_ns = platform::boot_ns();
     event.ready.min_version = kProtocolVersionMin;
     event.ready.max_version = kProtocolVersionMax;
     send_event(static_cast<Event&&>(event));
@@ -375,7 +375,7 @@ Reply Agent::stats()
     auto heap = memory::heap_statistics();
     stats.frames_total = frames.total_frames();
     stats.frames_free = frames.free_frames();
-    stats.memory_total_bytes = kernel::boot_info().ram_end();
+    stats.memory_total_bytes = platform::boot_info().ram_end();
     stats.memory_free_bytes = frames.free_frames() * memory::kPageSize;
     stats.heap_used_bytes = heap.bytes_in_use;
     stats.heap_capacity_bytes = heap.pages_held * memory::kPageSize;

@@ -1,7 +1,7 @@
 // control_echo.cpp: control-echo, the end-to-end check of the control port (host test: control_echo_test).
 #include "control/control_echo.h"
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "control/control_port.h"
 
 namespace delos::virtio {

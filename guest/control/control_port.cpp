@@ -3,10 +3,10 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "drivers/device_registry.h"
 #include "drivers/virtio/console_devices.h"
-#include "kernel/kernel.h"
+#include "platform/boot_facts.h"
 #include "lib/core/command_line.h"
 #include "task/scheduler.h"
 
@@ -24,7 +24,7 @@ constexpr std::uint64_t kOpenTimeoutNs = 60'000'000'000ull;
 std::uint64_t open_timeout_from_command_line()
 {
     StringView value;
-    if (!CommandLine(kernel::boot_info().command_line).option("control.open_timeout_ms", value) || value.empty())
+    if (!CommandLine(platform::boot_info().command_line).option("control.open_timeout_ms", value) || value.empty())
         return kOpenTimeoutNs;
     std::uint64_t milliseconds = 0;
     for (char c : value) {

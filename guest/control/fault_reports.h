@@ -1,9 +1,9 @@
-// fault_reports.h: a contained fault from the guest's fault log (task/fault_log.h), as the
+// fault_reports.h: a contained fault from the guest's fault log (recovery/fault_log.h), as the
 // FaultReport event the control agent sends the host (proto/delos/v1/channel.proto).
 #pragma once
 
 #include "lib/proto/channel_messages.h"
-#include "task/fault_log.h"
+#include "recovery/fault_log.h"
 
 namespace delos::control {
 

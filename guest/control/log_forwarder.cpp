@@ -2,7 +2,7 @@
 #include "control/log_forwarder.h"
 
 #include "arch/x86_64/tsc.h"
-#include "drivers/serial/serial.h"
+#include "platform/serial.h"
 #include "sync/spin_lock.h"
 
 namespace delos::control {

@@ -1,7 +1,7 @@
 // backtrace.cpp: frame-pointer walking with every step checked against the page table.
 #include "debug/backtrace.h"
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
@@ -72,5 +72,7 @@ void print_backtrace(std::uint64_t frame_pointer, std::uint64_t first_address)
     for (std::size_t i = 0; i < count; ++i)
         print_frame(index++, addresses[i], addresses[i] - 1);
 }
+
+void report_panic_backtrace(std::uint64_t frame_pointer) { print_backtrace(frame_pointer); }
 
 } // namespace delos

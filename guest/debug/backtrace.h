@@ -21,4 +21,7 @@ void describe_code_address(FormatSink& sink, std::uint64_t address, std::uint64_
 // Prints "  #i 0x... symbol+0xoff (owner)" lines, starting with `first_address` if non-zero.
 void print_backtrace(std::uint64_t frame_pointer, std::uint64_t first_address = 0);
 
+// The panic reporter (log/panic.h) the kernel installs: the symbolised backtrace of the panicking frame.
+void report_panic_backtrace(std::uint64_t frame_pointer);
+
 } // namespace delos

@@ -4,9 +4,9 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
 #include "debug/backtrace.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
-#include "drivers/platform/platform_ports.h"
+#include "platform/platform_ports.h"
 
 namespace delos {
 

@@ -6,7 +6,7 @@
 #include "drivers/virtio/console_devices.h"
 #include "drivers/virtio/mmio_devices.h"
 #include "drivers/virtio/pci_devices.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 
 namespace delos::devices {
 

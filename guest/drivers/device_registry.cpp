@@ -1,7 +1,7 @@
 // device_registry.cpp: the table of found virtio devices and registered drivers, and binding them.
 #include "drivers/device_registry.h"
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "lib/core/format.h"
 
 namespace delos::devices {

@@ -15,13 +15,6 @@ struct Handover {
     const char* native_mode_error = nullptr;  // kvm_pvm found but its native mode refused
 };
 
-const pvh::BootInfo& boot_info();
-std::uint64_t bytes_reclaimed();
-// PVH entry to the ready line.
-std::uint64_t boot_ns();
-// How long linking the boot set from the cell archive took.
-std::uint64_t boot_set_link_ns();
-
 // Runs on its own stack; never returns.
 [[noreturn]] void kernel_main(const Handover* handover);
 

@@ -6,9 +6,10 @@
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"
-#include "debug/kernel_log.h"
-#include "debug/panic.h"
-#include "drivers/platform/platform_ports.h"
+#include "log/kernel_log.h"
+#include "log/panic.h"
+#include "platform/boot_facts.h"
+#include "platform/platform_ports.h"
 #include "control/control_echo.h"
 #include "lib/core/command_line.h"
 #include "drivers/device_registry.h"
@@ -21,7 +22,7 @@
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
-#include "task/fault_containment.h"
+#include "recovery/fault_containment.h"
 #include "task/scheduler.h"
 #include "task/task_benchmark.h"
 
@@ -32,11 +33,6 @@ void run_task_crash_command(StringView command);
 
 namespace {
 
-pvh::BootInfo g_boot_info;
-std::uint64_t g_bytes_reclaimed = 0;
-std::uint64_t g_boot_set_link_ns = 0;
-std::uint64_t g_boot_ns = 0;
-
 // The nano_core is never needed again: unmap it (a stray call into it faults) and free its frames.
 void reclaim_nano_core(const Handover& handover)
 {
@@ -45,7 +41,7 @@ void reclaim_nano_core(const Handover& handover)
     if (unmapped.is_error())
         panic("unmapping the nano_core", unmapped.error());
     memory::frame_allocator().release_reserved({handover.nano_core_start, size});
-    g_bytes_reclaimed += size;
+    platform::record_bytes_reclaimed(size);
 }
 
 // Deliberate failures, so tests can check how a crash is reported end to end.
@@ -96,9 +92,10 @@ std::size_t load_boot_cells()
 {
     auto& cells = loader::cell_manager();
     ByteView archive;
-    if (g_boot_info.module_count > 0)
-        archive = ByteView(reinterpret_cast<const void*>(g_boot_info.modules[0].address),
-                           static_cast<std::size_t>(g_boot_info.modules[0].size));
+    const pvh::BootInfo& boot_info = platform::boot_info();
+    if (boot_info.module_count > 0)
+        archive = ByteView(reinterpret_cast<const void*>(boot_info.modules[0].address),
+                           static_cast<std::size_t>(boot_info.modules[0].size));
     auto initialized = cells.initialize(archive);
     if (initialized.is_error()) {
         kprint("delos: boot archive refused: {}: {}\n", initialized.error().message, initialized.error().explanation());
@@ -106,7 +103,7 @@ std::size_t load_boot_cells()
     }
     std::uint64_t start = tsc::nanoseconds_since_boot();
     auto loaded = cells.load_boot_set();
-    g_boot_set_link_ns = tsc::nanoseconds_since_boot() - start;
+    platform::record_boot_set_link_ns(tsc::nanoseconds_since_boot() - start);
     if (loaded.is_error())
         kprint("delos: boot set refused: {}: {}\n", loaded.error().message, loaded.error().explanation());
     return cells.cell_count();
@@ -114,14 +111,10 @@ std::size_t load_boot_cells()
 
 } // namespace
 
-const pvh::BootInfo& boot_info() { return g_boot_info; }
-std::uint64_t bytes_reclaimed() { return g_bytes_reclaimed; }
-std::uint64_t boot_ns() { return g_boot_ns; }
-std::uint64_t boot_set_link_ns() { return g_boot_set_link_ns; }
-
 void kernel_main(const Handover* handover)
 {
-    g_boot_info = handover->boot;
+    platform::record_boot_info(handover->boot);
+    const pvh::BootInfo& boot_info = platform::boot_info();
     if (cpu::native_mode())
         kprint("cpu: kvm_pvm native mode\n");
     else if (handover->native_mode_error)
@@ -143,13 +136,13 @@ void kernel_main(const Handover* handover)
 
     auto& frames = memory::frame_allocator();
     std::uint64_t boot_ns = tsc::nanoseconds_since_boot();
-    g_boot_ns = boot_ns;
+    platform::record_boot_ns(boot_ns);
     kprint("delos: ready: {} cells loaded, {} bytes reclaimed, {} MiB RAM, {} MiB free, boot {} us (tsc {} MHz from {})\n", cells_loaded,
-           g_bytes_reclaimed, g_boot_info.ram_end() >> 20, (frames.free_frames() * memory::kPageSize) >> 20,
+           platform::bytes_reclaimed(), boot_info.ram_end() >> 20, (frames.free_frames() * memory::kPageSize) >> 20,
            boot_ns / 1000, tsc::ticks_per_second() / 1000000, tsc::calibration_source());
     platform::signal_ready();
 
-    CommandLine command_line(g_boot_info.command_line);
+    CommandLine command_line(boot_info.command_line);
     StringView command = command_line.command();
     if (command == "exit")
         platform::shutdown(platform::kExitSuccess);

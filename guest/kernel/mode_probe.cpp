@@ -4,7 +4,7 @@
 // rule (page_table.cpp) was found.
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 

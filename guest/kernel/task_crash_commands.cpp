@@ -1,7 +1,7 @@
 // task_crash_commands.cpp: command-line crashes inside tasks for the faults fault containment
 // must NOT contain (a spin lock held; a fault in a destructor while unwinding): both must end in
 // the full panic report and exit code 11, as the integration tests check.
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "lib/core/string_view.h"
 #include "sync/spin_lock.h"
 #include "task/spawn.h"

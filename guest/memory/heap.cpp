@@ -1,7 +1,7 @@
 // heap.cpp: size-class free lists carved from page slabs; large blocks straight from frames.
 #include "memory/heap.h"
 
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "sync/spin_lock.h"

@@ -6,7 +6,7 @@
 #include <new>
 
 #include "runtime/cxx_runtime.h"
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "memory/heap.h"
 
 using delos::memory::heap_allocate;

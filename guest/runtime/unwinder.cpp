@@ -2,7 +2,7 @@
 // routine over GCC's LSDA, _Unwind_Resume, and installing a landing pad's registers.
 #include "runtime/unwinder.h"
 
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "lib/core/format.h"
 #include "lib/unwind/lsda.h"
 #include "runtime/frame_tables.h"

@@ -1,8 +1,8 @@
 // cell_tests.cpp: in-guest tests of the cell loader: the boot set is linked, the kernel calls into
 // it through the namespace, loading a cell pulls in its dependencies, unloading a used cell is
 // refused, and a bad object is refused without leaking memory. Prints the cell introspection.
-#include "debug/kernel_log.h"
-#include "drivers/serial/serial.h"
+#include "log/kernel_log.h"
+#include "platform/serial.h"
 #include "lib/core/format.h"
 #include "lib/core/string.h"
 #include "linker/kernel/cell_manager.h"

@@ -6,7 +6,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
-#include "arch/x86_64/local_apic.h"
+#include "apic/local_apic.h"
 #include "arch/x86_64/native_mode.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"

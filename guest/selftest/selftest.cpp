@@ -2,7 +2,7 @@
 #include "selftest/selftest.h"
 
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 
 namespace delos::selftest {
 

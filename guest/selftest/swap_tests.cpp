@@ -5,7 +5,7 @@
 // no call while counter is swapped back and forth many times, with no retiring cell left after.
 #include <atomic>
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "lib/core/format.h"
 #include "lib/core/string.h"
 #include "linker/kernel/cell_manager.h"

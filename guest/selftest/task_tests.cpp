@@ -7,8 +7,8 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"
-#include "debug/kernel_log.h"
-#include "kernel/kernel.h"
+#include "log/kernel_log.h"
+#include "platform/boot_facts.h"
 #include "lib/core/command_line.h"
 #include "lib/core/own_ptr.h"
 #include "lib/core/vector.h"
@@ -40,7 +40,7 @@ constexpr std::size_t kSpawnWave = 100;  // live at once: 64 MiB of RAM cannot h
 std::uint64_t spawn_count()
 {
     StringView value;
-    if (!CommandLine(kernel::boot_info().command_line).option("tasks.spawn_count", value))
+    if (!CommandLine(platform::boot_info().command_line).option("tasks.spawn_count", value))
         return kDefaultSpawnCount;
     std::uint64_t count = 0;
     for (char c : value) {

@@ -1,7 +1,7 @@
 // current_task.cpp: identity of the running task and ownership reports.
 #include "task/current_task.h"
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "task/scheduler.h"
 #include "task/task_registry.h"
 

@@ -1,7 +1,7 @@
 // join_handle.cpp: waiting for a task's end on its join queue.
 #include "task/join_handle.h"
 
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "task/scheduler.h"
 
 namespace delos::task {

@@ -1,7 +1,7 @@
 // mutex.cpp: owner word plus wait queue; waiters are woken one at a time, in arrival order.
 #include "task/mutex.h"
 
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "task/scheduler.h"
 
 namespace delos::task {

@@ -5,9 +5,9 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
-#include "arch/x86_64/local_apic.h"
+#include "apic/local_apic.h"
 #include "arch/x86_64/tsc.h"
-#include "debug/panic.h"
+#include "log/panic.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
 #include "task/context_switch.h"

@@ -3,7 +3,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "memory/mapped_pages.h"
 #include "task/channel.h"
 #include "task/spawn.h"

@@ -1,7 +1,7 @@
 // task_local.cpp: the slot counter behind TaskLocal<T>.
 #include "task/task_local.h"
 
-#include "debug/panic.h"
+#include "log/panic.h"
 
 namespace delos::task {
 

@@ -3,8 +3,8 @@
 
 #include "abi/platform.h"
 #include "arch/x86_64/cpu.h"
-#include "debug/kernel_log.h"
-#include "kernel/kernel.h"
+#include "log/kernel_log.h"
+#include "platform/boot_facts.h"
 #include "lib/acpi/tables.h"
 #include "lib/core/command_line.h"
 #include "memory/frame_allocator.h"
@@ -171,12 +171,12 @@ ErrorOr<acpi::EcamRegion> find_ecam(std::uint64_t rsdp_address)
 
 ErrorOr<void> probe()
 {
-    CommandLine command_line(kernel::boot_info().command_line);
+    CommandLine command_line(platform::boot_info().command_line);
     StringView choice;
     command_line.option("pci", choice);
     if (choice == "off")
         return Error::make(ErrorCode::NotFound, "pci: disabled on the command line (pci=off)");
-    std::uint64_t rsdp = kernel::boot_info().rsdp_address;
+    std::uint64_t rsdp = platform::boot_info().rsdp_address;
     if (rsdp != 0 && choice != "ports") {
         auto ecam = find_ecam(rsdp);
         if (!ecam.is_error()) {
@@ -234,7 +234,7 @@ MemoryAccess& device_memory() { return g_device_memory; }
 
 ErrorOr<void> map_device_memory(std::uint64_t address, std::uint64_t length)
 {
-    if (address < abi::kMmioWindowBase && address < kernel::boot_info().ram_end())
+    if (address < abi::kMmioWindowBase && address < platform::boot_info().ram_end())
         return Error::make(ErrorCode::PermissionDenied, "pci: device memory overlaps RAM", address);
     return memory::kernel_page_table().map_device(address, length);
 }

@@ -4,7 +4,7 @@
 #include "abi/virtio_console_boundary.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "drivers/virtio/port_name.h"
 
 namespace delos::virtio {

@@ -2,12 +2,12 @@
 #include "drivers/virtio/mmio_devices.h"
 
 #include "arch/x86_64/interrupts.h"
-#include "arch/x86_64/io_apic.h"
-#include "arch/x86_64/local_apic.h"
-#include "debug/kernel_log.h"
+#include "apic/io_apic.h"
+#include "apic/local_apic.h"
+#include "log/kernel_log.h"
 #include "drivers/device_registry.h"
 #include "drivers/virtio/mmio_transport.h"
-#include "kernel/kernel.h"
+#include "platform/boot_facts.h"
 #include "lib/core/command_line.h"
 
 namespace delos::virtio {
@@ -83,7 +83,7 @@ void MmioInterruptLine::disconnect()
 std::size_t discover_mmio_devices()
 {
     MmioDeviceLocation locations[kMaxDevices];
-    std::size_t found = find_mmio_devices(CommandLine(kernel::boot_info().command_line), locations, kMaxDevices);
+    std::size_t found = find_mmio_devices(CommandLine(platform::boot_info().command_line), locations, kMaxDevices);
     if (found == 0)
         return 0;
     if (auto initialized = io_apic::initialize(); initialized.is_error()) {

@@ -1,7 +1,7 @@
 // mmio_transport.cpp: virtio-mmio register access, device initialisation (§3.1.1), finding announced devices.
 #include "drivers/virtio/mmio_transport.h"
 
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 

@@ -5,13 +5,13 @@
 #include <atomic>
 
 #include "arch/x86_64/interrupts.h"
-#include "arch/x86_64/io_apic.h"
-#include "arch/x86_64/local_apic.h"
-#include "debug/kernel_log.h"
+#include "apic/io_apic.h"
+#include "apic/local_apic.h"
+#include "log/kernel_log.h"
 #include "drivers/device_registry.h"
 #include "drivers/pci/pci_platform.h"
 #include "drivers/virtio/pci_transport.h"
-#include "kernel/kernel.h"
+#include "platform/boot_facts.h"
 #include "lib/core/command_line.h"
 
 namespace delos::virtio {
@@ -169,7 +169,7 @@ std::size_t discover_pci_devices()
     if (found.is_error())
         return 0;
     pci::Platform& platform = *found.value();
-    CommandLine command_line(kernel::boot_info().command_line);
+    CommandLine command_line(platform::boot_info().command_line);
     StringView option;
     bool force_intx = command_line.option("virtio_pci.interrupts", option) && option == "intx";
     bool reassign = command_line.option("virtio_pci.reassign_bars", option) && option == "1";

@@ -4,7 +4,7 @@
 #include "linker/kernel/cell_manager.h"
 
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
 #include "linker/describe.h"
 #include "linker/relocatable_object.h"

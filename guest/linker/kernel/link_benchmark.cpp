@@ -2,7 +2,7 @@
 #include "linker/kernel/link_benchmark.h"
 
 #include "arch/x86_64/tsc.h"
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 #include "lib/core/vector.h"
 #include "linker/kernel/cell_manager.h"
 

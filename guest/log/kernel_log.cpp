@@ -1,7 +1,7 @@
 // kernel_log.cpp: format into a bounded buffer, then one serial write.
-#include "debug/kernel_log.h"
+#include "log/kernel_log.h"
 
-#include "drivers/serial/serial.h"
+#include "platform/serial.h"
 
 namespace delos {
 

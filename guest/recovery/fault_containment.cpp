@@ -1,16 +1,16 @@
 // fault_containment.cpp: the exception hook that decides whether a fault can be contained, the
 // fault report, and the task-context half that unwinds the task and ends it Faulted.
-#include "task/fault_containment.h"
+#include "recovery/fault_containment.h"
 
 #include <new>
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
 #include "debug/backtrace.h"
-#include "debug/kernel_log.h"
-#include "debug/panic.h"
+#include "log/kernel_log.h"
+#include "log/panic.h"
 #include "runtime/unwinder.h"
-#include "task/fault_log.h"
+#include "recovery/fault_log.h"
 #include "task/scheduler.h"
 #include "task/task.h"
 #include "task/task_entry.h"

@@ -1,5 +1,5 @@
 // platform_ports.cpp: writes to the debug-exit and boot-timer ports.
-#include "drivers/platform/platform_ports.h"
+#include "platform/platform_ports.h"
 
 #include "abi/platform.h"
 #include "arch/x86_64/cpu.h"

@@ -1,8 +1,8 @@
 // io_apic.cpp: I/O APIC register access (indirect, IOREGSEL/IOWIN) and redirection entries.
-#include "arch/x86_64/io_apic.h"
+#include "apic/io_apic.h"
 
 #include "abi/platform.h"
-#include "arch/x86_64/local_apic.h"
+#include "apic/local_apic.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "sync/spin_lock.h"

@@ -1,5 +1,5 @@
 // fault_log.cpp: the ring of recent faults, under a spin lock (recorded from the exception hook).
-#include "task/fault_log.h"
+#include "recovery/fault_log.h"
 
 #include "debug/kernel_symbols.h"
 #include "sync/spin_lock.h"

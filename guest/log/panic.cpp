@@ -1,16 +1,18 @@
-// panic.cpp: print the reason and the caller's backtrace, then exit with kExitPanic.
-#include "debug/panic.h"
+// panic.cpp: print the reason, let the installed reporter add the backtrace, exit with kExitPanic.
+#include "log/panic.h"
 
 #include "arch/x86_64/cpu.h"
-#include "debug/backtrace.h"
-#include "debug/kernel_log.h"
-#include "drivers/platform/platform_ports.h"
+#include "log/kernel_log.h"
+#include "platform/platform_ports.h"
 
 namespace delos {
 
 namespace {
 bool g_panicking = false;
-}
+PanicReporter g_reporter = nullptr;
+} // namespace
+
+void set_panic_reporter(PanicReporter reporter) { g_reporter = reporter; }
 
 void panic(StringView message)
 {
@@ -21,7 +23,8 @@ void panic(StringView message)
     }
     g_panicking = true;
     kprint("delos: PANIC: {}\n", message);
-    print_backtrace(reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)));
+    if (g_reporter)
+        g_reporter(reinterpret_cast<std::uint64_t>(__builtin_frame_address(0)));
     platform::shutdown(platform::kExitPanic);
 }
 

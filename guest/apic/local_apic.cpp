@@ -1,5 +1,5 @@
 // local_apic.cpp: xAPIC register access, timer calibration against the TSC, and timer arming.
-#include "arch/x86_64/local_apic.h"
+#include "apic/local_apic.h"
 
 #include "abi/platform.h"
 #include "arch/x86_64/cpu.h"

@@ -1,7 +1,7 @@
 // serial.cpp: console output. Every port access is a VM exit (~10 µs emulated, ~32 µs in
 // kvm_pvm native mode), so: delos-vmm's log port when it answers (one exit per write), else
 // COM1 with the FIFO enabled and the line status polled once per 16 bytes.
-#include "drivers/serial/serial.h"
+#include "platform/serial.h"
 
 #include "abi/platform.h"
 #include "arch/x86_64/cpu.h"
