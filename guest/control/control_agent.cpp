@@ -7,6 +7,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "control/cell_pushes.h"
+#include "control/fault_reports.h"
 #include "control/log_forwarder.h"
 #include "log/kernel_log.h"
 #include "control/control_port.h"
@@ -68,12 +69,15 @@ private:
     void send(const GuestMessage&);
     void send_event(Event event);
     void forward_log_lines();
+    // Contained faults (the fault log) as FaultReport events, each once, in order.
+    void forward_faults();
 
     virtio::ControlPort m_port;
     FrameDecoder m_decoder;
     CellPushes m_pushes;
     std::uint64_t m_connection = 0;
     std::uint64_t m_next_sequence = 1;   // guarded by m_send_lock
+    std::uint64_t m_faults_forwarded = 0;  // the last fault sequence sent (claimed atomically)
     task::Mutex m_send_lock;              // the agent and its cell-operation tasks both send
 };
 
@@ -243,6 +247,7 @@ void Agent::start_cell_operation(std::uint64_t request_id, CellOperation operati
     auto worker = task::spawn("control-cells", [this, request_id, connection, operation = static_cast<CellOperation&&>(operation)]() mutable {
         ErrorOr<Reply> reply = perform(operation);
         forward_log_lines();  // what the cell logged while loading goes out before the reply
+        forward_faults();     // and a fault in its constructors or init
         if (__atomic_load_n(&m_connection, __ATOMIC_RELAXED) == connection)  // a reply for a connection that went away is dropped
             send_reply(request_id, reply);
     });
@@ -457,6 +462,26 @@ void Agent::answer(ByteView payload)
     send_reply(message.request_id, reply);
 }
 
+void Agent::forward_faults()
+{
+    task::FaultLogEntry entry;  // ~1.7 KiB of the task's 16 KiB stack
+    for (;;) {
+        std::uint64_t after = __atomic_load_n(&m_faults_forwarded, __ATOMIC_ACQUIRE);
+        if (!task::copy_fault_after(after, entry))
+            return;
+        // The agent and its cell-operation tasks both forward: whoever claims a fault sends it.
+        if (!__atomic_compare_exchange_n(&m_faults_forwarded, &after, entry.sequence, false, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            continue;
+        if (!m_port.connected())
+            continue;  // nobody to tell; the console has the report and the ring keeps it
+        Event event;
+        event.kind = Event::Kind::FaultReport;
+        event.fault_report = fault_report_of(entry);
+        send_event(static_cast<Event&&>(event));
+    }
+}
+
 void Agent::forward_log_lines()
 {
     LogLine line;
@@ -475,6 +500,7 @@ void Agent::run()
     static std::uint8_t buffer[64 * 1024];
     for (;;) {
         forward_log_lines();
+        forward_faults();
         // read() polls the device (PORT_OPEN included); the connection state it leaves is then
         // read without another lock round (each is a cli/sti pair: two traps under kvm_pvm).
         auto received = m_port.read(buffer, sizeof buffer);

@@ -19,19 +19,29 @@ bool readable(std::uint64_t address)
             memory::kernel_page_table().access_of(address + 8) != memory::Access::None);
 }
 
-void print_frame(std::size_t index, std::uint64_t address)
+void print_frame(std::size_t index, std::uint64_t address, std::uint64_t lookup_address)
 {
-    kernel_symbols::Symbol symbol;
-    StringView owner;
-    // Return addresses point after the call; look up address - 1 so a call at a function's end
-    // is attributed to that function.
-    if (kernel_symbols::symbolize(address - 1, symbol, owner))
-        kprint("  #{} {:#018x} {}+{:#x} ({})\n", index, address, symbol.display_name, address - symbol.address, owner);
-    else
-        kprint("  #{} {:#018x} ?\n", index, address);
+    char location[256];
+    FixedBufferSink sink(location, sizeof location);
+    describe_code_address(sink, address, lookup_address);
+    kprint("  #{} {:#018x} {}\n", index, address, sink.view());
 }
 
 } // namespace
+
+void describe_code_address(FormatSink& sink, std::uint64_t address, std::uint64_t lookup_address)
+{
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    if (!kernel_symbols::symbolize(lookup_address, symbol, owner)) {
+        format_to(sink, "?");
+        return;
+    }
+    if (owner.version.empty())
+        format_to(sink, "{}+{:#x} ({})", symbol.display_name, address - symbol.address, owner.name);
+    else
+        format_to(sink, "{}+{:#x} (cell {} {})", symbol.display_name, address - symbol.address, owner.name, owner.version);
+}
 
 std::size_t collect_backtrace(std::uint64_t frame_pointer, std::uint64_t* addresses, std::size_t capacity)
 {
@@ -56,9 +66,11 @@ void print_backtrace(std::uint64_t frame_pointer, std::uint64_t first_address)
     kprint("backtrace:\n");
     std::size_t index = 0;
     if (first_address)
-        print_frame(index++, first_address + 1);  // the faulting instruction itself, not a return address
+        print_frame(index++, first_address, first_address);  // the faulting instruction itself, not a return address
+    // Return addresses point after the call; look up address - 1 so a call at a function's end
+    // is attributed to that function.
     for (std::size_t i = 0; i < count; ++i)
-        print_frame(index++, addresses[i]);
+        print_frame(index++, addresses[i], addresses[i] - 1);
 }
 
 void report_panic_backtrace(std::uint64_t frame_pointer) { print_backtrace(frame_pointer); }

@@ -23,14 +23,12 @@ void describe_page_fault(std::uint64_t error_code)
 
 void report_fatal_exception(const arch::InterruptFrame& frame)
 {
-    kernel_symbols::Symbol symbol;
-    StringView owner;
-    kprint("delos: EXCEPTION {} (vector {}) error {:#x} at rip {:#018x}", arch::exception_name(frame.vector), frame.vector,
-           frame.error_code, frame.rip);
-    if (kernel_symbols::symbolize(frame.rip, symbol, owner))
-        kprint(" <{}+{:#x}> ({})\n", symbol.display_name, frame.rip - symbol.address, owner);
-    else
-        kprint("\n");
+    // The location names the cell and its version when the fault is in a cell.
+    char location[256];
+    FixedBufferSink sink(location, sizeof location);
+    describe_code_address(sink, frame.rip, frame.rip);
+    kprint("delos: EXCEPTION {} (vector {}) error {:#x} at rip {:#018x} <{}>\n", arch::exception_name(frame.vector),
+           frame.vector, frame.error_code, frame.rip, sink.view());
     if (frame.vector == kPageFault)
         describe_page_fault(frame.error_code);
     kprint("  rax={:016x} rbx={:016x} rcx={:016x} rdx={:016x}\n", frame.rax, frame.rbx, frame.rcx, frame.rdx);

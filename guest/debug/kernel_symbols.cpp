@@ -101,13 +101,22 @@ bool find(StringView name, Symbol& out)
 
 void set_external_symbolizer(Symbolizer symbolizer) { g_external_symbolizer = symbolizer; }
 
-bool symbolize(std::uint64_t address, Symbol& out, StringView& owner)
+bool symbolize(std::uint64_t address, Symbol& out, CodeOwner& owner)
 {
     if (lookup(address, out)) {
-        owner = "kernel";
+        owner = {"kernel", StringView()};
         return true;
     }
     return g_external_symbolizer && g_external_symbolizer(address, out, owner);
+}
+
+bool symbolize(std::uint64_t address, Symbol& out, StringView& owner)
+{
+    CodeOwner code_owner;
+    if (!symbolize(address, out, code_owner))
+        return false;
+    owner = code_owner.name;
+    return true;
 }
 
 } // namespace delos::kernel_symbols

@@ -25,10 +25,20 @@ bool find(StringView name, Symbol& out);
 std::size_t count();
 Symbol at(std::size_t index);
 
-// Symbolizers for code outside the kernel image (loaded cells register one).
-using Symbolizer = bool (*)(std::uint64_t address, Symbol& out, StringView& owner);
+// Who owns code: "kernel" (version empty), or a loaded cell's name and version.
+struct CodeOwner {
+    StringView name;
+    StringView version;
+};
+
+// The symbolizer for code outside the kernel image: the cell manager fills it from the
+// namespace's records (cell, version, the function's section). The views it returns must stay
+// valid while the cell is loaded.
+using Symbolizer = bool (*)(std::uint64_t address, Symbol& out, CodeOwner& owner);
 void set_external_symbolizer(Symbolizer);
-// Kernel first, then the external symbolizer; `owner` is "kernel" or the cell's name.
+// Kernel first, then the external symbolizer.
+bool symbolize(std::uint64_t address, Symbol& out, CodeOwner& owner);
+// The same, with only the owner's name ("kernel" or the cell's).
 bool symbolize(std::uint64_t address, Symbol& out, StringView& owner);
 
 } // namespace delos::kernel_symbols

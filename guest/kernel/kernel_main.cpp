@@ -3,6 +3,7 @@
 #include "kernel/kernel.h"
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"
 #include "log/kernel_log.h"
@@ -19,13 +20,16 @@
 #include "linker/kernel/swap_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
+#include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
+#include "recovery/fault_containment.h"
 #include "task/scheduler.h"
 #include "task/task_benchmark.h"
 
 namespace delos::kernel {
 
 void run_mode_probe();
+void run_task_crash_command(StringView command);
 
 namespace {
 
@@ -117,7 +121,12 @@ void kernel_main(const Handover* handover)
         kprint("cpu: ordinary (kvm_pvm found, native mode refused: {})\n", handover->native_mode_error);
     else
         kprint("cpu: ordinary\n");
+    if (auto registered = unwinding::register_kernel_frame_table(); registered.is_error())
+        panic("indexing the kernel's .eh_frame", registered.error());
     install_fault_probe_hook();
+    // Fault containment after the probes: a probe expects its fault, containment ends a task.
+    if (!arch::add_exception_hook(task::contain_fault, arch::kExceptionRankRecovery))
+        panic("adding fault containment to the exception hook chain");
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.
@@ -165,6 +174,7 @@ void kernel_main(const Handover* handover)
         (void)crash_with_stack_overflow(0);
     if (command == "crash-triple-fault")
         crash_with_triple_fault();
+    run_task_crash_command(command);
     if (command == "panic")
         panic("panic requested on the command line");
     if (command.empty() || command == "run") {
@@ -182,7 +192,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
                command);
     idle_forever();
 }

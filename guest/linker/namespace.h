@@ -127,6 +127,9 @@ public:
     LoadedCell* cell_at(std::uint64_t address) const;
     // In load order.
     const Vector<OwnPtr<LoadedCell>>& cells() const { return m_cells; }
+    // Cells of the load in progress: relocated, their constructors and init running or about to
+    // (empty between loads).
+    const Vector<LoadedCell*>& cells_in_progress() const { return m_cells_in_progress; }
 
     // Deprecated: every refusal's Error carries its own detail (Error::explanation()). Kept, as
     // the detail of the last refusal, for code written before errors carried detail.

@@ -1,6 +1,6 @@
 // cxx_runtime.cpp: what compiled C++ expects from its runtime: operator new/delete on the
 // kernel heap, pure-virtual and abort traps, static destructor registration, and the
-// unwinder entry points that -fexceptions code references.
+// unwinder entry points that -fexceptions code references (those live in unwinder.cpp).
 #include <cstddef>
 #include <cstdint>
 #include <new>
@@ -68,12 +68,7 @@ void __cxa_pure_virtual() { delos::panic("pure virtual function called"); }
 
 [[noreturn]] void abort() { delos::panic("abort() called"); }
 
-// Delos never throws. These are reached only by unwinding, which fault recovery implements
-// (docs/unwinding.md); until then reaching one is a kernel bug and says so.
-[[noreturn]] void _Unwind_Resume(void*) { delos::panic("_Unwind_Resume reached: unwinding is not available in this kernel"); }
-int __gxx_personality_v0(int, int, unsigned long, void*, void*)
-{
-    delos::panic("__gxx_personality_v0 reached: unwinding is not available in this kernel");
-}
+// _Unwind_Resume and __gxx_personality_v0, which -fexceptions code calls while unwinding, are
+// the unwinder's (unwinder.cpp).
 
 } // extern "C"

@@ -23,6 +23,8 @@ extern const TestCase kDeviceTests[];
 extern const std::size_t kDeviceTestCount;
 extern const TestCase kSwapTests[];
 extern const std::size_t kSwapTestCount;
+extern const TestCase kFaultTests[];
+extern const std::size_t kFaultTestCount;
 
 namespace {
 
@@ -43,6 +45,7 @@ const Suite kSuites[] = {
     {kCpuTests, &kCpuTestCount},
     {kDeviceTests, &kDeviceTestCount},
     {kSwapTests, &kSwapTestCount, true},
+    {kFaultTests, &kFaultTestCount},
 };
 
 bool matches(const TestCase& test, StringView filter)

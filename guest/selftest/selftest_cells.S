@@ -8,4 +8,10 @@ delos_selftest_init_sleeps_start:
     .incbin DELOS_SELFTEST_INIT_SLEEPS
     .global delos_selftest_init_sleeps_end
 delos_selftest_init_sleeps_end:
+    .balign 16
+    .global delos_selftest_init_faults_start
+delos_selftest_init_faults_start:
+    .incbin DELOS_SELFTEST_INIT_FAULTS
+    .global delos_selftest_init_faults_end
+delos_selftest_init_faults_end:
     .section .note.GNU-stack, "", @progbits

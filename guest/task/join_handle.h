@@ -22,7 +22,8 @@ public:
     {
         new (&m_value) T(std::move(value));
     }
-    TaskOutcome(TaskOutcome&& other) : m_end(other.m_end), m_ownership(other.m_ownership), m_has_value(other.m_has_value)
+    TaskOutcome(TaskOutcome&& other)
+        : m_end(other.m_end), m_ownership(other.m_ownership), m_fault(other.m_fault), m_has_value(other.m_has_value)
     {
         if (m_has_value)
             new (&m_value) T(std::move(other.m_value));
@@ -41,10 +42,14 @@ public:
     T release_value() { return std::move(m_value); }
     // What the task still held when it ended (zeros: it released everything it owned).
     const OwnershipAtEnd& ownership_at_end() const { return m_ownership; }
+    // The CPU exception it was unwound from, when end() is Faulted.
+    const TaskFault& fault() const { return m_fault; }
+    void set_fault(const TaskFault& fault) { m_fault = fault; }
 
 private:
     TaskEnd m_end;
     OwnershipAtEnd m_ownership;
+    TaskFault m_fault;
     bool m_has_value = false;
     union {
         T m_value;
@@ -58,10 +63,13 @@ public:
     TaskEnd end() const { return m_end; }
     bool returned() const { return m_end == TaskEnd::Returned; }
     const OwnershipAtEnd& ownership_at_end() const { return m_ownership; }
+    const TaskFault& fault() const { return m_fault; }
+    void set_fault(const TaskFault& fault) { m_fault = fault; }
 
 private:
     TaskEnd m_end;
     OwnershipAtEnd m_ownership;
+    TaskFault m_fault;
 };
 
 template <typename T>
@@ -97,11 +105,13 @@ public:
         OwnershipAtEnd ownership = task->m_ownership_at_end;
         if constexpr (std::is_void_v<T>) {
             TaskOutcome<void> outcome(task->m_end, ownership);
+            outcome.set_fault(task->m_fault);
             task->drop_reference();
             return outcome;
         } else {
             if (!task->m_destroy_result) {
                 TaskOutcome<T> outcome(task->m_end, ownership);
+                outcome.set_fault(task->m_fault);
                 task->drop_reference();
                 return outcome;
             }

@@ -239,6 +239,7 @@ ErrorOr<void> start()
 
 bool started() { return g_started; }
 Task* current_task() { return this_cpu().current; }
+bool is_idle_task(const Task* task) { return task == this_cpu().idle; }
 TaskId current_task_id() { return this_cpu().current ? this_cpu().current->m_id : kKernelOwner; }
 
 void yield()

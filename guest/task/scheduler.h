@@ -24,6 +24,8 @@ bool started();
 
 Task* current_task();
 TaskId current_task_id();
+// The CPU's idle task never ends (fault containment leaves it alone).
+bool is_idle_task(const Task* task);
 
 // Lets every ready task that is owed more CPU time run first; returns at once if none is ready.
 void yield();

@@ -47,6 +47,17 @@ inline constexpr std::size_t kTaskLocalSlots = 16;
 inline constexpr std::size_t kTaskNameLength = 32;
 inline constexpr std::size_t kInlineResultSize = 48;
 
+// A CPU exception a task took and was unwound from (fault_containment.h); sequence 0 = none.
+struct TaskFault {
+    std::uint64_t vector = 0;
+    std::uint64_t error_code = 0;
+    std::uint64_t instruction_pointer = 0;
+    std::uint64_t fault_address = 0;  // CR2 for page faults
+    std::uint64_t sequence = 0;       // 1, 2, ... in the order faults were contained
+    std::uint32_t frames = 0;         // frames unwound
+    std::uint32_t landing_pads = 0;   // landing pads entered (where the destructors ran)
+};
+
 // What a task still held when it ended; a task that released everything reports zeros.
 struct OwnershipAtEnd {
     std::int64_t heap_bytes = 0;
@@ -93,6 +104,12 @@ public:
     // Task-local storage (task_local.h): values and how to destroy them at exit.
     void* m_local_values[kTaskLocalSlots] = {};
     void (*m_local_destructors[kTaskLocalSlots])(void*) = {};
+
+    // Fault containment (fault_containment.cpp): the faulting frame's registers (DWARF order)
+    // until the unwind starts, and whether it runs (a fault during it cannot be contained).
+    TaskFault m_fault;
+    bool m_unwinding = false;
+    std::uint64_t m_fault_registers[17] = {};
 
     // Ending and joining.
     std::atomic<std::uint32_t> m_references{1};  // the scheduler's; spawn adds the join handle's

@@ -4,12 +4,12 @@
 #include "task/scheduler.h"
 #include "task/task.h"
 #include "task/task_registry.h"
+#include "task/task_entry.h"
 
-extern "C" void delos_task_entry(delos::task::Task* task)
+namespace delos::task {
+
+void release_and_exit(Task* task)
 {
-    using namespace delos::task;
-    scheduler::finish_first_switch();
-    task->m_entry(*task);
     task->m_entry.reset();  // the closure's captures are destroyed now, charged back to whoever allocated them
     for (std::size_t slot = 0; slot < kTaskLocalSlots; ++slot) {
         if (void* value = task->m_local_values[slot]) {
@@ -19,4 +19,14 @@ extern "C" void delos_task_entry(delos::task::Task* task)
     }
     task->m_ownership_at_end = {registry::heap_bytes(task->id()), registry::frames(task->id())};
     scheduler::exit_current();
+}
+
+} // namespace delos::task
+
+extern "C" void delos_task_entry(delos::task::Task* task)
+{
+    using namespace delos::task;
+    scheduler::finish_first_switch();
+    task->m_entry(*task);
+    release_and_exit(task);
 }

@@ -292,5 +292,27 @@ TEST_P(ControlChannel, PingsAreAnsweredWhileABlockingInitLoads)
     EXPECT_NE(busy.err.find("still runs"), std::string::npos) << busy.err;
 }
 
+// A cell whose init faults (cells/init_faults: a null write) pushed and loaded over the channel:
+// the fault is contained to the init task, the load is refused naming the fault, and the
+// control agent sends a FaultReport event (from the guest's fault log) before the reply: kind,
+// cell and version, symbol, the faulting address and a backtrace. The guest serves on.
+TEST_P(ControlChannel, AFaultInACellInitArrivesAsAFaultReport)
+{
+    auto push = chan({"push", build_path("cells/init_faults.o"), "--no-progress", "--load"});
+    EXPECT_NE(push.exit_code, 0) << push.out << push.err << m_vm->output();
+    EXPECT_NE(push.err.find("Faulted"), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("fault: page-fault in cell init_faults 1.0.0 at "), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("write_through_null"), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("action task-killed"), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("(task "), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("init:init_faults"), std::string::npos) << push.err;
+    EXPECT_NE(push.err.find("address 0x0,"), std::string::npos) << push.err;  // CR2 of the null write
+    EXPECT_NE(push.err.find("\n  #1 "), std::string::npos) << push.err;      // a backtrace
+    auto list = chan({"list"});
+    ASSERT_EQ(list.exit_code, 0) << list.err << m_vm->output();
+    EXPECT_EQ(list.out.find("init_faults"), std::string::npos) << list.out;
+    EXPECT_EQ(chan({"ping"}).exit_code, 0);
+}
+
 INSTANTIATE_TEST_SUITE_P(Guests, ControlChannel, ::testing::Values("delos_vmm", "qemu_microvm"),
                          [](const ::testing::TestParamInfo<std::string>& info) { return info.param; });

@@ -93,6 +93,51 @@ TEST(QemuTcgBoot, StackOverflowIsReportedAsADoubleFault)
     EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
 }
 
+// Fault containment (docs/unwinding.md): tasks that fault with a null write, #UD, a divide error
+// or a breakpoint (or in a cell's init while it loads) while owning heap objects, pages and a mutex are unwound with their
+// destructors run, end Faulted, and the guest runs on with frames and heap at their baseline.
+TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_qemu("microvm", "selftest faults", "tcg", build_path("cells/cells.a"));
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_NE(result.out.find("selftest: 8 passed, 0 failed"), std::string::npos) << result.out;
+    // A fault in a cell's init while it loads: its tables were registered before the init ran.
+    EXPECT_NE(result.out.find("(init:init_faults, cell "), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("write_through_null"), std::string::npos) << result.out;
+    // The fault inside the kv cell is named by cell, version and symbol, across cell and kernel.
+    EXPECT_NE(result.out.find("lower_bound"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("(cell kv "), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos_task_entry_trampoline"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("delos: FAULT #1 in task"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("#UD invalid opcode (vector 6)"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("hold_and_fault"), std::string::npos) << result.out;  // symbolised
+    EXPECT_NE(result.out.find("recovery: unwinding"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("PANIC"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+// What cannot be contained stays fatal, with the full report and exit code 11: a fault in the
+// boot task, a fault with a spin lock held, and a fault in a destructor while unwinding.
+TEST(QemuTcgBoot, UncontainableFaultsStillPanic)
+{
+    DELOS_REQUIRE_QEMU();
+    struct Case {
+        const char* command;
+        const char* reason;
+    };
+    for (const Case& c : {Case{"crash-page-fault", "not contained: the boot and idle tasks"},
+                          Case{"crash-task-spinlocked", "not contained: interrupts were masked"},
+                          Case{"crash-task-in-destructor", "not contained: a fault while unwinding"}}) {
+        auto result = run_qemu("microvm", c.command, "tcg");
+        ASSERT_FALSE(result.timed_out) << c.command << result.out << result.err;
+        EXPECT_NE(result.out.find(c.reason), std::string::npos) << c.command << result.out;
+        EXPECT_NE(result.out.find("EXCEPTION #PF page fault (vector 14)"), std::string::npos) << c.command << result.out;
+        EXPECT_NE(result.out.find("backtrace:"), std::string::npos) << c.command << result.out;
+        EXPECT_EQ(result.exit_code, (11 << 1) | 1) << c.command << result.err;
+    }
+}
+
 INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc", "q35"));
 
 // With ACPI on, QEMU microvm puts its virtio-mmio devices only in the DSDT, which the guest does

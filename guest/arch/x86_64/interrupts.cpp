@@ -44,6 +44,7 @@ unsigned g_exception_hook_count = 0;
 FatalExceptionReporter g_fatal_reporter = nullptr;
 InterruptHandler g_spurious_handler = nullptr;
 std::uint64_t g_spurious_interrupts = 0;
+bool g_exception_from_soft_masked_code = false;  // native mode: the soft mask when the exception came
 
 } // namespace
 
@@ -157,6 +158,13 @@ void use_native_gates()
 }
 
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
+
+bool exception_interrupted_masked_code(const InterruptFrame& frame)
+{
+    if (cpu::native_mode())
+        return g_exception_from_soft_masked_code;
+    return (frame.rflags & (1u << 9)) == 0;
+}
 
 } // namespace delos::arch
 
@@ -310,8 +318,10 @@ extern "C" void interrupt_dispatch(delos::arch::InterruptFrame* frame)
             rip < reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end))
             frame->rip = reinterpret_cast<std::uint64_t>(delos_soft_halt_window_end);  // the wake-up: no hlt after it
         set_soft_mask(true);  // handlers run with interrupts off, and their spin locks see it
-        if (frame->vector < 32)
+        if (frame->vector < 32) {
+            g_exception_from_soft_masked_code = was_masked;
             handle_exception(*frame);
+        }
         else
             run_handler(*frame);
         // Going back to unmasked code from an interrupt: what was deferred meanwhile (while

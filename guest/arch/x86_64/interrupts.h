@@ -45,6 +45,10 @@ void set_fatal_exception_reporter(FatalExceptionReporter reporter);
 
 const char* exception_name(std::uint64_t vector);
 
+// For exception hooks: whether the code the exception interrupted ran with interrupts masked
+// (a spin lock held, or interrupt context): the IF in the frame, or in native mode the soft mask.
+bool exception_interrupted_masked_code(const InterruptFrame& frame);
+
 // Native mode: how many maskable interrupts arrived while soft-masked and were deferred.
 std::uint64_t deferred_interrupt_count();
 

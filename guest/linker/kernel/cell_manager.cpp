@@ -4,7 +4,7 @@
 #include "linker/kernel/cell_manager.h"
 
 #include "arch/x86_64/tsc.h"
-
+#include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
 #include "linker/describe.h"
 #include "linker/relocatable_object.h"
@@ -29,9 +29,17 @@ int register_cell_exit_function(void (*function)(), std::uint64_t caller)
 
 // Backtraces through cells: the section containing the address; with one section per function
 // its name is the function's (".text.<mangled name>").
-bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, StringView& owner)
+bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, kernel_symbols::CodeOwner& owner)
 {
     link::LoadedCell* cell = g_cell_manager.cell_namespace().cell_at(address);
+    if (!cell) {
+        // A cell of the load in progress (a fault in its constructor); the loading task waits
+        // for that entry, so the list holds still.
+        for (link::LoadedCell* loading : g_cell_manager.cell_namespace().cells_in_progress()) {
+            if (loading->section_at(address))
+                cell = loading;
+        }
+    }
     if (!cell)
         return false;
     link::LoadedSection* section = cell->section_at(address);
@@ -41,7 +49,7 @@ bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, 
     if (name.starts_with(".text."))
         name = name.substr(6);
     out = {section->address, section->size, name, name, true};
-    owner = cell->name();
+    owner = {cell->name(), cell->version()};
     return true;
 }
 
@@ -122,6 +130,8 @@ CellManager& cell_manager() { return g_cell_manager; }
 
 ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunction init)
 {
+    if (!m_manager.m_direct_entries)
+        m_manager.sync_frame_tables();  // a fault in init is then contained to its task
     if (!task::scheduler::started() || m_manager.m_direct_entries)
         return init();
     task::SpawnOptions options;
@@ -137,6 +147,10 @@ ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunctio
     if (spawned.is_error())
         return spawned.release_error().with_context(format("cell {}: no task for its init entry", cell));
     auto outcome = spawned.value().join();
+    if (outcome.end() == task::TaskEnd::Faulted)
+        return Error::make(ErrorCode::Internal, "cell init entry faulted", outcome.fault().vector)
+            .with_detail(format("cell {}: its init task ended Faulted (contained fault #{}, vector {} at rip {:#x})", cell,
+                                outcome.fault().sequence, outcome.fault().vector, outcome.fault().instruction_pointer));
     if (!outcome.returned())
         return Error::make(ErrorCode::Internal, "cell init entry did not return")
             .with_detail(format("cell {}: its init task ended {}", cell, task::task_end_name(outcome.end())));
@@ -145,6 +159,8 @@ ErrorOr<void> TaskEntryInvoker::call_init(StringView cell, link::CellInitFunctio
 
 void TaskEntryInvoker::call(StringView cell, link::EntryKind kind, void (*function)())
 {
+    if (kind == link::EntryKind::Constructor && !m_manager.m_direct_entries)
+        m_manager.sync_frame_tables();  // relocated, not yet constructed: its faults can be contained
     if (!task::scheduler::started() || m_manager.m_direct_entries) {
         function();
         return;
@@ -244,6 +260,65 @@ CellSummary CellManager::summary_of(const link::LoadedCell& cell, bool with_sect
     return cells::summarize_cell(cell, known ? &record : nullptr, with_sections);
 }
 
+// --- unwind tables ---
+
+void CellManager::sync_frame_tables()
+{
+    const auto& committed = m_namespace->cells();
+    const auto& retiring = m_namespace->retiring_cells();  // swapped out; tasks may still run there
+    const auto& in_progress = m_namespace->cells_in_progress();
+    auto present = [&](const link::LoadedCell* cell) {
+        for (const OwnPtr<link::LoadedCell>& loaded : committed) {
+            if (loaded.get() == cell)
+                return true;
+        }
+        for (const OwnPtr<link::LoadedCell>& old : retiring) {
+            if (old.get() == cell)
+                return true;
+        }
+        for (const link::LoadedCell* loading : in_progress) {
+            if (loading == cell)
+                return true;
+        }
+        return false;
+    };
+    // Gone cells first: a new cell may sit where a gone one was.
+    m_frame_tables.remove_all_matching([&](const CellFrameTable& entry) {
+        if (present(entry.cell))
+            return false;
+        if (entry.table)
+            unwinding::unregister_frame_table(entry.table);
+        return true;
+    });
+    auto add = [&](const link::LoadedCell& cell) {
+        for (const CellFrameTable& entry : m_frame_tables) {
+            if (entry.cell == &cell)
+                return;
+        }
+        unwinding::FrameTableHandle table = nullptr;
+        if (link::LoadedSection* eh_frame = cell.find_section(".eh_frame")) {
+            link::Region text = cell.region(link::SectionKind::Text);
+            link::Region read_only = cell.region(link::SectionKind::ReadOnly);
+            auto registered = unwinding::register_frame_table(
+                cell.name(), ByteView(reinterpret_cast<const void*>(eh_frame->address), eh_frame->size), eh_frame->address,
+                {text.address, text.address + text.size, read_only.address, read_only.address + read_only.size});
+            // A cell whose tables do not parse still runs; a fault in it is then not contained.
+            if (registered.is_error())
+                kprint("delos: cell {}: .eh_frame refused ({}): its faults cannot be contained\n", cell.name(),
+                       registered.error().message);
+            else
+                table = registered.value();
+        }
+        m_frame_tables.append({&cell, table});
+    };
+    for (const OwnPtr<link::LoadedCell>& cell : committed)
+        add(*cell);
+    for (const OwnPtr<link::LoadedCell>& cell : retiring)
+        add(*cell);
+    for (const link::LoadedCell* cell : in_progress)
+        add(*cell);
+}
+
 // --- setup ---
 
 ErrorOr<void> CellManager::initialize(ByteView boot_archive)
@@ -299,6 +374,7 @@ ErrorOr<std::size_t> CellManager::load_boot_set()
             continue;
         std::size_t cells_before = m_namespace->cells().size();
         auto loaded = m_namespace->load_cell(cell.name, *m_library);
+        sync_frame_tables();
         if (loaded.is_error()) {
             SpinLockGuard guard(m_directory_lock);
             m_directory.abandon_loading();
@@ -317,6 +393,7 @@ ErrorOr<LoadResult> CellManager::load(StringView name)
         return Error::make(ErrorCode::NotFound, "no boot archive to load cells from");
     std::size_t before = m_namespace->cells().size();
     auto loaded = m_namespace->load_cell(name, *m_library);
+    sync_frame_tables();
     if (loaded.is_error()) {
         SpinLockGuard guard(m_directory_lock);
         m_directory.abandon_loading();
@@ -332,6 +409,7 @@ ErrorOr<LoadResult> CellManager::load_object(ByteView object)
     TRY(export_kernel_symbols_for(object));
     std::size_t before = m_namespace->cells().size();
     auto loaded = m_namespace->load_object(object, library());
+    sync_frame_tables();
     if (loaded.is_error()) {
         SpinLockGuard guard(m_directory_lock);
         m_directory.abandon_loading();
@@ -363,6 +441,7 @@ ErrorOr<void> CellManager::unload(StringView name)
         (void)m_directory.begin_unload(name);
     }
     auto unloaded = m_namespace->unload_cell(name);
+    sync_frame_tables();
     SpinLockGuard guard(m_directory_lock);
     if (unloaded.is_error()) {
         m_directory.cancel_unload(name);
@@ -450,6 +529,7 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
                 swapped = operation();
             }
             m_direct_entries = false;
+            sync_frame_tables();  // the new versions' tables; the retiring ones keep theirs
             if (!swapped.is_error()) {
                 // The new versions' code ranges and generations, for the tasks' cell resolver.
                 SpinLockGuard guard(m_directory_lock);
@@ -490,8 +570,13 @@ std::size_t CellManager::collect_retired()
     if (lock().is_error())
         return 0;
     Locked locked(m_lock);
-    SpinLockGuard masked(m_swap_lock);  // the task inspector reads other tasks' stacks
-    return m_namespace->collect_retired();
+    std::size_t collected = 0;
+    {
+        SpinLockGuard masked(m_swap_lock);  // the task inspector reads other tasks' stacks
+        collected = m_namespace->collect_retired();
+    }
+    sync_frame_tables();  // the collected cells' tables go with them
+    return collected;
 }
 
 Vector<CellSummary> CellManager::retiring_cells()

@@ -21,6 +21,7 @@
 #include "linker/namespace.h"
 #include "lib/core/own_ptr.h"
 #include "linker/kernel/kernel_section_memory.h"
+#include "runtime/frame_tables.h"
 #include "linker/kernel/kernel_task_inspector.h"
 #include "sync/spin_lock.h"
 #include "task/mutex.h"
@@ -131,6 +132,17 @@ private:
     CellId id_for_entry(StringView cell);
     // Without task_count, which callers fill (one registry pass serves many cells).
     CellSummary summary_of(const link::LoadedCell& cell, bool with_sections);
+    // Unwinding through cells: registers the .eh_frame of every cell loaded or being loaded
+    // (relocated, before its constructors: TaskEntryInvoker calls it before each constructor and
+    // init, so a fault in one is contained) and unregisters those of cells that are gone. Under
+    // the manager's lock (or from an entry of the load holding it).
+    void sync_frame_tables();
+
+    struct CellFrameTable {
+        const link::LoadedCell* cell;
+        unwinding::FrameTableHandle table;
+    };
+    Vector<CellFrameTable> m_frame_tables;
     // One swap or rollback, retried while a task is inside a cell whose state is handed over.
     template <typename Operation>
     ErrorOr<link::SwapReport> run_swap(Operation operation);

@@ -1,0 +1,24 @@
+// fault_containment.h: a CPU exception in a task is contained to that task: its stack is unwound
+// with the compiler's exception tables (runtime/unwinder.h), running the destructors of every
+// live local from the faulting frame up to its entry trampoline, and the task ends Faulted. What
+// cannot be contained (interrupt context or a spin lock held, the boot or idle task, a fault
+// while unwinding, a frame without unwind information or a noexcept frame) stays fatal.
+#pragma once
+
+#include <cstdint>
+
+#include "arch/x86_64/interrupt_frame.h"
+
+namespace delos::task {
+
+// The exception hook: true if the fault was contained (the frame now resumes in the unwinder on
+// the task's stack), false to leave it to the fatal report.
+bool contain_fault(arch::InterruptFrame& frame);
+
+struct FaultContainmentStatistics {
+    std::uint64_t contained;  // faults unwound (also the last sequence number handed out)
+    std::uint64_t refused;    // faults in tasks that could not be contained (then fatal)
+};
+FaultContainmentStatistics fault_containment_statistics();
+
+} // namespace delos::task

@@ -1,0 +1,52 @@
+// fault_log.h: a bounded ring of the most recent contained faults, for whoever reports them
+// (the control agent's fault events and `delos-chan faults` are to read it); the oldest entry
+// is overwritten. Locations are formatted when the fault is recorded: a cell may be gone later.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "task/task.h"
+
+namespace delos::task {
+
+inline constexpr std::size_t kFaultLogCapacity = 16;
+inline constexpr std::size_t kFaultLogFrames = 8;  // backtrace frames kept per fault, innermost first
+
+// A symbolised code address; names are cut to fit and always NUL-terminated.
+struct FaultLogCode {
+    std::uint64_t address = 0;
+    std::uint64_t symbol_offset = 0;
+    char symbol[80] = {};      // "" if unknown
+    char owner[40] = {};       // "kernel" or the cell's name; "" if unknown
+    char version[24] = {};     // the cell's version; "" for the kernel
+};
+
+struct FaultLogEntry {
+    std::uint64_t sequence = 0;
+    std::uint64_t vector = 0;
+    std::uint64_t error_code = 0;
+    std::uint64_t instruction_pointer = 0;
+    std::uint64_t fault_address = 0;
+    TaskId task = 0;
+    CellId cell = 0;
+    char task_name[kTaskNameLength] = {};
+    char location[192] = {};  // "symbol+0xoff (cell NAME VERSION)" or "... (kernel)" or "?"
+    FaultLogCode at;          // the faulting instruction, symbolised when it faulted
+    FaultLogCode backtrace[kFaultLogFrames];
+    std::uint32_t backtrace_frames = 0;
+};
+
+// Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).
+void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_t lookup_address);
+
+void record_fault(const FaultLogEntry& entry);
+// Entries are ~1.7 KiB: copy few at a time on a task's 16 KiB stack.
+// Copies up to `capacity` of the most recent entries, oldest first; returns how many.
+std::size_t copy_recent_faults(FaultLogEntry* out, std::size_t capacity);
+// The oldest entry still in the ring whose sequence is above `after`; false if none.
+bool copy_fault_after(std::uint64_t after, FaultLogEntry& out);
+// How many faults were ever recorded (also how many the ring has dropped beyond its capacity).
+std::uint64_t faults_recorded();
+
+} // namespace delos::task

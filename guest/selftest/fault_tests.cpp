@@ -1,0 +1,326 @@
+// fault_tests.cpp: in-guest tests of fault containment: a task holding RAII objects (a heap
+// object, MappedPages, a held task::Mutex, a captured OwnPtr, a channel sender, a task-local
+// value) faults with a null write, #UD or a
+// divide error inside a frame that owns some of them; it is unwound, every destructor runs
+// (including the faulting frame's), it ends Faulted with the fault in its outcome, frames and heap
+// return to their baseline, and the system keeps running (the mutex is free for the next task).
+#include <atomic>
+
+#include "debug/kernel_symbols.h"
+#include "lib/core/own_ptr.h"
+#include "lib/core/string.h"
+#include "linker/kernel/cell_manager.h"
+#include "memory/frame_allocator.h"
+#include "memory/heap.h"
+#include "memory/mapped_pages.h"
+#include "memory/page_table.h"
+#include "runtime/frame_tables.h"
+#include "selftest/selftest.h"
+#include "recovery/fault_containment.h"
+#include "recovery/fault_log.h"
+#include "task/channel.h"
+#include "task/mutex.h"
+#include "task/task_local.h"
+#include "task/spawn.h"
+#include "task/stack_cache.h"
+
+extern "C" const unsigned char delos_selftest_init_faults_start[];
+extern "C" const unsigned char delos_selftest_init_faults_end[];
+
+namespace delos::selftest {
+
+namespace {
+
+using namespace task;
+
+enum class FaultKind { NullWrite, InvalidOpcode, DivideByZero, Breakpoint };
+
+std::atomic<int> g_destroyed{0};
+std::atomic<int> g_reached_after_fault{0};
+Mutex g_fault_test_mutex;
+volatile std::uint64_t g_null_address = 0;  // read at run time: the compiler cannot see the null
+volatile int g_zero = 0;
+
+// #UD and #BP from leaf functions with CFI: GCC gives an inline asm statement no landing pad
+// (its call-site entry has none even with live objects), so the trapping instruction sits in a
+// called function and the caller's landing pad runs the owned objects' destructors.
+extern "C" void delos_selftest_invalid_opcode();
+extern "C" void delos_selftest_breakpoint();
+asm(R"(
+    .section .text.delos_selftest_invalid_opcode, "ax"
+    .global delos_selftest_invalid_opcode
+    .type delos_selftest_invalid_opcode, @function
+delos_selftest_invalid_opcode:
+    .cfi_startproc
+    ud2
+    ret
+    .cfi_endproc
+    .size delos_selftest_invalid_opcode, . - delos_selftest_invalid_opcode
+    .global delos_selftest_breakpoint
+    .type delos_selftest_breakpoint, @function
+delos_selftest_breakpoint:
+    .cfi_startproc
+    int3
+    ret
+    .cfi_endproc
+    .size delos_selftest_breakpoint, . - delos_selftest_breakpoint
+    .text
+)");
+
+struct Tracked {
+    int id;
+    explicit Tracked(int value) : id(value) {}
+    ~Tracked() { g_destroyed.fetch_add(1); }
+};
+
+struct LocalValue {
+    ~LocalValue() { g_destroyed.fetch_add(1); }
+};
+TaskLocal<LocalValue> g_task_local_value;
+
+struct Blob {
+    std::uint64_t words[64] = {};
+    Tracked tracked{3};
+};
+
+// Owns a heap object, pages and the mutex when it faults, in its own frame.
+[[gnu::noinline]] int hold_and_fault(FaultKind kind)
+{
+    Tracked local(1);
+    auto blob = make_own<Blob>();
+    auto pages = memory::MappedPages::allocate(2);
+    if (pages.is_error())
+        return -1;
+    MutexGuard guard(g_fault_test_mutex);
+    pages.value().as<std::uint64_t>()[0] = 5;
+    blob->words[0] = static_cast<std::uint64_t>(local.id);
+    int result = 0;
+    switch (kind) {
+    case FaultKind::NullWrite: *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1; break;
+    case FaultKind::InvalidOpcode: delos_selftest_invalid_opcode(); break;
+    case FaultKind::DivideByZero: result = 7 / g_zero; break;
+    case FaultKind::Breakpoint: delos_selftest_breakpoint(); break;
+    }
+    g_reached_after_fault.fetch_add(1);
+    return result + static_cast<int>(blob->words[0] + pages.value().as<std::uint64_t>()[0]) + local.id;
+}
+
+[[gnu::noinline]] int outer_frame(FaultKind kind)
+{
+    Tracked outer(2);
+    return hold_and_fault(kind) + outer.id;
+}
+
+bool contains(StringView text, StringView part)
+{
+    for (std::size_t i = 0; i + part.size() <= text.size(); ++i)
+        if (text.substr(i).starts_with(part))
+            return true;
+    return false;
+}
+
+// The newest fault-log entry is this fault, its location named by `owner`.
+ErrorOr<void> check_logged(const TaskFault& fault, StringView symbol, StringView owner)
+{
+    FaultLogEntry entries[1];
+    std::size_t count = copy_recent_faults(entries, 1);
+    SELFTEST_CHECK(count >= 1);
+    const FaultLogEntry& newest = entries[count - 1];
+    SELFTEST_CHECK(newest.sequence == fault.sequence);
+    SELFTEST_CHECK(newest.vector == fault.vector && newest.instruction_pointer == fault.instruction_pointer);
+    SELFTEST_CHECK(contains(StringView(newest.location), symbol));
+    SELFTEST_CHECK(contains(StringView(newest.location), owner));
+    // The structured copy the control agent's FaultReport is made of.
+    SELFTEST_CHECK(newest.at.address == fault.instruction_pointer);
+    SELFTEST_CHECK(contains(StringView(newest.at.symbol), symbol));
+    SELFTEST_CHECK(newest.backtrace_frames >= 2 && newest.backtrace[0].address == fault.instruction_pointer);
+    return {};
+}
+
+std::uint64_t frames_not_held_by_anyone_else()
+{
+    return memory::frame_allocator().free_frames() + memory::heap_statistics().pages_held +
+           memory::kernel_page_table().table_frames();
+}
+
+ErrorOr<void> unwind_after(FaultKind kind, std::uint64_t vector)
+{
+    auto channel = SELFTEST_TRY(make_channel<int>(4));  // before the baseline: the receiver stays
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
+    std::uint64_t contained_before = fault_containment_statistics().contained;
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("faulter", [kind, captured = make_own<Tracked>(4),
+                                                     sender = std::move(channel.sender)]() mutable {
+            Sender<int> held_sender = std::move(sender);  // a channel endpoint owned by an unwound frame
+            (void)held_sender.send(1);
+            (void)g_task_local_value.get();               // a task-local value
+            return outer_frame(kind) + captured->id;
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(!outcome.returned());
+        SELFTEST_CHECK(outcome.fault().vector == vector);
+        SELFTEST_CHECK(outcome.fault().sequence == contained_before + 1);
+        SELFTEST_CHECK(outcome.fault().landing_pads >= 2);  // hold_and_fault's and outer_frame's
+        // The faulting function (and for #UD/#BP the leaf below it), outer_frame, the closure's
+        // invoker, delos_task_entry and the trampoline.
+        SELFTEST_CHECK(outcome.fault().frames == ((kind == FaultKind::InvalidOpcode || kind == FaultKind::Breakpoint) ? 6u : 5u));
+        if (kind == FaultKind::NullWrite)
+            SELFTEST_CHECK(outcome.fault().fault_address == 0);
+        if (kind == FaultKind::NullWrite || kind == FaultKind::DivideByZero)
+            TRY(check_logged(outcome.fault(), "hold_and_fault", "(kernel)"));
+        SELFTEST_CHECK(outcome.ownership_at_end().frames == 0);
+        SELFTEST_CHECK(outcome.ownership_at_end().heap_bytes == 0);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    // local, outer, the Blob's member, the closure's capture and the task-local value: every
+    // destructor ran; the sender went too (the receiver drains, then hears that it is gone).
+    SELFTEST_CHECK(g_destroyed == 5);
+    auto first = channel.receiver.receive();
+    SELFTEST_CHECK(!first.is_error() && first.value() == 1);
+    SELFTEST_CHECK(channel.receiver.receive().is_error());
+    SELFTEST_CHECK(!g_fault_test_mutex.is_locked());
+    SELFTEST_CHECK(fault_containment_statistics().contained == contained_before + 1);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+
+    // The system runs on: another task takes the mutex the faulted one held, and returns.
+    auto next = SELFTEST_TRY(spawn("after-fault", [] {
+        MutexGuard guard(g_fault_test_mutex);
+        return 42;
+    }));
+    auto after = next.join();
+    SELFTEST_CHECK(after.returned() && after.value() == 42);
+    return {};
+}
+
+ErrorOr<void> null_write_is_unwound() { return unwind_after(FaultKind::NullWrite, 14); }
+ErrorOr<void> invalid_opcode_is_unwound() { return unwind_after(FaultKind::InvalidOpcode, 6); }
+ErrorOr<void> divide_error_is_unwound() { return unwind_after(FaultKind::DivideByZero, 0); }
+ErrorOr<void> breakpoint_is_unwound() { return unwind_after(FaultKind::Breakpoint, 3); }
+
+ErrorOr<void> repeated_faults_leak_nothing()
+{
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    for (int round = 0; round < 20; ++round) {
+        auto handle = SELFTEST_TRY(spawn("faulter", [round] {
+            return outer_frame(round % 2 ? FaultKind::DivideByZero : FaultKind::NullWrite);
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Faulted);
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    SELFTEST_CHECK(!g_fault_test_mutex.is_locked());
+    return {};
+}
+
+ErrorOr<void> kernel_frame_table_is_registered()
+{
+    SELFTEST_CHECK(unwinding::registered_table_count() >= 1);
+    auto found = unwinding::find_frame(reinterpret_cast<std::uint64_t>(&outer_frame) + 1);
+    SELFTEST_CHECK(!found.is_error());
+    SELFTEST_CHECK(found.value().fde.pc_begin == reinterpret_cast<std::uint64_t>(&outer_frame));
+    return {};
+}
+
+// A fault inside a loaded cell (kv::get reading a key through a wild pointer): the cell's
+// registered .eh_frame carries the unwind out of it, and the fault is named by cell and version.
+ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
+{
+    if (!loader::cell_manager().library())
+        return Error::make(ErrorCode::NotFound, "no boot archive: boot with the cells (QEMU -initrd build/cells/cells.a)");
+    const link::LoadedCell* kv = loader::cell_manager().cell_namespace().find_cell("kv");
+    SELFTEST_CHECK(kv != nullptr);
+    const link::SymbolDefinition* get = loader::cell_manager().cell_namespace().find_symbol("_ZN5delos2kv3getENS_10StringViewE");
+    SELFTEST_CHECK(get != nullptr);
+    auto* kv_get = reinterpret_cast<ErrorOr<String> (*)(StringView)>(get->address);
+    auto found = unwinding::find_frame(get->address);
+    SELFTEST_CHECK(!found.is_error());  // the cell's .eh_frame is registered
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    {
+        auto handle = SELFTEST_TRY(spawn("cell-faulter", [kv_get] {
+            Tracked held(5);
+            auto result = kv_get(StringView(reinterpret_cast<const char*>(0x18), 8));
+            return result.is_error() ? 1 : 0;
+        }));
+        g_destroyed = 0;
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 14);
+        SELFTEST_CHECK(g_destroyed == 1);
+        SELFTEST_CHECK(kv->contains(outcome.fault().instruction_pointer));
+        kernel_symbols::Symbol symbol;
+        kernel_symbols::CodeOwner owner;
+        SELFTEST_CHECK(kernel_symbols::symbolize(outcome.fault().instruction_pointer, symbol, owner));
+        SELFTEST_CHECK(owner.name == "kv");
+        SELFTEST_CHECK(owner.version == kv->version() && !owner.version.empty());
+        SELFTEST_CHECK(!symbol.name.empty());
+        TRY(check_logged(outcome.fault(), "lower_bound", "(cell kv "));
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    // The cell still serves.
+    auto value = kv_get("no-such-key");
+    SELFTEST_CHECK(value.is_error());
+    return {};
+}
+
+// A fault in a cell's init while it loads (cells/init_faults: a null write with a local guard
+// live): the cell's unwind tables are registered before its constructors and init run, and the
+// init runs in a task of its own, so the fault ends that task, not the kernel. The load fails
+// naming the fault, the fault is logged against the cell (named while it was still loading),
+// and the failed load leaves no cell, no section memory and no unwind table behind.
+ErrorOr<void> fault_in_a_cell_init_fails_its_load()
+{
+    ByteView object(delos_selftest_init_faults_start,
+                    static_cast<std::size_t>(delos_selftest_init_faults_end - delos_selftest_init_faults_start));
+    SELFTEST_CHECK(!object.empty());
+    SELFTEST_CHECK(!loader::cell_manager().is_loaded("init_faults"));
+    std::uint64_t sections_before = loader::cell_manager().section_bytes_in_use();
+    std::size_t tables_before = unwinding::registered_table_count();
+    std::uint64_t contained_before = fault_containment_statistics().contained;
+    auto loaded = loader::cell_manager().load_object(object);
+    SELFTEST_CHECK(loaded.is_error());
+    SELFTEST_CHECK(contains(loaded.error().explanation(), "init_faults"));
+    SELFTEST_CHECK(contains(loaded.error().explanation(), "Faulted"));
+    SELFTEST_CHECK(fault_containment_statistics().contained == contained_before + 1);
+    FaultLogEntry entries[1];
+    std::size_t count = copy_recent_faults(entries, 1);
+    SELFTEST_CHECK(count >= 1);
+    const FaultLogEntry& newest = entries[count - 1];
+    SELFTEST_CHECK(newest.vector == 14);
+    SELFTEST_CHECK(contains(StringView(newest.location), "write_through_null"));
+    SELFTEST_CHECK(contains(StringView(newest.location), "(cell init_faults 1.0.0)"));
+    SELFTEST_CHECK(StringView(newest.at.owner) == "init_faults" && StringView(newest.at.version) == "1.0.0");
+    SELFTEST_CHECK(!loader::cell_manager().is_loaded("init_faults"));
+    SELFTEST_CHECK(loader::cell_manager().section_bytes_in_use() == sections_before);
+    SELFTEST_CHECK(unwinding::registered_table_count() == tables_before);
+    return {};
+}
+
+} // namespace
+
+extern const TestCase kFaultTests[] = {
+    {"faults", "kernel_frame_table_is_registered", kernel_frame_table_is_registered},
+    {"faults", "null_write_is_unwound", null_write_is_unwound},
+    {"faults", "invalid_opcode_is_unwound", invalid_opcode_is_unwound},
+    {"faults", "divide_error_is_unwound", divide_error_is_unwound},
+    {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
+    {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
+    {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
+    {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
+};
+extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
+
+} // namespace delos::selftest
