@@ -10,6 +10,7 @@ using namespace delos::ctl;
 int main(int argc, char** argv)
 {
     CLI::App app{"delosctl: drive delosd (VMs, cells, faults, events)"};
+    app.set_version_flag("--version", "delosctl " DELOS_VERSION);
     app.require_subcommand(1);
     Global global;
     global.connect.server = delos::controller::default_server();

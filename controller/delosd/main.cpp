@@ -54,6 +54,7 @@ int main(int argc, char** argv)
     bool no_libvirt = false;
     unsigned libvirt_poll_ms = 2000;
     std::string libvirt_domains = "*";
+    app.set_version_flag("--version", "delosd " DELOS_VERSION);
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
     app.add_option("--listen", listen, "unix:PATH (owner-only, the default) or tcp:HOST:PORT (mutual TLS); repeatable")

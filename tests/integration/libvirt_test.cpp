@@ -1,4 +1,4 @@
-// libvirt_test.cpp: a Delos domain defined and started through libvirt (deploy/delos-libvirt and
+// libvirt_test.cpp: a Delos domain (microvm, pc, q35) defined and started through libvirt (deploy/delos-libvirt and
 // deploy/delos-microvm.xml), its control channel reached through libvirt's channel socket: push,
 // load and unload a cell. Starts virtlogd and libvirtd itself when none answers (no systemd here)
 // and leaves them running: CTest runs each test case in its own process, possibly in parallel,
@@ -46,7 +46,7 @@ std::string ensure_libvirt_running()
     return "libvirtd does not answer on qemu:///system after 'virtlogd -d; libvirtd -d'";
 }
 
-class LibvirtDomain : public ::testing::Test {
+class LibvirtDomain : public ::testing::TestWithParam<const char*> {
 protected:
     void SetUp() override
     {
@@ -99,12 +99,14 @@ protected:
 
 } // namespace
 
-TEST_F(LibvirtDomain, MicrovmDomainServesTheControlChannelThroughLibvirtsSocket)
+// On each machine libvirt runs Delos on: microvm (virtio-mmio), pc and q35 (virtio-serial on PCI).
+TEST_P(LibvirtDomain, DomainServesTheControlChannelThroughLibvirtsSocket)
 {
     std::string type = kvm_available() ? "kvm" : "qemu";
-    std::cout << "[ accel    ] libvirt <domain type='" << type << "'> on microvm"
+    const std::string machine = GetParam();
+    std::cout << "[ accel    ] libvirt <domain type='" << type << "'> on " << machine
               << (type == "qemu" ? " (no usable /dev/kvm: TCG emulation)" : "") << std::endl;
-    auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", "microvm", "--type",
+    auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", machine, "--type",
                               type, "--kernel", kernel_path(), "--cells", build_path("cells/cells.a"), "--socket",
                               m_socket, "--serial-log", m_serial_log, "--uri", kUri, "--wait", "240", m_name},
                              {std::chrono::seconds(300), ""});
@@ -129,29 +131,4 @@ TEST_F(LibvirtDomain, MicrovmDomainServesTheControlChannelThroughLibvirtsSocket)
     EXPECT_NE(serial_log().find("hello: goodbye"), std::string::npos) << serial_log();
 }
 
-// The pc and q35 templates boot the guest under libvirt today; their control channel needs the
-// guest's virtio-pci transport (branch pci), whose tests push cells through them.
-TEST_F(LibvirtDomain, PcAndQ35TemplatesBootTheGuest)
-{
-    std::string type = kvm_available() ? "kvm" : "qemu";
-    for (const char* machine : {"pc", "q35"}) {
-        std::cout << "[ accel    ] libvirt <domain type='" << type << "'> on " << machine << std::endl;
-        ::unlink(m_serial_log.c_str());
-        auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", machine, "--type",
-                                  type, "--kernel", kernel_path(), "--cells", build_path("cells/cells.a"), "--socket",
-                                  m_socket, "--serial-log", m_serial_log, "--uri", kUri, "--wait", "0", m_name},
-                                 {std::chrono::seconds(300), ""});
-        ASSERT_EQ(started.exit_code, 0) << machine << "\n" << started.out << started.err;
-        bool ready = false;
-        for (int attempt = 0; attempt < 2400 && !ready; ++attempt) {  // bounded: up to ~240 s of polling
-            ready = serial_log().find("delos: ready:") != std::string::npos;
-            if (!ready)
-                std::this_thread::sleep_for(std::chrono::milliseconds(100));
-        }
-        EXPECT_TRUE(ready) << machine << "\n" << serial_log();
-        auto state = virsh({"domstate", m_name});
-        EXPECT_NE(state.out.find("running"), std::string::npos) << machine << ": " << state.out << state.err;
-        virsh({"destroy", m_name});
-        virsh({"undefine", m_name});
-    }
-}
+INSTANTIATE_TEST_SUITE_P(Machines, LibvirtDomain, ::testing::Values("microvm", "pc", "q35"));
