@@ -11,6 +11,7 @@
 #include <cstring>
 #include <algorithm>
 
+#include "abi/channel_limits.h"
 #include "abi/platform.h"
 #include "guest_stack_walk.h"
 #include "kernel_image.h"
@@ -90,7 +91,7 @@ VirtualMachine::VirtualMachine(PreparedBoot boot, BootTimer::Clock::time_point v
 void VirtualMachine::attach_control_console(UnixListener listener)
 {
     using namespace virtio;
-    m_control_console = std::make_unique<ConsoleDevice>("org.delos.control.0");
+    m_control_console = std::make_unique<ConsoleDevice>(channel::kControlPortName);
     m_control_console_interrupt =
         std::make_unique<KvmInterruptLine>(m_vm.fd(), kControlConsoleGsi, m_kvm.has_capability(KVM_CAP_IRQFD));
     m_control_console_transport = std::make_unique<MmioTransport>(*m_control_console, m_memory, *m_control_console_interrupt);

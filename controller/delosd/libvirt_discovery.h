@@ -12,11 +12,13 @@
 #include <string>
 #include <thread>
 
+#include "abi/channel_limits.h"
+
 namespace delos::controller {
 
 class ControllerCore;
 
-inline constexpr const char* kDelosChannelName = "org.delos.control.0";
+inline constexpr const char* kDelosChannelName = channel::kControlPortName;
 
 // What a domain's XML says about its Delos control channel.
 struct DelosChannel {

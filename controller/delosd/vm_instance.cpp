@@ -1,6 +1,8 @@
 // vm_instance.cpp: see vm_instance.h.
 #include "vm_instance.h"
 
+#include "abi/channel_limits.h"
+
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -85,7 +87,7 @@ std::vector<std::string> VmInstance::runner_argv(const v1::VmSpec& spec, const R
                                  "-monitor", "none", "-global", "virtio-mmio.force-legacy=false", "-chardev",
                                  "socket,id=delosctl,path=" + control_socket + ",server=on,wait=off", "-device",
                                  "virtio-serial-device", "-device",
-                                 "virtserialport,chardev=delosctl,name=org.delos.control.0"});
+                                 std::string("virtserialport,chardev=delosctl,name=") + channel::kControlPortName});
         break;
     }
     case v1::RUNNER_COMMAND:

@@ -2,6 +2,8 @@
 // org.delos.control.0 (the same name the QEMU/libvirt channel uses), for the control agent.
 #pragma once
 
+#include "abi/channel_limits.h"
+
 #include <cstddef>
 #include <cstdint>
 
@@ -12,7 +14,8 @@
 
 namespace delos::virtio {
 
-inline constexpr StringView kControlPortName = "org.delos.control.0";
+// The one definition is the guest/host contract's (abi/channel_limits.h).
+inline constexpr StringView kControlPortName(channel::kControlPortName, sizeof channel::kControlPortName - 1);
 
 class ControlPort {
 public:
