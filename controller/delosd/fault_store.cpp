@@ -315,6 +315,10 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
 std::vector<v1::FaultRecord> FaultStore::list_faults(const v1::FaultFilter& filter, std::uint64_t after_sequence,
                                                      std::uint32_t limit)
 {
+    // Sequences are SQLite integers (signed 64-bit): nothing comes after a cursor past INT64_MAX,
+    // which bound as int64 would wrap negative and list everything (fuzz-controller-requests).
+    if (after_sequence > static_cast<std::uint64_t>(INT64_MAX))
+        return {};
     std::lock_guard lock(m_mutex);
     Statement rows(m_db, "SELECT sequence, vm, boot_id, guest_sequence, received_unix_ms, report, cell_sha256 FROM faults "
                          "WHERE sequence > ? AND (? = '' OR vm = ?) AND (? = '' OR cell = ?) AND (? = 0 OR kind = ?) "
