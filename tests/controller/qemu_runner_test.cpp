@@ -17,8 +17,7 @@ TEST(QemuRunner, GuestRunsUnderQemuAndItsExitIsRecorded)
     if (!program_exists("qemu-system-x86_64"))
         GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
     std::string kernel = build_dir() + "/guest/delos.elf";
-    if (!std::filesystem::exists(kernel))
-        GTEST_SKIP() << "SKIPPED: " << kernel << " is not built (cmake --build build --target guest)";
+    ASSERT_TRUE(std::filesystem::exists(kernel)) << kernel << " is not built (cmake --build build --target guest)";
     TempDir dir;
     Delosd delosd(dir.path());
     ASSERT_TRUE(delosd.start()) << delosd.log();
