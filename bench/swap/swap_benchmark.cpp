@@ -52,6 +52,14 @@ double p99(std::vector<double> values)
     return values[std::min(values.size() - 1, values.size() * 99 / 100)];
 }
 
+// The guest the VM figures boot: build/guest/delos.elf, or DELOS_BENCH_KERNEL (e.g. an older
+// build's, to compare guest changes on the same machine at the same time).
+std::string guest_kernel(const std::string& build)
+{
+    const char* other = std::getenv("DELOS_BENCH_KERNEL");
+    return other && *other ? other : build + "/guest/delos.elf";
+}
+
 double field(const std::string& text, const std::string& key)
 {
     auto at = text.find(" " + key + "=");
@@ -194,7 +202,7 @@ struct GuestFigures {
 GuestFigures measure_guest(const std::string& build)
 {
     GuestFigures figures;
-    std::string kernel = build + "/guest/delos.elf", archive = build + "/cells/swap-test.a";
+    std::string kernel = guest_kernel(build), archive = build + "/cells/swap-test.a";
     delos::test::ChildResult result;
     if (delos::test::kvm_available()) {
         figures.hypervisor = "delos-vmm (KVM)";
@@ -240,12 +248,12 @@ ChannelFigures measure_channel(const std::string& build, int swaps)
     if (delos::test::kvm_available()) {
         figures.hypervisor = "delos-vmm (KVM)";
         command = {build + "/bin/delos-vmm", "--module", build + "/cells/swap-test.a", "--control-socket", socket,
-                   build + "/guest/delos.elf"};
+                   guest_kernel(build)};
     } else if (delos::test::program_exists("qemu-system-x86_64")) {
         // The channel on QEMU microvm's virtio-mmio console (docs/qemu-and-libvirt.md).
         figures.hypervisor = "QEMU microvm TCG (emulated)";
         command = {"qemu-system-x86_64", "-accel", "tcg", "-M", "microvm,acpi=off", "-m", "256M", "-nodefaults",
-                   "-no-user-config", "-nographic", "-no-reboot", "-kernel", build + "/guest/delos.elf", "-initrd",
+                   "-no-user-config", "-nographic", "-no-reboot", "-kernel", guest_kernel(build), "-initrd",
                    build + "/cells/swap-test.a", "-append", "run", "-serial", "stdio", "-monitor", "none", "-global",
                    "virtio-mmio.force-legacy=false", "-device", "virtio-serial-device", "-device",
                    "virtserialport,name=org.delos.control.0,chardev=control", "-chardev",
