@@ -29,9 +29,6 @@ std::string status_word(v1::StatusCode code)
 
 std::string errno_text(const std::string& what) { return what + ": " + std::strerror(errno); }
 
-// A default push window (8 chunks of the guest's 256 KiB) and its framing, with room to spare.
-constexpr int kSendBufferBytes = 4 << 20;
-
 } // namespace
 
 std::string describe_status(const v1::Status& status)
@@ -54,13 +51,6 @@ ChannelClient::ChannelClient(const std::string& path, std::chrono::milliseconds 
     m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (m_fd < 0)
         throw ConnectionError(errno_text("socket"));
-    // A unix stream socket holds only the sender's SO_SNDBUF (default ~208 KiB) in flight: a push
-    // window of 8 x 256 KiB chunks then blocks the writer every ~200 KiB, and each block is a
-    // wake-up of the reader and then of the writer (on a loaded machine, a wait for a CPU each).
-    // Room for the whole window lets the client write it at once. Best effort: the kernel caps it
-    // at net.core.wmem_max, and a smaller buffer only costs speed.
-    int send_buffer = kSendBufferBytes;
-    (void)::setsockopt(m_fd, SOL_SOCKET, SO_SNDBUF, &send_buffer, sizeof send_buffer);
     if (::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
         std::string message = errno_text("cannot connect to " + path);
         ::close(m_fd);
