@@ -17,6 +17,8 @@ extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
+extern const TestCase kControlTests[];
+extern const std::size_t kControlTestCount;
 
 namespace {
 
@@ -31,6 +33,7 @@ const Suite kSuites[] = {
     {kCellTests, &kCellTestCount},
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
+    {kControlTests, &kControlTestCount},
 };
 
 bool matches(const TestCase& test, StringView filter)
