@@ -401,6 +401,21 @@ TEST_F(ChannelTool, BadFramesGetErrorRepliesAndTheGuestStaysUp)
     EXPECT_EQ(truncated.status().code(), v1::STATUS_MALFORMED);
     EXPECT_EQ(truncated.status().reason(), "length-delimited field runs past the end");
 
+    // A zero-length frame: no request (and no request id to answer to).
+    raw.send_payload(std::string());
+    v1::Reply empty = raw.reply();
+    EXPECT_EQ(empty.request_id(), 0u);
+    EXPECT_EQ(empty.status().code(), v1::STATUS_MALFORMED);
+    EXPECT_EQ(empty.status().reason(), "message carries no request");
+
+    // A group on a known field (hello, field 10, as a start-group tag).
+    raw.send_payload(std::string("\x08\x07\x53\x54", 4));
+    v1::Reply group = raw.reply();
+    EXPECT_EQ(group.request_id(), 7u);
+    EXPECT_EQ(group.status().code(), v1::STATUS_UNSUPPORTED);
+    EXPECT_EQ(group.status().reason(), "groups are not supported");
+    EXPECT_EQ(group.status().value(), 10u);
+
     // A request kind from a newer host.
     v1::HostMessage future;
     future.set_request_id(6);
