@@ -7,9 +7,7 @@
 
 #include <malloc.h>
 
-#include <atomic>
-#include <cstdlib>
-#include <new>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -19,35 +17,15 @@
 #include "lib/proto/channel_codec.h"
 #include "test_cell_object.h"
 
-// An accounting allocator for this test binary: live heap bytes, as malloc sees them.
+// Live heap bytes of the process as malloc accounts them (arenas and mmapped blocks): no
+// replacement of operator new, so this test coexists with others that replace it.
 namespace {
-std::atomic<std::int64_t> g_live_heap_bytes{0};
-
-void* counted_allocate(std::size_t size, std::size_t alignment)
+std::int64_t live_heap_bytes()
 {
-    void* pointer = alignment <= alignof(std::max_align_t) ? std::malloc(size ? size : 1)
-                                                           : std::aligned_alloc(alignment, (size + alignment - 1) / alignment * alignment);
-    if (!pointer)
-        throw std::bad_alloc();
-    g_live_heap_bytes += static_cast<std::int64_t>(malloc_usable_size(pointer));
-    return pointer;
-}
-
-void counted_free(void* pointer)
-{
-    if (!pointer)
-        return;
-    g_live_heap_bytes -= static_cast<std::int64_t>(malloc_usable_size(pointer));
-    std::free(pointer);
+    struct mallinfo2 info = mallinfo2();
+    return static_cast<std::int64_t>(info.uordblks + info.hblkhd);
 }
 } // namespace
-
-void* operator new(std::size_t size) { return counted_allocate(size, alignof(std::max_align_t)); }
-void* operator new(std::size_t size, std::align_val_t alignment) { return counted_allocate(size, static_cast<std::size_t>(alignment)); }
-void operator delete(void* pointer) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::size_t) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::align_val_t) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { counted_free(pointer); }
 
 using namespace delos;
 using namespace delos::channel;
@@ -457,9 +435,9 @@ TEST_F(EngineTest, SessionsGiveEveryByteBack)
     };
 
     cycle(0);  // the first session grows what is kept for good (the backend's vectors)
-    std::int64_t baseline = g_live_heap_bytes.load();
+    std::int64_t baseline = live_heap_bytes();
     for (std::uint64_t i = 1; i <= 200; ++i)
         cycle(i * 100);
-    EXPECT_EQ(g_live_heap_bytes.load(), baseline) << "heap bytes kept after 200 sessions";
+    EXPECT_EQ(live_heap_bytes(), baseline) << "heap bytes kept after 200 sessions";
     EXPECT_EQ(engine.frames_answered(), 201u * (1 + 1 + 1 + 1 + 3 + 1 + 1 + 1 + 1));
 }
