@@ -23,6 +23,7 @@
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
+#include "task/watchdog.h"
 #include "task/scheduler.h"
 #include "task/task_benchmark.h"
 
@@ -127,6 +128,8 @@ void kernel_main(const Handover* handover)
     // Fault containment after the probes: a probe expects its fault, containment ends a task.
     if (!arch::add_exception_hook(task::contain_fault, arch::kExceptionRankRecovery))
         panic("adding fault containment to the exception hook chain");
+    // The watchdog's ticks unwind stuck tasks through the same containment (task/watchdog.h).
+    task::watchdog::set_handler(task::contain_watchdog_expiry);
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.

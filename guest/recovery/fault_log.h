@@ -22,6 +22,11 @@ struct FaultLogCode {
     char version[24] = {};     // the cell's version; "" for the kernel
 };
 
+// The general registers at the fault (the interrupted frame), rip and rflags.
+struct FaultRegisters {
+    std::uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags;
+};
+
 struct FaultLogEntry {
     std::uint64_t sequence = 0;
     std::uint64_t vector = 0;
@@ -35,6 +40,7 @@ struct FaultLogEntry {
     FaultLogCode at;          // the faulting instruction, symbolised when it faulted
     FaultLogCode backtrace[kFaultLogFrames];
     std::uint32_t backtrace_frames = 0;
+    FaultRegisters registers = {};
 };
 
 // Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).
