@@ -18,6 +18,7 @@
 #include "abi/channel_limits.h"
 #include "cell_push.h"
 #include "channel_client.h"
+#include "fault_report_text.h"
 
 namespace delos::chan {
 
@@ -101,7 +102,7 @@ Options parse_arguments(const std::vector<std::string>& arguments)
     }
     if (options.command.empty())
         throw UsageError("no command given");
-    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch", "swap", "rollback"};
+    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch", "swap", "rollback", "faults"};
     if (std::find(std::begin(commands), std::end(commands), options.command) == std::end(commands))
         throw UsageError("unknown command '" + options.command + "'");
     if (options.socket.empty())
@@ -287,6 +288,8 @@ public:
             return swap();
         if (command == "rollback")
             return rollback();
+        if (command == "faults")
+            return faults();
         return watch();
     }
 
@@ -369,6 +372,25 @@ private:
         return kExitOk;
     }
 
+    // The guest's ring of recent contained faults, oldest first, as crash reports.
+    int faults()
+    {
+        expect_positional(0, "no arguments");
+        v1::HostMessage message;
+        message.mutable_list_faults();
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json) {
+            print_reply(reply);
+            return kExitOk;
+        }
+        const auto& listed = reply.list_faults();
+        m_out << "boot " << (listed.boot_id().empty() ? "-" : listed.boot_id()) << ": " << listed.faults_recorded()
+              << " fault(s) recorded, the newest " << listed.faults_size() << " kept\n";
+        for (const auto& report : listed.faults())
+            m_out << "\n" << fault_report_text(report);
+        return kExitOk;
+    }
+
     int list()
     {
         expect_positional(0, "no arguments");
@@ -381,7 +403,8 @@ private:
         }
         m_out << std::left << std::setw(20) << "NAME" << std::setw(12) << "VERSION" << std::setw(5) << "GEN" << std::setw(10)
               << "STATE" << std::right << std::setw(9) << "SECTIONS" << std::setw(10) << "TEXT" << std::setw(10) << "RODATA"
-              << std::setw(10) << "DATA" << std::setw(10) << "BSS" << std::setw(7) << "TASKS" << "  DEPENDENCIES\n";
+              << std::setw(10) << "DATA" << std::setw(10) << "BSS" << std::setw(7) << "TASKS" << "  " << std::left
+              << std::setw(14) << "BUILD" << "DEPENDENCIES\n";
         for (const auto& cell : reply.list_cells().cells()) {
             std::string dependencies;
             for (const auto& dependency : cell.dependencies())
@@ -391,7 +414,8 @@ private:
                   << enum_word(v1::CellState_descriptor(), cell.state(), "CELL_STATE_") << std::right << std::setw(9)
                   << cell.section_count() << std::setw(10) << cell.text_bytes() << std::setw(10) << cell.rodata_bytes()
                   << std::setw(10) << cell.data_bytes() << std::setw(10) << cell.bss_bytes() << std::setw(7)
-                  << cell.task_count() << "  "
+                  << cell.task_count() << "  " << std::left << std::setw(14)
+                  << (cell.build_id().empty() ? std::string("-") : cell.build_id().substr(0, 12))
                   << (dependencies.empty() ? "-" : dependencies) << "\n";
         }
         return kExitOk;
@@ -589,6 +613,7 @@ std::string chan_usage()
            "  swap NAME|CELL=OBJECT...    replace loaded cells by pushed objects (or boot-archive versions such as\n"
            "                              kv=kv.v2), all or nothing; prints generations and per-stage timing\n"
            "  rollback NAME               swap a cell back to the generation it replaced\n"
+           "  faults                      the guest's recent contained faults (its ring), as crash reports\n"
            "  stats                       memory, heap, tasks, cells, uptime\n"
            "  watch [--count N]           print guest events (ready, log lines, fault reports, swaps) as they come\n"
            "exit status: 0 ok, 1 the guest answered with an error, 2 connection or protocol failure, 64 usage\n";

@@ -216,8 +216,21 @@ bool FakeGuest::emit_log(const std::string& cell, LogLevel level, const std::str
     return emit(std::move(event));
 }
 
+constexpr const char* kFakeBootId = "fa6efa6efa6efa6efa6efa6efa6efa6e";
+
 bool FakeGuest::emit_fault(FaultReport report)
 {
+    {
+        std::lock_guard lock(m_faults_mutex);
+        ++m_faults_recorded;
+        if (report.fault_sequence == 0)
+            report.fault_sequence = m_faults_recorded;
+        if (report.boot_id.empty())
+            report.boot_id = String(StringView(kFakeBootId));
+        m_faults.push_back(report);
+        if (m_faults.size() > 16)
+            m_faults.erase(m_faults.begin());
+    }
     Event event;
     event.kind = Event::Kind::FaultReport;
     event.fault_report = std::move(report);
@@ -321,6 +334,15 @@ ErrorOr<Reply> FakeGuest::handle_request(const HostMessage& request)
         stats.uptime_ns = now_ns() - m_started_ns;
         for (const Cell& cell : m_cells)
             stats.cell_count += cell.state == CellState::Loaded;
+        return reply;
+    }
+    case HostMessage::Request::ListFaults: {
+        std::lock_guard lock(m_faults_mutex);
+        reply.payload = Reply::Payload::ListFaults;
+        reply.list_faults.boot_id = String(StringView(kFakeBootId));
+        reply.list_faults.faults_recorded = m_faults_recorded;
+        for (const FaultReport& report : m_faults)
+            reply.list_faults.faults.append(FaultReport(report));
         return reply;
     }
     case HostMessage::Request::None:

@@ -38,6 +38,8 @@ public:
     // Sends an event to the connected host, numbering it; false if no host is connected.
     bool emit(channel::Event event);
     bool emit_log(const std::string& cell, channel::LogLevel level, const std::string& text);
+    // Also kept (the newest 16) for ListFaults, as the real guest's fault ring; a report without
+    // a fault sequence or boot id gets this fake guest's.
     bool emit_fault(channel::FaultReport report);
 
     // For tests: how many connections were served and frames answered so far.
@@ -100,6 +102,10 @@ private:
     std::map<std::string, Cell> m_previous;  // by name: the version the last swap replaced
     std::map<std::uint32_t, Push> m_pushes;
     std::uint32_t m_next_push_id = 1;
+
+    std::mutex m_faults_mutex;  // emit_fault runs on the test's thread
+    std::vector<channel::FaultReport> m_faults;
+    std::uint64_t m_faults_recorded = 0;
 
     std::atomic<std::uint64_t> m_connections{0};
     std::atomic<std::uint64_t> m_frames_answered{0};

@@ -97,6 +97,7 @@ CellInfo describe_loaded(const loader::CellSummary& cell)
     info.dependencies = cell.dependencies;
     info.task_count = cell.task_count;
     info.cell_id = cell.id;
+    info.build_id = cell.build_id;
     return info;
 }
 
@@ -430,6 +431,8 @@ ErrorOr<Reply> Agent::handle(const HostMessage& request)
         return swap_cells(request.swap_cells);
     case HostMessage::Request::RollbackCell:
         return rollback_cell(request.rollback_cell.name);
+    case HostMessage::Request::ListFaults:
+        return list_faults_reply();
     case HostMessage::Request::None:
         break;
     }

@@ -3,6 +3,7 @@
 
 #include "arch/x86_64/interrupts.h"
 #include "lib/core/format.h"
+#include "recovery/fault_containment.h"
 
 namespace delos::control {
 
@@ -32,6 +33,8 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector)
     case 14: return FaultKind::PageFault;
     case 17: return FaultKind::AlignmentCheck;
     case 18: return FaultKind::MachineCheck;
+    case task::kWatchdogVector: return FaultKind::Watchdog;
+    case task::kStackOverflowVector: return FaultKind::StackOverflow;
     default: return FaultKind::OtherException;
     }
 }
@@ -60,9 +63,36 @@ channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
         report.backtrace.append(static_cast<channel::BacktraceFrame&&>(frame));
     }
     report.action = channel::RecoveryAction::TaskKilled;
+    StringView what = entry.vector == task::kWatchdogVector       ? StringView("watchdog: ran past its budget without waiting")
+                      : entry.vector == task::kStackOverflowVector ? StringView("stack overflow")
+                                                                   : StringView(arch::exception_name(entry.vector));
     report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted",
-                            entry.sequence, arch::exception_name(entry.vector), entry.task, name_of(entry.task_name));
+                            entry.sequence, what, entry.task, name_of(entry.task_name));
+    report.fault_sequence = entry.sequence;
+    report.boot_id = String(StringView(task::boot_id()));
+    report.cell_build_id = String(name_of(entry.place.build_id));
+    report.section = String(name_of(entry.place.section));
+    report.section_offset = entry.place.section_offset;
+    const task::FaultRegisters& r = entry.registers;
+    report.registers = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
+                        r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
     return report;
+}
+
+channel::Reply list_faults_reply()
+{
+    channel::Reply reply;
+    reply.payload = channel::Reply::Payload::ListFaults;
+    reply.list_faults.boot_id = String(StringView(task::boot_id()));
+    reply.list_faults.faults_recorded = task::faults_recorded();
+    // One entry at a time (~2 KiB each): the ring is walked by sequence, oldest first.
+    task::FaultLogEntry entry;
+    std::uint64_t after = 0;
+    while (reply.list_faults.faults.size() < task::kFaultLogCapacity && task::copy_fault_after(after, entry)) {
+        after = entry.sequence;
+        reply.list_faults.faults.append(fault_report_of(entry));
+    }
+    return reply;
 }
 
 } // namespace delos::control

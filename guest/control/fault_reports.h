@@ -12,4 +12,7 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector);
 // The report of a fault that was contained: its task was unwound and ended Faulted.
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry);
 
+// The reply to ListFaults: the ring's entries (oldest first), how many were ever recorded, the boot id.
+channel::Reply list_faults_reply();
+
 } // namespace delos::control

@@ -29,6 +29,8 @@ Symbol at(std::size_t index);
 struct CodeOwner {
     StringView name;
     StringView version;
+    StringView build_id = {};  // a cell's (LoadedCell::build_id); empty for the kernel
+    StringView section = {};   // the section holding the code (".text.<mangled name>" in a cell)
 };
 
 // The symbolizer for code outside the kernel image: the cell manager fills it from the

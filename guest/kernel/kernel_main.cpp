@@ -23,6 +23,7 @@
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
+#include "recovery/fault_log.h"
 #include "task/watchdog.h"
 #include "task/scheduler.h"
 #include "task/task_benchmark.h"
@@ -130,6 +131,7 @@ void kernel_main(const Handover* handover)
         panic("adding fault containment to the exception hook chain");
     // The watchdog's ticks unwind stuck tasks through the same containment (task/watchdog.h).
     task::watchdog::set_handler(task::contain_watchdog_expiry);
+    kprint("delos: boot id {}\n", task::boot_id());  // fault reports carry it (de-duplication)
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.

@@ -238,6 +238,10 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     for (std::size_t i = 0; i < frames.value() && i < kFaultLogFrames; ++i)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
     entry.registers = registers_of_frame(frame);
+    describe_fault_place(entry.place, attempt.instruction_pointer);
+    if (entry.place.section[0])
+        kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
+               entry.place.section, entry.place.section_offset);
     record_fault(entry);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
@@ -271,7 +275,10 @@ bool contain_fault(arch::InterruptFrame& frame)
         attempt.registers.set(unwind::kReturnAddress, stack[1]);
         if (contain(frame, task, attempt))
             return true;
-        kprint("delos: the refused fault above is a stack overflow: a prologue in {:#x} found no room\n", stack[0]);
+        char location[256];
+        FixedBufferSink sink(location, sizeof location);
+        describe_code_address(sink, stack[0], stack[0]);
+        kprint("delos: the refused fault above is a stack overflow: the prologue of {} found no room\n", sink.view());
         return false;
     }
     return contain(frame, task, Attempt{frame.vector, registers_of(frame), frame.rip});

@@ -27,6 +27,13 @@ struct FaultRegisters {
     std::uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags;
 };
 
+// Where the faulting instruction lies, beyond its symbol: the cell's build id and the section.
+struct FaultLogPlace {
+    char build_id[44] = {};  // "" for the kernel
+    char section[96] = {};   // "" for the kernel
+    std::uint64_t section_offset = 0;
+};
+
 struct FaultLogEntry {
     std::uint64_t sequence = 0;
     std::uint64_t vector = 0;
@@ -41,10 +48,17 @@ struct FaultLogEntry {
     FaultLogCode backtrace[kFaultLogFrames];
     std::uint32_t backtrace_frames = 0;
     FaultRegisters registers = {};
+    FaultLogPlace place;
 };
+
+// This boot's id: 32 hex digits, random (RDRAND where the CPU has it, else TSC-seeded), made
+// once at the first call (kernel_main calls it early). A collector de-duplicates faults by
+// (boot id, sequence).
+const char* boot_id();
 
 // Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).
 void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_t lookup_address);
+void describe_fault_place(FaultLogPlace& place, std::uint64_t address);
 
 void record_fault(const FaultLogEntry& entry);
 // Entries are ~1.7 KiB: copy few at a time on a task's 16 KiB stack.

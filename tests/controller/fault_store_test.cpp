@@ -46,6 +46,39 @@ TEST(FaultStore, RedeliveryIsStoredOnceAndBootsAreDistinct)
     EXPECT_THROW(store.insert_vm(vm_named("a")), controller::StoreError);
 }
 
+// The guest names each fault itself: (its random boot id, its fault sequence). The same fault
+// arriving in another event (another event sequence, another connection, even another delosd
+// boot of the VM) is stored once; the same fault sequence under another guest boot id is another
+// fault; reports without a guest boot id (older guests) fall back to the event key alone.
+TEST(FaultStore, TheGuestsBootIdAndFaultSequenceDeduplicate)
+{
+    TempDir dir;
+    FaultStore store(dir.path());
+    store.insert_vm(vm_named("a"));
+    std::uint64_t boot = store.new_boot("a");
+    auto report = make_fault("kv", v1::FAULT_KIND_STACK_OVERFLOW, "x");
+    report.set_boot_id("0123456789abcdef0123456789abcdef");
+    report.set_fault_sequence(3);
+    ASSERT_TRUE(store.add_fault("a", boot, 10, 100, report).has_value());
+    EXPECT_FALSE(store.add_fault("a", boot, 11, 100, report).has_value()) << "another event, the same fault";
+    EXPECT_FALSE(store.add_fault("a", store.new_boot("a"), 1, 100, report).has_value()) << "re-sent after a reconnect";
+    report.set_fault_sequence(4);
+    EXPECT_TRUE(store.add_fault("a", boot, 12, 100, report).has_value());
+    report.set_boot_id("ffffffffffffffffffffffffffffffff");
+    report.set_fault_sequence(3);
+    EXPECT_TRUE(store.add_fault("a", boot, 13, 100, report).has_value()) << "another guest boot";
+    report.set_fault_sequence(~0ull);  // hostile: past INT64_MAX
+    EXPECT_TRUE(store.add_fault("a", boot, 14, 100, report).has_value());
+    auto legacy = make_fault("kv", v1::FAULT_KIND_PANIC, "y");
+    EXPECT_TRUE(store.add_fault("a", boot, 15, 100, legacy).has_value());
+    EXPECT_TRUE(store.add_fault("a", boot, 16, 100, legacy).has_value());
+    EXPECT_EQ(store.count_faults("a"), 5u);
+    auto listed = store.list_faults(v1::FaultFilter(), 0, 100);
+    ASSERT_EQ(listed.size(), 5u);
+    EXPECT_EQ(listed[0].report().boot_id(), "0123456789abcdef0123456789abcdef");
+    EXPECT_EQ(listed[0].report().fault_sequence(), 3u);
+}
+
 TEST(FaultStore, FiltersPagesAndSurvivesReopen)
 {
     TempDir dir;

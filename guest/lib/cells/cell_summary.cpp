@@ -8,6 +8,7 @@ CellSummary summarize_cell(const link::LoadedCell& cell, const CellRecord* recor
     CellSummary summary;
     summary.name = String(cell.name());
     summary.version = String(cell.version());
+    summary.build_id = String(cell.build_id());
     if (record) {
         summary.id = record->id;
         summary.state = record->state;

@@ -25,6 +25,7 @@ struct CellSummary {
     CellId id = kKernelCell;
     String name;
     String version;
+    String build_id;  // LoadedCell::build_id
     CellState state = CellState::Live;
     std::uint32_t generation = 0;
     std::uint32_t section_count = 0;

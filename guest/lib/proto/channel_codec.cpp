@@ -61,6 +61,7 @@ ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes&
         return check_cell_name(message.rollback_cell.name);
     case HostMessage::Request::Ping:
     case HostMessage::Request::ListCells:
+    case HostMessage::Request::ListFaults:
     case HostMessage::Request::PushCommit:
     case HostMessage::Request::PushAbort:
     case HostMessage::Request::Stats:
@@ -160,6 +161,7 @@ const char* request_name(HostMessage::Request request)
     case HostMessage::Request::Stats: return "stats";
     case HostMessage::Request::SwapCells: return "swap-cells";
     case HostMessage::Request::RollbackCell: return "rollback-cell";
+    case HostMessage::Request::ListFaults: return "list-faults";
     }
     return "unknown";
 }

@@ -49,7 +49,7 @@ bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, 
     if (name.starts_with(".text."))
         name = name.substr(6);
     out = {section->address, section->size, name, name, true};
-    owner = {cell->name(), cell->version()};
+    owner = {cell->name(), cell->version(), cell->build_id(), section->name.view()};
     return true;
 }
 
