@@ -130,7 +130,8 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
                stack_limit_for(task.m_stack), task.m_stack.bottom(), task.m_stack.top());
     if (attempt.vector == kWatchdogVector)
         kprint("  watchdog: ran {} ms without waiting, interrupted at the rip above\n",
-               task.m_run_ticks_since_wait / (tsc::ticks_per_second() / 1000 ? tsc::ticks_per_second() / 1000 : 1));
+               (task.m_run_ticks_since_wait + (cpu::read_tsc() - task.m_slice_start_tsc)) /
+                   (tsc::ticks_per_second() / 1000 ? tsc::ticks_per_second() / 1000 : 1));
     if (frame.vector == kPageFault)
         kprint("  page fault: {} {} page, cr2={:#018x}\n", (frame.error_code & 2) ? "write to" : "read from",
                (frame.error_code & 1) ? "a protected" : "a non-present", fault_address);
@@ -196,7 +197,11 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     bool quiet = attempt.quiet;
     if (!task->m_stack.valid() || scheduler::is_idle_task(task))
         return refuse(task, "the boot and idle tasks are the kernel's own", 0, nullptr, quiet);
-    if (arch::exception_interrupted_masked_code(frame))
+    // A timer tick only arrives in unmasked code (native mode defers it under the soft mask, and
+    // the exception-only soft-mask flag says nothing about it): its frame's IF is the answer.
+    bool masked = attempt.vector == kWatchdogVector ? (frame.rflags & (1u << 9)) == 0
+                                                    : arch::exception_interrupted_masked_code(frame);
+    if (masked)
         return refuse(task, "interrupts were masked (interrupt context or a spin lock held)", 0, nullptr, quiet);
     if (task->m_unwinding)
         return refuse(task, "a fault while unwinding", 0, nullptr, quiet);
@@ -292,6 +297,8 @@ bool contain_watchdog_expiry(arch::InterruptFrame& frame, Task& task)
     // that a sleeping lock guards for other tasks; a cell's loop is the cell's business.
     kernel_symbols::Symbol symbol;
     kernel_symbols::CodeOwner owner;
+    if (!kernel_symbols::external_symbolizer_quiescent())
+        return false;  // a load or unload was preempted midway: its records may be half-changed
     if (!kernel_symbols::symbolize(frame.rip, symbol, owner) || owner.name.empty() || owner.name == "kernel")
         return false;
     if ((frame.rflags & (1u << 9)) == 0)

@@ -53,6 +53,10 @@ bool symbolize_cell_address(std::uint64_t address, kernel_symbols::Symbol& out, 
     return true;
 }
 
+// Nobody holds the manager's lock, or its holder waits for a cell entry task (the namespace holds
+// still then; that entry may be the very task the watchdog is looking at).
+bool cell_records_quiescent() { return g_cell_manager.records_quiescent(); }
+
 task::CellId resolve_task_cell(std::uint64_t code_address) { return g_cell_manager.cell_at(code_address); }
 
 // "init:kv", "dtor:kv", ...: what a task running a cell entry is called.
@@ -328,6 +332,7 @@ ErrorOr<void> CellManager::initialize(ByteView boot_archive)
     m_namespace->set_clock([] { return tsc::nanoseconds_since_boot(); });
     runtime::set_atexit_handler(register_cell_exit_function);
     kernel_symbols::set_external_symbolizer(symbolize_cell_address);
+    kernel_symbols::set_external_symbolizer_quiescent(cell_records_quiescent);
     task::set_cell_resolver(resolve_task_cell);
     if (boot_archive.empty())
         return {};

@@ -104,6 +104,8 @@ public:
     // Without the lock, never blocking (any task, interrupt context): the committed cell whose
     // code holds `address`, and a cell's name by number ("" if it is unknown or gone).
     CellId cell_at(std::uint64_t address);
+    // Whether the namespace holds still now (see kernel_symbols::external_symbolizer_quiescent).
+    bool records_quiescent() const { return !m_lock.is_locked() || m_invoker.running_entry_task() != task::kKernelOwner; }
     String cell_name(CellId id);
 
     const link::CellLibrary* library() const { return m_library ? m_library.get() : nullptr; }
