@@ -79,18 +79,17 @@ channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
     return report;
 }
 
-channel::Reply list_faults_reply()
+channel::ListRecentFaultsReply list_recent_faults_reply()
 {
-    channel::Reply reply;
-    reply.payload = channel::Reply::Payload::ListFaults;
-    reply.list_faults.boot_id = String(StringView(task::boot_id()));
-    reply.list_faults.faults_recorded = task::faults_recorded();
-    // One entry at a time (~2 KiB each): the ring is walked by sequence, oldest first.
-    task::FaultLogEntry entry;
+    channel::ListRecentFaultsReply reply;
+    reply.boot_id = String(StringView(task::boot_id()));
+    reply.faults_recorded = task::faults_recorded();
+    // One entry at a time (~2 KiB each, static: the caller serialises): walked by sequence, oldest first.
+    static task::FaultLogEntry entry;
     std::uint64_t after = 0;
-    while (reply.list_faults.faults.size() < task::kFaultLogCapacity && task::copy_fault_after(after, entry)) {
+    while (reply.faults.size() < task::kFaultLogCapacity && task::copy_fault_after(after, entry)) {
         after = entry.sequence;
-        reply.list_faults.faults.append(fault_report_of(entry));
+        reply.faults.append(fault_report_of(entry));
     }
     return reply;
 }

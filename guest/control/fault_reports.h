@@ -13,6 +13,6 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector);
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry);
 
 // The reply to ListFaults: the ring's entries (oldest first), how many were ever recorded, the boot id.
-channel::Reply list_faults_reply();
+channel::ListRecentFaultsReply list_recent_faults_reply();
 
 } // namespace delos::control
