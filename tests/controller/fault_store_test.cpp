@@ -3,6 +3,7 @@
 // ordering, boot ids are never reused (not even for a VM deleted and created again), and
 // everything is there after the store is closed and opened again.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "controller_harness.h"
 #include "fault_store.h"
@@ -72,11 +73,41 @@ TEST(FaultStore, TheGuestsBootIdAndFaultSequenceDeduplicate)
     auto legacy = make_fault("kv", v1::FAULT_KIND_PANIC, "y");
     EXPECT_TRUE(store.add_fault("a", boot, 15, 100, legacy).has_value());
     EXPECT_TRUE(store.add_fault("a", boot, 16, 100, legacy).has_value());
-    EXPECT_EQ(store.count_faults("a"), 5u);
+    EXPECT_EQ(store.count_faults("a"), 6u);
     auto listed = store.list_faults(v1::FaultFilter(), 0, 100);
-    ASSERT_EQ(listed.size(), 5u);
+    ASSERT_EQ(listed.size(), 6u);
     EXPECT_EQ(listed[0].report().boot_id(), "0123456789abcdef0123456789abcdef");
     EXPECT_EQ(listed[0].report().fault_sequence(), 3u);
+}
+
+// A store written before the guest's boot id and fault sequence were columns opens, gets them,
+// keeps its faults, and de-duplicates new reports by them.
+TEST(FaultStore, AnOlderStoreGetsTheGuestKeyColumns)
+{
+    TempDir dir;
+    {
+        sqlite3* db = nullptr;
+        ASSERT_EQ(sqlite3_open((dir.path() + "/delosd.sqlite3").c_str(), &db), SQLITE_OK);
+        const char* old_schema =
+            "CREATE TABLE faults(sequence INTEGER PRIMARY KEY AUTOINCREMENT, vm TEXT NOT NULL, boot_id INTEGER NOT NULL,"
+            " guest_sequence INTEGER NOT NULL, cell TEXT NOT NULL, kind INTEGER NOT NULL,"
+            " received_unix_ms INTEGER NOT NULL, report BLOB NOT NULL, cell_sha256 TEXT NOT NULL DEFAULT '',"
+            " UNIQUE(vm, boot_id, guest_sequence));"
+            "INSERT INTO faults(vm, boot_id, guest_sequence, cell, kind, received_unix_ms, report)"
+            " VALUES('a', 1, 1, 'kv', 5, 1, x'');";
+        ASSERT_EQ(sqlite3_exec(db, old_schema, nullptr, nullptr, nullptr), SQLITE_OK) << sqlite3_errmsg(db);
+        sqlite3_close(db);
+    }
+    FaultStore store(dir.path());
+    EXPECT_EQ(store.count_faults("a"), 1u);
+    store.insert_vm(vm_named("a"));
+    std::uint64_t boot = store.new_boot("a");
+    auto report = make_fault("kv", v1::FAULT_KIND_WATCHDOG, "x");
+    report.set_boot_id("0123456789abcdef0123456789abcdef");
+    report.set_fault_sequence(1);
+    EXPECT_TRUE(store.add_fault("a", boot, 2, 100, report).has_value());
+    EXPECT_FALSE(store.add_fault("a", boot, 3, 100, report).has_value());
+    EXPECT_EQ(store.count_faults("a"), 2u);
 }
 
 TEST(FaultStore, FiltersPagesAndSurvivesReopen)
