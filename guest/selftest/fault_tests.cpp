@@ -462,7 +462,7 @@ ErrorOr<void> watchdog_unwinds_a_task_looping_in_a_cell()
     SELFTEST_CHECK(watchdog::statistics().unwound == expired_before + 1);
     kprint("selftest: the spinner ran {} ms ({} spins); the bystander counted {} times meanwhile\n", waited_ms,
            static_cast<std::uint64_t>(spins), counted_during);
-    SELFTEST_CHECK(counted_during >= 3);  // it ran throughout, not only after
+    SELFTEST_CHECK(counted_during >= 2);  // it ran while the spinner spun, not only after
     FaultLogEntry entries[1];
     SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
     SELFTEST_CHECK(entries[0].vector == kWatchdogVector);
