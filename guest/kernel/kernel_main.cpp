@@ -21,6 +21,7 @@
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
+#include "recovery_policy/recovery_service.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
 #include "task/scheduler.h"
@@ -132,6 +133,9 @@ void kernel_main(const Handover* handover)
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
+    // Before the boot cells: their init entries may start service tasks.
+    if (auto started = recovery::start_recovery_service(); started.is_error())
+        panic("starting the recovery service", started.error());
     std::size_t cells_loaded = load_boot_cells();
 
     auto& frames = memory::frame_allocator();

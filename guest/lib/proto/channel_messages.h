@@ -579,6 +579,8 @@ enum class RecoveryAction : std::int32_t {
     CellReloaded = 4,
     ApplicationReloaded = 5,
     Halted = 6,
+    CellQuarantined = 7,
+    CellRolledBack = 8,
 };
 
 struct BacktraceFrame {
