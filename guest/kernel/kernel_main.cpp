@@ -21,6 +21,7 @@
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
+#include "recovery_policy/fault_benchmark.h"
 #include "recovery_policy/recovery_service.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
@@ -172,6 +173,10 @@ void kernel_main(const Handover* handover)
         loader::run_swap_benchmark(200);
         platform::shutdown(platform::kExitSuccess);
     }
+    if (command == "bench-faults") {
+        recovery::run_fault_benchmark(200, 120);
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-stack-overflow")
@@ -196,7 +201,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, bench-faults, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
                command);
     idle_forever();
 }

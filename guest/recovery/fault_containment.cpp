@@ -28,6 +28,7 @@ constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBound
 std::uint64_t g_contained = 0;
 std::uint64_t g_refused = 0;
 FaultRecoveryDecider g_decider = nullptr;
+bool g_console_reports = true;
 
 bool containable_vector(std::uint64_t vector)
 {
@@ -198,7 +199,8 @@ bool contain_fault(arch::InterruptFrame& frame)
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
-    print_report(*task, frame, fault_address, frames.value(), ips);
+    if (g_console_reports)
+        print_report(*task, frame, fault_address, frames.value(), ips);
     // Static, not on the faulting stack (an entry is ~1.7 KiB): hooks do not nest, since a fault
     // while containing one is not contained.
     static FaultLogEntry entry;
@@ -233,5 +235,8 @@ bool contain_fault(arch::InterruptFrame& frame)
 FaultContainmentStatistics fault_containment_statistics() { return {g_contained, g_refused}; }
 
 void set_fault_recovery_decider(FaultRecoveryDecider decider) { g_decider = decider; }
+
+void set_fault_console_reports(bool enabled) { g_console_reports = enabled; }
+bool fault_console_reports() { return g_console_reports; }
 
 } // namespace delos::task

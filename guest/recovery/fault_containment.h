@@ -24,6 +24,12 @@ struct FaultLogEntry;
 using FaultRecoveryDecider = void (*)(Task& task, FaultLogEntry& entry);
 void set_fault_recovery_decider(FaultRecoveryDecider decider);
 
+// Whether each contained fault's full report (registers, backtrace) is printed on the console
+// (default: yes). The fault log and the channel's FaultReport carry it either way; a serial
+// console costs a VM exit per byte, so delos-bench-faults measures recovery with it on and off.
+void set_fault_console_reports(bool enabled);
+bool fault_console_reports();
+
 struct FaultContainmentStatistics {
     std::uint64_t contained;  // faults unwound (also the last sequence number handed out)
     std::uint64_t refused;    // faults in tasks that could not be contained (then fatal)

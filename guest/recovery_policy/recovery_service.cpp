@@ -135,7 +135,8 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     } else if (restartable != 0 && !cell_changes) {
         format_to(note, "{}task {} is not restarted (restart limit reached or stopping)", note.view().empty() ? "" : "; ", task.name());
     }
-    kprint("  recovery: {}\n", note.view().empty() ? StringView("the task ends faulted") : note.view());
+    if (task::fault_console_reports())
+        kprint("  recovery: {}\n", note.view().empty() ? StringView("the task ends faulted") : note.view());
 
     count([&](RecoveryStatistics& statistics) {
         ++statistics.decided;
@@ -177,8 +178,9 @@ void carry_out(Notice& notice)
                    reloaded.error().explanation());
             count([](RecoveryStatistics& statistics) { ++statistics.failures; });
         } else {
-            kprint("recovery: fault #{}: cell {} reloaded (generation {}, {} us)\n", notice.sequence, cell,
-                   reloaded.value().cells.empty() ? 0u : reloaded.value().cells[0].new_generation, reloaded.value().total_ns / 1000);
+            if (task::fault_console_reports())
+                kprint("recovery: fault #{}: cell {} reloaded (generation {}, {} us)\n", notice.sequence, cell,
+                       reloaded.value().cells.empty() ? 0u : reloaded.value().cells[0].new_generation, reloaded.value().total_ns / 1000);
             count([](RecoveryStatistics& statistics) { ++statistics.reloads; });
         }
         break;
@@ -247,8 +249,11 @@ void carry_out(Notice& notice)
 
 void before_cell_change(StringView cell, loader::CellChange change)
 {
-    (void)change;
-    (void)stop_cell_services(cell, kServiceStopWaitNs);
+    // An unload needs the cell's tasks gone (it is refused while they run): wait for them. A
+    // swap, rollback, reload or quarantine does not: the old services see the stop at their next
+    // pause and end in the old code, which stays retiring until they have left it, while the new
+    // copy's init starts its own at once.
+    (void)stop_cell_services(cell, change == loader::CellChange::Unload ? kServiceStopWaitNs : 0);
 }
 
 void after_cell_change(StringView cell, loader::CellChange change, std::uint32_t, bool previous_kept)

@@ -8,6 +8,7 @@
 #include "recovery_policy/cell_records.h"
 #include "sync/spin_lock.h"
 #include "task/join_handle.h"
+#include "task/task_registry.h"
 #include "task/scheduler.h"
 
 namespace delos::recovery {
@@ -20,8 +21,8 @@ struct Record {
     char cell[kCellNameLength] = {};  // a cell service's cell; "" for a plain restartable task
     task::SpawnOptions options;
     TaskFactory factory;
-    task::JoinHandle<void> handle;    // the current instance
-    task::TaskId task = 0;
+    task::TaskId task = 0;            // the current instance (detached: it goes when it ends)
+    bool starting = false;            // an instance is being spawned
     RestartHistory history;
     bool stopping = false;
     bool pending_restart = false;     // decided in the exception hook, done by the recovery service
@@ -52,7 +53,16 @@ Record* find(RestartableId id)
     return nullptr;
 }
 
-bool instance_ended(Record& record) { return !record.handle.valid() || record.handle.is_finished(); }
+// Detached instances leave the registry when they end; ids are not reused soon (generations).
+bool instance_ended(Record& record)
+{
+    if (record.starting)
+        return false;
+    if (record.task == 0)
+        return true;
+    task::Task* task = task::registry::find(record.task);
+    return !task || task->state() == task::TaskState::Dead;
+}
 
 // Under g_lock: a record whose instance ended and that will not be restarted gives its slot up;
 // the factory (its captures) is handed out to be destroyed outside the lock.
@@ -61,7 +71,6 @@ bool reap(Record& record, TaskFactory& factory_out)
     if (record.id == 0 || record.pending_restart || !instance_ended(record))
         return false;
     factory_out = static_cast<TaskFactory&&>(record.factory);
-    record.handle.detach();
     record = Record{};
     return true;
 }
@@ -82,6 +91,7 @@ ErrorOr<task::TaskId> spawn_instance(RestartableId id)
             return Error::make(ErrorCode::Busy, "the restartable task is stopping", id);
         __builtin_memcpy(name, record->name, sizeof name);
         options = record->options;
+        record->starting = true;
     }
     // Only the spawner and the recovery service (one at a time per record) call the factory.
     Record* record;
@@ -98,14 +108,16 @@ ErrorOr<task::TaskId> spawn_instance(RestartableId id)
         }
         body();
     }, options);
+    SpinLockGuard guard(g_lock);
+    Record* self = find(id);
+    if (self)
+        self->starting = false;
     if (spawned.is_error())
         return spawned.release_error();
     task::TaskId task_id = spawned.value().id();
-    SpinLockGuard guard(g_lock);
-    if (Record* self = find(id)) {
-        self->handle = static_cast<task::JoinHandle<void>&&>(spawned.value());
+    spawned.value().detach();
+    if (self)
         self->task = task_id;
-    }
     return task_id;
 }
 
@@ -217,7 +229,7 @@ std::uint32_t stop_cell_services(StringView cell, std::uint64_t wait_ns)
         if (!stop_restartable(ids[i], wait_ns))
             ++still_running;
     }
-    if (still_running > 0)
+    if (still_running > 0 && wait_ns > 0)
         kprint("recovery: {} service task(s) of cell {} did not stop in time; they run on in its old code\n", still_running, cell);
     return still_running;
 }
