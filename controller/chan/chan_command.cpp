@@ -394,7 +394,31 @@ private:
                   << cell.task_count() << "  "
                   << (dependencies.empty() ? "-" : dependencies) << "\n";
         }
+        print_recovery(reply.list_cells());
         return kExitOk;
+    }
+
+    // Fault recovery's policy and record of each loaded cell (docs/fault-recovery.md).
+    void print_recovery(const v1::ListCellsReply& cells)
+    {
+        bool header = false;
+        for (const auto& cell : cells.cells()) {
+            if (!cell.has_recovery_policy())
+                continue;  // staged or retiring: no policy applies
+            if (!header) {
+                m_out << "\n" << std::left << std::setw(20) << "RECOVERY" << std::right << std::setw(7) << "FAULTS" << std::setw(9)
+                      << "RESTARTS" << std::setw(8) << "RELOADS" << std::setw(10) << "ROLLBACKS"
+                      << "  POLICY (window, reload after, max reloads, rollback window, max restarts)\n";
+                header = true;
+            }
+            const auto& policy = cell.recovery_policy();
+            const auto& record = cell.recovery();
+            m_out << std::left << std::setw(20) << cell.name() << std::right << std::setw(7) << record.faults() << std::setw(9)
+                  << record.task_restarts() << std::setw(8) << record.reloads() << std::setw(10) << record.rollbacks() << "  "
+                  << policy.window_ms() << " ms, " << policy.reload_after_faults() << " faults, " << policy.max_reloads()
+                  << " reloads, " << policy.rollback_window_ms() << " ms, " << policy.max_restarts() << " restarts"
+                  << (policy.custom() ? " (set)" : " (default)") << (record.quarantined() ? "  QUARANTINED" : "") << "\n";
+        }
     }
 
     void show_progress(const std::string& name, std::uint64_t done, std::uint64_t total)
@@ -580,7 +604,8 @@ std::string chan_usage()
            "commands:\n"
            "  hello                       negotiate the protocol, print the guest's version and limits\n"
            "  ping [--count N]            no-op round trips; prints latency\n"
-           "  list                        cells the guest holds (staged, loaded, retiring, faulted)\n"
+           "  list                        cells the guest holds (staged, loaded, retiring, faulted), and each\n"
+           "                              loaded cell's fault recovery policy and record\n"
            "  push FILE [--name NAME] [--chunk-size BYTES] [--window N] [--load|--swap] [--progress|--no-progress]\n"
            "                              send a cell object (ELF ET_REL), verified by SHA-256; --swap replaces\n"
            "                              the loaded cell of the same name with it (live evolution)\n"

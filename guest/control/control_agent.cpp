@@ -7,6 +7,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "control/cell_pushes.h"
+#include "control/cell_recovery_info.h"
 #include "control/fault_reports.h"
 #include "control/log_forwarder.h"
 #include "log/kernel_log.h"
@@ -97,6 +98,8 @@ CellInfo describe_loaded(const loader::CellSummary& cell)
     info.dependencies = cell.dependencies;
     info.task_count = cell.task_count;
     info.cell_id = cell.id;
+    if (info.state == CellState::Loaded)
+        describe_recovery(cell.name.view(), info);
     return info;
 }
 

@@ -257,6 +257,44 @@ enum class CellState : std::int32_t {
     Faulted = 4,
 };
 
+struct RecoveryPolicyInfo {
+    std::uint64_t window_ms = 0;
+    std::uint32_t reload_after_faults = 0;
+    std::uint32_t max_reloads = 0;
+    std::uint64_t rollback_window_ms = 0;
+    std::uint32_t max_restarts = 0;
+    bool custom = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.window_ms);
+        v.uint32(2, self.reload_after_faults);
+        v.uint32(3, self.max_reloads);
+        v.uint64(4, self.rollback_window_ms);
+        v.uint32(5, self.max_restarts);
+        v.boolean(6, self.custom);
+    }
+};
+
+struct CellRecoveryInfo {
+    std::uint64_t faults = 0;
+    std::uint64_t task_restarts = 0;
+    std::uint64_t reloads = 0;
+    std::uint64_t rollbacks = 0;
+    bool quarantined = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.faults);
+        v.uint64(2, self.task_restarts);
+        v.uint64(3, self.reloads);
+        v.uint64(4, self.rollbacks);
+        v.boolean(5, self.quarantined);
+    }
+};
+
 struct CellInfo {
     String name;
     String version;
@@ -273,6 +311,8 @@ struct CellInfo {
     std::uint32_t generation = 0;
     std::uint32_t task_count = 0;
     std::uint64_t cell_id = 0;
+    RecoveryPolicyInfo recovery_policy;
+    CellRecoveryInfo recovery;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -291,6 +331,8 @@ struct CellInfo {
         v.uint32(12, self.generation);
         v.uint32(13, self.task_count);
         v.uint64(14, self.cell_id);
+        v.message(16, self.recovery_policy);
+        v.message(17, self.recovery);
     }
 };
 

@@ -1,0 +1,14 @@
+// cell_recovery_info.h: a loaded cell's fault recovery policy and record (recovery_policy/), as
+// the CellInfo fields `list` shows (proto/delos/v1/channel.proto: recovery_policy, recovery).
+#pragma once
+
+#include "lib/core/string_view.h"
+#include "lib/proto/channel_messages.h"
+
+namespace delos::control {
+
+// Fills info.recovery_policy and info.recovery for the loaded cell `cell`; a quarantined cell's
+// state becomes Faulted.
+void describe_recovery(StringView cell, channel::CellInfo& info);
+
+} // namespace delos::control
