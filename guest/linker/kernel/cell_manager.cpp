@@ -563,9 +563,12 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
             {
                 SpinLockGuard masked(m_swap_lock);
                 swapped = operation();
+                // The new versions' tables (the retiring ones keep theirs) before any other task
+                // can run their code: a task the new init started, or a caller through a
+                // re-pointed relocation, may fault in it as soon as interrupts are back.
+                sync_frame_tables();
             }
             m_direct_entries = false;
-            sync_frame_tables();  // the new versions' tables; the retiring ones keep theirs
             if (!swapped.is_error()) {
                 // The new versions' code ranges and generations, for the tasks' cell resolver.
                 SpinLockGuard guard(m_directory_lock);
