@@ -24,6 +24,20 @@ constexpr const char* kKvSize = "_ZN5delos2kv4sizeEv";
 constexpr const char* kKvPut = "_ZN5delos2kv3putENS_10StringViewES1_";
 constexpr const char* kCounterCount = "_ZN5delos7counter5countENS_10StringViewE";
 
+std::uint64_t read_u64(std::uint64_t address)
+{
+    std::uint64_t value;
+    std::memcpy(&value, reinterpret_cast<const void*>(address), sizeof value);
+    return value;
+}
+
+std::int32_t read_rel32(std::uint64_t address)
+{
+    std::int32_t value;
+    std::memcpy(&value, reinterpret_cast<const void*>(address), sizeof value);
+    return value;
+}
+
 using Size = std::size_t (*)();
 using Put = ErrorOr<void> (*)(StringView, StringView);
 using Count = ErrorOr<std::int64_t> (*)(StringView);
@@ -128,6 +142,8 @@ TEST_F(RecoveryLinkerTest, AReloadAfterASwapKeepsTheSwapsPreviousGenerationForRo
 TEST_F(RecoveryLinkerTest, AQuarantineRePointsEveryUserOfTheCellsCodeUntilAReload)
 {
     ASSERT_NE(load("counter"), nullptr);
+    Bytes probe = cell_bytes("reloc_probe");  // one reference of every relocation type to kv::size
+    ASSERT_FALSE(linker_namespace.load_object(view(probe), library).is_error()) << str(linker_namespace.last_failure());
     LoadedCell* counter = linker_namespace.find_cell("counter");
     const LoadedCell* kv = linker_namespace.find_cell("kv");
     ASSERT_FALSE(targets_of(*counter, *kv).empty());
@@ -135,10 +151,28 @@ TEST_F(RecoveryLinkerTest, AQuarantineRePointsEveryUserOfTheCellsCodeUntilAReloa
     std::uint64_t refusal = counter->region(SectionKind::Data).address;
     auto quarantined = linker_namespace.quarantine_cell("kv", refusal);
     ASSERT_FALSE(quarantined.is_error()) << quarantined.error().message;
-    EXPECT_EQ(quarantined.value(), targets_of(*counter, *kv).size());
+    std::size_t references = 0;  // every other cell's relocation into kv's code
+    for (const OwnPtr<LoadedCell>& cell : linker_namespace.cells()) {
+        for (const OwnPtr<LoadedSection>& section : cell->sections()) {
+            for (const Dependency& dependency : section->uses)
+                references += cell.get() != kv && dependency.provider_kind == ProviderKind::Section && dependency.provider->cell == kv
+                    && dependency.provider->kind == SectionKind::Text;
+        }
+    }
+    EXPECT_EQ(quarantined.value(), references);
+    EXPECT_GT(references, targets_of(*counter, *kv).size());
     EXPECT_TRUE(kv->quarantined());
     for (std::uint64_t target : targets_of(*counter, *kv))
         EXPECT_EQ(target, refusal);
+    // Every relocation type: PLT32, 32S, 32 in text, the GOT slot, R_X86_64_64 (+16) and PC64 in data.
+    std::uint64_t plt32 = symbol("probe_size_via_plt32");
+    EXPECT_EQ(plt32 + 5 + read_rel32(plt32 + 1), refusal);
+    EXPECT_EQ(static_cast<std::uint64_t>(read_rel32(symbol("probe_address_32s") + 3)), refusal);
+    EXPECT_EQ(static_cast<std::uint32_t>(read_rel32(symbol("probe_address_32") + 1)), refusal);
+    EXPECT_EQ(read_u64(linker_namespace.find_cell("reloc_probe")->got().address), refusal);
+    std::uint64_t words = symbol("probe_words");
+    EXPECT_EQ(read_u64(words), refusal + 16);
+    EXPECT_EQ(read_u64(words + 8), refusal - (words + 8));
     // The records still name kv (so it cannot be unloaded under counter, and a reload re-points).
     EXPECT_TRUE(linker_namespace.unload_cell("kv").is_error());
     auto again = linker_namespace.quarantine_cell("kv", refusal);
@@ -150,6 +184,8 @@ TEST_F(RecoveryLinkerTest, AQuarantineRePointsEveryUserOfTheCellsCodeUntilAReloa
     EXPECT_FALSE(fresh->quarantined());
     for (std::uint64_t target : targets_of(*counter, *fresh))
         EXPECT_TRUE(fresh->contains(target)) << std::hex << target;
+    EXPECT_EQ(plt32 + 5 + read_rel32(plt32 + 1), symbol(kKvSize));
+    EXPECT_EQ(read_u64(words), symbol(kKvSize) + 16);
     auto counted = reinterpret_cast<Count>(symbol(kCounterCount))("after");
     ASSERT_FALSE(counted.is_error());
     EXPECT_EQ(counted.value(), 1);
@@ -158,6 +194,8 @@ TEST_F(RecoveryLinkerTest, AQuarantineRePointsEveryUserOfTheCellsCodeUntilAReloa
 TEST_F(RecoveryLinkerTest, AQuarantineThatCannotReachTheRefusalRoutineChangesNothing)
 {
     ASSERT_NE(load("counter"), nullptr);
+    Bytes probe = cell_bytes("reloc_probe");  // its rel32 and 32-bit references cannot reach far
+    ASSERT_FALSE(linker_namespace.load_object(view(probe), library).is_error()) << str(linker_namespace.last_failure());
     std::string before = dump();
     auto refused = linker_namespace.quarantine_cell("kv", 0x7fff'0000'0000ull);  // beyond any rel32
     ASSERT_TRUE(refused.is_error());
