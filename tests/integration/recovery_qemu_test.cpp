@@ -2,7 +2,8 @@
 // machine has no KVM): `selftest recovery` with build/cells/recovery-test.a as the PVH module:
 // restart of a restartable task and of a cell's service task, reload of a cell that faults again
 // (fresh data, dependents re-pointed), quarantine after repeated reloads (calls refused), and
-// rollback of a cell that faults right after a swap; the guest stays up throughout.
+// rollback of a cell that faults right after a swap; the guest stays up throughout. The same
+// selftest under delos-vmm where /dev/kvm exists.
 #include <gtest/gtest.h>
 
 #include "vm_test_support.h"
@@ -37,4 +38,15 @@ TEST(RecoveryUnderQemuTcg, SelftestRecoveryPasses)
     EXPECT_NE(result.out.find("a call into a quarantined cell was refused"), std::string::npos);
     EXPECT_EQ(result.out.find("delos: PANIC"), std::string::npos) << tail(result.out);
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+// The same under delos-vmm (KVM; skipped, saying so, where /dev/kvm is missing).
+TEST(RecoveryUnderVmm, SelftestRecoveryPasses)
+{
+    DELOS_REQUIRE_KVM();
+    auto result = run_vmm({"--module", build_path("cells/recovery-test.a"), "--cmdline", "selftest recovery", kernel_path()},
+                          std::chrono::seconds(300));
+    ASSERT_FALSE(result.timed_out) << tail(result.out);
+    EXPECT_NE(result.out.find("selftest: 5 passed, 0 failed"), std::string::npos) << tail(result.out);
+    EXPECT_EQ(result.exit_code, 0) << result.err;
 }
