@@ -178,17 +178,11 @@ void note_cell_change(StringView cell, loader::CellChange change, std::uint64_t 
     case loader::CellChange::Quarantine:
         history.quarantined = true;
         break;
-    case loader::CellChange::Unload: {
+    case loader::CellChange::Unload:
         // A later load of the name starts afresh; a policy set for it stays.
-        bool custom = record->custom_policy;
-        RecoveryPolicy policy = record->policy;
-        std::uint64_t restarts = record->task_restarts;
         history = CellFaultHistory{};
-        record->custom_policy = custom;
-        record->policy = policy;
-        record->task_restarts = restarts;
+        record->task_restarts = 0;
         break;
-    }
     }
 }
 

@@ -1,5 +1,5 @@
 // restartable_tasks.cpp: the table of restartable tasks (a closure factory each, the current
-// instance's handle, its restart history) and the cell service ABI on top of it.
+// instance's task id, its restart history) and the cell service ABI on top of it.
 #include "recovery_policy/restartable_tasks.h"
 
 #include "debug/kernel_symbols.h"
