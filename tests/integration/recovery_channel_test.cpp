@@ -30,14 +30,15 @@ std::vector<std::string> actions_in(const std::string& text)
 
 class RecoveryOverChannel : public ::testing::Test {
 protected:
-    void SetUp() override
+    void SetUp() override { DELOS_REQUIRE_QEMU(); }
+
+    void boot(const std::string& append)
     {
-        DELOS_REQUIRE_QEMU();
         m_socket = ::testing::TempDir() + "/delos-recovery-" + std::to_string(::getpid()) + ".sock";
         ::unlink(m_socket.c_str());
         m_vm = std::make_unique<BackgroundProcess>(std::vector<std::string>{
             "qemu-system-x86_64", "-accel", "tcg", "-M", "q35", "-m", "128M", "-nodefaults", "-no-user-config", "-nographic",
-            "-no-reboot", "-kernel", kernel_path(), "-initrd", build_path("cells/cells.a"), "-append", "run", "-serial", "stdio",
+            "-no-reboot", "-kernel", kernel_path(), "-initrd", build_path("cells/cells.a"), "-append", append, "-serial", "stdio",
             "-monitor", "none", "-chardev", "socket,id=ctl,path=" + m_socket + ",server=on,wait=off", "-device",
             "virtio-serial-pci,id=vser", "-device", "virtserialport,bus=vser.0,name=org.delos.control.0,chardev=ctl"});
         ASSERT_TRUE(m_vm->wait_for_output("control: serving the channel", kBootLimit)) << m_vm->output();
@@ -58,6 +59,7 @@ protected:
 
 TEST_F(RecoveryOverChannel, ACrashLoopingServiceIsRestartedReloadedAndQuarantined)
 {
+    boot("run");
     auto push = chan({"push", build_path("cells/crashloop.o"), "--no-progress", "--load"});
     ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
     // The service's first start waits 3 s; one long session of pings keeps the channel open
@@ -88,4 +90,20 @@ TEST_F(RecoveryOverChannel, ACrashLoopingServiceIsRestartedReloadedAndQuarantine
     EXPECT_EQ(ping.exit_code, 0) << ping.err;
     EXPECT_EQ(actions_in(ping.err).size(), 0u) << ping.err;
     EXPECT_EQ(m_vm->out().find("delos: PANIC"), std::string::npos) << m_vm->output();
+}
+
+// The guest-wide default policy from the command line: one reload, then quarantine.
+TEST_F(RecoveryOverChannel, TheDefaultPolicyComesFromTheCommandLine)
+{
+    boot("run recovery.max_reloads=1 recovery.window_ms=5000");
+    auto push = chan({"push", build_path("cells/crashloop.o"), "--no-progress", "--load"});
+    ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
+    auto pings = chan({"ping", "--count", "20000"});
+    ASSERT_EQ(pings.exit_code, 0) << pings.err << m_vm->output();
+    std::vector<std::string> expected = {"task-restarted", "cell-reloaded", "task-restarted", "cell-quarantined"};
+    EXPECT_EQ(actions_in(pings.err), expected) << pings.err << m_vm->output();
+    auto list = chan({"list"});
+    EXPECT_TRUE(std::regex_search(list.out, std::regex("crashloop +4 +2 +1 +0 +5000 ms, 2 faults, 1 reloads, 10000 ms, 8 restarts "
+                                                       "\\(default\\)  QUARANTINED")))
+        << list.out;
 }
