@@ -195,6 +195,11 @@ ErrorOr<CellSwapped> KernelControlBackend::swap_cells(const Vector<SwapSource>& 
     return describe_swap(report);
 }
 
+ErrorOr<RecoveryPolicyInfo> KernelControlBackend::set_recovery_policy(StringView cell, const RecoveryPolicyInfo& policy)
+{
+    return set_recovery_policy_from(cell, policy);
+}
+
 ErrorOr<CellSwapped> KernelControlBackend::rollback_cell(StringView name)
 {
     link::SwapReport report = TRY(loader::cell_manager().rollback(name));

@@ -92,18 +92,27 @@ TEST_F(RecoveryOverChannel, ACrashLoopingServiceIsRestartedReloadedAndQuarantine
     EXPECT_EQ(m_vm->out().find("delos: PANIC"), std::string::npos) << m_vm->output();
 }
 
-// The guest-wide default policy from the command line: one reload, then quarantine.
-TEST_F(RecoveryOverChannel, TheDefaultPolicyComesFromTheCommandLine)
+// The guest-wide default policy from the command line, and a cell's own over the channel
+// (`delos-chan policy`): crashloop gets two reloads, then quarantine; other cells keep the default.
+TEST_F(RecoveryOverChannel, PoliciesComeFromTheCommandLineAndTheChannel)
 {
     boot("run recovery.max_reloads=1 recovery.window_ms=5000");
+    auto set = chan({"policy", "crashloop", "window_ms=4000", "max_reloads=2"});
+    ASSERT_EQ(set.exit_code, 0) << set.out << set.err;
+    EXPECT_NE(set.out.find("recovery policy of cell crashloop: window 4000 ms, reload after 2 faults, quarantine after 2 reloads"),
+              std::string::npos) << set.out;
+    EXPECT_NE(chan({"policy", "crashloop", "window_ms=0"}).exit_code, 0);  // refused by the guest: no window
     auto push = chan({"push", build_path("cells/crashloop.o"), "--no-progress", "--load"});
     ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
     auto pings = chan({"ping", "--count", "20000"});
     ASSERT_EQ(pings.exit_code, 0) << pings.err << m_vm->output();
-    std::vector<std::string> expected = {"task-restarted", "cell-reloaded", "task-restarted", "cell-quarantined"};
+    std::vector<std::string> expected = {"task-restarted", "cell-reloaded", "task-restarted", "cell-reloaded",
+                                         "task-restarted", "cell-quarantined"};
     EXPECT_EQ(actions_in(pings.err), expected) << pings.err << m_vm->output();
     auto list = chan({"list"});
-    EXPECT_TRUE(std::regex_search(list.out, std::regex("crashloop +4 +2 +1 +0 +5000 ms, 2 faults, 1 reloads, 10000 ms, 8 restarts "
-                                                       "\\(default\\)  QUARANTINED")))
+    EXPECT_TRUE(std::regex_search(list.out, std::regex("crashloop +6 +3 +2 +0 +4000 ms, 2 faults, 2 reloads, 10000 ms, 8 restarts "
+                                                       "\\(set\\)  QUARANTINED")))
+        << list.out;
+    EXPECT_TRUE(std::regex_search(list.out, std::regex("kv +0 +0 +0 +0 +5000 ms, 2 faults, 1 reloads, 10000 ms, 8 restarts \\(default\\)")))
         << list.out;
 }

@@ -135,6 +135,50 @@ struct RollbackCellRequest {
     static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
 };
 
+struct RecoveryPolicyInfo {
+    std::uint64_t window_ms = 0;
+    std::uint32_t reload_after_faults = 0;
+    std::uint32_t max_reloads = 0;
+    std::uint64_t rollback_window_ms = 0;
+    std::uint32_t max_restarts = 0;
+    bool custom = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.window_ms);
+        v.uint32(2, self.reload_after_faults);
+        v.uint32(3, self.max_reloads);
+        v.uint64(4, self.rollback_window_ms);
+        v.uint32(5, self.max_restarts);
+        v.boolean(6, self.custom);
+    }
+};
+
+struct SetRecoveryPolicyRequest {
+    String cell;  // empty: the guest's default policy
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
+struct SetRecoveryPolicyReply {
+    String cell;
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
 struct HostMessage {
     enum class Request : std::uint8_t {
         None,  // nothing this guest knows was set
@@ -150,6 +194,7 @@ struct HostMessage {
         Stats,
         SwapCells,
         RollbackCell,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -166,6 +211,7 @@ struct HostMessage {
     StatsRequest stats;
     SwapCellsRequest swap_cells;
     RollbackCellRequest rollback_cell;
+    SetRecoveryPolicyRequest set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -183,6 +229,7 @@ struct HostMessage {
         v.oneof(19, self.request, Request::Stats, self.stats);
         v.oneof(20, self.request, Request::SwapCells, self.swap_cells);
         v.oneof(21, self.request, Request::RollbackCell, self.rollback_cell);
+        v.oneof(23, self.request, Request::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
@@ -255,26 +302,6 @@ enum class CellState : std::int32_t {
     Loaded = 2,
     Retiring = 3,
     Faulted = 4,
-};
-
-struct RecoveryPolicyInfo {
-    std::uint64_t window_ms = 0;
-    std::uint32_t reload_after_faults = 0;
-    std::uint32_t max_reloads = 0;
-    std::uint64_t rollback_window_ms = 0;
-    std::uint32_t max_restarts = 0;
-    bool custom = false;
-
-    template <typename V, typename Self>
-    static void visit_fields(V& v, Self& self)
-    {
-        v.uint64(1, self.window_ms);
-        v.uint32(2, self.reload_after_faults);
-        v.uint32(3, self.max_reloads);
-        v.uint64(4, self.rollback_window_ms);
-        v.uint32(5, self.max_restarts);
-        v.boolean(6, self.custom);
-    }
 };
 
 struct CellRecoveryInfo {
@@ -514,6 +541,7 @@ struct Reply {
         Stats,
         SwapCells,
         RollbackCell,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -531,6 +559,7 @@ struct Reply {
     StatsReply stats;
     SwapCellsReply swap_cells;
     SwapCellsReply rollback_cell;
+    SetRecoveryPolicyReply set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -549,6 +578,7 @@ struct Reply {
         v.oneof(19, self.payload, Payload::Stats, self.stats);
         v.oneof(20, self.payload, Payload::SwapCells, self.swap_cells);
         v.oneof(21, self.payload, Payload::RollbackCell, self.rollback_cell);
+        v.oneof(23, self.payload, Payload::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
