@@ -4,6 +4,7 @@
 
 #include "arch/x86_64/tsc.h"
 #include "control/log_forwarder.h"
+#include "control/cell_recovery_info.h"
 #include "control/fault_reports.h"
 #include "lib/control/cell_pushes.h"
 #include "lib/core/format.h"
@@ -39,6 +40,8 @@ CellInfo describe_loaded(const loader::CellSummary& cell)
     info.dependencies = cell.dependencies;
     info.task_count = cell.task_count;
     info.cell_id = cell.id;
+    if (info.state == CellState::Loaded)
+        describe_recovery(cell.name.view(), info);  // fault recovery's policy and record
     return info;
 }
 
@@ -190,6 +193,11 @@ ErrorOr<CellSwapped> KernelControlBackend::swap_cells(const Vector<SwapSource>& 
     }
     link::SwapReport report = TRY(loader::cell_manager().swap(pairs));
     return describe_swap(report);
+}
+
+ErrorOr<RecoveryPolicyInfo> KernelControlBackend::set_recovery_policy(StringView cell, const RecoveryPolicyInfo& policy)
+{
+    return set_recovery_policy_from(cell, policy);
 }
 
 ErrorOr<CellSwapped> KernelControlBackend::rollback_cell(StringView name)

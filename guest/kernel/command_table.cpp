@@ -14,6 +14,7 @@
 #include "log/kernel_log.h"
 #include "log/panic.h"
 #include "platform/platform_ports.h"
+#include "recovery_policy/fault_benchmark.h"
 #include "selftest/selftest.h"
 
 namespace delos::kernel {
@@ -68,6 +69,12 @@ void run_swap_benchmark(const CommandLine&)
     platform::shutdown(platform::kExitSuccess);
 }
 
+void run_fault_benchmark(const CommandLine&)
+{
+    recovery::run_fault_benchmark(200, 120);
+    platform::shutdown(platform::kExitSuccess);
+}
+
 void run_control_echo(const CommandLine&)
 {
     virtio::run_control_echo();  // returns only when the port cannot be opened or breaks
@@ -90,6 +97,7 @@ constexpr KernelCommand kCommands[] = {
     {"bench-tasks", "", "time spawn+join, a context switch, map+unmap and a cross-cell call", run_then_exit<diagnostics::run_task_benchmarks>},
     {"bench-link", "", "time linking the boot set (boot with build/cells/cells.a)", run_link_benchmark},
     {"bench-swap", "", "time 200 swaps of the 64 KiB wide cell (boot with build/cells/swap-test.a)", run_swap_benchmark},
+    {"bench-faults", "", "time fault recovery: a restarted task and a reloaded cell back at work (boot with build/cells/recovery-test.a)", run_fault_benchmark},
     {"probe-mode", "", "time each operation that traps in the current CPU mode (kvm_pvm native or ordinary)", run_then_exit<diagnostics::run_mode_probe>},
     {"panic", "", "panic in the kernel core: the report and exit code 11", run_panic},
     {"crash-page-fault", "", "write to an unmapped page in the boot task (not contained: exit 11)", run_crash<diagnostics::crash_with_page_fault>},

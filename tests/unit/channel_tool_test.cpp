@@ -568,3 +568,16 @@ TEST_F(ChannelTool, SwapAndRollbackErrorsSayWhatWasRefused)
     EXPECT_EQ(run({"rollback"}).code, chan::kExitUsage);
     EXPECT_EQ(run({"push", "x.o", "--load", "--swap"}).code, chan::kExitUsage);
 }
+
+// `policy` sends the whole policy (keys not given take the built-in defaults); a guest without
+// fault recovery (the fake guest) refuses it with its reason; bad settings are usage errors.
+TEST_F(ChannelTool, PolicySettingsAreCheckedAndAGuestWithoutRecoveryRefuses)
+{
+    Result refused = run({"policy", "kv", "window_ms=500", "max_reloads=1"});
+    EXPECT_EQ(refused.code, chan::kExitGuestError);
+    EXPECT_NE(refused.err.find("unsupported: this system has no fault recovery policy"), std::string::npos) << refused.err;
+    EXPECT_EQ(run({"policy"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms=x"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "speed=3"}).code, chan::kExitUsage);
+}
