@@ -2,6 +2,9 @@
 // prints the same ready line; the debug-exit device reports (code << 1) | 1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "vm_test_support.h"
@@ -247,4 +250,34 @@ TEST(QemuTcgBoot, ChannelSessionsGiveMemoryBack)
         << result.out << result.err;
     EXPECT_NE(result.out.find("selftest: 1 passed, 0 failed"), std::string::npos) << result.out;
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+// One command table runs the kernel's commands and prints their help: `help` lists every one,
+// an unknown command lists them too and the kernel runs on, and the README names each.
+TEST(QemuTcgBoot, HelpListsEveryKernelCommandAndTheReadmeNamesThem)
+{
+    DELOS_REQUIRE_QEMU();
+    auto help = run_qemu("microvm", "help", "tcg");
+    ASSERT_FALSE(help.timed_out) << help.out << help.err;
+    EXPECT_EQ(help.exit_code, (0 << 1) | 1) << help.err;
+    std::regex line(R"(\n  ([a-z-]+)( [^:\n]*)?: [^\n]+)");
+    std::vector<std::string> commands;
+    for (auto it = std::sregex_iterator(help.out.begin(), help.out.end(), line); it != std::sregex_iterator(); ++it)
+        commands.push_back((*it)[1]);
+    for (const char* expected : {"run", "help", "exit", "selftest", "control-echo", "bench-tasks", "bench-link", "bench-swap",
+                                 "probe-mode", "panic", "crash-page-fault", "crash-task-spinlocked"})
+        EXPECT_NE(std::find(commands.begin(), commands.end(), expected), commands.end()) << expected << " missing:\n" << help.out;
+
+    std::ifstream readme(std::string(DELOS_SOURCE_DIR) + "/README.md");
+    std::string text{std::istreambuf_iterator<char>(readme), std::istreambuf_iterator<char>()};
+    for (const std::string& command : commands)
+        EXPECT_NE(text.find("`" + command + "`"), std::string::npos) << "README.md does not name the kernel command " << command;
+
+    // An unknown command is named, the commands are listed, and the kernel runs on (as `run`).
+    BackgroundProcess unknown({"qemu-system-x86_64", "-accel", "tcg", "-M", "microvm", "-m", "64M", "-nodefaults",
+                               "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append",
+                               "frobnicate", "-serial", "stdio", "-monitor", "none"});
+    ASSERT_TRUE(unknown.wait_for_output("delos: no control channel", std::chrono::seconds(120))) << unknown.output();
+    EXPECT_NE(unknown.out().find("delos: unknown command 'frobnicate'; running"), std::string::npos) << unknown.output();
+    EXPECT_NE(unknown.out().find("  crash-page-fault: "), std::string::npos) << unknown.output();
 }
