@@ -8,6 +8,7 @@ file(GLOB DELOS_LOADER_FUZZ_SOURCES CONFIGURE_DEPENDS
 delos_add_fuzzer(loader SOURCES
   tests/fuzz/loader_fuzzer.cpp
   ${DELOS_LOADER_FUZZ_SOURCES}
+  guest/lib/crypto/sha256.cpp
   guest/lib/elf/elf_file.cpp
   guest/lib/core/error_or.cpp
   guest/lib/core/format.cpp)
