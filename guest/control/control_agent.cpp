@@ -19,6 +19,8 @@ namespace {
 
 // How long the agent busy-polls for input before it sleeps (see Agent::run).
 constexpr std::uint64_t kInputPollNs = 500'000;
+// 56 KiB for the agent, 8 KiB of it the overflow reserve (task/stack_cache.h); one task, made once.
+constexpr std::size_t kAgentStackPages = 16;
 
 // Frames go only to the connection whose bytes the engine's session holds: a reply to a request
 // of a session that has ended must not reach the next client. The agent and its cell-operation
@@ -128,7 +130,12 @@ void serve_control_channel()
 ErrorOr<void> start_control_agent()
 {
     start_log_capture();
-    auto handle = TRY(task::spawn("control-agent", [] { serve_control_channel(); }));
+    // The agent runs swaps on its own stack (the engine's requests, replies and events are
+    // values, a swap's report and its CellSwapped event among them): the default 16 KiB was
+    // found exhausted by the split-stack check during a swap of the SDK example's service.
+    task::SpawnOptions options;
+    options.stack_pages = kAgentStackPages;
+    auto handle = TRY(task::spawn("control-agent", [] { serve_control_channel(); }, options));
     handle.detach();
     return {};
 }
