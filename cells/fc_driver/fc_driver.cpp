@@ -1,0 +1,180 @@
+// fc_driver.cpp: the fault-campaign driver cell. Booted with `fc.workload=NAME` on the kernel
+// command line (and the campaign archive, build/cells/fault-campaign.a), it runs that workload
+// once to warm up, records the baseline (free frames, heap), prints the target cell's sections,
+// waits for the injector (`fc.wait_host`: until the host writes fc_host_go through the debugger),
+// runs the workload again under the supervisor, checks frames and heap are back at the baseline,
+// prints one verdict line and powers the VM off. Faults are injected into the target, never here.
+#include <atomic>
+
+#include "fc_driver/supervisor.h"
+#include "fc_driver/workloads.h"
+#include "lib/core/format.h"
+#include "linker/cell_info.h"
+#include "linker/kernel/cell_manager.h"
+#include "log/kernel_log.h"
+#include "memory/frame_allocator.h"
+#include "memory/heap.h"
+#include "platform/boot_facts.h"
+#include "platform/platform_ports.h"
+#include "recovery/fault_containment.h"
+#include "task/scheduler.h"
+#include "task/spawn.h"
+#include "task/stack_cache.h"
+
+extern "C" void fc_session_forget();
+
+// Written by the injector (through the debugger) once its breakpoints are in place.
+extern "C" {
+[[gnu::visibility("default"), gnu::used]] volatile std::uint64_t fc_host_go = 0;
+}
+
+namespace delos::fault_workload {
+
+namespace {
+
+constexpr std::uint64_t kHostWaitNs = 120'000'000'000;
+
+struct WorkloadKind {
+    StringView name;
+    StringView target;
+};
+constexpr WorkloadKind kWorkloads[] = {
+    {"kv", "fc_kvserver"},
+    {"pipeline", "fc_pipeline"},
+    {"session", "fc_session"},
+    {"session-stateful", "fc_session"},
+};
+
+// The value of `key=` on the command line ("" if absent), or "1" for a bare `key`.
+StringView command_line_value(StringView key)
+{
+    StringView line = platform::boot_info().command_line;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && line[i] == ' ')
+            ++i;
+        std::size_t start = i;
+        while (i < line.size() && line[i] != ' ')
+            ++i;
+        StringView word = line.substr(start, i - start);
+        if (word == key)
+            return "1";
+        if (word.size() > key.size() && word.substr(0, key.size()) == key && word[key.size()] == '=')
+            return word.substr(key.size() + 1);
+    }
+    return "";
+}
+
+struct Usage {
+    std::uint64_t free_frames;
+    std::uint64_t heap_bytes;
+    std::uint64_t heap_allocations;
+};
+
+// What is in use once everything the workload started has ended: retired cell versions
+// collected, cached task stacks given back.
+Usage settled_usage()
+{
+    (void)loader::cell_manager().collect_retired();
+    task::stack_cache::release_all();
+    auto heap = memory::heap_statistics();
+    return Usage{memory::frame_allocator().free_frames(), heap.bytes_in_use, heap.allocations_in_use};
+}
+
+WorkloadOutcome run_once(const WorkloadKind& kind, TargetCell& target, RecoveryStatistics& recovery)
+{
+    Supervisor supervisor(target);
+    WorkloadOutcome outcome;
+    if (kind.name == "kv")
+        outcome = run_kv_workload(supervisor, target);
+    else if (kind.name == "pipeline")
+        outcome = run_pipeline_workload(supervisor, target);
+    else
+        outcome = run_session_workload(supervisor, target, kind.name == "session-stateful");
+    supervisor.finish();
+    recovery = supervisor.statistics();
+    return outcome;
+}
+
+void print_sections(StringView target)
+{
+    auto cell = loader::cell_manager().cell(target, true);
+    if (cell.is_error()) {
+        kprint("fc: target {} not loaded\n", target);
+        return;
+    }
+    for (const auto& section : cell.value().sections)
+        kprint("fc: section {} {:#x} {} {}\n", link::section_kind_name(section.kind), section.address, section.size, section.name);
+}
+
+void drive(const WorkloadKind& kind)
+{
+    TargetCell target(kind.target);
+    RecoveryStatistics warmup_recovery;
+    // Warm-up: one reload and one whole run, so the kv store, the cell manager's records of a
+    // swapped cell and the heap's slabs reach the sizes a measured run leaves behind.
+    if (auto reloaded = target.reload(); reloaded.is_error()) {
+        kprint("fc: verdict=incomplete workload={} problem=\"warm-up reload failed: {}\"\n", kind.name, reloaded.error().message);
+        platform::shutdown(platform::kExitSuccess);
+    }
+    WorkloadOutcome warmup = run_once(kind, target, warmup_recovery);
+    if (!warmup.complete || !warmup.correct || warmup_recovery.faults) {
+        kprint("fc: verdict=incomplete workload={} problem=\"warm-up run failed: {}\"\n", kind.name, warmup.problem);
+        platform::shutdown(platform::kExitSuccess);
+    }
+    if (kind.name == "session-stateful")
+        fc_session_forget();
+    Usage baseline = settled_usage();
+    std::uint64_t contained_before = task::fault_containment_statistics().contained;
+
+    print_sections(kind.target);
+    kprint("fc: ready workload={} target={} go={:#x}\n", kind.name, kind.target,
+           reinterpret_cast<std::uint64_t>(&fc_host_go));
+    if (command_line_value("fc.wait_host") == "1") {
+        std::uint64_t waited = 0;
+        while (fc_host_go == 0 && waited < kHostWaitNs) {
+            task::scheduler::sleep_for(1'000'000);
+            waited += 1'000'000;
+        }
+    }
+
+    RecoveryStatistics recovery;
+    WorkloadOutcome outcome = run_once(kind, target, recovery);
+    Usage after = settled_usage();
+    std::uint64_t contained = task::fault_containment_statistics().contained - contained_before;
+
+    const char* verdict = !outcome.complete ? "incomplete" : (outcome.correct ? "correct" : "wrong");
+    std::int64_t frames_delta = static_cast<std::int64_t>(baseline.free_frames) - static_cast<std::int64_t>(after.free_frames);
+    std::int64_t heap_delta = static_cast<std::int64_t>(after.heap_bytes) - static_cast<std::int64_t>(baseline.heap_bytes);
+    std::int64_t allocations_delta =
+        static_cast<std::int64_t>(after.heap_allocations) - static_cast<std::int64_t>(baseline.heap_allocations);
+    kprint("fc: verdict={} workload={} requests={} retries={} faults={} contained={} restarts={} reloads={} "
+           "reload_failures={} wrong_answers={} hung={} frames_delta={} heap_delta={} allocations_delta={} problem=\"{}\"\n",
+           verdict, kind.name, outcome.requests, outcome.retries, recovery.faults, contained, recovery.restarts,
+           recovery.reloads, recovery.reload_failures, recovery.wrong_answers, recovery.hung, frames_delta, heap_delta,
+           allocations_delta, outcome.problem);
+    platform::shutdown(platform::kExitSuccess);
+}
+
+ErrorOr<void> driver_init()
+{
+    StringView name = command_line_value("fc.workload");
+    if (name.empty())
+        return {};  // not a campaign boot: stay idle
+    for (const WorkloadKind& kind : kWorkloads) {
+        if (kind.name == name) {
+            const WorkloadKind* chosen = &kind;
+            auto main = TRY(task::spawn("fc.main", [chosen] { drive(*chosen); }));
+            main.detach();
+            return {};
+        }
+    }
+    kprint("fc: unknown workload '{}' (known: kv, pipeline, session, session-stateful)\n", name);
+    return {};
+}
+
+} // namespace
+
+} // namespace delos::fault_workload
+
+DELOS_CELL("fc_driver", "1.0.0", delos::fault_workload::driver_init, nullptr);
