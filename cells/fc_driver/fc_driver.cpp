@@ -75,7 +75,15 @@ struct Usage {
 // collected, cached task stacks given back.
 Usage settled_usage()
 {
-    (void)loader::cell_manager().collect_retired();
+    auto& cells = loader::cell_manager();
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        (void)cells.collect_retired();
+        if (cells.retiring_cells().empty())
+            break;
+        task::scheduler::sleep_for(2'000'000);
+    }
+    if (auto retiring = cells.retiring_cells(); !retiring.empty())
+        kprint("fc: {} retired cell version(s) still referenced ({} generation {})\n", retiring.size(), retiring[0].name, retiring[0].generation);
     task::stack_cache::release_all();
     auto heap = memory::heap_statistics();
     return Usage{memory::frame_allocator().free_frames(), heap.bytes_in_use, heap.allocations_in_use};
@@ -111,11 +119,14 @@ void drive(const WorkloadKind& kind)
 {
     TargetCell target(kind.target);
     RecoveryStatistics warmup_recovery;
-    // Warm-up: one reload and one whole run, so the kv store, the cell manager's records of a
-    // swapped cell and the heap's slabs reach the sizes a measured run leaves behind.
-    if (auto reloaded = target.reload(); reloaded.is_error()) {
-        kprint("fc: verdict=incomplete workload={} problem=\"warm-up reload failed: {}\"\n", kind.name, reloaded.error().message);
-        platform::shutdown(platform::kExitSuccess);
+    // Warm-up: two reloads and one whole run, so the kv store, the heap's slabs and the cell
+    // manager's records of a swapped cell reach the sizes a measured run leaves behind (a swap
+    // keeps the replaced generation's object for rollback; the boot generation's is the archive's).
+    for (int reload = 0; reload < 2; ++reload) {
+        if (auto reloaded = target.reload(); reloaded.is_error()) {
+            kprint("fc: verdict=incomplete workload={} problem=\"warm-up reload failed: {}\"\n", kind.name, reloaded.error().message);
+            platform::shutdown(platform::kExitSuccess);
+        }
     }
     WorkloadOutcome warmup = run_once(kind, target, warmup_recovery);
     if (!warmup.complete || !warmup.correct || warmup_recovery.faults) {
