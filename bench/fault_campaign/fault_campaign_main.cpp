@@ -287,7 +287,14 @@ int main(int argc, char** argv)
             if (index >= plan.size())
                 return;
             Planned& planned = plan[index];
-            planned.result = run_injection(options.run, planned.point, "run-" + std::to_string(job) + "-" + std::to_string(index));
+            // A guest that never got ready had no fault injected yet (a boot that failed under a
+            // loaded host): boot it again, twice at most.
+            for (int attempt = 0; attempt < 3; ++attempt) {
+                planned.result = run_injection(options.run, planned.point, "run-" + std::to_string(job) + "-" + std::to_string(index));
+                if (!planned.result.what.starts_with("harness: the VM ended before the workload was ready")
+                    && !planned.result.what.starts_with("harness: the workload was not ready"))
+                    break;
+            }
             std::size_t done = ++finished;
             if (!options.quiet) {
                 std::lock_guard lock(progress);
