@@ -141,8 +141,8 @@ GuestReport parse_guest_console(std::string_view console)
         } else if (line.starts_with("fc: verdict=")) {
             report.verdict = parse_verdict_line(line);
         }
-        if (line.starts_with("delos: FAULT #"))
-            ++report.contained_faults;
+        if (line.starts_with("delos: FAULT #") && report.ready)
+            ++report.contained_faults;  // after the ready line: the warm-up's fault on purpose is not counted
         if (contains(line, "not contained"))
             report.uncontained = true;
         if (contains(line, "PANIC") || contains(line, "panic:") || contains(line, "unhandled exception"))

@@ -37,7 +37,7 @@ struct GuestReport {
     bool ready = false;
     std::uint64_t go_address = 0;
     std::optional<Verdict> verdict;
-    int contained_faults = 0;       // "delos: FAULT #" lines
+    int contained_faults = 0;       // "delos: FAULT #" lines after the ready line
     bool uncontained = false;       // "not contained"
     bool panicked = false;          // a panic or an unhandled exception report
     std::string last_kernel_line;   // the last "delos:" line (for failure reports)

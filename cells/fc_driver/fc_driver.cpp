@@ -14,12 +14,14 @@
 #include "log/kernel_log.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
+#include "memory/page_table.h"
 #include "platform/boot_facts.h"
 #include "platform/platform_ports.h"
 #include "recovery/fault_containment.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
 #include "task/stack_cache.h"
+#include "task/task_registry.h"
 
 extern "C" void fc_session_forget();
 
@@ -67,8 +69,11 @@ StringView command_line_value(StringView key)
 
 struct Usage {
     std::uint64_t free_frames;
+    std::uint64_t page_table_frames;  // split 2 MiB pages stay split: counted apart
     std::uint64_t heap_bytes;
     std::uint64_t heap_allocations;
+    std::uint64_t live_tasks;
+    std::uint64_t heap_pages;  // frames the heap holds: its slabs keep pages after their objects go
 };
 
 // What is in use once everything the workload started has ended: retired cell versions
@@ -78,12 +83,14 @@ Usage read_usage()
 {
     task::stack_cache::release_all();
     auto heap = memory::heap_statistics();
-    return Usage{memory::frame_allocator().free_frames(), heap.bytes_in_use, heap.allocations_in_use};
+    return Usage{memory::frame_allocator().free_frames(), memory::kernel_page_table().table_frames(), heap.bytes_in_use,
+                 heap.allocations_in_use, task::registry::live_count(), heap.pages_held};
 }
 
 bool same_usage(const Usage& a, const Usage& b)
 {
-    return a.free_frames == b.free_frames && a.heap_bytes == b.heap_bytes && a.heap_allocations == b.heap_allocations;
+    return a.free_frames == b.free_frames && a.page_table_frames == b.page_table_frames && a.heap_bytes == b.heap_bytes && a.heap_allocations == b.heap_allocations
+           && a.live_tasks == b.live_tasks && a.heap_pages == b.heap_pages;
 }
 
 Usage settled_usage()
@@ -190,15 +197,24 @@ void drive(const WorkloadKind& kind)
     std::uint64_t contained = task::fault_containment_statistics().contained - contained_before;
 
     const char* verdict = !outcome.complete ? "incomplete" : (outcome.correct ? "correct" : "wrong");
-    std::int64_t frames_delta = static_cast<std::int64_t>(baseline.free_frames) - static_cast<std::int64_t>(after.free_frames);
+    // Frames in use beyond the baseline, without the page tables that splitting a 2 MiB page for
+    // a new placement of the reloaded cell's sections added (the kernel never merges them back:
+    // bounded by RAM / 2 MiB tables, reported apart as page_table_frames_delta).
+    std::int64_t page_table_delta =
+        static_cast<std::int64_t>(after.page_table_frames) - static_cast<std::int64_t>(baseline.page_table_frames);
+    // Likewise the heap's own pages: a busier moment leaves more slab pages held (empty slabs are
+    // kept); objects left behind show in heap_delta and allocations_delta, exactly.
+    std::int64_t heap_pages_delta = static_cast<std::int64_t>(after.heap_pages) - static_cast<std::int64_t>(baseline.heap_pages);
+    std::int64_t frames_delta = static_cast<std::int64_t>(baseline.free_frames) - static_cast<std::int64_t>(after.free_frames)
+                                - page_table_delta - heap_pages_delta;
     std::int64_t heap_delta = static_cast<std::int64_t>(after.heap_bytes) - static_cast<std::int64_t>(baseline.heap_bytes);
     std::int64_t allocations_delta =
         static_cast<std::int64_t>(after.heap_allocations) - static_cast<std::int64_t>(baseline.heap_allocations);
     kprint("fc: verdict={} workload={} requests={} retries={} faults={} contained={} restarts={} reloads={} "
-           "reload_failures={} wrong_answers={} hung={} frames_delta={} heap_delta={} allocations_delta={} problem=\"{}\"\n",
+           "reload_failures={} wrong_answers={} hung={} frames_delta={} page_table_frames_delta={} heap_pages_delta={} heap_delta={} allocations_delta={} tasks_delta={} problem=\"{}\"\n",
            verdict, kind.name, outcome.requests, outcome.retries, recovery.faults, contained, recovery.restarts,
-           recovery.reloads, recovery.reload_failures, recovery.wrong_answers, recovery.hung, frames_delta, heap_delta,
-           allocations_delta, outcome.problem);
+           recovery.reloads, recovery.reload_failures, recovery.wrong_answers, recovery.hung, frames_delta, page_table_delta, heap_pages_delta, heap_delta,
+           allocations_delta, static_cast<std::int64_t>(after.live_tasks) - static_cast<std::int64_t>(baseline.live_tasks), outcome.problem);
     platform::shutdown(platform::kExitSuccess);
 }
 
