@@ -6,6 +6,7 @@
 // prints one verdict line and powers the VM off. Faults are injected into the target, never here.
 #include <atomic>
 
+#include "fault_workloads/workload_protocol.h"
 #include "fc_driver/supervisor.h"
 #include "fc_driver/workloads.h"
 #include "lib/core/format.h"
@@ -24,6 +25,10 @@
 #include "task/task_registry.h"
 
 extern "C" void fc_session_forget();
+extern "C" void fc_kvserver_serve(const delos::fault_workload::KvRequest& request, delos::fault_workload::KvReply& reply);
+extern "C" void fc_pipeline_stage(std::uint32_t stage, delos::fault_workload::Block& block);
+extern "C" void fc_session_serve_stateless(const delos::fault_workload::SessionRequest& request,
+                                           delos::fault_workload::SessionState& reply);
 
 // Written by the injector (through the debugger) once its breakpoints are in place.
 extern "C" {
@@ -115,13 +120,30 @@ Usage settled_usage()
     return usage;
 }
 
-// A contained fault on purpose, during the warm-up: the first fault's one-time costs (the
-// report's paths, the fault log) land before the baseline, and containment is shown alive.
+// A contained fault on purpose inside the target, during the warm-up: the one-time costs of a
+// first fault in that cell (the report's symbolisation of it, the fault log) land before the
+// baseline, and containment is shown alive. The target's entry gets a request at an unmapped
+// address, as a corrupted caller would hand it.
 volatile std::uint64_t g_unmapped_address = 8;
 
-bool fault_once()
+void fault_in_target(const WorkloadKind& kind)
 {
-    auto faulting = task::spawn("fc.warmup.fault", [] { *reinterpret_cast<volatile std::uint64_t*>(g_unmapped_address) = 1; });
+    std::uint64_t bad = g_unmapped_address;
+    if (kind.name == "kv") {
+        KvReply reply{};
+        fc_kvserver_serve(*reinterpret_cast<const KvRequest*>(bad), reply);
+    } else if (kind.name == "pipeline") {
+        fc_pipeline_stage(0, *reinterpret_cast<Block*>(bad));
+    } else {
+        SessionState reply{};
+        fc_session_serve_stateless(*reinterpret_cast<const SessionRequest*>(bad), reply);
+    }
+}
+
+bool fault_once(const WorkloadKind& kind)
+{
+    const WorkloadKind* chosen = &kind;
+    auto faulting = task::spawn("fc.warmup.fault", [chosen] { fault_in_target(*chosen); });
     if (faulting.is_error())
         return false;
     return faulting.value().join().end() == task::TaskEnd::Faulted;
@@ -166,7 +188,7 @@ void drive(const WorkloadKind& kind)
             platform::shutdown(platform::kExitSuccess);
         }
     }
-    if (!fault_once()) {
+    if (!fault_once(kind)) {
         kprint("fc: verdict=incomplete workload={} problem=\"warm-up: a fault on purpose was not contained\"\n", kind.name);
         platform::shutdown(platform::kExitSuccess);
     }
