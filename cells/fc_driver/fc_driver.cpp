@@ -40,6 +40,8 @@ namespace delos::fault_workload {
 namespace {
 
 constexpr std::uint64_t kHostWaitNs = 120'000'000'000;
+// Plain reloads during the warm-up (then two more beside a retiring version).
+constexpr int kWarmupReloads = 2;
 
 struct WorkloadKind {
     StringView name;
@@ -140,6 +142,40 @@ void fault_in_target(const WorkloadKind& kind)
     }
 }
 
+// A reload while a task still refers to the old version (as a measured reload usually is: a
+// worker is still in the old code), so the kernel's tables reach the size a live, a retiring
+// and a new version at once need. The pin task holds an address of the old code on its stack,
+// which keeps that version retiring until the pin ends.
+std::atomic<bool> g_release_pin{false};
+
+std::uint64_t target_entry(const WorkloadKind& kind)
+{
+    if (kind.name == "kv")
+        return reinterpret_cast<std::uint64_t>(&fc_kvserver_serve);
+    if (kind.name == "pipeline")
+        return reinterpret_cast<std::uint64_t>(&fc_pipeline_stage);
+    return reinterpret_cast<std::uint64_t>(&fc_session_serve_stateless);
+}
+
+bool reload_while_referenced(const WorkloadKind& kind, TargetCell& target)
+{
+    g_release_pin.store(false, std::memory_order_release);
+    std::uint64_t entry = target_entry(kind);
+    auto pin = task::spawn("fc.warmup.pin", [entry] {
+        volatile std::uint64_t held = entry;
+        while (!g_release_pin.load(std::memory_order_acquire))
+            task::scheduler::sleep_for(1'000'000);
+        (void)held;
+    });
+    if (pin.is_error())
+        return false;
+    task::scheduler::sleep_for(3'000'000);
+    bool reloaded = !target.reload().is_error();
+    g_release_pin.store(true, std::memory_order_release);
+    (void)pin.value().join();
+    return reloaded;
+}
+
 bool fault_once(const WorkloadKind& kind)
 {
     const WorkloadKind* chosen = &kind;
@@ -188,9 +224,15 @@ void drive(const WorkloadKind& kind)
     // manager's records of a swapped cell reach the sizes a measured run leaves behind (a swap
     // keeps the replaced generation's object for rollback; the boot generation's is the archive's;
     // the first reload after a fault in the cell grows a kernel record by 64 bytes, once).
-    for (int reload = 0; reload < 2; ++reload) {
+    for (int reload = 0; reload < kWarmupReloads; ++reload) {
         if (auto reloaded = target.reload(); reloaded.is_error()) {
             kprint("fc: verdict=incomplete workload={} problem=\"warm-up reload failed: {}\"\n", kind.name, reloaded.error().message);
+            platform::shutdown(platform::kExitSuccess);
+        }
+    }
+    for (int reload = 0; reload < 2; ++reload) {
+        if (!reload_while_referenced(kind, target)) {
+            kprint("fc: verdict=incomplete workload={} problem=\"warm-up: a reload beside a retiring version failed\"\n", kind.name);
             platform::shutdown(platform::kExitSuccess);
         }
     }
