@@ -6,13 +6,16 @@
 #    landing pads let fault recovery unwind a faulting task and run its destructors, including
 #    those of the frame that faulted (see docs/unwinding.md),
 #  - frame pointers for cheap, reliable backtraces,
-#  - one section per function and datum, which the cell loader relies on.
+#  - one section per function and datum, which the cell loader relies on,
+#  - split-stack prologues: every function checks its frame against the task's stack limit
+#    (%fs:0x70) and calls __morestack, which makes a stack overflow a contained fault
+#    (arch/x86_64/stack_limit.h, docs/watchdog-and-stack-overflow.md).
 set(DELOS_GUEST_CXX_FLAGS
   -ffreestanding -fno-rtti -fexceptions -fnon-call-exceptions -fasynchronous-unwind-tables
   -fno-threadsafe-statics -fno-use-cxa-atexit
   -mno-red-zone -mgeneral-regs-only -mcmodel=small -fno-pic -fno-pie -fno-plt
   -fno-stack-protector -fcf-protection=none -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
-  -ffunction-sections -fdata-sections
+  -ffunction-sections -fdata-sections -fsplit-stack
   -fno-delete-null-pointer-checks -fno-builtin-malloc -fno-builtin-free
   -Wall -Wextra -Wno-unused-parameter
 )

@@ -1,5 +1,6 @@
 // channel_benchmark.cpp: delos-bench-channel measures the control channel end to end: a
-// controller on delos-vmm's control socket (and on QEMU microvm's chardev socket) pushes build/cells/bulk.o (1 MiB, verified by
+// controller on delos-vmm's control socket (and on QEMU microvm's chardev socket, and on a libvirt
+// q35 domain's channel socket) pushes build/cells/bulk.o (1 MiB, verified by
 // SHA-256 and parsed as a cell by the guest's agent) and times no-op pings. The baseline is the
 // same client against the fake guest agent in this process (same protocol, same freestanding
 // codec, a unix socket, no VM), so the ratio is what the VM path adds.
@@ -33,6 +34,7 @@ struct Figures {
     double push_mib_per_s = -1;
     double rtt_us_median = -1;
     double rtt_us_p99 = -1;
+    double rtt_idle_us_median = -1;  // a ping after the guest has stopped polling (its interrupt path)
     double exits_per_ping = -1;  // delos-vmm only: userspace exits + virtio notifications (ioeventfd exits)
     double exits_per_mib = -1;
     double interrupts_per_ping = -1;
@@ -96,10 +98,23 @@ Figures measure(const std::string& socket, const std::string& object, int pings,
     }
     figures.rtt_us_median = percentile(round_trips, 0.5);
     figures.rtt_us_p99 = percentile(round_trips, 0.99);
+    // The same after a pause longer than the guest agent's busy-poll window (500 us): the request
+    // then finds the guest asleep and must come through the device interrupt.
+    std::vector<double> idle_round_trips;
+    for (int i = 0; i < std::min(pings, 50); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(3));
+        v1::HostMessage ping;
+        ping.mutable_ping();
+        auto start = std::chrono::steady_clock::now();
+        client.call(std::move(ping));
+        idle_round_trips.push_back(std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count());
+    }
+    figures.rtt_idle_us_median = percentile(idle_round_trips, 0.5);
     ExitSnapshot after_pings = vm ? snapshot_exits(*vm) : ExitSnapshot{};
     if (at_start.exits >= 0 && after_pings.exits >= 0) {
-        figures.exits_per_ping = (after_pings.total() - at_start.total()) / pings;
-        figures.interrupts_per_ping = (after_pings.interrupts - at_start.interrupts) / pings;
+        double all_pings = pings + static_cast<double>(idle_round_trips.size());
+        figures.exits_per_ping = (after_pings.total() - at_start.total()) / all_pings;
+        figures.interrupts_per_ping = (after_pings.interrupts - at_start.interrupts) / all_pings;
     }
 
     std::vector<double> rates;
@@ -133,13 +148,21 @@ std::string read_file(const std::string& path)
     return std::string((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
 }
 
+// The guest every VM column boots: build/guest/delos.elf, or DELOS_BENCH_KERNEL (e.g. an older
+// build's, to compare guest changes on the same machine at the same time).
+std::string guest_kernel(const std::string& build)
+{
+    const char* other = std::getenv("DELOS_BENCH_KERNEL");
+    return other && *other ? other : build + "/guest/delos.elf";
+}
+
 double ratio(double delos, double baseline) { return delos > 0 && baseline > 0 ? delos / baseline : -1; }
 
 // QEMU microvm with the control channel on a chardev unix socket (docs/qemu-and-libvirt.md).
 std::vector<std::string> qemu_microvm_command(const std::string& build, const std::string& socket, const char* accel)
 {
     return {"qemu-system-x86_64", "-accel", accel, "-M", "microvm,acpi=off", "-m", "256M", "-nodefaults",
-            "-no-user-config", "-nographic", "-no-reboot", "-kernel", build + "/guest/delos.elf", "-initrd",
+            "-no-user-config", "-nographic", "-no-reboot", "-kernel", guest_kernel(build), "-initrd",
             build + "/cells/cells.a", "-append", "run", "-serial", "stdio", "-monitor", "none", "-global",
             "virtio-mmio.force-legacy=false", "-device", "virtio-serial-device", "-device",
             "virtserialport,name=org.delos.control.0,chardev=control", "-chardev",
@@ -167,6 +190,73 @@ bool measure_vm(const std::vector<std::string>& command, const std::string& sock
     return true;
 }
 
+constexpr const char* kLibvirtUri = "qemu:///system";
+
+bool libvirt_answers()
+{
+    return run_child({"virsh", "-q", "-c", kLibvirtUri, "version"}, {std::chrono::seconds(20), ""}).exit_code == 0;
+}
+
+// Empty when libvirt answers (already running, or started here as the libvirt tests do: no
+// systemd on this machine; the daemons stay up afterwards); else why the column is skipped.
+std::string ensure_libvirt_running()
+{
+    for (const char* program : {"virsh", "libvirtd", "virtlogd"}) {
+        if (!program_exists(program))
+            return std::string(program) + " is not installed (libvirt-daemon-system, libvirt-clients)";
+    }
+    if (libvirt_answers())
+        return {};
+    if (::geteuid() != 0)
+        return "libvirtd is not running and starting the system daemon needs root";
+    for (const char* daemon : {"virtlogd", "libvirtd"}) {
+        auto started = run_child({daemon, "-d"}, {std::chrono::seconds(30), ""});
+        std::fprintf(stderr, "delos-bench-channel: started %s -d (exit %d)\n", daemon, started.exit_code);
+    }
+    for (int attempt = 0; attempt < 100; ++attempt) {
+        if (libvirt_answers())
+            return {};
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return "libvirtd does not answer on qemu:///system after 'virtlogd -d; libvirtd -d'";
+}
+
+// A q35 domain (virtio-serial-pci behind a PCIe root port) from deploy/delos-q35.xml, started by
+// deploy/delos-libvirt, measured through libvirt's channel socket, then destroyed and undefined.
+bool measure_libvirt(const std::string& build, const std::string& stem, const char* domain_type, const std::string& object,
+                     int pings, int pushes, Figures& out)
+{
+    std::string domain = "delos-bench-channel-" + std::to_string(::getpid());
+    std::string socket = stem + "-libvirt.sock", serial_log = stem + "-libvirt.serial.log";
+    auto virsh = [&](const char* command) {
+        run_child({"virsh", "-q", "-c", kLibvirtUri, command, domain}, {std::chrono::seconds(60), ""});
+    };
+    virsh("destroy");
+    virsh("undefine");
+    ::unlink(socket.c_str());
+    auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", "q35", "--type", domain_type,
+                              "--kernel", guest_kernel(build), "--cells", build + "/cells/cells.a", "--socket", socket,
+                              "--serial-log", serial_log, "--uri", kLibvirtUri, "--wait", "300", domain},
+                             {std::chrono::seconds(360), ""});
+    bool ok = started.exit_code == 0;
+    if (!ok) {
+        std::fprintf(stderr, "delos-bench-channel: libvirt q35 domain did not serve its channel:\n%s%s", started.out.c_str(),
+                     started.err.c_str());
+    } else {
+        try {
+            out = measure(socket, object, pings, pushes, "libvirt q35 guest");
+        } catch (const std::exception& error) {
+            std::fprintf(stderr, "delos-bench-channel: libvirt q35: %s\n", error.what());
+            ok = false;
+        }
+    }
+    virsh("destroy");
+    virsh("undefine");
+    ::unlink(socket.c_str());
+    ::unlink(serial_log.c_str());
+    return ok;
+}
+
 std::string cell(double value, const char* format)
 {
     if (value < 0)
@@ -180,7 +270,7 @@ std::string cell(double value, const char* format)
 
 int main(int argc, char** argv)
 {
-    bool json = false;
+    bool json = false, libvirt = true;
     int pings = 200, pushes = 1;
     for (int i = 1; i < argc; ++i) {
         std::string argument = argv[i];
@@ -190,8 +280,10 @@ int main(int argc, char** argv)
             pings = std::max(1, std::atoi(argv[++i]));
         else if (argument == "--pushes" && i + 1 < argc)
             pushes = std::max(1, std::atoi(argv[++i]));
+        else if (argument == "--no-libvirt")
+            libvirt = false;
         else {
-            std::fprintf(stderr, "usage: delos-bench-channel [--pings N] [--pushes N] [--json]\n");
+            std::fprintf(stderr, "usage: delos-bench-channel [--pings N] [--pushes N] [--no-libvirt] [--json]\n");
             return 2;
         }
     }
@@ -203,9 +295,18 @@ int main(int argc, char** argv)
         std::fprintf(stderr, "delos-bench-channel: /dev/kvm is not available: the delos-vmm column is skipped\n");
     if (!have_qemu)
         std::fprintf(stderr, "delos-bench-channel: qemu-system-x86_64 is not installed: the QEMU column is skipped\n");
+    std::string libvirt_skipped;
+    if (!libvirt)
+        libvirt_skipped = "--no-libvirt";
+    else if (!have_qemu)
+        libvirt_skipped = "qemu-system-x86_64 is not installed";
+    else
+        libvirt_skipped = ensure_libvirt_running();
+    if (!libvirt_skipped.empty())
+        std::fprintf(stderr, "delos-bench-channel: the libvirt q35 column is skipped: %s\n", libvirt_skipped.c_str());
     std::string build = DELOS_BUILD_DIR;
-    Figures vmm, qemu, host;
-    bool vmm_ran = false, qemu_ran = false;
+    Figures vmm, qemu, host, libvirt_q35;
+    bool vmm_ran = false, qemu_ran = false, libvirt_ran = false;
     std::size_t object_bytes = 0;
     try {
         std::string object = read_file(build + "/cells/bulk.o");
@@ -218,7 +319,7 @@ int main(int argc, char** argv)
         }
         if (have_kvm) {
             vmm_ran = measure_vm({build + "/bin/delos-vmm", "--module", build + "/cells/cells.a", "--control-socket",
-                                  stem + ".sock", build + "/guest/delos.elf"},
+                                  stem + ".sock", guest_kernel(build)},
                                  stem + ".sock", object, pings, pushes, "delos-vmm guest", true, vmm);
             if (!vmm_ran)
                 return 1;
@@ -229,6 +330,11 @@ int main(int argc, char** argv)
             if (!qemu_ran)
                 return 1;
         }
+        if (libvirt_skipped.empty()) {
+            libvirt_ran = measure_libvirt(build, stem, have_kvm ? "kvm" : "qemu", object, pings, pushes, libvirt_q35);
+            if (!libvirt_ran)
+                return 1;
+        }
     } catch (const std::exception& error) {
         std::fprintf(stderr, "delos-bench-channel: %s\n", error.what());
         return 1;
@@ -236,25 +342,30 @@ int main(int argc, char** argv)
 
     if (json) {
         std::printf("{\"object_bytes\": %zu, \"push_mib_per_s\": %s, \"rtt_us_median\": %s, \"rtt_us_p99\": %s, "
-                    "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s, "
+                    "\"host_push_mib_per_s\": %s, \"host_rtt_us_median\": %s, \"host_rtt_us_p99\": %s, \"rtt_idle_us_median\": %s, \"host_rtt_idle_us_median\": %s, "
                     "\"exits_per_ping\": %s, \"exits_per_mib\": %s, \"interrupts_per_ping\": %s, \"interrupts_per_mib\": %s, "
                     "\"qemu_microvm_accel\": %s, \"qemu_microvm_push_mib_per_s\": %s, \"qemu_microvm_rtt_us_median\": %s, "
-                    "\"qemu_microvm_rtt_us_p99\": %s}\n",
+                    "\"qemu_microvm_rtt_us_p99\": %s, \"qemu_microvm_rtt_idle_us_median\": %s, \"libvirt_q35_domain_type\": %s, \"libvirt_q35_push_mib_per_s\": %s, "
+                    "\"libvirt_q35_rtt_us_median\": %s, \"libvirt_q35_rtt_us_p99\": %s, \"libvirt_q35_rtt_idle_us_median\": %s}\n",
                     object_bytes, json_number(vmm.push_mib_per_s).c_str(), json_number(vmm.rtt_us_median).c_str(),
                     json_number(vmm.rtt_us_p99).c_str(), json_number(host.push_mib_per_s).c_str(),
                     json_number(host.rtt_us_median).c_str(), json_number(host.rtt_us_p99).c_str(),
+                    json_number(vmm.rtt_idle_us_median).c_str(), json_number(host.rtt_idle_us_median).c_str(),
                     json_number(vmm.exits_per_ping).c_str(), json_number(vmm.exits_per_mib).c_str(),
                     json_number(vmm.interrupts_per_ping).c_str(), json_number(vmm.interrupts_per_mib).c_str(),
                     qemu_ran ? (std::string("\"") + qemu_accel + "\"").c_str() : "null",
                     json_number(qemu.push_mib_per_s).c_str(), json_number(qemu.rtt_us_median).c_str(),
-                    json_number(qemu.rtt_us_p99).c_str());
+                    json_number(qemu.rtt_us_p99).c_str(), json_number(qemu.rtt_idle_us_median).c_str(), libvirt_ran ? (have_kvm ? "\"kvm\"" : "\"qemu\"") : "null",
+                    json_number(libvirt_q35.push_mib_per_s).c_str(), json_number(libvirt_q35.rtt_us_median).c_str(),
+                    json_number(libvirt_q35.rtt_us_p99).c_str(), json_number(libvirt_q35.rtt_idle_us_median).c_str());
         return 0;
     }
     std::printf("Control channel: push of bulk.o (%.2f MiB) and no-op round trips (%d pings, %d push%s)\n\n",
                 object_bytes / (1024.0 * 1024.0), pings, pushes, pushes == 1 ? "" : "es");
     std::string qemu_header = std::string("QEMU microvm (") + qemu_accel + ")";
-    std::printf("%-26s %16s %10s %20s %10s %22s\n", "", "delos-vmm guest", "ratio", qemu_header.c_str(), "ratio",
-                "fake agent (baseline)");
+    std::string libvirt_header = std::string("libvirt q35 (") + (have_kvm ? "kvm" : "qemu") + ")";
+    std::printf("%-26s %16s %10s %20s %10s %20s %10s %22s\n", "", "delos-vmm guest", "ratio", qemu_header.c_str(), "ratio",
+                libvirt_header.c_str(), "ratio", "fake agent (baseline)");
     struct Row {
         const char* name;
         double Figures::*field;
@@ -263,17 +374,25 @@ int main(int argc, char** argv)
     };
     for (const Row& row : {Row{"push, MiB/s (median)", &Figures::push_mib_per_s, "%.2f", "%.3fx"},
                            Row{"round trip, us (median)", &Figures::rtt_us_median, "%.1f", "%.1fx"},
-                           Row{"round trip, us (p99)", &Figures::rtt_us_p99, "%.1f", "%.1fx"}}) {
-        std::printf("%-26s %16s %10s %20s %10s %22s\n", row.name, cell(vmm.*row.field, row.format).c_str(),
+                           Row{"round trip, us (p99)", &Figures::rtt_us_p99, "%.1f", "%.1fx"},
+                           Row{"after 3 ms idle, us (med)", &Figures::rtt_idle_us_median, "%.1f", "%.1fx"}}) {
+        std::printf("%-26s %16s %10s %20s %10s %20s %10s %22s\n", row.name, cell(vmm.*row.field, row.format).c_str(),
                     cell(ratio(vmm.*row.field, host.*row.field), row.ratio_format).c_str(),
                     cell(qemu.*row.field, row.format).c_str(),
                     cell(ratio(qemu.*row.field, host.*row.field), row.ratio_format).c_str(),
+                    cell(libvirt_q35.*row.field, row.format).c_str(),
+                    cell(ratio(libvirt_q35.*row.field, host.*row.field), row.ratio_format).c_str(),
                     cell(host.*row.field, row.format).c_str());
     }
     std::printf("\nratio: to the fake agent in this process (same protocol and codec, no VM); '-': not run%s\n",
                 have_kvm ? "" : " (delos-vmm needs /dev/kvm)");
     if (qemu_ran && !have_kvm)
         std::printf("QEMU runs under TCG here (no /dev/kvm): its figures measure CPU emulation, not virtualisation\n");
+    if (!libvirt_skipped.empty())
+        std::printf("libvirt q35 column skipped: %s\n", libvirt_skipped.c_str());
+    if (vmm_ran && libvirt_ran)
+        std::printf("libvirt q35 / delos-vmm: round trip %.1fx, push %.2fx\n",
+                    ratio(libvirt_q35.rtt_us_median, vmm.rtt_us_median), ratio(libvirt_q35.push_mib_per_s, vmm.push_mib_per_s));
     if (vmm_ran && qemu_ran)
         std::printf("QEMU microvm / delos-vmm: round trip %.1fx, push %.2fx\n", ratio(qemu.rtt_us_median, vmm.rtt_us_median),
                     ratio(qemu.push_mib_per_s, vmm.push_mib_per_s));

@@ -4,6 +4,8 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <iterator>
+#include <utility>
 #include <cstdio>
 #include <ctime>
 
@@ -73,6 +75,17 @@ std::string enum_word(const std::string& name, const std::string& prefix)
     return word.empty() ? "unknown" : word;
 }
 
+// Guest strings are data: at most 200 bytes, control characters as '?'.
+static std::string printable(const std::string& text)
+{
+    std::string out;
+    for (std::size_t i = 0; i < text.size() && i < 200; ++i) {
+        unsigned char c = static_cast<unsigned char>(text[i]);
+        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+    }
+    return text.size() > 200 ? out + "..." : out;
+}
+
 std::string crash_report(const v1::FaultRecord& record)
 {
     const v1::FaultReport& report = record.report();
@@ -88,7 +101,15 @@ std::string crash_report(const v1::FaultRecord& record)
                   report.cell_version().c_str(), report.cell_generation(), report.fault_count());
     text += line;
     text += "  build: " + (record.cell_sha256().empty() ? std::string("boot archive (not pushed through delosd)")
-                                                        : "sha256 " + record.cell_sha256()) + "\n";
+                                                        : "sha256 " + record.cell_sha256());
+    if (!report.cell_build_id().empty())
+        text += ", build id " + printable(report.cell_build_id());
+    text += "\n";
+    if (!report.boot_id().empty()) {
+        std::snprintf(line, sizeof line, "  guest: boot %s, fault #%llu of that boot\n", printable(report.boot_id()).c_str(),
+                      static_cast<unsigned long long>(report.fault_sequence()));
+        text += line;
+    }
     if (!report.message().empty())
         text += "  " + report.message() + "\n";
     std::snprintf(line, sizeof line, "  task %llu '%s'  rip 0x%llx  addr 0x%llx  vector %u  error 0x%llx\n",
@@ -97,9 +118,29 @@ std::string crash_report(const v1::FaultRecord& record)
                   static_cast<unsigned long long>(report.address()), report.vector(),
                   static_cast<unsigned long long>(report.error_code()));
     text += line;
-    std::snprintf(line, sizeof line, "  at %s+0x%llx\n", report.symbol().empty() ? "??" : report.symbol().c_str(),
+    std::snprintf(line, sizeof line, "  at %s+0x%llx", report.symbol().empty() ? "??" : printable(report.symbol()).c_str(),
                   static_cast<unsigned long long>(report.symbol_offset()));
     text += line;
+    if (!report.section().empty()) {
+        std::snprintf(line, sizeof line, " (section %s+0x%llx)", printable(report.section()).c_str(),
+                      static_cast<unsigned long long>(report.section_offset()));
+        text += line;
+    }
+    text += "\n";
+    if (report.has_registers()) {
+        const v1::FaultRegisters& r = report.registers();
+        const std::pair<const char*, std::uint64_t> registers[] = {
+            {"rax", r.rax()}, {"rbx", r.rbx()}, {"rcx", r.rcx()}, {"rdx", r.rdx()}, {"rsi", r.rsi()}, {"rdi", r.rdi()},
+            {"rbp", r.rbp()}, {"rsp", r.rsp()}, {"r8", r.r8()},   {"r9", r.r9()},   {"r10", r.r10()}, {"r11", r.r11()},
+            {"r12", r.r12()}, {"r13", r.r13()}, {"r14", r.r14()}, {"r15", r.r15()}, {"rip", r.rip()}, {"rflags", r.rflags()}};
+        for (std::size_t i = 0; i < std::size(registers); ++i) {
+            std::snprintf(line, sizeof line, "%s%-6s %016llx", i % 4 == 0 ? "  " : "  ", registers[i].first,
+                          static_cast<unsigned long long>(registers[i].second));
+            text += line;
+            if (i % 4 == 3 || i + 1 == std::size(registers))
+                text += "\n";
+        }
+    }
     int frame = 0;
     for (const v1::BacktraceFrame& entry : report.backtrace()) {
         std::snprintf(line, sizeof line, "  #%-2d 0x%016llx %s+0x%llx%s%s\n", frame++,

@@ -134,6 +134,15 @@ FaultStore::FaultStore(const std::string& directory)
             received_unix_ms INTEGER NOT NULL, report BLOB NOT NULL, cell_sha256 TEXT NOT NULL DEFAULT '',
             UNIQUE(vm, boot_id, guest_sequence)))");
     exec("CREATE INDEX IF NOT EXISTS faults_by_vm ON faults(vm, sequence)");
+    // The guest's own names for a fault: its random boot id and its fault sequence number. A
+    // report the guest sends twice (another event, another connection, a delosd restart that
+    // re-reads the ring) is stored once. Stores made before these columns get them added.
+    if (!has_column("faults", "guest_boot"))
+        exec("ALTER TABLE faults ADD COLUMN guest_boot TEXT NOT NULL DEFAULT ''");
+    if (!has_column("faults", "fault_sequence"))
+        exec("ALTER TABLE faults ADD COLUMN fault_sequence INTEGER NOT NULL DEFAULT 0");
+    exec("CREATE UNIQUE INDEX IF NOT EXISTS faults_by_guest_fault ON faults(vm, guest_boot, fault_sequence) "
+         "WHERE guest_boot != ''");
     exec(R"(CREATE TABLE IF NOT EXISTS events(
             sequence INTEGER PRIMARY KEY AUTOINCREMENT, vm TEXT NOT NULL, kind INTEGER NOT NULL,
             message TEXT NOT NULL, detail TEXT NOT NULL, unix_ms INTEGER NOT NULL,
@@ -145,6 +154,16 @@ FaultStore::FaultStore(const std::string& directory)
 }
 
 FaultStore::~FaultStore() { sqlite3_close(m_db); }
+
+bool FaultStore::has_column(const char* table, const char* column)
+{
+    std::string sql = std::string("PRAGMA table_info(") + table + ")";
+    Statement rows(m_db, sql.c_str());
+    while (rows.step())
+        if (rows.text(1) == column)
+            return true;
+    return false;
+}
 
 void FaultStore::exec(const char* sql)
 {
@@ -273,7 +292,7 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
         try {
             std::int64_t now = unix_ms_now();
             Statement insert(m_db, "INSERT INTO faults(vm, boot_id, guest_sequence, cell, kind, received_unix_ms, report, "
-                                   "cell_sha256) VALUES(?,?,?,?,?,?,?,?)");
+                                   "cell_sha256, guest_boot, fault_sequence) VALUES(?,?,?,?,?,?,?,?,?,?)");
             insert.bind(1, vm)
                 .bind(2, static_cast<std::int64_t>(boot_id))
                 .bind(3, static_cast<std::int64_t>(guest_sequence))
@@ -281,7 +300,12 @@ std::optional<v1::FaultRecord> FaultStore::add_fault(const std::string& vm, std:
                 .bind(5, static_cast<std::int64_t>(report.kind()))
                 .bind(6, now)
                 .bind_blob(7, report.SerializeAsString())
-                .bind(8, cell_sha256);
+                .bind(8, cell_sha256)
+                .bind(9, report.boot_id())
+                // SQLite integers are signed: a hostile sequence past INT64_MAX is clamped, not wrapped.
+                .bind(10, static_cast<std::int64_t>(report.fault_sequence() > static_cast<std::uint64_t>(INT64_MAX)
+                                                        ? static_cast<std::uint64_t>(INT64_MAX)
+                                                        : report.fault_sequence()));
             if (!insert.run_allowing_constraint()) {
                 exec("ROLLBACK");
                 return std::nullopt;  // stored before: a re-delivery

@@ -83,6 +83,7 @@ public:
 
 private:
     void exec(const char* sql);
+    bool has_column(const char* table, const char* column);
     void insert_event(v1::EventRecord& event);  // with m_mutex held
     void notify();
 

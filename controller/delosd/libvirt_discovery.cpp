@@ -1,4 +1,4 @@
-// libvirt_discovery.cpp: the libvirt poller behind delosd --libvirt-uri (see the header).
+// libvirt_discovery.cpp: libvirt discovery behind delosd --libvirt-uri: lifecycle events and polls (see the header).
 #include "libvirt_discovery.h"
 
 #include <libvirt/libvirt.h>
@@ -10,7 +10,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include "controller_core.h"
@@ -48,7 +50,70 @@ void ignore_libvirt_error(void*, virErrorPtr) {}  // errors are read with virGet
 
 std::string libvirt_error() { return virGetLastErrorMessage(); }
 
+// libvirt's default event loop, once per process (it is global to libvirt): domain events and
+// keepalives are dispatched from it. Registered before any connection opens (discovery opens
+// the only ones delosd has). False if libvirt refused it: discovery then only polls.
+bool start_event_loop()
+{
+    static std::once_flag once;
+    static bool running = false;
+    std::call_once(once, [] {
+        if (virEventRegisterDefaultImpl() != 0) {
+            log_line("warn", "libvirt event loop unavailable; discovery polls only", {{"error", libvirt_error()}});
+            return;
+        }
+        // Lives as long as the process: libvirt's loop has no stop, and it idles in poll(2).
+        std::thread([] {
+            for (;;) {
+                if (virEventRunDefaultImpl() < 0)
+                    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            }
+        }).detach();
+        running = true;
+    });
+    return running;
+}
+
 } // namespace
+
+// What libvirt's event thread holds: the discovery to wake, cleared (under the mutex) before
+// the discovery goes, so a callback that is already running cannot reach a destroyed object.
+struct LibvirtDiscovery::EventSink {
+    std::mutex mutex;
+    LibvirtDiscovery* owner = nullptr;
+};
+
+namespace {
+
+int on_domain_lifecycle(virConnectPtr, virDomainPtr domain, int event, int, void* opaque)
+{
+    auto& sink = *static_cast<std::shared_ptr<LibvirtDiscovery::EventSink>*>(opaque);
+    const char* name = domain ? virDomainGetName(domain) : nullptr;
+    std::lock_guard lock(sink->mutex);
+    if (sink->owner && name)
+        sink->owner->on_lifecycle_event(name, event);
+    return 0;
+}
+
+void free_event_sink(void* opaque) { delete static_cast<std::shared_ptr<LibvirtDiscovery::EventSink>*>(opaque); }
+
+} // namespace
+
+const char* lifecycle_event_name(int event)
+{
+    switch (event) {
+    case VIR_DOMAIN_EVENT_DEFINED: return "defined";
+    case VIR_DOMAIN_EVENT_UNDEFINED: return "undefined";
+    case VIR_DOMAIN_EVENT_STARTED: return "started";
+    case VIR_DOMAIN_EVENT_SUSPENDED: return "suspended";
+    case VIR_DOMAIN_EVENT_RESUMED: return "resumed";
+    case VIR_DOMAIN_EVENT_STOPPED: return "stopped";
+    case VIR_DOMAIN_EVENT_SHUTDOWN: return "shutdown";
+    case VIR_DOMAIN_EVENT_PMSUSPENDED: return "pmsuspended";
+    case VIR_DOMAIN_EVENT_CRASHED: return "crashed";
+    default: return "unknown";
+    }
+}
 
 std::optional<DelosChannel> find_delos_channel(const std::string& domain_xml)
 {
@@ -93,31 +158,85 @@ std::string vm_name_for_domain(const std::string& domain)
 }
 
 LibvirtDiscovery::LibvirtDiscovery(ControllerCore& core, DiscoverySettings settings)
-    : m_core(core), m_settings(std::move(settings))
+    : m_core(core), m_settings(std::move(settings)), m_sink(std::make_shared<EventSink>())
 {
     virSetErrorFunc(nullptr, ignore_libvirt_error);  // no libvirt lines on delosd's stderr
+    if (m_settings.lifecycle_events && !start_event_loop())
+        m_settings.lifecycle_events = false;
+    m_sink->owner = this;
     log_line("info", "libvirt discovery on",
              {{"uri", m_settings.uri}, {"interval_ms", std::to_string(m_settings.interval.count())},
-              {"domains", m_settings.domain_pattern}});
+              {"domains", m_settings.domain_pattern}, {"lifecycle_events", m_settings.lifecycle_events ? "on" : "off"}});
     m_thread = std::thread([this] { run(); });
 }
 
 LibvirtDiscovery::~LibvirtDiscovery()
 {
     {
+        std::lock_guard lock(m_sink->mutex);  // no callback reaches this object from here on
+        m_sink->owner = nullptr;
+    }
+    {
         std::lock_guard lock(m_mutex);
         m_stopping = true;
     }
     m_wakeup.notify_all();
     m_thread.join();
-    if (m_connection)
-        virConnectClose(static_cast<virConnectPtr>(m_connection));
+    drop_connection();
+}
+
+void LibvirtDiscovery::on_lifecycle_event(const std::string& domain, int event)
+{
+    if (::fnmatch(m_settings.domain_pattern.c_str(), domain.c_str(), 0) != 0)
+        return;
+    log_line("info", "libvirt domain event", {{"domain", domain}, {"event", lifecycle_event_name(event)}});
+    {
+        std::lock_guard lock(m_mutex);
+        m_look_now = true;
+        // The guest opens its channel some time after the start; libvirt sends no event for that.
+        if (event == VIR_DOMAIN_EVENT_STARTED || event == VIR_DOMAIN_EVENT_RESUMED)
+            m_settle_until = std::chrono::steady_clock::now() + m_settings.settle_window;
+    }
+    m_wakeup.notify_all();
+}
+
+void LibvirtDiscovery::drop_connection()
+{
+    auto connection = static_cast<virConnectPtr>(m_connection);
+    if (!connection)
+        return;
+    if (m_event_callback >= 0)
+        virConnectDomainEventDeregisterAny(connection, m_event_callback);  // fails harmlessly on a dead connection
+    m_event_callback = -1;
+    virConnectClose(connection);
+    m_connection = nullptr;
+}
+
+void LibvirtDiscovery::register_events()
+{
+    auto connection = static_cast<virConnectPtr>(m_connection);
+    if (!m_settings.lifecycle_events || !connection || m_event_callback >= 0)
+        return;
+    auto* opaque = new std::shared_ptr<EventSink>(m_sink);
+    int id = virConnectDomainEventRegisterAny(connection, nullptr, VIR_DOMAIN_EVENT_ID_LIFECYCLE,
+                                              VIR_DOMAIN_EVENT_CALLBACK(on_domain_lifecycle), opaque, free_event_sink);
+    if (id < 0) {
+        // Not freed: whether libvirt called free_event_sink on the failure is not documented,
+        // and a small leak once per connection beats a double free.
+        log_line("warn", "libvirt lifecycle events refused; discovery polls every interval",
+                 {{"uri", m_settings.uri}, {"error", libvirt_error()}});
+        return;
+    }
+    m_event_callback = id;
+    // Keepalives (through the event loop) find a libvirtd that went away: the next look reopens.
+    virConnectSetKeepAlive(connection, 5, 3);
 }
 
 void LibvirtDiscovery::run()
 {
     std::unique_lock lock(m_mutex);
     while (!m_stopping) {
+        m_look_now = false;
         lock.unlock();
         try {
             poll_once();
@@ -125,7 +244,10 @@ void LibvirtDiscovery::run()
             log_line("warn", "libvirt discovery failed", {{"uri", m_settings.uri}, {"error", error.what()}});
         }
         lock.lock();
-        m_wakeup.wait_for(lock, m_settings.interval, [&] { return m_stopping; });
+        auto wait = m_settings.interval;
+        if (m_unsettled && std::chrono::steady_clock::now() < m_settle_until)
+            wait = std::min(wait, m_settings.settle_interval);
+        m_wakeup.wait_for(lock, wait, [&] { return m_stopping || m_look_now; });
     }
 }
 
@@ -140,16 +262,16 @@ void LibvirtDiscovery::poll_once()
     };
     auto connection = static_cast<virConnectPtr>(m_connection);
     if (connection && virConnectIsAlive(connection) != 1) {
-        virConnectClose(connection);
+        drop_connection();
         connection = nullptr;
-        m_connection = nullptr;
     }
     if (!connection) {
-        // Read-only: discovery lists domains and reads their XML, nothing more.
+        // Read-only: discovery lists domains and reads their XML, nothing more (events included).
         connection = virConnectOpenReadOnly(m_settings.uri.c_str());
         if (!connection)
             return failed("cannot open " + m_settings.uri);
         m_connection = connection;
+        register_events();
     }
     virDomainPtr* domains = nullptr;
     int count = virConnectListAllDomains(connection, &domains, VIR_CONNECT_LIST_DOMAINS_ACTIVE);
@@ -160,12 +282,15 @@ void LibvirtDiscovery::poll_once()
     m_last_error.clear();
     // domain name -> (VM name, channel), for running domains with a Delos channel.
     std::map<std::string, std::pair<std::string, DelosChannel>> found;
+    m_unsettled = false;
     for (int i = 0; i < count; ++i) {
         const char* name = virDomainGetName(domains[i]);
         char* xml = virDomainGetXMLDesc(domains[i], 0);
         if (name && xml && ::fnmatch(m_settings.domain_pattern.c_str(), name, 0) == 0) {
-            if (auto channel = find_delos_channel(xml))
+            if (auto channel = find_delos_channel(xml)) {
                 found[name] = {vm_name_for_domain(name), *channel};
+                m_unsettled |= !channel->connected;
+            }
         }
         std::free(xml);
         virDomainFree(domains[i]);

@@ -76,7 +76,7 @@ int main(int argc, char** argv)
                                                                     "(any URI, remote ones too)")
                            ->capture_default_str();
     app.add_flag("--no-libvirt", no_libvirt, "no libvirt discovery")->excludes(uri_option);
-    app.add_option("--libvirt-poll-ms", libvirt_poll_ms, "how often discovery lists libvirt's domains")
+    app.add_option("--libvirt-poll-ms", libvirt_poll_ms, "how often discovery lists libvirt's domains besides on lifecycle events (the fallback poll)")
         ->capture_default_str()
         ->check(CLI::Range(100u, 3600000u));
     app.add_option("--libvirt-domains", libvirt_domains, "discover only domains whose name matches this glob")

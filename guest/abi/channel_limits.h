@@ -43,6 +43,8 @@ inline constexpr std::uint32_t kMaxListedTaskNames = 64;
 // Replacements in one swap request (the linker's limit on cells in one load).
 inline constexpr std::uint32_t kMaxSwapPairs = 64;
 inline constexpr std::uint32_t kMaxBacktraceFrames = 64;
+// Fault reports in one ListFaultsReply (the guest keeps 16 in its ring).
+inline constexpr std::uint32_t kMaxListedFaults = 64;
 // Longest LogLine text a guest sends (it truncates longer lines).
 inline constexpr std::uint32_t kMaxLogTextBytes = 4096;
 

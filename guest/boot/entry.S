@@ -39,6 +39,11 @@ long_mode_entry:
     xorl %eax, %eax
     movw %ax, %fs
     movw %ax, %gs
+    // FS base: the stack-limit block every function prologue reads (arch/x86_64/stack_limit.h)
+    movl $0xc0000100, %ecx
+    movl $delos_stack_limit_block, %eax
+    xorl %edx, %edx
+    wrmsr
     movabsq $boot_stack_top, %rsp
     xorl %ebp, %ebp
     movl %esi, %edi                     // nano_core_main(start_info_address)

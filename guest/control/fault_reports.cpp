@@ -3,6 +3,7 @@
 
 #include "arch/x86_64/interrupts.h"
 #include "lib/core/format.h"
+#include "recovery/fault_containment.h"
 
 namespace delos::control {
 
@@ -32,8 +33,23 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector)
     case 14: return FaultKind::PageFault;
     case 17: return FaultKind::AlignmentCheck;
     case 18: return FaultKind::MachineCheck;
+    case task::kWatchdogVector: return FaultKind::Watchdog;
+    case task::kStackOverflowVector: return FaultKind::StackOverflow;
     default: return FaultKind::OtherException;
     }
+}
+
+channel::RecoveryAction recovery_action_of(task::RecoveryTaken taken)
+{
+    using channel::RecoveryAction;
+    switch (taken) {
+    case task::RecoveryTaken::TaskKilled: return RecoveryAction::TaskKilled;
+    case task::RecoveryTaken::TaskRestarted: return RecoveryAction::TaskRestarted;
+    case task::RecoveryTaken::CellReloaded: return RecoveryAction::CellReloaded;
+    case task::RecoveryTaken::CellQuarantined: return RecoveryAction::CellQuarantined;
+    case task::RecoveryTaken::CellRolledBack: return RecoveryAction::CellRolledBack;
+    }
+    return RecoveryAction::TaskKilled;
 }
 
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
@@ -59,10 +75,39 @@ channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
         frame.cell = cell_of(code);
         report.backtrace.append(static_cast<channel::BacktraceFrame&&>(frame));
     }
-    report.action = channel::RecoveryAction::TaskKilled;
-    report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted",
-                            entry.sequence, arch::exception_name(entry.vector), entry.task, name_of(entry.task_name));
+    report.action = recovery_action_of(entry.recovery);
+    report.fault_count = entry.cell_faults;
+    report.cell_generation = entry.cell_generation;
+    StringView note = name_of(entry.recovery_note);
+    StringView what = entry.vector == task::kWatchdogVector       ? StringView("watchdog: ran past its budget without waiting")
+                      : entry.vector == task::kStackOverflowVector ? StringView("stack overflow")
+                                                                   : StringView(arch::exception_name(entry.vector));
+    report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted{}{}",
+                            entry.sequence, what, entry.task, name_of(entry.task_name), note.empty() ? "" : "; recovery: ", note);
+    report.fault_sequence = entry.sequence;
+    report.boot_id = String(StringView(task::boot_id()));
+    report.cell_build_id = String(name_of(entry.place.build_id));
+    report.section = String(name_of(entry.place.section));
+    report.section_offset = entry.place.section_offset;
+    const task::FaultRegisters& r = entry.registers;
+    report.registers = {r.rax, r.rbx, r.rcx, r.rdx, r.rsi, r.rdi, r.rbp, r.rsp, r.r8,
+                        r.r9,  r.r10, r.r11, r.r12, r.r13, r.r14, r.r15, r.rip, r.rflags};
     return report;
+}
+
+channel::ListRecentFaultsReply list_recent_faults_reply()
+{
+    channel::ListRecentFaultsReply reply;
+    reply.boot_id = String(StringView(task::boot_id()));
+    reply.faults_recorded = task::faults_recorded();
+    // One entry at a time (~2 KiB each, static: the caller serialises): walked by sequence, oldest first.
+    static task::FaultLogEntry entry;
+    std::uint64_t after = 0;
+    while (reply.faults.size() < task::kFaultLogCapacity && task::copy_fault_after(after, entry)) {
+        after = entry.sequence;
+        reply.faults.append(fault_report_of(entry));
+    }
+    return reply;
 }
 
 } // namespace delos::control

@@ -8,8 +8,12 @@
 namespace delos::control {
 
 channel::FaultKind fault_kind_of_vector(std::uint64_t vector);
+channel::RecoveryAction recovery_action_of(task::RecoveryTaken taken);
 
 // The report of a fault that was contained: its task was unwound and ended Faulted.
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry);
+
+// The reply to ListFaults: the ring's entries (oldest first), how many were ever recorded, the boot id.
+channel::ListRecentFaultsReply list_recent_faults_reply();
 
 } // namespace delos::control

@@ -4,6 +4,7 @@
 
 #include "arch/x86_64/tsc.h"
 #include "control/log_forwarder.h"
+#include "control/cell_recovery_info.h"
 #include "control/fault_reports.h"
 #include "lib/control/cell_pushes.h"
 #include "lib/core/format.h"
@@ -39,6 +40,9 @@ CellInfo describe_loaded(const loader::CellSummary& cell)
     info.dependencies = cell.dependencies;
     info.task_count = cell.task_count;
     info.cell_id = cell.id;
+    info.build_id = cell.build_id;
+    if (info.state == CellState::Loaded)
+        describe_recovery(cell.name.view(), info);  // fault recovery's policy and record
     return info;
 }
 
@@ -192,6 +196,11 @@ ErrorOr<CellSwapped> KernelControlBackend::swap_cells(const Vector<SwapSource>& 
     return describe_swap(report);
 }
 
+ErrorOr<RecoveryPolicyInfo> KernelControlBackend::set_recovery_policy(StringView cell, const RecoveryPolicyInfo& policy)
+{
+    return set_recovery_policy_from(cell, policy);
+}
+
 ErrorOr<CellSwapped> KernelControlBackend::rollback_cell(StringView name)
 {
     link::SwapReport report = TRY(loader::cell_manager().rollback(name));
@@ -225,6 +234,12 @@ bool KernelControlBackend::take_event(Event& event)
         return true;
     }
     return take_fault_report(event);
+}
+
+ErrorOr<channel::ListRecentFaultsReply> KernelControlBackend::list_recent_faults()
+{
+    task::MutexGuard guard(m_fault_copy_lock);  // entries are ~2 KiB: one copy out at a time
+    return list_recent_faults_reply();
 }
 
 // Contained faults (the fault log) as FaultReport events, each once, in order. The agent and

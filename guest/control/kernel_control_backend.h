@@ -26,8 +26,10 @@ public:
     ErrorOr<void> run_cell_operation(UniqueFunction<void()> work) override;
     ErrorOr<channel::CellSwapped> swap_cells(const Vector<SwapSource>& sources) override;
     ErrorOr<channel::CellSwapped> rollback_cell(StringView name) override;
+    ErrorOr<channel::RecoveryPolicyInfo> set_recovery_policy(StringView cell, const channel::RecoveryPolicyInfo& policy) override;
 
     void fill_stats(channel::StatsReply& stats) const override;
+    ErrorOr<channel::ListRecentFaultsReply> list_recent_faults() override;
     bool take_event(channel::Event& event) override;
 
 private:

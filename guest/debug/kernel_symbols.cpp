@@ -101,6 +101,13 @@ bool find(StringView name, Symbol& out)
 
 void set_external_symbolizer(Symbolizer symbolizer) { g_external_symbolizer = symbolizer; }
 
+namespace {
+SymbolizerQuiescent g_external_symbolizer_quiescent = nullptr;
+}
+
+void set_external_symbolizer_quiescent(SymbolizerQuiescent quiescent) { g_external_symbolizer_quiescent = quiescent; }
+bool external_symbolizer_quiescent() { return !g_external_symbolizer_quiescent || g_external_symbolizer_quiescent(); }
+
 bool symbolize(std::uint64_t address, Symbol& out, CodeOwner& owner)
 {
     if (lookup(address, out)) {

@@ -29,6 +29,8 @@ Symbol at(std::size_t index);
 struct CodeOwner {
     StringView name;
     StringView version;
+    StringView build_id = {};  // a cell's (LoadedCell::build_id); empty for the kernel
+    StringView section = {};   // the section holding the code (".text.<mangled name>" in a cell)
 };
 
 // The symbolizer for code outside the kernel image: the cell manager fills it from the
@@ -36,6 +38,12 @@ struct CodeOwner {
 // valid while the cell is loaded.
 using Symbolizer = bool (*)(std::uint64_t address, Symbol& out, CodeOwner& owner);
 void set_external_symbolizer(Symbolizer);
+// Whether the external symbolizer's records hold still now, for callers that interrupt other
+// tasks at any point (the watchdog's timer tick): a load or unload that was preempted midway
+// may be changing them. Installed by the cell manager; true if none is installed.
+using SymbolizerQuiescent = bool (*)();
+void set_external_symbolizer_quiescent(SymbolizerQuiescent);
+bool external_symbolizer_quiescent();
 // Kernel first, then the external symbolizer.
 bool symbolize(std::uint64_t address, Symbol& out, CodeOwner& owner);
 // The same, with only the owner's name ("kernel" or the cell's).

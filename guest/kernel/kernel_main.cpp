@@ -6,30 +6,24 @@
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/tsc.h"
 #include "debug/fault_probe.h"
+#include "kernel/command_table.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
 #include "platform/boot_facts.h"
 #include "platform/platform_ports.h"
-#include "control/control_echo.h"
-#include "lib/core/command_line.h"
-#include "drivers/device_registry.h"
-#include "drivers/virtio/console_devices.h"
-#include "control/control_agent.h"
 #include "linker/kernel/cell_manager.h"
-#include "linker/kernel/link_benchmark.h"
-#include "linker/kernel/swap_benchmark.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
-#include "selftest/selftest.h"
+#include "lib/recovery/policy_options.h"
+#include "recovery_policy/cell_records.h"
+#include "recovery_policy/recovery_service.h"
 #include "recovery/fault_containment.h"
+#include "recovery/fault_log.h"
+#include "task/watchdog.h"
 #include "task/scheduler.h"
-#include "task/task_benchmark.h"
 
 namespace delos::kernel {
-
-void run_mode_probe();
-void run_task_crash_command(StringView command);
 
 namespace {
 
@@ -42,31 +36,6 @@ void reclaim_nano_core(const Handover& handover)
         panic("unmapping the nano_core", unmapped.error());
     memory::frame_allocator().release_reserved({handover.nano_core_start, size});
     platform::record_bytes_reclaimed(size);
-}
-
-// Deliberate failures, so tests can check how a crash is reported end to end.
-[[gnu::noinline]] void crash_with_page_fault()
-{
-    volatile std::uint64_t* unmapped = reinterpret_cast<volatile std::uint64_t*>(0x10);
-    *unmapped = 0xdead;
-}
-
-// Recurses until the stack runs into its guard page.
-[[gnu::noinline]] std::uint64_t crash_with_stack_overflow(std::uint64_t depth)
-{
-    volatile std::uint8_t frame[512];
-    frame[0] = static_cast<std::uint8_t>(depth);
-    return crash_with_stack_overflow(depth + 1) + frame[0];
-}
-
-[[noreturn]] void crash_with_triple_fault()
-{
-    struct [[gnu::packed]] {
-        std::uint16_t limit;
-        std::uint64_t base;
-    } empty_idt{0, 0};
-    asm volatile("lidt %0; int3" ::"m"(empty_idt));
-    __builtin_unreachable();
 }
 
 // The boot task has nothing left to do. Under the scheduler it blocks for good: a boot task that
@@ -109,6 +78,20 @@ std::size_t load_boot_cells()
     return cells.cell_count();
 }
 
+// The default recovery policy and the console copy of fault reports, from recovery.* options.
+void configure_recovery(const CommandLine& command_line)
+{
+    auto policy = recovery::policy_from_command_line(command_line, recovery::default_policy());
+    if (policy.is_error())
+        kprint("delos: recovery options refused ({}: {}); the default policy stays\n", policy.error().message,
+               policy.error().explanation());
+    else
+        (void)recovery::set_default_policy(policy.value());
+    StringView reports;
+    if (command_line.option("recovery.console_reports", reports) && reports == "0")
+        task::set_fault_console_reports(false);
+}
+
 } // namespace
 
 void kernel_main(const Handover* handover)
@@ -127,11 +110,18 @@ void kernel_main(const Handover* handover)
     // Fault containment after the probes: a probe expects its fault, containment ends a task.
     if (!arch::add_exception_hook(task::contain_fault, arch::kExceptionRankRecovery))
         panic("adding fault containment to the exception hook chain");
+    // The watchdog's ticks unwind stuck tasks through the same containment (task/watchdog.h).
+    task::watchdog::set_handler(task::contain_watchdog_expiry);
+    kprint("delos: boot id {}\n", task::boot_id());  // fault reports carry it (de-duplication)
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
+    // Before the boot cells: their init entries may start service tasks.
+    if (auto started = recovery::start_recovery_service(); started.is_error())
+        panic("starting the recovery service", started.error());
+    configure_recovery(CommandLine(platform::boot_info().command_line));
     std::size_t cells_loaded = load_boot_cells();
 
     auto& frames = memory::frame_allocator();
@@ -143,57 +133,13 @@ void kernel_main(const Handover* handover)
     platform::signal_ready();
 
     CommandLine command_line(boot_info.command_line);
-    StringView command = command_line.command();
-    if (command == "exit")
-        platform::shutdown(platform::kExitSuccess);
-    if (command == "selftest") {
-        bool passed = selftest::run_all(command_line.argument(0));
-        platform::shutdown(passed ? platform::kExitSuccess : platform::kExitTestsFailed);
+    const KernelCommand* command = find_kernel_command(command_line.command());
+    if (!command) {
+        kprint("delos: unknown command '{}'; running\n", command_line.command());
+        print_kernel_commands();
+        command = find_kernel_command("run");
     }
-    if (command == "probe-mode") {
-        run_mode_probe();
-        platform::shutdown(platform::kExitSuccess);
-    }
-    if (command == "bench-tasks") {
-        task::run_task_benchmarks();
-        platform::shutdown(platform::kExitSuccess);
-    }
-    if (command == "control-echo")
-        virtio::run_control_echo();  // returns only on failure
-    if (command == "bench-link") {
-        loader::run_link_benchmark(3);
-        platform::shutdown(platform::kExitSuccess);
-    }
-    if (command == "bench-swap") {
-        loader::run_swap_benchmark(200);
-        platform::shutdown(platform::kExitSuccess);
-    }
-    if (command == "crash-page-fault")
-        crash_with_page_fault();
-    if (command == "crash-stack-overflow")
-        (void)crash_with_stack_overflow(0);
-    if (command == "crash-triple-fault")
-        crash_with_triple_fault();
-    run_task_crash_command(command);
-    if (command == "panic")
-        panic("panic requested on the command line");
-    if (command.empty() || command == "run") {
-        // With a console found (delos-vmm --control-socket, or a QEMU/libvirt virtio-console),
-        // serve the control channel on it; either way the kernel stays up.
-        devices::discover_devices();
-        if (virtio::console_count() > 0) {
-            if (auto started = control::start_control_agent(); started.is_error())
-                kprint("delos: control agent not started: {}\n", started.error().message);
-        } else {
-            kprint("delos: no control channel: no virtio-console device found (virtio-mmio devices come from "
-                   "virtio_mmio.device= options, which QEMU microvm writes only with acpi=off; "
-                   "docs/qemu-and-libvirt.md)\n");
-        }
-        idle_forever();
-    }
-    if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
-               command);
+    command->run(command_line);
     idle_forever();
 }
 

@@ -8,6 +8,7 @@
 
 #include "lib/elf/elf64.h"
 #include "lib/core/format.h"
+#include "lib/crypto/sha256.h"
 #include "linker/cell_identity.h"
 #include "linker/cell_info.h"
 #include "linker/cell_library.h"
@@ -220,6 +221,14 @@ ErrorOr<void> CellLinker::add(ByteView original, StringView expected_name, bool 
     pending->identity = identity.value();
     pending->cell = make_own<LoadedCell>(name, pending->identity.version);
     pending->cell->m_object = std::move(source);
+    {
+        crypto::Sha256Digest digest = crypto::Sha256::digest(bytes);
+        constexpr char kHex[] = "0123456789abcdef";
+        for (std::size_t i = 0; i < LoadedCell::kBuildIdDigits / 2; ++i) {
+            pending->cell->m_build_id[2 * i] = kHex[digest.bytes[i] >> 4];
+            pending->cell->m_build_id[2 * i + 1] = kHex[digest.bytes[i] & 15];
+        }
+    }
     if (!pending->identity.state_layouts.empty())
         pending->cell->m_state.layouts = String(pending->identity.state_layouts);
     const RelocatableObject& object = pending->object;

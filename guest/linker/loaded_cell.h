@@ -101,6 +101,10 @@ public:
 
     StringView name() const { return m_name; }
     StringView version() const { return m_version; }
+    // The first 20 bytes of the SHA-256 of the object the cell was linked from, in hex: names
+    // exactly which build of the cell a fault report's addresses belong to.
+    StringView build_id() const { return StringView(m_build_id, kBuildIdDigits); }
+    static constexpr std::size_t kBuildIdDigits = 40;
     const Vector<OwnPtr<LoadedSection>>& sections() const { return m_sections; }
     LoadedSection* find_section(StringView name) const;
     // The section containing `address`, if any.
@@ -128,6 +132,8 @@ public:
     std::uint32_t generation() const { return m_generation; }
     const CellStateEntries& state_entries() const { return m_state; }
     const CellObject& object() const { return m_object; }
+    // Quarantined by fault recovery: other cells' calls into it are refused (Namespace::quarantine_cell).
+    bool quarantined() const { return m_quarantined; }
     // Every region the cell occupies (text, rodata, data; empty ones left out).
     Vector<Region> regions() const;
 
@@ -138,6 +144,7 @@ private:
 
     String m_name;
     String m_version;
+    char m_build_id[kBuildIdDigits + 1] = {};
     OwnedRegion m_regions[kSectionKindCount];
     Region m_got;
     Vector<OwnPtr<LoadedSection>> m_sections;
@@ -150,6 +157,7 @@ private:
     std::uint32_t m_generation = 1;
     CellStateEntries m_state;
     CellObject m_object;
+    bool m_quarantined = false;
 };
 
 } // namespace delos::link

@@ -6,7 +6,10 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
+#include "arch/x86_64/stack_limit.h"
+#include "arch/x86_64/tsc.h"
 #include "debug/backtrace.h"
+#include "debug/kernel_symbols.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
 #include "runtime/frame_tables.h"
@@ -15,6 +18,7 @@
 #include "task/scheduler.h"
 #include "task/task.h"
 #include "task/task_entry.h"
+#include "task/watchdog.h"
 
 namespace delos::task {
 
@@ -28,6 +32,8 @@ constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBound
 
 std::uint64_t g_contained = 0;
 std::uint64_t g_refused = 0;
+FaultRecoveryDecider g_decider = nullptr;
+bool g_console_reports = true;
 
 bool containable_vector(std::uint64_t vector)
 {
@@ -40,11 +46,22 @@ bool containable_vector(std::uint64_t vector)
     }
 }
 
-// #BP and #OF are traps: rip is already past the instruction, like a return address.
+// #BP and #OF are traps: rip is already past the instruction, like a return address. A stack
+// overflow is unwound from the caller of the function whose prologue found no room: at its call.
 unwinding::FirstFrame first_frame_kind(std::uint64_t vector)
 {
-    return (vector == kBreakpoint || vector == kOverflow) ? unwinding::FirstFrame::ReturnAddress
-                                                          : unwinding::FirstFrame::FaultingInstruction;
+    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector)
+               ? unwinding::FirstFrame::ReturnAddress
+               : unwinding::FirstFrame::FaultingInstruction;
+}
+
+const char* fault_name(std::uint64_t vector)
+{
+    if (vector == kWatchdogVector)
+        return "WATCHDOG task over its run-time budget";
+    if (vector == kStackOverflowVector)
+        return "STACK OVERFLOW stack limit reached";
+    return arch::exception_name(vector);
 }
 
 RegisterSet registers_of(const arch::InterruptFrame& frame)
@@ -71,9 +88,27 @@ RegisterSet registers_of(const arch::InterruptFrame& frame)
     return registers;
 }
 
-// Says why a fault in task context stays fatal; the fatal report follows.
-bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char* detail = nullptr)
+FaultRegisters registers_of_frame(const arch::InterruptFrame& frame)
 {
+    return {frame.rax, frame.rbx, frame.rcx, frame.rdx, frame.rsi, frame.rdi, frame.rbp, frame.rsp, frame.r8,
+            frame.r9, frame.r10, frame.r11, frame.r12, frame.r13, frame.r14, frame.r15, frame.rip, frame.rflags};
+}
+
+// What is being contained: a CPU exception as it came, a stack overflow (the #UD of
+// __morestack, unwound from the function's caller) or a watchdog expiry (at the interrupted
+// instruction). `quiet`: a watchdog tick that cannot unwind here says nothing and tries later.
+struct Attempt {
+    std::uint64_t vector;
+    RegisterSet registers;
+    std::uint64_t instruction_pointer;  // what the report names
+    bool quiet = false;
+};
+
+// Says why a fault in task context stays fatal; the fatal report follows.
+bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char* detail = nullptr, bool quiet = false)
+{
+    if (quiet)
+        return false;
     ++g_refused;
     if (detail)
         kprint("delos: fault in task {} ({}) not contained: {} at {:#x}: {}\n", task->id(), task->name(), why, ip, detail);
@@ -84,15 +119,22 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
 
 constexpr std::size_t kReportFrames = 32;
 
-void print_report(const Task& task, const arch::InterruptFrame& frame, std::uint64_t fault_address, std::size_t frames,
-                  const std::uint64_t* ips)
+void print_report(const Task& task, const arch::InterruptFrame& frame, const Attempt& attempt,
+                  std::uint64_t fault_address, std::size_t frames, const std::uint64_t* ips)
 {
     char location[256];
     FixedBufferSink sink(location, sizeof location);
-    describe_code_address(sink, frame.rip, frame.rip);
+    describe_code_address(sink, attempt.instruction_pointer, attempt.instruction_pointer);
     kprint("delos: FAULT #{} in task {} ({}, cell {}): {} (vector {}) error {:#x} at rip {:#018x} <{}>\n",
-           task.m_fault.sequence, task.id(), task.name(), task.cell(), arch::exception_name(frame.vector), frame.vector,
-           frame.error_code, frame.rip, sink.view());
+           task.m_fault.sequence, task.id(), task.name(), task.cell(), fault_name(attempt.vector), attempt.vector,
+           frame.error_code, attempt.instruction_pointer, sink.view());
+    if (attempt.vector == kStackOverflowVector)
+        kprint("  stack overflow: a prologue found its frame below the task's stack limit {:#x} (stack {:#x}..{:#x})\n",
+               stack_limit_for(task.m_stack), task.m_stack.bottom(), task.m_stack.top());
+    if (attempt.vector == kWatchdogVector)
+        kprint("  watchdog: ran {} ms without waiting, interrupted at the rip above\n",
+               (task.m_run_ticks_since_wait + (cpu::read_tsc() - task.m_slice_start_tsc)) /
+                   (tsc::ticks_per_second() / 1000 ? tsc::ticks_per_second() / 1000 : 1));
     if (frame.vector == kPageFault)
         kprint("  page fault: {} {} page, cr2={:#018x}\n", (frame.error_code & 2) ? "write to" : "read from",
                (frame.error_code & 1) ? "a protected" : "a non-present", fault_address);
@@ -204,67 +246,99 @@ extern "C" [[noreturn]] void delos_fault_unwind_entry()
     RegisterSet registers;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         registers.set(r, task->m_fault_registers[r]);
-    unwinding::run_forced_unwind(*unwind, registers, first_frame_kind(task->m_fault.vector));
+    // A wild call's fault unwinds from the caller's return address (see contain_fault).
+    bool from_return_address = task->m_fault_registers[unwind::kReturnAddress] != task->m_fault.instruction_pointer;
+    unwinding::run_forced_unwind(*unwind, registers,
+                                 from_return_address ? unwinding::FirstFrame::ReturnAddress : first_frame_kind(task->m_fault.vector));
 }
 
-bool contain_fault(arch::InterruptFrame& frame)
+namespace {
+
+bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
 {
-    if (!containable_vector(frame.vector) || !scheduler::started())
-        return false;
-    Task* task = scheduler::current_task();
-    if (!task)
-        return false;
+    bool quiet = attempt.quiet;
     if (!task->m_stack.valid() || scheduler::is_idle_task(task))
-        return refuse(task, "the boot and idle tasks are the kernel's own");
-    if (arch::exception_interrupted_masked_code(frame))
-        return refuse(task, "interrupts were masked (interrupt context or a spin lock held)");
+        return refuse(task, "the boot and idle tasks are the kernel's own", 0, nullptr, quiet);
+    // A timer tick only arrives in unmasked code (native mode defers it under the soft mask, and
+    // the exception-only soft-mask flag says nothing about it): its frame's IF is the answer.
+    bool masked = attempt.vector == kWatchdogVector ? (frame.rflags & (1u << 9)) == 0
+                                                    : arch::exception_interrupted_masked_code(frame);
+    if (masked)
+        return refuse(task, "interrupts were masked (interrupt context or a spin lock held)", 0, nullptr, quiet);
     if (task->m_unwinding)
-        return refuse(task, "a fault while unwinding");
+        return refuse(task, "a fault while unwinding", 0, nullptr, quiet);
     std::uint64_t stack_low = task->m_stack.bottom(), stack_high = task->m_stack.top();
-    if (frame.rsp < stack_low + 1024 || frame.rsp >= stack_high)
-        return refuse(task, "the stack pointer is outside the task's stack or too close to its end");
-    RegisterSet registers = registers_of(frame);
+    std::uint64_t rsp = attempt.registers.values[unwind::kRsp];
+    if (rsp < stack_low + 1024 || rsp >= stack_high)
+        return refuse(task, "the stack pointer is outside the task's stack or too close to its end", 0, nullptr, quiet);
+    RegisterSet registers = attempt.registers;
     std::uint64_t failing_ip = 0;
     std::uint64_t ips[kReportFrames];
-    auto checked = unwinding::check_unwindable(registers, first_frame_kind(frame.vector), stack_low, stack_high, failing_ip,
+    auto checked = unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low, stack_high, failing_ip,
                                                ips, kReportFrames);
+    if (checked.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
+        // An instruction fetch from where no code is (a wild call into data, a null function
+        // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
+        // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
+        RegisterSet caller = registers;
+        caller.set(unwind::kReturnAddress, *reinterpret_cast<const std::uint64_t*>(frame.rsp));
+        caller.set(unwind::kRsp, frame.rsp + 8);
+        auto from_caller = unwinding::check_unwindable(caller, unwinding::FirstFrame::ReturnAddress, stack_low, stack_high,
+                                                       failing_ip, ips + 1, kReportFrames - 1);
+        if (!from_caller.is_error()) {
+            registers = caller;
+            ips[0] = frame.rip;
+            checked = from_caller.value() + 1;
+        }
+    }
     std::size_t frame_count = checked.is_error() ? 0 : checked.value();
     std::uint64_t skipped_bytes = 0;
     if (checked.is_error()) {
+        // The watchdog (quiet) only unwinds a task whose stack unwinds from where it stopped; a
+        // fault resumes the unwind at the innermost return address that unwinds cleanly.
         RegisterSet start;
         std::size_t resumed_frames = 0;
-        if (!resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes))
-            return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message);
+        if (quiet || !resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes))
+            return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
         kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
                task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
         registers = start;
         frame_count = resumed_frames;
     }
 
-    std::uint64_t fault_address = frame.vector == kPageFault ? cpu::read_cr2() : 0;
-    task->m_fault = {frame.vector, frame.error_code, frame.rip, fault_address, ++g_contained, 0, 0};
+    std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2() : 0;
+    std::uint64_t error_code = attempt.vector < 32 ? frame.error_code : 0;
+    task->m_fault = {attempt.vector, error_code, attempt.instruction_pointer, fault_address, ++g_contained, 0, 0};
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
-    print_report(*task, frame, fault_address, frame_count, ips);
-    // Static, not on the faulting stack (an entry is ~1.7 KiB): hooks do not nest, since a fault
-    // while containing one is not contained.
+    if (g_console_reports)
+        print_report(*task, frame, attempt, fault_address, frame_count, ips);
+    // Static, not on the faulting stack (an entry is ~1.9 KiB): hooks do not nest, since a fault
+    // while containing one is not contained, and the watchdog runs with interrupts off.
     static FaultLogEntry entry;
     entry = {};
     entry.sequence = task->m_fault.sequence;
-    entry.vector = frame.vector;
-    entry.error_code = frame.error_code;
-    entry.instruction_pointer = frame.rip;
+    entry.vector = attempt.vector;
+    entry.error_code = error_code;
+    entry.instruction_pointer = attempt.instruction_pointer;
     entry.fault_address = fault_address;
     entry.task = task->id();
     entry.cell = task->cell();
     for (std::size_t i = 0; i + 1 < kTaskNameLength && task->name()[i]; ++i)
         entry.task_name[i] = task->name()[i];
     FixedBufferSink location(entry.location, sizeof entry.location - 1);  // the last byte stays NUL
-    describe_code_address(location, frame.rip, frame.rip);
-    describe_fault_code(entry.at, frame.rip, frame.rip);
+    describe_code_address(location, attempt.instruction_pointer, attempt.instruction_pointer);
+    describe_fault_code(entry.at, attempt.instruction_pointer, attempt.instruction_pointer);
     for (std::size_t i = 0; i < frame_count && i < kFaultLogFrames; ++i)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
+    entry.registers = registers_of_frame(frame);
+    describe_fault_place(entry.place, attempt.instruction_pointer);
+    if (g_console_reports && entry.place.section[0])
+        kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
+               entry.place.section, entry.place.section_offset);
+    if (g_decider)
+        g_decider(*task, entry);
     record_fault(entry);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
@@ -276,6 +350,61 @@ bool contain_fault(arch::InterruptFrame& frame)
     return true;
 }
 
+} // namespace
+
+bool contain_fault(arch::InterruptFrame& frame)
+{
+    if (!containable_vector(frame.vector) || !scheduler::started())
+        return false;
+    Task* task = scheduler::current_task();
+    if (!task)
+        return false;
+    if (frame.vector == kInvalidOpcode && frame.rip == reinterpret_cast<std::uint64_t>(delos_stack_overflow_trap)) {
+        // __morestack: [rsp] is the return address into the prologue that found no room,
+        // [rsp+8] that function's own return address. Nothing of it has run: unwind from its call.
+        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 16 > task->m_stack.top()) {
+            kprint("delos: stack overflow in task {} ({}) outside its stack\n", task->id(), task->name());
+            return refuse(task, "a stack overflow off the task's stack");
+        }
+        const auto* stack = reinterpret_cast<const std::uint64_t*>(frame.rsp);
+        Attempt attempt{kStackOverflowVector, registers_of(frame), stack[0]};
+        attempt.registers.set(unwind::kRsp, frame.rsp + 16);
+        attempt.registers.set(unwind::kReturnAddress, stack[1]);
+        if (contain(frame, task, attempt))
+            return true;
+        char location[256];
+        FixedBufferSink sink(location, sizeof location);
+        describe_code_address(sink, stack[0], stack[0]);
+        kprint("delos: the refused fault above is a stack overflow: the prologue of {} found no room\n", sink.view());
+        return false;
+    }
+    return contain(frame, task, Attempt{frame.vector, registers_of(frame), frame.rip});
+}
+
+bool contain_watchdog_expiry(arch::InterruptFrame& frame, Task& task)
+{
+    if (!scheduler::started() || scheduler::current_task() != &task)
+        return false;
+    // Only in a cell's own code: kernel code interrupted anywhere may be midway through state
+    // that a sleeping lock guards for other tasks; a cell's loop is the cell's business.
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    if (!kernel_symbols::external_symbolizer_quiescent())
+        return false;  // a load or unload was preempted midway: its records may be half-changed
+    if (!kernel_symbols::symbolize(frame.rip, symbol, owner) || owner.name.empty() || owner.name == "kernel")
+        return false;
+    if ((frame.rflags & (1u << 9)) == 0)
+        return false;  // a timer frame without IF: a replayed tick (native mode), never cell code
+    Attempt attempt{kWatchdogVector, registers_of(frame), frame.rip};
+    attempt.quiet = true;
+    return contain(frame, &task, attempt);
+}
+
 FaultContainmentStatistics fault_containment_statistics() { return {g_contained, g_refused}; }
+
+void set_fault_recovery_decider(FaultRecoveryDecider decider) { g_decider = decider; }
+
+void set_fault_console_reports(bool enabled) { g_console_reports = enabled; }
+bool fault_console_reports() { return g_console_reports; }
 
 } // namespace delos::task

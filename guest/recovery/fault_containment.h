@@ -8,12 +8,40 @@
 #include <cstdint>
 
 #include "arch/x86_64/interrupt_frame.h"
+#include "task/task.h"
 
 namespace delos::task {
 
+// TaskFault::vector values beyond the CPU's 0..31 for faults that are not a CPU exception.
+inline constexpr std::uint64_t kWatchdogVector = 0x100;       // over its watchdog budget (task/watchdog.h)
+inline constexpr std::uint64_t kStackOverflowVector = 0x101;  // a prologue found the stack exhausted
+
+class Task;
+
 // The exception hook: true if the fault was contained (the frame now resumes in the unwinder on
 // the task's stack), false to leave it to the fatal report.
+// A #UD at delos_stack_overflow_trap (__morestack, arch/x86_64/stack_limit.h) is a stack
+// overflow: contained as kStackOverflowVector, unwound from the caller of the function that
+// found no room.
 bool contain_fault(arch::InterruptFrame& frame);
+
+// The watchdog handler (task/watchdog.h): unwinds `task`, interrupted by the timer tick in `frame`,
+// as a kWatchdogVector fault if it was in a cell's code with interrupts on and its stack can be
+// unwound from there; false (and nothing printed) otherwise, and the tick tries again later.
+bool contain_watchdog_expiry(arch::InterruptFrame& frame, Task& task);
+
+struct FaultLogEntry;
+// Fault recovery's policy (guest/recovery_policy/) decides what to do about each contained fault
+// and writes it into the entry before it is logged. Called from the exception hook with
+// interrupts masked, on the faulting task's stack: it must not block or allocate.
+using FaultRecoveryDecider = void (*)(Task& task, FaultLogEntry& entry);
+void set_fault_recovery_decider(FaultRecoveryDecider decider);
+
+// Whether each contained fault's full report (registers, backtrace) is printed on the console
+// (default: yes). The fault log and the channel's FaultReport carry it either way; a serial
+// console costs a VM exit per byte, so delos-bench-faults measures recovery with it on and off.
+void set_fault_console_reports(bool enabled);
+bool fault_console_reports();
 
 struct FaultContainmentStatistics {
     std::uint64_t contained;  // faults unwound (also the last sequence number handed out)

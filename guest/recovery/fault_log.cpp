@@ -37,6 +37,67 @@ void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_
     copy_name(code.version, owner.version);
 }
 
+void describe_fault_place(FaultLogPlace& place, std::uint64_t address)
+{
+    place = {};
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    if (!kernel_symbols::symbolize(address, symbol, owner) || owner.section.empty())
+        return;
+    copy_name(place.build_id, owner.build_id);
+    copy_name(place.section, owner.section);
+    place.section_offset = address - symbol.address;  // cell symbols are their function's section
+}
+
+namespace {
+
+char g_boot_id[33] = {};
+
+bool cpu_has_rdrand()
+{
+    std::uint32_t eax = 1, ebx, ecx = 0, edx;
+    asm volatile("cpuid" : "+a"(eax), "=b"(ebx), "+c"(ecx), "=d"(edx));
+    return (ecx >> 30) & 1;
+}
+
+std::uint64_t random_word(std::uint64_t& fallback_state)
+{
+    if (cpu_has_rdrand()) {
+        for (int tries = 0; tries < 10; ++tries) {
+            std::uint64_t value;
+            unsigned char ok;
+            asm volatile("rdrand %0; setc %1" : "=r"(value), "=qm"(ok));
+            if (ok)
+                return value;
+        }
+    }
+    // splitmix64 over the TSC: unique enough per boot where there is no RDRAND.
+    std::uint32_t low, high;
+    asm volatile("rdtsc" : "=a"(low), "=d"(high));
+    fallback_state += ((std::uint64_t(high) << 32) | low) + 0x9e3779b97f4a7c15ull;
+    std::uint64_t z = fallback_state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+} // namespace
+
+const char* boot_id()
+{
+    SpinLockGuard guard(g_lock);
+    if (!g_boot_id[0]) {
+        constexpr char kHex[] = "0123456789abcdef";
+        std::uint64_t state = 0;
+        for (int word = 0; word < 2; ++word) {
+            std::uint64_t value = random_word(state);
+            for (int i = 0; i < 16; ++i)
+                g_boot_id[word * 16 + i] = kHex[(value >> (60 - 4 * i)) & 15];
+        }
+    }
+    return g_boot_id;
+}
+
 void record_fault(const FaultLogEntry& entry)
 {
     SpinLockGuard guard(g_lock);

@@ -22,6 +22,27 @@ struct FaultLogCode {
     char version[24] = {};     // the cell's version; "" for the kernel
 };
 
+// The general registers at the fault (the interrupted frame), rip and rflags.
+struct FaultRegisters {
+    std::uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp, r8, r9, r10, r11, r12, r13, r14, r15, rip, rflags;
+};
+
+// Where the faulting instruction lies, beyond its symbol: the cell's build id and the section.
+struct FaultLogPlace {
+    char build_id[44] = {};  // "" for the kernel
+    char section[96] = {};   // "" for the kernel
+    std::uint64_t section_offset = 0;
+};
+
+// What fault recovery did about a fault (guest/recovery_policy/), as FaultReport.action says it.
+enum class RecoveryTaken : std::uint8_t {
+    TaskKilled,       // the task ended Faulted; nothing else
+    TaskRestarted,    // a restartable task was spawned again
+    CellReloaded,     // the faulting cell was replaced by a fresh copy of itself
+    CellQuarantined,  // the faulting cell's services stopped, calls into it refused
+    CellRolledBack,   // the faulting cell went back to the generation a recent swap replaced
+};
+
 struct FaultLogEntry {
     std::uint64_t sequence = 0;
     std::uint64_t vector = 0;
@@ -35,10 +56,24 @@ struct FaultLogEntry {
     FaultLogCode at;          // the faulting instruction, symbolised when it faulted
     FaultLogCode backtrace[kFaultLogFrames];
     std::uint32_t backtrace_frames = 0;
+    FaultRegisters registers = {};
+    FaultLogPlace place;
+    // Fault recovery's decision, made when the fault is contained (set_fault_recovery_decider).
+    RecoveryTaken recovery = RecoveryTaken::TaskKilled;
+    char recovery_cell[40] = {};   // the cell the fault was blamed on; "" if none (a kernel fault)
+    char recovery_note[160] = {};  // one line: what was decided and why
+    std::uint32_t cell_faults = 0;      // faults blamed on that cell so far, this one included
+    std::uint32_t cell_generation = 0;  // its generation when it faulted
 };
+
+// This boot's id: 32 hex digits, random (RDRAND where the CPU has it, else TSC-seeded), made
+// once at the first call (kernel_main calls it early). A collector de-duplicates faults by
+// (boot id, sequence).
+const char* boot_id();
 
 // Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).
 void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_t lookup_address);
+void describe_fault_place(FaultLogPlace& place, std::uint64_t address);
 
 void record_fault(const FaultLogEntry& entry);
 // Entries are ~1.7 KiB: copy few at a time on a task's 16 KiB stack.

@@ -4,17 +4,25 @@
 
 extern "C" {
 
+// Eight bytes per step, then the tail: an emulated CPU (QEMU TCG, KVM's instruction emulator)
+// pays per step of a rep instruction whatever its width, so quadwords copy a pushed cell ~8x
+// faster there; on hardware (fast strings) both widths run at memory speed.
 void* memcpy(void* destination, const void* source, std::size_t count)
 {
     void* result = destination;
-    asm volatile("rep movsb" : "+D"(destination), "+S"(source), "+c"(count)::"memory");
+    std::size_t words = count / 8, tail = count % 8;
+    asm volatile("rep movsq" : "+D"(destination), "+S"(source), "+c"(words)::"memory");
+    asm volatile("rep movsb" : "+D"(destination), "+S"(source), "+c"(tail)::"memory");
     return result;
 }
 
 void* memset(void* destination, int value, std::size_t count)
 {
     void* result = destination;
-    asm volatile("rep stosb" : "+D"(destination), "+c"(count) : "a"(value) : "memory");
+    std::size_t words = count / 8, tail = count % 8;
+    std::uint64_t pattern = 0x0101010101010101ull * static_cast<unsigned char>(value);
+    asm volatile("rep stosq" : "+D"(destination), "+c"(words) : "a"(pattern) : "memory");
+    asm volatile("rep stosb" : "+D"(destination), "+c"(tail) : "a"(pattern) : "memory");
     return result;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 
 #include "debug/kernel_symbols.h"
+#include "log/kernel_log.h"
 #include "lib/core/own_ptr.h"
 #include "lib/core/string.h"
 #include "linker/kernel/cell_manager.h"
@@ -23,9 +24,14 @@
 #include "task/task_local.h"
 #include "task/spawn.h"
 #include "task/stack_cache.h"
+#include "task/watchdog.h"
+#include "arch/x86_64/tsc.h"
+#include "arch/x86_64/cpu.h"
 
 extern "C" const unsigned char delos_selftest_init_faults_start[];
 extern "C" const unsigned char delos_selftest_init_faults_end[];
+extern "C" const unsigned char delos_selftest_runaway_start[];
+extern "C" const unsigned char delos_selftest_runaway_end[];
 
 namespace delos::selftest {
 
@@ -249,12 +255,12 @@ ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
     stack_cache::release_all();
     std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
     {
+        g_destroyed = 0;  // before the spawn: the task may run (and fault) before the spawner goes on
         auto handle = SELFTEST_TRY(spawn("cell-faulter", [kv_get] {
             Tracked held(5);
             auto result = kv_get(StringView(reinterpret_cast<const char*>(0x18), 8));
             return result.is_error() ? 1 : 0;
         }));
-        g_destroyed = 0;
         auto outcome = handle.join();
         SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
         SELFTEST_CHECK(outcome.fault().vector == 14);
@@ -309,6 +315,215 @@ ErrorOr<void> fault_in_a_cell_init_fails_its_load()
     return {};
 }
 
+// --- Stack overflow and the watchdog (docs/watchdog-and-stack-overflow.md), with the runaway
+// cell (cells/runaway): unbounded recursion, and an endless loop. ---
+
+struct Runaway {
+    std::uint64_t (*recurse)(std::uint64_t);
+    void (*spin)(volatile std::uint64_t*);
+    std::int64_t (*live_guards)();
+    std::uint64_t (*deepest)();
+    CellId cell;
+};
+
+template <typename Function>
+ErrorOr<Function> runaway_symbol(StringView name)
+{
+    const link::SymbolDefinition* symbol = loader::cell_manager().cell_namespace().find_symbol(name);
+    if (!symbol)
+        return Error::make(ErrorCode::NotFound, "runaway: a symbol is missing");
+    return reinterpret_cast<Function>(symbol->address);
+}
+
+// Loads the runaway cell (embedded in the kernel) unless it is loaded.
+ErrorOr<Runaway> load_runaway()
+{
+    if (!loader::cell_manager().is_loaded("runaway")) {
+        ByteView object(delos_selftest_runaway_start,
+                        static_cast<std::size_t>(delos_selftest_runaway_end - delos_selftest_runaway_start));
+        TRY(loader::cell_manager().load_object(object));
+    }
+    Runaway runaway{};
+    runaway.recurse = TRY(runaway_symbol<std::uint64_t (*)(std::uint64_t)>("runaway_recurse"));
+    runaway.spin = TRY(runaway_symbol<void (*)(volatile std::uint64_t*)>("runaway_spin"));
+    runaway.live_guards = TRY(runaway_symbol<std::int64_t (*)()>("runaway_live_guards"));
+    runaway.deepest = TRY(runaway_symbol<std::uint64_t (*)()>("runaway_deepest"));
+    runaway.cell = loader::cell_manager().cell_at(reinterpret_cast<std::uint64_t>(runaway.spin));
+    if (runaway.cell == kKernelCell)
+        return Error::make(ErrorCode::NotFound, "runaway: its code has no cell");
+    return runaway;
+}
+
+// A task that counts while the others misbehave: it sleeps a millisecond between counts, so it
+// only counts if the CPU keeps coming back to it.
+struct Bystander {
+    std::atomic<std::uint64_t> count{0};
+    std::atomic<bool> stop{false};
+};
+
+[[gnu::noinline]] std::uint64_t recurse_in_the_kernel(std::uint64_t depth)
+{
+    Tracked held(static_cast<int>(depth));
+    volatile char buffer[200];
+    buffer[depth % sizeof buffer] = static_cast<char>(depth);
+    return recurse_in_the_kernel(depth + 1) + buffer[(depth + 1) % sizeof buffer];
+}
+
+// Unbounded recursion in a cell: the prologue of the level that would cross the task's stack
+// limit calls __morestack, which traps; the task is unwound from that level's caller (every
+// level's guard destructor runs), ends Faulted with a STACK_OVERFLOW fault, and the system runs on.
+ErrorOr<void> stack_overflow_in_a_cell_is_unwound()
+{
+    Runaway runaway = TRY(load_runaway());
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t contained_before = fault_containment_statistics().contained;
+    g_destroyed = 0;
+    {
+        auto recurse = runaway.recurse;
+        auto handle = SELFTEST_TRY(spawn("overflow", [recurse] {
+            Tracked held(9);
+            return recurse(0) + static_cast<std::uint64_t>(held.id);
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == kStackOverflowVector);
+        SELFTEST_CHECK(outcome.fault().sequence == contained_before + 1);
+        // ~16 KiB of frames of ~250 bytes before the limit, every one unwound.
+        SELFTEST_CHECK(runaway.deepest() >= 40);
+        SELFTEST_CHECK(outcome.fault().frames >= runaway.deepest());
+        SELFTEST_CHECK(outcome.ownership_at_end().heap_bytes == 0);
+        FaultLogEntry entries[1];
+        SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+        SELFTEST_CHECK(entries[0].vector == kStackOverflowVector);
+        SELFTEST_CHECK(StringView(entries[0].at.owner) == "runaway");
+        SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_recurse"));
+    }
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    SELFTEST_CHECK(g_destroyed == 1);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    auto next = SELFTEST_TRY(spawn("after-overflow", [] { return 42; }));
+    auto after = next.join();
+    SELFTEST_CHECK(after.returned() && after.value() == 42);
+    return {};
+}
+
+// The same in kernel code: the check is in every guest function, not only in cells.
+ErrorOr<void> stack_overflow_in_the_kernel_is_unwound()
+{
+    g_destroyed = 0;
+    auto handle = SELFTEST_TRY(spawn("kernel-overflow", [] { return recurse_in_the_kernel(0); }));
+    auto outcome = handle.join();
+    SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(outcome.fault().vector == kStackOverflowVector);
+    SELFTEST_CHECK(g_destroyed >= 40 && static_cast<std::uint32_t>(g_destroyed) + 3 >= outcome.fault().frames);
+    return {};
+}
+
+std::uint64_t milliseconds_since(std::uint64_t start_tsc)
+{
+    std::uint64_t per_ms = tsc::ticks_per_second() / 1000;
+    return (cpu::read_tsc() - start_tsc) / (per_ms ? per_ms : 1);
+}
+
+// A task stuck in an endless loop in a cell, with a 50 ms budget of its own: the timer tick
+// after the budget finds it in the cell's code and unwinds it from there (its guard's destructor
+// runs), a WATCHDOG fault; a bystander task keeps counting throughout.
+ErrorOr<void> watchdog_unwinds_a_task_looping_in_a_cell()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto bystander = make_own<Bystander>();
+    Bystander* shared = bystander.get();
+    auto counting = SELFTEST_TRY(spawn("bystander", [shared] {
+        while (!shared->stop.load())
+            shared->count.fetch_add(1), scheduler::sleep_for(1'000'000);
+        return 0;
+    }));
+    std::uint64_t expired_before = watchdog::statistics().unwound;
+    static volatile std::uint64_t spins = 0;
+    spins = 0;
+    auto spin = runaway.spin;
+    SpawnOptions options;
+    options.watchdog_nanoseconds = 50'000'000;
+    auto handle = SELFTEST_TRY(spawn("spinner", [spin] { spin(&spins); }, options));
+    std::uint64_t start = cpu::read_tsc();
+    std::uint64_t counted_before = shared->count.load();
+    auto outcome = handle.join();
+    std::uint64_t waited_ms = milliseconds_since(start);
+    std::uint64_t counted_during = shared->count.load() - counted_before;
+    SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(outcome.fault().vector == kWatchdogVector);
+    SELFTEST_CHECK(waited_ms >= 50);
+    SELFTEST_CHECK(spins > 0);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    SELFTEST_CHECK(watchdog::statistics().unwound == expired_before + 1);
+    kprint("selftest: the spinner ran {} ms ({} spins); the bystander counted {} times meanwhile\n", waited_ms,
+           static_cast<std::uint64_t>(spins), counted_during);
+    SELFTEST_CHECK(counted_during >= 2);  // it ran while the spinner spun, not only after
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(entries[0].vector == kWatchdogVector);
+    SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_spin"));
+    // And keeps counting after.
+    std::uint64_t after_fault = shared->count.load();
+    scheduler::sleep_for(5'000'000);
+    SELFTEST_CHECK(shared->count.load() > after_fault);
+    shared->stop.store(true);
+    SELFTEST_CHECK(counting.join().returned());
+    return {};
+}
+
+// A budget set for the cell applies to the tasks that run in it.
+ErrorOr<void> watchdog_budget_per_cell()
+{
+    Runaway runaway = TRY(load_runaway());
+    TRY(watchdog::set_cell_budget(runaway.cell, 30'000'000));
+    SELFTEST_CHECK(watchdog::budget_for_cell(runaway.cell) == 30'000'000);
+    SELFTEST_CHECK(watchdog::budget_for_cell(kKernelCell) == watchdog::kNoBudget);
+    static volatile std::uint64_t spins = 0;
+    auto spin = runaway.spin;
+    SpawnOptions options;
+    options.cell = runaway.cell;
+    auto handle = SELFTEST_TRY(spawn("cell-spinner", [spin] { spin(&spins); }, options));
+    auto outcome = handle.join();
+    TRY(watchdog::set_cell_budget(runaway.cell, 0));
+    SELFTEST_CHECK(watchdog::budget_for_cell(runaway.cell) == watchdog::kDefaultCellBudgetNanoseconds);
+    SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(outcome.fault().vector == kWatchdogVector);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    return {};
+}
+
+// Over its budget in kernel code the task is left alone (kernel code may hold state a sleeping
+// lock guards for others): it finishes its 80 ms of work and returns.
+ErrorOr<void> watchdog_leaves_kernel_code_alone()
+{
+    SpawnOptions options;
+    options.watchdog_nanoseconds = 10'000'000;
+    std::uint64_t expired_before = watchdog::statistics().expired;
+    auto handle = SELFTEST_TRY(spawn("kernel-busy", [] {
+        std::uint64_t start = cpu::read_tsc();
+        while (milliseconds_since(start) < 80) {
+        }
+        return 7;
+    }, options));
+    auto outcome = handle.join();
+    SELFTEST_CHECK(outcome.returned() && outcome.value() == 7);
+    SELFTEST_CHECK(watchdog::statistics().expired > expired_before);  // it was over, and was left alone
+    return {};
+}
+
+ErrorOr<void> runaway_cell_unloads()
+{
+    if (loader::cell_manager().is_loaded("runaway"))
+        TRY(loader::cell_manager().unload("runaway"));
+    SELFTEST_CHECK(!loader::cell_manager().is_loaded("runaway"));
+    return {};
+}
+
 } // namespace
 
 extern const TestCase kFaultTests[] = {
@@ -320,6 +535,12 @@ extern const TestCase kFaultTests[] = {
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
+    {"faults", "stack_overflow_in_a_cell_is_unwound", stack_overflow_in_a_cell_is_unwound},
+    {"faults", "stack_overflow_in_the_kernel_is_unwound", stack_overflow_in_the_kernel_is_unwound},
+    {"faults", "watchdog_unwinds_a_task_looping_in_a_cell", watchdog_unwinds_a_task_looping_in_a_cell},
+    {"faults", "watchdog_budget_per_cell", watchdog_budget_per_cell},
+    {"faults", "watchdog_leaves_kernel_code_alone", watchdog_leaves_kernel_code_alone},
+    {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
 

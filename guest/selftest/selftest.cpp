@@ -27,6 +27,8 @@ extern const TestCase kSwapTests[];
 extern const std::size_t kSwapTestCount;
 extern const TestCase kFaultTests[];
 extern const std::size_t kFaultTestCount;
+extern const TestCase kRecoveryTests[];
+extern const std::size_t kRecoveryTestCount;
 
 namespace {
 
@@ -34,7 +36,8 @@ struct Suite {
     const TestCase* cases;
     const std::size_t* count;
     // Runs only when the filter names it: it needs a module other than the boot set
-    // (swap: build/cells/swap-test.a, which holds the other versions of cells).
+    // (swap: build/cells/swap-test.a, which holds the other versions of cells; recovery:
+    // build/cells/recovery-test.a).
     bool only_when_named = false;
 };
 
@@ -49,6 +52,7 @@ const Suite kSuites[] = {
     {kDeviceTests, &kDeviceTestCount},
     {kSwapTests, &kSwapTestCount, true},
     {kFaultTests, &kFaultTestCount},
+    {kRecoveryTests, &kRecoveryTestCount, true},  // build/cells/recovery-test.a (the faulty cell)
 };
 
 bool matches(const TestCase& test, StringView filter)

@@ -14,4 +14,10 @@ delos_selftest_init_faults_start:
     .incbin DELOS_SELFTEST_INIT_FAULTS
     .global delos_selftest_init_faults_end
 delos_selftest_init_faults_end:
+    .balign 16
+    .global delos_selftest_runaway_start
+delos_selftest_runaway_start:
+    .incbin DELOS_SELFTEST_RUNAWAY
+    .global delos_selftest_runaway_end
+delos_selftest_runaway_end:
     .section .note.GNU-stack, "", @progbits

@@ -5,6 +5,7 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
+#include "arch/x86_64/stack_limit.h"
 #include "apic/local_apic.h"
 #include "arch/x86_64/tsc.h"
 #include "log/panic.h"
@@ -14,6 +15,7 @@
 #include "task/stack_cache.h"
 #include "task/task_heap.h"
 #include "task/task_registry.h"
+#include "task/watchdog.h"
 
 namespace delos::task::scheduler {
 
@@ -72,7 +74,18 @@ void enqueue_ready(Processor& cpu, Task* task)
     cpu.ready.push(task);
 }
 
-// Arms the timer for the earliest of: the current slice's end (if someone is waiting to run)
+// When the running task's watchdog budget runs out (~0 if it is not watched).
+std::uint64_t watchdog_deadline(const Task* task)
+{
+    if (!task || task->m_watchdog_budget_ticks == 0)
+        return ~0ull;
+    std::uint64_t used = task->m_run_ticks_since_wait;
+    std::uint64_t left = used >= task->m_watchdog_budget_ticks ? 0 : task->m_watchdog_budget_ticks - used;
+    std::uint64_t deadline = task->m_slice_start_tsc + left;
+    return deadline > task->m_watchdog_retry_tsc ? deadline : task->m_watchdog_retry_tsc;
+}
+
+// Arms the timer for the earliest of the running task's watchdog deadline, the current slice's end (if someone is waiting to run)
 // and the first sleeper's deadline. Arming costs a VM exit, so only an earlier deadline re-arms.
 void rearm_timer(Processor& cpu)
 {
@@ -81,6 +94,8 @@ void rearm_timer(Processor& cpu)
         wanted = cpu.current->m_slice_start_tsc + cpu.slice_ticks;
     if (!cpu.sleepers.empty() && cpu.sleepers.peek()->m_wake_deadline_tsc < wanted)
         wanted = cpu.sleepers.peek()->m_wake_deadline_tsc;
+    if (std::uint64_t watchdog = watchdog_deadline(cpu.current); watchdog < wanted)
+        wanted = watchdog;
     if (wanted == ~0ull || (cpu.timer_deadline != 0 && cpu.timer_deadline <= wanted))
         return;
     cpu.timer_deadline = wanted;
@@ -104,8 +119,14 @@ void switch_away_locked(Processor& cpu, TaskState state)
 {
     Task* previous = cpu.current;
     std::uint64_t now = cpu::read_tsc();
-    if (previous != cpu.idle)
+    if (previous != cpu.idle) {
         previous->m_virtual_runtime += (now - previous->m_slice_start_tsc) * kWeightNormal / weight_of(previous->m_priority);
+        // The watchdog counts CPU time since the task last waited: preemption and yields keep it.
+        if (state == TaskState::Ready)
+            previous->m_run_ticks_since_wait += now - previous->m_slice_start_tsc;
+        else
+            previous->m_run_ticks_since_wait = 0;
+    }
     previous->m_state.store(state, std::memory_order_relaxed);
     if (state == TaskState::Ready && previous != cpu.idle)
         enqueue_ready(cpu, previous);
@@ -124,6 +145,10 @@ void switch_away_locked(Processor& cpu, TaskState state)
     cpu.current = next;
     ++cpu.stats.context_switches;
     rearm_timer(cpu);
+    // The stack limit is part of a task's context: whatever is in force now (0 inside an
+    // interrupt handler, the task's own limit otherwise) is what it finds when it runs again.
+    previous->m_stack_limit = arch::stack_limit();
+    arch::set_stack_limit(next->m_stack_limit);
     delos_switch_context(&previous->m_saved_stack_pointer, next->m_saved_stack_pointer);
 }
 
@@ -145,7 +170,26 @@ Task* take_dead(Processor& cpu)
     return dead;
 }
 
-void on_timer_interrupt(arch::InterruptFrame&)
+// The running task is over its watchdog budget: the handler (fault containment) unwinds it from
+// this interrupt if it can; if not, the next try is a little later. Called with cpu.lock held;
+// the handler runs without it (it prints the report and walks the task's stack).
+void check_watchdog(Processor& cpu, arch::InterruptFrame& frame, std::uint64_t now)
+{
+    Task* task = cpu.current;
+    if (task == cpu.idle || watchdog_deadline(task) > now)
+        return;
+    watchdog::Handler handler = watchdog::handler();
+    cpu.lock.unlock(false);
+    bool unwound = handler && handler(frame, *task);
+    (void)cpu.lock.lock();
+    watchdog::count_expiry(unwound);
+    if (unwound)
+        task->m_watchdog_budget_ticks = 0;  // it is ending; its destructors may take their time
+    else
+        task->m_watchdog_retry_tsc = now + watchdog::kRetryNanoseconds * (tsc::ticks_per_second() / 1000) / 1'000'000;
+}
+
+void on_timer_interrupt(arch::InterruptFrame& frame)
 {
     local_apic::end_of_interrupt();
     Processor& cpu = this_cpu();
@@ -154,6 +198,7 @@ void on_timer_interrupt(arch::InterruptFrame&)
     ++cpu.stats.timer_interrupts;
     std::uint64_t now = cpu::read_tsc();
     wake_expired_sleepers(cpu, now);
+    check_watchdog(cpu, frame, now);
     bool slice_used = cpu.current == cpu.idle || now - cpu.current->m_slice_start_tsc >= cpu.slice_ticks;
     if (!cpu.ready.empty() && slice_used) {
         ++cpu.stats.preemptions;

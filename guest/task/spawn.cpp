@@ -1,8 +1,10 @@
 // spawn.cpp: the non-template half of spawn: id, stack, identity, first switch frame, queueing.
 #include "task/spawn.h"
 
+#include "arch/x86_64/tsc.h"
 #include "task/context_switch.h"
 #include "task/task_registry.h"
+#include "task/watchdog.h"
 
 namespace delos::task {
 
@@ -37,8 +39,14 @@ ErrorOr<void> start_task(Task* task, const SpawnOptions& options)
     }
     task->m_stack = stack.release_value();
     task->m_saved_stack_pointer = prepare_initial_stack(task->m_stack.top(), task);
+    task->m_stack_limit = stack_limit_for(task->m_stack);
     task->m_entry_address = task->m_entry.invoker_address();
     task->m_cell = options.cell != kCellFromCode ? options.cell : cell_for_new_task(task->m_entry_address);
+    std::uint64_t budget = options.watchdog_nanoseconds ? options.watchdog_nanoseconds : watchdog::budget_for_cell(task->m_cell);
+    if (budget != watchdog::kNoBudget) {
+        std::uint64_t ticks = budget / 1000 * (tsc::ticks_per_second() / 1000) / 1000;
+        task->m_watchdog_budget_ticks = ticks ? ticks : 1;
+    }
     task->add_reference();  // the join handle's
     scheduler::make_ready_new(task);
     return {};

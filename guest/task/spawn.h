@@ -24,6 +24,9 @@ struct SpawnOptions {
     // a task started on a cell's behalf belongs to that cell. The cell loader names it outright
     // for the tasks that run a cell's entries.
     CellId cell = kCellFromCode;
+    // How long the task may run without waiting before the watchdog unwinds it (watchdog.h):
+    // 0 = its cell's budget (none for the kernel's own tasks), watchdog::kNoBudget = never.
+    std::uint64_t watchdog_nanoseconds = 0;
 };
 
 // Gives a prepared task an id, a stack and a place in the run queue; deletes it on failure.

@@ -9,7 +9,9 @@
 
 namespace delos::task::stack_cache {
 
-inline constexpr std::size_t kDefaultStackPages = 4;  // 16 KiB usable + a guard page
+// 24 KiB usable + a guard page: 16 KiB for the task, the lowest 8 KiB its overflow reserve (the
+// containment path runs there after a checked prologue finds the stack exhausted; task.h).
+inline constexpr std::size_t kDefaultStackPages = 6;
 inline constexpr std::size_t kMaxCachedStacks = 64;
 
 // A stack of `pages` usable pages: from the cache when it has one of the default size.

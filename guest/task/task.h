@@ -35,6 +35,15 @@ enum class TaskState : std::uint8_t {
 };
 const char* task_state_name(TaskState);
 
+// The lowest 8 KiB of a task's stack (half of a smaller one) are kept for what runs after a
+// checked prologue finds it exhausted: the exception, its containment and the unwinder.
+inline constexpr std::uint64_t kStackOverflowReserve = 8192;
+inline std::uint64_t stack_limit_for(const memory::KernelStack& stack)
+{
+    std::uint64_t usable = stack.top() - stack.bottom();
+    return stack.bottom() + (usable >= 2 * kStackOverflowReserve ? kStackOverflowReserve : usable / 2);
+}
+
 // Scheduling weight: a ready task of each level gets CPU time in proportion 1 : 4 : 16.
 enum class Priority : std::uint8_t { Low, Normal, High };
 const char* priority_name(Priority);
@@ -89,6 +98,9 @@ public:
     // Execution.
     std::uint64_t m_saved_stack_pointer = 0;  // valid while not running (see context_switch.h)
     memory::KernelStack m_stack;              // empty for the boot task, which runs on the boot stack
+    // The split-stack limit (arch/x86_64/stack_limit.h) while not running; the scheduler swaps it
+    // with the CPU's at each switch. 0 = unchecked (boot and idle tasks; after an overflow).
+    std::uint64_t m_stack_limit = 0;
     UniqueFunction<void(Task&)> m_entry;      // stores its result into m_result
 
     // Scheduling (scheduler.cpp): virtual runtime for weighted fair queueing, queue links.
@@ -96,6 +108,11 @@ public:
     std::uint64_t m_enqueue_sequence = 0;
     std::uint64_t m_slice_start_tsc = 0;
     std::uint64_t m_wake_deadline_tsc = 0;
+    // Watchdog (watchdog.h): CPU time since the task last waited, its budget (0 = not watched),
+    // and when the tick may try again after finding it where it could not be unwound.
+    std::uint64_t m_run_ticks_since_wait = 0;
+    std::uint64_t m_watchdog_budget_ticks = 0;
+    std::uint64_t m_watchdog_retry_tsc = 0;
     Task* m_heap_child = nullptr;    // run queue / sleep queue (pairing heap) links
     Task* m_heap_sibling = nullptr;
     Task* m_wait_next = nullptr;     // wait queue link

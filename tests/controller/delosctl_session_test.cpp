@@ -80,10 +80,23 @@ TEST_F(DelosctlSession, TwoVmsPushLoadUnloadAndHistory)
     report.cell_version = String(StringView("1.0.0", 5));
     report.kind = channel::FaultKind::InvalidOpcode;
     report.symbol = String(StringView("hello_main", 10));
+    report.symbol_offset = 0x11;
+    // The guest's own names for the fault and its place (the fake guest numbers it #1 of its boot).
+    report.cell_build_id = String(StringView("00112233445566778899aabbccddeeff00112233"));
+    report.section = String(StringView(".text.hello_main"));
+    report.section_offset = 0x11;
+    report.registers.rsp = 0x41a008;
+    report.registers.rip = 0x411011;
     ASSERT_TRUE(guest_a.emit_fault(std::move(report)));
     std::string digest = controller::to_hex(controller::sha256_of(read_file(cell_object("hello"))));
     ASSERT_TRUE(eventually([&] { return ctl({"faults", "--vm", "alpha", "--details"}).out.find("build: sha256 " + digest) != std::string::npos; }))
         << ctl({"faults", "--vm", "alpha", "--details"}).out;
+    auto details = ctl({"faults", "--vm", "alpha", "--details"}).out;
+    EXPECT_NE(details.find("build id 00112233445566778899aabbccddeeff00112233"), std::string::npos) << details;
+    EXPECT_NE(details.find("guest: boot fa6efa6efa6efa6efa6efa6efa6efa6e, fault #1 of that boot"), std::string::npos) << details;
+    EXPECT_NE(details.find("at hello_main+0x11 (section .text.hello_main+0x11)"), std::string::npos) << details;
+    EXPECT_NE(details.find("rsp    000000000041a008"), std::string::npos) << details;
+    EXPECT_NE(details.find("rip    0000000000411011"), std::string::npos) << details;
 }
 
 TEST_F(DelosctlSession, PushSwapRollbackAndHistory)

@@ -1,8 +1,9 @@
 // libvirt_discovery_test.cpp: delosd's libvirt discovery. The domain-XML reading and the VM
-// names on their own (hostile and odd XML included), then the whole path: a microvm Delos
-// domain defined and started through libvirt (deploy/delos-libvirt, TCG without /dev/kvm),
-// delosd started with --libvirt-uri finds it, lists it beside its own VMs, pushes and loads a
-// cell into it through delosctl, and drops it when the domain is destroyed. Starts virtlogd and
+// names on their own (hostile and odd XML included), then the whole path: delosd started with
+// --libvirt-uri (polling once an hour), then a microvm Delos domain defined and started through
+// libvirt (deploy/delos-libvirt, TCG without /dev/kvm): delosd finds it by its lifecycle events,
+// lists it beside its own VMs, pushes and loads a cell into it through delosctl, and drops it when
+// the domain is destroyed. Starts virtlogd and
 // libvirtd itself when none answers; skips loudly without libvirt, QEMU or root.
 #include <gtest/gtest.h>
 
@@ -141,26 +142,35 @@ protected:
     std::string m_domain;
 };
 
-TEST_F(LibvirtDiscovery, DelosdFindsADomainAndPushesACellIntoIt)
+// delosd starts first, polling only once an hour: the domain started afterwards can only be
+// found through libvirt's lifecycle events (and the short re-looks they start until the guest
+// opens its channel), and only the stop event removes it again.
+TEST_F(LibvirtDiscovery, DelosdFollowsLifecycleEventsAndPushesACellIntoADomain)
 {
     std::string guest = guest_build_dir();
     TempDir dir;
     std::string socket = dir / "channel.sock", serial_log = dir / "serial.log";
     std::string type = kvm_available() ? "kvm" : "qemu";
     std::cout << "[ libvirt  ] <domain type='" << type << "'> on microvm" << (type == "qemu" ? " (TCG)" : "") << std::endl;
-    auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", "microvm", "--type", type,
-                              "--kernel", guest + "/guest/delos.elf", "--cells", guest + "/cells/cells.a", "--socket", socket,
-                              "--serial-log", serial_log, "--uri", kUri, "--wait", "240", m_domain},
-                             {std::chrono::seconds(300), ""});
-    ASSERT_EQ(started.exit_code, 0) << started.out << started.err << read_file(serial_log);
 
     // Only this test's domain: attaching to another test's domain would take its channel.
-    Delosd delosd(dir.path(), {"--allow-unsigned", "--libvirt-uri", kUri, "--libvirt-poll-ms", "300", "--libvirt-domains", m_domain});
+    Delosd delosd(dir.path(),
+                  {"--allow-unsigned", "--libvirt-uri", kUri, "--libvirt-poll-ms", "3600000", "--libvirt-domains", m_domain});
     ASSERT_TRUE(delosd.start()) << delosd.log();
+    ASSERT_TRUE(eventually([&] { return delosd.log().find("lifecycle_events=on") != std::string::npos; },
+                           std::chrono::seconds(10)))
+        << delosd.log();
     // One VM of delosd's own beside the discovered one (attached to a socket nobody serves).
     ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "own", "--runner", "attach", "--socket", dir / "none.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), m_domain) == "VM_STATE_RUNNING"; }, std::chrono::seconds(120)))
+
+    auto started = run_child({std::string(DELOS_SOURCE_DIR) + "/deploy/delos-libvirt", "--machine", "microvm", "--type", type,
+                              "--kernel", guest + "/guest/delos.elf", "--cells", guest + "/cells/cells.a", "--socket", socket,
+                              "--serial-log", serial_log, "--uri", kUri, "--wait", "0", m_domain},
+                             {std::chrono::seconds(300), ""});
+    ASSERT_EQ(started.exit_code, 0) << started.out << started.err << read_file(serial_log);
+    ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), m_domain) == "VM_STATE_RUNNING"; }, std::chrono::seconds(240)))
         << delosctl(delosd.server(), {"-o", "json", "vm", "ls"}).out << delosd.log() << read_file(serial_log);
+    EXPECT_NE(delosd.log().find("event=started"), std::string::npos) << delosd.log();
 
     auto listed = delosctl(delosd.server(), {"-o", "json", "vm", "ls"});
     EXPECT_NE(listed.out.find("\"libvirt_domain\":\"" + m_domain + "\""), std::string::npos) << listed.out;
@@ -179,11 +189,12 @@ TEST_F(LibvirtDiscovery, DelosdFindsADomainAndPushesACellIntoIt)
                            std::chrono::seconds(60)))
         << read_file(serial_log);
 
-    // Destroyed domain: discovery removes its VM; delosd's own VM stays.
+    // Destroyed domain: the stop event makes discovery remove its VM; delosd's own VM stays.
     ASSERT_EQ(virsh({"destroy", m_domain}).exit_code, 0);
     EXPECT_TRUE(eventually([&] { return delosctl(delosd.server(), {"vm", "ls"}).out.find(m_domain) == std::string::npos; },
-                           std::chrono::seconds(30)))
+                           std::chrono::seconds(60)))
         << delosctl(delosd.server(), {"vm", "ls"}).out << delosd.log();
+    EXPECT_NE(delosd.log().find("event=stopped"), std::string::npos) << delosd.log();
     EXPECT_NE(delosctl(delosd.server(), {"vm", "ls"}).out.find("own"), std::string::npos);
 }
 

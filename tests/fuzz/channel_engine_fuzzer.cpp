@@ -80,6 +80,26 @@ public:
         return Error::make(ErrorCode::NotFound, "no previous generation to roll back to");
     }
     void fill_stats(StatsReply&) const override {}
+    // A ring with one report whose every field is set: the ListFaults reply is encoded whole.
+    ErrorOr<ListRecentFaultsReply> list_recent_faults() override
+    {
+        ListRecentFaultsReply reply;
+        reply.boot_id = String(StringView("0123456789abcdef0123456789abcdef"));
+        reply.faults_recorded = 1;
+        FaultReport report;
+        report.kind = FaultKind::StackOverflow;
+        report.vector = 257;
+        report.cell_name = String(StringView("runaway"));
+        report.cell_build_id = String(StringView("0123456789abcdef0123456789abcdef01234567"));
+        report.section = String(StringView(".text.runaway_recurse"));
+        report.fault_sequence = 1;
+        report.registers.rip = 0x1000;
+        BacktraceFrame frame;
+        frame.symbol = String(StringView("runaway_recurse"));
+        report.backtrace.append(static_cast<BacktraceFrame&&>(frame));
+        reply.faults.append(static_cast<FaultReport&&>(report));
+        return reply;
+    }
 
 private:
     Vector<String> m_loaded;

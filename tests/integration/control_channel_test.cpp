@@ -4,6 +4,8 @@
 // guest stays up; a client that disconnects mid-push loses nothing else.
 #include <gtest/gtest.h>
 
+#include <regex>
+
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -329,6 +331,58 @@ TEST_P(ControlChannel, AFaultInACellInitArrivesAsAFaultReport)
     auto list = chan({"list"});
     ASSERT_EQ(list.exit_code, 0) << list.err << m_vm->output();
     EXPECT_EQ(list.out.find("init_faults"), std::string::npos) << list.out;
+    EXPECT_EQ(chan({"ping"}).exit_code, 0);
+}
+
+// The guest's fault ring over the channel (ListFaults, field 22): after a fault in a cell's
+// init, `delos-chan faults` prints it as a crash report naming the cell, version, build id,
+// section and symbol, the registers and the backtrace, numbered in the guest's boot; the build id
+// is the hash of the pushed object, and `list` shows build ids too.
+TEST_P(ControlChannel, ListFaultsAfterAFaultInACellInit)
+{
+    auto empty = chan({"faults"});
+    ASSERT_EQ(empty.exit_code, 0) << empty.err << m_vm->output();
+    std::smatch boot;
+    ASSERT_TRUE(std::regex_search(empty.out, boot, std::regex("^boot ([0-9a-f]{32}): 0 fault\\(s\\) recorded"))) << empty.out;
+    auto push = chan({"push", build_path("cells/init_faults.o"), "--no-progress", "--load"});
+    EXPECT_NE(push.exit_code, 0) << push.out << push.err << m_vm->output();
+    auto listed = chan({"faults"});
+    ASSERT_EQ(listed.exit_code, 0) << listed.err << m_vm->output();
+    EXPECT_NE(listed.out.find("boot " + boot[1].str() + ": 1 fault(s) recorded, the newest 1 kept"), std::string::npos)
+        << listed.out;
+    EXPECT_NE(listed.out.find("=== fault #1 of boot " + boot[1].str() + " ==="), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("page-fault (vector 14, error 0x2) in cell init_faults@1.0.0"), std::string::npos) << listed.out;
+    std::smatch where;
+    ASSERT_TRUE(std::regex_search(listed.out, where,
+                                  std::regex("rip 0x[0-9a-f]+ = init_faults@1\\.0\\.0 build ([0-9a-f]{40}) "
+                                             "\\.text\\.(\\S+)\\+0x([0-9a-f]+) = (\\S+)\\+0x([0-9a-f]+)")))
+        << listed.out;
+    EXPECT_NE(where[2].str().find("write_through_null"), std::string::npos) << listed.out;
+    EXPECT_EQ(where[2].str(), where[4].str()) << "one function per section: the section is the symbol";
+    EXPECT_EQ(where[3].str(), where[5].str());
+    EXPECT_NE(listed.out.find("  rsp "), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("  backtrace:\n    #0  "), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("(init_faults)"), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("recovery: task-killed"), std::string::npos) << listed.out;
+    // The build id is the first 20 bytes of the SHA-256 of the object's bytes, as pushed.
+    std::ifstream file(build_path("cells/init_faults.o"), std::ios::binary);
+    std::string object((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+    auto digest = delos::crypto::Sha256::digest(
+        delos::ByteView(reinterpret_cast<const std::uint8_t*>(object.data()), object.size()));
+    std::string expected;
+    for (int i = 0; i < 20; ++i) {
+        char two[3];
+        std::snprintf(two, sizeof two, "%02x", digest.bytes[i]);
+        expected += two;
+    }
+    EXPECT_EQ(where[1].str(), expected) << listed.out;
+    auto list = chan({"list"});
+    ASSERT_EQ(list.exit_code, 0) << list.err;
+    EXPECT_NE(list.out.find("BUILD"), std::string::npos) << list.out;
+    EXPECT_TRUE(std::regex_search(list.out, std::regex("\\bkv\\s.*\\s[0-9a-f]{12}\\s"))) << list.out;
+    auto json = chan({"--json", "faults"});
+    EXPECT_NE(json.out.find("\"fault_sequence\":\"1\""), std::string::npos) << json.out;
+    EXPECT_NE(json.out.find("\"boot_id\":\"" + boot[1].str() + "\""), std::string::npos) << json.out;
     EXPECT_EQ(chan({"ping"}).exit_code, 0);
 }
 

@@ -2,6 +2,9 @@
 // prints the same ready line; the debug-exit device reports (code << 1) | 1.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <fstream>
+#include <iterator>
 #include <regex>
 
 #include "vm_test_support.h"
@@ -101,7 +104,7 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     DELOS_REQUIRE_QEMU();
     auto result = run_qemu("microvm", "selftest faults", "tcg", build_path("cells/cells.a"));
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
-    EXPECT_NE(result.out.find("selftest: 8 passed, 0 failed"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: 14 passed, 0 failed"), std::string::npos) << result.out;
     // A fault in a cell's init while it loads: its tables were registered before the init ran.
     EXPECT_NE(result.out.find("(init:init_faults, cell "), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("write_through_null"), std::string::npos) << result.out;
@@ -117,8 +120,36 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
 }
 
+// docs/watchdog-and-stack-overflow.md: unbounded recursion (in the runaway cell and in the kernel)
+// is stopped by the split-stack prologue check and unwound as a STACK_OVERFLOW fault; an endless
+// loop in a cell is unwound by the watchdog as a WATCHDOG fault while a bystander task keeps
+// counting; a watched task busy in kernel code is left alone; the guest stays up throughout.
+TEST(QemuTcgBoot, StackOverflowAndWatchdogFaultsAreUnwound)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_qemu("microvm", "selftest faults", "tcg", build_path("cells/cells.a"));
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    for (const char* test : {"stack_overflow_in_a_cell_is_unwound", "stack_overflow_in_the_kernel_is_unwound",
+                             "watchdog_unwinds_a_task_looping_in_a_cell", "watchdog_budget_per_cell",
+                             "watchdog_leaves_kernel_code_alone", "runaway_cell_unloads"})
+        EXPECT_NE(result.out.find(std::string("selftest: ok   faults.") + test), std::string::npos) << test << result.out;
+    EXPECT_NE(result.out.find("STACK OVERFLOW stack limit reached (vector 257)"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("runaway_recurse+"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("(cell runaway 1.0.0)"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("WATCHDOG task over its run-time budget (vector 256)"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("runaway_spin+"), std::string::npos) << result.out;
+    std::smatch counted;
+    ASSERT_TRUE(std::regex_search(result.out, counted, std::regex("the bystander counted ([0-9]+) times meanwhile")))
+        << result.out;
+    EXPECT_GE(std::stol(counted[1]), 2) << result.out;
+    EXPECT_EQ(result.out.find("PANIC"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("not contained"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
 // What cannot be contained stays fatal, with the full report and exit code 11: a fault in the
-// boot task, a fault with a spin lock held, and a fault in a destructor while unwinding.
+// boot task, a fault with a spin lock held, a fault in a destructor while unwinding, a fault in
+// an interrupt handler, and a stack overflow with a spin lock held.
 TEST(QemuTcgBoot, UncontainableFaultsStillPanic)
 {
     DELOS_REQUIRE_QEMU();
@@ -128,11 +159,16 @@ TEST(QemuTcgBoot, UncontainableFaultsStillPanic)
     };
     for (const Case& c : {Case{"crash-page-fault", "not contained: the boot and idle tasks"},
                           Case{"crash-task-spinlocked", "not contained: interrupts were masked"},
-                          Case{"crash-task-in-destructor", "not contained: a fault while unwinding"}}) {
+                          Case{"crash-task-in-destructor", "not contained: a fault while unwinding"},
+                          Case{"crash-task-in-interrupt", "not contained: interrupts were masked"},
+                          Case{"crash-task-overflow-spinlocked", "the refused fault above is a stack overflow"}}) {
         auto result = run_qemu("microvm", c.command, "tcg");
         ASSERT_FALSE(result.timed_out) << c.command << result.out << result.err;
         EXPECT_NE(result.out.find(c.reason), std::string::npos) << c.command << result.out;
-        EXPECT_NE(result.out.find("EXCEPTION #PF page fault (vector 14)"), std::string::npos) << c.command << result.out;
+        const char* exception = std::string(c.command) == "crash-task-overflow-spinlocked"
+                                    ? "EXCEPTION #UD invalid opcode (vector 6)"
+                                    : "EXCEPTION #PF page fault (vector 14)";
+        EXPECT_NE(result.out.find(exception), std::string::npos) << c.command << result.out;
         EXPECT_NE(result.out.find("backtrace:"), std::string::npos) << c.command << result.out;
         EXPECT_EQ(result.exit_code, (11 << 1) | 1) << c.command << result.err;
     }
@@ -214,4 +250,34 @@ TEST(QemuTcgBoot, ChannelSessionsGiveMemoryBack)
         << result.out << result.err;
     EXPECT_NE(result.out.find("selftest: 1 passed, 0 failed"), std::string::npos) << result.out;
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.err;
+}
+
+// One command table runs the kernel's commands and prints their help: `help` lists every one,
+// an unknown command lists them too and the kernel runs on, and the README names each.
+TEST(QemuTcgBoot, HelpListsEveryKernelCommandAndTheReadmeNamesThem)
+{
+    DELOS_REQUIRE_QEMU();
+    auto help = run_qemu("microvm", "help", "tcg");
+    ASSERT_FALSE(help.timed_out) << help.out << help.err;
+    EXPECT_EQ(help.exit_code, (0 << 1) | 1) << help.err;
+    std::regex line(R"(\n  ([a-z-]+)( [^:\n]*)?: [^\n]+)");
+    std::vector<std::string> commands;
+    for (auto it = std::sregex_iterator(help.out.begin(), help.out.end(), line); it != std::sregex_iterator(); ++it)
+        commands.push_back((*it)[1]);
+    for (const char* expected : {"run", "help", "exit", "selftest", "control-echo", "bench-tasks", "bench-link", "bench-swap",
+                                 "probe-mode", "panic", "crash-page-fault", "crash-task-spinlocked"})
+        EXPECT_NE(std::find(commands.begin(), commands.end(), expected), commands.end()) << expected << " missing:\n" << help.out;
+
+    std::ifstream readme(std::string(DELOS_SOURCE_DIR) + "/README.md");
+    std::string text{std::istreambuf_iterator<char>(readme), std::istreambuf_iterator<char>()};
+    for (const std::string& command : commands)
+        EXPECT_NE(text.find("`" + command + "`"), std::string::npos) << "README.md does not name the kernel command " << command;
+
+    // An unknown command is named, the commands are listed, and the kernel runs on (as `run`).
+    BackgroundProcess unknown({"qemu-system-x86_64", "-accel", "tcg", "-M", "microvm", "-m", "64M", "-nodefaults",
+                               "-no-user-config", "-nographic", "-no-reboot", "-kernel", kernel_path(), "-append",
+                               "frobnicate", "-serial", "stdio", "-monitor", "none"});
+    ASSERT_TRUE(unknown.wait_for_output("delos: no control channel", std::chrono::seconds(120))) << unknown.output();
+    EXPECT_NE(unknown.out().find("delos: unknown command 'frobnicate'; running"), std::string::npos) << unknown.output();
+    EXPECT_NE(unknown.out().find("  crash-page-fault: "), std::string::npos) << unknown.output();
 }

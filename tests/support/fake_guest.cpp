@@ -224,6 +224,28 @@ void FakeGuest::Backend::fill_stats(StatsReply& stats) const
     stats.cell_count = loaded_cell_count();
 }
 
+void FakeGuest::Backend::record_fault(FaultReport& report)
+{
+    ++m_faults_recorded;
+    if (report.fault_sequence == 0)
+        report.fault_sequence = m_faults_recorded;
+    if (report.boot_id.empty())
+        report.boot_id = String(StringView(kFakeBootId));
+    m_faults.push_back(report);
+    if (m_faults.size() > 16)
+        m_faults.erase(m_faults.begin());
+}
+
+ErrorOr<ListRecentFaultsReply> FakeGuest::Backend::list_recent_faults()
+{
+    ListRecentFaultsReply reply;
+    reply.boot_id = String(StringView(kFakeBootId));
+    reply.faults_recorded = m_faults_recorded;
+    for (const FaultReport& report : m_faults)
+        reply.faults.append(FaultReport(report));
+    return reply;
+}
+
 bool FakeGuest::Backend::take_event(Event& event)
 {
     if (m_pending.empty())
@@ -381,6 +403,10 @@ bool FakeGuest::emit_log(const std::string& cell, LogLevel level, const std::str
 
 bool FakeGuest::emit_fault(FaultReport report)
 {
+    {
+        std::lock_guard<std::mutex> lock(m_mutex);
+        m_backend.record_fault(report);
+    }
     Event event;
     event.kind = Event::Kind::FaultReport;
     event.fault_report = std::move(report);

@@ -39,7 +39,10 @@ public:
     // Sends an event to the connected host, numbering it; false if no host is connected.
     bool emit(channel::Event event);
     bool emit_log(const std::string& cell, channel::LogLevel level, const std::string& text);
+    // Also kept (the newest 16) for ListFaults, as the real guest's fault ring; a report without
+    // a fault sequence or boot id gets this fake guest's (boot id kFakeBootId).
     bool emit_fault(channel::FaultReport report);
+    static constexpr const char* kFakeBootId = "fa6efa6efa6efa6efa6efa6efa6efa6e";
 
     // For tests: how many connections were served and frames answered so far.
     std::uint64_t connections() const { return m_connections; }
@@ -67,6 +70,9 @@ private:
         ErrorOr<channel::CellSwapped> rollback_cell(StringView name) override;
         void fill_stats(channel::StatsReply& stats) const override;
         bool take_event(channel::Event& event) override;
+        ErrorOr<channel::ListRecentFaultsReply> list_recent_faults() override;
+        // Numbers the report (if it is not) and keeps it in the ring.
+        void record_fault(channel::FaultReport& report);
 
     private:
         const Options& m_options;
@@ -81,6 +87,8 @@ private:
         std::vector<channel::CellInfo> m_cells;     // loaded
         std::map<std::string, channel::CellInfo> m_previous;  // by name: the version the last swap replaced
         std::vector<channel::Event> m_pending;      // log lines of cells' init, sent before the reply
+        std::vector<channel::FaultReport> m_faults;  // the newest 16, oldest first
+        std::uint64_t m_faults_recorded = 0;
     };
 
     class SocketWriter final : public control::FrameWriter {

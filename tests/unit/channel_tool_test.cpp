@@ -22,6 +22,7 @@
 #include "chan_command.h"
 #include "delos/v1/channel.pb.h"
 #include "fake_guest.h"
+#include "fault_report_text.h"
 #include "test_cell_object.h"
 #include "lib/elf/elf64.h"
 #include "linker/cell_info.h"
@@ -392,6 +393,92 @@ TEST_F(ChannelTool, WatchPrintsEventsAsTheyArrive)
               "  #0 0x100400 kv::handle+0x4 (kv)\n");
 }
 
+// `delos-chan faults`: the guest's fault ring (ListFaults, field 22) as crash reports: kind,
+// cell@version, build id, section+offset and symbol+offset, registers, backtrace, and the
+// (boot id, fault sequence) pair a collector de-duplicates by; --json prints the reply as is.
+TEST_F(ChannelTool, FaultsPrintsTheGuestsFaultRingAsCrashReports)
+{
+    auto empty = run({"faults"});
+    ASSERT_EQ(empty.code, chan::kExitOk) << empty.err;
+    EXPECT_EQ(empty.out, "boot fa6efa6efa6efa6efa6efa6efa6efa6e: 0 fault(s) recorded, the newest 0 kept\n");
+
+    for (int i = 0; i < 18; ++i) {
+        channel::FaultReport fault;
+        fault.task_id = 40 + i;
+        fault.task_name = "overflow";
+        fault.cell_name = "runaway";
+        fault.cell_version = "1.0.0";
+        fault.cell_build_id = "0123456789abcdef0123456789abcdef01234567";
+        fault.section = ".text.runaway_recurse";
+        fault.section_offset = 0x1d;
+        fault.symbol = "runaway_recurse";
+        fault.symbol_offset = 0x1d;
+        fault.kind = channel::FaultKind::StackOverflow;
+        fault.vector = 257;
+        fault.instruction_pointer = 0x41101d;
+        fault.action = channel::RecoveryAction::TaskKilled;
+        fault.registers.rsp = 0x41a008;
+        fault.registers.rip = 0x115b05;
+        fault.registers.rflags = 0x246;
+        channel::BacktraceFrame frame;
+        frame.address = 0x411040;
+        frame.symbol = "runaway_recurse";
+        frame.offset = 0x40;
+        frame.cell = "runaway";
+        fault.backtrace.append(frame);
+        frame.address = 0x159a00;
+        frame.symbol = "delos_task_entry";
+        frame.offset = 0x32;
+        frame.cell = "";
+        fault.backtrace.append(frame);
+        m_guest->emit_fault(std::move(fault));  // no host connected: kept in the ring only
+    }
+    auto listed = run({"faults"});
+    ASSERT_EQ(listed.code, chan::kExitOk) << listed.err;
+    EXPECT_EQ(listed.out.rfind("boot fa6efa6efa6efa6efa6efa6efa6efa6e: 18 fault(s) recorded, the newest 16 kept\n", 0), 0u)
+        << listed.out;
+    EXPECT_EQ(listed.out.find("=== fault #2 of boot"), std::string::npos) << "the ring keeps the newest 16";
+    const std::string report = "=== fault #18 of boot fa6efa6efa6efa6efa6efa6efa6efa6e ===\n"
+                               "stack-overflow (vector 257, error 0x0) in cell runaway@1.0.0\n"
+                               "  task 57 'overflow'\n"
+                               "  rip 0x41101d = runaway@1.0.0 build 0123456789abcdef0123456789abcdef01234567 "
+                               ".text.runaway_recurse+0x1d = runaway_recurse+0x1d\n"
+                               "  rax 0000000000000000  rbx 0000000000000000  rcx 0000000000000000  rdx 0000000000000000\n"
+                               "  rsi 0000000000000000  rdi 0000000000000000  rbp 0000000000000000  rsp 000000000041a008\n"
+                               "  r8  0000000000000000  r9  0000000000000000  r10 0000000000000000  r11 0000000000000000\n"
+                               "  r12 0000000000000000  r13 0000000000000000  r14 0000000000000000  r15 0000000000000000\n"
+                               "  rip 0000000000115b05  rflags 0000000000000246\n"
+                               "  backtrace:\n"
+                               "    #0  0x0000000000411040 runaway_recurse+0x40 (runaway)\n"
+                               "    #1  0x0000000000159a00 delos_task_entry+0x32 (kernel)\n"
+                               "  recovery: task-killed\n";
+    EXPECT_NE(listed.out.find(report), std::string::npos) << listed.out;
+    EXPECT_NE(listed.out.find("=== fault #3 of boot"), std::string::npos) << listed.out;
+
+    auto json = run({"--json", "faults"});
+    ASSERT_EQ(json.code, chan::kExitOk) << json.err;
+    EXPECT_NE(json.out.find("\"fault_sequence\":\"18\""), std::string::npos) << json.out;
+    EXPECT_NE(json.out.find("\"kind\":\"FAULT_KIND_STACK_OVERFLOW\""), std::string::npos) << json.out;
+    EXPECT_NE(json.out.find("\"cell_build_id\":\"0123456789abcdef0123456789abcdef01234567\""), std::string::npos) << json.out;
+}
+
+// Guest strings are data: control characters cannot forge lines of the report, long ones are cut,
+// and an enum value this host does not know is named by number.
+TEST(FaultReportText, HostileFieldsArePrintedAsData)
+{
+    v1::FaultReport report;
+    report.set_cell_name("kv\n=== fault #1 of boot forged ===");
+    report.set_symbol(std::string(5000, 'A'));
+    report.set_kind(static_cast<v1::FaultKind>(99));
+    report.set_action(static_cast<v1::RecoveryAction>(77));
+    std::string text = chan::fault_report_text(report);
+    EXPECT_EQ(text.find("\n=== fault #1 of boot forged"), std::string::npos) << text;
+    EXPECT_NE(text.find("kv?=== fault #1"), std::string::npos) << text;
+    EXPECT_NE(text.find("unknown-99"), std::string::npos) << text;
+    EXPECT_NE(text.find("unknown-77"), std::string::npos) << text;
+    EXPECT_LT(text.size(), 2000u) << "a 5000-byte symbol is cut";
+}
+
 TEST_F(ChannelTool, BadFramesGetErrorRepliesAndTheGuestStaysUp)
 {
     RawClient raw(m_socket);
@@ -567,4 +654,17 @@ TEST_F(ChannelTool, SwapAndRollbackErrorsSayWhatWasRefused)
     EXPECT_EQ(run({"swap"}).code, chan::kExitUsage);
     EXPECT_EQ(run({"rollback"}).code, chan::kExitUsage);
     EXPECT_EQ(run({"push", "x.o", "--load", "--swap"}).code, chan::kExitUsage);
+}
+
+// `policy` sends the whole policy (keys not given take the built-in defaults); a guest without
+// fault recovery (the fake guest) refuses it with its reason; bad settings are usage errors.
+TEST_F(ChannelTool, PolicySettingsAreCheckedAndAGuestWithoutRecoveryRefuses)
+{
+    Result refused = run({"policy", "kv", "window_ms=500", "max_reloads=1"});
+    EXPECT_EQ(refused.code, chan::kExitGuestError);
+    EXPECT_NE(refused.err.find("unsupported: this system has no fault recovery policy"), std::string::npos) << refused.err;
+    EXPECT_EQ(run({"policy"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms=x"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "speed=3"}).code, chan::kExitUsage);
 }

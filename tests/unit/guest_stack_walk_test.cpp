@@ -226,11 +226,11 @@ TEST(SymbolTable, ReadsTheBuiltKernel)
     std::vector<std::uint8_t> kernel{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
     SymbolTable symbols = SymbolTable::from_elf(kernel);
     EXPECT_GT(symbols.size(), 100u);
-    auto address = symbols.address_of("delos::kernel::(anonymous namespace)::crash_with_page_fault");
+    auto address = symbols.address_of("delos::diagnostics::crash_with_page_fault");
     ASSERT_TRUE(address.has_value());
     auto match = symbols.lookup(*address + 1);
     ASSERT_TRUE(match.has_value());
-    EXPECT_EQ(match->name, "delos::kernel::(anonymous namespace)::crash_with_page_fault()");
+    EXPECT_EQ(match->name, "delos::diagnostics::crash_with_page_fault()");
     EXPECT_EQ(match->offset, 1u);
 }
 

@@ -205,6 +205,7 @@ public:
         // Referenced by unwind tables and landing pads; never reached because nothing throws.
         add("__gxx_personality_v0", reinterpret_cast<void*>(&trap));
         add("_Unwind_Resume", reinterpret_cast<void*>(&trap));
+        add("__morestack", reinterpret_cast<void*>(&trap));  // split-stack prologues (never reached on the host)
         add("__cxa_pure_virtual", reinterpret_cast<void*>(&trap));
     }
     ~HostKernel()

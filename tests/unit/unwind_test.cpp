@@ -143,32 +143,68 @@ TEST_F(KernelUnwindTables, EveryFdeIsFoundAtItsFirstAndLastByte)
     EXPECT_EQ(outside.error().code, ErrorCode::NotFound);
 }
 
-// Every function whose code starts with push %rbp; mov %rsp,%rbp has the textbook CFI, and one
-// step through it from a made-up stack finds the caller.
+// The split-stack check every guest function starts with (-fsplit-stack, docs/
+// watchdog-and-stack-overflow.md): `[lea -N(%rsp),%r11;] cmp %fs:0x70,%rsp|%r11; jb`. Its length,
+// or 0 if the code does not start with one.
+std::size_t split_stack_check_length(const std::uint8_t* code, std::size_t available)
+{
+    static const std::uint8_t kCompareRsp[] = {0x64, 0x48, 0x3b, 0x24, 0x25, 0x70, 0x00, 0x00, 0x00};
+    static const std::uint8_t kCompareR11[] = {0x64, 0x4c, 0x3b, 0x1c, 0x25, 0x70, 0x00, 0x00, 0x00};
+    static const std::uint8_t kLeaR11Disp8[] = {0x4c, 0x8d, 0x5c, 0x24};
+    static const std::uint8_t kLeaR11Disp32[] = {0x4c, 0x8d, 0x9c, 0x24};
+    std::size_t at = 0;
+    if (available >= 9 && std::memcmp(code, kCompareRsp, 9) == 0) {
+        at = 9;
+    } else {
+        std::size_t lea = available >= 5 && std::memcmp(code, kLeaR11Disp8, 4) == 0    ? 5
+                          : available >= 8 && std::memcmp(code, kLeaR11Disp32, 4) == 0 ? 8
+                                                                                        : 0;
+        if (lea == 0 || available < lea + 9 || std::memcmp(code + lea, kCompareR11, 9) != 0)
+            return 0;
+        at = lea + 9;
+    }
+    if (available >= at + 2 && code[at] == 0x72)
+        return at + 2;  // jb rel8
+    if (available >= at + 6 && code[at] == 0x0f && code[at + 1] == 0x82)
+        return at + 6;  // jb rel32
+    return 0;
+}
+
+// Every function whose code starts with push %rbp; mov %rsp,%rbp (after its split-stack check)
+// has the textbook CFI, and one step through it from a made-up stack finds the caller.
 TEST_F(KernelUnwindTables, PrologueRulesMatchTheCodeAndStepFindsTheCaller)
 {
     static const std::uint8_t kPrologue[] = {0x55, 0x48, 0x89, 0xe5};
-    std::size_t checked = 0;
+    std::size_t checked = 0, with_split_stack_check = 0;
     for (const auto& entry : index->entries()) {
         const std::uint8_t* code = kernel.code_at(entry.pc_begin);
-        if (!code || entry.pc_end - entry.pc_begin < 8 || std::memcmp(code, kPrologue, 4) != 0)
+        if (!code || entry.pc_end - entry.pc_begin < 8)
             continue;
+        std::size_t skip = split_stack_check_length(code, entry.pc_end - entry.pc_begin - 4);
+        if (std::memcmp(code + skip, kPrologue, 4) != 0)
+            continue;
+        with_split_stack_check += skip != 0;
         auto fde = index->find(entry.pc_begin).release_value();
         auto at_entry = compute_row(fde, entry.pc_begin).release_value();
         EXPECT_EQ(at_entry.cfa.register_number, kRsp);
         EXPECT_EQ(at_entry.cfa.offset, 8);
         EXPECT_EQ(at_entry.registers[kReturnAddress].kind, RuleKind::Offset);
         EXPECT_EQ(at_entry.registers[kReturnAddress].offset, -8);
-        auto after_push = compute_row(fde, entry.pc_begin + 1).release_value();
+        if (skip) {  // the check changes nothing: still the entry's rules right before the push
+            auto before_push = compute_row(fde, entry.pc_begin + skip).release_value();
+            EXPECT_EQ(before_push.cfa.register_number, kRsp);
+            EXPECT_EQ(before_push.cfa.offset, 8);
+        }
+        auto after_push = compute_row(fde, entry.pc_begin + skip + 1).release_value();
         EXPECT_EQ(after_push.cfa.offset, 16);
         EXPECT_EQ(after_push.registers[kRbp].kind, RuleKind::Offset);
         EXPECT_EQ(after_push.registers[kRbp].offset, -16);
-        auto body = compute_row(fde, entry.pc_begin + 4).release_value();
+        auto body = compute_row(fde, entry.pc_begin + skip + 4).release_value();
         ASSERT_EQ(body.cfa.register_number, kRbp) << std::hex << entry.pc_begin;
         EXPECT_EQ(body.cfa.offset, 16);
 
         RegisterSet registers;
-        registers.set(kReturnAddress, entry.pc_begin + 4);
+        registers.set(kReturnAddress, entry.pc_begin + skip + 4);
         registers.set(kRbp, 0x7000);
         registers.set(kRsp, 0x6f00);
         registers.set(kRbx, 0x1234);
@@ -184,6 +220,7 @@ TEST_F(KernelUnwindTables, PrologueRulesMatchTheCodeAndStepFindsTheCaller)
         ++checked;
     }
     EXPECT_GT(checked, 300u);
+    EXPECT_GT(with_split_stack_check, checked / 2) << "the kernel is built with -fsplit-stack";
 }
 
 // The CFI holds at every instruction boundary... and at every byte: rows are computed for each

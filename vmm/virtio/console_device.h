@@ -15,14 +15,9 @@ namespace delos::vmm::virtio {
 
 // Control messages (virtio 1.2 §5.3.6.2): struct virtio_console_control { le32 id; le16 event; le16 value; }.
 namespace console {
-inline constexpr std::uint32_t kDeviceType = 3;
-inline constexpr std::uint64_t kFeatureMultiport = 1ull << 1;
-inline constexpr std::uint16_t kDeviceReady = 0, kDeviceAdd = 1, kDeviceRemove = 2, kPortReady = 3,
-                               kConsolePort = 4, kResize = 5, kPortOpen = 6, kPortName = 7;
-inline constexpr std::size_t kControlHeaderBytes = 8;
+using namespace ::delos::virtio::spec::console;  // device type, feature, control events and header
 // Queue numbers: port 0 rx/tx, control rx/tx, then port n >= 1 at 4 + 2 * (n - 1).
-inline constexpr std::uint16_t kPort0Receive = 0, kPort0Transmit = 1, kControlReceive = 2, kControlTransmit = 3,
-                               kPort1Receive = 4, kPort1Transmit = 5, kQueueCount = 6;
+inline constexpr std::uint16_t kPort1Receive = 4, kPort1Transmit = 5, kQueueCount = 6;
 inline constexpr std::uint32_t kHostPort = 1;  // the port backed by the host socket
 inline constexpr std::uint16_t kQueueMaxSize = 256;
 inline constexpr std::uint32_t kMaxPorts = 2;

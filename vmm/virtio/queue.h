@@ -7,6 +7,7 @@
 #include <string_view>
 #include <vector>
 
+#include "abi/virtio_spec.h"
 #include "../guest_memory.h"
 
 namespace delos::vmm::virtio {
@@ -51,11 +52,11 @@ struct PopResult {
 
 class Virtqueue {
 public:
-    static constexpr std::uint16_t kDescriptorFlagNext = 1;
-    static constexpr std::uint16_t kDescriptorFlagWrite = 2;
-    static constexpr std::uint16_t kDescriptorFlagIndirect = 4;
-    static constexpr std::uint16_t kAvailFlagNoInterrupt = 1;
-    static constexpr std::uint16_t kUsedFlagNoNotify = 1;
+    static constexpr std::uint16_t kDescriptorFlagNext = ::delos::virtio::spec::kDescriptorFlagNext;
+    static constexpr std::uint16_t kDescriptorFlagWrite = ::delos::virtio::spec::kDescriptorFlagWrite;
+    static constexpr std::uint16_t kDescriptorFlagIndirect = ::delos::virtio::spec::kDescriptorFlagIndirect;
+    static constexpr std::uint16_t kAvailFlagNoInterrupt = ::delos::virtio::spec::kAvailFlagNoInterrupt;
+    static constexpr std::uint16_t kUsedFlagNoNotify = ::delos::virtio::spec::kUsedFlagNoNotify;
 
     explicit Virtqueue(std::uint16_t max_size) : m_max_size(max_size), m_size(max_size) {}
 

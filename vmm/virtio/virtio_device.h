@@ -5,21 +5,20 @@
 #include <span>
 #include <string_view>
 
+#include "abi/virtio_spec.h"
 #include "../guest_memory.h"
 #include "queue.h"
 
 namespace delos::vmm::virtio {
 
-// Feature bits every device shares (virtio 1.2 §6).
-inline constexpr std::uint64_t kFeatureVersion1 = 1ull << 32;
-
-// Device status bits (§2.1).
-inline constexpr std::uint32_t kStatusAcknowledge = 1;
-inline constexpr std::uint32_t kStatusDriver = 2;
-inline constexpr std::uint32_t kStatusDriverOk = 4;
-inline constexpr std::uint32_t kStatusFeaturesOk = 8;
-inline constexpr std::uint32_t kStatusNeedsReset = 0x40;
-inline constexpr std::uint32_t kStatusFailed = 0x80;
+// The specification's numbers (shared with the guest's drivers).
+using ::delos::virtio::spec::kFeatureVersion1;
+using ::delos::virtio::spec::kStatusAcknowledge;
+using ::delos::virtio::spec::kStatusDriver;
+using ::delos::virtio::spec::kStatusDriverOk;
+using ::delos::virtio::spec::kStatusFeaturesOk;
+using ::delos::virtio::spec::kStatusNeedsReset;
+using ::delos::virtio::spec::kStatusFailed;
 
 // Implemented by the transport. Called by the device with the transport's lock held.
 class VirtioSignals {

@@ -62,9 +62,15 @@ void load_gdt_and_tss(const std::uint64_t ist_stack_tops[3])
         "movw %%ax, %%fs\n"
         "movw %%ax, %%gs\n"
         "ltr %w3\n"
+        // A null FS may clear its base: point it at the stack-limit block again before any
+        // function prologue reads the limit (arch/x86_64/stack_limit.h).
+        "movl $0xc0000100, %%ecx\n"
+        "movl $delos_stack_limit_block, %%eax\n"
+        "xorl %%edx, %%edx\n"
+        "wrmsr\n"
         :
         : "m"(pointer), "i"(kKernelCodeSelector), "i"(kKernelDataSelector), "r"(kTssSelector)
-        : "rax", "memory");
+        : "rax", "rcx", "rdx", "memory");
 }
 
 } // namespace delos::arch

@@ -44,7 +44,15 @@ interrupt_common:
     pushq 0x88(%rsp)          // interrupted rip: frame->rip, 17 slots above the frame start
     pushq 0x48(%rsp)          // interrupted rbp: frame->rbp, 8 slots above the frame, +1 for the push
     movq %rsp, %rbp
+    // Handlers run with no stack limit (arch/x86_64/stack_limit.h): a task interrupted just
+    // above its limit must not have its interrupt handlers mistaken for its own overflow. The
+    // interrupted code's limit is kept here (with a pad for alignment) and put back on return.
+    pushq %fs:0x70
+    pushq $0
+    movq $0, %fs:0x70
     call interrupt_dispatch
+    addq $8, %rsp
+    popq %fs:0x70
     addq $16, %rsp
     .global interrupt_return
 interrupt_return:

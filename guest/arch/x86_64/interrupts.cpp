@@ -1,6 +1,7 @@
 // interrupts.cpp: IDT setup and the C++ side of interrupt dispatch: device handlers, the
 // exception hook chain, and handing unhandled exceptions to the fatal reporter.
 #include "arch/x86_64/interrupts.h"
+#include "arch/x86_64/stack_limit.h"
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/gdt.h"
@@ -277,8 +278,20 @@ std::uint64_t delos::arch::deferred_interrupt_count() { return __atomic_load_n(&
 // The slow half of enable_interrupts / enable_interrupts_and_halt in native mode: something is
 // pending or the virtual IF is off. Leaves the mask clear, the virtual IF on and nothing
 // pending; returns whether it ran a deferred handler.
+namespace {
+struct StackLimitLifted {
+    std::uint64_t saved = delos::arch::stack_limit();
+    [[gnu::always_inline]] StackLimitLifted() { delos::arch::set_stack_limit(0); }
+    [[gnu::always_inline]] ~StackLimitLifted() { delos::arch::set_stack_limit(saved); }
+};
+} // namespace
+
+// Replays handlers in task context: like interrupts.S, it lifts the task's stack limit around
+// them (arch/x86_64/stack_limit.h) and puts it back after.
+extern "C" __attribute__((no_split_stack)) bool delos_soft_unmask_slow();
 extern "C" bool delos_soft_unmask_slow()
 {
+    StackLimitLifted lifted;
     bool ran = false;
     for (;;) {
         set_soft_mask(true);

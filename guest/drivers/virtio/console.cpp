@@ -2,6 +2,7 @@
 #include "drivers/virtio/console.h"
 
 #include "abi/virtio_console_boundary.h"
+#include "abi/virtio_spec.h"
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
@@ -11,11 +12,8 @@ namespace delos::virtio {
 
 namespace {
 
-// struct virtio_console_control { le32 id; le16 event; le16 value; } (virtio 1.2 §5.3.6.2)
-constexpr std::uint16_t kDeviceReady = 0, kDeviceAdd = 1, kDeviceRemove = 2, kPortReady = 3, kConsolePort = 4,
-                        kResize = 5, kPortOpen = 6, kPortName = 7;
-constexpr std::uint32_t kControlHeaderBytes = 8;
-constexpr std::uint16_t kControlReceiveQueue = 2, kControlTransmitQueue = 3;
+using namespace spec::console;  // control events, the control header, queue numbers
+constexpr std::uint16_t kControlReceiveQueue = kControlReceive, kControlTransmitQueue = kControlTransmit;
 constexpr std::uint32_t kConfigMaxPorts = 4;  // virtio_console_config.max_nr_ports
 constexpr std::uint32_t kControlSlotBytes = 16;
 

@@ -19,8 +19,8 @@
 
 namespace delos::virtio {
 
-inline constexpr std::uint32_t kConsoleDeviceId = 3;
-inline constexpr std::uint64_t kConsoleFeatureMultiport = 1ull << 1;
+inline constexpr std::uint32_t kConsoleDeviceId = spec::console::kDeviceType;
+inline constexpr std::uint64_t kConsoleFeatureMultiport = spec::console::kFeatureMultiport;
 
 class ConsoleDriver {
 public:

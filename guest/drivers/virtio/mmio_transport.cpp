@@ -10,15 +10,7 @@ namespace delos::virtio {
 namespace {
 
 // Register offsets (§4.2.2).
-constexpr std::uint32_t kMagicValue = 0x000, kVersion = 0x004, kDeviceId = 0x008, kDeviceFeatures = 0x010,
-                        kDeviceFeaturesSel = 0x014, kDriverFeatures = 0x020, kDriverFeaturesSel = 0x024,
-                        kQueueSel = 0x030, kQueueNumMax = 0x034, kQueueNum = 0x038, kQueueReady = 0x044,
-                        kQueueNotify = 0x050, kInterruptStatus = 0x060, kInterruptAck = 0x064, kStatus = 0x070,
-                        kQueueDescLow = 0x080, kQueueDescHigh = 0x084, kQueueDriverLow = 0x090,
-                        kQueueDriverHigh = 0x094, kQueueDeviceLow = 0x0a0, kQueueDeviceHigh = 0x0a4,
-                        kConfigGeneration = 0x0fc, kConfig = 0x100;
-constexpr std::uint32_t kMagic = 0x74726976;  // "virt"
-constexpr std::uint32_t kSupportedVersion = 2;
+using namespace spec::mmio;  // register offsets
 
 } // namespace
 
@@ -61,7 +53,7 @@ ErrorOr<void> MmioTransport::attach(const MmioDeviceLocation& location)
     m_location = location;
     if (std::uint32_t magic = read(kMagicValue); magic != kMagic)
         return Error::make(ErrorCode::NotFound, "virtio-mmio: no device (bad MagicValue)", magic);
-    if (std::uint32_t version = read(kVersion); version != kSupportedVersion)
+    if (std::uint32_t version = read(kVersion); version != kModernVersion)
         return Error::make(ErrorCode::Unsupported, "virtio-mmio: only version 2 (virtio 1.x) is supported", version);
     m_device_id = read(kDeviceId);
     if (m_device_id == 0)

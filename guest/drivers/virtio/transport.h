@@ -3,25 +3,22 @@
 
 #include <cstdint>
 
+#include "abi/virtio_spec.h"
 #include "drivers/virtio/virtqueue.h"
 #include "lib/core/error_or.h"
 
 namespace delos::virtio {
 
-// Feature bits every device shares (virtio 1.2 §6).
-inline constexpr std::uint64_t kFeatureVersion1 = 1ull << 32;
-
-// Device status bits (§2.1).
-inline constexpr std::uint32_t kStatusAcknowledge = 1;
-inline constexpr std::uint32_t kStatusDriver = 2;
-inline constexpr std::uint32_t kStatusDriverOk = 4;
-inline constexpr std::uint32_t kStatusFeaturesOk = 8;
-inline constexpr std::uint32_t kStatusNeedsReset = 0x40;
-inline constexpr std::uint32_t kStatusFailed = 0x80;
-
-// Interrupt causes (§4.2.2 InterruptStatus; virtio-pci's ISR has the same two bits).
-inline constexpr std::uint32_t kInterruptUsedBuffer = 1;
-inline constexpr std::uint32_t kInterruptConfigChange = 2;
+// The specification's numbers (shared with delos-vmm's devices).
+using spec::kFeatureVersion1;
+using spec::kStatusAcknowledge;
+using spec::kStatusDriver;
+using spec::kStatusDriverOk;
+using spec::kStatusFeaturesOk;
+using spec::kStatusNeedsReset;
+using spec::kStatusFailed;
+using spec::kInterruptUsedBuffer;  // virtio-pci's ISR has the same two bits
+using spec::kInterruptConfigChange;
 
 class Transport {
 public:

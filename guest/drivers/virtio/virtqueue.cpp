@@ -1,6 +1,8 @@
 // virtqueue.cpp: split-ring layout, descriptor free list, publishing and checked used-ring reads.
 #include "drivers/virtio/virtqueue.h"
 
+#include "abi/virtio_spec.h"
+
 namespace delos::virtio {
 
 namespace {
@@ -12,10 +14,10 @@ struct [[gnu::packed]] RingDescriptor {
     std::uint16_t flags;
     std::uint16_t next;
 };
-constexpr std::uint16_t kDescriptorNext = 1;
-constexpr std::uint16_t kDescriptorWrite = 2;
-constexpr std::uint16_t kAvailNoInterrupt = 1;
-constexpr std::uint16_t kUsedNoNotify = 1;
+constexpr std::uint16_t kDescriptorNext = spec::kDescriptorFlagNext;
+constexpr std::uint16_t kDescriptorWrite = spec::kDescriptorFlagWrite;
+constexpr std::uint16_t kAvailNoInterrupt = spec::kAvailFlagNoInterrupt;
+constexpr std::uint16_t kUsedNoNotify = spec::kUsedFlagNoNotify;
 
 // avail: le16 flags; le16 idx; le16 ring[size]; (le16 used_event, unused without EVENT_IDX)
 constexpr std::uint64_t kAvailFlags = 0, kAvailIndex = 2, kAvailRing = 4;

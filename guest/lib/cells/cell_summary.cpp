@@ -8,11 +8,13 @@ CellSummary summarize_cell(const link::LoadedCell& cell, const CellRecord* recor
     CellSummary summary;
     summary.name = String(cell.name());
     summary.version = String(cell.version());
+    summary.build_id = String(cell.build_id());
     if (record) {
         summary.id = record->id;
         summary.state = record->state;
         summary.generation = record->generation;
     }
+    summary.quarantined = cell.quarantined();
     summary.section_count = static_cast<std::uint32_t>(cell.sections().size());
     summary.text_bytes = cell.region(link::SectionKind::Text).size;
     summary.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;

@@ -25,6 +25,7 @@ struct CellSummary {
     CellId id = kKernelCell;
     String name;
     String version;
+    String build_id;  // LoadedCell::build_id
     CellState state = CellState::Live;
     std::uint32_t generation = 0;
     std::uint32_t section_count = 0;
@@ -34,6 +35,7 @@ struct CellSummary {
     Vector<String> dependencies;  // cells this one uses
     Vector<String> dependents;    // cells that use this one
     std::uint32_t task_count = 0; // live tasks running in it (filled by the kernel)
+    bool quarantined = false;     // fault recovery refuses calls into it
     Vector<SectionSummary> sections;  // only when asked for
 };
 

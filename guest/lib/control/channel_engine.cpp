@@ -353,6 +353,17 @@ ErrorOr<Reply> ChannelEngine::handle(const HostMessage& request)
         return swap_cells(request.swap_cells);
     case HostMessage::Request::RollbackCell:
         return rollback_cell(request.rollback_cell.name);
+    case HostMessage::Request::ListFaults:
+        reply.payload = Reply::Payload::ListFaults;
+        reply.list_faults = TRY(m_backend.list_recent_faults());
+        return reply;
+    case HostMessage::Request::SetRecoveryPolicy: {
+        const SetRecoveryPolicyRequest& set = request.set_recovery_policy;
+        reply.payload = Reply::Payload::SetRecoveryPolicy;
+        reply.set_recovery_policy.policy = TRY(m_backend.set_recovery_policy(set.cell.view(), set.policy));
+        reply.set_recovery_policy.cell = set.cell;
+        return reply;
+    }
     case HostMessage::Request::None:
         break;
     }

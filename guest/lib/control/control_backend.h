@@ -59,8 +59,24 @@ public:
     // Puts back the generation the last swap of `name` replaced.
     virtual ErrorOr<channel::CellSwapped> rollback_cell(StringView name) = 0;
 
+    // Fault recovery's policy for `cell` (empty: the default); returns the policy now held.
+    // Systems without fault recovery refuse it.
+    virtual ErrorOr<channel::RecoveryPolicyInfo> set_recovery_policy(StringView cell, const channel::RecoveryPolicyInfo& policy)
+    {
+        (void)cell;
+        (void)policy;
+        return Error::make(ErrorCode::Unsupported, "this system has no fault recovery policy");
+    }
+
     // Memory, tasks, uptime; the engine adds nothing.
     virtual void fill_stats(channel::StatsReply& stats) const = 0;
+
+    // The system's ring of recent contained faults, oldest first, with its boot id
+    // (docs/watchdog-and-stack-overflow.md). A system without one says so.
+    virtual ErrorOr<channel::ListRecentFaultsReply> list_recent_faults()
+    {
+        return Error::make(ErrorCode::Unsupported, "this system keeps no fault ring");
+    }
 
     // Events the system produced (log lines), taken one at a time; the engine sends them
     // before each reply, so what a request made a cell log arrives before its answer.

@@ -64,8 +64,12 @@ ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes&
         return {};
     case HostMessage::Request::RollbackCell:
         return check_cell_name(message.rollback_cell.name);
+    case HostMessage::Request::SetRecoveryPolicy:
+        // Empty names the default; the policy's values are the guest's to judge.
+        return message.set_recovery_policy.cell.empty() ? ErrorOr<void>() : check_cell_name(message.set_recovery_policy.cell);
     case HostMessage::Request::Ping:
     case HostMessage::Request::ListCells:
+    case HostMessage::Request::ListFaults:
     case HostMessage::Request::PushCommit:
     case HostMessage::Request::PushAbort:
     case HostMessage::Request::Stats:
@@ -165,6 +169,8 @@ const char* request_name(HostMessage::Request request)
     case HostMessage::Request::Stats: return "stats";
     case HostMessage::Request::SwapCells: return "swap-cells";
     case HostMessage::Request::RollbackCell: return "rollback-cell";
+    case HostMessage::Request::ListFaults: return "list-faults";
+    case HostMessage::Request::SetRecoveryPolicy: return "set-recovery-policy";
     }
     return "unknown";
 }

@@ -47,6 +47,11 @@ struct ListCellsRequest {
     static void visit_fields(V&, Self&) {}
 };
 
+struct ListRecentFaultsRequest {
+    template <typename V, typename Self>
+    static void visit_fields(V&, Self&) {}
+};
+
 struct PushCellBegin {
     String name;
     std::uint64_t total_size = 0;
@@ -135,6 +140,50 @@ struct RollbackCellRequest {
     static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
 };
 
+struct RecoveryPolicyInfo {
+    std::uint64_t window_ms = 0;
+    std::uint32_t reload_after_faults = 0;
+    std::uint32_t max_reloads = 0;
+    std::uint64_t rollback_window_ms = 0;
+    std::uint32_t max_restarts = 0;
+    bool custom = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.window_ms);
+        v.uint32(2, self.reload_after_faults);
+        v.uint32(3, self.max_reloads);
+        v.uint64(4, self.rollback_window_ms);
+        v.uint32(5, self.max_restarts);
+        v.boolean(6, self.custom);
+    }
+};
+
+struct SetRecoveryPolicyRequest {
+    String cell;  // empty: the guest's default policy
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
+struct SetRecoveryPolicyReply {
+    String cell;
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
 struct HostMessage {
     enum class Request : std::uint8_t {
         None,  // nothing this guest knows was set
@@ -150,6 +199,8 @@ struct HostMessage {
         Stats,
         SwapCells,
         RollbackCell,
+        ListFaults,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -166,6 +217,8 @@ struct HostMessage {
     StatsRequest stats;
     SwapCellsRequest swap_cells;
     RollbackCellRequest rollback_cell;
+    ListRecentFaultsRequest list_faults;
+    SetRecoveryPolicyRequest set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -183,6 +236,8 @@ struct HostMessage {
         v.oneof(19, self.request, Request::Stats, self.stats);
         v.oneof(20, self.request, Request::SwapCells, self.swap_cells);
         v.oneof(21, self.request, Request::RollbackCell, self.rollback_cell);
+        v.oneof(22, self.request, Request::ListFaults, self.list_faults);
+        v.oneof(23, self.request, Request::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
@@ -257,6 +312,24 @@ enum class CellState : std::int32_t {
     Faulted = 4,
 };
 
+struct CellRecoveryInfo {
+    std::uint64_t faults = 0;
+    std::uint64_t task_restarts = 0;
+    std::uint64_t reloads = 0;
+    std::uint64_t rollbacks = 0;
+    bool quarantined = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.faults);
+        v.uint64(2, self.task_restarts);
+        v.uint64(3, self.reloads);
+        v.uint64(4, self.rollbacks);
+        v.boolean(5, self.quarantined);
+    }
+};
+
 struct CellInfo {
     String name;
     String version;
@@ -273,6 +346,9 @@ struct CellInfo {
     std::uint32_t generation = 0;
     std::uint32_t task_count = 0;
     std::uint64_t cell_id = 0;
+    String build_id;
+    RecoveryPolicyInfo recovery_policy;
+    CellRecoveryInfo recovery;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -291,6 +367,9 @@ struct CellInfo {
         v.uint32(12, self.generation);
         v.uint32(13, self.task_count);
         v.uint64(14, self.cell_id);
+        v.string(15, self.build_id);
+        v.message(16, self.recovery_policy);
+        v.message(17, self.recovery);
     }
 };
 
@@ -457,6 +536,147 @@ struct StatsReply {
     }
 };
 
+// Fault reports: events (below) and the ListFaults reply.
+
+enum class FaultKind : std::int32_t {
+    Unspecified = 0,
+    PageFault = 1,
+    GeneralProtection = 2,
+    InvalidOpcode = 3,
+    DivideError = 4,
+    Panic = 5,
+    DoubleFault = 6,
+    StackSegment = 7,
+    AlignmentCheck = 8,
+    Breakpoint = 9,
+    MachineCheck = 10,
+    OtherException = 11,
+    Watchdog = 12,
+    StackOverflow = 13,
+};
+
+enum class RecoveryAction : std::int32_t {
+    Unspecified = 0,
+    None = 1,
+    TaskKilled = 2,
+    TaskRestarted = 3,
+    CellReloaded = 4,
+    ApplicationReloaded = 5,
+    Halted = 6,
+    CellQuarantined = 7,
+    CellRolledBack = 8,
+};
+
+struct BacktraceFrame {
+    std::uint64_t address = 0;
+    String symbol;
+    std::uint64_t offset = 0;
+    String cell;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.address);
+        v.string(2, self.symbol);
+        v.uint64(3, self.offset);
+        v.string(4, self.cell);
+    }
+};
+
+struct FaultRegisters {
+    std::uint64_t rax = 0, rbx = 0, rcx = 0, rdx = 0, rsi = 0, rdi = 0, rbp = 0, rsp = 0, r8 = 0, r9 = 0, r10 = 0,
+                  r11 = 0, r12 = 0, r13 = 0, r14 = 0, r15 = 0, rip = 0, rflags = 0;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.rax);
+        v.uint64(2, self.rbx);
+        v.uint64(3, self.rcx);
+        v.uint64(4, self.rdx);
+        v.uint64(5, self.rsi);
+        v.uint64(6, self.rdi);
+        v.uint64(7, self.rbp);
+        v.uint64(8, self.rsp);
+        v.uint64(9, self.r8);
+        v.uint64(10, self.r9);
+        v.uint64(11, self.r10);
+        v.uint64(12, self.r11);
+        v.uint64(13, self.r12);
+        v.uint64(14, self.r13);
+        v.uint64(15, self.r14);
+        v.uint64(16, self.r15);
+        v.uint64(17, self.rip);
+        v.uint64(18, self.rflags);
+    }
+};
+
+struct FaultReport {
+    std::uint64_t task_id = 0;
+    String task_name;
+    String cell_name;
+    String cell_version;
+    String symbol;
+    std::uint64_t symbol_offset = 0;
+    FaultKind kind = FaultKind::Unspecified;
+    std::uint32_t vector = 0;
+    std::uint64_t error_code = 0;
+    std::uint64_t address = 0;
+    std::uint64_t instruction_pointer = 0;
+    Vector<BacktraceFrame> backtrace;
+    RecoveryAction action = RecoveryAction::Unspecified;
+    String message;
+    std::uint32_t fault_count = 0;
+    std::uint32_t cell_generation = 0;
+    std::uint64_t fault_sequence = 0;
+    String boot_id;
+    String cell_build_id;
+    String section;
+    std::uint64_t section_offset = 0;
+    FaultRegisters registers;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.task_id);
+        v.string(2, self.task_name);
+        v.string(3, self.cell_name);
+        v.string(4, self.cell_version);
+        v.string(5, self.symbol);
+        v.uint64(6, self.symbol_offset);
+        v.enumeration(7, self.kind);
+        v.uint32(8, self.vector);
+        v.uint64(9, self.error_code);
+        v.uint64(10, self.address);
+        v.uint64(11, self.instruction_pointer);
+        v.repeated_message(12, self.backtrace, kMaxBacktraceFrames);
+        v.enumeration(13, self.action);
+        v.string(14, self.message);
+        v.uint32(15, self.fault_count);
+        v.uint32(16, self.cell_generation);
+        v.uint64(17, self.fault_sequence);
+        v.string(18, self.boot_id);
+        v.string(19, self.cell_build_id);
+        v.string(20, self.section);
+        v.uint64(21, self.section_offset);
+        v.message(22, self.registers);
+    }
+};
+
+struct ListRecentFaultsReply {
+    Vector<FaultReport> faults;
+    std::uint64_t faults_recorded = 0;
+    String boot_id;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.repeated_message(1, self.faults, kMaxListedFaults);
+        v.uint64(2, self.faults_recorded);
+        v.string(3, self.boot_id);
+    }
+};
+
 struct Reply {
     enum class Payload : std::uint8_t {
         None,  // errors carry no payload
@@ -472,6 +692,8 @@ struct Reply {
         Stats,
         SwapCells,
         RollbackCell,
+        ListFaults,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -489,6 +711,8 @@ struct Reply {
     StatsReply stats;
     SwapCellsReply swap_cells;
     SwapCellsReply rollback_cell;
+    ListRecentFaultsReply list_faults;
+    SetRecoveryPolicyReply set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -507,6 +731,8 @@ struct Reply {
         v.oneof(19, self.payload, Payload::Stats, self.stats);
         v.oneof(20, self.payload, Payload::SwapCells, self.swap_cells);
         v.oneof(21, self.payload, Payload::RollbackCell, self.rollback_cell);
+        v.oneof(22, self.payload, Payload::ListFaults, self.list_faults);
+        v.oneof(23, self.payload, Payload::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
@@ -553,87 +779,6 @@ struct LogLine {
         v.enumeration(2, self.level);
         v.string(3, self.text);
         v.uint64(4, self.timestamp_ns);
-    }
-};
-
-enum class FaultKind : std::int32_t {
-    Unspecified = 0,
-    PageFault = 1,
-    GeneralProtection = 2,
-    InvalidOpcode = 3,
-    DivideError = 4,
-    Panic = 5,
-    DoubleFault = 6,
-    StackSegment = 7,
-    AlignmentCheck = 8,
-    Breakpoint = 9,
-    MachineCheck = 10,
-    OtherException = 11,
-};
-
-enum class RecoveryAction : std::int32_t {
-    Unspecified = 0,
-    None = 1,
-    TaskKilled = 2,
-    TaskRestarted = 3,
-    CellReloaded = 4,
-    ApplicationReloaded = 5,
-    Halted = 6,
-};
-
-struct BacktraceFrame {
-    std::uint64_t address = 0;
-    String symbol;
-    std::uint64_t offset = 0;
-    String cell;
-
-    template <typename V, typename Self>
-    static void visit_fields(V& v, Self& self)
-    {
-        v.uint64(1, self.address);
-        v.string(2, self.symbol);
-        v.uint64(3, self.offset);
-        v.string(4, self.cell);
-    }
-};
-
-struct FaultReport {
-    std::uint64_t task_id = 0;
-    String task_name;
-    String cell_name;
-    String cell_version;
-    String symbol;
-    std::uint64_t symbol_offset = 0;
-    FaultKind kind = FaultKind::Unspecified;
-    std::uint32_t vector = 0;
-    std::uint64_t error_code = 0;
-    std::uint64_t address = 0;
-    std::uint64_t instruction_pointer = 0;
-    Vector<BacktraceFrame> backtrace;
-    RecoveryAction action = RecoveryAction::Unspecified;
-    String message;
-    std::uint32_t fault_count = 0;
-    std::uint32_t cell_generation = 0;
-
-    template <typename V, typename Self>
-    static void visit_fields(V& v, Self& self)
-    {
-        v.uint64(1, self.task_id);
-        v.string(2, self.task_name);
-        v.string(3, self.cell_name);
-        v.string(4, self.cell_version);
-        v.string(5, self.symbol);
-        v.uint64(6, self.symbol_offset);
-        v.enumeration(7, self.kind);
-        v.uint32(8, self.vector);
-        v.uint64(9, self.error_code);
-        v.uint64(10, self.address);
-        v.uint64(11, self.instruction_pointer);
-        v.repeated_message(12, self.backtrace, kMaxBacktraceFrames);
-        v.enumeration(13, self.action);
-        v.string(14, self.message);
-        v.uint32(15, self.fault_count);
-        v.uint32(16, self.cell_generation);
     }
 };
 

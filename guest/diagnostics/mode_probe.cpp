@@ -2,13 +2,15 @@
 // kvm_pvm, and a plain 20000-iteration loop after it (~10 µs native, ~40 ms emulated), to see
 // what each costs and whether it leaves the vCPU in instruction emulation. How the CR3 bit-12
 // rule (page_table.cpp) was found.
+#include "diagnostics/mode_probe.h"
+
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 
-namespace delos::kernel {
+namespace delos::diagnostics {
 
 namespace {
 
@@ -75,4 +77,4 @@ void run_mode_probe()
     }
 }
 
-} // namespace delos::kernel
+} // namespace delos::diagnostics

@@ -1,12 +1,15 @@
 // swap_benchmark.cpp: swap timing with the TSC (the namespace's swap report), one parseable line.
-#include "linker/kernel/swap_benchmark.h"
+#include "diagnostics/swap_benchmark.h"
 
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
 #include "lib/core/vector.h"
 #include "linker/kernel/cell_manager.h"
 
-namespace delos::loader {
+namespace delos::diagnostics {
+
+using loader::cell_manager;
+using loader::CellSummary;
 
 namespace {
 
@@ -102,4 +105,4 @@ void run_swap_benchmark(unsigned swaps)
            median(stages[2]), median(stages[3]), median(stages[4]), median(stages[5]), median(load_samples));
 }
 
-} // namespace delos::loader
+} // namespace delos::diagnostics

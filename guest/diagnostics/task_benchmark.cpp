@@ -1,5 +1,5 @@
 // task_benchmark.cpp: measurements for delos-bench-tasks, timed with the TSC.
-#include "task/task_benchmark.h"
+#include "diagnostics/task_benchmark.h"
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
@@ -8,7 +8,9 @@
 #include "task/channel.h"
 #include "task/spawn.h"
 
-namespace delos::task {
+namespace delos::diagnostics {
+
+using namespace task;
 
 namespace {
 
@@ -115,4 +117,4 @@ void run_task_benchmarks()
     kprint("bench-tasks: done\n");
 }
 
-} // namespace delos::task
+} // namespace delos::diagnostics

@@ -1,12 +1,15 @@
 // link_benchmark.cpp: boot-set link timing with the TSC, reported as one parseable line.
-#include "linker/kernel/link_benchmark.h"
+#include "diagnostics/link_benchmark.h"
 
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
 #include "lib/core/vector.h"
 #include "linker/kernel/cell_manager.h"
 
-namespace delos::loader {
+namespace delos::diagnostics {
+
+using loader::cell_manager;
+using loader::CellSummary;
 
 namespace {
 
@@ -73,4 +76,4 @@ void run_link_benchmark(unsigned runs)
            object_bytes, median_ns, samples[0], ns_per_kib);
 }
 
-} // namespace delos::loader
+} // namespace delos::diagnostics

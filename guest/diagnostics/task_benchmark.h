@@ -3,8 +3,8 @@
 // `bench-tasks: <name>_ns=<value> iterations=<n>` line per figure for the host to parse.
 #pragma once
 
-namespace delos::task {
+namespace delos::diagnostics {
 
 void run_task_benchmarks();
 
-} // namespace delos::task
+} // namespace delos::diagnostics
