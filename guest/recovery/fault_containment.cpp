@@ -12,6 +12,7 @@
 #include "debug/kernel_symbols.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
+#include "runtime/frame_tables.h"
 #include "runtime/unwinder.h"
 #include "recovery/fault_log.h"
 #include "task/scheduler.h"
@@ -153,6 +154,62 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
     kprint("  recovery: unwinding {} frames, the task ends faulted\n", frames);
 }
 
+// How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
+constexpr std::uint64_t kResynchroniseScanBytes = 2048;
+
+// When the unwind cannot start at the faulting instruction — a wild jump left rip outside every
+// function, a corrupted instruction trapped where the compiler expected no fault (no call-site
+// entry), or a corrupted return address broke the chain — look up the stack for the innermost
+// word that is a return address (code with an FDE) from which the rest of the stack unwinds
+// cleanly to the entry trampoline, and unwind from there. The frames skipped run no destructors;
+// what they held is then not released, which the per-task accounting and the fault campaign's
+// leak check see. The registers other than rsp and rip are the faulting ones. `start` gets rip
+// as the address inside the call instruction (so the call site and the CFI row are the call's,
+// whichever first-frame kind the vector implies).
+bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::uint64_t stack_high, RegisterSet& start,
+                   std::size_t& frames, std::uint64_t* ips, std::size_t capacity, std::uint64_t& skipped_bytes)
+{
+    std::uint64_t rsp = faulting.values[unwind::kRsp] & ~std::uint64_t(7);
+    if (rsp < stack_low || rsp >= stack_high)
+        return false;
+    for (std::uint64_t slot = rsp; slot + 8 <= stack_high && slot < rsp + kResynchroniseScanBytes; slot += 8) {
+        std::uint64_t candidate = *reinterpret_cast<const std::uint64_t*>(slot);
+        if (candidate < 2 || unwinding::find_frame(candidate - 1).is_error())
+            continue;
+        // With the faulting registers (a call into garbage: nothing of the callee ran), then with
+        // rbp from the word below (the skipped frame pushed its caller's rbp first).
+        bool found = false;
+        RegisterSet registers;
+        std::size_t checked_frames = 0;
+        for (int attempt = 0; attempt < 2 && !found; ++attempt) {
+            registers = faulting;
+            registers.set(unwind::kReturnAddress, candidate);
+            registers.set(unwind::kRsp, slot + 8);
+            if (attempt == 1) {
+                if (slot < rsp + 8)
+                    break;
+                registers.set(unwind::kRbp, *reinterpret_cast<const std::uint64_t*>(slot - 8));
+            }
+            std::uint64_t failing_ip = 0;
+            auto checked = unwinding::check_unwindable(registers, unwinding::FirstFrame::ReturnAddress, stack_low, stack_high,
+                                                       failing_ip, ips, capacity);
+            // A resumption at the entry trampoline alone would skip every frame the task has.
+            if (!checked.is_error() && checked.value() >= 2) {
+                found = true;
+                checked_frames = checked.value();
+            }
+        }
+        if (!found)
+            continue;
+        registers.set(unwind::kReturnAddress, candidate - 1);
+        start = registers;
+        frames = checked_frames;
+        skipped_bytes = slot - rsp;
+        return true;
+    }
+    return false;
+}
+
 // The end of the walk: the task's entry trampoline. Runs on the unwound task's stack.
 void finish_unwind(unwinding::ForcedUnwind& unwind)
 {
@@ -217,9 +274,9 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     RegisterSet registers = attempt.registers;
     std::uint64_t failing_ip = 0;
     std::uint64_t ips[kReportFrames];
-    auto frames = unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low, stack_high, failing_ip,
-                                              ips, kReportFrames);
-    if (frames.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
+    auto checked = unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low, stack_high, failing_ip,
+                                               ips, kReportFrames);
+    if (checked.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
         // An instruction fetch from where no code is (a wild call into data, a null function
         // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
         // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
@@ -231,11 +288,23 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         if (!from_caller.is_error()) {
             registers = caller;
             ips[0] = frame.rip;
-            frames = from_caller.value() + 1;
+            checked = from_caller.value() + 1;
         }
     }
-    if (frames.is_error())
-        return refuse(task, "its stack cannot be unwound", failing_ip, frames.error().message, quiet);
+    std::size_t frame_count = checked.is_error() ? 0 : checked.value();
+    std::uint64_t skipped_bytes = 0;
+    if (checked.is_error()) {
+        // The watchdog (quiet) only unwinds a task whose stack unwinds from where it stopped; a
+        // fault resumes the unwind at the innermost return address that unwinds cleanly.
+        RegisterSet start;
+        std::size_t resumed_frames = 0;
+        if (quiet || !resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes))
+            return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
+        kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
+               task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
+        registers = start;
+        frame_count = resumed_frames;
+    }
 
     std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2() : 0;
     std::uint64_t error_code = attempt.vector < 32 ? frame.error_code : 0;
@@ -244,7 +313,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
     if (g_console_reports)
-        print_report(*task, frame, attempt, fault_address, frames.value(), ips);
+        print_report(*task, frame, attempt, fault_address, frame_count, ips);
     // Static, not on the faulting stack (an entry is ~1.9 KiB): hooks do not nest, since a fault
     // while containing one is not contained, and the watchdog runs with interrupts off.
     static FaultLogEntry entry;
@@ -261,7 +330,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     FixedBufferSink location(entry.location, sizeof entry.location - 1);  // the last byte stays NUL
     describe_code_address(location, attempt.instruction_pointer, attempt.instruction_pointer);
     describe_fault_code(entry.at, attempt.instruction_pointer, attempt.instruction_pointer);
-    for (std::size_t i = 0; i < frames.value() && i < kFaultLogFrames; ++i)
+    for (std::size_t i = 0; i < frame_count && i < kFaultLogFrames; ++i)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
     entry.registers = registers_of_frame(frame);
     describe_fault_place(entry.place, attempt.instruction_pointer);

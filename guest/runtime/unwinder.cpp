@@ -182,7 +182,10 @@ ErrorOr<std::size_t> check_unwindable(const RegisterSet& start, FirstFrame first
         TRY(check_personality(frame.fde));
         if (frame.fde.cie.personality && frame.fde.lsda) {
             auto site = TRY(unwind::find_call_site(frame.lsda, frame.lsda_address, frame.fde.pc_begin, ip));
-            if (site.kind == unwind::CallSiteKind::NotCovered)
+            // The faulting frame itself may be at an instruction the compiler thought could not
+            // trap (a corrupted or skipped instruction): it is left without running its cleanups
+            // (see the personality below). Anywhere else no entry means noexcept: refused.
+            if (site.kind == unwind::CallSiteKind::NotCovered && !(frames == 1 && first == FirstFrame::FaultingInstruction))
                 return Error::make(ErrorCode::Unsupported, "a noexcept frame (no call-site entry) is on the stack", ip);
             if (site.kind == unwind::CallSiteKind::LandingPad && !frame.fde.contains(site.landing_pad))
                 return Error::make(ErrorCode::Malformed, "landing pad outside its function", site.landing_pad);
@@ -269,8 +272,13 @@ extern "C" _Unwind_Reason_Code __gxx_personality_v0(int version, _Unwind_Action 
         return _URC_CONTINUE_UNWIND;
     std::uint64_t ip = context->ip_before_instruction ? context->registers.ip() : context->registers.ip() - 1;
     auto site = find_call_site(frame.lsda, frame.lsda_address, frame.fde.pc_begin, ip);
-    if (site.is_error() || site.value().kind == CallSiteKind::NotCovered)
+    if (site.is_error())
         return _URC_FATAL_PHASE2_ERROR;
+    // At the faulting instruction, no entry means the compiler did not expect a fault there (the
+    // instruction was corrupted or skipped): the frame is left without its cleanups, as
+    // check_unwindable allowed. In a caller's frame it means noexcept: terminate, as C++ would.
+    if (site.value().kind == CallSiteKind::NotCovered)
+        return context->ip_before_instruction ? _URC_CONTINUE_UNWIND : _URC_FATAL_PHASE2_ERROR;
     if (site.value().kind == CallSiteKind::NoLandingPad)
         return _URC_CONTINUE_UNWIND;
     if (!frame.fde.contains(site.value().landing_pad))

@@ -1,0 +1,94 @@
+// supervisor.h: how the fault-campaign workloads survive faults in their target cell. Worker
+// tasks run the target's code; the supervisor restarts a worker that ended Faulted, reloads the
+// target from its pristine object when it faults again soon after or answers wrong, and gives up
+// on a worker stuck inside one item (a hang: counted, never hidden). Clients retry on their own.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "lib/core/error_or.h"
+#include "lib/core/string_view.h"
+#include "task/join_handle.h"
+
+namespace delos::fault_workload {
+
+struct RecoveryStatistics {
+    std::uint64_t faults = 0;           // workers that ended Faulted
+    std::uint64_t restarts = 0;         // workers spawned again
+    std::uint64_t reloads = 0;          // the target re-created from its pristine object
+    std::uint64_t reload_failures = 0;
+    std::uint64_t wrong_answers = 0;    // answers the clients' checks refused
+    std::uint64_t hung = 0;             // workers given up on (still running somewhere)
+};
+
+// The cell faults are injected into, and how it is healed. reload() re-creates it from the
+// pristine copy in the boot archive through a live swap (a new generation; its dependents, this
+// driver's call sites, are re-pointed). When the kernel's own reload (the recovery-policy work,
+// CellManager::reload-style) lands, it replaces the body of reload() and nothing else changes.
+class TargetCell {
+public:
+    explicit TargetCell(StringView name) : m_name(name) {}
+    StringView name() const { return m_name; }
+    ErrorOr<void> reload();
+
+private:
+    StringView m_name;
+};
+
+class WorkerSlot;
+using WorkerBody = void (*)(void* context, WorkerSlot& slot);
+
+// One supervised worker: a task running `body(context, slot)` until its input closes.
+class WorkerSlot {
+public:
+    // The worker says when it starts and ends one item, so a worker stuck in one is seen.
+    void begin_item();
+    void end_item() { busy_since.store(0, std::memory_order_release); }
+
+private:
+    friend class Supervisor;
+    StringView name;
+    WorkerBody body = nullptr;
+    void* context = nullptr;
+    task::JoinHandle<void> handle;
+    std::atomic<std::uint64_t> busy_since{0};
+    bool done = false;
+};
+
+class Supervisor {
+public:
+    static constexpr std::size_t kMaxWorkers = 4;
+    static constexpr std::uint64_t kRefaultWindowNs = 1'000'000'000;  // a second fault within it: reload
+    static constexpr std::uint64_t kHangNs = 3'000'000'000;           // one item longer than this: hung
+
+    explicit Supervisor(TargetCell& target) : m_target(target) {}
+    ~Supervisor();
+
+    ErrorOr<void> add_worker(StringView name, WorkerBody body, void* context);
+    ErrorOr<void> start();
+    // A client's check refused an answer: the target may be corrupted, reload it.
+    void note_wrong_answer();
+    // Call once the workers' inputs are closed: waits until every worker returned (a worker
+    // still running kHangNs later is given up on and counted hung), then stops the supervision.
+    void finish();
+    RecoveryStatistics statistics() const { return m_statistics; }
+
+private:
+    void supervise();
+    bool poll(bool stopping);
+    ErrorOr<void> spawn_worker(WorkerSlot& slot);
+    void reload_target();
+
+    TargetCell& m_target;
+    WorkerSlot m_slots[kMaxWorkers];
+    std::size_t m_slot_count = 0;
+    task::JoinHandle<void> m_task;
+    std::atomic<bool> m_stopping{false};
+    std::atomic<std::uint64_t> m_wrong_pending{0};
+    std::uint64_t m_last_fault_ns = 0;
+    std::uint64_t m_stopping_since_ns = 0;
+    RecoveryStatistics m_statistics;
+};
+
+} // namespace delos::fault_workload
