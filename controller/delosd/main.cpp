@@ -128,6 +128,7 @@ int main(int argc, char** argv)
         ControllerCore core(settings, daemon_metrics);
         CoordinatorSettings coordination;
         coordination.state_dir = settings.runner.state_dir;
+        coordination.metrics = &daemon_metrics.registry();
         if (!fleet_file.empty()) {
             coordination.fleet = load_fleet_file(fleet_file);
             coordination.self_name = fleet_name.empty() ? fleet_coordinator(coordination.fleet).name() : fleet_name;

@@ -2,6 +2,9 @@
 #include "rollout_coordinator.h"
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -24,6 +27,7 @@ struct RolloutCoordinator::Watch {
     std::string host;
     std::thread faults;
     std::thread events;
+    std::thread nudges;
 };
 
 struct RolloutCoordinator::Active {
@@ -73,6 +77,17 @@ RolloutCoordinator::RolloutCoordinator(CoordinatorSettings settings) : m_setting
 {
     std::filesystem::create_directories(m_settings.state_dir + "/objects");
     m_store = std::make_unique<RolloutStore>(m_settings.state_dir);
+    if (m_settings.metrics) {
+        m_rollouts_gauge = &prometheus::BuildGauge()
+                                .Name("delos_rollouts")
+                                .Help("Rollouts this delosd coordinates (since it started), by state")
+                                .Register(*m_settings.metrics);
+        m_rollback_seconds = &prometheus::BuildHistogram()
+                                  .Name("delos_rollout_rollback_seconds")
+                                  .Help("From the first fault (or crash) of a rollout's new version to every guest rolled back")
+                                  .Register(*m_settings.metrics)
+                                  .Add({}, prometheus::Histogram::BucketBoundaries{0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30});
+    }
 }
 
 RolloutCoordinator::~RolloutCoordinator()
@@ -91,9 +106,13 @@ RolloutCoordinator::~RolloutCoordinator()
     }
 }
 
-std::unique_ptr<grpc::ClientContext> RolloutCoordinator::call_context(std::chrono::milliseconds timeout)
+std::shared_ptr<grpc::ClientContext> RolloutCoordinator::call_context(std::chrono::milliseconds timeout)
 {
-    auto context = std::make_unique<grpc::ClientContext>();
+    // Forgotten when the last holder lets go, whatever path it leaves by.
+    std::shared_ptr<grpc::ClientContext> context(new grpc::ClientContext, [this](grpc::ClientContext* done) {
+        forget_context(done);
+        delete done;
+    });
     context->set_deadline(std::chrono::system_clock::now() + timeout);
     std::lock_guard lock(m_mutex);
     if (m_stopping)
@@ -141,6 +160,15 @@ void RolloutCoordinator::commit(Active& rollout, const std::string& message)
     for (const v1::RolloutTarget& target : record.targets())
         guests_ran_new += target.swapped_unix_ms() != 0;
     record.set_fault_rate(guests_ran_new ? static_cast<double>(record.faults()) / static_cast<double>(guests_ran_new) : 0);
+    if (m_rollouts_gauge) {
+        std::map<std::string, int> by_state;
+        for (int state = v1::ROLLOUT_STATE_PENDING; state <= v1::ROLLOUT_STATE_FAILED; ++state)
+            by_state[rollout_state_word(static_cast<v1::RolloutState>(state))] = 0;
+        for (auto& [id, active] : m_active)
+            ++by_state[rollout_state_word(active->record.state())];
+        for (auto& [state, count] : by_state)
+            m_rollouts_gauge->Add({{"state", state}}).Set(count);
+    }
     try {
         m_store->save(record);
     } catch (const StoreError& error) {
@@ -210,7 +238,7 @@ v1::Rollout RolloutCoordinator::start(v1::RolloutSpec spec, const std::string& w
     record.set_created_unix_ms(unix_ms_now());
     {
         std::string path = object_path(m_settings.state_dir, record.sha256());
-        std::string temporary = path + ".tmp";
+        std::string temporary = path + ".rollout-" + std::to_string(record.created_unix_ms()) + ".tmp";
         std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
         out.write(active->object.data(), static_cast<std::streamsize>(active->object.size()));
         out.flush();
@@ -703,6 +731,8 @@ void RolloutCoordinator::roll_back(Active& rollout)
                                        : v1::ROLLOUT_STATE_ROLLED_BACK);
     if (!all_back)
         record.set_outcome(rollout.trigger + "; the rollback did not take everywhere (see the targets)");
+    if (m_rollback_seconds && record.first_fault_unix_ms() && !rollout.aborted)
+        m_rollback_seconds->Observe(static_cast<double>(record.rolled_back_unix_ms() - record.first_fault_unix_ms()) / 1000.0);
     commit(rollout, rollout_state_word(record.state()) + ": " + record.outcome());
 }
 
@@ -808,6 +838,7 @@ void RolloutCoordinator::start_watches(Active& rollout)
         rollout.watches.push_back(std::move(watch));
         ref.faults = std::thread([this, &rollout, &ref] { watch_faults(rollout, ref); });
         ref.events = std::thread([this, &rollout, &ref] { watch_events(rollout, ref); });
+        ref.nudges = std::thread([this, &rollout, &ref] { nudge_guests(rollout, ref); });
     }
 }
 
@@ -824,6 +855,8 @@ void RolloutCoordinator::stop_watches(Active& rollout)
             watch->faults.join();
         if (watch->events.joinable())
             watch->events.join();
+        if (watch->nudges.joinable())
+            watch->nudges.join();
     }
     rollout.watches.clear();
 }
@@ -941,6 +974,40 @@ void RolloutCoordinator::watch_events(Active& rollout, Watch& watch)
     }
 }
 
+void RolloutCoordinator::nudge_guests(Active& rollout, Watch& watch)
+{
+    // Today's guest agent forwards its fault log when it wakes for channel input, not when a
+    // fault is recorded (guest/control/control_agent.cpp): an idle channel would hold a canary's
+    // fault report back until the next request. So while a host has guests on the new version,
+    // each gets a cheap request (GetStats for that VM) every kNudgePeriod: the report then
+    // reaches the host's store within that period. Not needed once the agent wakes on a fault.
+    constexpr auto kNudgePeriod = std::chrono::milliseconds(100);
+    for (;;) {
+        std::vector<std::string> vms;
+        {
+            std::unique_lock lock(m_mutex);
+            m_changed.wait_for(lock, kNudgePeriod, [&] { return !rollout.watching || m_stopping; });
+            if (!rollout.watching || m_stopping)
+                return;
+            for (const v1::RolloutTarget& target : rollout.record.targets())
+                if (target.host() == watch.host && target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPED)
+                    vms.push_back(target.vm());
+        }
+        for (const std::string& vm : vms) {
+            try {
+                auto context = call_context(std::chrono::milliseconds(2000));
+                v1::GetStatsRequest request;
+                request.set_vm(vm);
+                v1::GetStatsResponse stats;
+                (void)stub(watch.host)->GetStats(context.get(), request, &stats);
+                forget_context(context.get());
+            } catch (const std::exception&) {
+                // the fault and event streams report an unreachable host
+            }
+        }
+    }
+}
+
 void RolloutCoordinator::note_fault(Active& rollout, const std::string& host, const v1::FaultRecord& fault)
 {
     std::lock_guard lock(m_mutex);
@@ -980,7 +1047,11 @@ void RolloutCoordinator::note_fault(Active& rollout, const std::string& host, co
         guests += target.swapped_unix_ms() != 0 || target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPING;
     char offset[24];
     std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
-    std::string what = "fault " + std::to_string(fault.sequence()) + " on " + host + "/" + fault.vm() + ": "
+    std::string kind = v1::FaultKind_Name(report.kind());
+    kind = kind.rfind("FAULT_KIND_", 0) == 0 ? kind.substr(11) : "fault";
+    for (char& c : kind)
+        c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    std::string what = "fault " + std::to_string(fault.sequence()) + " on " + host + "/" + fault.vm() + ": " + kind + " in "
                      + report.cell_name() + "@" + report.cell_version() + " at " + report.symbol() + "+0x" + offset;
     std::string message = what;
     if (rollout.trigger.empty() && fault_rate_exceeded(record.faults(), guests, record.spec().max_fault_rate())) {

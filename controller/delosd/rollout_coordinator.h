@@ -25,6 +25,13 @@
 namespace grpc {
 class ClientContext;
 }
+namespace prometheus {
+class Registry;
+class Gauge;
+template <typename T>
+class Family;
+class Histogram;
+}
 
 namespace delos::controller {
 
@@ -33,6 +40,7 @@ struct CoordinatorSettings {
     std::string self_name;   // this delosd's name in the fleet (for the record)
     std::string state_dir;   // the store and objects/SHA256.o live here
     std::chrono::milliseconds call_timeout{60000};  // one swap, rollback or listing on a peer
+    prometheus::Registry* metrics = nullptr;  // delos_rollouts{state}, delos_rollout_rollback_seconds
 };
 
 class RolloutCoordinator {
@@ -69,6 +77,7 @@ private:
     void stop_watches(Active& rollout);
     void watch_faults(Active& rollout, Watch& watch);
     void watch_events(Active& rollout, Watch& watch);
+    void nudge_guests(Active& rollout, Watch& watch);
     void note_fault(Active& rollout, const std::string& host, const v1::FaultRecord& fault);
     void note_event(Active& rollout, const std::string& host, const v1::EventRecord& event);
 
@@ -78,7 +87,7 @@ private:
     Active& find(std::uint64_t id);  // with m_mutex held; throws RpcError NOT_FOUND
     std::shared_ptr<v1::Controller::Stub> stub(const std::string& host);
     // A client context with the call deadline, cancelled when the coordinator stops.
-    std::unique_ptr<grpc::ClientContext> call_context(std::chrono::milliseconds timeout);
+    std::shared_ptr<grpc::ClientContext> call_context(std::chrono::milliseconds timeout);
     void forget_context(grpc::ClientContext* context);
 
     CoordinatorSettings m_settings;
@@ -89,6 +98,8 @@ private:
     std::map<std::string, std::shared_ptr<v1::Controller::Stub>> m_stubs;
     std::set<grpc::ClientContext*> m_calls;
     bool m_stopping = false;
+    prometheus::Family<prometheus::Gauge>* m_rollouts_gauge = nullptr;
+    prometheus::Histogram* m_rollback_seconds = nullptr;
 };
 
 } // namespace delos::controller
