@@ -75,6 +75,7 @@ TEST(QemuFleet, GoodVersionRollsOutToAllAndAFaultingOneIsRolledBackAtTheCanary)
     EXPECT_EQ(guests_running(fleet, "2.0.0"), 9) << fleet.ctl({"cells"}).out;
     auto faults = fleet.ctl({"faults", "--cell", "rollout_probe"});
     EXPECT_NE(faults.out.find("rollout_probe@2.1.0"), std::string::npos) << faults.out;
+    std::printf("%s", bad.out.c_str());  // what a user sees, kept in the test's output
     std::printf("fault -> whole rollout rolled back: %lld ms\n",
                 static_cast<long long>(record.rolled_back_unix_ms() - record.first_fault_unix_ms()));
     for (std::size_t h = 0; h < fleet.size(); ++h)
