@@ -30,6 +30,17 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A guest error in one step of a command that takes several (push --load: the load), so the
+// message names the step that failed, not the command.
+class StepFailed : public GuestError {
+public:
+    StepFailed(const GuestError& error, std::string step) : GuestError(error), m_step(std::move(step)) {}
+    const std::string& step() const { return m_step; }
+
+private:
+    std::string m_step;
+};
+
 struct Options {
     std::string socket;
     bool json = false;
@@ -492,7 +503,12 @@ private:
     {
         v1::HostMessage message;
         message.mutable_load_cell()->set_name(name);
-        v1::Reply reply = m_client.call(std::move(message));
+        v1::Reply reply;
+        try {
+            reply = m_client.call(std::move(message));
+        } catch (const GuestError& error) {
+            throw StepFailed(error, "load");
+        }
         if (m_options.json) {
             print_reply(reply);
             return kExitOk;
@@ -614,7 +630,8 @@ int run_chan(const std::vector<std::string>& arguments, std::ostream& out, std::
     } catch (const GuestError& error) {
         if (options.json)
             out << "{\"error\":" << json_of(error.status()) << "}\n";
-        err << "delos-chan: " << options.command << " failed: " << error.what() << "\n";
+        const auto* step = dynamic_cast<const StepFailed*>(&error);
+        err << "delos-chan: " << (step ? step->step() : options.command) << " failed: " << error.what() << "\n";
         return kExitGuestError;
     } catch (const ConnectionError& error) {
         err << "delos-chan: " << error.what() << "\n";

@@ -19,6 +19,8 @@ extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
+extern const TestCase kControlTests[];
+extern const std::size_t kControlTestCount;
 extern const TestCase kDeviceTests[];
 extern const std::size_t kDeviceTestCount;
 extern const TestCase kSwapTests[];
@@ -43,6 +45,7 @@ const Suite kSuites[] = {
     {kCellServiceTests, &kCellServiceTestCount},
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
+    {kControlTests, &kControlTestCount},
     {kDeviceTests, &kDeviceTestCount},
     {kSwapTests, &kSwapTestCount, true},
     {kFaultTests, &kFaultTestCount},

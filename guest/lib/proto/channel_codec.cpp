@@ -22,13 +22,18 @@ ErrorOr<void> check_cell_name(StringView name)
 
 ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes& notes)
 {
+    // What is missing is said before what is wrong: an empty frame (no id, no request) is
+    // "message carries no request", as docs/channel-protocol.md promises.
+    if (message.request == HostMessage::Request::None) {
+        if (notes.highest_unknown_field >= kFirstRequestField)
+            return Error::make(ErrorCode::Unsupported, "request is unknown to this guest", notes.highest_unknown_field);
+        return Error::make(ErrorCode::Malformed, "message carries no request");
+    }
     if (message.request_id == 0)
         return Error::make(ErrorCode::InvalidArgument, "request id 0 is reserved");
     switch (message.request) {
     case HostMessage::Request::None:
-        if (notes.highest_unknown_field >= kFirstRequestField)
-            return Error::make(ErrorCode::Unsupported, "request is unknown to this guest", notes.highest_unknown_field);
-        return Error::make(ErrorCode::Malformed, "message carries no request");
+        return {};  // refused above
     case HostMessage::Request::Hello:
         if (message.hello.min_version > message.hello.max_version)
             return Error::make(ErrorCode::InvalidArgument, "hello version range is empty", message.hello.min_version);
