@@ -238,6 +238,18 @@ TEST_F(FleetRollout, SurvivesKill9OfItsCoordinator)
     EXPECT_TRUE(resumed) << done.DebugString();
 }
 
+TEST_F(FleetRollout, UnreachableHostFailsItBeforeAnySwap)
+{
+    fleet.host(2).kill9();
+    auto rolled = fleet.ctl({"rollout", cell_object("kv.v2"), "--bake", "0s"});
+    EXPECT_EQ(rolled.exit_code, 7) << rolled.out << rolled.err;
+    EXPECT_NE(rolled.out.find("hosts unreachable, nothing swapped: c"), std::string::npos) << rolled.out;
+    EXPECT_EQ(guests_on("2.0.0"), 0);
+    auto only_ab = fleet.ctl({"rollout", cell_object("kv.v2"), "--host", "a", "--host", "b", "--bake", "0s"});
+    EXPECT_EQ(only_ab.exit_code, 0) << only_ab.out << only_ab.err;
+    EXPECT_EQ(guests_on("2.0.0"), 6);
+}
+
 TEST_F(FleetRollout, BadRequestsAreRefused)
 {
     auto unknown_host = fleet.ctl({"rollout", cell_object("kv.v2"), "--host", "zz"});
