@@ -408,7 +408,7 @@ int main(int argc, char** argv)
     if (json) {
         std::printf("{\"runner\":\"%s\",\"cores\":%u,\"guest_memory_mib\":%u,\"guests_per_s\":%.2f,\"baseline_bare_qemu_guests_per_s\":%.2f,"
                     "\"anchor_firecracker_guests_per_s\":%.1f,\"mib_per_idle_guest\":%.1f,\"rss_mib_per_idle_guest\":%.1f,"
-                    "\"mib_per_idle_guest_at_burst\":%.1f,\"anchor_firecracker_mib_per_guest\":%.1f,\"max_guests\":%d,\"max_guests_asked\":%d,\"max_guests_stop\":\"%s\","
+                    "\"mib_per_idle_guest_at_burst\":%.1f,\"anchor_firecracker_mib_per_guest\":%.1f,\"max_guests\":%d,\"max_guests_asked\":%d,\"max_guests_stop\":\"%s\",\"guests_failed\":%d,"
                     "\"rollout_s\":%.3f,\"rollout_object_bytes\":%llu,\"rollout_state\":\"%s\",\"rollback_s\":%.3f,"
                     "\"fault_report_s\":%.3f,\"rollback_state\":\"%s\"}\n",
                     runner.c_str(), cores, memory_mib, guests_per_s, bare_per_s, anchor_per_s, idle_at_max.pss_mib, idle_at_max.rss_mib, idle.pss_mib, anchor_mib,
