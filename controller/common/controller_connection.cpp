@@ -60,6 +60,8 @@ std::shared_ptr<grpc::Channel> connect_controller(const ConnectOptions& options)
     ssl.pem_root_certs = read_pem(options.tls_ca);
     ssl.pem_cert_chain = read_pem(options.tls_cert);
     ssl.pem_private_key = read_pem(options.tls_key);
+    if (!options.tls_server_name.empty())
+        arguments.SetSslTargetNameOverride(options.tls_server_name);
     return grpc::CreateCustomChannel(target, grpc::SslCredentials(ssl), arguments);
 }
 

@@ -15,6 +15,7 @@ struct ConnectOptions {
     std::string tls_ca;   // PEM files; all three are needed for tcp
     std::string tls_cert;
     std::string tls_key;
+    std::string tls_server_name;  // the name the server's certificate must carry, if not HOST
 };
 
 class ConnectError : public std::runtime_error {

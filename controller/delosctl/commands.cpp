@@ -177,6 +177,8 @@ int vm_create(const Global& global, const VmCreateOptions& options)
 
 int vm_list(const Global& global)
 {
+    if (!global.fleet.empty())
+        return fleet_vm_list(global);
     grpc::ClientContext context;
     set_deadline(context, global);
     v1::ListVmsResponse response;
@@ -348,6 +350,10 @@ int cell_action(const Global& global, const std::string& action, const std::stri
 
 int cells(const Global& global, const std::string& vm, bool history)
 {
+    if (!global.fleet.empty() && !history)
+        return fleet_cells(global, vm);
+    if (vm.empty())
+        return fail_text("cells needs --vm NAME (or --fleet FILE for every VM of a fleet)", kUsage);
     auto stub = make_stub(global);
     grpc::ClientContext context;
     set_deadline(context, global);
@@ -406,6 +412,8 @@ int faults(const Global& global, const FaultOptions& options)
             return fail_text("unknown fault kind '" + options.kind + "' (e.g. page-fault, panic)", kUsage);
         filter.set_kind(kind);
     }
+    if (!global.fleet.empty())
+        return fleet_faults(global, options, filter);
     auto stub = make_stub(global);
     auto print_one = [&](const v1::FaultRecord& record) {
         if (json(global))

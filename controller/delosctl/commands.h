@@ -9,18 +9,23 @@
 #include <vector>
 
 #include "controller_connection.h"
+#include "delos/v1/controller.pb.h"
 
 namespace delos::ctl {
 
 // Exit codes: 0 ok, 1 other error, 2 usage, 3 delosd unreachable or timed out, 4 not found,
-// 5 refused (invalid input, permission, precondition, already exists), 6 not implemented yet.
-enum ExitCode { kOk = 0, kError = 1, kUsage = 2, kUnavailable = 3, kNotFound = 4, kRefused = 5, kUnimplemented = 6 };
+// 5 refused (invalid input, permission, precondition, already exists), 6 not implemented yet,
+// 7 a rollout that ended without succeeding (rolled back, aborted or failed).
+// With --fleet, a read command exits 3 when a host did not answer (the others are still shown).
+enum ExitCode { kOk = 0, kError = 1, kUsage = 2, kUnavailable = 3, kNotFound = 4, kRefused = 5, kUnimplemented = 6,
+                kRolloutStopped = 7 };
 int exit_code_for(const grpc::Status& status);
 
 struct Global {
     controller::ConnectOptions connect;
     std::string output = "table";  // table or json
     double timeout_seconds = 30;
+    std::string fleet;  // a fleet file: read commands ask every host, rollouts go to its coordinator
 };
 
 struct VmCreateOptions {
@@ -50,10 +55,28 @@ struct FaultOptions {
     std::uint32_t limit = 0;  // 0: all
 };
 int faults(const Global&, const FaultOptions&);
+int fleet_faults(const Global&, const FaultOptions&, const v1::FaultFilter& filter);
 int events(const Global&, const std::string& vm, bool follow, std::uint64_t after);
 int stats(const Global&, const std::string& vm);
 int health(const Global&);
 int keygen(const std::string& prefix);
+
+// fleet_commands.cpp
+int fleet_vm_list(const Global&);
+int fleet_cells(const Global&, const std::string& vm);  // vm empty: every running VM
+
+struct RolloutOptions {
+    std::string file, cell, sign_key, signature, batch, bake = "30s";
+    std::uint32_t canary = 1;
+    double max_fault_rate = 0;
+    std::vector<std::string> hosts, vms;
+    bool detach = false;
+};
+int rollout_start(const Global&, const RolloutOptions&);
+int rollout_follow(const Global&, std::uint64_t id);
+int rollout_list(const Global&, bool all);
+int rollout_status(const Global&, std::uint64_t id);
+int rollout_control(const Global&, const std::string& action, std::uint64_t id);
 int sign(const std::string& file, const std::string& key, const std::string& out);
 
 } // namespace delos::ctl

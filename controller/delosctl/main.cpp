@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "commands.h"
+#include "fleet_file.h"
 
 using namespace delos::ctl;
 
@@ -20,6 +21,10 @@ int main(int argc, char** argv)
     app.add_option("--tls-key", global.connect.tls_key, "client key (tcp)")->envname("DELOS_TLS_KEY");
     app.add_option("--output,-o", global.output, "table or json")->check(CLI::IsMember({"table", "json"}));
     app.add_option("--timeout", global.timeout_seconds, "seconds to wait for delosd")->check(CLI::PositiveNumber);
+    app.add_option("--fleet", global.fleet, "fleet file: vm ls, cells and faults ask every host; rollouts go to its coordinator")
+        ->envname("DELOS_FLEET")
+        ->check(CLI::ExistingFile);
+    app.fallthrough();  // global options may follow the command (delosctl rollout x.o --fleet F)
 
     int result = kOk;
     auto* vm = app.add_subcommand("vm", "create, list, inspect, stop and delete VMs");
@@ -79,7 +84,7 @@ int main(int argc, char** argv)
     }
     bool history = false;
     auto* cells_cmd = app.add_subcommand("cells", "list a VM's cells (or their history)");
-    cells_cmd->add_option("--vm", cell_vm)->required();
+    cells_cmd->add_option("--vm", cell_vm, "the VM (with --fleet: optional, every running VM of every host)");
     cells_cmd->add_flag("--history", history, "what was pushed, loaded and unloaded, when and by whom");
     cells_cmd->callback([&] { result = cells(global, cell_vm, history); });
 
@@ -108,6 +113,47 @@ int main(int argc, char** argv)
     stats_cmd->add_option("--vm", stats_vm);
     stats_cmd->callback([&] { result = stats(global, stats_vm); });
 
+    RolloutOptions rollout_options;
+    auto* rollout_cmd = app.add_subcommand("rollout", "roll a new cell version out over a fleet, with automatic rollback");
+    rollout_cmd->fallthrough();
+    rollout_cmd->add_option("file", rollout_options.file, "CELL.o, the new version")->check(CLI::ExistingFile);
+    rollout_cmd->add_option("--name", rollout_options.cell, "cell name (default: the file name up to its first dot)");
+    rollout_cmd->add_option("--canary", rollout_options.canary, "guests in the canary stage")->capture_default_str()
+        ->check(CLI::Range(1u, 10000u));
+    rollout_cmd->add_option("--batch", rollout_options.batch, "guests per later stage: SIZE or PERCENT% (default: all the rest)");
+    rollout_cmd->add_option("--bake", rollout_options.bake, "watch each stage this long (500ms, 30s, 5m)")->capture_default_str();
+    rollout_cmd->add_option("--max-fault-rate", rollout_options.max_fault_rate,
+                            "faults of the new version per guest running it before it rolls back (0: the first fault)")
+        ->capture_default_str()
+        ->check(CLI::NonNegativeNumber);
+    rollout_cmd->add_option("--host", rollout_options.hosts, "only these fleet hosts (repeatable)");
+    rollout_cmd->add_option("--vm", rollout_options.vms, "only these VMs, as VM or HOST/VM (repeatable)");
+    rollout_cmd->add_option("--sign-key", rollout_options.sign_key, "sign with this secret key");
+    rollout_cmd->add_option("--signature", rollout_options.signature, "detached signature (default: FILE.sig if present)");
+    rollout_cmd->add_flag("--detach", rollout_options.detach, "start it and return (follow with rollout watch ID)");
+    rollout_cmd->callback([&] {
+        if (rollout_cmd->get_subcommands().empty()) {
+            if (rollout_options.file.empty())
+                throw CLI::RequiredError("rollout needs CELL.o (or one of: ls, status, watch, pause, resume, abort)");
+            result = rollout_start(global, rollout_options);
+        }
+    });
+    bool all_rollouts = false;
+    auto* rollout_ls_cmd = rollout_cmd->add_subcommand("ls", "list the coordinator's rollouts (active ones; --all for every one)");
+    rollout_ls_cmd->add_flag("--all", all_rollouts);
+    rollout_ls_cmd->callback([&] { result = rollout_list(global, all_rollouts); });
+    std::uint64_t rollout_id = 0;
+    for (const char* action : {"status", "watch", "pause", "resume", "abort"}) {
+        auto* command = rollout_cmd->add_subcommand(action, std::string(action) + " a rollout");
+        command->add_option("id", rollout_id)->required();
+        command->callback([&, action] {
+            std::string name = action;
+            result = name == "status" ? rollout_status(global, rollout_id)
+                   : name == "watch"  ? rollout_follow(global, rollout_id)
+                                      : rollout_control(global, name, rollout_id);
+        });
+    }
+
     app.add_subcommand("health", "ask delosd's grpc.health.v1 service")->callback([&] { result = health(global); });
 
     std::string key_prefix;
@@ -127,6 +173,9 @@ int main(int argc, char** argv)
     } catch (const CLI::ParseError& error) {
         int code = app.exit(error);
         return code == 0 ? kOk : kUsage;
+    } catch (const delos::controller::FleetFileError& error) {
+        std::fprintf(stderr, "delosctl: %s\n", error.what());
+        return kUsage;
     } catch (const delos::controller::ConnectError& error) {
         std::fprintf(stderr, "delosctl: %s\n", error.what());
         return kUsage;

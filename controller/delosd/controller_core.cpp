@@ -1,6 +1,8 @@
 // controller_core.cpp: see controller_core.h.
 #include "controller_core.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -439,9 +441,15 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
     // Content-addressed copy for rollback.
     std::string object_path = m_settings.runner.state_dir + "/objects/" + to_hex(header.sha256()) + ".o";
     if (!std::filesystem::exists(object_path)) {
-        std::string temporary = object_path + ".tmp";
+        // A temporary of this push's own: concurrent pushes of one object (a fleet rollout swaps
+        // the same object into several VMs of a host at once) must not rename each other's file.
+        static std::atomic<std::uint64_t> temporaries{0};
+        std::string temporary = object_path + "." + std::to_string(::getpid()) + "." + std::to_string(++temporaries) + ".tmp";
         std::ofstream(temporary, std::ios::binary).write(object.data(), static_cast<std::streamsize>(object.size()));
-        std::filesystem::rename(temporary, object_path);
+        std::error_code failed;
+        std::filesystem::rename(temporary, object_path, failed);
+        if (failed)
+            std::filesystem::remove(temporary, failed);
     }
     v1::CellInfo cell = response.cell();
     if (cell.sha256().empty())

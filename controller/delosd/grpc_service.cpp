@@ -5,6 +5,7 @@
 
 #include "cell_signature.h"
 #include "daemon_log.h"
+#include "rollout_plan.h"
 
 namespace delos::controller {
 
@@ -239,6 +240,69 @@ grpc::Status ControllerService::GetStats(grpc::ServerContext* context, const v1:
                                          v1::GetStatsResponse* response)
 {
     return guarded("GetStats", [&] { *response = m_core.stats(request->vm(), deadline_of(context)); });
+}
+
+grpc::Status ControllerService::StartRollout(grpc::ServerContext* context, const v1::StartRolloutRequest* request,
+                                             v1::Rollout* response)
+{
+    return guarded("StartRollout", [&] {
+        v1::RolloutSpec spec = request->spec();
+        *response = m_rollouts.start(std::move(spec), caller_identity(context, request->spec().requested_by()));
+    });
+}
+
+grpc::Status ControllerService::GetRollout(grpc::ServerContext*, const v1::GetRolloutRequest* request, v1::Rollout* response)
+{
+    return guarded("GetRollout", [&] { *response = m_rollouts.get(request->id()); });
+}
+
+grpc::Status ControllerService::ListRollouts(grpc::ServerContext*, const v1::ListRolloutsRequest* request,
+                                             v1::ListRolloutsResponse* response)
+{
+    return guarded("ListRollouts", [&] {
+        for (v1::Rollout& rollout : m_rollouts.list(request->active_only(), request->limit()))
+            *response->add_rollouts() = std::move(rollout);
+    });
+}
+
+grpc::Status ControllerService::WatchRollout(grpc::ServerContext* context, const v1::WatchRolloutRequest* request,
+                                             grpc::ServerWriter<v1::Rollout>* writer)
+{
+    return guarded("WatchRollout", [&] {
+        v1::Rollout rollout = m_rollouts.get(request->id());  // NOT_FOUND before the stream starts
+        std::uint64_t sent = request->after_revision();
+        for (;;) {
+            if (rollout.revision() > sent) {
+                if (!writer->Write(rollout))
+                    return;
+                sent = rollout.revision();
+            }
+            if (rollout_final(rollout.state()) || context->IsCancelled() || m_shutting_down)
+                return;
+            rollout = m_rollouts.wait_for_change(request->id(), sent, std::chrono::milliseconds(200));
+        }
+    });
+}
+
+grpc::Status ControllerService::PauseRollout(grpc::ServerContext* context, const v1::RolloutControlRequest* request,
+                                             v1::Rollout* response)
+{
+    return guarded("PauseRollout",
+                   [&] { *response = m_rollouts.pause(request->id(), caller_identity(context, request->requested_by())); });
+}
+
+grpc::Status ControllerService::ResumeRollout(grpc::ServerContext* context, const v1::RolloutControlRequest* request,
+                                              v1::Rollout* response)
+{
+    return guarded("ResumeRollout",
+                   [&] { *response = m_rollouts.resume(request->id(), caller_identity(context, request->requested_by())); });
+}
+
+grpc::Status ControllerService::AbortRollout(grpc::ServerContext* context, const v1::RolloutControlRequest* request,
+                                             v1::Rollout* response)
+{
+    return guarded("AbortRollout",
+                   [&] { *response = m_rollouts.abort(request->id(), caller_identity(context, request->requested_by())); });
 }
 
 } // namespace delos::controller

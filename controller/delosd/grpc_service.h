@@ -6,13 +6,14 @@
 #include <atomic>
 
 #include "controller_core.h"
+#include "rollout_coordinator.h"
 #include "delos/v1/controller.grpc.pb.h"
 
 namespace delos::controller {
 
 class ControllerService final : public v1::Controller::Service {
 public:
-    explicit ControllerService(ControllerCore& core) : m_core(core) {}
+    ControllerService(ControllerCore& core, RolloutCoordinator& rollouts) : m_core(core), m_rollouts(rollouts) {}
     // Ends every watch stream (before the server shuts down, which waits for them).
     void shut_down() { m_shutting_down = true; }
 
@@ -33,9 +34,17 @@ public:
     grpc::Status WatchFaults(grpc::ServerContext*, const v1::WatchFaultsRequest*, grpc::ServerWriter<v1::FaultRecord>*) override;
     grpc::Status WatchEvents(grpc::ServerContext*, const v1::WatchEventsRequest*, grpc::ServerWriter<v1::EventRecord>*) override;
     grpc::Status GetStats(grpc::ServerContext*, const v1::GetStatsRequest*, v1::GetStatsResponse*) override;
+    grpc::Status StartRollout(grpc::ServerContext*, const v1::StartRolloutRequest*, v1::Rollout*) override;
+    grpc::Status GetRollout(grpc::ServerContext*, const v1::GetRolloutRequest*, v1::Rollout*) override;
+    grpc::Status ListRollouts(grpc::ServerContext*, const v1::ListRolloutsRequest*, v1::ListRolloutsResponse*) override;
+    grpc::Status WatchRollout(grpc::ServerContext*, const v1::WatchRolloutRequest*, grpc::ServerWriter<v1::Rollout>*) override;
+    grpc::Status PauseRollout(grpc::ServerContext*, const v1::RolloutControlRequest*, v1::Rollout*) override;
+    grpc::Status ResumeRollout(grpc::ServerContext*, const v1::RolloutControlRequest*, v1::Rollout*) override;
+    grpc::Status AbortRollout(grpc::ServerContext*, const v1::RolloutControlRequest*, v1::Rollout*) override;
 
 private:
     ControllerCore& m_core;
+    RolloutCoordinator& m_rollouts;
     std::atomic<bool> m_shutting_down{false};
 };
 

@@ -17,7 +17,9 @@
 #include "controller_core.h"
 #include "daemon_log.h"
 #include "grpc_service.h"
+#include "fleet_file.h"
 #include "libvirt_discovery.h"
+#include "rollout_coordinator.h"
 
 using namespace delos::controller;
 
@@ -54,6 +56,7 @@ int main(int argc, char** argv)
     bool no_libvirt = false;
     unsigned libvirt_poll_ms = 2000;
     std::string libvirt_domains = "*";
+    std::string fleet_file, fleet_name;
     app.set_version_flag("--version", "delosd " DELOS_VERSION);
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
@@ -81,6 +84,8 @@ int main(int argc, char** argv)
         ->check(CLI::Range(100u, 3600000u));
     app.add_option("--libvirt-domains", libvirt_domains, "discover only domains whose name matches this glob")
         ->capture_default_str();
+    app.add_option("--fleet", fleet_file, "coordinate rollouts over the delosds of this fleet file (docs/fleet.md)");
+    app.add_option("--fleet-name", fleet_name, "this delosd's host name in the fleet file (default: the file's coordinator)");
     app.add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -121,7 +126,17 @@ int main(int argc, char** argv)
         settings.allow_unsigned = allow_unsigned;
         settings.trusted_keys_dir = trusted_keys;
         ControllerCore core(settings, daemon_metrics);
-        ControllerService service(core);
+        CoordinatorSettings coordination;
+        coordination.state_dir = settings.runner.state_dir;
+        coordination.metrics = &daemon_metrics.registry();
+        if (!fleet_file.empty()) {
+            coordination.fleet = load_fleet_file(fleet_file);
+            coordination.self_name = fleet_name.empty() ? fleet_coordinator(coordination.fleet).name() : fleet_name;
+            if (!find_fleet_host(coordination.fleet, coordination.self_name))
+                throw std::runtime_error("--fleet-name " + coordination.self_name + " is not a host of " + fleet_file);
+        }
+        RolloutCoordinator rollouts(coordination);
+        ControllerService service(core, rollouts);
         std::unique_ptr<LibvirtDiscovery> discovery;
         if (!no_libvirt && !libvirt_uri.empty())
             discovery = std::make_unique<LibvirtDiscovery>(core, DiscoverySettings{libvirt_uri, std::chrono::milliseconds(libvirt_poll_ms), libvirt_domains});
@@ -170,6 +185,7 @@ int main(int argc, char** argv)
         }
         server->GetHealthCheckService()->SetServingStatus(true);
         server->GetHealthCheckService()->SetServingStatus("delos.v1.Controller", true);
+        rollouts.resume_unfinished();  // after the server is up: the coordinator may be its own peer
         log_line("info", "ready", {{"state_dir", settings.runner.state_dir},
                                    {"signed_cells", allow_unsigned ? "optional" : "required"}});
 
