@@ -30,7 +30,7 @@ protected:
         ASSERT_TRUE(delosd.start()) << delosd.log();
         port = dashboard_port(delosd);
         ASSERT_GT(port, 0) << delosd.log();
-        url = "http://127.0.0.1:" + std::to_string(port) + "/";
+        url = "http://127.0.0.1:" + std::to_string(port) + "/?live=poll";
     }
 
     void start_guest(const std::string& name)

@@ -19,6 +19,7 @@ const char* reason(int status)
     case 200: return "OK";
     case 400: return "Bad Request";
     case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
     case 500: return "Internal Server Error";
     case 502: return "Bad Gateway";
     case 503: return "Service Unavailable";
@@ -38,8 +39,8 @@ void send(mg_connection* connection, int status, std::string_view content_type, 
           bool cacheable = false)
 {
     mg_printf(connection,
-              "HTTP/1.1 %d %s\r\nContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: %s\r\n%sConnection: close\r\n\r\n",
-              status, reason(status), static_cast<int>(content_type.size()), content_type.data(), body.size(),
+              "HTTP/1.1 %d %s\r\n%sContent-Type: %.*s\r\nContent-Length: %zu\r\nCache-Control: %s\r\n%sConnection: close\r\n\r\n",
+              status, reason(status), status == 405 ? "Allow: GET, HEAD\r\n" : "", static_cast<int>(content_type.size()), content_type.data(), body.size(),
               cacheable ? "max-age=60" : "no-store", kSecurityHeaders);
     if (!head && !body.empty())
         mg_write(connection, body.data(), body.size());
@@ -53,8 +54,20 @@ public:
 
     bool handleGet(CivetServer*, mg_connection* connection) override { return serve(connection, false); }
     bool handleHead(CivetServer*, mg_connection* connection) override { return serve(connection, true); }
+    bool handlePost(CivetServer*, mg_connection* connection) override { return refuse(connection); }
+    bool handlePut(CivetServer*, mg_connection* connection) override { return refuse(connection); }
+    bool handleDelete(CivetServer*, mg_connection* connection) override { return refuse(connection); }
+    bool handlePatch(CivetServer*, mg_connection* connection) override { return refuse(connection); }
+    bool handleOptions(CivetServer*, mg_connection* connection) override { return refuse(connection); }
 
 private:
+    static bool refuse(mg_connection* connection)
+    {
+        HttpResponse refused = json_error(405, "the dashboard is read-only: GET and HEAD only");
+        send(connection, 405, refused.content_type, refused.body, false);
+        return true;
+    }
+
     bool serve(mg_connection* connection, bool head)
     {
         const mg_request_info* request = mg_get_request_info(connection);

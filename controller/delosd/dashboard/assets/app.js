@@ -274,8 +274,10 @@ function setLive(mode, text) {
   replace(live, text);
 }
 
+// ?live=poll forces polling: a headless browser's virtual time waits on open connections, and
+// an event stream never closes.
 function connectStream() {
-  if (!window.EventSource) { setLive('polling', 'polling'); return; }
+  if (!window.EventSource || new URLSearchParams(location.search).get('live') === 'poll') { setLive('polling', 'polling'); return; }
   const source = new EventSource('/api/stream');
   source.addEventListener('open', () => setLive('on', 'live'));
   source.addEventListener('change', () => refresh());
