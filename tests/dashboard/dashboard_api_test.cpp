@@ -77,6 +77,7 @@ protected:
         stats.set_vm("alpha");
         stats.mutable_guest()->set_uptime_ns(5'000'000'000);
         local.stats["alpha"] = stats;
+        local.boot_started_unix_ms["alpha"] = 995'000;
         v1::CellInfo cell;
         cell.set_name("kv");
         cell.set_version("1.0.0");
@@ -146,7 +147,8 @@ TEST_F(DashboardApiTest, HostsShowGuestsAndUnreachableHosts)
     ASSERT_EQ(hosts.status, 200) << hosts.body;
     EXPECT_NE(hosts.body.find("\"name\":\"alpha\",\"runner\":\"qemu\",\"state\":\"VM_STATE_RUNNING\""), std::string::npos)
         << hosts.body;
-    EXPECT_NE(hosts.body.find("\"uptime_ms\":7000"), std::string::npos) << hosts.body;  // 5 s at the poll + 2 s since
+    EXPECT_NE(hosts.body.find("\"uptime_ms\":7000"), std::string::npos) << hosts.body;  // host clock: now - boot start
+    EXPECT_NE(hosts.body.find("\"guest_uptime_ms\":5000"), std::string::npos) << hosts.body;  // as the guest said
     EXPECT_NE(hosts.body.find("\"cells\":[\"kv@1.0.0\"]"), std::string::npos) << hosts.body;
     EXPECT_NE(hosts.body.find("\"name\":\"down\""), std::string::npos) << hosts.body;
     EXPECT_NE(hosts.body.find("\"reachable\":false,\"error\":\"ListVms: UNAVAILABLE: connection refused\""), std::string::npos)
@@ -163,6 +165,21 @@ TEST_F(DashboardApiTest, HostsShowGuestsAndUnreachableHosts)
     EXPECT_NE(cells.body.find("{\"name\":\"kv\",\"versions\":[{\"version\":\"1.0.0\",\"faults\":120,\"guests\":[{\"host\":\"h1\",\"vm\":\"alpha\""),
               std::string::npos)
         << cells.body;
+}
+
+TEST_F(DashboardApiTest, FramesAreShownDemangled)
+{
+    data.add("h1", fault(600, "alpha", "init_faults", "_ZN12_GLOBAL__N_118write_through_nullEi.constprop.0"));
+    auto buckets = get("/api/buckets?cell=init_faults");
+    EXPECT_NE(buckets.body.find("\"frame\":\"_ZN12_GLOBAL__N_118write_through_nullEi.constprop.0+0x2a\""), std::string::npos)
+        << buckets.body;
+    EXPECT_NE(buckets.body.find("\"frame_demangled\":\"(anonymous namespace)::write_through_null(int) [clone .constprop.0]+0x2a\""),
+              std::string::npos)
+        << buckets.body;
+    auto report = get("/api/fault?sequence=600");
+    EXPECT_NE(report.body.find("\"frames_demangled\":[\"(anonymous namespace)::write_through_null(int) [clone .constprop.0]\"]"),
+              std::string::npos)
+        << report.body;
 }
 
 TEST_F(DashboardApiTest, RolloutsSayNoneUntilAHostServesThem)

@@ -1,9 +1,11 @@
 // dashboard_api.cpp: see dashboard_api.h.
 #include "dashboard_api.h"
 
+#include <cxxabi.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <set>
 
@@ -23,6 +25,18 @@ std::string frame_text(const BucketKey& key)
     return key.symbol + offset;
 }
 
+// A C++ symbol as people read it ("ns::f(int) [clone .constprop.0]"); others unchanged.
+std::string demangle(const std::string& symbol)
+{
+    if (symbol.rfind("_Z", 0) != 0)
+        return symbol;
+    int status = 0;
+    char* readable = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
+    std::string out = status == 0 && readable ? readable : symbol;
+    std::free(readable);
+    return out;
+}
+
 void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max_guests)
 {
     json.begin_object()
@@ -32,6 +46,7 @@ void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max
         .field("symbol", bucket.key.symbol)
         .field("offset", bucket.key.offset)
         .field("frame", frame_text(bucket.key))
+        .field("frame_demangled", demangle(bucket.key.symbol) + frame_text(bucket.key).substr(bucket.key.symbol.size()))
         .field("count", bucket.count)
         .field("first_seen_unix_ms", bucket.first_seen_unix_ms)
         .field("last_seen_unix_ms", bucket.last_seen_unix_ms)
@@ -187,16 +202,22 @@ HttpResponse DashboardApi::hosts(std::string_view query)
                 .field("last_exit", vm.last_exit())
                 .field("created_unix_ms", vm.created_unix_ms());
             auto stats = host.stats.find(name);
+            auto started = host.boot_started_unix_ms.find(name);
+            bool running = vm.state() == v1::VM_STATE_RUNNING;
+            // Uptime by the host's clock (since this boot began); the guest's own clock is shown
+            // beside it, since under emulation it can run fast or slow.
+            if (running && started != host.boot_started_unix_ms.end() && now >= started->second)
+                json.field("uptime_ms", now - started->second);
+            else
+                json.key("uptime_ms").null();
             if (stats != host.stats.end() && stats->second.has_guest()) {
                 const v1::StatsReply& guest = stats->second.guest();
-                // The guest's uptime at the poll, carried forward to now.
-                std::int64_t since_poll = host.polled_unix_ms > 0 && now > host.polled_unix_ms ? now - host.polled_unix_ms : 0;
-                json.field("uptime_ms", static_cast<std::int64_t>(guest.uptime_ns() / 1000000) + since_poll)
+                json.field("guest_uptime_ms", static_cast<std::int64_t>(guest.uptime_ns() / 1000000))
                     .field("tasks", guest.task_count())
                     .field("memory_total_bytes", guest.memory_total_bytes())
                     .field("memory_free_bytes", guest.memory_free_bytes());
             } else {
-                json.key("uptime_ms").null();
+                json.key("guest_uptime_ms").null();
                 if (stats != host.stats.end() && !stats->second.error().empty())
                     json.field("stats_error", stats->second.error());
             }
@@ -364,9 +385,11 @@ HttpResponse DashboardApi::fault(std::string_view query)
     json.begin_object()
         .field("host", host)
         .field("bucket_frame", frame_text(key))
-        .key("record")
-        .raw(record)
-        .end_object();
+        .field("symbol_demangled", demangle(lookup.record->report().symbol()));
+    json.key("frames_demangled").begin_array();
+    for (const v1::BacktraceFrame& frame : lookup.record->report().backtrace())
+        json.value(demangle(frame.symbol()));
+    json.end_array().key("record").raw(record).end_object();
     return ok(json);
 }
 

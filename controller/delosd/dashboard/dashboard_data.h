@@ -29,6 +29,9 @@ struct HostSnapshot {
     std::vector<v1::Vm> vms;
     std::map<std::string, v1::VmStats> stats;                   // by VM (running ones)
     std::map<std::string, std::vector<v1::CellInfo>> cells;     // by VM (running ones)
+    // When this delosd saw each VM's current boot begin (its started, connected or new-boot
+    // event), by VM: host time, so a guest clock that runs wrong under emulation cannot skew it.
+    std::map<std::string, std::int64_t> boot_started_unix_ms;
     std::string fault_watch_error;        // the fault stream's last error, empty while it flows
 };
 

@@ -143,6 +143,11 @@ void HostFeed::poll_once()
         for (const v1::Vm& vm : next.vms) {
             if (vm.state() != v1::VM_STATE_RUNNING)
                 continue;
+            auto& known = m_boot_started[vm.spec().name()];
+            if (known.first != vm.boot_id() || known.second == 0)
+                known = {vm.boot_id(), boot_started(vm.spec().name(), vm.boot_id())};
+            if (known.second != 0)
+                next.boot_started_unix_ms[vm.spec().name()] = known.second;
             grpc::ClientContext cells_context;
             set_deadline(cells_context, m_settings.call_timeout);
             v1::ListCellsOnVmRequest request;
@@ -205,6 +210,26 @@ void HostFeed::watch_loop()
             return;
         backoff = std::min(backoff * 2, std::chrono::milliseconds(5000));
     }
+}
+
+std::int64_t HostFeed::boot_started(const std::string& vm, std::uint64_t boot_id)
+{
+    grpc::ClientContext context;
+    set_deadline(context, m_settings.call_timeout);
+    v1::WatchEventsRequest request;
+    request.set_vm(vm);
+    request.set_stored_only(true);
+    auto reader = m_stub->WatchEvents(&context, request);
+    v1::EventRecord event;
+    std::int64_t started = 0;
+    while (reader->Read(&event)) {
+        bool begins = event.kind() == v1::EVENT_VM_STARTED || event.kind() == v1::EVENT_VM_CONNECTED
+                   || event.kind() == v1::EVENT_NEW_BOOT;
+        if (begins && event.boot_id() == boot_id && (started == 0 || event.unix_ms() < started))
+            started = event.unix_ms();  // the earliest: the process start, else the first connection
+    }
+    reader->Finish();
+    return started;
 }
 
 FaultLookup HostFeed::fault(std::uint64_t sequence)

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -48,6 +49,8 @@ private:
     void poll_loop();
     void watch_loop();
     void poll_once();
+    // When `vm`'s boot `boot_id` began, from its stored events (0 if none says).
+    std::int64_t boot_started(const std::string& vm, std::uint64_t boot_id);
     bool wait(std::chrono::milliseconds period);  // false when stopping
 
     std::string m_name;
@@ -63,6 +66,7 @@ private:
     mutable std::mutex m_mutex;
     HostSnapshot m_snapshot;
     std::string m_digest;  // of what the page shows, to tell a change from a re-poll
+    std::map<std::string, std::pair<std::uint64_t, std::int64_t>> m_boot_started;  // vm -> (boot id, unix ms); poller only
 
     std::mutex m_stop_mutex;
     std::condition_variable m_stop_signal;

@@ -95,7 +95,7 @@ async function renderHosts() {
     const title = el('h3', {}, host.name, ' ',
       el('span', { class: 'badge' + (host.reachable ? '' : ' bad') }, host.reachable ? 'reachable' : 'unreachable'), ' ',
       el('small', {}, host.local ? 'this delosd' : host.address),
-      host.version ? el('small', {}, ` · delosd ${host.version}, up ${duration(host.uptime_ms)}`) : null);
+      host.version ? el('small', {}, ` · ${host.version}, up ${duration(host.uptime_ms)}`) : null);
     const parts = [title];
     if (!host.reachable) parts.push(el('p', { class: 'empty' }, host.error, host.last_reachable_unix_ms ? ` (last reachable ${ago(host.last_reachable_unix_ms)})` : ''));
     if (host.fault_watch_error && host.reachable) parts.push(el('p', { class: 'empty' }, host.fault_watch_error));
@@ -103,7 +103,7 @@ async function renderHosts() {
       const rows = host.vms.map((vm) => el('tr', {},
         el('td', {}, vm.name), el('td', {}, vm.runner),
         el('td', { class: 'state-' + vm.state }, shortState(vm.state)),
-        el('td', {}, vm.uptime_ms === null ? '-' : duration(vm.uptime_ms)),
+        el('td', { title: vm.guest_uptime_ms === null ? '' : `the guest's own clock: ${duration(vm.guest_uptime_ms)}` }, vm.uptime_ms === null ? '-' : duration(vm.uptime_ms)),
         el('td', {}, vm.boot_id), el('td', {}, vm.restarts), el('td', {}, vm.faults),
         el('td', {}, vm.cells.join(', ') || '-'),
         el('td', { class: 'mono' }, vm.last_exit || '')));
@@ -139,7 +139,7 @@ async function renderBuckets() {
     return el('tr', { class: 'clickable bucket', id: 'bucket-' + b.id, 'data-bucket': b.id, onclick: () => openBucket(b.id) },
       el('td', { class: 'count' }, b.count),
       el('td', {}, `${b.cell}@${b.version}`),
-      el('td', { class: 'mono' }, b.frame),
+      el('td', { class: 'mono', title: b.frame }, b.frame_demangled),
       el('td', {}, b.kinds.map(shortKind).join(', ')),
       el('td', {}, when(b.first_seen_unix_ms)),
       el('td', {}, ago(b.last_seen_unix_ms)),
@@ -159,7 +159,7 @@ async function renderBucketDetail(append) {
   if (state.openBucket === null) { section.hidden = true; return; }
   const b = await api('/api/bucket?id=' + state.openBucket);
   section.hidden = false;
-  replace(document.getElementById('bucket-title'), `${b.cell}@${b.version} ${b.frame}`);
+  replace(document.getElementById('bucket-title'), `${b.cell}@${b.version} ${b.frame_demangled}`);
   replace(document.getElementById('bucket-summary'),
     `${b.count} faults (${b.kinds.map(shortKind).join(', ')}), first seen ${when(b.first_seen_unix_ms)}, last ${when(b.last_seen_unix_ms)}; `,
     `guests: ${b.guests.map((g) => `${g.host}/${g.vm} ×${g.faults}`).join(', ')}`);
@@ -176,7 +176,7 @@ async function renderBucketDetail(append) {
   document.getElementById('bucket-older').hidden = !page.next_before;
 }
 
-function crashReport(host, record) {
+function crashReport(host, record, symbol) {
   const r = record.report || {};
   const lines = [];
   lines.push(`=== fault ${record.sequence} on vm ${record.vm} (host ${host}, boot ${record.boot_id}, guest event ${record.guest_sequence}) at ${when(record.received_unix_ms)} ===`);
@@ -184,7 +184,7 @@ function crashReport(host, record) {
   lines.push(`  build: ${record.cell_sha256 ? 'sha256 ' + record.cell_sha256 : 'boot archive'}`);
   if (r.message) lines.push(`  ${r.message}`);
   lines.push(`  task ${r.task_id || 0} '${r.task_name || ''}'  rip ${hex(r.instruction_pointer)}  addr ${hex(r.address)}  vector ${r.vector || 0}  error ${hex(r.error_code)}`);
-  lines.push(`  at ${r.symbol || '?'}+${hex(r.symbol_offset)}`);
+  lines.push(`  at ${symbol || r.symbol || '?'}+${hex(r.symbol_offset)}`);
   lines.push(`  recovery: ${String(r.action || '').replace(/^RECOVERY_ACTION_/, '').toLowerCase()}`);
   return lines.join('\n');
 }
@@ -203,11 +203,11 @@ async function renderReport() {
     return;
   }
   section.hidden = false;
-  replace(document.getElementById('report-text'), crashReport(data.host, data.record));
+  replace(document.getElementById('report-text'), crashReport(data.host, data.record, data.symbol_demangled));
   const frames = (data.record.report && data.record.report.backtrace) || [];
   replace(document.querySelector('#report-frames tbody'), ...frames.map((f, i) => el('tr', {},
     el('td', {}, '#' + i), el('td', { class: 'mono' }, hex(f.address)),
-    el('td', { class: 'mono' }, `${f.symbol || '?'}+${hex(f.offset)}`), el('td', {}, f.cell || 'kernel'))));
+    el('td', { class: 'mono', title: f.symbol || '' }, `${data.frames_demangled[i] || f.symbol || '?'}+${hex(f.offset)}`), el('td', {}, f.cell || 'kernel'))));
 }
 
 async function renderTimeline() {
