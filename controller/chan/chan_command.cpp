@@ -30,6 +30,17 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+// A guest error in one step of a command that takes several (push --load: the load), so the
+// message names the step that failed, not the command.
+class StepFailed : public GuestError {
+public:
+    StepFailed(const GuestError& error, std::string step) : GuestError(error), m_step(std::move(step)) {}
+    const std::string& step() const { return m_step; }
+
+private:
+    std::string m_step;
+};
+
 struct Options {
     std::string socket;
     bool json = false;
@@ -101,7 +112,8 @@ Options parse_arguments(const std::vector<std::string>& arguments)
     }
     if (options.command.empty())
         throw UsageError("no command given");
-    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch", "swap", "rollback"};
+    static const char* const commands[] = {"hello", "ping", "list", "push", "load", "unload", "stats", "watch", "swap", "rollback",
+                                           "policy"};
     if (std::find(std::begin(commands), std::end(commands), options.command) == std::end(commands))
         throw UsageError("unknown command '" + options.command + "'");
     if (options.socket.empty())
@@ -287,6 +299,8 @@ public:
             return swap();
         if (command == "rollback")
             return rollback();
+        if (command == "policy")
+            return policy();
         return watch();
     }
 
@@ -394,7 +408,31 @@ private:
                   << cell.task_count() << "  "
                   << (dependencies.empty() ? "-" : dependencies) << "\n";
         }
+        print_recovery(reply.list_cells());
         return kExitOk;
+    }
+
+    // Fault recovery's policy and record of each loaded cell (docs/fault-recovery.md).
+    void print_recovery(const v1::ListCellsReply& cells)
+    {
+        bool header = false;
+        for (const auto& cell : cells.cells()) {
+            if (!cell.has_recovery_policy())
+                continue;  // staged or retiring: no policy applies
+            if (!header) {
+                m_out << "\n" << std::left << std::setw(20) << "RECOVERY" << std::right << std::setw(7) << "FAULTS" << std::setw(9)
+                      << "RESTARTS" << std::setw(8) << "RELOADS" << std::setw(10) << "ROLLBACKS"
+                      << "  POLICY (window, reload after, max reloads, rollback window, max restarts)\n";
+                header = true;
+            }
+            const auto& policy = cell.recovery_policy();
+            const auto& record = cell.recovery();
+            m_out << std::left << std::setw(20) << cell.name() << std::right << std::setw(7) << record.faults() << std::setw(9)
+                  << record.task_restarts() << std::setw(8) << record.reloads() << std::setw(10) << record.rollbacks() << "  "
+                  << policy.window_ms() << " ms, " << policy.reload_after_faults() << " faults, " << policy.max_reloads()
+                  << " reloads, " << policy.rollback_window_ms() << " ms, " << policy.max_restarts() << " restarts"
+                  << (policy.custom() ? " (set)" : " (default)") << (record.quarantined() ? "  QUARANTINED" : "") << "\n";
+        }
     }
 
     void show_progress(const std::string& name, std::uint64_t done, std::uint64_t total)
@@ -492,7 +530,12 @@ private:
     {
         v1::HostMessage message;
         message.mutable_load_cell()->set_name(name);
-        v1::Reply reply = m_client.call(std::move(message));
+        v1::Reply reply;
+        try {
+            reply = m_client.call(std::move(message));
+        } catch (const GuestError& error) {
+            throw StepFailed(error, "load");
+        }
         if (m_options.json) {
             print_reply(reply);
             return kExitOk;
@@ -518,6 +561,56 @@ private:
             print_reply(reply);
         else
             m_out << "unloaded " << m_options.positional[0] << "\n";
+        return kExitOk;
+    }
+
+    // policy NAME|- [key=value ...]: fault recovery's policy for a cell (-: the guest's
+    // default); keys not given take the built-in defaults.
+    int policy()
+    {
+        if (m_options.positional.empty())
+            throw UsageError("policy takes a cell name (or - for the default) and key=value settings");
+        v1::HostMessage message;
+        auto* request = message.mutable_set_recovery_policy();
+        request->set_cell(m_options.positional[0] == "-" ? std::string() : m_options.positional[0]);
+        auto* policy = request->mutable_policy();
+        policy->set_window_ms(1000);
+        policy->set_reload_after_faults(2);
+        policy->set_max_reloads(3);
+        policy->set_rollback_window_ms(10000);
+        policy->set_max_restarts(8);
+        for (std::size_t i = 1; i < m_options.positional.size(); ++i) {
+            const std::string& setting = m_options.positional[i];
+            auto equals = setting.find('=');
+            std::string key = setting.substr(0, equals);
+            if (equals == std::string::npos)
+                throw UsageError("policy settings are key=value, not '" + setting + "'");
+            std::uint64_t value = parse_number(key, setting.substr(equals + 1));
+            if (key == "window_ms")
+                policy->set_window_ms(value);
+            else if (key == "reload_after_faults")
+                policy->set_reload_after_faults(static_cast<std::uint32_t>(std::min<std::uint64_t>(value, UINT32_MAX)));
+            else if (key == "max_reloads")
+                policy->set_max_reloads(static_cast<std::uint32_t>(std::min<std::uint64_t>(value, UINT32_MAX)));
+            else if (key == "rollback_window_ms")
+                policy->set_rollback_window_ms(value);
+            else if (key == "max_restarts")
+                policy->set_max_restarts(static_cast<std::uint32_t>(std::min<std::uint64_t>(value, UINT32_MAX)));
+            else
+                throw UsageError("unknown policy setting '" + key +
+                                 "' (window_ms, reload_after_faults, max_reloads, rollback_window_ms, max_restarts)");
+        }
+        v1::Reply reply = m_client.call(std::move(message));
+        if (m_options.json) {
+            print_reply(reply);
+            return kExitOk;
+        }
+        const auto& set = reply.set_recovery_policy();
+        const auto& held = set.policy();
+        m_out << "recovery policy of " << (set.cell().empty() ? std::string("the default") : "cell " + set.cell()) << ": window "
+              << held.window_ms() << " ms, reload after " << held.reload_after_faults() << " faults, quarantine after "
+              << held.max_reloads() << " reloads, rollback within " << held.rollback_window_ms() << " ms of a swap, "
+              << held.max_restarts() << " restarts per window\n";
         return kExitOk;
     }
 
@@ -580,7 +673,8 @@ std::string chan_usage()
            "commands:\n"
            "  hello                       negotiate the protocol, print the guest's version and limits\n"
            "  ping [--count N]            no-op round trips; prints latency\n"
-           "  list                        cells the guest holds (staged, loaded, retiring, faulted)\n"
+           "  list                        cells the guest holds (staged, loaded, retiring, faulted), and each\n"
+           "                              loaded cell's fault recovery policy and record\n"
            "  push FILE [--name NAME] [--chunk-size BYTES] [--window N] [--load|--swap] [--progress|--no-progress]\n"
            "                              send a cell object (ELF ET_REL), verified by SHA-256; --swap replaces\n"
            "                              the loaded cell of the same name with it (live evolution)\n"
@@ -589,6 +683,9 @@ std::string chan_usage()
            "  swap NAME|CELL=OBJECT...    replace loaded cells by pushed objects (or boot-archive versions such as\n"
            "                              kv=kv.v2), all or nothing; prints generations and per-stage timing\n"
            "  rollback NAME               swap a cell back to the generation it replaced\n"
+           "  policy NAME|- [KEY=VALUE]...  set fault recovery's policy of a cell (- : the guest's default);\n"
+           "                              keys window_ms, reload_after_faults, max_reloads, rollback_window_ms,\n"
+           "                              max_restarts; keys not given take the built-in defaults\n"
            "  stats                       memory, heap, tasks, cells, uptime\n"
            "  watch [--count N]           print guest events (ready, log lines, fault reports, swaps) as they come\n"
            "exit status: 0 ok, 1 the guest answered with an error, 2 connection or protocol failure, 64 usage\n";
@@ -614,7 +711,8 @@ int run_chan(const std::vector<std::string>& arguments, std::ostream& out, std::
     } catch (const GuestError& error) {
         if (options.json)
             out << "{\"error\":" << json_of(error.status()) << "}\n";
-        err << "delos-chan: " << options.command << " failed: " << error.what() << "\n";
+        const auto* step = dynamic_cast<const StepFailed*>(&error);
+        err << "delos-chan: " << (step ? step->step() : options.command) << " failed: " << error.what() << "\n";
         return kExitGuestError;
     } catch (const ConnectionError& error) {
         err << "delos-chan: " << error.what() << "\n";

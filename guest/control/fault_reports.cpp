@@ -36,6 +36,19 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector)
     }
 }
 
+channel::RecoveryAction recovery_action_of(task::RecoveryTaken taken)
+{
+    using channel::RecoveryAction;
+    switch (taken) {
+    case task::RecoveryTaken::TaskKilled: return RecoveryAction::TaskKilled;
+    case task::RecoveryTaken::TaskRestarted: return RecoveryAction::TaskRestarted;
+    case task::RecoveryTaken::CellReloaded: return RecoveryAction::CellReloaded;
+    case task::RecoveryTaken::CellQuarantined: return RecoveryAction::CellQuarantined;
+    case task::RecoveryTaken::CellRolledBack: return RecoveryAction::CellRolledBack;
+    }
+    return RecoveryAction::TaskKilled;
+}
+
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
 {
     channel::FaultReport report;
@@ -59,9 +72,13 @@ channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
         frame.cell = cell_of(code);
         report.backtrace.append(static_cast<channel::BacktraceFrame&&>(frame));
     }
-    report.action = channel::RecoveryAction::TaskKilled;
-    report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted",
-                            entry.sequence, arch::exception_name(entry.vector), entry.task, name_of(entry.task_name));
+    report.action = recovery_action_of(entry.recovery);
+    report.fault_count = entry.cell_faults;
+    report.cell_generation = entry.cell_generation;
+    StringView note = name_of(entry.recovery_note);
+    report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted{}{}",
+                            entry.sequence, arch::exception_name(entry.vector), entry.task, name_of(entry.task_name),
+                            note.empty() ? "" : "; recovery: ", note);
     return report;
 }
 

@@ -8,6 +8,7 @@
 namespace delos::control {
 
 channel::FaultKind fault_kind_of_vector(std::uint64_t vector);
+channel::RecoveryAction recovery_action_of(task::RecoveryTaken taken);
 
 // The report of a fault that was contained: its task was unwound and ended Faulted.
 channel::FaultReport fault_report_of(const task::FaultLogEntry& entry);

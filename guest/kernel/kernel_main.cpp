@@ -21,6 +21,10 @@
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "runtime/frame_tables.h"
+#include "lib/recovery/policy_options.h"
+#include "recovery_policy/cell_records.h"
+#include "recovery_policy/fault_benchmark.h"
+#include "recovery_policy/recovery_service.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
 #include "task/scheduler.h"
@@ -109,6 +113,20 @@ std::size_t load_boot_cells()
     return cells.cell_count();
 }
 
+// The default recovery policy and the console copy of fault reports, from recovery.* options.
+void configure_recovery(const CommandLine& command_line)
+{
+    auto policy = recovery::policy_from_command_line(command_line, recovery::default_policy());
+    if (policy.is_error())
+        kprint("delos: recovery options refused ({}: {}); the default policy stays\n", policy.error().message,
+               policy.error().explanation());
+    else
+        (void)recovery::set_default_policy(policy.value());
+    StringView reports;
+    if (command_line.option("recovery.console_reports", reports) && reports == "0")
+        task::set_fault_console_reports(false);
+}
+
 } // namespace
 
 void kernel_main(const Handover* handover)
@@ -132,6 +150,10 @@ void kernel_main(const Handover* handover)
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.
     if (auto started = task::scheduler::start(); started.is_error())
         panic("starting the scheduler", started.error());
+    // Before the boot cells: their init entries may start service tasks.
+    if (auto started = recovery::start_recovery_service(); started.is_error())
+        panic("starting the recovery service", started.error());
+    configure_recovery(CommandLine(platform::boot_info().command_line));
     std::size_t cells_loaded = load_boot_cells();
 
     auto& frames = memory::frame_allocator();
@@ -168,6 +190,10 @@ void kernel_main(const Handover* handover)
         loader::run_swap_benchmark(200);
         platform::shutdown(platform::kExitSuccess);
     }
+    if (command == "bench-faults") {
+        recovery::run_fault_benchmark(200, 120);
+        platform::shutdown(platform::kExitSuccess);
+    }
     if (command == "crash-page-fault")
         crash_with_page_fault();
     if (command == "crash-stack-overflow")
@@ -192,7 +218,7 @@ void kernel_main(const Handover* handover)
         idle_forever();
     }
     if (!command.empty() && command != "run")
-        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
+        kprint("delos: unknown command '{}' (known: run, exit, selftest, bench-tasks, bench-link, bench-swap, bench-faults, probe-mode, panic, crash-page-fault, crash-stack-overflow, crash-triple-fault, crash-task-spinlocked, crash-task-in-destructor); running\n",
                command);
     idle_forever();
 }

@@ -102,6 +102,7 @@ ErrorOr<void> CellSwap::find_old_cells(const Vector<SwapPair>& pairs)
             return fail(Error::make(ErrorCode::InvalidArgument, "a swap names the same cell twice"),
                         format("the swap names cell {} twice", pair.old_cell));
         m_old.append(old);
+        m_reload.append(pair.reload);
     }
     return {};
 }
@@ -204,8 +205,8 @@ ErrorOr<void> CellSwap::verify(CellLinker& linker)
     for (std::size_t i = 0; i < m_old.size(); ++i) {
         const LoadedCell& old = *m_old[i];
         const LoadedCell& replacement = new_cell(linker, i);
-        if (!old.state_entries().export_state)
-            continue;  // nothing to hand over; the new version starts afresh
+        if (!old.state_entries().export_state || m_reload[i])
+            continue;  // nothing to hand over (or a reload: the fresh copy starts afresh)
         if (!replacement.state_entries().adopt_state)
             return fail(Error::make(ErrorCode::Unsupported, "the new version cannot adopt the old version's state"),
                         format("cell {}: version {} hands over its state (layouts {}) but version {} declares no adopt entry; nothing changed",
@@ -493,8 +494,10 @@ void CellSwap::commit(CellLinker& linker, SwapReport& report)
         swapped.state_layout = String(m_layouts[i]);
         report.cells.append(std::move(swapped));
 
-        bool recorded = false;
+        bool recorded = m_reload[i];  // a reload keeps the generation an earlier swap replaced
         for (Namespace::PreviousGeneration& previous : m_namespace.m_previous) {
+            if (recorded)
+                break;
             if (previous.name == old->name()) {
                 previous.object = std::move(old->m_object);
                 recorded = true;

@@ -56,6 +56,7 @@ private:
     const CellLibrary* m_library;
     String& m_failure;
     Vector<LoadedCell*> m_old;          // by pair
+    Vector<bool> m_reload;              // by pair: a reload of the cell's own object
     Vector<StringView> m_layouts;       // by pair: the layout its state crosses in, or empty
     Vector<bool> m_transferred;         // by pair
     Vector<LoadedCell*> m_new_cells;    // by pair, once constructed

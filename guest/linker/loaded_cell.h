@@ -128,6 +128,8 @@ public:
     std::uint32_t generation() const { return m_generation; }
     const CellStateEntries& state_entries() const { return m_state; }
     const CellObject& object() const { return m_object; }
+    // Quarantined by fault recovery: other cells' calls into it are refused (Namespace::quarantine_cell).
+    bool quarantined() const { return m_quarantined; }
     // Every region the cell occupies (text, rodata, data; empty ones left out).
     Vector<Region> regions() const;
 
@@ -150,6 +152,7 @@ private:
     std::uint32_t m_generation = 1;
     CellStateEntries m_state;
     CellObject m_object;
+    bool m_quarantined = false;
 };
 
 } // namespace delos::link

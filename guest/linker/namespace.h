@@ -34,6 +34,10 @@ struct SwapPair {
     StringView old_cell;
     ByteView new_object;
     bool persistent = false;
+    // A reload (fault recovery, docs/fault-recovery.md): the cell's own pristine object again.
+    // Its state is not handed over (the copy starts from fresh .data/.bss, constructors and init),
+    // and the generation kept for rollback stays the one an earlier swap replaced.
+    bool reload = false;
 };
 
 // The stages of a swap, as Theseus's crate_swap logs them.
@@ -103,6 +107,13 @@ public:
     // Swaps `name` back to the object of the generation it replaced (a new generation number).
     ErrorOr<SwapReport> rollback_cell(StringView name, const CellLibrary* library = nullptr);
     bool has_previous_generation(StringView name) const;
+    // Fault recovery's quarantine (docs/fault-recovery.md): every relocation by which another
+    // live cell reaches the cell's code (calls, GOT slots, code addresses) is rewritten to point
+    // at `refusal` (a kernel routine that ends the caller's task cleanly). The dependency records
+    // stay as they were, so a later swap or reload re-points those users to the new code and
+    // lifts the quarantine. Checked before anything is written: a refusal changes nothing.
+    // Returns how many relocations were rewritten.
+    ErrorOr<std::uint32_t> quarantine_cell(StringView name, std::uint64_t refusal);
     // Releases retiring cells that no task refers to any more (and that no other retiring cell
     // uses, and whose `outstanding` entry says 0). Runs their exit functions and destructors (not
     // fini: the cell was replaced, not stopped). Returns how many were released.

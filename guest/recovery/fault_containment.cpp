@@ -27,6 +27,8 @@ constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBound
 
 std::uint64_t g_contained = 0;
 std::uint64_t g_refused = 0;
+FaultRecoveryDecider g_decider = nullptr;
+bool g_console_reports = true;
 
 bool containable_vector(std::uint64_t vector)
 {
@@ -147,7 +149,10 @@ extern "C" [[noreturn]] void delos_fault_unwind_entry()
     RegisterSet registers;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         registers.set(r, task->m_fault_registers[r]);
-    unwinding::run_forced_unwind(*unwind, registers, first_frame_kind(task->m_fault.vector));
+    // A wild call's fault unwinds from the caller's return address (see contain_fault).
+    bool from_return_address = task->m_fault_registers[unwind::kReturnAddress] != task->m_fault.instruction_pointer;
+    unwinding::run_forced_unwind(*unwind, registers,
+                                 from_return_address ? unwinding::FirstFrame::ReturnAddress : first_frame_kind(task->m_fault.vector));
 }
 
 bool contain_fault(arch::InterruptFrame& frame)
@@ -171,6 +176,21 @@ bool contain_fault(arch::InterruptFrame& frame)
     std::uint64_t ips[kReportFrames];
     auto frames = unwinding::check_unwindable(registers, first_frame_kind(frame.vector), stack_low, stack_high, failing_ip,
                                               ips, kReportFrames);
+    if (frames.is_error() && frame.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
+        // An instruction fetch from where no code is (a wild call into data, a null function
+        // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
+        // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
+        RegisterSet caller = registers;
+        caller.set(unwind::kReturnAddress, *reinterpret_cast<const std::uint64_t*>(frame.rsp));
+        caller.set(unwind::kRsp, frame.rsp + 8);
+        auto from_caller = unwinding::check_unwindable(caller, unwinding::FirstFrame::ReturnAddress, stack_low, stack_high,
+                                                       failing_ip, ips + 1, kReportFrames - 1);
+        if (!from_caller.is_error()) {
+            registers = caller;
+            ips[0] = frame.rip;
+            frames = from_caller.value() + 1;
+        }
+    }
     if (frames.is_error())
         return refuse(task, "its stack cannot be unwound", failing_ip, frames.error().message);
 
@@ -179,7 +199,8 @@ bool contain_fault(arch::InterruptFrame& frame)
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
-    print_report(*task, frame, fault_address, frames.value(), ips);
+    if (g_console_reports)
+        print_report(*task, frame, fault_address, frames.value(), ips);
     // Static, not on the faulting stack (an entry is ~1.7 KiB): hooks do not nest, since a fault
     // while containing one is not contained.
     static FaultLogEntry entry;
@@ -198,6 +219,8 @@ bool contain_fault(arch::InterruptFrame& frame)
     describe_fault_code(entry.at, frame.rip, frame.rip);
     for (std::size_t i = 0; i < frames.value() && i < kFaultLogFrames; ++i)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
+    if (g_decider)
+        g_decider(*task, entry);
     record_fault(entry);
 
     // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
@@ -210,5 +233,10 @@ bool contain_fault(arch::InterruptFrame& frame)
 }
 
 FaultContainmentStatistics fault_containment_statistics() { return {g_contained, g_refused}; }
+
+void set_fault_recovery_decider(FaultRecoveryDecider decider) { g_decider = decider; }
+
+void set_fault_console_reports(bool enabled) { g_console_reports = enabled; }
+bool fault_console_reports() { return g_console_reports; }
 
 } // namespace delos::task

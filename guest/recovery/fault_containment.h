@@ -11,9 +11,24 @@
 
 namespace delos::task {
 
+class Task;
+
 // The exception hook: true if the fault was contained (the frame now resumes in the unwinder on
 // the task's stack), false to leave it to the fatal report.
 bool contain_fault(arch::InterruptFrame& frame);
+
+struct FaultLogEntry;
+// Fault recovery's policy (guest/recovery_policy/) decides what to do about each contained fault
+// and writes it into the entry before it is logged. Called from the exception hook with
+// interrupts masked, on the faulting task's stack: it must not block or allocate.
+using FaultRecoveryDecider = void (*)(Task& task, FaultLogEntry& entry);
+void set_fault_recovery_decider(FaultRecoveryDecider decider);
+
+// Whether each contained fault's full report (registers, backtrace) is printed on the console
+// (default: yes). The fault log and the channel's FaultReport carry it either way; a serial
+// console costs a VM exit per byte, so delos-bench-faults measures recovery with it on and off.
+void set_fault_console_reports(bool enabled);
+bool fault_console_reports();
 
 struct FaultContainmentStatistics {
     std::uint64_t contained;  // faults unwound (also the last sequence number handed out)

@@ -22,6 +22,15 @@ struct FaultLogCode {
     char version[24] = {};     // the cell's version; "" for the kernel
 };
 
+// What fault recovery did about a fault (guest/recovery_policy/), as FaultReport.action says it.
+enum class RecoveryTaken : std::uint8_t {
+    TaskKilled,       // the task ended Faulted; nothing else
+    TaskRestarted,    // a restartable task was spawned again
+    CellReloaded,     // the faulting cell was replaced by a fresh copy of itself
+    CellQuarantined,  // the faulting cell's services stopped, calls into it refused
+    CellRolledBack,   // the faulting cell went back to the generation a recent swap replaced
+};
+
 struct FaultLogEntry {
     std::uint64_t sequence = 0;
     std::uint64_t vector = 0;
@@ -35,6 +44,12 @@ struct FaultLogEntry {
     FaultLogCode at;          // the faulting instruction, symbolised when it faulted
     FaultLogCode backtrace[kFaultLogFrames];
     std::uint32_t backtrace_frames = 0;
+    // Fault recovery's decision, made when the fault is contained (set_fault_recovery_decider).
+    RecoveryTaken recovery = RecoveryTaken::TaskKilled;
+    char recovery_cell[40] = {};   // the cell the fault was blamed on; "" if none (a kernel fault)
+    char recovery_note[160] = {};  // one line: what was decided and why
+    std::uint32_t cell_faults = 0;      // faults blamed on that cell so far, this one included
+    std::uint32_t cell_generation = 0;  // its generation when it faulted
 };
 
 // Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).

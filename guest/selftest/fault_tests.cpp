@@ -249,12 +249,12 @@ ErrorOr<void> fault_inside_a_cell_is_unwound_and_named()
     stack_cache::release_all();
     std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
     {
+        g_destroyed = 0;  // before the spawn: the task may run, fault and unwind before the spawner resumes
         auto handle = SELFTEST_TRY(spawn("cell-faulter", [kv_get] {
             Tracked held(5);
             auto result = kv_get(StringView(reinterpret_cast<const char*>(0x18), 8));
             return result.is_error() ? 1 : 0;
         }));
-        g_destroyed = 0;
         auto outcome = handle.join();
         SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
         SELFTEST_CHECK(outcome.fault().vector == 14);

@@ -19,12 +19,16 @@ extern const TestCase kTaskTests[];
 extern const std::size_t kTaskTestCount;
 extern const TestCase kCpuTests[];
 extern const std::size_t kCpuTestCount;
+extern const TestCase kControlTests[];
+extern const std::size_t kControlTestCount;
 extern const TestCase kDeviceTests[];
 extern const std::size_t kDeviceTestCount;
 extern const TestCase kSwapTests[];
 extern const std::size_t kSwapTestCount;
 extern const TestCase kFaultTests[];
 extern const std::size_t kFaultTestCount;
+extern const TestCase kRecoveryTests[];
+extern const std::size_t kRecoveryTestCount;
 
 namespace {
 
@@ -32,7 +36,8 @@ struct Suite {
     const TestCase* cases;
     const std::size_t* count;
     // Runs only when the filter names it: it needs a module other than the boot set
-    // (swap: build/cells/swap-test.a, which holds the other versions of cells).
+    // (swap: build/cells/swap-test.a, which holds the other versions of cells; recovery:
+    // build/cells/recovery-test.a).
     bool only_when_named = false;
 };
 
@@ -43,9 +48,11 @@ const Suite kSuites[] = {
     {kCellServiceTests, &kCellServiceTestCount},
     {kTaskTests, &kTaskTestCount},
     {kCpuTests, &kCpuTestCount},
+    {kControlTests, &kControlTestCount},
     {kDeviceTests, &kDeviceTestCount},
     {kSwapTests, &kSwapTestCount, true},
     {kFaultTests, &kFaultTestCount},
+    {kRecoveryTests, &kRecoveryTestCount, true},  // build/cells/recovery-test.a (the faulty cell)
 };
 
 bool matches(const TestCase& test, StringView filter)

@@ -136,6 +136,24 @@ TEST_P(ControlChannel, PushLoadAndUnloadACellThatWasNotInTheBootSet)
     EXPECT_NE(m_vm->out().find("hello: goodbye"), std::string::npos) << m_vm->output();  // its static destructor ran
 }
 
+// Issue 9: a staged cell whose name is loaded is refused as a failed load (not "push failed")
+// and stays staged; after an unload it loads.
+TEST_P(ControlChannel, LoadingAStagedCellWhoseNameIsLoadedIsAFailedLoad)
+{
+    auto first = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
+    ASSERT_EQ(first.exit_code, 0) << first.out << first.err << m_vm->output();
+    auto again = chan({"push", build_path("cells/hello.o"), "--no-progress", "--load"});
+    EXPECT_EQ(again.exit_code, 1) << again.out << again.err;
+    EXPECT_NE(again.out.find("pushed hello"), std::string::npos) << again.out;
+    EXPECT_NE(again.err.find("delos-chan: load failed: already-exists: a cell of that name is loaded (swap it, or unload it first)"),
+              std::string::npos) << again.err;
+    auto list = chan({"list"});
+    EXPECT_NE(list.out.find("staged"), std::string::npos) << list.out;
+    EXPECT_EQ(chan({"unload", "hello"}).exit_code, 0);
+    auto load = chan({"load", "hello"});
+    EXPECT_EQ(load.exit_code, 0) << load.out << load.err;
+}
+
 TEST_P(ControlChannel, RefusalsCarryTheExactReason)
 {
     auto busy = chan({"unload", "kv"});

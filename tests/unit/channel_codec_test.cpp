@@ -465,7 +465,9 @@ using AllMessages = ::testing::Types<
     Pair<Ready, v1::Ready>, Pair<LogLine, v1::LogLine>, Pair<BacktraceFrame, v1::BacktraceFrame>,
     Pair<FaultReport, v1::FaultReport>, Pair<SwapPair, v1::SwapPair>, Pair<SwapCellsRequest, v1::SwapCellsRequest>,
     Pair<RollbackCellRequest, v1::RollbackCellRequest>, Pair<SwappedCell, v1::SwappedCell>, Pair<SwapTiming, v1::SwapTiming>,
-    Pair<CellSwapped, v1::CellSwapped>, Pair<SwapCellsReply, v1::SwapCellsReply>>;
+    Pair<CellSwapped, v1::CellSwapped>, Pair<SwapCellsReply, v1::SwapCellsReply>,
+    Pair<RecoveryPolicyInfo, v1::RecoveryPolicy>, Pair<CellRecoveryInfo, v1::CellRecovery>,
+    Pair<SetRecoveryPolicyRequest, v1::SetRecoveryPolicyRequest>, Pair<SetRecoveryPolicyReply, v1::SetRecoveryPolicyReply>>;
 TYPED_TEST_SUITE(ChannelMessage, AllMessages);
 
 TYPED_TEST(ChannelMessage, DefaultEncodesToNothingLikeLibprotobuf)

@@ -114,6 +114,27 @@ TEST(ChannelDecodeErrors, WrongWireTypeForAKnownField)
                  "field has the wrong wire type", 10);
 }
 
+TEST(ChannelDecodeErrors, GroupOnAKnownFieldIsAGroupNotAWrongWireType)
+{
+    // request_id (field 1) and hello (field 10) sent as start-group tags.
+    expect_error(error_of(decode_host_message(view(field(1, 3) + field(1, 4)))), ErrorCode::Unsupported,
+                 "groups are not supported", 1);
+    expect_error(error_of(decode_host_message(view(bytes({0x08, 0x05}) + field(10, 3)))), ErrorCode::Unsupported,
+                 "groups are not supported", 10);
+    // An end-group tag on a known field inside a nested message: hello { min_version }.
+    expect_error(error_of(decode_host_message(view(bytes({0x08, 0x05}) + length_delimited(10, field(1, 4))))),
+                 ErrorCode::Unsupported, "groups are not supported", 1);
+}
+
+TEST(ChannelDecodeErrors, ZeroLengthFrameCarriesNoRequest)
+{
+    // Empty: neither a request id nor a request; what is missing is said first.
+    Error empty = error_of(decode_host_message(ByteView()));
+    EXPECT_EQ(empty.code, ErrorCode::Malformed);
+    EXPECT_STREQ(empty.message, "message carries no request");
+    EXPECT_FALSE(empty.has_value);
+}
+
 TEST(ChannelDecodeErrors, NestedGarbageNamesItsOffsetInTheFrame)
 {
     // hello { min_version: <truncated varint> } after request_id.

@@ -22,61 +22,16 @@
 #include "chan_command.h"
 #include "delos/v1/channel.pb.h"
 #include "fake_guest.h"
+#include "test_cell_object.h"
 #include "lib/elf/elf64.h"
 #include "linker/cell_info.h"
 
 using namespace delos;
 namespace v1 = delos::v1;
 using delos::chan::FakeGuest;
+using delos::test::make_cell_object;
 
 namespace {
-
-// A minimal cell object: ELF-64 ET_REL with a DELOS_CELL record and `rodata_bytes` of data.
-std::string make_cell_object(const std::string& name, const std::string& version, std::size_t rodata_bytes)
-{
-    link::CellInfo record{};
-    record.magic = link::kCellInfoMagic;
-    record.abi_version = link::kCellAbiVersion;
-    std::strncpy(record.name, name.c_str(), sizeof record.name - 1);
-    std::strncpy(record.version, version.c_str(), sizeof record.version - 1);
-    const std::string names = std::string("\0.delos.cell\0.rodata\0.shstrtab\0", 31);
-
-    std::string rodata(rodata_bytes, '\0');
-    std::mt19937 rng(static_cast<unsigned>(rodata_bytes));
-    for (char& c : rodata)
-        c = static_cast<char>(rng());
-
-    std::string file(sizeof(elf::Elf64_Ehdr), '\0');
-    auto append = [&](const void* data, std::size_t size) {
-        std::size_t offset = (file.size() + 7) & ~std::size_t(7);
-        file.resize(offset);
-        file.append(static_cast<const char*>(data), size);
-        return offset;
-    };
-    std::size_t record_offset = append(&record, sizeof record);
-    std::size_t rodata_offset = append(rodata.data(), rodata.size());
-    std::size_t names_offset = append(names.data(), names.size());
-
-    elf::Elf64_Shdr sections[4]{};
-    sections[1] = {1, elf::SHT_PROGBITS, elf::SHF_ALLOC, 0, record_offset, sizeof record, 0, 0, 8, 0};
-    sections[2] = {13, elf::SHT_PROGBITS, elf::SHF_ALLOC, 0, rodata_offset, rodata.size(), 0, 0, 1, 0};
-    sections[3] = {21, elf::SHT_STRTAB, 0, 0, names_offset, names.size(), 0, 0, 1, 0};
-    std::size_t sections_offset = append(sections, sizeof sections);
-
-    elf::Elf64_Ehdr header{};
-    const unsigned char ident[] = {0x7f, 'E', 'L', 'F', elf::ELFCLASS64, elf::ELFDATA2LSB, elf::EV_CURRENT};
-    std::memcpy(header.e_ident, ident, sizeof ident);
-    header.e_type = elf::ET_REL;
-    header.e_machine = elf::EM_X86_64;
-    header.e_version = elf::EV_CURRENT;
-    header.e_shoff = sections_offset;
-    header.e_ehsize = sizeof header;
-    header.e_shentsize = sizeof(elf::Elf64_Shdr);
-    header.e_shnum = 4;
-    header.e_shstrndx = 3;
-    std::memcpy(file.data(), &header, sizeof header);
-    return file;
-}
 
 std::vector<std::string> lines_of(const std::string& text)
 {
@@ -261,11 +216,20 @@ TEST_F(ChannelTool, PushLoadListUnload)
     ASSERT_EQ(listed.code, chan::kExitOk);
     EXPECT_NE(listed.out.find("probe               2.0.1       1    loaded"), std::string::npos) << listed.out;
 
-    // A second push of the same cell replaces it: generation 2.
-    ASSERT_EQ(run({"push", path, "--load"}).code, chan::kExitOk);
-    Result relisted = run({"--json", "list"});
-    EXPECT_NE(relisted.out.find("\"name\":\"probe\",\"version\":\"2.0.1\",\"state\":\"CELL_STATE_LOADED\""), std::string::npos);
-    EXPECT_NE(relisted.out.find("\"generation\":2"), std::string::npos) << relisted.out;
+    // A second push of a loaded cell stages beside it; its load is refused (no live replacement
+    // yet), reported as a failed load, and leaves the staged copy for a load after an unload.
+    Result again = run({"push", path, "--load"});
+    EXPECT_EQ(again.code, chan::kExitGuestError);
+    EXPECT_NE(again.out.find("pushed probe"), std::string::npos) << again.out;
+    EXPECT_EQ(again.err, "delos-chan: load failed: already-exists: a cell of that name is loaded (swap it, or unload it first)\n");
+    Result both = run({"list"});
+    EXPECT_NE(both.out.find("probe               2.0.1       1    loaded"), std::string::npos) << both.out;
+    EXPECT_NE(both.out.find("staged"), std::string::npos) << both.out;
+    ASSERT_EQ(run({"unload", "probe"}).code, chan::kExitOk);
+    Result reloaded = run({"load", "probe"});
+    ASSERT_EQ(reloaded.code, chan::kExitOk) << reloaded.err;
+    EXPECT_EQ(reloaded.out, "loaded probe 2.0.1 (generation 1)\n");
+    EXPECT_EQ(run({"list"}).out.find("staged"), std::string::npos) << "the load took the staged copy";
 
     Result unloaded = run({"unload", "probe"});
     ASSERT_EQ(unloaded.code, chan::kExitOk) << unloaded.err;
@@ -306,7 +270,7 @@ TEST_F(ChannelTool, GuestErrorsExitOneWithTheExactReason)
 {
     Result missing = run({"load", "nosuch"});
     EXPECT_EQ(missing.code, chan::kExitGuestError);
-    EXPECT_EQ(missing.err, "delos-chan: load failed: not-found: no such cell\n");
+    EXPECT_EQ(missing.err, "delos-chan: load failed: not-found: no cell of that name in the boot archive\n");
 
     Result busy = run({"--json", "unload", "log"});
     EXPECT_EQ(busy.code, chan::kExitGuestError);
@@ -319,7 +283,7 @@ TEST_F(ChannelTool, GuestErrorsExitOneWithTheExactReason)
     EXPECT_EQ(already.code, chan::kExitOk) << "staging beside a loaded kv is fine";
     Result bad_name = run({"push", write_file("x.o", make_cell_object("probe", "1.0", 10)), "--name", "Bad-Name"});
     EXPECT_EQ(bad_name.code, chan::kExitGuestError);
-    EXPECT_NE(bad_name.err.find("invalid-argument: cell name must be [a-z][a-z0-9_]* (8)"), std::string::npos) << bad_name.err;
+    EXPECT_NE(bad_name.err.find("invalid-argument: cell name must be [a-z][a-z0-9_]*, at most 31 bytes (8)"), std::string::npos) << bad_name.err;
     Result mismatch = run({"push", write_file("other.o", make_cell_object("probe", "1.0", 10)), "--name", "other"});
     EXPECT_EQ(mismatch.code, chan::kExitGuestError);
     EXPECT_NE(mismatch.err.find("push name differs from the cell's DELOS_CELL name"), std::string::npos) << mismatch.err;
@@ -449,6 +413,21 @@ TEST_F(ChannelTool, BadFramesGetErrorRepliesAndTheGuestStaysUp)
     EXPECT_EQ(truncated.request_id(), 5u);
     EXPECT_EQ(truncated.status().code(), v1::STATUS_MALFORMED);
     EXPECT_EQ(truncated.status().reason(), "length-delimited field runs past the end");
+
+    // A zero-length frame: no request (and no request id to answer to).
+    raw.send_payload(std::string());
+    v1::Reply empty = raw.reply();
+    EXPECT_EQ(empty.request_id(), 0u);
+    EXPECT_EQ(empty.status().code(), v1::STATUS_MALFORMED);
+    EXPECT_EQ(empty.status().reason(), "message carries no request");
+
+    // A group on a known field (hello, field 10, as a start-group tag).
+    raw.send_payload(std::string("\x08\x07\x53\x54", 4));
+    v1::Reply group = raw.reply();
+    EXPECT_EQ(group.request_id(), 7u);
+    EXPECT_EQ(group.status().code(), v1::STATUS_UNSUPPORTED);
+    EXPECT_EQ(group.status().reason(), "groups are not supported");
+    EXPECT_EQ(group.status().value(), 10u);
 
     // A request kind from a newer host.
     v1::HostMessage future;
@@ -588,4 +567,17 @@ TEST_F(ChannelTool, SwapAndRollbackErrorsSayWhatWasRefused)
     EXPECT_EQ(run({"swap"}).code, chan::kExitUsage);
     EXPECT_EQ(run({"rollback"}).code, chan::kExitUsage);
     EXPECT_EQ(run({"push", "x.o", "--load", "--swap"}).code, chan::kExitUsage);
+}
+
+// `policy` sends the whole policy (keys not given take the built-in defaults); a guest without
+// fault recovery (the fake guest) refuses it with its reason; bad settings are usage errors.
+TEST_F(ChannelTool, PolicySettingsAreCheckedAndAGuestWithoutRecoveryRefuses)
+{
+    Result refused = run({"policy", "kv", "window_ms=500", "max_reloads=1"});
+    EXPECT_EQ(refused.code, chan::kExitGuestError);
+    EXPECT_NE(refused.err.find("unsupported: this system has no fault recovery policy"), std::string::npos) << refused.err;
+    EXPECT_EQ(run({"policy"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "window_ms=x"}).code, chan::kExitUsage);
+    EXPECT_EQ(run({"policy", "kv", "speed=3"}).code, chan::kExitUsage);
 }

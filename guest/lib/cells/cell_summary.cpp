@@ -13,6 +13,7 @@ CellSummary summarize_cell(const link::LoadedCell& cell, const CellRecord* recor
         summary.state = record->state;
         summary.generation = record->generation;
     }
+    summary.quarantined = cell.quarantined();
     summary.section_count = static_cast<std::uint32_t>(cell.sections().size());
     summary.text_bytes = cell.region(link::SectionKind::Text).size;
     summary.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;

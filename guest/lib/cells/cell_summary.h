@@ -34,6 +34,7 @@ struct CellSummary {
     Vector<String> dependencies;  // cells this one uses
     Vector<String> dependents;    // cells that use this one
     std::uint32_t task_count = 0; // live tasks running in it (filled by the kernel)
+    bool quarantined = false;     // fault recovery refuses calls into it
     Vector<SectionSummary> sections;  // only when asked for
 };
 

@@ -22,13 +22,18 @@ ErrorOr<void> check_cell_name(StringView name)
 
 ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes& notes)
 {
+    // What is missing is said before what is wrong: an empty frame (no id, no request) is
+    // "message carries no request", as docs/channel-protocol.md promises.
+    if (message.request == HostMessage::Request::None) {
+        if (notes.highest_unknown_field >= kFirstRequestField)
+            return Error::make(ErrorCode::Unsupported, "request is unknown to this guest", notes.highest_unknown_field);
+        return Error::make(ErrorCode::Malformed, "message carries no request");
+    }
     if (message.request_id == 0)
         return Error::make(ErrorCode::InvalidArgument, "request id 0 is reserved");
     switch (message.request) {
     case HostMessage::Request::None:
-        if (notes.highest_unknown_field >= kFirstRequestField)
-            return Error::make(ErrorCode::Unsupported, "request is unknown to this guest", notes.highest_unknown_field);
-        return Error::make(ErrorCode::Malformed, "message carries no request");
+        return {};  // refused above
     case HostMessage::Request::Hello:
         if (message.hello.min_version > message.hello.max_version)
             return Error::make(ErrorCode::InvalidArgument, "hello version range is empty", message.hello.min_version);
@@ -59,6 +64,9 @@ ErrorOr<void> check_request(const HostMessage& message, const wire::DecodeNotes&
         return {};
     case HostMessage::Request::RollbackCell:
         return check_cell_name(message.rollback_cell.name);
+    case HostMessage::Request::SetRecoveryPolicy:
+        // Empty names the default; the policy's values are the guest's to judge.
+        return message.set_recovery_policy.cell.empty() ? ErrorOr<void>() : check_cell_name(message.set_recovery_policy.cell);
     case HostMessage::Request::Ping:
     case HostMessage::Request::ListCells:
     case HostMessage::Request::PushCommit:
@@ -160,6 +168,7 @@ const char* request_name(HostMessage::Request request)
     case HostMessage::Request::Stats: return "stats";
     case HostMessage::Request::SwapCells: return "swap-cells";
     case HostMessage::Request::RollbackCell: return "rollback-cell";
+    case HostMessage::Request::SetRecoveryPolicy: return "set-recovery-policy";
     }
     return "unknown";
 }

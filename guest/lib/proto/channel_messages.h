@@ -135,6 +135,50 @@ struct RollbackCellRequest {
     static void visit_fields(V& v, Self& self) { v.string(1, self.name); }
 };
 
+struct RecoveryPolicyInfo {
+    std::uint64_t window_ms = 0;
+    std::uint32_t reload_after_faults = 0;
+    std::uint32_t max_reloads = 0;
+    std::uint64_t rollback_window_ms = 0;
+    std::uint32_t max_restarts = 0;
+    bool custom = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.window_ms);
+        v.uint32(2, self.reload_after_faults);
+        v.uint32(3, self.max_reloads);
+        v.uint64(4, self.rollback_window_ms);
+        v.uint32(5, self.max_restarts);
+        v.boolean(6, self.custom);
+    }
+};
+
+struct SetRecoveryPolicyRequest {
+    String cell;  // empty: the guest's default policy
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
+struct SetRecoveryPolicyReply {
+    String cell;
+    RecoveryPolicyInfo policy;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.string(1, self.cell);
+        v.message(2, self.policy);
+    }
+};
+
 struct HostMessage {
     enum class Request : std::uint8_t {
         None,  // nothing this guest knows was set
@@ -150,6 +194,7 @@ struct HostMessage {
         Stats,
         SwapCells,
         RollbackCell,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -166,6 +211,7 @@ struct HostMessage {
     StatsRequest stats;
     SwapCellsRequest swap_cells;
     RollbackCellRequest rollback_cell;
+    SetRecoveryPolicyRequest set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -183,6 +229,7 @@ struct HostMessage {
         v.oneof(19, self.request, Request::Stats, self.stats);
         v.oneof(20, self.request, Request::SwapCells, self.swap_cells);
         v.oneof(21, self.request, Request::RollbackCell, self.rollback_cell);
+        v.oneof(23, self.request, Request::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
@@ -257,6 +304,24 @@ enum class CellState : std::int32_t {
     Faulted = 4,
 };
 
+struct CellRecoveryInfo {
+    std::uint64_t faults = 0;
+    std::uint64_t task_restarts = 0;
+    std::uint64_t reloads = 0;
+    std::uint64_t rollbacks = 0;
+    bool quarantined = false;
+
+    template <typename V, typename Self>
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint64(1, self.faults);
+        v.uint64(2, self.task_restarts);
+        v.uint64(3, self.reloads);
+        v.uint64(4, self.rollbacks);
+        v.boolean(5, self.quarantined);
+    }
+};
+
 struct CellInfo {
     String name;
     String version;
@@ -273,6 +338,8 @@ struct CellInfo {
     std::uint32_t generation = 0;
     std::uint32_t task_count = 0;
     std::uint64_t cell_id = 0;
+    RecoveryPolicyInfo recovery_policy;
+    CellRecoveryInfo recovery;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -291,6 +358,8 @@ struct CellInfo {
         v.uint32(12, self.generation);
         v.uint32(13, self.task_count);
         v.uint64(14, self.cell_id);
+        v.message(16, self.recovery_policy);
+        v.message(17, self.recovery);
     }
 };
 
@@ -472,6 +541,7 @@ struct Reply {
         Stats,
         SwapCells,
         RollbackCell,
+        SetRecoveryPolicy,
     };
 
     std::uint64_t request_id = 0;
@@ -489,6 +559,7 @@ struct Reply {
     StatsReply stats;
     SwapCellsReply swap_cells;
     SwapCellsReply rollback_cell;
+    SetRecoveryPolicyReply set_recovery_policy;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -507,6 +578,7 @@ struct Reply {
         v.oneof(19, self.payload, Payload::Stats, self.stats);
         v.oneof(20, self.payload, Payload::SwapCells, self.swap_cells);
         v.oneof(21, self.payload, Payload::RollbackCell, self.rollback_cell);
+        v.oneof(23, self.payload, Payload::SetRecoveryPolicy, self.set_recovery_policy);
     }
 };
 
@@ -579,6 +651,8 @@ enum class RecoveryAction : std::int32_t {
     CellReloaded = 4,
     ApplicationReloaded = 5,
     Halted = 6,
+    CellQuarantined = 7,
+    CellRolledBack = 8,
 };
 
 struct BacktraceFrame {

@@ -22,7 +22,7 @@ void FrameDecoder::reset()
     m_header_size = 0;
     m_length = 0;
     m_discard_left = 0;
-    m_payload.clear();
+    m_payload = Vector<std::uint8_t>();
 }
 
 namespace {
@@ -57,6 +57,9 @@ FrameEvent FrameDecoder::finish_oversized()
 
 FrameEvent FrameDecoder::next(ByteView& input)
 {
+    // The last frame handed out is no longer in use; do not keep a big frame's buffer.
+    if (m_state == State::Header && m_payload.capacity() > kRetainedBufferBytes)
+        m_payload = Vector<std::uint8_t>();
     for (;;) {
         switch (m_state) {
         case State::Header: {

@@ -45,12 +45,18 @@ public:
     // in the decoder's own buffer.
     FrameEvent next(ByteView& input);
 
-    // Forgets any partial frame (the peer disconnected).
+    // Forgets any partial frame (the peer disconnected) and gives its buffer back.
     void reset();
 
     // True between frames: no partial header, payload or discard pending.
     bool idle() const { return m_state == State::Header && m_header_size == 0; }
     std::uint64_t frames_decoded() const { return m_frames_decoded; }
+    // Heap bytes held for assembling split frames.
+    std::size_t bytes_held() const { return m_payload.capacity(); }
+
+    // The assembly buffer kept between frames: one push chunk and its envelope. A larger frame's
+    // buffer is given back once the next call begins, so one big frame does not pin its size.
+    static constexpr std::size_t kRetainedBufferBytes = kMaxChunkBytes + 4096;
 
 private:
     enum class State : std::uint8_t { Header, Payload, OversizedPrefix, Discard };

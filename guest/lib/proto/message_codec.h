@@ -326,6 +326,11 @@ private:
         if (m_matched || number != m_tag.field_number)
             return false;
         m_matched = true;
+        if (m_tag.wire_type == WireType::StartGroup || m_tag.wire_type == WireType::EndGroup) {
+            // The same answer a group gets on an unknown field (WireReader::skip_value).
+            fail(Error::make(ErrorCode::Unsupported, "groups are not supported", number));
+            return false;
+        }
         if (m_tag.wire_type != expected) {
             fail(Error::make(ErrorCode::Malformed, "field has the wrong wire type", number));
             return false;

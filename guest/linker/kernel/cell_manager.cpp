@@ -13,6 +13,20 @@
 #include "task/spawn.h"
 #include "task/task_registry.h"
 
+// A quarantined cell's users land here: a #UD with unwind information (the caller's frame is
+// the return address at [rsp]), so fault containment ends the calling task cleanly.
+asm(R"(
+    .section .text.delos_quarantined_cell_called, "ax"
+    .global delos_quarantined_cell_called
+    .type delos_quarantined_cell_called, @function
+delos_quarantined_cell_called:
+    .cfi_startproc
+    ud2
+    .cfi_endproc
+    .size delos_quarantined_cell_called, . - delos_quarantined_cell_called
+    .text
+)");
+
 namespace delos::loader {
 
 namespace {
@@ -218,6 +232,20 @@ String CellManager::cell_name(CellId id)
     return name;
 }
 
+CellId CellManager::id_of(StringView name)
+{
+    SpinLockGuard guard(m_directory_lock);
+    const cells::CellRecord* record = m_directory.find(name);
+    return record ? record->id : cells::kKernelCell;
+}
+
+std::uint32_t CellManager::live_generation(StringView name)
+{
+    SpinLockGuard guard(m_directory_lock);
+    const cells::CellRecord* record = m_directory.find(name);
+    return record && record->state == cells::CellState::Live ? record->generation : 0;
+}
+
 std::uint32_t CellManager::task_count(CellId id)
 {
     TaskCounts counts;
@@ -420,6 +448,8 @@ ErrorOr<LoadResult> CellManager::load_object(ByteView object)
 
 ErrorOr<void> CellManager::unload(StringView name)
 {
+    if (m_hooks.before && is_loaded(name))
+        m_hooks.before(name, CellChange::Unload);
     TRY(lock());
     Locked locked(m_lock);
     if (!m_namespace->find_cell(name))
@@ -504,8 +534,14 @@ ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
     bool locked_here = !lock().is_error();
     const link::SymbolDefinition* definition = m_namespace->find_symbol(symbol);
     std::uint64_t address = definition ? definition->address : 0;
+    String quarantined;
+    if (definition && definition->section && definition->section->cell->quarantined())
+        quarantined = String(definition->section->cell->name());
     if (locked_here)
         unlock();
+    if (!quarantined.empty())
+        return Error::make(ErrorCode::PermissionDenied, "the cell exporting it is quarantined")
+            .with_detail(format("{} is exported by cell {}, which is quarantined after repeated faults (reload it to lift that)", symbol, quarantined));
     if (!definition)
         return Error::make(ErrorCode::NotFound, "no cell or kernel export by that name").with_detail(format("nothing exports {}", symbol));
     return address;
@@ -527,9 +563,12 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
             {
                 SpinLockGuard masked(m_swap_lock);
                 swapped = operation();
+                // The new versions' tables (the retiring ones keep theirs) before any other task
+                // can run their code: a task the new init started, or a caller through a
+                // re-pointed relocation, may fault in it as soon as interrupts are back.
+                sync_frame_tables();
             }
             m_direct_entries = false;
-            sync_frame_tables();  // the new versions' tables; the retiring ones keep theirs
             if (!swapped.is_error()) {
                 // The new versions' code ranges and generations, for the tasks' cell resolver.
                 SpinLockGuard guard(m_directory_lock);
@@ -549,20 +588,105 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
     }
 }
 
+void CellManager::notify_after(const link::SwapReport& report, CellChange change)
+{
+    if (!m_hooks.after)
+        return;
+    for (const link::SwappedCell& cell : report.cells) {
+        bool previous_kept = false;
+        if (!lock().is_error()) {
+            previous_kept = m_namespace->has_previous_generation(cell.name.view());
+            unlock();
+        }
+        m_hooks.after(cell.name.view(), change, cell.new_generation, previous_kept);
+    }
+}
+
 ErrorOr<link::SwapReport> CellManager::swap(const Vector<link::SwapPair>& pairs)
 {
+    if (m_hooks.before) {
+        for (const link::SwapPair& pair : pairs)
+            m_hooks.before(pair.old_cell, CellChange::Swap);
+    }
     {
         TRY(lock());
         Locked locked(m_lock);
         for (const link::SwapPair& pair : pairs)
             TRY(export_kernel_symbols_for(pair.new_object));
     }
-    return run_swap([&] { return m_namespace->swap_cells(pairs, library()); });
+    auto swapped = run_swap([&] { return m_namespace->swap_cells(pairs, library()); });
+    if (!swapped.is_error())
+        notify_after(swapped.value(), CellChange::Swap);
+    return swapped;
 }
 
 ErrorOr<link::SwapReport> CellManager::rollback(StringView name)
 {
-    return run_swap([&] { return m_namespace->rollback_cell(name, library()); });
+    if (m_hooks.before)
+        m_hooks.before(name, CellChange::Rollback);
+    auto swapped = run_swap([&] { return m_namespace->rollback_cell(name, library()); });
+    if (!swapped.is_error())
+        notify_after(swapped.value(), CellChange::Rollback);
+    return swapped;
+}
+
+ErrorOr<link::SwapReport> CellManager::reload(StringView name)
+{
+    if (m_hooks.before)
+        m_hooks.before(name, CellChange::Reload);
+    auto swapped = run_swap([&]() -> ErrorOr<link::SwapReport> {
+        const link::LoadedCell* cell = m_namespace->find_cell(name);
+        if (!cell)
+            return Error::make(ErrorCode::NotFound, "no loaded cell with that name").with_detail(format("no loaded cell is called {}", name));
+        const link::CellObject& object = cell->object();
+        if (object.bytes.empty())
+            return Error::make(ErrorCode::NotFound, "the cell's object was not kept").with_detail(format("cell {}: no pristine object to reload from", name));
+        // A library member stays a view; a pushed object's kept copy is copied again by the swap
+        // (the old copy goes with the retiring cell).
+        return m_namespace->swap_cells(Vector<link::SwapPair>{link::SwapPair{name, object.bytes, object.owned.empty(), true}}, library());
+    });
+    if (!swapped.is_error())
+        notify_after(swapped.value(), CellChange::Reload);
+    return swapped;
+}
+
+ErrorOr<std::uint32_t> CellManager::quarantine(StringView name)
+{
+    if (m_hooks.before)
+        m_hooks.before(name, CellChange::Quarantine);
+    ErrorOr<std::uint32_t> rewritten = Error::make(ErrorCode::Internal, "quarantine did not run");
+    {
+        TRY(lock());
+        Locked locked(m_lock);
+        // Like a swap's re-point: no other task runs cell code while references are rewritten.
+        SpinLockGuard masked(m_swap_lock);
+        rewritten = m_namespace->quarantine_cell(name, reinterpret_cast<std::uint64_t>(&delos_quarantined_cell_called));
+    }
+    if (!rewritten.is_error() && m_hooks.after)
+        m_hooks.after(name, CellChange::Quarantine, 0, false);
+    return rewritten;
+}
+
+bool CellManager::is_quarantined(StringView name)
+{
+    bool locked_here = !lock().is_error();
+    const link::LoadedCell* cell = m_namespace->find_cell(name);
+    bool quarantined = cell && cell->quarantined();
+    if (locked_here)
+        unlock();
+    return quarantined;
+}
+
+const char* cell_change_name(CellChange change)
+{
+    switch (change) {
+    case CellChange::Swap: return "swap";
+    case CellChange::Rollback: return "rollback";
+    case CellChange::Reload: return "reload";
+    case CellChange::Unload: return "unload";
+    case CellChange::Quarantine: return "quarantine";
+    }
+    return "unknown";
 }
 
 std::size_t CellManager::collect_retired()

@@ -53,6 +53,22 @@ private:
     task::TaskId m_running = task::kKernelOwner;
 };
 
+// What is about to happen or has happened to a loaded cell, for fault recovery's bookkeeping
+// (guest/recovery_policy/: a cell's service tasks stop before its code goes; a swap starts the
+// window in which a fault rolls it back).
+enum class CellChange : std::uint8_t { Swap, Rollback, Reload, Unload, Quarantine };
+const char* cell_change_name(CellChange change);
+struct CellChangeHooks {
+    // Before the change, outside the manager's lock (may sleep; must not load or unload cells).
+    void (*before)(StringView cell, CellChange change) = nullptr;
+    // After a change that took effect, outside the lock. `previous_kept`: a rollback target exists.
+    void (*after)(StringView cell, CellChange change, std::uint32_t generation, bool previous_kept) = nullptr;
+};
+
+// The routine a quarantined cell's users call instead of its code: ud2, a #UD at a known
+// address that fault containment turns into the caller's task ending Faulted ("call refused").
+extern "C" void delos_quarantined_cell_called();
+
 // What a load did: the cell asked for, and the cells loaded with it as its dependencies.
 struct LoadResult {
     CellSummary cell;
@@ -86,6 +102,18 @@ public:
     ErrorOr<link::SwapReport> swap(const Vector<link::SwapPair>& pairs);
     // Swaps `name` back to the generation it replaced (its object is kept).
     ErrorOr<link::SwapReport> rollback(StringView name);
+    // Fault recovery (docs/fault-recovery.md): replaces `name` by a fresh copy of itself, linked
+    // from its pristine object (the boot archive's bytes, or the copy kept of a pushed object):
+    // new text and data, constructors and init run again, no state handed over, every dependent
+    // re-pointed, the old copy retiring like a swapped-out version; generation + 1. The generation
+    // kept for rollback does not change. Refused (nothing changed) as a swap would be refused.
+    ErrorOr<link::SwapReport> reload(StringView name);
+    // Quarantines `name`: every other cell's reference to its code is rewritten to
+    // delos_quarantined_cell_called, and symbol_address() refuses its exports. A reload or swap
+    // of the cell lifts it. Returns how many references were rewritten.
+    ErrorOr<std::uint32_t> quarantine(StringView name);
+    bool is_quarantined(StringView name);
+    void set_change_hooks(CellChangeHooks hooks) { m_hooks = hooks; }
     // Releases retiring cells no task refers to any more; returns how many.
     std::size_t collect_retired();
     // Old versions still retiring (state Unloading in their summaries' directory terms: gone
@@ -105,6 +133,12 @@ public:
     // code holds `address`, and a cell's name by number ("" if it is unknown or gone).
     CellId cell_at(std::uint64_t address);
     String cell_name(CellId id);
+    // Without the lock, never blocking: the number of the cell called `name` (loading, live or
+    // unloading), kKernelCell if there is none.
+    CellId id_of(StringView name);
+    // Without the lock, never blocking: the generation of the committed (live) cell `name`, 0 if
+    // none is (not loaded, or still loading).
+    std::uint32_t live_generation(StringView name);
 
     const link::CellLibrary* library() const { return m_library ? m_library.get() : nullptr; }
     std::uint64_t section_bytes_in_use() const { return m_memory.bytes_in_use(); }
@@ -146,6 +180,8 @@ private:
     // One swap or rollback, retried while a task is inside a cell whose state is handed over.
     template <typename Operation>
     ErrorOr<link::SwapReport> run_swap(Operation operation);
+    void notify_after(const link::SwapReport& report, CellChange change);
+    CellChangeHooks m_hooks;
 
     KernelSectionMemory m_memory;
     TaskEntryInvoker m_invoker;

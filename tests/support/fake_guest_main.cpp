@@ -1,4 +1,4 @@
-// fake_guest_main.cpp: delos-fake-guest, the fake control agent on a socket, for trying
+// fake_guest_main.cpp: delos-fake-guest, the fake guest (the guest's channel engine) on a socket, for trying
 // delos-chan and building the controller before a real guest answers.
 #include <csignal>
 #include <cstdio>

@@ -1,12 +1,35 @@
 // cell_pushes.cpp: push bookkeeping with every size, offset and digest checked.
-#include "control/cell_pushes.h"
+#include "lib/control/cell_pushes.h"
 
 #include "abi/channel_limits.h"
 #include "linker/cell_identity.h"
 #include "linker/relocatable_object.h"
-#include "memory/frame_allocator.h"
 
 namespace delos::control {
+
+namespace {
+
+// Section count and sizes by kind, as CellInfo reports them.
+void measure(const link::RelocatableObject& object, StagedCell& cell)
+{
+    for (const link::ObjectSection& section : object.sections()) {
+        if (section.index == 0)
+            continue;
+        ++cell.section_count;
+        if (!section.is_allocated())
+            continue;
+        if (section.type == elf::SHT_NOBITS)
+            cell.bss_bytes += section.size;
+        else if (section.flags & elf::SHF_EXECINSTR)
+            cell.text_bytes += section.size;
+        else if (section.flags & elf::SHF_WRITE)
+            cell.data_bytes += section.size;
+        else
+            cell.rodata_bytes += section.size;
+    }
+}
+
+} // namespace
 
 CellPushes::OpenPush* CellPushes::find_open(std::uint32_t push_id)
 {
@@ -17,15 +40,25 @@ CellPushes::OpenPush* CellPushes::find_open(std::uint32_t push_id)
     return nullptr;
 }
 
-ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin)
+void CellPushes::remove_open(std::uint32_t push_id)
+{
+    m_open.remove_all_matching([&](const OpenPush& open) { return open.id == push_id; });
+    if (m_open.empty())
+        m_open = Vector<OpenPush>();  // no bookkeeping outlives the last push
+}
+
+void CellPushes::drop_open_pushes()
+{
+    m_open = Vector<OpenPush>();
+}
+
+ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin, std::uint64_t free_memory_bytes)
 {
     if (!link::is_valid_cell_name(begin.name))
         return Error::make(ErrorCode::InvalidArgument, "cell name must be [a-z][a-z0-9_]*, at most 31 bytes", begin.name.size());
     if (begin.total_size == 0 || begin.total_size > channel::kMaxCellBytes)
         return Error::make(ErrorCode::OutOfRange, "cell size must be between 1 byte and the channel's limit", begin.total_size);
-    // Refuse what could not fit now rather than fail half-way through the transfer.
-    std::uint64_t free_bytes = memory::frame_allocator().free_frames() * memory::kPageSize;
-    if (begin.total_size > free_bytes / 2)
+    if (begin.total_size > free_memory_bytes / 2)
         return Error::make(ErrorCode::OutOfMemory, "not enough free memory to receive a cell this large", begin.total_size);
     if (m_open.size() >= channel::kMaxOpenPushes)
         return Error::make(ErrorCode::Busy, "too many pushes open at once", channel::kMaxOpenPushes);
@@ -59,29 +92,32 @@ ErrorOr<const StagedCell*> CellPushes::commit(std::uint32_t push_id)
         return Error::make(ErrorCode::NotFound, "no such push", push_id);
     // A commit ends the push whatever its outcome; a failed one is pushed again from the start.
     OpenPush push = std::move(*found);
-    m_open.remove_all_matching([&](const OpenPush& open) { return open.id == push_id; });
+    remove_open(push_id);
     if (push.bytes.size() != push.total_size)
         return Error::make(ErrorCode::InvalidArgument, "push ended short of the announced size", push.bytes.size());
     if (!(push.hash.finish() == push.expected))
         return Error::make(ErrorCode::Malformed, "sha256 digest does not match the pushed bytes");
-    auto object = TRY(link::RelocatableObject::parse(ByteView(push.bytes.data(), push.bytes.size())));
-    auto identity = TRY(link::read_cell_identity(object));
-    if (!(identity.name == push.name.view()))
-        return Error::make(ErrorCode::InvalidArgument, "push name differs from the cell's DELOS_CELL name");
-    String version(identity.version);
+    StagedCell cell;
+    {
+        auto object = TRY(link::RelocatableObject::parse(ByteView(push.bytes.data(), push.bytes.size())));
+        auto identity = TRY(link::read_cell_identity(object));
+        if (!(identity.name == push.name.view()))
+            return Error::make(ErrorCode::InvalidArgument, "push name differs from the cell's DELOS_CELL name");
+        cell.version = String(identity.version);
+        measure(object, cell);
+    }
     m_staged.remove_all_matching([&](const StagedCell& staged) { return staged.name.view() == push.name.view(); });
-    StagedCell& staged = m_staged.emplace();
-    staged.name = std::move(push.name);
-    staged.version = std::move(version);
-    staged.bytes = std::move(push.bytes);
-    staged.sha256 = push.expected;
-    return &staged;
+    cell.name = std::move(push.name);
+    cell.bytes = std::move(push.bytes);
+    cell.sha256 = push.expected;
+    return &m_staged.emplace(std::move(cell));
 }
 
 ErrorOr<void> CellPushes::abort(std::uint32_t push_id)
 {
-    if (m_open.remove_all_matching([&](const OpenPush& open) { return open.id == push_id; }) == 0)
+    if (!find_open(push_id))
         return Error::make(ErrorCode::NotFound, "no such push", push_id);
+    remove_open(push_id);
     return {};
 }
 
@@ -100,6 +136,8 @@ ErrorOr<StagedCell> CellPushes::take_staged(StringView name)
         if (m_staged[i].name.view() == name) {
             StagedCell cell = std::move(m_staged[i]);
             m_staged.remove(i);
+            if (m_staged.empty())
+                m_staged = Vector<StagedCell>();
             return cell;
         }
     }
@@ -112,7 +150,7 @@ std::uint64_t CellPushes::bytes_held() const
     for (const OpenPush& push : m_open)
         total += push.bytes.capacity();
     for (const StagedCell& cell : m_staged)
-        total += cell.bytes.size();
+        total += cell.bytes.capacity();
     return total;
 }
 

@@ -1,0 +1,96 @@
+// faulty_body.h: the body of both versions of the faulty cell (FAULTY_VERSION and
+// FAULTY_SERVE_ALWAYS_FAULTS set by each version's .cpp): faults on demand, fresh-copy state,
+// and a service task started from init.
+#include "faulty/faulty.h"
+#include "linker/cell_info.h"
+
+extern "C" int delos_cell_service_start(const char* name, void (*entry)());
+extern "C" bool delos_cell_service_pause(std::uint64_t nanoseconds);
+
+namespace delos::faulty {
+
+namespace {
+
+volatile std::uint64_t g_null_address = 0;  // read at run time: the compiler cannot see the null
+volatile int g_zero = 0;
+volatile int g_quotient = 0;  // a divide whose result is stored cannot be left out
+std::uint64_t g_calls = 0;                     // .bss
+std::uint64_t g_marker = kInitialMarker;       // .data
+std::uint64_t g_beats = 0;
+volatile int g_service_fault = kNoFault;
+// Data, on a no-execute page: a call here is a wild jump (it would be `ret` if it ran).
+unsigned char g_not_code[16] = {0xc3, 0xc3, 0xc3, 0xc3};
+
+int g_live_guards = 0;
+struct Guard {
+    Guard() { ++g_live_guards; }
+    ~Guard() { --g_live_guards; }
+};
+
+// ud2 in a leaf with unwind information, returning as if it had not trapped: GCC's
+// __builtin_trap() is noreturn, which leaves the caller's call without a call-site entry.
+extern "C" void faulty_invalid_opcode();
+asm(R"(
+    .section .text.faulty_invalid_opcode, "ax"
+    .type faulty_invalid_opcode, @function
+faulty_invalid_opcode:
+    .cfi_startproc
+    ud2
+    ret
+    .cfi_endproc
+    .size faulty_invalid_opcode, . - faulty_invalid_opcode
+    .text
+)");
+
+[[gnu::noinline]] std::uint64_t fault(int how)
+{
+    Guard held;  // a live local in the faulting frame: its landing pad runs on the unwind
+    switch (how) {
+    case kNullWrite: *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1; break;
+    case kWildJump: reinterpret_cast<void (*)()>(reinterpret_cast<std::uint64_t>(&g_not_code[0]) + g_zero)(); break;
+    case kInvalidOpcode: faulty_invalid_opcode(); break;
+    case kDivideByZero: g_quotient = 7 / g_zero; break;
+    default: break;
+    }
+    return 0;
+}
+
+void beat()
+{
+    do {
+        ++g_beats;
+        int how = g_service_fault;
+        if (how != kNoFault) {
+            g_service_fault = kNoFault;
+            (void)fault(how);
+        }
+    } while (!delos_cell_service_pause(1'000'000));
+}
+
+ErrorOr<void> faulty_init()
+{
+    if (delos_cell_service_start("faulty-beat", beat) != 0)
+        return Error::make(ErrorCode::Internal, "faulty: its service task could not start");
+    return {};
+}
+
+} // namespace
+
+std::uint64_t serve(int how)
+{
+    if (FAULTY_SERVE_ALWAYS_FAULTS && how == kNoFault)
+        how = kNullWrite;  // the broken version
+    if (how != kNoFault)
+        (void)fault(how);
+    return ++g_calls;
+}
+
+std::uint64_t marker() { return g_marker; }
+void set_marker(std::uint64_t value) { g_marker = value; }
+std::uint64_t service_beats() { return g_beats; }
+void fault_service(int how) { g_service_fault = how; }
+int version_number() { return FAULTY_VERSION_NUMBER; }
+
+} // namespace delos::faulty
+
+DELOS_CELL("faulty", FAULTY_VERSION, delos::faulty::faulty_init, nullptr);

@@ -1,0 +1,147 @@
+// recovery_decision_test.cpp: the recovery policy's decisions (guest/lib/recovery): a fault
+// alone restarts only the task; faults within the window reload the cell; reloads in a row end
+// in quarantine; a fault soon after a swap rolls it back; a task that keeps faulting at once is
+// given up on; a quiet period forgives earlier reloads.
+#include <gtest/gtest.h>
+
+#include "lib/recovery/recovery_decision.h"
+
+using namespace delos::recovery;
+
+namespace {
+
+constexpr std::uint64_t kMs = 1'000'000;
+
+RecoveryPolicy policy_of(std::uint64_t window_ms, std::uint32_t reload_after, std::uint32_t max_reloads)
+{
+    RecoveryPolicy policy;
+    policy.window_ns = window_ms * kMs;
+    policy.reload_after_faults = reload_after;
+    policy.max_reloads = max_reloads;
+    return policy;
+}
+
+} // namespace
+
+TEST(RecoveryDecision, OneFaultLeavesTheCellAlone)
+{
+    CellFaultHistory history;
+    auto decision = decide_for_cell(history, RecoveryPolicy{}, 5 * kMs);
+    EXPECT_EQ(decision.action, CellAction::None);
+    EXPECT_EQ(decision.faults_in_window, 1u);
+    EXPECT_EQ(history.faults, 1u);
+}
+
+TEST(RecoveryDecision, FaultsWithinTheWindowReload)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(100, 2, 3);
+    EXPECT_EQ(decide_for_cell(history, policy, 1000 * kMs).action, CellAction::None);
+    auto second = decide_for_cell(history, policy, 1050 * kMs);
+    EXPECT_EQ(second.action, CellAction::Reload);
+    EXPECT_EQ(second.faults_in_window, 2u);
+    EXPECT_EQ(second.reload_number, 1u);
+    EXPECT_EQ(history.reloads, 1u);
+    // The reload starts the count afresh.
+    EXPECT_EQ(decide_for_cell(history, policy, 1060 * kMs).action, CellAction::None);
+}
+
+TEST(RecoveryDecision, FaultsFurtherApartThanTheWindowDoNotReload)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(100, 2, 3);
+    for (int i = 0; i < 10; ++i)
+        EXPECT_EQ(decide_for_cell(history, policy, (1000 + 150 * i) * kMs).action, CellAction::None) << i;
+    EXPECT_EQ(history.reloads, 0u);
+    EXPECT_EQ(history.faults, 10u);
+}
+
+TEST(RecoveryDecision, ReloadsInARowEndInQuarantine)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(100, 1, 3);  // every fault reloads
+    std::uint64_t now = 1000 * kMs;
+    for (std::uint32_t reload = 1; reload <= 3; ++reload) {
+        auto decision = decide_for_cell(history, policy, now += kMs);
+        EXPECT_EQ(decision.action, CellAction::Reload);
+        EXPECT_EQ(decision.reload_number, reload);
+    }
+    EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::Quarantine);
+    EXPECT_TRUE(history.quarantined);
+    EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::Refused);
+    EXPECT_EQ(history.faults, 5u);
+    EXPECT_EQ(history.reloads, 3u);
+}
+
+TEST(RecoveryDecision, AQuietPeriodForgivesEarlierReloads)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(100, 1, 2);
+    EXPECT_EQ(decide_for_cell(history, policy, 1000 * kMs).action, CellAction::Reload);
+    EXPECT_EQ(decide_for_cell(history, policy, 1001 * kMs).action, CellAction::Reload);
+    // Ten windows later the cell is given its reloads again instead of a quarantine.
+    auto later = decide_for_cell(history, policy, (1001 + kQuietWindows * 100) * kMs);
+    EXPECT_EQ(later.action, CellAction::Reload);
+    EXPECT_EQ(later.reload_number, 1u);
+}
+
+TEST(RecoveryDecision, AFaultSoonAfterASwapRollsBack)
+{
+    CellFaultHistory history;
+    history.swapped_at_ns = 1000 * kMs;
+    history.can_roll_back = true;
+    RecoveryPolicy policy;  // 10 s rollback window
+    auto decision = decide_for_cell(history, policy, 1500 * kMs);
+    EXPECT_EQ(decision.action, CellAction::Rollback);
+    EXPECT_EQ(history.rollbacks, 1u);
+    EXPECT_FALSE(history.can_roll_back);
+    // Rolled back: the next faults follow the ordinary rules.
+    EXPECT_EQ(decide_for_cell(history, policy, 1600 * kMs).action, CellAction::None);
+}
+
+TEST(RecoveryDecision, AFaultLongAfterASwapDoesNotRollBack)
+{
+    CellFaultHistory history;
+    history.swapped_at_ns = 1000 * kMs;
+    history.can_roll_back = true;
+    RecoveryPolicy policy;
+    policy.rollback_window_ns = 100 * kMs;
+    EXPECT_EQ(decide_for_cell(history, policy, 1500 * kMs).action, CellAction::None);
+    policy.rollback_window_ns = 0;  // never
+    history.swapped_at_ns = 1499 * kMs;
+    EXPECT_NE(decide_for_cell(history, policy, 1500 * kMs).action, CellAction::Rollback);
+}
+
+TEST(RecoveryDecision, ARestartableTaskIsGivenUpOnAfterMaxRestartsInTheWindow)
+{
+    RestartHistory history;
+    RecoveryPolicy policy = policy_of(100, 2, 3);
+    policy.max_restarts = 3;
+    std::uint64_t now = 1000 * kMs;
+    for (int i = 0; i < 3; ++i)
+        EXPECT_TRUE(decide_restart(history, policy, now += kMs)) << i;
+    EXPECT_FALSE(decide_restart(history, policy, now += kMs));
+    EXPECT_TRUE(history.gave_up);
+    EXPECT_FALSE(decide_restart(history, policy, now + 1000 * kMs));  // given up stays given up
+    EXPECT_EQ(history.restarts, 3u);
+}
+
+TEST(RecoveryDecision, RestartsSpreadOverTimeGoOnForever)
+{
+    RestartHistory history;
+    RecoveryPolicy policy = policy_of(100, 2, 3);
+    policy.max_restarts = 2;
+    for (int i = 0; i < 100; ++i)
+        EXPECT_TRUE(decide_restart(history, policy, (1000 + 60 * i) * kMs)) << i;
+}
+
+TEST(RecoveryDecision, PoliciesThatCannotWorkAreRefused)
+{
+    EXPECT_FALSE(validate_policy(RecoveryPolicy{}).is_error());
+    EXPECT_TRUE(validate_policy(policy_of(0, 2, 3)).is_error());
+    EXPECT_TRUE(validate_policy(policy_of(100, 0, 3)).is_error());
+    EXPECT_TRUE(validate_policy(policy_of(100, 17, 3)).is_error());
+    RecoveryPolicy restarts;
+    restarts.max_restarts = 33;
+    EXPECT_TRUE(validate_policy(restarts).is_error());
+}
