@@ -16,12 +16,14 @@
 #include "controller_connection.h"
 #include "controller_core.h"
 #include "daemon_log.h"
+#include "dashboard_server.h"
 #include "grpc_service.h"
 #include "fleet_file.h"
 #include "libvirt_discovery.h"
 #include "rollout_coordinator.h"
 
 using namespace delos::controller;
+namespace dashboard = delos::dashboard;
 
 namespace {
 
@@ -41,6 +43,20 @@ std::string default_vmm()
     return ::access(beside.c_str(), X_OK) == 0 ? beside : "delos-vmm";
 }
 
+// This machine's host name as a fleet host name: lower case, other bytes as '-'.
+std::string default_host_name()
+{
+    char name[256] = {};
+    if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0')
+        return "local";
+    std::string out;
+    for (char* c = name; *c && out.size() < 63; ++c) {
+        char lower = static_cast<char>(std::tolower(static_cast<unsigned char>(*c)));
+        out += (lower >= 'a' && lower <= 'z') || (lower >= '0' && lower <= '9') ? lower : '-';
+    }
+    return out;
+}
+
 } // namespace
 
 int main(int argc, char** argv)
@@ -57,6 +73,7 @@ int main(int argc, char** argv)
     unsigned libvirt_poll_ms = 2000;
     std::string libvirt_domains = "*";
     std::string fleet_file, fleet_name;
+    std::string dashboard_address, dashboard_fleet, host_name = default_host_name();
     app.set_version_flag("--version", "delosd " DELOS_VERSION);
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
@@ -86,6 +103,12 @@ int main(int argc, char** argv)
         ->capture_default_str();
     app.add_option("--fleet", fleet_file, "coordinate rollouts over the delosds of this fleet file (docs/fleet.md)");
     app.add_option("--fleet-name", fleet_name, "this delosd's host name in the fleet file (default: the file's coordinator)");
+    auto* dashboard_option = app.add_option("--dashboard", dashboard_address,
+                                            "serve the fault dashboard (page and JSON API) on HOST:PORT");
+    app.add_option("--dashboard-fleet", dashboard_fleet, "fleet file: the dashboard also shows these delosds")
+        ->needs(dashboard_option);
+    app.add_option("--host-name", host_name, "this delosd's name in its fleet (default: the machine's host name)")
+        ->capture_default_str();
     app.add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -117,6 +140,9 @@ int main(int argc, char** argv)
             auto ports = daemon_metrics.listening_ports();
             log_line("info", "metrics listening", {{"address", metrics}, {"port", ports.empty() ? "?" : std::to_string(ports[0])}});
         }
+        std::vector<dashboard::FleetPeer> fleet_peers;
+        if (!dashboard_fleet.empty())
+            fleet_peers = dashboard::read_fleet_file(dashboard_fleet);
         CoreSettings settings;
         settings.runner.state_dir = std::filesystem::absolute(state_dir).string();
         settings.runner.vmm_path = vmm;
@@ -183,6 +209,19 @@ int main(int argc, char** argv)
                 throw std::runtime_error("cannot listen on " + address);
             log_line("info", "listening", {{"address", address}, {"port", std::to_string(*port)}, {"tls", "mutual"}});
         }
+        // The dashboard reads this delosd through its own gRPC service, in process.
+        std::unique_ptr<dashboard::Fleet> fleet;
+        std::unique_ptr<dashboard::DashboardServer> dashboard_server;
+        if (!dashboard_address.empty()) {
+            fleet = std::make_unique<dashboard::Fleet>(host_name, server->InProcessChannel(grpc::ChannelArguments()),
+                                                       fleet_peers);
+            dashboard_server = std::make_unique<dashboard::DashboardServer>(dashboard_address, *fleet);
+            auto ports = dashboard_server->listening_ports();
+            log_line("info", "dashboard listening", {{"address", dashboard_address},
+                                                     {"port", ports.empty() ? "?" : std::to_string(ports[0])},
+                                                     {"host_name", host_name},
+                                                     {"fleet_hosts", std::to_string(fleet_peers.size())}});
+        }
         server->GetHealthCheckService()->SetServingStatus(true);
         server->GetHealthCheckService()->SetServingStatus("delos.v1.Controller", true);
         rollouts.resume_unfinished();  // after the server is up: the coordinator may be its own peer
@@ -193,6 +232,8 @@ int main(int argc, char** argv)
         sigwait(&signals, &signal);
         log_line("info", "shutting down", {{"signal", strsignal(signal)}});
         server->GetHealthCheckService()->SetServingStatus(false);
+        dashboard_server.reset();  // its streams first, then the feeds' watches on this server
+        fleet.reset();
         discovery.reset();  // before the core it adds VMs to
         service.shut_down();
         server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
