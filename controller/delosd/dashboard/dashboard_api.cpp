@@ -431,6 +431,7 @@ HttpResponse DashboardApi::rollouts(std::string_view query)
             .field("started_unix_ms", row.started_unix_ms)
             .field("updated_unix_ms", row.updated_unix_ms)
             .field("message", row.message)
+            .field("faults", row.faults)
             .field("active", row.active)
             .end_object();
     json.end_array().end_object();

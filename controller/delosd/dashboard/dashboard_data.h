@@ -33,6 +33,10 @@ struct HostSnapshot {
     // event), by VM: host time, so a guest clock that runs wrong under emulation cannot skew it.
     std::map<std::string, std::int64_t> boot_started_unix_ms;
     std::string fault_watch_error;        // the fault stream's last error, empty while it flows
+    // The rollouts this host coordinates (newest first), as its ListRollouts answered.
+    std::vector<v1::Rollout> rollouts;
+    bool serves_rollouts = false;         // it answered ListRollouts (not UNIMPLEMENTED or unreachable)
+    std::string rollouts_error;
 };
 
 // One rollout as the dashboard shows it; filled from the hosts' rollout RPCs once delosd has
@@ -51,6 +55,7 @@ struct RolloutRow {
     std::int64_t started_unix_ms = 0;
     std::int64_t updated_unix_ms = 0;
     std::string message;       // the last thing that happened, or why it stopped
+    std::uint64_t faults = 0;  // faults of the new version seen
     bool active = false;       // not in a final state
 };
 

@@ -1,6 +1,7 @@
 // fleet.cpp: see fleet.h.
 #include "fleet.h"
 
+#include <algorithm>
 #include <google/protobuf/struct.pb.h>
 #include <google/protobuf/util/json_util.h>
 
@@ -46,6 +47,38 @@ bool valid_host_name(const std::string& name)
 }
 
 } // namespace
+
+RolloutRow rollout_row(const std::string& host, const v1::Rollout& rollout)
+{
+    RolloutRow row;
+    row.host = rollout.coordinator().empty() ? host : rollout.coordinator();
+    row.id = std::to_string(rollout.id());
+    row.cell = rollout.spec().cell();
+    row.version = rollout.new_version().empty() ? "(new)" : rollout.new_version();
+    row.state = v1::RolloutState_Name(rollout.state());
+    std::uint32_t stages = rollout.stages();
+    row.stage = rollout.stage() == 0 ? "canary" : "stage " + std::to_string(rollout.stage() + 1);
+    if (stages > 0)
+        row.stage += " of " + std::to_string(stages);
+    row.targets = static_cast<std::uint32_t>(rollout.targets_size());
+    for (const v1::RolloutTarget& target : rollout.targets()) {
+        row.swapped += target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPED ? 1 : 0;
+        row.rolled_back += target.state() == v1::ROLLOUT_TARGET_STATE_ROLLED_BACK ? 1 : 0;
+        row.failed += target.state() == v1::ROLLOUT_TARGET_STATE_FAILED ? 1 : 0;
+    }
+    row.started_unix_ms = rollout.created_unix_ms();
+    row.updated_unix_ms = rollout.updated_unix_ms();
+    row.message = rollout.outcome();
+    row.faults = rollout.faults();
+    switch (rollout.state()) {
+    case v1::ROLLOUT_STATE_SUCCEEDED:
+    case v1::ROLLOUT_STATE_ROLLED_BACK:
+    case v1::ROLLOUT_STATE_ABORTED:
+    case v1::ROLLOUT_STATE_FAILED: row.active = false; break;
+    default: row.active = true;
+    }
+    return row;
+}
 
 std::vector<FleetPeer> parse_fleet_file(const std::string& json, const std::string& base_dir)
 {
@@ -186,10 +219,28 @@ FaultLookup Fleet::fault(const std::string& host, std::uint64_t sequence)
 
 RolloutsView Fleet::rollouts()
 {
-    // The seam for rollouts: once delos.v1.Controller has ListRollouts, ask each host here.
     RolloutsView view;
-    view.available = false;
-    view.note = "this delosd has no rollout service yet";
+    std::string errors;
+    for (const HostSnapshot& host : hosts()) {
+        if (!host.serves_rollouts) {
+            if (!host.rollouts_error.empty())
+                errors += (errors.empty() ? "" : "; ") + host.name + ": " + host.rollouts_error;
+            continue;
+        }
+        view.available = true;
+        for (const v1::Rollout& rollout : host.rollouts)
+            view.rollouts.push_back(rollout_row(host.name, rollout));
+    }
+    if (!view.available)
+        view.note = errors.empty() ? "no host of the fleet answers ListRollouts" : errors;
+    else if (!errors.empty())
+        view.note = errors;
+    // In progress first, then the newest.
+    std::stable_sort(view.rollouts.begin(), view.rollouts.end(), [](const RolloutRow& a, const RolloutRow& b) {
+        if (a.active != b.active)
+            return a.active;
+        return a.updated_unix_ms > b.updated_unix_ms;
+    });
     return view;
 }
 

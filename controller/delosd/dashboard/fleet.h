@@ -37,6 +37,9 @@ std::vector<FleetPeer> read_fleet_file(const std::string& path);
 // The same from text; `base_dir` resolves relative paths.
 std::vector<FleetPeer> parse_fleet_file(const std::string& json, const std::string& base_dir);
 
+// One rollout record as the dashboard's row (`host`: the host that reported it).
+RolloutRow rollout_row(const std::string& host, const v1::Rollout& rollout);
+
 class Fleet final : public DashboardData {
 public:
     Fleet(std::string local_name, std::shared_ptr<grpc::Channel> local_channel, const std::vector<FleetPeer>& peers,

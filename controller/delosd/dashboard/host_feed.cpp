@@ -33,6 +33,8 @@ std::string digest(const HostSnapshot& snapshot)
     for (const v1::Vm& vm : snapshot.vms)
         out += vm.spec().name() + ":" + std::to_string(vm.state()) + ":" + std::to_string(vm.boot_id()) + ":"
             + std::to_string(vm.restarts()) + ":" + std::to_string(vm.faults()) + ";";
+    for (const v1::Rollout& rollout : snapshot.rollouts)
+        out += "|r" + std::to_string(rollout.id()) + ":" + std::to_string(rollout.revision());
     for (const auto& [vm, cells] : snapshot.cells) {
         out += "|" + vm;
         for (const v1::CellInfo& cell : cells)
@@ -157,6 +159,20 @@ void HostFeed::poll_once()
                 next.cells[vm.spec().name()].assign(cells.cells().begin(), cells.cells().end());
         }
     }();
+    if (next.reachable) {
+        grpc::ClientContext rollouts_context;
+        set_deadline(rollouts_context, m_settings.call_timeout);
+        v1::ListRolloutsRequest request;
+        request.set_limit(20);
+        v1::ListRolloutsResponse rollouts;
+        grpc::Status status = m_stub->ListRollouts(&rollouts_context, request, &rollouts);
+        if (status.ok()) {
+            next.serves_rollouts = true;
+            next.rollouts.assign(rollouts.rollouts().begin(), rollouts.rollouts().end());
+        } else {
+            next.rollouts_error = "ListRollouts: " + status_text(status);
+        }
+    }
     std::string next_digest = digest(next);
     bool changed;
     {
