@@ -739,7 +739,6 @@ void RolloutCoordinator::roll_back(Active& rollout)
 void RolloutCoordinator::roll_back_target(Active& rollout, std::size_t index)
 {
     std::string host, vm, cell, sha;
-    bool known_new;
     {
         std::lock_guard lock(m_mutex);
         v1::RolloutTarget& target = *rollout.record.mutable_targets(static_cast<int>(index));
@@ -747,15 +746,15 @@ void RolloutCoordinator::roll_back_target(Active& rollout, std::size_t index)
         vm = target.vm();
         cell = rollout.record.spec().cell();
         sha = rollout.record.spec().sha256();
-        // Only a guest we saw swap, in this run, is known to run the new version; any other
-        // (unsure after a restart, a failed swap, a rollback cut short) is asked first, so a
-        // rollback never goes one generation too far.
-        known_new = target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPED && rollout.swapped_this_run.count(index);
+        // The guest is always asked what it runs, before and after each rollback: its own fault
+        // recovery may roll a cell back by itself (a fault right after a swap), and a rollback
+        // on top of that would put the new version back (docs/fleet.md).
         target.set_state(v1::ROLLOUT_TARGET_STATE_ROLLING_BACK);
     }
     std::string error, note;
     bool back = false;
-    for (int attempt = 0; attempt < 5 && !back; ++attempt) {
+    std::string rolled_back_to;  // set once a RollbackCell of ours succeeded
+    for (int attempt = 0; attempt < 6 && !back; ++attempt) {
         if (attempt > 0)
             std::this_thread::sleep_for(std::chrono::milliseconds(200 * attempt));
         {
@@ -765,7 +764,7 @@ void RolloutCoordinator::roll_back_target(Active& rollout, std::size_t index)
         }
         try {
             auto peer = stub(host);
-            if (!known_new) {
+            {
                 auto context = call_context(m_settings.call_timeout);
                 v1::ListCellsOnVmRequest request;
                 request.set_vm(vm);
@@ -781,7 +780,8 @@ void RolloutCoordinator::roll_back_target(Active& rollout, std::size_t index)
                     on_new |= info.name() == cell && info.state() == v1::CELL_STATE_LOADED && info.sha256() == sha;
                 if (!on_new) {
                     back = true;
-                    note = "it no longer ran the new version (restarted, or rolled back before)";
+                    note = rolled_back_to.empty() ? "it no longer ran the new version (restarted, or rolled back by itself)"
+                                                  : "back on " + rolled_back_to;
                     break;
                 }
             }
@@ -794,11 +794,10 @@ void RolloutCoordinator::roll_back_target(Active& rollout, std::size_t index)
             grpc::Status status = peer->RollbackCell(context.get(), request, &response);
             forget_context(context.get());
             if (status.ok()) {
-                back = true;
-                note = "back on " + response.cell().version();
+                rolled_back_to = response.cell().version();
+                error = "it still ran the new version after a rollback";  // unless the next look says otherwise
             } else {
                 error = status_text(status);
-                known_new = false;  // look before trying again
             }
         } catch (const std::exception& failure) {
             error = failure.what();

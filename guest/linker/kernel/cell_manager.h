@@ -154,6 +154,9 @@ public:
     // Deprecated: each refusal's Error carries its own detail (Error::explanation()).
     StringView last_failure() const { return m_namespace->last_failure(); }
 
+    // The task whose stack last kept a retiring cell (a conservative scan's finding), for reports.
+    const char* last_stack_referrer() const { return m_inspector.last_referrer(); }
+
 private:
     friend class TaskEntryInvoker;
 
