@@ -43,6 +43,11 @@ void give_back(memory::KernelStack stack)
 {
     if (!stack.valid() || stack.top() - stack.bottom() != kDefaultStackPages * memory::kPageSize)
         return;  // `stack` frees itself
+    // Zeroed before its next task: live swaps scan task stacks conservatively for addresses in a
+    // retiring cell (linker/kernel/kernel_task_inspector.cpp), and a slot the next task's frames
+    // leave unwritten would still hold its previous owner's return addresses, keeping an old
+    // cell retiring for as long as that task lives (a reloaded cell's service task did).
+    __builtin_memset(reinterpret_cast<void*>(stack.bottom()), 0, stack.top() - stack.bottom());
     SpinLockGuard guard(g_cache.lock);
     if (g_cache.count < kMaxCachedStacks)
         new (g_cache.storage[g_cache.count++]) memory::KernelStack(std::move(stack));
