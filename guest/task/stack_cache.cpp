@@ -32,6 +32,13 @@ ErrorOr<memory::KernelStack> take(std::size_t pages)
             memory::KernelStack stack = std::move(*cached);
             cached->~KernelStack();
             g_cache.lock.unlock(restore);
+            // Zeroed for its next task (here, not when given back: a task that ends may still be
+            // running on it then). Live swaps scan task stacks conservatively for addresses in a
+            // retiring cell (linker/kernel/kernel_task_inspector.cpp); a slot the next task's
+            // frames leave unwritten would still hold the previous owner's return addresses and
+            // keep an old cell retiring for as long as that task lives (a reloaded cell's service
+            // task did).
+            __builtin_memset(reinterpret_cast<void*>(stack.bottom()), 0, stack.top() - stack.bottom());
             return stack;
         }
         g_cache.lock.unlock(restore);
@@ -43,11 +50,6 @@ void give_back(memory::KernelStack stack)
 {
     if (!stack.valid() || stack.top() - stack.bottom() != kDefaultStackPages * memory::kPageSize)
         return;  // `stack` frees itself
-    // Zeroed before its next task: live swaps scan task stacks conservatively for addresses in a
-    // retiring cell (linker/kernel/kernel_task_inspector.cpp), and a slot the next task's frames
-    // leave unwritten would still hold its previous owner's return addresses, keeping an old
-    // cell retiring for as long as that task lives (a reloaded cell's service task did).
-    __builtin_memset(reinterpret_cast<void*>(stack.bottom()), 0, stack.top() - stack.bottom());
     SpinLockGuard guard(g_cache.lock);
     if (g_cache.count < kMaxCachedStacks)
         new (g_cache.storage[g_cache.count++]) memory::KernelStack(std::move(stack));
