@@ -19,6 +19,7 @@
 #include "cell_push.h"
 #include "channel_client.h"
 #include "fault_report_text.h"
+#include "symbol_names.h"
 
 namespace delos::chan {
 
@@ -171,7 +172,7 @@ std::string hex_number(std::uint64_t value)
 
 std::string symbol_and_offset(const std::string& symbol, std::uint64_t offset)
 {
-    return symbol.empty() ? "?" : symbol + "+" + hex_number(offset);
+    return symbol.empty() ? "?" : controller::short_symbol(symbol) + "+" + hex_number(offset);
 }
 
 std::string microseconds(std::uint64_t nanoseconds)

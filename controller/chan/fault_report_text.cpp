@@ -1,5 +1,6 @@
 // fault_report_text.cpp: the crash-report text of a FaultReport (delos-chan faults and watch).
 #include "fault_report_text.h"
+#include "symbol_names.h"
 
 #include <cctype>
 #include <cstdio>
@@ -80,7 +81,7 @@ std::string fault_report_text(const v1::FaultReport& report)
     } else {
         text += "kernel ";
     }
-    text += (report.symbol().empty() ? std::string("??") : clean(report.symbol())) + "+" + hex(report.symbol_offset()) +
+    text += (report.symbol().empty() ? std::string("??") : clean(controller::demangled_symbol(report.symbol()))) + "+" + hex(report.symbol_offset()) +
             "\n";
     if (report.kind() == v1::FAULT_KIND_PAGE_FAULT || report.address() != 0)
         text += "  fault address (cr2) " + hex(report.address()) + "\n";
@@ -102,7 +103,7 @@ std::string fault_report_text(const v1::FaultReport& report)
         char line[64];
         std::snprintf(line, sizeof line, "    #%-2d 0x%016llx ", index++, static_cast<unsigned long long>(frame.address()));
         text += line;
-        text += (frame.symbol().empty() ? std::string("??") : clean(frame.symbol())) + "+" + hex(frame.offset());
+        text += (frame.symbol().empty() ? std::string("??") : clean(controller::demangled_symbol(frame.symbol()))) + "+" + hex(frame.offset());
         text += frame.cell().empty() ? " (kernel)\n" : " (" + clean(frame.cell()) + ")\n";
     }
     text += "  recovery: " + lower_word(v1::RecoveryAction_descriptor(), report.action(), "RECOVERY_ACTION_") + "\n";

@@ -16,6 +16,7 @@
 #include "delos/v1/controller.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "output.h"
+#include "symbol_names.h"
 
 namespace delos::ctl {
 
@@ -317,11 +318,13 @@ int push(const Global& global, const PushOptions& options)
     return kOk;
 }
 
-int cell_action(const Global& global, const std::string& action, const std::string& cell, const std::string& vm)
+int cell_action(const Global& global, const std::string& action, const std::vector<std::string>& cells, const std::string& vm)
 {
     v1::CellRequest request;
     request.set_vm(vm);
-    request.set_cell(cell);
+    request.set_cell(cells.at(0));
+    for (std::size_t i = 1; i < cells.size(); ++i)
+        request.add_with_cells(cells[i]);
     request.set_requested_by(claimed_user());
     grpc::ClientContext context;
     set_deadline(context, global);
@@ -451,9 +454,7 @@ int faults(const Global& global, const FaultOptions& options)
         std::vector<std::vector<std::string>> rows;
         for (const auto& record : all) {
             const auto& report = record.report();
-            char where[160];
-            std::snprintf(where, sizeof where, "%s+0x%llx", report.symbol().empty() ? "??" : report.symbol().c_str(),
-                          static_cast<unsigned long long>(report.symbol_offset()));
+            std::string where = controller::short_symbol_and_offset(report.symbol(), report.symbol_offset());
             rows.push_back({std::to_string(record.sequence()), format_time(record.received_unix_ms()), record.vm(),
                             report.cell_name() + "@" + report.cell_version(),
                             enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_"), where,

@@ -45,7 +45,8 @@ struct PushOptions {
     std::uint32_t chunk_kib = 256;
 };
 int push(const Global&, const PushOptions&);
-int cell_action(const Global&, const std::string& action, const std::string& cell, const std::string& vm);
+// load, unload and rollback take one cell; swap takes one or more (one transaction in the guest).
+int cell_action(const Global&, const std::string& action, const std::vector<std::string>& cells, const std::string& vm);
 int cells(const Global&, const std::string& vm, bool history);
 
 struct FaultOptions {

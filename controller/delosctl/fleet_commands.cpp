@@ -22,6 +22,7 @@
 #include "delos/v1/controller.grpc.pb.h"
 #include "fleet_file.h"
 #include "output.h"
+#include "symbol_names.h"
 
 namespace delos::ctl {
 
@@ -340,9 +341,7 @@ int fleet_faults(const Global& global, const FaultOptions& options, const v1::Fa
     std::vector<std::vector<std::string>> rows;
     for (const Row& row : merged) {
         const auto& report = row.record->report();
-        char where[160];
-        std::snprintf(where, sizeof where, "%s+0x%llx", report.symbol().empty() ? "??" : report.symbol().c_str(),
-                      static_cast<unsigned long long>(report.symbol_offset()));
+        std::string where = controller::short_symbol_and_offset(report.symbol(), report.symbol_offset());
         rows.push_back({row.host, std::to_string(row.record->sequence()), format_time(row.record->received_unix_ms()),
                         row.record->vm(), report.cell_name() + "@" + report.cell_version(),
                         enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_"), where,

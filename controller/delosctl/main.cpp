@@ -76,12 +76,18 @@ int main(int argc, char** argv)
     push_cmd->callback([&] { result = push(global, push_options); });
 
     std::string cell, cell_vm;
-    for (const char* action : {"load", "unload", "swap", "rollback"}) {
+    for (const char* action : {"load", "unload", "rollback"}) {
         auto* command = app.add_subcommand(action, std::string(action) + " a cell in a VM");
         command->add_option("cell", cell)->required();
         command->add_option("--vm", cell_vm)->required();
-        command->callback([&, action] { result = cell_action(global, action, cell, cell_vm); });
+        command->callback([&, action] { result = cell_action(global, action, {cell}, cell_vm); });
     }
+    std::vector<std::string> swapped_cells;
+    auto* swap_cmd = app.add_subcommand("swap", "swap cells in a VM for their pushed (staged) versions, all or nothing");
+    swap_cmd->add_option("cells", swapped_cells, "CELL...: several swap together (an interface change across cells)")
+        ->required();
+    swap_cmd->add_option("--vm", cell_vm)->required();
+    swap_cmd->callback([&] { result = cell_action(global, "swap", swapped_cells, cell_vm); });
     bool history = false;
     auto* cells_cmd = app.add_subcommand("cells", "list a VM's cells (or their history)");
     cells_cmd->add_option("--vm", cell_vm, "the VM (with --fleet: optional, every running VM of every host)");

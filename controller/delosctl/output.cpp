@@ -1,6 +1,8 @@
 // output.cpp: see output.h.
 #include "output.h"
 
+#include "symbol_names.h"
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -118,7 +120,7 @@ std::string crash_report(const v1::FaultRecord& record)
                   static_cast<unsigned long long>(report.address()), report.vector(),
                   static_cast<unsigned long long>(report.error_code()));
     text += line;
-    std::snprintf(line, sizeof line, "  at %s+0x%llx", report.symbol().empty() ? "??" : printable(report.symbol()).c_str(),
+    std::snprintf(line, sizeof line, "  at %s+0x%llx", report.symbol().empty() ? "??" : printable(controller::demangled_symbol(report.symbol())).c_str(),
                   static_cast<unsigned long long>(report.symbol_offset()));
     text += line;
     if (!report.section().empty()) {
@@ -145,7 +147,7 @@ std::string crash_report(const v1::FaultRecord& record)
     for (const v1::BacktraceFrame& entry : report.backtrace()) {
         std::snprintf(line, sizeof line, "  #%-2d 0x%016llx %s+0x%llx%s%s\n", frame++,
                       static_cast<unsigned long long>(entry.address()),
-                      entry.symbol().empty() ? "??" : entry.symbol().c_str(),
+                      entry.symbol().empty() ? "??" : printable(controller::demangled_symbol(entry.symbol())).c_str(),
                       static_cast<unsigned long long>(entry.offset()), entry.cell().empty() ? "" : " in ",
                       entry.cell().c_str());
         text += line;

@@ -3,15 +3,18 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
+#include "abi/channel_limits.h"
 #include "cell_push.h"
 #include "cell_signature.h"
 #include "daemon_log.h"
 #include "streaming_push.h"
+#include "symbol_names.h"
 
 namespace delos::controller {
 
@@ -72,15 +75,18 @@ std::vector<v1::CellInfo> list_guest_cells(chan::ChannelClient& client)
     return {listed.list_cells().cells().begin(), listed.list_cells().cells().end()};
 }
 
-// Asks the guest to swap (rollback false) or roll back one cell; the guest's report.
-v1::CellSwapped swap_on_guest(chan::ChannelClient& client, const std::string& cell, bool rollback)
+// Asks the guest to swap cells (all or nothing) or roll back one (rollback: `cells` holds one);
+// the guest's report.
+v1::CellSwapped swap_on_guest(chan::ChannelClient& client, const std::vector<std::string>& cells, bool rollback)
 {
     v1::HostMessage request;
     if (rollback) {
-        request.mutable_rollback_cell()->set_name(cell);
+        request.mutable_rollback_cell()->set_name(cells.at(0));
     } else {
-        v1::SwapPair* pair = request.mutable_swap_cells()->add_pairs();
-        pair->set_old_cell(cell);  // new_object empty: the version staged under the same name
+        for (const std::string& cell : cells) {
+            v1::SwapPair* pair = request.mutable_swap_cells()->add_pairs();
+            pair->set_old_cell(cell);  // new_object empty: the version staged under the same name
+        }
     }
     v1::Reply reply = client.call(std::move(request));
     return rollback ? reply.rollback_cell().swapped() : reply.swap_cells().swapped();
@@ -330,7 +336,7 @@ std::uint64_t ControllerCore::record_cell(const std::string& vm, const v1::CellI
 }
 
 std::uint64_t ControllerCore::record_swap(const std::string& vm, const v1::CellSwapped& swapped,
-                                         const v1::CellInfo& now, const std::string& who, const std::string& signer)
+                                         const std::vector<v1::CellInfo>& now, const std::string& who, const std::string& signer)
 {
     const std::string action = swapped.rollback() ? "rolled-back" : "swapped";
     std::vector<v1::CellHistoryRecord> records;
@@ -340,9 +346,11 @@ std::uint64_t ControllerCore::record_swap(const std::string& vm, const v1::CellS
         record.set_vm(vm);
         record.set_cell(cell.name());
         record.set_version(cell.new_version());
-        if (cell.name() == now.name()) {
-            record.set_sha256(to_hex(now.sha256()));
-            record.set_object_bytes(now.object_bytes());
+        for (const v1::CellInfo& info : now) {
+            if (info.name() == cell.name() && info.state() != v1::CELL_STATE_STAGED) {
+                record.set_sha256(to_hex(info.sha256()));
+                record.set_object_bytes(info.object_bytes());
+            }
         }
         record.set_action(action);
         record.set_by(who);
@@ -411,7 +419,7 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
             }
             if (header.action() == v1::PUSH_ACTION_SWAP) {
                 auto swap_start = std::chrono::steady_clock::now();
-                *response.mutable_swapped() = swap_on_guest(client, header.cell(), false);
+                *response.mutable_swapped() = swap_on_guest(client, {header.cell()}, false);
                 response.set_load_ms(
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - swap_start).count());
                 m_metrics.count_swap(header.vm(), "ok", response.load_ms() / 1000);
@@ -460,7 +468,7 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
         actions.push_back("loaded");
     std::uint64_t history_id = record_cell(header.vm(), cell, actions, who, signer);
     if (header.action() == v1::PUSH_ACTION_SWAP)
-        history_id = record_swap(header.vm(), response.swapped(), cell, who, signer);
+        history_id = record_swap(header.vm(), response.swapped(), {cell}, who, signer);
     response.set_history_id(history_id);
     response.set_signer(signer);
     auto ms = [](double value) {
@@ -532,15 +540,27 @@ v1::CellResponse ControllerCore::rollback_cell(const v1::CellRequest& request, c
 v1::CellResponse ControllerCore::swap_or_rollback(const v1::CellRequest& request, const std::string& who,
                                                   Deadline deadline, bool rollback)
 {
-    if (!valid_cell_name(request.cell()))
-        throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + request.cell() + "' is not valid");
+    std::vector<std::string> names = {request.cell()};
+    names.insert(names.end(), request.with_cells().begin(), request.with_cells().end());
+    if (rollback && names.size() > 1)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "rollback takes one cell (with_cells is for swaps)");
+    if (names.size() > channel::kMaxSwapPairs)
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "a swap names at most " + std::to_string(channel::kMaxSwapPairs)
+                                                         + " cells, this one " + std::to_string(names.size()));
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        if (!valid_cell_name(names[i]))
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "cell name '" + names[i] + "' is not valid");
+        if (std::find(names.begin(), names.begin() + static_cast<std::ptrdiff_t>(i), names[i]) != names.begin() + static_cast<std::ptrdiff_t>(i))
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "cell " + names[i] + " is named twice in one swap");
+    }
     auto vm = find_running(request.vm());
     auto start = std::chrono::steady_clock::now();
     v1::CellResponse response;
+    std::vector<v1::CellInfo> cells;
     try {
         on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
-            *response.mutable_swapped() = swap_on_guest(client, request.cell(), rollback);
-            std::vector<v1::CellInfo> cells = list_guest_cells(client);
+            *response.mutable_swapped() = swap_on_guest(client, names, rollback);
+            cells = list_guest_cells(client);
             *response.mutable_cell() = loaded_cell(cells, request.cell());
             m_metrics.set_cells(request.vm(), cells);
         });
@@ -558,7 +578,7 @@ v1::CellResponse ControllerCore::swap_or_rollback(const v1::CellRequest& request
         m_metrics.count_swap(request.vm(), "ok", seconds);
     for (const std::string& name : response.swapped().also_loaded())
         response.add_also_loaded(name);
-    response.set_history_id(record_swap(request.vm(), response.swapped(), response.cell(), who, ""));
+    response.set_history_id(record_swap(request.vm(), response.swapped(), cells, who, ""));
     log_line("info", rollback ? "cell rolled back" : "cell swapped",
              {{"vm", request.vm()}, {"cell", request.cell()}, {"version", response.cell().version()}, {"by", who}});
     return response;
@@ -653,10 +673,9 @@ void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
             fault.set_vm(vm.name());
             fault.set_kind(v1::EVENT_FAULT);
             fault.set_boot_id(boot);
-            char offset[24];
-            std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
-            fault.set_message(kind + " in " + report.cell_name() + "@" + report.cell_version() + " at " + report.symbol()
-                              + "+0x" + offset + " (fault " + std::to_string(stored.sequence()) + ")");
+            fault.set_message(kind + " in " + report.cell_name() + "@" + report.cell_version() + " at "
+                              + short_symbol_and_offset(report.symbol(), report.symbol_offset()) + " (fault "
+                              + std::to_string(stored.sequence()) + ")");
             return fault;
         };
         std::optional<v1::FaultRecord> record;

@@ -82,8 +82,9 @@ private:
     template <typename Work>
     void on_guest(VmInstance& vm, Deadline deadline, Work&& work);
     // Stores the history rows (one per action, e.g. pushed then loaded) and their events in one commit.
-    // One "swapped" or "rolled-back" history record and event per cell the guest replaced.
-    std::uint64_t record_swap(const std::string& vm, const v1::CellSwapped& swapped, const v1::CellInfo& now,
+    // One "swapped" or "rolled-back" history record and event per cell the guest replaced; `now`
+    // describes the cells as they are after it (their sizes and hashes go into the records).
+    std::uint64_t record_swap(const std::string& vm, const v1::CellSwapped& swapped, const std::vector<v1::CellInfo>& now,
                               const std::string& who, const std::string& signer);
     std::uint64_t record_cell(const std::string& vm, const v1::CellInfo& cell, const std::vector<std::string>& actions,
                               const std::string& who, const std::string& signer);

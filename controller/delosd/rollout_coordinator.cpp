@@ -18,6 +18,7 @@
 #include "fleet_file.h"
 #include "request_checks.h"
 #include "rollout_plan.h"
+#include "symbol_names.h"
 
 namespace delos::controller {
 
@@ -1044,14 +1045,12 @@ void RolloutCoordinator::note_fault(Active& rollout, const std::string& host, co
     std::uint64_t guests = 0;
     for (const v1::RolloutTarget& target : record.targets())
         guests += target.swapped_unix_ms() != 0 || target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPING;
-    char offset[24];
-    std::snprintf(offset, sizeof offset, "%llx", static_cast<unsigned long long>(report.symbol_offset()));
     std::string kind = v1::FaultKind_Name(report.kind());
     kind = kind.rfind("FAULT_KIND_", 0) == 0 ? kind.substr(11) : "fault";
     for (char& c : kind)
         c = c == '_' ? '-' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     std::string what = "fault " + std::to_string(fault.sequence()) + " on " + host + "/" + fault.vm() + ": " + kind + " in "
-                     + report.cell_name() + "@" + report.cell_version() + " at " + report.symbol() + "+0x" + offset;
+                     + report.cell_name() + "@" + report.cell_version() + " at " + short_symbol_and_offset(report.symbol(), report.symbol_offset());
     std::string message = what;
     if (rollout.trigger.empty() && fault_rate_exceeded(record.faults(), guests, record.spec().max_fault_rate())) {
         rollout.trigger = "the new version's fault rate " + rate_text(static_cast<double>(record.faults()) / std::max<std::uint64_t>(guests, 1))

@@ -37,6 +37,7 @@ CellInfo describe_loaded(const loader::CellSummary& cell)
     info.text_bytes = cell.text_bytes;
     info.rodata_bytes = cell.rodata_bytes;
     info.data_bytes = cell.data_bytes;
+    info.object_bytes = cell.object_bytes;
     info.dependencies = cell.dependencies;
     info.task_count = cell.task_count;
     info.cell_id = cell.id;

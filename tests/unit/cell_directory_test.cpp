@@ -117,6 +117,8 @@ TEST_F(LinkerTest, SummariesCopyNamesDependenciesAndSectionsOutOfTheNamespace)
     ASSERT_EQ(summary.sections.size(), counter->sections().size());
     EXPECT_EQ(summary.sections[0].address, counter->sections()[0]->address);
     EXPECT_EQ(summary.text_bytes, counter->region(link::SectionKind::Text).size);
+    EXPECT_EQ(summary.object_bytes, counter->object().bytes.size());
+    EXPECT_GT(summary.object_bytes, summary.text_bytes);  // the object holds the code and more
     std::vector<std::string> dependencies;
     for (const String& name : summary.dependencies)
         dependencies.push_back(str(name.view()));

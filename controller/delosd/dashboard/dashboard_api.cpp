@@ -1,7 +1,6 @@
 // dashboard_api.cpp: see dashboard_api.h.
 #include "dashboard_api.h"
 
-#include <cxxabi.h>
 #include <google/protobuf/util/json_util.h>
 
 #include <chrono>
@@ -11,6 +10,7 @@
 
 #include "json_writer.h"
 #include "query_params.h"
+#include "symbol_names.h"
 
 namespace delos::dashboard {
 
@@ -26,16 +26,7 @@ std::string frame_text(const BucketKey& key)
 }
 
 // A C++ symbol as people read it ("ns::f(int) [clone .constprop.0]"); others unchanged.
-std::string demangle(const std::string& symbol)
-{
-    if (symbol.rfind("_Z", 0) != 0)
-        return symbol;
-    int status = 0;
-    char* readable = abi::__cxa_demangle(symbol.c_str(), nullptr, nullptr, &status);
-    std::string out = status == 0 && readable ? readable : symbol;
-    std::free(readable);
-    return out;
-}
+std::string demangle(const std::string& symbol) { return controller::demangled_symbol(symbol); }
 
 void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max_guests)
 {

@@ -19,6 +19,7 @@ CellSummary summarize_cell(const link::LoadedCell& cell, const CellRecord* recor
     summary.text_bytes = cell.region(link::SectionKind::Text).size;
     summary.rodata_bytes = cell.region(link::SectionKind::ReadOnly).size;
     summary.data_bytes = cell.region(link::SectionKind::Data).size;
+    summary.object_bytes = cell.object().bytes.size();
     for (const link::LoadedCell* used : cell.cells_used())
         summary.dependencies.append(String(used->name()));
     for (const link::LoadedCell* user : cell.cells_using())

@@ -31,7 +31,8 @@ struct CellSummary {
     std::uint32_t section_count = 0;
     std::uint64_t text_bytes = 0;
     std::uint64_t rodata_bytes = 0;
-    std::uint64_t data_bytes = 0;
+    std::uint64_t data_bytes = 0;        // data and bss
+    std::uint64_t object_bytes = 0;      // the ELF object it was linked from (kept for rollback)
     Vector<String> dependencies;  // cells this one uses
     Vector<String> dependents;    // cells that use this one
     std::uint32_t task_count = 0; // live tasks running in it (filled by the kernel)
