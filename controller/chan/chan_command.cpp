@@ -738,7 +738,8 @@ int run_chan(const std::vector<std::string>& arguments, std::ostream& out, std::
         if (options.json)
             out << "{\"error\":" << json_of(error.status()) << "}\n";
         const auto* step = dynamic_cast<const StepFailed*>(&error);
-        err << "delos-chan: " << (step ? step->step() : options.command) << " failed: " << error.what() << "\n";
+        err << "delos-chan: " << (step ? step->step() : options.command) << " failed: "
+            << controller::demangle_names_in(error.what()) << "\n";
         return kExitGuestError;
     } catch (const ConnectionError& error) {
         err << "delos-chan: " << error.what() << "\n";

@@ -41,6 +41,30 @@ std::string short_symbol(const std::string& symbol)
     return name;
 }
 
+std::string demangle_names_in(const std::string& text)
+{
+    auto is_name_char = [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '$';
+    };
+    std::string out;
+    std::size_t i = 0;
+    while (i < text.size()) {
+        bool starts_name = text.compare(i, 2, "_Z") == 0 && (i == 0 || !is_name_char(text[i - 1]));
+        if (!starts_name) {
+            out += text[i++];
+            continue;
+        }
+        std::size_t end = i;
+        while (end < text.size() && is_name_char(text[end]))
+            ++end;
+        while (end > i && text[end - 1] == '.')  // a sentence's full stop is not part of the name
+            --end;
+        out += demangled_symbol(text.substr(i, end - i));
+        i = end;
+    }
+    return out;
+}
+
 std::string short_symbol_and_offset(const std::string& symbol, std::uint64_t offset)
 {
     char hex[24];

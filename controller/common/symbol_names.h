@@ -15,6 +15,9 @@ std::string demangled_symbol(const std::string& symbol);
 // The demangled name without its parameter list (`delos::rollout_probe::handle`), for tables.
 std::string short_symbol(const std::string& symbol);
 
+// Free text from a guest (an error's explanation) with every mangled name in it demangled.
+std::string demangle_names_in(const std::string& text);
+
 // "NAME+0xOFFSET" with `short_symbol`, or "??+0xOFFSET" when the guest named no symbol.
 std::string short_symbol_and_offset(const std::string& symbol, std::uint64_t offset);
 

@@ -45,7 +45,7 @@ std::string code_word(grpc::StatusCode code)
 
 int fail(const grpc::Status& status, const Global& global)
 {
-    std::string message = status.error_message();
+    std::string message = controller::demangle_names_in(status.error_message());
     if (status.error_code() == grpc::StatusCode::UNAVAILABLE && message.find("guest") == std::string::npos)
         message = "cannot reach delosd at " + global.connect.server + " (" + message + "); is it running? (--server, DELOS_SERVER)";
     std::fprintf(stderr, "delosctl: %s: %s\n", code_word(status.error_code()).c_str(), message.c_str());

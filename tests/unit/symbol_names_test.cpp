@@ -39,6 +39,16 @@ TEST(SymbolNames, OtherNamesComeBackUnchanged)
     EXPECT_EQ(short_symbol_and_offset("crash_now", 0), "crash_now+0x0");
 }
 
+TEST(SymbolNames, NamesInsideGuestTextAreDemangled)
+{
+    EXPECT_EQ(delos::controller::demangle_names_in(
+                  "cell counter needs _ZN5delos2kv6writesENS_10StringViewE, which nothing exports"),
+              "cell counter needs delos::kv::writes(delos::StringView), which nothing exports");
+    EXPECT_EQ(delos::controller::demangle_names_in("at _ZN5delos4mainEv."), "at delos::main().");
+    EXPECT_EQ(delos::controller::demangle_names_in("x_Zfoo and _Z alone"), "x_Zfoo and _Z alone");
+    EXPECT_EQ(delos::controller::demangle_names_in(""), "");
+}
+
 TEST(SymbolNames, HostileLongNamesDoNotBreakIt)
 {
     std::string nested = "_Z1f";
