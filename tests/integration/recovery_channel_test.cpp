@@ -137,9 +137,8 @@ TEST_F(RecoveryOverChannel, ACellDeadlockIsUnwoundAndReportedAsADeadlock)
         << pings.err << m_vm->output();
     EXPECT_EQ(event[2], "task-restarted") << pings.err;
     // Exactly one of the two was unwound: the other finished its round.
-    EXPECT_EQ(std::distance(std::sregex_iterator(pings.err.begin(), pings.err.end(), std::regex("event: fault: deadlock")),
-                            std::sregex_iterator()),
-              1)
+    const std::regex deadlock_event("event: fault: deadlock");
+    EXPECT_EQ(std::distance(std::sregex_iterator(pings.err.begin(), pings.err.end(), deadlock_event), std::sregex_iterator()), 1)
         << pings.err;
     auto faults = chan({"faults"});
     ASSERT_EQ(faults.exit_code, 0) << faults.err;
