@@ -28,7 +28,6 @@ struct RolloutCoordinator::Watch {
     std::string host;
     std::thread faults;
     std::thread events;
-    std::thread nudges;
 };
 
 struct RolloutCoordinator::Active {
@@ -838,7 +837,6 @@ void RolloutCoordinator::start_watches(Active& rollout)
         rollout.watches.push_back(std::move(watch));
         ref.faults = std::thread([this, &rollout, &ref] { watch_faults(rollout, ref); });
         ref.events = std::thread([this, &rollout, &ref] { watch_events(rollout, ref); });
-        ref.nudges = std::thread([this, &rollout, &ref] { nudge_guests(rollout, ref); });
     }
 }
 
@@ -855,8 +853,6 @@ void RolloutCoordinator::stop_watches(Active& rollout)
             watch->faults.join();
         if (watch->events.joinable())
             watch->events.join();
-        if (watch->nudges.joinable())
-            watch->nudges.join();
     }
     rollout.watches.clear();
 }
@@ -971,40 +967,6 @@ void RolloutCoordinator::watch_events(Active& rollout, Watch& watch)
             return;
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(2000));
-    }
-}
-
-void RolloutCoordinator::nudge_guests(Active& rollout, Watch& watch)
-{
-    // Today's guest agent forwards its fault log when it wakes for channel input, not when a
-    // fault is recorded (guest/control/control_agent.cpp): an idle channel would hold a canary's
-    // fault report back until the next request. So while a host has guests on the new version,
-    // each gets a cheap request (GetStats for that VM) every kNudgePeriod: the report then
-    // reaches the host's store within that period. Not needed once the agent wakes on a fault.
-    constexpr auto kNudgePeriod = std::chrono::milliseconds(100);
-    for (;;) {
-        std::vector<std::string> vms;
-        {
-            std::unique_lock lock(m_mutex);
-            m_changed.wait_for(lock, kNudgePeriod, [&] { return !rollout.watching || m_stopping; });
-            if (!rollout.watching || m_stopping)
-                return;
-            for (const v1::RolloutTarget& target : rollout.record.targets())
-                if (target.host() == watch.host && target.state() == v1::ROLLOUT_TARGET_STATE_SWAPPED)
-                    vms.push_back(target.vm());
-        }
-        for (const std::string& vm : vms) {
-            try {
-                auto context = call_context(std::chrono::milliseconds(2000));
-                v1::GetStatsRequest request;
-                request.set_vm(vm);
-                v1::GetStatsResponse stats;
-                (void)stub(watch.host)->GetStats(context.get(), request, &stats);
-                forget_context(context.get());
-            } catch (const std::exception&) {
-                // the fault and event streams report an unreachable host
-            }
-        }
     }
 }
 

@@ -77,7 +77,6 @@ private:
     void stop_watches(Active& rollout);
     void watch_faults(Active& rollout, Watch& watch);
     void watch_events(Active& rollout, Watch& watch);
-    void nudge_guests(Active& rollout, Watch& watch);
     void note_fault(Active& rollout, const std::string& host, const v1::FaultRecord& fault);
     void note_event(Active& rollout, const std::string& host, const v1::EventRecord& event);
 

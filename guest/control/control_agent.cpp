@@ -9,6 +9,7 @@
 #include "log/kernel_log.h"
 #include "control/control_port.h"
 #include "lib/control/channel_engine.h"
+#include "recovery/fault_log.h"
 #include "task/mutex.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
@@ -21,6 +22,16 @@ namespace {
 constexpr std::uint64_t kInputPollNs = 500'000;
 // 56 KiB for the agent, 8 KiB of it the overflow reserve (task/stack_cache.h); one task, made once.
 constexpr std::size_t kAgentStackPages = 16;
+
+// The port the agent reads, for the fault log's listener: a recorded fault ends the agent's wait
+// at once, so its FaultReport leaves before the next request or device interrupt.
+virtio::ControlPort* g_agent_port = nullptr;
+
+void wake_agent_for_fault()
+{
+    if (virtio::ControlPort* port = __atomic_load_n(&g_agent_port, __ATOMIC_ACQUIRE))
+        port->wake_reader();
+}
 
 // Frames go only to the connection whose bytes the engine's session holds: a reply to a request
 // of a session that has ended must not reach the next client. The agent and its cell-operation
@@ -79,6 +90,8 @@ void Agent::follow_connection(bool open, std::uint64_t number)
 void Agent::run()
 {
     static std::uint8_t buffer[64 * 1024];
+    __atomic_store_n(&g_agent_port, &m_port, __ATOMIC_RELEASE);
+    task::set_fault_recorded_listener(wake_agent_for_fault);
     for (;;) {
         m_engine.forward_backend_events();
         // read() polls the device (PORT_OPEN included); the connection state it leaves is then

@@ -46,6 +46,8 @@ public:
     // Waits for input: busy-polls up to `poll_ns` without interrupts, then as wait_for_activity
     // (see ConsoleDriver::wait_for_input). For the port's only reader.
     void wait_for_input(std::uint64_t poll_ns) { m_console->wait_for_input(m_port, poll_ns); }
+    // Ends the reader's current or next wait at once (safe with interrupts masked).
+    void wake_reader() { m_console->wake_reader(); }
     // connected() and connection_number() as of the last call that polled (read, write), without
     // taking the driver's lock.
     ConsoleDriver::ConnectionState connection_state() const { return m_console->connection_state(m_port); }

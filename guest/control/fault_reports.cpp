@@ -35,6 +35,7 @@ channel::FaultKind fault_kind_of_vector(std::uint64_t vector)
     case 18: return FaultKind::MachineCheck;
     case task::kWatchdogVector: return FaultKind::Watchdog;
     case task::kStackOverflowVector: return FaultKind::StackOverflow;
+    case task::kDeadlockVector: return FaultKind::Deadlock;
     default: return FaultKind::OtherException;
     }
 }
@@ -81,6 +82,9 @@ channel::FaultReport fault_report_of(const task::FaultLogEntry& entry)
     StringView note = name_of(entry.recovery_note);
     StringView what = entry.vector == task::kWatchdogVector       ? StringView("watchdog: ran past its budget without waiting")
                       : entry.vector == task::kStackOverflowVector ? StringView("stack overflow")
+                      : entry.vector == task::kDeadlockVector && entry.error_code == 1
+                          ? StringView("deadlock: its lock wait closed a cycle of waits")
+                      : entry.vector == task::kDeadlockVector ? StringView("deadlock: waited for a lock past the lock-wait budget")
                                                                    : StringView(arch::exception_name(entry.vector));
     report.message = format("fault #{}: {} in task {} ({}); contained: the task was unwound and ended Faulted{}{}",
                             entry.sequence, what, entry.task, name_of(entry.task_name), note.empty() ? "" : "; recovery: ", note);

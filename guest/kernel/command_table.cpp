@@ -14,7 +14,7 @@
 #include "log/kernel_log.h"
 #include "log/panic.h"
 #include "platform/platform_ports.h"
-#include "recovery_policy/fault_benchmark.h"
+#include "diagnostics/fault_benchmark.h"
 #include "selftest/selftest.h"
 
 namespace delos::kernel {
@@ -71,7 +71,7 @@ void run_swap_benchmark(const CommandLine&)
 
 void run_fault_benchmark(const CommandLine&)
 {
-    recovery::run_fault_benchmark(200, 120);
+    diagnostics::run_fault_benchmark(200, 120);
     platform::shutdown(platform::kExitSuccess);
 }
 

@@ -112,6 +112,7 @@ void kernel_main(const Handover* handover)
         panic("adding fault containment to the exception hook chain");
     // The watchdog's ticks unwind stuck tasks through the same containment (task/watchdog.h).
     task::watchdog::set_handler(task::contain_watchdog_expiry);
+    task::lock_waits::set_handler(task::contain_lock_wait);
     kprint("delos: boot id {}\n", task::boot_id());  // fault reports carry it (de-duplication)
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the

@@ -50,7 +50,7 @@ bool containable_vector(std::uint64_t vector)
 // overflow is unwound from the caller of the function whose prologue found no room: at its call.
 unwinding::FirstFrame first_frame_kind(std::uint64_t vector)
 {
-    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector)
+    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector || vector == kDeadlockVector)
                ? unwinding::FirstFrame::ReturnAddress
                : unwinding::FirstFrame::FaultingInstruction;
 }
@@ -61,6 +61,8 @@ const char* fault_name(std::uint64_t vector)
         return "WATCHDOG task over its run-time budget";
     if (vector == kStackOverflowVector)
         return "STACK OVERFLOW stack limit reached";
+    if (vector == kDeadlockVector)
+        return "DEADLOCK task unwound from a lock wait";
     return arch::exception_name(vector);
 }
 
@@ -102,6 +104,7 @@ struct Attempt {
     RegisterSet registers;
     std::uint64_t instruction_pointer;  // what the report names
     bool quiet = false;
+    std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -131,6 +134,12 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
     if (attempt.vector == kStackOverflowVector)
         kprint("  stack overflow: a prologue found its frame below the task's stack limit {:#x} (stack {:#x}..{:#x})\n",
                stack_limit_for(task.m_stack), task.m_stack.bottom(), task.m_stack.top());
+    if (attempt.vector == kDeadlockVector)
+        kprint("  deadlock: {} for the lock at {:#x}, asked for at the rip above\n",
+               frame.error_code == static_cast<std::uint64_t>(LockWaitEnd::Cycle)
+                   ? "its wait closed a cycle of tasks waiting for each other's locks"
+                   : "waited past the lock-wait budget",
+               attempt.fault_address);
     if (attempt.vector == kWatchdogVector)
         kprint("  watchdog: ran {} ms without waiting, interrupted at the rip above\n",
                (task.m_run_ticks_since_wait + (cpu::read_tsc() - task.m_slice_start_tsc)) /
@@ -261,7 +270,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         return refuse(task, "the boot and idle tasks are the kernel's own", 0, nullptr, quiet);
     // A timer tick only arrives in unmasked code (native mode defers it under the soft mask, and
     // the exception-only soft-mask flag says nothing about it): its frame's IF is the answer.
-    bool masked = attempt.vector == kWatchdogVector ? (frame.rflags & (1u << 9)) == 0
+    bool masked = attempt.vector == kWatchdogVector || attempt.vector == kDeadlockVector ? (frame.rflags & (1u << 9)) == 0
                                                     : arch::exception_interrupted_masked_code(frame);
     if (masked)
         return refuse(task, "interrupts were masked (interrupt context or a spin lock held)", 0, nullptr, quiet);
@@ -306,8 +315,9 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         frame_count = resumed_frames;
     }
 
-    std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2() : 0;
-    std::uint64_t error_code = attempt.vector < 32 ? frame.error_code : 0;
+    std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2()
+                                                                                              : attempt.fault_address;
+    std::uint64_t error_code = attempt.vector < 32 || attempt.vector == kDeadlockVector ? frame.error_code : 0;
     task->m_fault = {attempt.vector, error_code, attempt.instruction_pointer, fault_address, ++g_contained, 0, 0};
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
@@ -398,6 +408,78 @@ bool contain_watchdog_expiry(arch::InterruptFrame& frame, Task& task)
     Attempt attempt{kWatchdogVector, registers_of(frame), frame.rip};
     attempt.quiet = true;
     return contain(frame, &task, attempt);
+}
+
+// Stores the caller's callee-saved registers, its stack pointer after the return and the return
+// address, in DWARF order (rbx 3, rbp 6, rsp 7, r12..r15 12..15, return address 16): an unwind
+// starts there as from a call that is still in progress.
+extern "C" void delos_capture_call_registers(std::uint64_t* registers);
+asm(R"(
+    .section .text.delos_capture_call_registers, "ax"
+    .global delos_capture_call_registers
+    .type delos_capture_call_registers, @function
+delos_capture_call_registers:
+    .cfi_startproc
+    movq %rbx, 24(%rdi)
+    movq %rbp, 48(%rdi)
+    leaq 8(%rsp), %rax
+    movq %rax, 56(%rdi)
+    movq %r12, 96(%rdi)
+    movq %r13, 104(%rdi)
+    movq %r14, 112(%rdi)
+    movq %r15, 120(%rdi)
+    movq (%rsp), %rax
+    movq %rax, 128(%rdi)
+    ret
+    .cfi_endproc
+    .size delos_capture_call_registers, . - delos_capture_call_registers
+    .text
+)");
+
+lock_waits::Refusal contain_lock_wait(Task& task, const lock_waits::Fault& fault)
+{
+    if (!scheduler::started() || scheduler::current_task() != &task)
+        return lock_waits::Refusal::Permanent;
+    // Only a wait a cell's code asked for: what the unwind crosses before the cell's frames is the
+    // lock's own code, which holds nothing (the rule of lock_waits.h).
+    if (!kernel_symbols::external_symbolizer_quiescent())
+        return lock_waits::Refusal::Transient;  // a load or unload is midway: its records may be half-changed
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    if (fault.caller == 0 || !kernel_symbols::symbolize(fault.caller - 1, symbol, owner) || owner.name.empty()
+        || owner.name == "kernel")
+        return lock_waits::Refusal::Permanent;
+    // As the hooks and the tick do: the report, the log entry and the decider run masked.
+    cpu::disable_interrupts();
+    std::uint64_t captured[unwind::kRegisterCount] = {};
+    delos_capture_call_registers(captured);
+    RegisterSet registers;
+    for (std::uint32_t r : {unwind::kRbx, unwind::kRbp, unwind::kRsp, unwind::kR12, unwind::kR13, unwind::kR14,
+                            unwind::kR15, unwind::kReturnAddress})
+        registers.set(r, captured[r]);
+    arch::InterruptFrame frame{};
+    frame.rbx = captured[unwind::kRbx];
+    frame.rbp = captured[unwind::kRbp];
+    frame.rsp = captured[unwind::kRsp];
+    frame.r12 = captured[unwind::kR12];
+    frame.r13 = captured[unwind::kR13];
+    frame.r14 = captured[unwind::kR14];
+    frame.r15 = captured[unwind::kR15];
+    frame.rip = captured[unwind::kReturnAddress];
+    frame.rflags = 1u << 9;  // the lock was asked for with interrupts on (lock_waits only ends such waits)
+    frame.vector = kDeadlockVector;
+    frame.error_code = static_cast<std::uint64_t>(fault.why);
+    Attempt attempt{kDeadlockVector, registers, fault.caller};
+    attempt.quiet = true;
+    attempt.fault_address = reinterpret_cast<std::uint64_t>(fault.mutex);
+    if (!contain(frame, &task, attempt)) {
+        cpu::enable_interrupts();
+        return lock_waits::Refusal::Permanent;
+    }
+    cpu::enable_interrupts();
+    // This frame and the lock's are below the captured one: the unwind starts at the capture's
+    // return, runs no destructor there (none is live) and goes on through the cell's frames.
+    delos_fault_unwind_entry();
 }
 
 FaultContainmentStatistics fault_containment_statistics() { return {g_contained, g_refused}; }

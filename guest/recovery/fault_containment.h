@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "arch/x86_64/interrupt_frame.h"
+#include "task/lock_waits.h"
 #include "task/task.h"
 
 namespace delos::task {
@@ -15,6 +16,9 @@ namespace delos::task {
 // TaskFault::vector values beyond the CPU's 0..31 for faults that are not a CPU exception.
 inline constexpr std::uint64_t kWatchdogVector = 0x100;       // over its watchdog budget (task/watchdog.h)
 inline constexpr std::uint64_t kStackOverflowVector = 0x101;  // a prologue found the stack exhausted
+// A cell's lock wait ended in a deadlock (task/lock_waits.h); the fault's error code is the
+// LockWaitEnd (1: it closed a cycle, 2: past the lock-wait budget), its address the lock's.
+inline constexpr std::uint64_t kDeadlockVector = 0x102;
 
 class Task;
 
@@ -29,6 +33,12 @@ bool contain_fault(arch::InterruptFrame& frame);
 // as a kWatchdogVector fault if it was in a cell's code with interrupts on and its stack can be
 // unwound from there; false (and nothing printed) otherwise, and the tick tries again later.
 bool contain_watchdog_expiry(arch::InterruptFrame& frame, Task& task);
+
+// The lock-wait handler (task/lock_waits.h), on the waiting task whose wait was ended, interrupts
+// on, no lock held: unwinds it from its wait point (the call into the lock) as a kDeadlockVector
+// fault and does not return; or returns why not (the lock was not asked for by a cell's code:
+// Permanent; a cell load or unload midway, so the code cannot be named now: Transient).
+lock_waits::Refusal contain_lock_wait(Task& task, const lock_waits::Fault& fault);
 
 struct FaultLogEntry;
 // Fault recovery's policy (guest/recovery_policy/) decides what to do about each contained fault

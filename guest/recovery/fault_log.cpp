@@ -11,6 +11,7 @@ namespace {
 SpinLock g_lock;
 FaultLogEntry g_entries[kFaultLogCapacity];
 std::uint64_t g_recorded = 0;
+FaultRecordedListener g_listener = nullptr;
 
 template <std::size_t N>
 void copy_name(char (&out)[N], StringView name)
@@ -100,10 +101,16 @@ const char* boot_id()
 
 void record_fault(const FaultLogEntry& entry)
 {
-    SpinLockGuard guard(g_lock);
-    g_entries[g_recorded % kFaultLogCapacity] = entry;
-    ++g_recorded;
+    {
+        SpinLockGuard guard(g_lock);
+        g_entries[g_recorded % kFaultLogCapacity] = entry;
+        ++g_recorded;
+    }
+    if (FaultRecordedListener listener = __atomic_load_n(&g_listener, __ATOMIC_ACQUIRE))
+        listener();
 }
+
+void set_fault_recorded_listener(FaultRecordedListener listener) { __atomic_store_n(&g_listener, listener, __ATOMIC_RELEASE); }
 
 std::size_t copy_recent_faults(FaultLogEntry* out, std::size_t capacity)
 {

@@ -75,7 +75,13 @@ const char* boot_id();
 void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_t lookup_address);
 void describe_fault_place(FaultLogPlace& place, std::uint64_t address);
 
+// Keeps `entry` in the ring, then tells the listener (if any) that a fault was recorded.
 void record_fault(const FaultLogEntry& entry);
+// Called after each recorded fault, from the fault path (interrupts masked, on the faulting
+// task's stack or in the timer tick): it must not block or allocate. The control agent sets it to
+// wake itself, so a report goes to the host at once instead of at its next wake-up.
+using FaultRecordedListener = void (*)();
+void set_fault_recorded_listener(FaultRecordedListener listener);
 // Entries are ~1.7 KiB: copy few at a time on a task's 16 KiB stack.
 // Copies up to `capacity` of the most recent entries, oldest first; returns how many.
 std::size_t copy_recent_faults(FaultLogEntry* out, std::size_t capacity);

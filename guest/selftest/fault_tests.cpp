@@ -20,6 +20,8 @@
 #include "recovery/fault_containment.h"
 #include "recovery/fault_log.h"
 #include "task/channel.h"
+#include "task/lock_waits.h"
+#include "task/semaphore.h"
 #include "task/mutex.h"
 #include "task/task_local.h"
 #include "task/spawn.h"
@@ -516,6 +518,162 @@ ErrorOr<void> watchdog_leaves_kernel_code_alone()
     return {};
 }
 
+// --- Deadlocks on a cell's locks (docs/deadlocks.md), with the runaway cell's two locks.
+
+struct CellLocks {
+    int (*pair)(int, int, void (*)());
+    int (*hold)(int, void (*)());
+    bool (*is_free)(int);
+    Runaway runaway;
+};
+
+ErrorOr<CellLocks> load_cell_locks()
+{
+    CellLocks locks{};
+    locks.runaway = TRY(load_runaway());
+    locks.pair = TRY(runaway_symbol<int (*)(int, int, void (*)())>("runaway_lock_pair"));
+    locks.hold = TRY(runaway_symbol<int (*)(int, void (*)())>("runaway_hold_lock"));
+    locks.is_free = TRY(runaway_symbol<bool (*)(int)>("runaway_lock_is_free"));
+    return locks;
+}
+
+std::atomic<int> g_holding_first{0};
+
+// Both tasks hold their first lock before either asks for its second: the deadlock is certain.
+void wait_until_both_hold_their_first()
+{
+    g_holding_first.fetch_add(1);
+    while (g_holding_first.load() < 2)
+        scheduler::sleep_for(1'000'000);
+}
+
+// Two tasks of a cell take the cell's two locks in opposite orders: the wait that closes the
+// cycle is ended, its task unwound from it (DEADLOCK, "closed a cycle"), its guard releases the
+// lock it held, and the other task gets it and returns. Nothing is leaked.
+ErrorOr<void> deadlock_on_two_cell_locks_unwinds_one_task()
+{
+    // Out of the recovery policy's 1 s window of the earlier faults in this cell: this fault then
+    // only kills the task (a reload would change the heap this test compares).
+    scheduler::sleep_for(1'100'000'000);
+    CellLocks locks = TRY(load_cell_locks());
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    auto before = lock_waits::statistics();
+    g_holding_first = 0;
+    SpawnOptions options;
+    options.cell = locks.runaway.cell;
+    {
+        auto pair = locks.pair;
+        auto first = SELFTEST_TRY(spawn("lock-0-then-1", [pair] { return pair(0, 1, wait_until_both_hold_their_first); }, options));
+        auto second = SELFTEST_TRY(spawn("lock-1-then-0", [pair] { return pair(1, 0, wait_until_both_hold_their_first); }, options));
+        auto a = first.join();
+        auto b = second.join();
+        SELFTEST_CHECK(a.end() == TaskEnd::Faulted || b.end() == TaskEnd::Faulted);
+        auto& unwound = a.end() == TaskEnd::Faulted ? a : b;
+        auto& survivor = a.end() == TaskEnd::Faulted ? b : a;
+        SELFTEST_CHECK(survivor.returned() && survivor.value() == 1);
+        SELFTEST_CHECK(unwound.fault().vector == kDeadlockVector);
+        SELFTEST_CHECK(unwound.fault().error_code == static_cast<std::uint64_t>(LockWaitEnd::Cycle));
+        SELFTEST_CHECK(unwound.fault().landing_pads >= 1);  // the guards' destructors ran
+        SELFTEST_CHECK(unwound.ownership_at_end().heap_bytes == 0);
+        FaultLogEntry entries[1];
+        SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+        SELFTEST_CHECK(entries[0].vector == kDeadlockVector);
+        SELFTEST_CHECK(StringView(entries[0].at.owner) == "runaway");
+        SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_lock_pair"));
+        kprint("selftest: deadlock: task '{}' unwound, task '{}' finished\n",
+               a.end() == TaskEnd::Faulted ? "lock-0-then-1" : "lock-1-then-0",
+               a.end() == TaskEnd::Faulted ? "lock-1-then-0" : "lock-0-then-1");
+    }
+    auto after = lock_waits::statistics();
+    SELFTEST_CHECK(after.cycles == before.cycles + 1);
+    SELFTEST_CHECK(after.raised == before.raised + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(locks.is_free(0) && locks.is_free(1));
+    SELFTEST_CHECK(locks.runaway.live_guards() == 0);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
+void sleep_300_ms() { scheduler::sleep_for(300'000'000); }
+void return_at_once() {}
+
+// A long wait for a cell's lock that is held (by a task sleeping 300 ms) is not a deadlock: no
+// cycle, well within the budget. Both tasks finish; nothing was ended.
+ErrorOr<void> long_cell_lock_wait_within_budget_is_left_alone()
+{
+    CellLocks locks = TRY(load_cell_locks());
+    auto before = lock_waits::statistics();
+    SpawnOptions options;
+    options.cell = locks.runaway.cell;
+    auto hold = locks.hold;
+    auto holder = SELFTEST_TRY(spawn("holds-300ms", [hold] { return hold(0, sleep_300_ms); }, options));
+    while (locks.is_free(0))
+        scheduler::sleep_for(1'000'000);
+    std::uint64_t start = cpu::read_tsc();
+    auto waiter = SELFTEST_TRY(spawn("waits-for-it", [hold] { return hold(0, return_at_once); }, options));
+    auto waited = waiter.join();
+    std::uint64_t waited_ms = milliseconds_since(start);
+    auto held = holder.join();
+    SELFTEST_CHECK(held.returned() && held.value() == 1);
+    SELFTEST_CHECK(waited.returned() && waited.value() == 1);
+    SELFTEST_CHECK(waited_ms >= 200);
+    auto after = lock_waits::statistics();
+    SELFTEST_CHECK(after.waits > before.waits);
+    SELFTEST_CHECK(after.raised == before.raised && after.timeouts == before.timeouts);
+    SELFTEST_CHECK(locks.is_free(0));
+    return {};
+}
+
+Semaphore g_never_before_released;
+
+void wait_for_the_test_to_signal() { g_never_before_released.acquire(); }
+
+// With a 100 ms lock-wait budget: the holder waits for an event (a semaphore the test releases
+// after 400 ms) while holding the lock, which is legitimate and never ended; the task waiting for
+// the lock past the budget is unwound (DEADLOCK, "past the budget"), the holder then finishes.
+// A kernel mutex wait (the kernel's own lock, even in a cell's task) is never ended either.
+ErrorOr<void> lock_wait_past_budget_is_unwound_and_event_waits_are_not()
+{
+    CellLocks locks = TRY(load_cell_locks());
+    auto before = lock_waits::statistics();
+    lock_waits::set_budget(100'000'000);
+    SpawnOptions options;
+    options.cell = locks.runaway.cell;
+    auto hold = locks.hold;
+    auto holder = SELFTEST_TRY(spawn("holds-over-event", [hold] { return hold(1, wait_for_the_test_to_signal); }, options));
+    while (locks.is_free(1))
+        scheduler::sleep_for(1'000'000);
+    auto waiter = SELFTEST_TRY(spawn("waits-too-long", [hold] { return hold(1, return_at_once); }, options));
+    static Mutex kernel_lock;
+    kernel_lock.lock();
+    auto kernel_waiter = SELFTEST_TRY(spawn("waits-kernel-lock", [] {
+        MutexGuard guard(kernel_lock);
+        return 5;
+    }, options));
+    auto waited = waiter.join();
+    scheduler::sleep_for(300'000'000);  // the holder's event wait and the kernel lock wait outlast the budget
+    kernel_lock.unlock();
+    g_never_before_released.release();
+    auto held = holder.join();
+    auto kernel_waited = kernel_waiter.join();
+    lock_waits::set_budget(0);
+    SELFTEST_CHECK(lock_waits::budget() == lock_waits::kDefaultBudgetNanoseconds);
+    SELFTEST_CHECK(waited.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(waited.fault().vector == kDeadlockVector);
+    SELFTEST_CHECK(waited.fault().error_code == static_cast<std::uint64_t>(LockWaitEnd::Timeout));
+    SELFTEST_CHECK(held.returned() && held.value() == 1);
+    SELFTEST_CHECK(kernel_waited.returned() && kernel_waited.value() == 5);
+    auto after = lock_waits::statistics();
+    SELFTEST_CHECK(after.timeouts == before.timeouts + 1);
+    SELFTEST_CHECK(after.raised == before.raised + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(locks.is_free(1));
+    SELFTEST_CHECK(locks.runaway.live_guards() == 0);
+    return {};
+}
+
 ErrorOr<void> runaway_cell_unloads()
 {
     if (loader::cell_manager().is_loaded("runaway"))
@@ -540,6 +698,9 @@ extern const TestCase kFaultTests[] = {
     {"faults", "watchdog_unwinds_a_task_looping_in_a_cell", watchdog_unwinds_a_task_looping_in_a_cell},
     {"faults", "watchdog_budget_per_cell", watchdog_budget_per_cell},
     {"faults", "watchdog_leaves_kernel_code_alone", watchdog_leaves_kernel_code_alone},
+    {"faults", "deadlock_on_two_cell_locks_unwinds_one_task", deadlock_on_two_cell_locks_unwinds_one_task},
+    {"faults", "long_cell_lock_wait_within_budget_is_left_alone", long_cell_lock_wait_within_budget_is_left_alone},
+    {"faults", "lock_wait_past_budget_is_unwound_and_event_waits_are_not", lock_wait_past_budget_is_unwound_and_event_waits_are_not},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];

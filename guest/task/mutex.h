@@ -1,7 +1,9 @@
 // mutex.h: a blocking mutual-exclusion lock for tasks (sleeps instead of spinning), and its guard.
+// Its owner and waiters are edges of the wait-for graph (lock_waits.h), under the graph's lock.
 #pragma once
 
-#include "sync/spin_lock.h"
+#include <cstdint>
+
 #include "task/task.h"
 #include "task/wait_queue.h"
 
@@ -13,16 +15,24 @@ public:
     Mutex(const Mutex&) = delete;
     Mutex& operator=(const Mutex&) = delete;
 
+    // The kernel's own lock: the wait is never ended from outside (lock_waits.h).
     void lock();
+    // A cell's lock, asked for by the cell code at `caller`: a wait that closes a cycle or
+    // outlasts the lock-wait budget ends, and the task is unwound from it as a DEADLOCK fault.
+    void lock_for_cell(std::uint64_t caller);
     bool try_lock();
     // Only the owner may unlock (checked).
     void unlock();
-    bool is_locked() const { return m_owner != kKernelOwner; }
-    TaskId owner() const { return m_owner; }
+    bool is_locked() const { return __atomic_load_n(&m_owner, __ATOMIC_RELAXED) != kKernelOwner; }
+    TaskId owner() const { return __atomic_load_n(&m_owner, __ATOMIC_RELAXED); }
+
+    // For lock_waits, with its graph lock held: takes a waiter out of the queue (not woken).
+    bool take_out_waiter(Task* task) { return m_waiters.remove(task); }
 
 private:
-    SpinLock m_lock;  // guards m_owner and m_waiters
-    TaskId m_owner = kKernelOwner;
+    void lock_waiting(std::uint64_t caller, bool cells_lock);
+
+    TaskId m_owner = kKernelOwner;  // written under lock_waits::graph_lock()
     WaitQueue m_waiters;
 };
 

@@ -12,6 +12,7 @@
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
 #include "task/context_switch.h"
+#include "task/lock_waits.h"
 #include "task/stack_cache.h"
 #include "task/task_heap.h"
 #include "task/task_registry.h"
@@ -85,8 +86,8 @@ std::uint64_t watchdog_deadline(const Task* task)
     return deadline > task->m_watchdog_retry_tsc ? deadline : task->m_watchdog_retry_tsc;
 }
 
-// Arms the timer for the earliest of the running task's watchdog deadline, the current slice's end (if someone is waiting to run)
-// and the first sleeper's deadline. Arming costs a VM exit, so only an earlier deadline re-arms.
+// Arms the timer for the earliest of the running task's watchdog deadline, the current slice's end (if someone is waiting to run),
+// the first sleeper's deadline and the first lock-wait deadline. Arming costs a VM exit, so only an earlier deadline re-arms.
 void rearm_timer(Processor& cpu)
 {
     std::uint64_t wanted = ~0ull;
@@ -96,6 +97,9 @@ void rearm_timer(Processor& cpu)
         wanted = cpu.sleepers.peek()->m_wake_deadline_tsc;
     if (std::uint64_t watchdog = watchdog_deadline(cpu.current); watchdog < wanted)
         wanted = watchdog;
+    // A task blocked on a cell's lock past the lock-wait budget is ended from the tick (lock_waits.h).
+    if (std::uint64_t lock_wait = lock_waits::next_deadline(); lock_wait < wanted)
+        wanted = lock_wait;
     if (wanted == ~0ull || (cpu.timer_deadline != 0 && cpu.timer_deadline <= wanted))
         return;
     cpu.timer_deadline = wanted;
@@ -192,6 +196,9 @@ void check_watchdog(Processor& cpu, arch::InterruptFrame& frame, std::uint64_t n
 void on_timer_interrupt(arch::InterruptFrame& frame)
 {
     local_apic::end_of_interrupt();
+    // Before the scheduler's lock: the graph's lock comes first (a waiter holds it when it blocks),
+    // and the tasks it wakes are then in the run queue this tick looks at.
+    lock_waits::check_deadlines(cpu::read_tsc());
     Processor& cpu = this_cpu();
     (void)cpu.lock.lock();  // interrupts are off in handlers
     cpu.timer_deadline = 0;

@@ -38,6 +38,30 @@ const char* task_state_name(TaskState);
 // The lowest 8 KiB of a task's stack (half of a smaller one) are kept for what runs after a
 // checked prologue finds it exhausted: the exception, its containment and the unwinder.
 inline constexpr std::uint64_t kStackOverflowReserve = 8192;
+
+class Mutex;
+
+// Why a lock wait was ended from outside (lock_waits.h): the waiting task is unwound as a DEADLOCK
+// fault from its wait point (the TaskFault's error code says which).
+enum class LockWaitEnd : std::uint8_t {
+    None = 0,
+    Cycle = 1,    // its wait closed, or was part of, a cycle of tasks waiting for each other's locks
+    Timeout = 2,  // it waited for the lock longer than the lock-wait budget
+};
+
+// A task inside Mutex::lock's wait loop: an edge "this task waits for `mutex`'s owner" of the
+// wait-for graph. Guarded by lock_waits' graph lock, like every Mutex's owner and wait queue.
+struct LockWait {
+    Mutex* mutex = nullptr;            // null: not waiting for a lock
+    std::uint64_t caller = 0;          // the code that asked for the lock (the cell's, if interruptible)
+    std::uint64_t started_tsc = 0;
+    std::uint64_t deadline_tsc = ~0ull;  // interruptible waits: when the lock-wait budget runs out
+    bool interruptible = false;        // may be ended and unwound (a cell's own lock, see lock_waits.h)
+    LockWaitEnd end = LockWaitEnd::None;  // set by whoever chose this task as the victim
+    LockWaitEnd at_deadline = LockWaitEnd::Timeout;  // what the deadline ends it as (a retry keeps its reason)
+    Task* previous = nullptr;          // the list of tasks waiting for a lock
+    Task* next = nullptr;
+};
 inline std::uint64_t stack_limit_for(const memory::KernelStack& stack)
 {
     std::uint64_t usable = stack.top() - stack.bottom();
@@ -116,6 +140,7 @@ public:
     Task* m_heap_child = nullptr;    // run queue / sleep queue (pairing heap) links
     Task* m_heap_sibling = nullptr;
     Task* m_wait_next = nullptr;     // wait queue link
+    LockWait m_lock_wait;            // while waiting for a Mutex (lock_waits.h)
     std::uint32_t m_charge_to_kernel_depth = 0;  // > 0: allocations are the kernel's, not this task's
 
     // Task-local storage (task_local.h): values and how to destroy them at exit.

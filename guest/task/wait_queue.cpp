@@ -33,6 +33,24 @@ bool WaitQueue::wake_one()
     return true;
 }
 
+bool WaitQueue::remove(Task* task)
+{
+    Task* previous = nullptr;
+    for (Task* at = m_head; at; previous = at, at = at->m_wait_next) {
+        if (at != task)
+            continue;
+        if (previous)
+            previous->m_wait_next = at->m_wait_next;
+        else
+            m_head = at->m_wait_next;
+        if (m_tail == at)
+            m_tail = previous;
+        at->m_wait_next = nullptr;
+        return true;
+    }
+    return false;
+}
+
 std::size_t WaitQueue::wake_all()
 {
     std::size_t woken = 0;

@@ -28,6 +28,9 @@ public:
     // With the condition's lock held. Returns whether a task was woken / how many.
     bool wake_one();
     std::size_t wake_all();
+    // With the condition's lock held: takes `task` out of the queue if it is in it (it is not
+    // woken); whether it was there. For a wait ended from outside (lock_waits.h).
+    bool remove(Task* task);
     bool empty() const { return m_head == nullptr; }
 
 private:

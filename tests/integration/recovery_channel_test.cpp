@@ -116,3 +116,39 @@ TEST_F(RecoveryOverChannel, PoliciesComeFromTheCommandLineAndTheChannel)
     EXPECT_TRUE(std::regex_search(list.out, std::regex("kv +0 +0 +0 +0 +5000 ms, 2 faults, 1 reloads, 10000 ms, 8 restarts \\(default\\)")))
         << list.out;
 }
+
+// docs/deadlocks.md: a cell whose two service tasks take its two locks in opposite orders,
+// pushed and loaded over the channel. The wait that closes the cycle is ended: the host gets a
+// FaultReport event of kind deadlock naming the cell and the function that asked for the lock
+// (the policy restarts that service), the fault ring says the same, and the guest runs on.
+TEST_F(RecoveryOverChannel, ACellDeadlockIsUnwoundAndReportedAsADeadlock)
+{
+    boot("run");
+    auto push = chan({"push", build_path("cells/deadlock.o"), "--no-progress", "--load"});
+    ASSERT_EQ(push.exit_code, 0) << push.out << push.err << m_vm->output();
+    // The services wait 1.5 s before they deadlock; a session of pings watches the events.
+    auto pings = chan({"ping", "--count", "20000"});
+    ASSERT_EQ(pings.exit_code, 0) << pings.err << m_vm->output();
+    std::smatch event;
+    ASSERT_TRUE(std::regex_search(pings.err, event,
+                                  std::regex("event: fault: deadlock in cell deadlock 1\\.0\\.0 at [^ ]*take_both[^ ]*\\+0x[0-9a-f]+ "
+                                             "\\(task [0-9]+ (deadlock-fwd|deadlock-back), address 0x[0-9a-f]+, ip 0x[0-9a-f]+\\), "
+                                             "action ([a-z-]+)")))
+        << pings.err << m_vm->output();
+    EXPECT_EQ(event[2], "task-restarted") << pings.err;
+    // Exactly one of the two was unwound: the other finished its round.
+    const std::regex deadlock_event("event: fault: deadlock");
+    EXPECT_EQ(std::distance(std::sregex_iterator(pings.err.begin(), pings.err.end(), deadlock_event), std::sregex_iterator()), 1)
+        << pings.err;
+    auto faults = chan({"faults"});
+    ASSERT_EQ(faults.exit_code, 0) << faults.err;
+    EXPECT_NE(faults.out.find("deadlock (vector 258, error 0x1) in cell deadlock@1.0.0"), std::string::npos) << faults.out;
+    EXPECT_NE(faults.out.find("its lock wait closed a cycle of waits"), std::string::npos) << faults.out;
+    auto json = chan({"--json", "faults"});
+    EXPECT_NE(json.out.find("\"kind\":\"FAULT_KIND_DEADLOCK\""), std::string::npos) << json.out;
+    EXPECT_TRUE(m_vm->wait_for_output("DEADLOCK task unwound from a lock wait (vector 258) error 0x1", std::chrono::seconds(10)))
+        << m_vm->output();
+    auto ping = chan({"ping", "--count", "5"});
+    EXPECT_EQ(ping.exit_code, 0) << ping.err;
+    EXPECT_EQ(m_vm->out().find("delos: PANIC"), std::string::npos) << m_vm->output();
+}

@@ -76,6 +76,9 @@ public:
     // No deadline: it waits for the host (a request, a drained buffer, a PORT_OPEN), and a host
     // that disconnects interrupts too. Before the scheduler runs it halts instead.
     void wait_for_activity();
+    // Ends the reader's wait_for_activity / wait_for_input as a device interrupt would (interrupt
+    // context, masked code or task): for news that does not come from the device.
+    void wake_reader() { m_activity.signal(); }
     // For messages: how many ports the driver set up, and the name port `id` announced ("" if
     // none yet), copied into `out`.
     std::uint32_t port_count() const;

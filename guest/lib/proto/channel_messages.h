@@ -553,6 +553,7 @@ enum class FaultKind : std::int32_t {
     OtherException = 11,
     Watchdog = 12,
     StackOverflow = 13,
+    Deadlock = 14,
 };
 
 enum class RecoveryAction : std::int32_t {

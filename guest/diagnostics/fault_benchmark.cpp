@@ -1,5 +1,5 @@
 // fault_benchmark.cpp: restart and reload latency, timed with the TSC in the guest.
-#include "recovery_policy/fault_benchmark.h"
+#include "diagnostics/fault_benchmark.h"
 
 #include <atomic>
 
@@ -14,7 +14,9 @@
 #include "task/scheduler.h"
 #include "task/spawn.h"
 
-namespace delos::recovery {
+namespace delos::diagnostics {
+
+using namespace recovery;  // the policy this benchmark drives (recovery_policy/)
 
 namespace {
 
@@ -189,4 +191,4 @@ void run_fault_benchmark(unsigned restarts, unsigned reloads)
     kprint("bench-faults: done\n");
 }
 
-} // namespace delos::recovery
+} // namespace delos::diagnostics

@@ -4,8 +4,8 @@
 // (delos-bench-faults reads them).
 #pragma once
 
-namespace delos::recovery {
+namespace delos::diagnostics {
 
 void run_fault_benchmark(unsigned restarts, unsigned reloads);
 
-} // namespace delos::recovery
+} // namespace delos::diagnostics
