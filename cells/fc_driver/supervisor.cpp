@@ -11,16 +11,7 @@ namespace delos::fault_workload {
 
 ErrorOr<void> TargetCell::reload()
 {
-    auto& cells = loader::cell_manager();
-    const link::CellLibrary* library = cells.library();
-    if (!library)
-        return Error::make(ErrorCode::NotFound, "reload: no boot archive to take a pristine copy from");
-    const link::LibraryCell* pristine = library->find_cell(m_name);
-    if (!pristine)
-        return Error::make(ErrorCode::NotFound, "reload: the target is not in the boot archive");
-    Vector<link::SwapPair> pairs;
-    pairs.append(link::SwapPair{m_name, pristine->object, false});
-    TRY(cells.swap(pairs));
+    TRY(loader::cell_manager().reload(m_name));
     return {};
 }
 
@@ -32,14 +23,16 @@ Supervisor::~Supervisor()
         finish();
 }
 
-ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* context)
+ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* context, WorkerCleanup cleanup)
 {
     if (m_slot_count == kMaxWorkers)
         return Error::make(ErrorCode::OutOfRange, "supervisor: too many workers", m_slot_count);
     WorkerSlot& slot = m_slots[m_slot_count++];
     slot.name = name;
     slot.body = body;
+    slot.cleanup = cleanup;
     slot.context = context;
+    slot.slot_index = m_slot_count - 1;
     return spawn_worker(slot);
 }
 
@@ -87,9 +80,8 @@ bool Supervisor::poll(bool stopping)
             auto outcome = slot.handle.join();
             if (outcome.end() == task::TaskEnd::Faulted) {
                 ++m_statistics.faults;
-                if (m_last_fault_ns != 0 && now - m_last_fault_ns < kRefaultWindowNs)
-                    reload = true;
-                m_last_fault_ns = now;
+                if (slot.cleanup)
+                    slot.cleanup(slot.context, slot);
             } else if (stopping) {
                 slot.done = true;  // its input closed: the normal end
                 continue;
