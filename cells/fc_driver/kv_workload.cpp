@@ -133,11 +133,24 @@ private:
     ClientTally m_tally;
 };
 
+// Every entry in the store, read from the kv cell directly: a faulty server that wrote under a
+// corrupted key (its format string or a key field hit) leaves an entry no client erases.
+std::uint64_t store_entries()
+{
+    kv::Cursor cursor;
+    String key, value;
+    std::uint64_t entries = 0;
+    while (kv::next(cursor, key, value))
+        ++entries;
+    return entries;
+}
+
 } // namespace
 
 WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell&)
 {
     WorkloadOutcome outcome;
+    std::uint64_t entries_before = store_entries();
     KvService service(supervisor, serve_kv, nullptr);
     if (service.start("fc.kv.worker").is_error()) {
         outcome.complete = false;
@@ -151,6 +164,10 @@ WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell&)
     };
     run_clients(outcome, "fc.kv.client", kClients, client);
     service.finish();
+    if (outcome.complete && store_entries() != entries_before) {
+        outcome.correct = false;
+        outcome.problem = "the store holds an entry no client wrote (a put under a corrupted key)";
+    }
     return outcome;
 }
 

@@ -109,6 +109,7 @@ private:
             slot.end_item();
             (void)mine.job.reply.send(mine.reply);
             mine.job.reply = task::Sender<Reply>();
+            mine.reply = Reply{};  // a reply may own resources (pages): the client has its copy
         }
     }
 
@@ -118,6 +119,7 @@ private:
     {
         auto& self = *static_cast<RequestService*>(context);
         self.m_in_flight[slot.index()].job = Job{};
+        self.m_in_flight[slot.index()].reply = Reply{};
     }
 
     Supervisor& m_supervisor;
