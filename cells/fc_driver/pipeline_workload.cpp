@@ -67,6 +67,8 @@ void stage_worker(PipelineShared& shared, std::uint32_t stage, WorkerSlot& slot)
         slot.end_item();
         if (output.send(block).is_error())
             return;
+        if (slot.should_retire())
+            return;  // replaced after a refused block: the supervisor spawns a fresh stage
     }
 }
 

@@ -110,6 +110,8 @@ private:
             (void)mine.job.reply.send(mine.reply);
             mine.job.reply = task::Sender<Reply>();
             mine.reply = Reply{};  // a reply may own resources (pages): the client has its copy
+            if (slot.should_retire())
+                return;  // replaced after a refused answer: the supervisor spawns a fresh worker
         }
     }
 

@@ -39,6 +39,7 @@ ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* con
 ErrorOr<void> Supervisor::spawn_worker(WorkerSlot& slot)
 {
     slot.busy_since.store(0, std::memory_order_release);
+    slot.retire.store(false, std::memory_order_release);
     WorkerSlot* target = &slot;
     slot.handle = TRY(task::spawn(slot.name, [target] { target->body(target->context, *target); }));
     return {};
@@ -54,6 +55,8 @@ void Supervisor::note_wrong_answer()
 {
     __atomic_add_fetch(&m_statistics.wrong_answers, 1, __ATOMIC_RELAXED);
     m_wrong_pending.store(1, std::memory_order_release);
+    for (std::size_t i = 0; i < m_slot_count; ++i)
+        m_slots[i].retire.store(true, std::memory_order_release);
 }
 
 void Supervisor::reload_target()

@@ -51,6 +51,9 @@ public:
     // The worker says when it starts and ends one item, so a worker stuck in one is seen.
     void begin_item();
     void end_item() { busy_since.store(0, std::memory_order_release); }
+    // After a refused answer the supervisor replaces every worker (see note_wrong_answer): a
+    // worker returns when this says so, between items, and is spawned again afresh.
+    bool should_retire() const { return retire.load(std::memory_order_acquire); }
     // Its position among the supervisor's workers (0..kMaxWorkers-1).
     std::size_t index() const { return slot_index; }
 
@@ -63,6 +66,7 @@ private:
     std::size_t slot_index = 0;
     task::JoinHandle<void> handle;
     std::atomic<std::uint64_t> busy_since{0};
+    std::atomic<bool> retire{false};
     bool done = false;
 };
 
@@ -76,7 +80,9 @@ public:
 
     ErrorOr<void> add_worker(StringView name, WorkerBody body, void* context, WorkerCleanup cleanup = nullptr);
     ErrorOr<void> start();
-    // A client's check refused an answer: the target may be corrupted, reload it.
+    // A client's check refused an answer: the target may be corrupted, reload it; and the worker
+    // may be (a fault in the target can leave a wrong value in a register or stack slot of the
+    // worker's frame that it keeps using without faulting), so every worker is replaced too.
     void note_wrong_answer();
     // Call once the workers' inputs are closed: waits until every worker returned (a worker
     // still running kHangNs later is given up on and counted hung), then stops the supervision.
