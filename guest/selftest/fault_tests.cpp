@@ -245,6 +245,43 @@ ErrorOr<void> foreign_pointer_freed_is_a_task_fault()
     return {};
 }
 
+// An allocation larger than all memory (as a corrupted size asks for) by a task: the task's
+// fault, unwound with its objects released, not a panic of the guest.
+volatile std::size_t g_impossible_size = std::size_t(1) << 44;
+
+[[gnu::noinline]] void allocate_the_impossible()
+{
+    Tracked local(6);
+    auto blob = make_own<Blob>();
+    auto* huge = new std::uint8_t[g_impossible_size];
+    huge[0] = 1;
+    g_reached_after_fault.fetch_add(1);
+    delete[] huge;
+}
+
+ErrorOr<void> impossible_allocation_is_a_task_fault()
+{
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("impossible-new", [] { allocate_the_impossible(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 6);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    SELFTEST_CHECK(g_destroyed == 2);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
 ErrorOr<void> repeated_faults_leak_nothing()
 {
     stack_cache::release_all();
@@ -567,6 +604,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
+    {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
     {"faults", "stack_overflow_in_a_cell_is_unwound", stack_overflow_in_a_cell_is_unwound},
