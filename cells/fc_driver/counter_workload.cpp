@@ -2,7 +2,8 @@
 // its counts live in kv). Each client counts its own event kRounds times through a supervised
 // worker that calls counter::count. A request names the count it brings the event to, so a retry
 // after a fault is idempotent: the worker first reads the count from kv directly (never through
-// the counter) and calls the counter only if the count is one short. Every answer must be that
+// the counter) and calls the counter only if the count is one short (and puts the client's count
+// back if a faulty count left the store elsewhere). Every answer must be that
 // count, and at the end the count read from kv directly must be exactly kRounds.
 #include "counter/counter.h"
 #include "fault_workloads/workload_protocol.h"
@@ -38,8 +39,16 @@ void serve_counter(const CounterRequest& request, CounterReply& reply, void*)
         reply = CounterReply{true, now.value()};
         return;
     }
-    if (now.value() != request.target - 1)
-        return;  // refused: the client's answer check fails and it tells the supervisor
+    if (now.value() != request.target - 1) {
+        // The store no longer holds the client's count: a faulty count added a wrong amount (a
+        // skipped `mov $1` left a stray delta) and answered. Asking the counter again can never
+        // heal that, so the client, which holds its count, puts it back in the store (directly,
+        // not through the counter); this answer is refused (the supervisor reloads the counter
+        // and replaces the worker) and the retry counts through the counter again.
+        String key = format("counter/{}", event_of(request.client));
+        (void)kv::add(key.view(), (request.target - 1) - now.value());
+        return;
+    }
     String event = event_of(request.client);
     auto counted = counter::count(event.view());
     if (!counted.is_error())
