@@ -165,6 +165,10 @@ std::string target_of_workload(const std::string& workload)
         return "fc_pipeline";
     if (workload == "session" || workload == "session-stateful")
         return "fc_session";
+    if (workload == "counter")
+        return "counter";
+    if (workload == "pages")
+        return "fc_pages";
     return "";
 }
 

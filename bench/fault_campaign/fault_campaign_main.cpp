@@ -33,7 +33,7 @@ struct Options {
     std::uint64_t faults = 30;
     std::uint64_t seed = 1;
     bool json = false;
-    std::vector<std::string> workloads{"kv", "pipeline", "session"};
+    std::vector<std::string> workloads{"kv", "pipeline", "session", "counter", "pages"};
     std::vector<FaultType> types{FaultType::Word, FaultType::Bit, FaultType::Skip};
     std::vector<std::string> replays;
     unsigned jobs = 1;
@@ -51,7 +51,7 @@ void usage()
                  "                            [--min-recovered-pct P] [--max-leaked-runs L] [--min-manifested M]\n"
                  "                            [--kernel delos.elf] [--archive fault-campaign.a] [--qemu PATH] [--quiet]\n"
                  "                            [--keep-consoles DIR]\n"
-                 "workloads: kv, pipeline, session, session-stateful (the deliberately stateful server)\n";
+                 "workloads: kv, pipeline, session, counter, pages, session-stateful (the deliberately stateful server)\n";
 }
 
 std::vector<std::string> split_list(const std::string& text)

@@ -407,4 +407,17 @@ TEST(Classification, FollowsTheIssuesDefinitions)
     EXPECT_NE(timed_out.what.find("hang"), std::string::npos);
 }
 
+// Each workload injects into its own target cell (whose object the coverage run disassembles):
+// the counter workload into the boot set's counter cell itself, the pages workload into fc_pages.
+TEST(Workloads, EachHasItsTargetCell)
+{
+    EXPECT_EQ(target_of_workload("kv"), "fc_kvserver");
+    EXPECT_EQ(target_of_workload("pipeline"), "fc_pipeline");
+    EXPECT_EQ(target_of_workload("session"), "fc_session");
+    EXPECT_EQ(target_of_workload("session-stateful"), "fc_session");
+    EXPECT_EQ(target_of_workload("counter"), "counter");
+    EXPECT_EQ(target_of_workload("pages"), "fc_pages");
+    EXPECT_EQ(target_of_workload("kernel"), "");  // the core is out of scope
+}
+
 } // namespace

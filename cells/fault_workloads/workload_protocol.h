@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "memory/mapped_pages.h"
+
 namespace delos::fault_workload {
 
 // --- the kv-backed request server (fc_kvserver): no state of its own, the store is the kv cell ---
@@ -56,5 +58,27 @@ struct Block {
 };
 using PipelineStage = void (*)(std::uint32_t stage, Block&);
 inline constexpr char kPipelineStageSymbol[] = "fc_pipeline_stage";
+
+// --- the counter workload (the counter cell itself, cells/counter): no protocol of its own ---
+inline constexpr std::uint32_t kCounterClients = 4;
+struct CounterRequest {
+    std::uint32_t client;
+    std::int64_t target;  // the count this request brings the client's event to (idempotent)
+};
+struct CounterReply {
+    bool ok;
+    std::int64_t count;   // the counter's answer
+};
+
+// --- the page server (fc_pages): maps fresh pages, fills them, hands out a shared handle ---
+inline constexpr std::size_t kMaxPagesPerRequest = 3;
+struct PagesRequest {
+    std::uint64_t seed;
+    std::uint32_t pages;  // 1..kMaxPagesPerRequest
+};
+struct PagesReply {
+    delos::memory::SharedMappedPages pages;  // every 8-byte word i of the run is pages_word(seed, i)
+};
+inline constexpr char kPagesFillSymbol[] = "fc_pages_fill";
 
 } // namespace delos::fault_workload

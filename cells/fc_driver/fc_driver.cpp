@@ -24,7 +24,10 @@
 #include "task/stack_cache.h"
 #include "task/task_registry.h"
 
+#include "counter/counter.h"
+
 extern "C" void fc_session_forget();
+extern "C" void fc_pages_fill(const delos::fault_workload::PagesRequest& request, delos::fault_workload::PagesReply& reply);
 extern "C" void fc_kvserver_serve(const delos::fault_workload::KvRequest& request, delos::fault_workload::KvReply& reply);
 extern "C" void fc_pipeline_stage(std::uint32_t stage, delos::fault_workload::Block& block);
 extern "C" void fc_session_serve_stateless(const delos::fault_workload::SessionRequest& request,
@@ -52,6 +55,8 @@ constexpr WorkloadKind kWorkloads[] = {
     {"pipeline", "fc_pipeline"},
     {"session", "fc_session"},
     {"session-stateful", "fc_session"},
+    {"counter", "counter"},
+    {"pages", "fc_pages"},
 };
 
 // The value of `key=` on the command line ("" if absent), or "1" for a bare `key`.
@@ -136,6 +141,11 @@ void fault_in_target(const WorkloadKind& kind)
         fc_kvserver_serve(*reinterpret_cast<const KvRequest*>(bad), reply);
     } else if (kind.name == "pipeline") {
         fc_pipeline_stage(0, *reinterpret_cast<Block*>(bad));
+    } else if (kind.name == "counter") {
+        (void)counter::count(StringView(reinterpret_cast<const char*>(bad), 16));
+    } else if (kind.name == "pages") {
+        PagesReply reply{};
+        fc_pages_fill(*reinterpret_cast<const PagesRequest*>(bad), reply);
     } else {
         SessionState reply{};
         fc_session_serve_stateless(*reinterpret_cast<const SessionRequest*>(bad), reply);
@@ -154,6 +164,10 @@ std::uint64_t target_entry(const WorkloadKind& kind)
         return reinterpret_cast<std::uint64_t>(&fc_kvserver_serve);
     if (kind.name == "pipeline")
         return reinterpret_cast<std::uint64_t>(&fc_pipeline_stage);
+    if (kind.name == "counter")
+        return reinterpret_cast<std::uint64_t>(&counter::count);
+    if (kind.name == "pages")
+        return reinterpret_cast<std::uint64_t>(&fc_pages_fill);
     return reinterpret_cast<std::uint64_t>(&fc_session_serve_stateless);
 }
 
@@ -193,6 +207,10 @@ WorkloadOutcome run_once(const WorkloadKind& kind, TargetCell& target, RecoveryS
         outcome = run_kv_workload(supervisor, target);
     else if (kind.name == "pipeline")
         outcome = run_pipeline_workload(supervisor, target);
+    else if (kind.name == "counter")
+        outcome = run_counter_workload(supervisor, target);
+    else if (kind.name == "pages")
+        outcome = run_pages_workload(supervisor, target);
     else
         outcome = run_session_workload(supervisor, target, kind.name == "session-stateful");
     supervisor.finish();
@@ -297,7 +315,7 @@ ErrorOr<void> driver_init()
             return {};
         }
     }
-    kprint("fc: unknown workload '{}' (known: kv, pipeline, session, session-stateful)\n", name);
+    kprint("fc: unknown workload '{}' (known: kv, pipeline, session, session-stateful, counter, pages)\n", name);
     return {};
 }
 

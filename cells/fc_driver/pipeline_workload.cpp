@@ -33,6 +33,7 @@ struct PipelineShared {
     task::Sender<Block> sink_in;
     task::Receiver<Block> sink_queue;
     Supervisor* supervisor;
+    Block in_flight[2];  // what each stage works on (see stage_worker)
     std::atomic<std::uint8_t> arrived[kBlocks];
     std::atomic<std::uint64_t> arrived_count{0};
     std::atomic<std::uint64_t> last_arrival_ns{0};
@@ -40,24 +41,34 @@ struct PipelineShared {
     std::atomic<bool> wrong_kept{false};
 };
 
+// The block a stage works on lives in `shared.in_flight`, and the stage uses the shared channel
+// ends rather than clones of them: the worker's own frame owns nothing, so a fault that corrupts
+// it or an unwind that has to skip it leaks nothing (request_service.h says why). A block lost
+// with a faulted stage is sent again by the source.
 void stage_worker(PipelineShared& shared, std::uint32_t stage, WorkerSlot& slot)
 {
-    task::Receiver<Block> input = (stage == 0 ? shared.stage0_queue : shared.stage1_queue).clone();
-    task::Sender<Block> output = (stage == 0 ? shared.stage1_in : shared.sink_in).clone();
+    task::Receiver<Block>& input = stage == 0 ? shared.stage0_queue : shared.stage1_queue;
+    task::Sender<Block>& output = stage == 0 ? shared.stage1_in : shared.sink_in;
+    Block& block = shared.in_flight[stage];
     for (;;) {
-        auto block = input.receive();
-        if (block.is_error())
-            return;
-        if (block.value().seq == kStopSeq) {
+        {
+            auto received = input.receive();
+            if (received.is_error())
+                return;
+            block = received.value();
+        }
+        if (block.seq == kStopSeq) {
             if (stage == 0)
-                (void)output.send(block.release_value());
+                (void)output.send(block);
             return;
         }
         slot.begin_item();
-        fc_pipeline_stage(stage, block.value());
+        fc_pipeline_stage(stage, block);
         slot.end_item();
-        if (output.send(block.release_value()).is_error())
+        if (output.send(block).is_error())
             return;
+        if (slot.should_retire())
+            return;  // replaced after a refused block: the supervisor spawns a fresh stage
     }
 }
 
@@ -126,7 +137,7 @@ WorkloadOutcome run_pipeline_workload(Supervisor& supervisor, TargetCell&)
     }
     auto* shared = new PipelineShared{std::move(first.value().sender), std::move(first.value().receiver),
                                       std::move(second.value().sender), std::move(second.value().receiver),
-                                      std::move(last.value().sender), std::move(last.value().receiver), &supervisor, {}};
+                                      std::move(last.value().sender), std::move(last.value().receiver), &supervisor, {}, {}};
     for (auto& flag : shared->arrived)
         flag.store(0, std::memory_order_relaxed);
     if (supervisor.add_worker("fc.pipe.stage0", stage0_worker, shared).is_error()

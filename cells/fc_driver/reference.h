@@ -95,4 +95,14 @@ inline bool same_block(const Block& a, const Block& b)
     return true;
 }
 
+// Word `index` of the pages fc_pages fills for `seed`.
+inline std::uint64_t pages_word(std::uint64_t seed, std::uint64_t index)
+{
+    std::uint64_t value = seed + index * 0x9e3779b97f4a7c15ull;
+    value ^= value >> 31;
+    value *= 0x7fb5d329728ea185ull;
+    value ^= value >> 27;
+    return value;
+}
+
 } // namespace delos::fault_workload::reference

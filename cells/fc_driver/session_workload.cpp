@@ -5,10 +5,8 @@
 // final answer with the reference, and a fault (a reload forgets, a retry applies twice) shows.
 #include "fault_workloads/workload_protocol.h"
 #include "fc_driver/reference.h"
+#include "fc_driver/request_service.h"
 #include "fc_driver/workloads.h"
-#include "task/channel.h"
-#include "task/scheduler.h"
-#include "task/spawn.h"
 
 extern "C" void fc_session_serve_stateless(const delos::fault_workload::SessionRequest& request,
                                            delos::fault_workload::SessionState& reply);
@@ -22,38 +20,17 @@ namespace {
 constexpr std::uint32_t kClients = 4;
 constexpr std::uint32_t kValues = 96;
 
-struct SessionJob {
-    SessionRequest request;
-    task::Sender<SessionState> reply;
-};
+using SessionService = RequestService<SessionRequest, SessionState>;
 
-struct SessionShared {
-    task::Sender<SessionJob> jobs;
-    task::Receiver<SessionJob> job_queue;
-    Supervisor* supervisor;
-    bool stateful;
-};
-
-void session_worker(void* context, WorkerSlot& slot)
+void serve_session(const SessionRequest& request, SessionState& reply, void* context)
 {
-    auto& shared = *static_cast<SessionShared*>(context);
-    task::Receiver<SessionJob> jobs = shared.job_queue.clone();
-    for (;;) {
-        auto job = jobs.receive();
-        if (job.is_error())
-            return;
-        slot.begin_item();
-        SessionState reply{};
-        if (shared.stateful)
-            fc_session_serve_stateful(job.value().request, reply);
-        else
-            fc_session_serve_stateless(job.value().request, reply);
-        slot.end_item();
-        (void)job.value().reply.send(reply);
-    }
+    if (*static_cast<const bool*>(context))
+        fc_session_serve_stateful(request, reply);
+    else
+        fc_session_serve_stateless(request, reply);
 }
 
-ClientTally run_client(SessionShared& shared, std::uint32_t client)
+ClientTally run_client(SessionService& service, bool stateful, std::uint32_t client)
 {
     ClientTally tally;
     reference::Random random{client * 104729ull + 3};
@@ -63,35 +40,12 @@ ClientTally run_client(SessionShared& shared, std::uint32_t client)
     for (std::uint32_t i = 0; i < kValues; ++i) {
         std::uint64_t value = random.next() >> 8;
         SessionState want = reference::next_state(expected, value);
-        SessionRequest request{client, value, shared.stateful ? SessionState{} : mine};
-        ++tally.requests;
-        bool answered = false;
-        for (int attempt = 0; attempt < kMaxAttempts && !answered; ++attempt) {
-            if (attempt > 0) {
-                ++tally.retries;
-                task::scheduler::sleep_for(1'000'000);
-            }
-            auto channel = task::make_channel<SessionState>(1);
-            if (channel.is_error())
-                continue;
-            if (shared.jobs.send(SessionJob{request, std::move(channel.value().sender)}).is_error())
-                break;
-            auto reply = channel.value().receiver.receive();
-            if (reply.is_error())
-                continue;
-            if (!shared.stateful && !reference::same_state(reply.value(), reference::next_state(mine, value))) {
-                shared.supervisor->note_wrong_answer();
-                continue;
-            }
-            last_answer = reply.value();
-            answered = true;
-        }
-        if (!answered) {
-            tally.complete = 0;
-            tally.problem = "a request ran out of attempts";
+        SessionRequest request{client, value, stateful ? SessionState{} : mine};
+        SessionState next = reference::next_state(mine, value);
+        // The stateful server's answer cannot be checked: the client does not know its state.
+        if (!service.call(request, last_answer, [&](const SessionState& reply) { return stateful || reference::same_state(reply, next); }, tally))
             return tally;
-        }
-        if (!shared.stateful)
+        if (!stateful)
             mine = last_answer;
         expected = want;
     }
@@ -107,38 +61,16 @@ ClientTally run_client(SessionShared& shared, std::uint32_t client)
 WorkloadOutcome run_session_workload(Supervisor& supervisor, TargetCell&, bool stateful)
 {
     WorkloadOutcome outcome;
-    auto channel = task::make_channel<SessionJob>(16);
-    if (channel.is_error()) {
-        outcome.complete = false;
-        outcome.problem = "no memory for the job queue";
-        return outcome;
-    }
-    SessionShared shared{std::move(channel.value().sender), std::move(channel.value().receiver), &supervisor, stateful};
-    if (supervisor.add_worker("fc.session.worker", session_worker, &shared).is_error() || supervisor.start().is_error()) {
+    SessionService service(supervisor, serve_session, &stateful);
+    if (service.start("fc.session.worker").is_error()) {
         outcome.complete = false;
         outcome.problem = "could not start the worker";
+        supervisor.finish();
         return outcome;
     }
-    task::JoinHandle<ClientTally> clients[kClients];
-    for (std::uint32_t i = 0; i < kClients; ++i) {
-        SessionShared* at = &shared;
-        auto spawned = task::spawn("fc.session.client", [at, i] { return run_client(*at, i); });
-        if (!spawned.is_error())
-            clients[i] = spawned.release_value();
-    }
-    for (auto& client : clients) {
-        if (!client.valid()) {
-            merge(outcome, ClientTally{0, 1, 0, 0, "a client could not be spawned"});
-            continue;
-        }
-        auto ended = client.join();
-        if (!ended.returned())
-            merge(outcome, ClientTally{0, 1, 0, 0, "a client task did not return"});
-        else
-            merge(outcome, ended.value());
-    }
-    shared.jobs = task::Sender<SessionJob>();
-    supervisor.finish();
+    auto client = [&service, stateful](std::uint32_t index) { return run_client(service, stateful, index); };
+    run_clients(outcome, "fc.session.client", kClients, client);
+    service.finish();
     return outcome;
 }
 

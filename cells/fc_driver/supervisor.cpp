@@ -11,16 +11,7 @@ namespace delos::fault_workload {
 
 ErrorOr<void> TargetCell::reload()
 {
-    auto& cells = loader::cell_manager();
-    const link::CellLibrary* library = cells.library();
-    if (!library)
-        return Error::make(ErrorCode::NotFound, "reload: no boot archive to take a pristine copy from");
-    const link::LibraryCell* pristine = library->find_cell(m_name);
-    if (!pristine)
-        return Error::make(ErrorCode::NotFound, "reload: the target is not in the boot archive");
-    Vector<link::SwapPair> pairs;
-    pairs.append(link::SwapPair{m_name, pristine->object, false});
-    TRY(cells.swap(pairs));
+    TRY(loader::cell_manager().reload(m_name));
     return {};
 }
 
@@ -32,20 +23,23 @@ Supervisor::~Supervisor()
         finish();
 }
 
-ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* context)
+ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* context, WorkerCleanup cleanup)
 {
     if (m_slot_count == kMaxWorkers)
         return Error::make(ErrorCode::OutOfRange, "supervisor: too many workers", m_slot_count);
     WorkerSlot& slot = m_slots[m_slot_count++];
     slot.name = name;
     slot.body = body;
+    slot.cleanup = cleanup;
     slot.context = context;
+    slot.slot_index = m_slot_count - 1;
     return spawn_worker(slot);
 }
 
 ErrorOr<void> Supervisor::spawn_worker(WorkerSlot& slot)
 {
     slot.busy_since.store(0, std::memory_order_release);
+    slot.retire.store(false, std::memory_order_release);
     WorkerSlot* target = &slot;
     slot.handle = TRY(task::spawn(slot.name, [target] { target->body(target->context, *target); }));
     return {};
@@ -61,6 +55,8 @@ void Supervisor::note_wrong_answer()
 {
     __atomic_add_fetch(&m_statistics.wrong_answers, 1, __ATOMIC_RELAXED);
     m_wrong_pending.store(1, std::memory_order_release);
+    for (std::size_t i = 0; i < m_slot_count; ++i)
+        m_slots[i].retire.store(true, std::memory_order_release);
 }
 
 void Supervisor::reload_target()
@@ -87,9 +83,8 @@ bool Supervisor::poll(bool stopping)
             auto outcome = slot.handle.join();
             if (outcome.end() == task::TaskEnd::Faulted) {
                 ++m_statistics.faults;
-                if (m_last_fault_ns != 0 && now - m_last_fault_ns < kRefaultWindowNs)
-                    reload = true;
-                m_last_fault_ns = now;
+                if (slot.cleanup)
+                    slot.cleanup(slot.context, slot);
             } else if (stopping) {
                 slot.done = true;  // its input closed: the normal end
                 continue;

@@ -2,6 +2,9 @@
 // tasks run the target's code; the supervisor restarts a worker that ended Faulted, reloads the
 // target from its pristine object when it faults again soon after or answers wrong, and gives up
 // on a worker stuck inside one item (a hang: counted, never hidden). Clients retry on their own.
+// A cell that keeps faulting is reloaded by the kernel's recovery policy (docs/fault-recovery.md:
+// two faults within a second); the supervisor reloads only for what the kernel cannot see, a
+// wrong answer or a worker stuck past the watchdog.
 #pragma once
 
 #include <atomic>
@@ -22,10 +25,10 @@ struct RecoveryStatistics {
     std::uint64_t hung = 0;             // workers given up on (still running somewhere)
 };
 
-// The cell faults are injected into, and how it is healed. reload() re-creates it from the
-// pristine copy in the boot archive through a live swap (a new generation; its dependents, this
-// driver's call sites, are re-pointed). When the kernel's own reload (the recovery-policy work,
-// CellManager::reload-style) lands, it replaces the body of reload() and nothing else changes.
+// The cell faults are injected into, and how it is healed. reload() is the kernel's
+// CellManager::reload: a fresh copy from the pristine object in the boot archive (a new
+// generation; its dependents, this driver's call sites, are re-pointed). Not a swap: the recovery
+// policy rolls a cell back when it faults within 10 s of a swap, and counts reloads in a row.
 class TargetCell {
 public:
     explicit TargetCell(StringView name) : m_name(name) {}
@@ -38,6 +41,9 @@ private:
 
 class WorkerSlot;
 using WorkerBody = void (*)(void* context, WorkerSlot& slot);
+// Called by the supervisor once a worker has ended Faulted, before it is spawned again: releases
+// what the worker was serving (held outside its stack frame, see request_service.h).
+using WorkerCleanup = void (*)(void* context, WorkerSlot& slot);
 
 // One supervised worker: a task running `body(context, slot)` until its input closes.
 class WorkerSlot {
@@ -45,29 +51,38 @@ public:
     // The worker says when it starts and ends one item, so a worker stuck in one is seen.
     void begin_item();
     void end_item() { busy_since.store(0, std::memory_order_release); }
+    // After a refused answer the supervisor replaces every worker (see note_wrong_answer): a
+    // worker returns when this says so, between items, and is spawned again afresh.
+    bool should_retire() const { return retire.load(std::memory_order_acquire); }
+    // Its position among the supervisor's workers (0..kMaxWorkers-1).
+    std::size_t index() const { return slot_index; }
 
 private:
     friend class Supervisor;
     StringView name;
     WorkerBody body = nullptr;
+    WorkerCleanup cleanup = nullptr;
     void* context = nullptr;
+    std::size_t slot_index = 0;
     task::JoinHandle<void> handle;
     std::atomic<std::uint64_t> busy_since{0};
+    std::atomic<bool> retire{false};
     bool done = false;
 };
 
 class Supervisor {
 public:
     static constexpr std::size_t kMaxWorkers = 4;
-    static constexpr std::uint64_t kRefaultWindowNs = 1'000'000'000;  // a second fault within it: reload
     static constexpr std::uint64_t kHangNs = 3'000'000'000;           // one item longer than this: hung
 
     explicit Supervisor(TargetCell& target) : m_target(target) {}
     ~Supervisor();
 
-    ErrorOr<void> add_worker(StringView name, WorkerBody body, void* context);
+    ErrorOr<void> add_worker(StringView name, WorkerBody body, void* context, WorkerCleanup cleanup = nullptr);
     ErrorOr<void> start();
-    // A client's check refused an answer: the target may be corrupted, reload it.
+    // A client's check refused an answer: the target may be corrupted, reload it; and the worker
+    // may be (a fault in the target can leave a wrong value in a register or stack slot of the
+    // worker's frame that it keeps using without faulting), so every worker is replaced too.
     void note_wrong_answer();
     // Call once the workers' inputs are closed: waits until every worker returned (a worker
     // still running kHangNs later is given up on and counted hung), then stops the supervision.
@@ -86,7 +101,6 @@ private:
     task::JoinHandle<void> m_task;
     std::atomic<bool> m_stopping{false};
     std::atomic<std::uint64_t> m_wrong_pending{0};
-    std::uint64_t m_last_fault_ns = 0;
     std::uint64_t m_stopping_since_ns = 0;
     RecoveryStatistics m_statistics;
 };

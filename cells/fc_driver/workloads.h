@@ -32,5 +32,7 @@ void merge(WorkloadOutcome& outcome, const ClientTally& tally);
 WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell& target);
 WorkloadOutcome run_session_workload(Supervisor& supervisor, TargetCell& target, bool stateful);
 WorkloadOutcome run_pipeline_workload(Supervisor& supervisor, TargetCell& target);
+WorkloadOutcome run_counter_workload(Supervisor& supervisor, TargetCell& target);
+WorkloadOutcome run_pages_workload(Supervisor& supervisor, TargetCell& target);
 
 } // namespace delos::fault_workload

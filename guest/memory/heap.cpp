@@ -1,6 +1,8 @@
 // heap.cpp: size-class free lists carved from page slabs; large blocks straight from frames.
 #include "memory/heap.h"
 
+#include "arch/x86_64/cpu.h"
+#include "log/kernel_log.h"
 #include "log/panic.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
@@ -68,11 +70,26 @@ bool refill(std::size_t size_class)
     return true;
 }
 
+// A pointer the heap did not hand out (a corrupted pointer, a double free). Nothing of the heap
+// has changed yet, so with interrupts on (task context, no spin lock held) it is the calling
+// task's fault, not the kernel's: an invalid opcode here is contained like any CPU exception of
+// that task (recovery/fault_containment.h), which is unwound and ends Faulted. With interrupts
+// masked (an interrupt handler, a spin lock held, early boot) it stays a panic.
+[[noreturn]] void refuse_pointer(const void* pointer)
+{
+    if (cpu::interrupts_enabled()) {
+        kprint("heap: free or query of {:#x}, which the heap did not hand out (or a corrupted header): a fault of the calling task\n",
+               reinterpret_cast<std::uintptr_t>(pointer));
+        __builtin_trap();
+    }
+    panic("heap: free or query of a pointer the heap did not hand out (or a corrupted header)");
+}
+
 Header* header_of(const void* pointer)
 {
     auto* header = reinterpret_cast<Header*>(reinterpret_cast<std::uintptr_t>(pointer) - sizeof(Header));
     if (header->magic != kMagic)
-        panic("heap: free or query of a pointer the heap did not hand out (or a corrupted header)");
+        refuse_pointer(pointer);
     return header;
 }
 

@@ -6,6 +6,8 @@
 #include <new>
 
 #include "runtime/cxx_runtime.h"
+#include "arch/x86_64/cpu.h"
+#include "log/kernel_log.h"
 #include "log/panic.h"
 #include "memory/heap.h"
 
@@ -16,9 +18,17 @@ namespace {
 void* allocate_or_panic(std::size_t size, std::size_t alignment)
 {
     void* pointer = heap_allocate(size, alignment);
-    if (!pointer)
-        delos::panic("out of memory: operator new could not allocate");
-    return pointer;
+    if (pointer)
+        return pointer;
+    // With interrupts on (task context, no spin lock held) it is the asking task's failure — a
+    // corrupted size asks for more than there is — and nothing was allocated: an invalid opcode
+    // here is contained like any CPU exception of the task (recovery/fault_containment.h), which
+    // is unwound and ends Faulted. With interrupts masked it stays a panic.
+    if (delos::cpu::interrupts_enabled()) {
+        delos::kprint("out of memory: operator new could not allocate {} bytes: a fault of the calling task\n", size);
+        __builtin_trap();
+    }
+    delos::panic("out of memory: operator new could not allocate");
 }
 } // namespace
 

@@ -214,6 +214,76 @@ ErrorOr<void> invalid_opcode_is_unwound() { return unwind_after(FaultKind::Inval
 ErrorOr<void> divide_error_is_unwound() { return unwind_after(FaultKind::DivideByZero, 0); }
 ErrorOr<void> breakpoint_is_unwound() { return unwind_after(FaultKind::Breakpoint, 3); }
 
+// A pointer the heap never handed out, freed by a task (as a corrupted pointer is): the task's
+// fault (#UD), unwound with its own objects released, not a panic of the whole guest.
+alignas(16) std::uint64_t g_not_from_the_heap[8] = {};
+
+[[gnu::noinline]] void free_a_foreign_pointer()
+{
+    Tracked local(5);
+    auto blob = make_own<Blob>();
+    memory::heap_free(&g_not_from_the_heap[4]);
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> foreign_pointer_freed_is_a_task_fault()
+{
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("foreign-free", [] { free_a_foreign_pointer(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 6);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    SELFTEST_CHECK(g_destroyed == 2);  // local and the Blob's member: the frame's objects were released
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+    return {};
+}
+
+// An allocation larger than all memory (as a corrupted size asks for) by a task: the task's
+// fault, unwound with its objects released, not a panic of the guest.
+volatile std::size_t g_impossible_size = std::size_t(1) << 44;
+
+[[gnu::noinline]] void allocate_the_impossible()
+{
+    Tracked local(6);
+    auto blob = make_own<Blob>();
+    auto* huge = new std::uint8_t[g_impossible_size];
+    huge[0] = 1;
+    g_reached_after_fault.fetch_add(1);
+    delete[] huge;
+}
+
+ErrorOr<void> impossible_allocation_is_a_task_fault()
+{
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("impossible-new", [] { allocate_the_impossible(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 6);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    SELFTEST_CHECK(g_destroyed == 2);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
 ErrorOr<void> repeated_faults_leak_nothing()
 {
     stack_cache::release_all();
@@ -691,6 +761,8 @@ extern const TestCase kFaultTests[] = {
     {"faults", "divide_error_is_unwound", divide_error_is_unwound},
     {"faults", "breakpoint_is_unwound", breakpoint_is_unwound},
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
+    {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
+    {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
     {"faults", "stack_overflow_in_a_cell_is_unwound", stack_overflow_in_a_cell_is_unwound},
