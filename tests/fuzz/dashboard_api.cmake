@@ -4,17 +4,19 @@
 if(DELOS_CLANGXX)
   set(out ${DELOS_BIN_DIR}/fuzz-dashboard-api)
   set(dashboard ${CMAKE_SOURCE_DIR}/controller/delosd/dashboard)
+  set(common ${CMAKE_SOURCE_DIR}/controller/common)
   set(sources
     ${CMAKE_SOURCE_DIR}/tests/fuzz/dashboard_api_fuzzer.cpp
     ${dashboard}/json_writer.cpp ${dashboard}/query_params.cpp ${dashboard}/fault_buckets.cpp ${dashboard}/dashboard_api.cpp
+    ${common}/symbol_names.cpp
     ${CMAKE_BINARY_DIR}/proto/delos/v1/controller.pb.cc
     ${CMAKE_BINARY_DIR}/proto/delos/v1/channel.pb.cc)
   add_custom_command(OUTPUT ${out}
     COMMAND ${DELOS_CLANGXX} -std=gnu++20 -O1 -g -fsanitize=fuzzer,address,undefined
-            -fno-sanitize-recover=undefined -I${CMAKE_BINARY_DIR}/proto -I${dashboard}
+            -fno-sanitize-recover=undefined -I${CMAKE_BINARY_DIR}/proto -I${dashboard} -I${common}
             ${sources} -o ${out} -lprotobuf -lpthread
     DEPENDS ${sources} ${dashboard}/dashboard_api.h ${dashboard}/fault_buckets.h ${dashboard}/query_params.h
-            ${dashboard}/json_writer.h ${dashboard}/dashboard_data.h delos_proto_grpc
+            ${dashboard}/json_writer.h ${dashboard}/dashboard_data.h ${common}/symbol_names.h delos_proto_grpc
     COMMENT "Building fuzzer fuzz-dashboard-api with clang++"
     VERBATIM)
   add_custom_target(fuzz-dashboard-api ALL DEPENDS ${out})
