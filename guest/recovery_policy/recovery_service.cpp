@@ -256,7 +256,8 @@ void before_cell_change(StringView cell, loader::CellChange change)
     (void)stop_cell_services(cell, change == loader::CellChange::Unload ? kServiceStopWaitNs : 0);
 }
 
-void after_cell_change(StringView cell, loader::CellChange change, std::uint32_t, bool previous_kept)
+// Inside the change (interrupts masked): note_cell_change only takes cell_records' spin lock.
+void cell_change_committed(StringView cell, loader::CellChange change, std::uint32_t, bool previous_kept)
 {
     note_cell_change(cell, change, tsc::nanoseconds_since_boot(), previous_kept);
 }
@@ -265,7 +266,7 @@ void after_cell_change(StringView cell, loader::CellChange change, std::uint32_t
 
 ErrorOr<void> start_recovery_service()
 {
-    loader::cell_manager().set_change_hooks({before_cell_change, after_cell_change});
+    loader::cell_manager().set_change_hooks({before_cell_change, cell_change_committed});
     task::set_fault_recovery_decider(decide);
     task::SpawnOptions options;
     options.priority = task::Priority::High;  // recovery goes before the work it recovers

@@ -557,7 +557,7 @@ ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
 // no call may reach the old version. That holds on one CPU; several vCPUs will need the others
 // stopped here (docs/live-evolution.md, "Limits").
 template <typename Operation>
-ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
+ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation, CellChange change)
 {
     for (int attempt = 1;; ++attempt) {
         TRY(lock());
@@ -568,22 +568,15 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
             {
                 SpinLockGuard masked(m_swap_lock);
                 swapped = operation();
-                // The new versions' tables (the retiring ones keep theirs) before any other task
-                // can run their code: a task the new init started, or a caller through a
-                // re-pointed relocation, may fault in it as soon as interrupts are back.
+                // The new versions' tables (the retiring ones keep theirs), code ranges and
+                // recovery's bookkeeping before any other task can run their code: a task the new
+                // init started, or a caller through a re-pointed relocation, may fault in it as
+                // soon as interrupts are back, and that fault must find the new version known.
                 sync_frame_tables();
+                if (!swapped.is_error())
+                    commit_swap(swapped.value(), change);
             }
             m_direct_entries = false;
-            if (!swapped.is_error()) {
-                // The new versions' code ranges and generations, for the tasks' cell resolver.
-                SpinLockGuard guard(m_directory_lock);
-                for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
-                    link::Region text = cell->region(link::SectionKind::Text);
-                    const cells::CellRecord* record = m_directory.find(cell->name());
-                    if (!record || record->code.address != text.address)
-                        (void)m_directory.commit(cell->name(), cells::CodeRange{text.address, text.size});
-                }
-            }
         }
         bool task_inside = swapped.is_error() && swapped.error().code == ErrorCode::Busy
             && swapped.error().explanation().starts_with("a task is still inside");
@@ -593,18 +586,23 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation)
     }
 }
 
-void CellManager::notify_after(const link::SwapReport& report, CellChange change)
+void CellManager::commit_swap(const link::SwapReport& report, CellChange change)
 {
-    if (!m_hooks.after)
-        return;
-    for (const link::SwappedCell& cell : report.cells) {
-        bool previous_kept = false;
-        if (!lock().is_error()) {
-            previous_kept = m_namespace->has_previous_generation(cell.name.view());
-            unlock();
+    {
+        // The new versions' code ranges and generations, for the tasks' cell resolver.
+        SpinLockGuard guard(m_directory_lock);
+        for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
+            link::Region text = cell->region(link::SectionKind::Text);
+            const cells::CellRecord* record = m_directory.find(cell->name());
+            if (!record || record->code.address != text.address)
+                (void)m_directory.commit(cell->name(), cells::CodeRange{text.address, text.size});
         }
-        m_hooks.after(cell.name.view(), change, cell.new_generation, previous_kept);
     }
+    if (!m_hooks.committed)
+        return;
+    for (const link::SwappedCell& cell : report.cells)
+        m_hooks.committed(cell.name.view(), change, cell.new_generation,
+                          m_namespace->has_previous_generation(cell.name.view()));
 }
 
 ErrorOr<link::SwapReport> CellManager::swap(const Vector<link::SwapPair>& pairs)
@@ -619,27 +617,21 @@ ErrorOr<link::SwapReport> CellManager::swap(const Vector<link::SwapPair>& pairs)
         for (const link::SwapPair& pair : pairs)
             TRY(export_kernel_symbols_for(pair.new_object));
     }
-    auto swapped = run_swap([&] { return m_namespace->swap_cells(pairs, library()); });
-    if (!swapped.is_error())
-        notify_after(swapped.value(), CellChange::Swap);
-    return swapped;
+    return run_swap([&] { return m_namespace->swap_cells(pairs, library()); }, CellChange::Swap);
 }
 
 ErrorOr<link::SwapReport> CellManager::rollback(StringView name)
 {
     if (m_hooks.before)
         m_hooks.before(name, CellChange::Rollback);
-    auto swapped = run_swap([&] { return m_namespace->rollback_cell(name, library()); });
-    if (!swapped.is_error())
-        notify_after(swapped.value(), CellChange::Rollback);
-    return swapped;
+    return run_swap([&] { return m_namespace->rollback_cell(name, library()); }, CellChange::Rollback);
 }
 
 ErrorOr<link::SwapReport> CellManager::reload(StringView name)
 {
     if (m_hooks.before)
         m_hooks.before(name, CellChange::Reload);
-    auto swapped = run_swap([&]() -> ErrorOr<link::SwapReport> {
+    return run_swap([&]() -> ErrorOr<link::SwapReport> {
         const link::LoadedCell* cell = m_namespace->find_cell(name);
         if (!cell)
             return Error::make(ErrorCode::NotFound, "no loaded cell with that name").with_detail(format("no loaded cell is called {}", name));
@@ -649,10 +641,7 @@ ErrorOr<link::SwapReport> CellManager::reload(StringView name)
         // A library member stays a view; a pushed object's kept copy is copied again by the swap
         // (the old copy goes with the retiring cell).
         return m_namespace->swap_cells(Vector<link::SwapPair>{link::SwapPair{name, object.bytes, object.owned.empty(), true}}, library());
-    });
-    if (!swapped.is_error())
-        notify_after(swapped.value(), CellChange::Reload);
-    return swapped;
+    }, CellChange::Reload);
 }
 
 ErrorOr<std::uint32_t> CellManager::quarantine(StringView name)
@@ -666,9 +655,9 @@ ErrorOr<std::uint32_t> CellManager::quarantine(StringView name)
         // Like a swap's re-point: no other task runs cell code while references are rewritten.
         SpinLockGuard masked(m_swap_lock);
         rewritten = m_namespace->quarantine_cell(name, reinterpret_cast<std::uint64_t>(&delos_quarantined_cell_called));
+        if (!rewritten.is_error() && m_hooks.committed)
+            m_hooks.committed(name, CellChange::Quarantine, 0, false);
     }
-    if (!rewritten.is_error() && m_hooks.after)
-        m_hooks.after(name, CellChange::Quarantine, 0, false);
     return rewritten;
 }
 

@@ -61,8 +61,11 @@ const char* cell_change_name(CellChange change);
 struct CellChangeHooks {
     // Before the change, outside the manager's lock (may sleep; must not load or unload cells).
     void (*before)(StringView cell, CellChange change) = nullptr;
-    // After a change that took effect, outside the lock. `previous_kept`: a rollback target exists.
-    void (*after)(StringView cell, CellChange change, std::uint32_t generation, bool previous_kept) = nullptr;
+    // A change took effect: called inside the change, before any task can run the cells' new code
+    // (the manager's lock held, interrupts masked): it must not block, allocate or call the
+    // manager. So fault recovery's rollback window is open before a new version's first call,
+    // which may fault at once. `previous_kept`: a rollback target exists.
+    void (*committed)(StringView cell, CellChange change, std::uint32_t generation, bool previous_kept) = nullptr;
 };
 
 // The routine a quarantined cell's users call instead of its code: ud2, a #UD at a known
@@ -184,8 +187,10 @@ private:
     Vector<CellFrameTable> m_frame_tables;
     // One swap or rollback, retried while a task is inside a cell whose state is handed over.
     template <typename Operation>
-    ErrorOr<link::SwapReport> run_swap(Operation operation);
-    void notify_after(const link::SwapReport& report, CellChange change);
+    ErrorOr<link::SwapReport> run_swap(Operation operation, CellChange change);
+    // Inside run_swap's transaction, after it succeeded: the new code ranges for the tasks' cell
+    // resolver and the `committed` hook, before any task runs the new code.
+    void commit_swap(const link::SwapReport& report, CellChange change);
     CellChangeHooks m_hooks;
 
     KernelSectionMemory m_memory;
