@@ -18,9 +18,9 @@ install(FILES
   guest/lib/core/byte_view.h guest/lib/core/error_or.h guest/lib/core/format.h guest/lib/core/function.h guest/lib/core/hash_map.h
   guest/lib/core/own_ptr.h guest/lib/core/string.h guest/lib/core/string_view.h guest/lib/core/vector.h
   DESTINATION ${DELOS_SDK_INCLUDE_DIR}/lib/core COMPONENT sdk)
-# The cell record (DELOS_CELL) and the kernel's interface to cells.
+# The cell record (DELOS_CELL), the kernel's interface to cells and the cell lock (abi/cell_mutex.h).
 install(FILES guest/linker/cell_info.h DESTINATION ${DELOS_SDK_INCLUDE_DIR}/linker COMPONENT sdk)
-install(FILES guest/abi/cell_kernel_interface.txt DESTINATION ${DELOS_SDK_INCLUDE_DIR}/abi COMPONENT sdk)
+install(FILES guest/abi/cell_kernel_interface.txt guest/abi/cell_mutex.h DESTINATION ${DELOS_SDK_INCLUDE_DIR}/abi COMPONENT sdk)
 # The standard cells' interfaces.
 foreach(cell log kv counter)
   install(FILES cells/${cell}/${cell}.h DESTINATION ${DELOS_SDK_INCLUDE_DIR}/${cell} COMPONENT sdk)

@@ -744,6 +744,59 @@ ErrorOr<void> lock_wait_past_budget_is_unwound_and_event_waits_are_not()
     return {};
 }
 
+Mutex g_kernel_lock_in_a_cycle;
+std::atomic<bool> g_cell_lock_held{false};
+std::atomic<std::uint64_t> g_waits_before_second{0};
+
+// Holding the cell's lock 0: waits until the other task blocks for it, then asks for the kernel
+// lock that task holds. That (kernel, never ended) wait closes the cycle.
+void take_the_kernel_lock_once_the_other_waits()
+{
+    g_cell_lock_held.store(true);
+    while (lock_waits::statistics().waits == g_waits_before_second.load())
+        scheduler::sleep_for(1'000'000);
+    scheduler::sleep_for(5'000'000);  // it is blocked, not only counted
+    MutexGuard guard(g_kernel_lock_in_a_cycle);
+}
+
+// The wait that closes the cycle is a kernel lock's, which is never ended: the victim is the
+// other task, blocked on the cell's lock. It is taken out of the lock's queue, woken and unwound
+// from its wait point; its kernel MutexGuard's destructor releases the kernel lock on the way,
+// so the first task gets it and returns.
+ErrorOr<void> deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter()
+{
+    CellLocks locks = TRY(load_cell_locks());
+    scheduler::sleep_for(1'100'000'000);  // out of the recovery window of the previous faults
+    auto before = lock_waits::statistics();
+    g_cell_lock_held = false;
+    g_waits_before_second = before.waits;
+    SpawnOptions options;
+    options.cell = locks.runaway.cell;
+    auto hold = locks.hold;
+    auto first = SELFTEST_TRY(spawn("cell-then-kernel", [hold] {
+        return hold(0, take_the_kernel_lock_once_the_other_waits);
+    }, options));
+    auto second = SELFTEST_TRY(spawn("kernel-then-cell", [hold] {
+        while (!g_cell_lock_held.load())
+            scheduler::sleep_for(1'000'000);
+        MutexGuard guard(g_kernel_lock_in_a_cycle);
+        return hold(0, return_at_once);
+    }, options));
+    auto a = first.join();
+    auto b = second.join();
+    SELFTEST_CHECK(a.returned() && a.value() == 1);
+    SELFTEST_CHECK(b.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(b.fault().vector == kDeadlockVector);
+    SELFTEST_CHECK(b.fault().error_code == static_cast<std::uint64_t>(LockWaitEnd::Cycle));
+    auto after = lock_waits::statistics();
+    SELFTEST_CHECK(after.cycles == before.cycles + 1);
+    SELFTEST_CHECK(after.raised == before.raised + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(!g_kernel_lock_in_a_cycle.is_locked());
+    SELFTEST_CHECK(locks.is_free(0));
+    SELFTEST_CHECK(locks.runaway.live_guards() == 0);
+    return {};
+}
+
 ErrorOr<void> runaway_cell_unloads()
 {
     if (loader::cell_manager().is_loaded("runaway"))
@@ -773,6 +826,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "deadlock_on_two_cell_locks_unwinds_one_task", deadlock_on_two_cell_locks_unwinds_one_task},
     {"faults", "long_cell_lock_wait_within_budget_is_left_alone", long_cell_lock_wait_within_budget_is_left_alone},
     {"faults", "lock_wait_past_budget_is_unwound_and_event_waits_are_not", lock_wait_past_budget_is_unwound_and_event_waits_are_not},
+    {"faults", "deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter", deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
