@@ -117,33 +117,21 @@ public:
 
     grpc::Status create(const std::string& vm, std::uint32_t memory_mib)
     {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-        v1::CreateVmRequest request;
-        v1::VmSpec* spec = request.mutable_spec();
-        spec->set_name(vm);
-        spec->set_runner(v1::RUNNER_QEMU);
-        spec->set_kernel(kBuild + "/guest/delos.elf");
-        spec->add_modules(kBuild + "/cells/cells.a");
-        spec->set_cmdline("run");
-        spec->set_memory_mib(memory_mib);
-        spec->set_restart(v1::RESTART_NEVER);
-        v1::Vm created;
-        return m_stub->CreateVm(&context, request, &created);
+        v1::VmSpec spec;
+        spec.set_runner(v1::RUNNER_QEMU);
+        spec.set_kernel(kBuild + "/guest/delos.elf");
+        spec.add_modules(kBuild + "/cells/cells.a");
+        spec.set_cmdline("run");
+        spec.set_memory_mib(memory_mib);
+        return create_vm(vm, std::move(spec));
     }
     // A guest someone else started, reached on its channel socket.
     grpc::Status attach(const std::string& vm, const std::string& control_socket)
     {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-        v1::CreateVmRequest request;
-        v1::VmSpec* spec = request.mutable_spec();
-        spec->set_name(vm);
-        spec->set_runner(v1::RUNNER_ATTACH);
-        spec->set_control_socket(control_socket);
-        spec->set_restart(v1::RESTART_NEVER);
-        v1::Vm created;
-        return m_stub->CreateVm(&context, request, &created);
+        v1::VmSpec spec;
+        spec.set_runner(v1::RUNNER_ATTACH);
+        spec.set_control_socket(control_socket);
+        return create_vm(vm, std::move(spec));
     }
     std::vector<v1::Vm> vms()
     {
@@ -197,6 +185,18 @@ public:
     }
 
 private:
+    grpc::Status create_vm(const std::string& vm, v1::VmSpec spec)
+    {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        v1::CreateVmRequest request;
+        *request.mutable_spec() = std::move(spec);
+        request.mutable_spec()->set_name(vm);
+        request.mutable_spec()->set_restart(v1::RESTART_NEVER);
+        v1::Vm created;
+        return m_stub->CreateVm(&context, request, &created);
+    }
+
     std::string m_dir, m_name;
     std::unique_ptr<BackgroundProcess> m_process;
     std::unique_ptr<v1::Controller::Stub> m_stub;
