@@ -577,8 +577,8 @@ int main(int argc, char** argv)
     std::printf("%-44s %12s\n", "  ended", figures.rollback_state.c_str());
     std::printf("\nguests/s: %.2fx the anchor (Firecracker, 5 per core per s), %.2fx bare QEMU; MiB: %.1fx the anchor\n",
                 guests_per_s / anchor_per_s, bare_per_s > 0 ? guests_per_s / bare_per_s : 0.0, idle_at_max.pss_mib / anchor_mib);
-    std::printf("to start 50 guests/s on %u cores a start may take %.3f s of CPU in all; QEMU's own start takes %.3f s\n"
-                "before any guest instruction: the target needs KVM and a lighter VMM (delos-vmm), see docs/fleet.md\n",
+    std::printf("to start 50 guests/s on %u cores a start may take %.3f s of CPU in all; qemu -version alone takes %.3f s\n"
+                "(exec and linking, before any guest work): the target needs KVM and a lighter VMM (delos-vmm), see docs/fleet.md\n",
                 cores, cores / 50.0, exec_cpu_s);
     return 0;
 }
