@@ -8,13 +8,22 @@
 //     and resident set size, after the guests settle;
 //   - max guests at once: batches of 10 until --max-guests (100) run, stopping early when
 //     MemAvailable falls under 2 GiB or a batch does not come up within 120 s;
+//   - where a start's CPU goes: each guest's QEMU CPU time when it is up, and what `qemu -version`
+//     alone costs (exec and dynamic linking): with one process per guest, cores / CPU per start is
+//     the most guests per second this machine can start however they are scheduled;
+//   - the snapshot-clone experiment (snapshot_clones.h): the same burst as clones of one booted
+//     guest, attached to a delosd that pushes and loads a cell into each (they must work), their
+//     start rate, CPU and PSS;
 //   - a rollout of rollout_probe 2.0.0 (a 64 KiB object) to 9 guests (3 delosds x 3) under load;
 //   - a rollout of rollout_probe 2.1.0 (faults when called) stopped at its canary: from the first
 //     fault report stored by the canary's delosd to every swapped guest rolled back.
 // Anchor (not measured here): Firecracker starts 5 microVMs per core per second with <= 5 MiB of
 // overhead each. Targets: >= 50 guests/s, <= 16 MiB per idle guest, 100 guests, rollback <= 1 s.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +45,7 @@
 #include "child_process.h"
 #include "controller_connection.h"
 #include "delos/v1/controller.grpc.pb.h"
+#include "snapshot_clones.h"
 
 using namespace delos;
 using namespace delos::test;
@@ -107,19 +117,21 @@ public:
 
     grpc::Status create(const std::string& vm, std::uint32_t memory_mib)
     {
-        grpc::ClientContext context;
-        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-        v1::CreateVmRequest request;
-        v1::VmSpec* spec = request.mutable_spec();
-        spec->set_name(vm);
-        spec->set_runner(v1::RUNNER_QEMU);
-        spec->set_kernel(kBuild + "/guest/delos.elf");
-        spec->add_modules(kBuild + "/cells/cells.a");
-        spec->set_cmdline("run");
-        spec->set_memory_mib(memory_mib);
-        spec->set_restart(v1::RESTART_NEVER);
-        v1::Vm created;
-        return m_stub->CreateVm(&context, request, &created);
+        v1::VmSpec spec;
+        spec.set_runner(v1::RUNNER_QEMU);
+        spec.set_kernel(kBuild + "/guest/delos.elf");
+        spec.add_modules(kBuild + "/cells/cells.a");
+        spec.set_cmdline("run");
+        spec.set_memory_mib(memory_mib);
+        return create_vm(vm, std::move(spec));
+    }
+    // A guest someone else started, reached on its channel socket.
+    grpc::Status attach(const std::string& vm, const std::string& control_socket)
+    {
+        v1::VmSpec spec;
+        spec.set_runner(v1::RUNNER_ATTACH);
+        spec.set_control_socket(control_socket);
+        return create_vm(vm, std::move(spec));
     }
     std::vector<v1::Vm> vms()
     {
@@ -173,6 +185,18 @@ public:
     }
 
 private:
+    grpc::Status create_vm(const std::string& vm, v1::VmSpec spec)
+    {
+        grpc::ClientContext context;
+        context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+        v1::CreateVmRequest request;
+        *request.mutable_spec() = std::move(spec);
+        request.mutable_spec()->set_name(vm);
+        request.mutable_spec()->set_restart(v1::RESTART_NEVER);
+        v1::Vm created;
+        return m_stub->CreateVm(&context, request, &created);
+    }
+
     std::string m_dir, m_name;
     std::unique_ptr<BackgroundProcess> m_process;
     std::unique_ptr<v1::Controller::Stub> m_stub;
@@ -182,15 +206,15 @@ struct Memory {
     double pss_mib = 0, rss_mib = 0;
 };
 
-Memory guest_memory(Host& host)
+Memory process_memory(const std::vector<int>& pids)
 {
     Memory total;
     int counted = 0;
-    for (const v1::Vm& vm : host.vms()) {
-        if (vm.pid() <= 0)
+    for (int pid : pids) {
+        if (pid <= 0)
             continue;
-        total.pss_mib += static_cast<double>(proc_kib(vm.pid(), "smaps_rollup", "Pss:")) / 1024.0;
-        total.rss_mib += static_cast<double>(proc_kib(vm.pid(), "status", "VmRSS:")) / 1024.0;
+        total.pss_mib += static_cast<double>(proc_kib(pid, "smaps_rollup", "Pss:")) / 1024.0;
+        total.rss_mib += static_cast<double>(proc_kib(pid, "status", "VmRSS:")) / 1024.0;
         ++counted;
     }
     if (counted) {
@@ -198,6 +222,73 @@ Memory guest_memory(Host& host)
         total.rss_mib /= counted;
     }
     return total;
+}
+
+Memory guest_memory(Host& host)
+{
+    std::vector<int> pids;
+    for (const v1::Vm& vm : host.vms())
+        pids.push_back(vm.pid());
+    return process_memory(pids);
+}
+
+// CPU seconds one `qemu-system-x86_64 -version` takes: exec, dynamic linking, QEMU's constructors.
+double qemu_exec_cpu_s()
+{
+    constexpr int kRuns = 5;
+    rusage before{}, after{};
+    ::getrusage(RUSAGE_CHILDREN, &before);
+    for (int i = 0; i < kRuns; ++i) {
+        BackgroundProcess version({"qemu-system-x86_64", "-version"});
+        version.wait_for_exit(std::chrono::seconds(30));
+    }
+    ::getrusage(RUSAGE_CHILDREN, &after);
+    auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6; };
+    return (seconds(after.ru_utime) + seconds(after.ru_stime) - seconds(before.ru_utime) - seconds(before.ru_stime)) / kRuns;
+}
+
+struct CloneFigures {
+    bench::CloneRun run;
+    int working = 0;  // attached to delosd, a cell pushed and loaded
+    Memory memory;             // idle, as the booted guests are measured
+    Memory memory_after_push;  // idle again after the push (the cell's code translated, its pages written)
+    std::string error;
+};
+
+// The snapshot-clone experiment: `count` clones at once, each attached to a delosd that pushes
+// and loads hello into it, then their memory once idle.
+CloneFigures snapshot_clone_figures(const std::string& dir, int count, std::uint32_t memory_mib)
+{
+    CloneFigures figures;
+    figures.run = bench::start_snapshot_clones(dir + "/clones", count, memory_mib, kBuild + "/guest/delos.elf",
+                                               kBuild + "/cells/cells.a");
+    if (!figures.run.ok) {
+        figures.error = figures.run.error;
+    } else {
+        Host host(dir, "cloned", "");
+        for (int i = 0; i < count; ++i)
+            host.attach("k" + std::to_string(i), figures.run.control_sockets[static_cast<std::size_t>(i)]);
+        wait_until([&] { return host.running() == count; }, std::chrono::seconds(60));
+        std::this_thread::sleep_for(std::chrono::seconds(3));  // idle
+        figures.memory = process_memory(figures.run.pids);
+        for (int i = 0; i < count; ++i) {
+            grpc::Status pushed = host.push_load("k" + std::to_string(i), "hello", kBuild + "/cells/hello.o");
+            if (pushed.ok())
+                ++figures.working;
+            else
+                figures.error = "k" + std::to_string(i) + ": " + pushed.error_message();
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(3));
+        figures.memory_after_push = process_memory(figures.run.pids);
+        host.remove_all();  // attached guests are only forgotten
+    }
+    for (int pid : figures.run.pids)
+        if (pid > 0)
+            ::kill(pid, SIGKILL);
+    for (int pid : figures.run.pids)
+        if (pid > 0)
+            ::waitpid(pid, nullptr, 0);
+    return figures;
 }
 
 // The baseline: the same guests as bare QEMU processes (the argv delosd uses, with a socket no one
@@ -312,7 +403,7 @@ int main(int argc, char** argv)
     };
 
     // 1. Start rate and idle memory, one delosd.
-    double guests_per_s = -1, bare_per_s = -1;
+    double guests_per_s = -1, bare_per_s = -1, cpu_s_per_start = -1;
     int bare_not_ready = 0;
     Memory idle, idle_at_max;  // with the first burst running, and with the most guests running
     int max_guests_running = 0;
@@ -341,6 +432,15 @@ int main(int argc, char** argv)
         }, std::chrono::seconds(180));
         if (up > 0)
             guests_per_s = up / last_up;
+        {
+            double total = 0;
+            int counted = 0;
+            for (const v1::Vm& vm : host.vms())
+                if (vm.pid() > 0 && vm.state() == v1::VM_STATE_RUNNING)
+                    if (double cpu = bench::process_cpu_s(vm.pid()); cpu >= 0)
+                        total += cpu, ++counted;
+            cpu_s_per_start = counted ? total / counted : -1;
+        }
         std::this_thread::sleep_for(std::chrono::seconds(3));  // idle: boot work done
         idle = guest_memory(host);
 
@@ -383,6 +483,12 @@ int main(int argc, char** argv)
     }
     progress("baseline: " + std::to_string(burst) + " bare QEMU processes at once");
     bare_per_s = bare_qemu_guests_per_s(dir, burst, memory_mib, &bare_not_ready);
+    progress("where a start's CPU goes: qemu -version alone");
+    const double exec_cpu_s = qemu_exec_cpu_s();
+    progress("experiment: " + std::to_string(burst) + " clones of one booted guest (snapshot), attached to a delosd");
+    CloneFigures clones = snapshot_clone_figures(dir, burst, memory_mib);
+    if (!clones.error.empty())
+        std::fprintf(stderr, "delos-bench-fleet: snapshot clones: %s\n", clones.error.c_str());
 
     // 2. Rollouts over three delosds x three guests.
     RolloutFigures figures;
@@ -432,11 +538,15 @@ int main(int argc, char** argv)
                     "\"anchor_firecracker_guests_per_s\":%.1f,\"mib_per_idle_guest\":%.1f,\"rss_mib_per_idle_guest\":%.1f,"
                     "\"mib_per_idle_guest_at_burst\":%.1f,\"anchor_firecracker_mib_per_guest\":%.1f,\"max_guests\":%d,\"max_guests_asked\":%d,\"max_guests_stop\":\"%s\",\"guests_failed\":%d,"
                     "\"rollout_s\":%.3f,\"rollout_object_bytes\":%llu,\"rollout_state\":\"%s\",\"rollback_s\":%.3f,"
-                    "\"fault_report_s\":%.3f,\"rollback_state\":\"%s\"}\n",
+                    "\"fault_report_s\":%.3f,\"rollback_state\":\"%s\",\"cpu_s_per_start\":%.3f,\"qemu_exec_cpu_s\":%.3f,"
+                    "\"start_ceiling_per_s\":%.1f,\"clone_guests_per_s\":%.2f,\"clone_cpu_s\":%.3f,\"clone_mib_per_idle_guest\":%.1f,"
+                    "\"clone_rss_mib_per_idle_guest\":%.1f,\"clone_mib_after_push\":%.1f,\"clones_working\":%d,\"clones\":%d,\"clone_template_s\":%.2f}\n",
                     runner.c_str(), cores, memory_mib, guests_per_s, bare_per_s, bare_not_ready, anchor_per_s, idle_at_max.pss_mib, idle_at_max.rss_mib, idle.pss_mib, anchor_mib,
                     max_guests_running, max_guests, max_stop.c_str(), guests_failed, figures.rollout_s,
                     static_cast<unsigned long long>(figures.object_bytes), figures.rollout_state.c_str(), figures.rollback_s,
-                    figures.report_s, figures.rollback_state.c_str());
+                    figures.report_s, figures.rollback_state.c_str(), cpu_s_per_start, exec_cpu_s,
+                    cpu_s_per_start > 0 ? cores / cpu_s_per_start : -1.0, clones.run.clones_per_s, clones.run.cpu_s_per_clone,
+                    clones.memory.pss_mib, clones.memory.rss_mib, clones.memory_after_push.pss_mib, clones.working, burst, clones.run.template_s);
         return 0;
     }
     std::printf("delos-bench-fleet: runner %s (QEMU -M microvm, %u MiB guests), %u cores\n\n", runner.c_str(), memory_mib, cores);
@@ -444,9 +554,18 @@ int main(int argc, char** argv)
     std::printf("%-44s %12.2f %14s %12s\n", "guests started per second (through delosd)", guests_per_s,
                 ("fc " + std::to_string(static_cast<int>(anchor_per_s))).c_str(), ">= 50");
     std::printf("%-44s %12.2f %14s %12s\n", "  baseline: bare QEMU processes per second", bare_per_s, "", "");
+    std::printf("%-44s %12.3f\n", "  CPU s per start (its QEMU, when up)", cpu_s_per_start);
+    std::printf("%-44s %12.3f\n", "    of which qemu -version alone", exec_cpu_s);
+    std::printf("%-44s %12.1f %14s %12s\n", "  ceiling: cores / CPU per start, per s", cpu_s_per_start > 0 ? cores / cpu_s_per_start : -1.0, "", ">= 50");
     std::printf("%-44s %12.1f %14s %12s\n", "MiB per idle guest (PSS of its QEMU, max run)", idle_at_max.pss_mib, "fc <= 5", "<= 16");
     std::printf("%-44s %12.1f %14s %12s\n", "  RSS of its QEMU, MiB", idle_at_max.rss_mib, "", "");
     std::printf("%-44s %12.1f %14s %12s\n", "  PSS with only the first burst running", idle.pss_mib, "", "");
+    std::printf("%-44s %12.2f %14s\n", "experiment: snapshot clones started per s", clones.run.clones_per_s, "(not adopted)");
+    std::printf("%-44s %12.3f\n", "  CPU s per clone (exec to running)", clones.run.cpu_s_per_clone);
+    std::printf("%-44s %12.1f %14s %12s\n", "  MiB per idle clone (PSS)", clones.memory.pss_mib, "", "<= 16");
+    std::printf("%-44s %9d/%-2d\n", "  clones that took a pushed cell", clones.working, burst);
+    std::printf("%-44s %12.1f\n", "  MiB per clone after that push (PSS)", clones.memory_after_push.pss_mib);
+    std::printf("%-44s %12.2f\n", "  template: boot, pause, save, s", clones.run.template_s);
     std::printf("%-44s %12d %14s %12s\n", "max guests running at once", max_guests_running, "", "100");
     std::printf("%-44s %12s\n", "  stopped because", max_stop.c_str());
     std::printf("%-44s %12d %s\n", "  guests that did not run (all attempts)", guests_failed, failed_detail.c_str());
@@ -458,5 +577,8 @@ int main(int argc, char** argv)
     std::printf("%-44s %12s\n", "  ended", figures.rollback_state.c_str());
     std::printf("\nguests/s: %.2fx the anchor (Firecracker, 5 per core per s), %.2fx bare QEMU; MiB: %.1fx the anchor\n",
                 guests_per_s / anchor_per_s, bare_per_s > 0 ? guests_per_s / bare_per_s : 0.0, idle_at_max.pss_mib / anchor_mib);
+    std::printf("to start 50 guests/s on %u cores a start may take %.3f s of CPU in all; qemu -version alone takes %.3f s\n"
+                "(exec and linking, before any guest work): the target needs KVM and a lighter VMM (delos-vmm), see docs/fleet.md\n",
+                cores, cores / 50.0, exec_cpu_s);
     return 0;
 }

@@ -17,6 +17,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "output.h"
 #include "symbol_names.h"
+#include "tables.h"
 
 namespace delos::ctl {
 
@@ -88,18 +89,12 @@ std::string read_file(const std::string& path)
 }
 
 std::string runner_word(v1::Runner runner) { return enum_word(v1::Runner_Name(runner), "RUNNER_"); }
-// Discovered libvirt domains show as "libvirt" (they are attached to their channel's socket).
-std::string runner_word(const v1::VmSpec& spec) { return spec.libvirt_domain().empty() ? runner_word(spec.runner()) : "libvirt"; }
-
 void print_vms(const std::vector<v1::Vm>& vms)
 {
-    std::vector<std::vector<std::string>> rows;
-    for (const v1::Vm& vm : vms) {
-        rows.push_back({vm.spec().name(), enum_word(v1::VmState_Name(vm.state()), "VM_STATE_"), runner_word(vm.spec()),
-                        std::to_string(vm.boot_id()), vm.pid() ? std::to_string(vm.pid()) : "-", std::to_string(vm.restarts()),
-                        std::to_string(vm.faults()), vm.kernel_version().empty() ? "-" : vm.kernel_version()});
-    }
-    print_table({"NAME", "STATE", "RUNNER", "BOOT", "PID", "RESTARTS", "FAULTS", "GUEST"}, rows);
+    HostTable table(kVmTable, false);
+    for (const v1::Vm& vm : vms)
+        table.add("", vm_row(vm));
+    table.print();
 }
 
 // One line per event; an exit also shows the end of the runner's report, indented.
@@ -389,15 +384,10 @@ int cells(const Global& global, const std::string& vm, bool history)
         std::printf("%s\n", to_json(response).c_str());
         return kOk;
     }
-    std::vector<std::vector<std::string>> rows;
-    for (const v1::CellInfo& cell : response.cells()) {
-        std::string deps;
-        for (const std::string& dep : cell.dependencies())
-            deps += (deps.empty() ? "" : ",") + dep;
-        rows.push_back({cell.name(), cell.version(), enum_word(v1::CellState_Name(cell.state()), "CELL_STATE_"),
-                        std::to_string(cell.generation()), format_bytes(cell.object_bytes()), deps.empty() ? "-" : deps});
-    }
-    print_table({"CELL", "VERSION", "STATE", "GEN", "SIZE", "DEPENDS ON"}, rows);
+    HostTable table(kCellTable, false);
+    for (const v1::CellInfo& cell : response.cells())
+        table.add("", cell_row(vm, cell));
+    table.print();
     return kOk;
 }
 
@@ -451,16 +441,10 @@ int faults(const Global& global, const FaultOptions& options)
                 print_one(record);
             return kOk;
         }
-        std::vector<std::vector<std::string>> rows;
-        for (const auto& record : all) {
-            const auto& report = record.report();
-            std::string where = controller::short_symbol_and_offset(report.symbol(), report.symbol_offset());
-            rows.push_back({std::to_string(record.sequence()), format_time(record.received_unix_ms()), record.vm(),
-                            report.cell_name() + "@" + report.cell_version(),
-                            enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_"), where,
-                            enum_word(v1::RecoveryAction_Name(report.action()), "RECOVERY_ACTION_")});
-        }
-        print_table({"SEQ", "TIME", "VM", "CELL", "KIND", "WHERE", "RECOVERY"}, rows);
+        HostTable table(kFaultTable, false);
+        for (const auto& record : all)
+            table.add("", fault_row(record));
+        table.print();
         return kOk;
     }
     // --follow: a watch that survives delosd restarts, resuming after the last fault printed.

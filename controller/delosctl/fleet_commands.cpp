@@ -22,7 +22,7 @@
 #include "delos/v1/controller.grpc.pb.h"
 #include "fleet_file.h"
 #include "output.h"
-#include "symbol_names.h"
+#include "tables.h"
 
 namespace delos::ctl {
 
@@ -120,8 +120,6 @@ std::string json_host_line(const HostAnswer& answer, const std::string& field, c
     return "{\"host\":" + quoted(answer.host) + ",\"reachable\":true,\"" + field + "\":" + json + "}";
 }
 
-std::string state_word(v1::VmState state) { return enum_word(v1::VmState_Name(state), "VM_STATE_"); }
-
 } // namespace
 
 int fleet_vm_list(const Global& global)
@@ -137,20 +135,16 @@ int fleet_vm_list(const Global& global)
             std::printf("%s\n", json_host_line(answer, "vms", to_json(response)).c_str());
         return report_unreachable(global, answers);
     }
-    std::vector<std::vector<std::string>> rows;
+    HostTable table(kVmTable, true);
     for (const auto& [answer, response] : answers) {
         if (!answer.status.ok()) {
-            rows.push_back({answer.host, "-", "unreachable", "-", "-", "-", "-", unreachable_text(answer.status)});
+            table.add_missing(answer.host, "unreachable", unreachable_text(answer.status));
             continue;
         }
-        for (const v1::Vm& vm : response.vms()) {
-            std::string runner = vm.spec().libvirt_domain().empty() ? enum_word(v1::Runner_Name(vm.spec().runner()), "RUNNER_") : "libvirt";
-            rows.push_back({answer.host, vm.spec().name(), state_word(vm.state()), runner, std::to_string(vm.boot_id()),
-                            std::to_string(vm.restarts()), std::to_string(vm.faults()),
-                            vm.kernel_version().empty() ? "-" : vm.kernel_version()});
-        }
+        for (const v1::Vm& vm : response.vms())
+            table.add(answer.host, vm_row(vm));
     }
-    print_table({"HOST", "NAME", "STATE", "RUNNER", "BOOT", "RESTARTS", "FAULTS", "GUEST"}, rows);
+    table.print();
     return report_unreachable(global, answers);
 }
 
@@ -211,24 +205,22 @@ int fleet_cells(const Global& global, const std::string& only_vm)
         }
         return report_unreachable(global, answers);
     }
-    std::vector<std::vector<std::string>> rows;
+    HostTable table(kCellTable, true);
     for (const auto& [answer, list] : answers) {
         if (!answer.status.ok()) {
-            rows.push_back({answer.host, "-", "-", "-", "unreachable", "-", unreachable_text(answer.status)});
+            table.add_missing(answer.host, "unreachable", unreachable_text(answer.status));
             continue;
         }
         for (const VmCells& entry : list) {
             if (!entry.status.ok()) {
-                rows.push_back({answer.host, entry.vm, "-", "-", "unavailable", "-", unreachable_text(entry.status)});
+                table.add_missing(answer.host, "unavailable", unreachable_text(entry.status), entry.vm);
                 continue;
             }
             for (const v1::CellInfo& cell : entry.cells.cells())
-                rows.push_back({answer.host, entry.vm, cell.name(), cell.version(),
-                                enum_word(v1::CellState_Name(cell.state()), "CELL_STATE_"), std::to_string(cell.generation()),
-                                format_bytes(cell.object_bytes())});
+                table.add(answer.host, cell_row(entry.vm, cell));
         }
     }
-    print_table({"HOST", "VM", "CELL", "VERSION", "STATE", "GEN", "SIZE"}, rows);
+    table.print();
     return report_unreachable(global, answers);
 }
 
@@ -338,19 +330,13 @@ int fleet_faults(const Global& global, const FaultOptions& options, const v1::Fa
             std::printf("[%s] %s\n", row.host.c_str(), crash_report(*row.record).c_str());
         return report_unreachable(global, answers);
     }
-    std::vector<std::vector<std::string>> rows;
-    for (const Row& row : merged) {
-        const auto& report = row.record->report();
-        std::string where = controller::short_symbol_and_offset(report.symbol(), report.symbol_offset());
-        rows.push_back({row.host, std::to_string(row.record->sequence()), format_time(row.record->received_unix_ms()),
-                        row.record->vm(), report.cell_name() + "@" + report.cell_version(),
-                        enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_"), where,
-                        enum_word(v1::RecoveryAction_Name(report.action()), "RECOVERY_ACTION_")});
-    }
+    HostTable table(kFaultTable, true);
+    for (const Row& row : merged)
+        table.add(row.host, fault_row(*row.record));
     for (const auto& [answer, records] : answers)
         if (!answer.status.ok())
-            rows.push_back({answer.host, "-", "-", "-", "-", "unreachable", unreachable_text(answer.status), "-"});
-    print_table({"HOST", "SEQ", "TIME", "VM", "CELL", "KIND", "WHERE", "RECOVERY"}, rows);
+            table.add_missing(answer.host, "unreachable", unreachable_text(answer.status));
+    table.print();
     return report_unreachable(global, answers);
 }
 

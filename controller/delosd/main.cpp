@@ -73,7 +73,7 @@ int main(int argc, char** argv)
     unsigned libvirt_poll_ms = 2000;
     std::string libvirt_domains = "*";
     std::string fleet_file, fleet_name;
-    std::string dashboard_address, dashboard_fleet, host_name = default_host_name();
+    std::string dashboard_address;
     app.set_version_flag("--version", "delosd " DELOS_VERSION);
     app.set_config("--config", "", "read options from this file (TOML: state-dir = \"...\")");
     app.add_option("--state-dir", state_dir, "where the SQLite store, VM sockets and logs live")->capture_default_str();
@@ -101,14 +101,15 @@ int main(int argc, char** argv)
         ->check(CLI::Range(100u, 3600000u));
     app.add_option("--libvirt-domains", libvirt_domains, "discover only domains whose name matches this glob")
         ->capture_default_str();
-    app.add_option("--fleet", fleet_file, "coordinate rollouts over the delosds of this fleet file (docs/fleet.md)");
-    app.add_option("--fleet-name", fleet_name, "this delosd's host name in the fleet file (default: the file's coordinator)");
-    auto* dashboard_option = app.add_option("--dashboard", dashboard_address,
-                                            "serve the fault dashboard (page and JSON API) on HOST:PORT");
-    app.add_option("--dashboard-fleet", dashboard_fleet, "fleet file: the dashboard also shows these delosds")
-        ->needs(dashboard_option);
-    app.add_option("--host-name", host_name, "this delosd's name in its fleet (default: the machine's host name)")
-        ->capture_default_str();
+    app.add_option("--fleet", fleet_file, "this delosd's fleet file (docs/fleet.md): the dashboard shows its hosts and "
+                                          "rollouts are coordinated over them");
+    app.add_option("--fleet-name", fleet_name, "this delosd's host name in its fleet (default: the machine's host name, "
+                                               "or the fleet file's coordinator when the file does not name this machine)");
+    app.add_option("--dashboard", dashboard_address, "serve the fault dashboard (page and JSON API) on HOST:PORT");
+    // The dashboard's own fleet options before it read --fleet: refused with what to use instead.
+    std::string retired_dashboard_fleet, retired_host_name;
+    app.add_option("--dashboard-fleet", retired_dashboard_fleet, "")->group("");
+    app.add_option("--host-name", retired_host_name, "")->group("");
     app.add_option("--log-level", log_level, "debug, info, warn or error")
         ->capture_default_str()
         ->check(CLI::IsMember({"debug", "info", "warn", "error"}));
@@ -117,6 +118,14 @@ int main(int argc, char** argv)
     } catch (const CLI::ParseError& error) {
         int code = app.exit(error);
         return code == 0 ? 0 : 2;
+    }
+    if (!retired_dashboard_fleet.empty() || !retired_host_name.empty()) {
+        std::fprintf(stderr, "delosd: %s\n",
+                     !retired_dashboard_fleet.empty()
+                         ? "--dashboard-fleet is gone: give the fleet file with --fleet FILE (the dashboard and the "
+                           "rollout coordinator share it; docs/fleet.md)"
+                         : "--host-name is gone: give this delosd's name in its fleet with --fleet-name NAME");
+        return 2;
     }
     set_log_level(log_level);
     if (listen.empty()) {
@@ -140,9 +149,6 @@ int main(int argc, char** argv)
             auto ports = daemon_metrics.listening_ports();
             log_line("info", "metrics listening", {{"address", metrics}, {"port", ports.empty() ? "?" : std::to_string(ports[0])}});
         }
-        std::vector<dashboard::FleetPeer> fleet_peers;
-        if (!dashboard_fleet.empty())
-            fleet_peers = dashboard::read_fleet_file(dashboard_fleet);
         CoreSettings settings;
         settings.runner.state_dir = std::filesystem::absolute(state_dir).string();
         settings.runner.vmm_path = vmm;
@@ -155,12 +161,16 @@ int main(int argc, char** argv)
         CoordinatorSettings coordination;
         coordination.state_dir = settings.runner.state_dir;
         coordination.metrics = &daemon_metrics.registry();
+        // One fleet for the rollout coordinator and the dashboard; this delosd is one of its hosts.
+        std::string self_name = fleet_name.empty() ? default_host_name() : fleet_name;
         if (!fleet_file.empty()) {
             coordination.fleet = load_fleet_file(fleet_file);
-            coordination.self_name = fleet_name.empty() ? fleet_coordinator(coordination.fleet).name() : fleet_name;
-            if (!find_fleet_host(coordination.fleet, coordination.self_name))
-                throw std::runtime_error("--fleet-name " + coordination.self_name + " is not a host of " + fleet_file);
+            if (fleet_name.empty() && !find_fleet_host(coordination.fleet, self_name))
+                self_name = fleet_coordinator(coordination.fleet).name();
+            if (!find_fleet_host(coordination.fleet, self_name))
+                throw std::runtime_error("--fleet-name " + self_name + " is not a host of " + fleet_file);
         }
+        coordination.self_name = self_name;
         RolloutCoordinator rollouts(coordination);
         ControllerService service(core, rollouts);
         std::unique_ptr<LibvirtDiscovery> discovery;
@@ -213,14 +223,14 @@ int main(int argc, char** argv)
         std::unique_ptr<dashboard::Fleet> fleet;
         std::unique_ptr<dashboard::DashboardServer> dashboard_server;
         if (!dashboard_address.empty()) {
-            fleet = std::make_unique<dashboard::Fleet>(host_name, server->InProcessChannel(grpc::ChannelArguments()),
-                                                       fleet_peers);
+            fleet = std::make_unique<dashboard::Fleet>(self_name, server->InProcessChannel(grpc::ChannelArguments()),
+                                                       coordination.fleet);
             dashboard_server = std::make_unique<dashboard::DashboardServer>(dashboard_address, *fleet);
             auto ports = dashboard_server->listening_ports();
             log_line("info", "dashboard listening", {{"address", dashboard_address},
                                                      {"port", ports.empty() ? "?" : std::to_string(ports[0])},
-                                                     {"host_name", host_name},
-                                                     {"fleet_hosts", std::to_string(fleet_peers.size())}});
+                                                     {"fleet_name", self_name},
+                                                     {"fleet_hosts", std::to_string(coordination.fleet.hosts_size())}});
         }
         server->GetHealthCheckService()->SetServingStatus(true);
         server->GetHealthCheckService()->SetServingStatus("delos.v1.Controller", true);

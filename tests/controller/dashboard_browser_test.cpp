@@ -49,7 +49,7 @@ protected:
     }
 
     TempDir dir;
-    Delosd delosd{dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--host-name", "testhost"}};
+    Delosd delosd{dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet-name", "testhost"}};
     HeadlessChromium browser;
     std::string guest, url;
     int port = 0;

@@ -43,7 +43,7 @@ TEST(Dashboard, ThousandsOfStoredFaultsAreGroupedAndPagedServerSide)
 {
     TempDir dir;
     store_faults(dir / "state");
-    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--host-name", "alpha"});
+    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet-name", "alpha"});
     ASSERT_TRUE(delosd.start()) << delosd.log();
     int port = dashboard_port(delosd);
     ASSERT_GT(port, 0) << delosd.log();
@@ -151,7 +151,7 @@ TEST(Dashboard, ServesThePageAndRefusesWhatItDoesNotServe)
 TEST(Dashboard, ALiveFaultIsAnnouncedAndLandsInItsBucket)
 {
     TempDir dir;
-    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--host-name", "alpha"});
+    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet-name", "alpha"});
     ASSERT_TRUE(delosd.start()) << delosd.log();
     int port = dashboard_port(delosd);
     ScriptedGuest guest(dir / "g.sock");
@@ -201,7 +201,7 @@ TEST(DashboardFleet, ShowsEveryHostAndMarksTheUnreachableOnes)
         {"name": "beta", "address": "tcp:127.0.0.1:)" + std::to_string(beta_port) + R"("},
         {"name": "gamma", "address": "tcp:127.0.0.1:1"}],
       "tls": {"ca": "ca.pem", "cert": "client.pem", "key": "client.key"}})");
-    Delosd alpha(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--host-name", "alpha", "--dashboard-fleet",
+    Delosd alpha(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet-name", "alpha", "--fleet",
                               dir / "fleet.json"});
     ASSERT_TRUE(alpha.start()) << alpha.log();
     int port = dashboard_port(alpha);
@@ -253,15 +253,39 @@ TEST(DashboardFleet, ABadFleetFileStopsDelosdWithTheReason)
 {
     TempDir dir;
     write_file(dir / "fleet.json", R"({"hosts": [{"name": "b", "address": "tcp:127.0.0.1:9"}]})");
-    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--dashboard-fleet", dir / "fleet.json"});
+    Delosd delosd(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet", dir / "fleet.json"});
     EXPECT_FALSE(delosd.start());
-    EXPECT_NE(delosd.log().find("needs tls.ca, tls.cert and tls.key"), std::string::npos) << delosd.log();
+    EXPECT_NE(delosd.log().find("give tls.ca, tls.cert and tls.key"), std::string::npos) << delosd.log();
     write_file(dir / "fleet.json", R"({"hosts": [{"name": "B!", "address": "unix:/x"}]})");
     EXPECT_FALSE(delosd.start());
-    EXPECT_NE(delosd.log().find("name must match"), std::string::npos) << delosd.log();
+    EXPECT_NE(delosd.log().find("is not [a-z0-9][a-z0-9_-]{0,62}"), std::string::npos) << delosd.log();
+    write_file(dir / "fleet.json", R"({"hosts": [{"name": "b", "address": "unix:/x", "tsl_server_name": "b"}]})");
+    EXPECT_FALSE(delosd.start());
+    EXPECT_NE(delosd.log().find("tsl_server_name"), std::string::npos) << "a typo is refused, not ignored: " << delosd.log();
+    write_file(dir / "fleet.json", R"({"hosts": [{"name": "b", "address": "unix:/x"}]})");
+    Delosd stranger(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--fleet", dir / "fleet.json",
+                                 "--fleet-name", "zeta"});
+    EXPECT_FALSE(stranger.start());
+    EXPECT_NE(stranger.log().find("--fleet-name zeta is not a host of"), std::string::npos) << stranger.log();
     write_file(dir / "fleet.json", "not json");
     EXPECT_FALSE(delosd.start());
-    EXPECT_NE(delosd.log().find("not a JSON object"), std::string::npos) << delosd.log();
+    EXPECT_NE(delosd.log().find("not a fleet file"), std::string::npos) << delosd.log();
+}
+
+// The dashboard once had its own fleet options; they are refused with the ones to use instead.
+TEST(DashboardFleet, TheDashboardsOldFleetOptionsSayWhatToUse)
+{
+    TempDir dir;
+    write_file(dir / "fleet.json", R"({"hosts": [{"name": "a", "address": "unix:/x"}]})");
+    Delosd old_fleet(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--dashboard-fleet", dir / "fleet.json"});
+    EXPECT_FALSE(old_fleet.start());
+    EXPECT_NE(old_fleet.log().find("--dashboard-fleet is gone: give the fleet file with --fleet FILE"), std::string::npos)
+        << old_fleet.log();
+    Delosd old_name(dir.path(), {"--allow-unsigned", "--dashboard", "127.0.0.1:0", "--host-name", "a"});
+    EXPECT_FALSE(old_name.start());
+    EXPECT_NE(old_name.log().find("--host-name is gone: give this delosd's name in its fleet with --fleet-name NAME"),
+              std::string::npos)
+        << old_name.log();
 }
 
 } // namespace

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "json_writer.h"
@@ -28,10 +29,10 @@ std::string frame_text(const BucketKey& key)
 // A C++ symbol as people read it ("ns::f(int) [clone .constprop.0]"); others unchanged.
 std::string demangle(const std::string& symbol) { return controller::demangled_symbol(symbol); }
 
+// A bucket's fields, inside an object the caller opened.
 void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max_guests)
 {
-    json.begin_object()
-        .field("id", bucket.id)
+    json.field("id", bucket.id)
         .field("cell", bucket.key.cell)
         .field("version", bucket.key.version)
         .field("symbol", bucket.key.symbol)
@@ -57,10 +58,39 @@ void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max
             .field("faults", bucket.guests[i].faults)
             .end_object();
     json.end_array();
-    json.end_object();
 }
 
 HttpResponse ok(JsonWriter& json) { return {200, "application/json", json.take()}; }
+
+// No cursor: the endpoint answers all its rows at once.
+constexpr std::string_view kNoCursor;
+
+// Every list endpoint answers one shape: its own fields (`head`), the cursor to its next page
+// under `cursor` (null on the last page; none for endpoints that do not page with one), and one
+// object per row under `rows_name`, whose fields `write_row` writes.
+template <typename Rows, typename WriteRow>
+HttpResponse list_answer(const std::function<void(JsonWriter&)>& head, std::string_view cursor,
+                         std::optional<std::uint64_t> next, std::string_view rows_name, const Rows& rows,
+                         WriteRow&& write_row)
+{
+    JsonWriter json;
+    json.begin_object();
+    head(json);
+    if (!cursor.empty()) {
+        if (next)
+            json.field(cursor, *next);
+        else
+            json.key(cursor).null();
+    }
+    json.key(rows_name).begin_array();
+    for (const auto& row : rows) {
+        json.begin_object();
+        write_row(json, row);
+        json.end_object();
+    }
+    json.end_array().end_object();
+    return ok(json);
+}
 
 std::string runner_name(v1::Runner runner, const v1::VmSpec& spec)
 {
@@ -86,6 +116,65 @@ std::string hex(const std::string& bytes)
     return out;
 }
 
+// One host of /api/hosts with its guests; `now` dates their uptime by the host's clock.
+void write_host(JsonWriter& json, const HostSnapshot& host, std::int64_t now)
+{
+    json.field("name", host.name)
+        .field("address", host.address)
+        .field("local", host.local)
+        .field("reachable", host.reachable)
+        .field("error", host.error)
+        .field("fault_watch_error", host.fault_watch_error)
+        .field("polled_unix_ms", host.polled_unix_ms)
+        .field("last_reachable_unix_ms", host.last_reachable_unix_ms)
+        .field("version", host.version)
+        .field("uptime_ms", host.uptime_ms)
+        .field("faults_stored", host.faults_stored);
+    json.key("vms").begin_array();
+    for (const v1::Vm& vm : host.vms) {
+        const std::string& name = vm.spec().name();
+        json.begin_object()
+            .field("name", name)
+            .field("runner", runner_name(vm.spec().runner(), vm.spec()))
+            .field("state", v1::VmState_Name(vm.state()))
+            .field("boot_id", vm.boot_id())
+            .field("restarts", vm.restarts())
+            .field("pid", vm.pid())
+            .field("faults", vm.faults())
+            .field("kernel_version", vm.kernel_version())
+            .field("last_exit", vm.last_exit())
+            .field("created_unix_ms", vm.created_unix_ms());
+        auto stats = host.stats.find(name);
+        auto started = host.boot_started_unix_ms.find(name);
+        bool running = vm.state() == v1::VM_STATE_RUNNING;
+        // Uptime by the host's clock (since this boot began); the guest's own clock is shown
+        // beside it, since under emulation it can run fast or slow.
+        if (running && started != host.boot_started_unix_ms.end() && now >= started->second)
+            json.field("uptime_ms", now - started->second);
+        else
+            json.key("uptime_ms").null();
+        if (stats != host.stats.end() && stats->second.has_guest()) {
+            const v1::StatsReply& guest = stats->second.guest();
+            json.field("guest_uptime_ms", static_cast<std::int64_t>(guest.uptime_ns() / 1000000))
+                .field("tasks", guest.task_count())
+                .field("memory_total_bytes", guest.memory_total_bytes())
+                .field("memory_free_bytes", guest.memory_free_bytes());
+        } else {
+            json.key("guest_uptime_ms").null();
+            if (stats != host.stats.end() && !stats->second.error().empty())
+                json.field("stats_error", stats->second.error());
+        }
+        auto cells = host.cells.find(name);
+        json.key("cells").begin_array();
+        if (cells != host.cells.end())
+            for (const v1::CellInfo& cell : cells->second)
+                json.value(cell.name() + "@" + cell.version());
+        json.end_array();
+        json.end_object();
+    }
+    json.end_array();
+}
+
 } // namespace
 
 HttpResponse json_error(int status, const std::string& message)
@@ -106,27 +195,33 @@ DashboardApi::DashboardApi(DashboardData& data, std::function<std::int64_t()> no
 
 HttpResponse DashboardApi::get(std::string_view path, std::string_view query)
 {
-    using Handler = HttpResponse (DashboardApi::*)(std::string_view);
-    static const std::map<std::string_view, Handler> routes = {
-        {"/api/overview", &DashboardApi::overview}, {"/api/hosts", &DashboardApi::hosts},
-        {"/api/cells", &DashboardApi::cells},       {"/api/buckets", &DashboardApi::buckets},
-        {"/api/bucket", &DashboardApi::bucket},     {"/api/faults", &DashboardApi::faults},
-        {"/api/fault", &DashboardApi::fault},       {"/api/timeline", &DashboardApi::timeline},
-        {"/api/rollouts", &DashboardApi::rollouts},
+    struct Route {
+        HttpResponse (DashboardApi::*handler)(const QueryParams&);
+        std::vector<std::string_view> params;  // what its query may name; anything else is a 400
+    };
+    static const std::map<std::string_view, Route> routes = {
+        {"/api/overview", {&DashboardApi::overview, {}}},
+        {"/api/hosts", {&DashboardApi::hosts, {"host"}}},
+        {"/api/cells", {&DashboardApi::cells, {"host", "cell"}}},
+        {"/api/buckets", {&DashboardApi::buckets, {"sort", "cell", "vm", "host", "offset", "limit"}}},
+        {"/api/bucket", {&DashboardApi::bucket, {"id"}}},
+        {"/api/faults", {&DashboardApi::faults, {"bucket", "host", "vm", "before", "limit"}}},
+        {"/api/fault", {&DashboardApi::fault, {"host", "sequence"}}},
+        {"/api/timeline", {&DashboardApi::timeline, {"window_s", "slots", "bucket"}}},
+        {"/api/rollouts", {&DashboardApi::rollouts, {}}},
     };
     auto found = routes.find(path);
     if (found == routes.end())
         return json_error(404, "no such endpoint; see docs/dashboard.md for the API");
     try {
-        return (this->*found->second)(query);
+        return (this->*found->second.handler)(QueryParams::parse(query, found->second.params));
     } catch (const BadRequest& error) {
         return json_error(400, error.what());
     }
 }
 
-HttpResponse DashboardApi::overview(std::string_view query)
+HttpResponse DashboardApi::overview(const QueryParams&)
 {
-    QueryParams::parse(query, {});
     std::vector<HostSnapshot> hosts = m_data.hosts();
     std::uint64_t unreachable = 0, vms = 0, running = 0;
     for (const HostSnapshot& host : hosts) {
@@ -156,79 +251,19 @@ HttpResponse DashboardApi::overview(std::string_view query)
     return ok(json);
 }
 
-HttpResponse DashboardApi::hosts(std::string_view query)
+HttpResponse DashboardApi::hosts(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"host"});
     std::string only = params.text("host");
     std::int64_t now = m_now();
-    JsonWriter json;
-    json.begin_object().field("now_unix_ms", now).key("hosts").begin_array();
-    for (const HostSnapshot& host : m_data.hosts()) {
-        if (!only.empty() && host.name != only)
-            continue;
-        json.begin_object()
-            .field("name", host.name)
-            .field("address", host.address)
-            .field("local", host.local)
-            .field("reachable", host.reachable)
-            .field("error", host.error)
-            .field("fault_watch_error", host.fault_watch_error)
-            .field("polled_unix_ms", host.polled_unix_ms)
-            .field("last_reachable_unix_ms", host.last_reachable_unix_ms)
-            .field("version", host.version)
-            .field("uptime_ms", host.uptime_ms)
-            .field("faults_stored", host.faults_stored);
-        json.key("vms").begin_array();
-        for (const v1::Vm& vm : host.vms) {
-            const std::string& name = vm.spec().name();
-            json.begin_object()
-                .field("name", name)
-                .field("runner", runner_name(vm.spec().runner(), vm.spec()))
-                .field("state", v1::VmState_Name(vm.state()))
-                .field("boot_id", vm.boot_id())
-                .field("restarts", vm.restarts())
-                .field("pid", vm.pid())
-                .field("faults", vm.faults())
-                .field("kernel_version", vm.kernel_version())
-                .field("last_exit", vm.last_exit())
-                .field("created_unix_ms", vm.created_unix_ms());
-            auto stats = host.stats.find(name);
-            auto started = host.boot_started_unix_ms.find(name);
-            bool running = vm.state() == v1::VM_STATE_RUNNING;
-            // Uptime by the host's clock (since this boot began); the guest's own clock is shown
-            // beside it, since under emulation it can run fast or slow.
-            if (running && started != host.boot_started_unix_ms.end() && now >= started->second)
-                json.field("uptime_ms", now - started->second);
-            else
-                json.key("uptime_ms").null();
-            if (stats != host.stats.end() && stats->second.has_guest()) {
-                const v1::StatsReply& guest = stats->second.guest();
-                json.field("guest_uptime_ms", static_cast<std::int64_t>(guest.uptime_ns() / 1000000))
-                    .field("tasks", guest.task_count())
-                    .field("memory_total_bytes", guest.memory_total_bytes())
-                    .field("memory_free_bytes", guest.memory_free_bytes());
-            } else {
-                json.key("guest_uptime_ms").null();
-                if (stats != host.stats.end() && !stats->second.error().empty())
-                    json.field("stats_error", stats->second.error());
-            }
-            auto cells = host.cells.find(name);
-            json.key("cells").begin_array();
-            if (cells != host.cells.end())
-                for (const v1::CellInfo& cell : cells->second)
-                    json.value(cell.name() + "@" + cell.version());
-            json.end_array();
-            json.end_object();
-        }
-        json.end_array().end_object();
-    }
-    json.end_array().end_object();
-    return ok(json);
+    std::vector<HostSnapshot> hosts = m_data.hosts();
+    std::erase_if(hosts, [&](const HostSnapshot& host) { return !only.empty() && host.name != only; });
+    return list_answer([&](JsonWriter& json) { json.field("now_unix_ms", now); }, kNoCursor, std::nullopt, "hosts", hosts,
+                       [&](JsonWriter& json, const HostSnapshot& host) { write_host(json, host, now); });
 }
 
-HttpResponse DashboardApi::cells(std::string_view query)
+
+HttpResponse DashboardApi::cells(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"host", "cell"});
     std::string only_host = params.text("host"), only_cell = params.text("cell");
     struct Runner {
         std::string host, vm, state;
@@ -276,9 +311,8 @@ HttpResponse DashboardApi::cells(std::string_view query)
     return ok(json);
 }
 
-HttpResponse DashboardApi::buckets(std::string_view query)
+HttpResponse DashboardApi::buckets(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"sort", "cell", "vm", "host", "offset", "limit"});
     BucketQuery request;
     request.sort = params.choice("sort", {"last", "count", "first"}, "last");
     request.cell = params.text("cell");
@@ -287,27 +321,23 @@ HttpResponse DashboardApi::buckets(std::string_view query)
     request.offset = params.number("offset", 0, 0, 1ull << 32);
     request.limit = static_cast<std::uint32_t>(params.number("limit", 50, 1, 200));
     BucketPage page = m_data.faults().buckets(request);
-    JsonWriter json;
-    json.begin_object()
-        .field("total", page.total)
-        .field("faults", page.faults)
-        .field("offset", request.offset)
-        .field("limit", request.limit)
-        .field("sort", request.sort);
+    std::optional<std::uint64_t> next;
     if (request.offset + page.buckets.size() < page.total)
-        json.field("next_offset", request.offset + page.buckets.size());
-    else
-        json.key("next_offset").null();
-    json.key("buckets").begin_array();
-    for (const BucketSummary& bucket : page.buckets)
-        write_bucket(json, bucket, kGuestsPerBucketInLists);
-    json.end_array().end_object();
-    return ok(json);
+        next = request.offset + page.buckets.size();
+    return list_answer(
+        [&](JsonWriter& json) {
+            json.field("total", page.total)
+                .field("faults", page.faults)
+                .field("offset", request.offset)
+                .field("limit", request.limit)
+                .field("sort", request.sort);
+        },
+        "next_offset", next, "buckets", page.buckets,
+        [](JsonWriter& json, const BucketSummary& bucket) { write_bucket(json, bucket, kGuestsPerBucketInLists); });
 }
 
-HttpResponse DashboardApi::bucket(std::string_view query)
+HttpResponse DashboardApi::bucket(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"id"});
     if (!params.has("id"))
         throw BadRequest("query: id is required");
     auto id = params.number("id", 0, 0, UINT32_MAX);
@@ -315,13 +345,14 @@ HttpResponse DashboardApi::bucket(std::string_view query)
     if (!found)
         return json_error(404, "no bucket " + std::to_string(id));
     JsonWriter json;
+    json.begin_object();
     write_bucket(json, *found, SIZE_MAX);
+    json.end_object();
     return ok(json);
 }
 
-HttpResponse DashboardApi::faults(std::string_view query)
+HttpResponse DashboardApi::faults(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"bucket", "host", "vm", "before", "limit"});
     FaultQuery request;
     if (params.has("bucket") && !params.text("bucket").empty())
         request.bucket = static_cast<std::uint32_t>(params.number("bucket", 0, 0, UINT32_MAX));
@@ -330,33 +361,26 @@ HttpResponse DashboardApi::faults(std::string_view query)
     request.before = params.number("before", 0, 0, UINT64_MAX);
     request.limit = static_cast<std::uint32_t>(params.number("limit", 50, 1, 500));
     FaultPage page = m_data.faults().faults(request);
-    JsonWriter json;
-    json.begin_object().field("total", page.total);
+    std::optional<std::uint64_t> next;
     if (page.next_before != 0)
-        json.field("next_before", page.next_before);
-    else
-        json.key("next_before").null();
-    json.key("faults").begin_array();
-    for (const FaultRow& row : page.faults)
-        json.begin_object()
-            .field("position", row.position)
-            .field("host", row.host)
-            .field("vm", row.vm)
-            .field("sequence", row.sequence)
-            .field("boot_id", row.boot_id)
-            .field("received_unix_ms", row.received_unix_ms)
-            .field("bucket", row.bucket)
-            .field("kind", row.kind)
-            .field("task", row.task)
-            .field("action", row.action)
-            .end_object();
-    json.end_array().end_object();
-    return ok(json);
+        next = page.next_before;
+    return list_answer([&](JsonWriter& json) { json.field("total", page.total); }, "next_before", next, "faults", page.faults,
+                       [](JsonWriter& json, const FaultRow& row) {
+                           json.field("position", row.position)
+                               .field("host", row.host)
+                               .field("vm", row.vm)
+                               .field("sequence", row.sequence)
+                               .field("boot_id", row.boot_id)
+                               .field("received_unix_ms", row.received_unix_ms)
+                               .field("bucket", row.bucket)
+                               .field("kind", row.kind)
+                               .field("task", row.task)
+                               .field("action", row.action);
+                       });
 }
 
-HttpResponse DashboardApi::fault(std::string_view query)
+HttpResponse DashboardApi::fault(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"host", "sequence"});
     std::string host = params.text("host", m_data.local_name());
     if (!params.has("sequence"))
         throw BadRequest("query: sequence is required");
@@ -384,9 +408,8 @@ HttpResponse DashboardApi::fault(std::string_view query)
     return ok(json);
 }
 
-HttpResponse DashboardApi::timeline(std::string_view query)
+HttpResponse DashboardApi::timeline(const QueryParams& params)
 {
-    auto params = QueryParams::parse(query, {"window_s", "slots", "bucket"});
     std::int64_t window_ms = static_cast<std::int64_t>(params.number("window_s", 3600, 10, 90 * 24 * 3600)) * 1000;
     auto slots = static_cast<std::uint32_t>(params.number("slots", 60, 1, 500));
     std::optional<std::uint32_t> bucket;
@@ -401,32 +424,27 @@ HttpResponse DashboardApi::timeline(std::string_view query)
     return ok(json);
 }
 
-HttpResponse DashboardApi::rollouts(std::string_view query)
+HttpResponse DashboardApi::rollouts(const QueryParams&)
 {
-    QueryParams::parse(query, {});
     RolloutsView view = m_data.rollouts();
-    JsonWriter json;
-    json.begin_object().field("available", view.available).field("note", view.note).key("rollouts").begin_array();
-    for (const RolloutRow& row : view.rollouts)
-        json.begin_object()
-            .field("host", row.host)
-            .field("id", row.id)
-            .field("cell", row.cell)
-            .field("version", row.version)
-            .field("state", row.state)
-            .field("stage", row.stage)
-            .field("targets", row.targets)
-            .field("swapped", row.swapped)
-            .field("rolled_back", row.rolled_back)
-            .field("failed", row.failed)
-            .field("started_unix_ms", row.started_unix_ms)
-            .field("updated_unix_ms", row.updated_unix_ms)
-            .field("message", row.message)
-            .field("faults", row.faults)
-            .field("active", row.active)
-            .end_object();
-    json.end_array().end_object();
-    return ok(json);
+    return list_answer([&](JsonWriter& json) { json.field("available", view.available).field("note", view.note); },
+                       kNoCursor, std::nullopt, "rollouts", view.rollouts, [](JsonWriter& json, const RolloutRow& row) {
+                           json.field("host", row.host)
+                               .field("id", row.id)
+                               .field("cell", row.cell)
+                               .field("version", row.version)
+                               .field("state", row.state)
+                               .field("stage", row.stage)
+                               .field("targets", row.targets)
+                               .field("swapped", row.swapped)
+                               .field("rolled_back", row.rolled_back)
+                               .field("failed", row.failed)
+                               .field("started_unix_ms", row.started_unix_ms)
+                               .field("updated_unix_ms", row.updated_unix_ms)
+                               .field("message", row.message)
+                               .field("faults", row.faults)
+                               .field("active", row.active);
+                       });
 }
 
 } // namespace delos::dashboard

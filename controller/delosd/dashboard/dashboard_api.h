@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "dashboard_data.h"
+#include "query_params.h"
 
 namespace delos::dashboard {
 
@@ -30,15 +31,16 @@ public:
     HttpResponse get(std::string_view path, std::string_view query);
 
 private:
-    HttpResponse overview(std::string_view query);
-    HttpResponse hosts(std::string_view query);
-    HttpResponse cells(std::string_view query);
-    HttpResponse buckets(std::string_view query);
-    HttpResponse bucket(std::string_view query);
-    HttpResponse faults(std::string_view query);
-    HttpResponse fault(std::string_view query);
-    HttpResponse timeline(std::string_view query);
-    HttpResponse rollouts(std::string_view query);
+    // Each endpoint gets its query already parsed against the parameters it takes (get()).
+    HttpResponse overview(const QueryParams& params);
+    HttpResponse hosts(const QueryParams& params);
+    HttpResponse cells(const QueryParams& params);
+    HttpResponse buckets(const QueryParams& params);
+    HttpResponse bucket(const QueryParams& params);
+    HttpResponse faults(const QueryParams& params);
+    HttpResponse fault(const QueryParams& params);
+    HttpResponse timeline(const QueryParams& params);
+    HttpResponse rollouts(const QueryParams& params);
 
     DashboardData& m_data;
     std::function<std::int64_t()> m_now;

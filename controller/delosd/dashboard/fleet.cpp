@@ -2,51 +2,10 @@
 #include "fleet.h"
 
 #include <algorithm>
-#include <google/protobuf/struct.pb.h>
-#include <google/protobuf/util/json_util.h>
-
-#include <filesystem>
-#include <fstream>
-#include <iterator>
-#include <set>
 
 #include "controller_connection.h"
 
 namespace delos::dashboard {
-
-namespace {
-
-std::string field_text(const google::protobuf::Struct& object, const std::string& name, const std::string& where)
-{
-    auto found = object.fields().find(name);
-    if (found == object.fields().end())
-        return {};
-    if (found->second.kind_case() != google::protobuf::Value::kStringValue)
-        throw FleetFileError(where + "." + name + " must be a string");
-    return found->second.string_value();
-}
-
-std::string resolve(const std::string& path, const std::string& base_dir)
-{
-    if (path.empty() || path[0] == '/' || base_dir.empty())
-        return path;
-    return (std::filesystem::path(base_dir) / path).string();
-}
-
-bool valid_host_name(const std::string& name)
-{
-    if (name.empty() || name.size() > 63)
-        return false;
-    for (std::size_t i = 0; i < name.size(); ++i) {
-        char c = name[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (i > 0 && (c == '-' || c == '_'));
-        if (!ok)
-            return false;
-    }
-    return true;
-}
-
-} // namespace
 
 RolloutRow rollout_row(const std::string& host, const v1::Rollout& rollout)
 {
@@ -80,97 +39,25 @@ RolloutRow rollout_row(const std::string& host, const v1::Rollout& rollout)
     return row;
 }
 
-std::vector<FleetPeer> parse_fleet_file(const std::string& json, const std::string& base_dir)
-{
-    google::protobuf::Struct root;
-    auto status = google::protobuf::util::JsonStringToMessage(json, &root);
-    if (!status.ok())
-        throw FleetFileError("not a JSON object: " + std::string(status.message()));
-    std::string ca, cert, key;
-    auto tls = root.fields().find("tls");
-    if (tls != root.fields().end()) {
-        if (tls->second.kind_case() != google::protobuf::Value::kStructValue)
-            throw FleetFileError("tls must be an object");
-        ca = resolve(field_text(tls->second.struct_value(), "ca", "tls"), base_dir);
-        cert = resolve(field_text(tls->second.struct_value(), "cert", "tls"), base_dir);
-        key = resolve(field_text(tls->second.struct_value(), "key", "tls"), base_dir);
-    }
-    auto hosts = root.fields().find("hosts");
-    if (hosts == root.fields().end() || hosts->second.kind_case() != google::protobuf::Value::kListValue)
-        throw FleetFileError("hosts must be a list of {\"name\", \"address\"}");
-    std::vector<FleetPeer> peers;
-    std::set<std::string> names;
-    for (int i = 0; i < hosts->second.list_value().values_size(); ++i) {
-        const auto& value = hosts->second.list_value().values(i);
-        std::string where = "hosts[" + std::to_string(i) + "]";
-        if (value.kind_case() != google::protobuf::Value::kStructValue)
-            throw FleetFileError(where + " must be an object");
-        FleetPeer peer;
-        peer.name = field_text(value.struct_value(), "name", where);
-        peer.address = field_text(value.struct_value(), "address", where);
-        peer.tls_server_name = field_text(value.struct_value(), "tls_server_name", where);
-        if (!valid_host_name(peer.name))
-            throw FleetFileError(where + ".name must match [a-z0-9][a-z0-9_-]{0,62}");
-        if (!names.insert(peer.name).second)
-            throw FleetFileError(where + ".name " + peer.name + " appears twice");
-        if (peer.address.rfind("tcp:", 0) != 0 && peer.address.rfind("unix:", 0) != 0)
-            throw FleetFileError(where + ".address must be tcp:HOST:PORT or unix:PATH");
-        if (peer.address.rfind("tcp:", 0) == 0 && (ca.empty() || cert.empty() || key.empty()))
-            throw FleetFileError(where + " is a TCP host: the file needs tls.ca, tls.cert and tls.key (mutual TLS)");
-        peer.tls_ca = ca;
-        peer.tls_cert = cert;
-        peer.tls_key = key;
-        peers.push_back(std::move(peer));
-    }
-    return peers;
-}
-
-std::vector<FleetPeer> read_fleet_file(const std::string& path)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        throw FleetFileError("cannot read the fleet file " + path);
-    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (text.size() > (1 << 20))
-        throw FleetFileError("the fleet file " + path + " is larger than 1 MiB");
-    try {
-        return parse_fleet_file(text, std::filesystem::path(path).parent_path().string());
-    } catch (const FleetFileError& error) {
-        throw FleetFileError(path + ": " + error.what());
-    }
-}
-
-Fleet::Fleet(std::string local_name, std::shared_ptr<grpc::Channel> local_channel, const std::vector<FleetPeer>& peers,
+Fleet::Fleet(std::string local_name, std::shared_ptr<grpc::Channel> local_channel, const v1::FleetFile& fleet,
              FeedSettings settings)
     : m_local_name(std::move(local_name))
 {
     auto notify = [this] { changed(); };
     m_feeds.push_back(std::make_unique<HostFeed>(m_local_name, "local", true, std::move(local_channel), "", m_index, notify,
                                                  settings));
-    for (const FleetPeer& peer : peers) {
-        if (peer.name == m_local_name)
+    for (const v1::FleetHost& peer : fleet.hosts()) {
+        if (peer.name() == m_local_name)
             continue;
         std::shared_ptr<grpc::Channel> channel;
         std::string error;
         try {
-            controller::ConnectOptions options{peer.address, peer.tls_ca, peer.tls_cert, peer.tls_key};
-            if (!peer.tls_server_name.empty() && peer.address.rfind("tcp:", 0) == 0) {
-                grpc::SslCredentialsOptions ssl;
-                ssl.pem_root_certs = controller::read_pem(peer.tls_ca);
-                ssl.pem_cert_chain = controller::read_pem(peer.tls_cert);
-                ssl.pem_private_key = controller::read_pem(peer.tls_key);
-                grpc::ChannelArguments arguments;
-                arguments.SetSslTargetNameOverride(peer.tls_server_name);
-                channel = grpc::CreateCustomChannel(controller::grpc_target(peer.address).first, grpc::SslCredentials(ssl),
-                                                    arguments);
-            } else {
-                channel = controller::connect_controller(options);
-            }
+            channel = controller::connect_controller(controller::fleet_connect_options(fleet, peer));
         } catch (const std::exception& failure) {
-            error = failure.what();
+            error = failure.what();  // shown as this host's error; the others still come up
         }
-        m_feeds.push_back(std::make_unique<HostFeed>(peer.name, peer.address, false, std::move(channel), error, m_index,
-                                                     notify, settings));
+        m_feeds.push_back(std::make_unique<HostFeed>(peer.name(), peer.address(), false, std::move(channel), error,
+                                                     m_index, notify, settings));
     }
 }
 

@@ -68,7 +68,7 @@ bool valid_text(std::string_view text)
 
 } // namespace
 
-QueryParams QueryParams::parse(std::string_view query, std::initializer_list<std::string_view> allowed)
+QueryParams QueryParams::parse(std::string_view query, const std::vector<std::string_view>& allowed)
 {
     if (query.size() > kMaxQueryBytes)
         throw BadRequest("query: longer than " + std::to_string(kMaxQueryBytes) + " bytes");

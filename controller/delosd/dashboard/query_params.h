@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace delos::dashboard {
 
@@ -26,7 +27,7 @@ inline constexpr std::size_t kMaxValueBytes = 256;
 class QueryParams {
 public:
     // Parses "a=1&b=x%20y" (no leading '?'); '+' is a space. Throws BadRequest.
-    static QueryParams parse(std::string_view query, std::initializer_list<std::string_view> allowed);
+    static QueryParams parse(std::string_view query, const std::vector<std::string_view>& allowed);
 
     bool has(const std::string& name) const { return m_values.count(name) != 0; }
     // The value, or `fallback` when absent. Empty values count as absent.
