@@ -662,6 +662,50 @@ void ControllerCore::vm_event(v1::EventRecord event)
     }
 }
 
+// What the guest's own fault recovery did to a cell (a rollback, reload or quarantine, taken
+// without any request of ours) goes into the cell history beside what users did, so that
+// `delosctl cells --history` and the events say why a cell is not the version last pushed.
+void ControllerCore::record_guest_recovery(const std::string& vm, std::uint64_t boot, const v1::FaultReport& report,
+                                           std::uint64_t fault_sequence)
+{
+    std::string action;
+    v1::EventKind kind = v1::EVENT_CELL_RECOVERED;
+    switch (report.action()) {
+    case v1::RECOVERY_ACTION_CELL_ROLLED_BACK:
+        action = "rolled-back";
+        kind = v1::EVENT_CELL_ROLLED_BACK;
+        break;
+    case v1::RECOVERY_ACTION_CELL_RELOADED:
+        action = "reloaded";
+        break;
+    case v1::RECOVERY_ACTION_CELL_QUARANTINED:
+        action = "quarantined";
+        break;
+    default:
+        return;
+    }
+    if (!valid_cell_name(report.cell_name()))
+        return;  // the report names no cell we could show (a hostile or broken guest)
+    const std::string who = "guest recovery (fault " + std::to_string(fault_sequence) + ")";
+    v1::CellHistoryRecord record;
+    record.set_vm(vm);
+    record.set_cell(report.cell_name());
+    record.set_version(report.cell_version());
+    record.set_action(action);
+    record.set_by(who);
+    v1::EventRecord event;
+    event.set_vm(vm);
+    event.set_kind(kind);
+    event.set_boot_id(boot);
+    event.set_message(action + " " + report.cell_name() + "@" + report.cell_version() + " by " + who);
+    event.set_detail(report.message());
+    try {
+        m_store->add_history({record}, {event});
+    } catch (const StoreError& error) {
+        log_line("error", "cannot store a cell history record", {{"vm", vm}, {"error", error.what()}});
+    }
+}
+
 void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
 {
     std::uint64_t boot = vm.boot_for_event(event);
@@ -692,6 +736,7 @@ void ControllerCore::guest_event(VmInstance& vm, const v1::Event& event)
             return;
         }
         m_metrics.count_fault(vm.name(), report.cell_name(), kind);
+        record_guest_recovery(vm.name(), boot, report, record->sequence());
         log_line("warn", "guest fault", {{"vm", vm.name()}, {"cell", report.cell_name()},
                                          {"kind", fault_kind_label(report.kind())}, {"message", report.message()},
                                          {"sequence", std::to_string(record->sequence())}});

@@ -86,6 +86,8 @@ private:
     // describes the cells as they are after it (their sizes and hashes go into the records).
     std::uint64_t record_swap(const std::string& vm, const v1::CellSwapped& swapped, const std::vector<v1::CellInfo>& now,
                               const std::string& who, const std::string& signer);
+    void record_guest_recovery(const std::string& vm, std::uint64_t boot, const v1::FaultReport& report,
+                               std::uint64_t fault_sequence);
     std::uint64_t record_cell(const std::string& vm, const v1::CellInfo& cell, const std::vector<std::string>& actions,
                               const std::string& who, const std::string& signer);
 

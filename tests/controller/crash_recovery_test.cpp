@@ -105,5 +105,37 @@ TEST(DelosdCrash, RestartKeepsVmsHistoryAndStoppedState)
     EXPECT_NE(events.find("vm-created"), std::string::npos) << events;
 }
 
+// A rollback, reload or quarantine the guest's own fault recovery took is in the cell history
+// and the events, named as the guest's doing; a fault that changed no cell adds nothing there.
+TEST(DelosdHistory, TheGuestsOwnRecoveryIsInTheCellHistory)
+{
+    TempDir dir;
+    Delosd delosd(dir.path());
+    ASSERT_TRUE(delosd.start()) << delosd.log();
+    std::string server = delosd.server();
+    ScriptedGuest guest(dir / "g.sock");
+    ASSERT_EQ(delosctl(server, {"vm", "create", "healed", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
+    ASSERT_TRUE(eventually([&] { return vm_state(server, "healed") == "VM_STATE_RUNNING"; }));
+
+    ASSERT_TRUE(guest.send_fault(1, make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "restarted only")));
+    auto rolled_back = make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "kv rolled back");
+    rolled_back.set_action(v1::RECOVERY_ACTION_CELL_ROLLED_BACK);
+    ASSERT_TRUE(guest.send_fault(2, rolled_back));
+    auto reloaded = make_fault("kv", v1::FAULT_KIND_INVALID_OPCODE, "kv reloaded");
+    reloaded.set_action(v1::RECOVERY_ACTION_CELL_RELOADED);
+    ASSERT_TRUE(guest.send_fault(3, reloaded));
+    ASSERT_TRUE(eventually([&] { return stored_sequences(server).size() == 3; })) << delosd.log();
+
+    auto history = delosctl(server, {"cells", "--vm", "healed", "--history"}).out;
+    EXPECT_NE(history.find("rolled-back"), std::string::npos) << history;
+    EXPECT_NE(history.find("guest recovery (fault 2)"), std::string::npos) << history;
+    EXPECT_NE(history.find("reloaded"), std::string::npos) << history;
+    EXPECT_NE(history.find("guest recovery (fault 3)"), std::string::npos) << history;
+    EXPECT_EQ(history.find("guest recovery (fault 1)"), std::string::npos) << "a task restart changes no cell\n" << history;
+    auto events = delosctl(server, {"events", "--vm", "healed"}).out;
+    EXPECT_NE(events.find("rolled-back kv@1.0.0 by guest recovery (fault 2)"), std::string::npos) << events;
+    EXPECT_NE(events.find("reloaded kv@1.0.0 by guest recovery (fault 3)"), std::string::npos) << events;
+}
+
 } // namespace
 } // namespace delos::test

@@ -21,7 +21,7 @@ constexpr auto kBootLimit = std::chrono::seconds(240);
 std::vector<std::string> actions_in(const std::string& text)
 {
     std::vector<std::string> actions;
-    std::regex pattern("event: fault: page-fault in cell crashloop 1\\.0\\.0 at [^ ]*crash_now[^ ]*\\+0x[0-9a-f]+ \\(task [0-9]+ "
+    std::regex pattern("event: fault: page-fault in cell crashloop 1\\.0\\.0 at [^+]*crash_now[^ ]*\\+0x[0-9a-f]+ \\(task [0-9]+ "
                        "crashloop-svc, address 0x0, ip 0x[0-9a-f]+\\), action ([a-z-]+)");
     for (std::sregex_iterator it(text.begin(), text.end(), pattern), end; it != end; ++it)
         actions.push_back((*it)[1]);
@@ -131,7 +131,7 @@ TEST_F(RecoveryOverChannel, ACellDeadlockIsUnwoundAndReportedAsADeadlock)
     ASSERT_EQ(pings.exit_code, 0) << pings.err << m_vm->output();
     std::smatch event;
     ASSERT_TRUE(std::regex_search(pings.err, event,
-                                  std::regex("event: fault: deadlock in cell deadlock 1\\.0\\.0 at [^ ]*take_both[^ ]*\\+0x[0-9a-f]+ "
+                                  std::regex("event: fault: deadlock in cell deadlock 1\\.0\\.0 at [^+]*take_both[^ ]*\\+0x[0-9a-f]+ "
                                              "\\(task [0-9]+ (deadlock-fwd|deadlock-back), address 0x[0-9a-f]+, ip 0x[0-9a-f]+\\), "
                                              "action ([a-z-]+)")))
         << pings.err << m_vm->output();
