@@ -123,7 +123,7 @@ private:
 struct HostFigures {
     std::vector<double> swap_us, stage_us[link::kSwapStageCount], fresh_load_us;
     std::size_t cell_bytes = 0, object_bytes = 0;
-    std::uint32_t relocations = 0;
+    std::uint32_t relocations = 0, repoint_permission_changes = 0;
     std::vector<double> permission_changes;  // protect() calls per swap, all stages (counted by `protections`)
     std::string error;
 };
@@ -191,6 +191,7 @@ HostFigures measure_host(int swaps, link::SectionMemory& memory, const std::uint
         for (int stage = 0; stage < link::kSwapStageCount; ++stage)
             figures.stage_us[stage].push_back(swapped.value().stage_ns[stage] / 1e3);
         figures.relocations = swapped.value().relocations_repointed;
+        figures.repoint_permission_changes = swapped.value().repoint_permission_changes;
     }
     for (const link::Region& region : space.find_cell("wide")->regions())
         figures.cell_bytes += region.size;
@@ -361,8 +362,8 @@ int main(int argc, char** argv)
 
     if (json) {
         std::printf("{\"swaps\":%d,\"cell_bytes\":%zu,\"object_bytes\":%zu,\"dependents\":3,\"relocations_repointed\":%u,"
-                    "\"permission_changes_per_swap\":%s,\"swap_us_median\":%s,\"swap_us_p99\":%s,\"repoint_us_median\":%s,",
-                    swaps, host.cell_bytes, host.object_bytes, host.relocations, number(permission_changes, 0).c_str(), number(swap_us, 2).c_str(),
+                    "\"permission_changes_per_swap\":%s,\"repoint_permission_changes\":%u,\"swap_us_median\":%s,\"swap_us_p99\":%s,\"repoint_us_median\":%s,",
+                    swaps, host.cell_bytes, host.object_bytes, host.relocations, number(permission_changes, 0).c_str(), host.repoint_permission_changes, number(swap_us, 2).c_str(),
                     number(swap_p99, 2).c_str(), number(stage[4], 2).c_str());
         std::printf("\"stages_us_median\":{");
         for (int i = 0; i < link::kSwapStageCount; ++i)
@@ -395,7 +396,8 @@ int main(int argc, char** argv)
     std::printf("  %-34s %10s us   (baseline; swap = %sx)\n", "fresh load of the same cell", number(fresh_us, 2).c_str(),
                 ratio(swap_us, fresh_us).c_str());
     std::printf("  relocations re-pointed per swap: %u\n", host.relocations);
-    std::printf("  permission changes per swap (protect calls, all stages, median): %s\n", number(permission_changes, 0).c_str());
+    std::printf("  permission changes per swap (protect calls, all stages, median): %s, of them in the re-point: %u\n",
+                number(permission_changes, 0).c_str(), host.repoint_permission_changes);
     std::printf("\nhost, the same with pooled memory and no permission changes (no syscalls: the library's own work):\n");
     std::printf("  %-34s %10s us\n", "whole swap, median", number(lib_swap_us, 2).c_str());
     std::printf("  %-34s %10s us\n", "whole swap, p99", number(lib_p99, 2).c_str());
