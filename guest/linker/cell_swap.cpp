@@ -24,7 +24,7 @@ void store_64(std::uint64_t address, std::uint64_t value)
 }
 
 
-// The region a relocation writes into: the GOT slot's (the user cell's rodata) or the place's.
+// The region a relocation writes into: the GOT slot's (the user cell's data region) or the place's.
 SectionKind written_region(const LoadedSection& user, const Dependency& dependency)
 {
     return relocation_uses_got(dependency.relocation.type) ? kGotRegion : user.kind;
