@@ -26,6 +26,14 @@ bool KernelTaskInspector::is_referenced(const Vector<link::Region>& regions)
     task::registry::for_each([&](task::Task& task) {
         if (referenced || &task == current || task.state() == task::TaskState::Dead)
             return;
+        if (task.state() == task::TaskState::Running) {
+            // On another CPU, frozen by stop_machine::run_alone at a point its saved stack pointer
+            // does not show (none today: one CPU). Counted as inside until the scan starts from
+            // stop_machine::parked_stack_pointer() of its CPU: conservative, never too early.
+            referenced = true;
+            m_last_referrer = task.name();
+            return;
+        }
         // The boot task runs on the boot stack and only calls into cells while it runs.
         if (!task.m_stack.valid())
             return;
