@@ -123,11 +123,12 @@ private:
 struct HostFigures {
     std::vector<double> swap_us, stage_us[link::kSwapStageCount], fresh_load_us;
     std::size_t cell_bytes = 0, object_bytes = 0;
-    std::uint32_t relocations = 0;
+    std::uint32_t relocations = 0, repoint_permission_changes = 0;
+    std::vector<double> permission_changes;  // protect() calls per swap, all stages (counted by `protections`)
     std::string error;
 };
 
-HostFigures measure_host(int swaps, link::SectionMemory& memory)
+HostFigures measure_host(int swaps, link::SectionMemory& memory, const std::uint64_t* protections)
 {
     HostFigures figures;
     RecordingInvoker invoker;
@@ -178,15 +179,19 @@ HostFigures measure_host(int swaps, link::SectionMemory& memory)
     }
     for (int run = 0; run < swaps; ++run) {
         const Bytes& next = run % 2 == 0 ? v2 : v1;
+        std::uint64_t protections_before = protections ? *protections : 0;
         auto swapped = space.swap_cells(Vector<link::SwapPair>{link::SwapPair{"wide", view(next), true}});
         if (swapped.is_error()) {
             figures.error = "swap: " + str(space.last_failure());
             return figures;
         }
         figures.swap_us.push_back(swapped.value().total_ns / 1e3);
+        if (protections)
+            figures.permission_changes.push_back(static_cast<double>(*protections - protections_before));
         for (int stage = 0; stage < link::kSwapStageCount; ++stage)
             figures.stage_us[stage].push_back(swapped.value().stage_ns[stage] / 1e3);
         figures.relocations = swapped.value().relocations_repointed;
+        figures.repoint_permission_changes = swapped.value().repoint_permission_changes;
     }
     for (const link::Region& region : space.find_cell("wide")->regions())
         figures.cell_bytes += region.size;
@@ -306,24 +311,26 @@ ChannelFigures measure_channel(const std::string& build, int swaps)
 
 int main(int argc, char** argv)
 {
-    bool json = false;
+    bool json = false, host_only = false;
     int swaps = 200;
     for (int i = 1; i < argc; ++i) {
         std::string argument = argv[i];
         if (argument == "--json")
             json = true;
+        else if (argument == "--host-only")
+            host_only = true;  // skip the guest and channel parts (minutes under TCG)
         else if (argument == "--swaps" && i + 1 < argc)
             swaps = std::max(100, std::atoi(argv[++i]));
         else {
-            std::fprintf(stderr, "usage: delos-bench-swap [--swaps N (>= 100)] [--json]\n");
+            std::fprintf(stderr, "usage: delos-bench-swap [--swaps N (>= 100)] [--host-only] [--json]\n");
             return 2;
         }
     }
     std::string build = DELOS_BUILD_DIR;
     HostSectionMemory mapped;  // mmap + mprotect per region: the host kernel's page work included
-    HostFigures host = measure_host(swaps, mapped);
+    HostFigures host = measure_host(swaps, mapped, &mapped.protections);
     PoolSectionMemory pool;     // no syscalls: the library's own work
-    HostFigures library_only = measure_host(swaps, pool);
+    HostFigures library_only = measure_host(swaps, pool, nullptr);
     for (const HostFigures* figures : {&host, &library_only}) {
         if (!figures->error.empty()) {
             std::fprintf(stderr, "delos-bench-swap: host: %s\n", figures->error.c_str());
@@ -332,8 +339,15 @@ int main(int argc, char** argv)
     }
     double lib_swap_us = median(library_only.swap_us), lib_p99 = p99(library_only.swap_us);
     double lib_repoint_us = median(library_only.stage_us[4]), lib_fresh_us = median(library_only.fresh_load_us);
-    GuestFigures guest = measure_guest(build);
-    ChannelFigures channel = measure_channel(build, 100);
+    GuestFigures guest;
+    ChannelFigures channel;
+    if (host_only) {
+        guest.error = channel.error = "skipped (--host-only)";
+    } else {
+        guest = measure_guest(build);
+        channel = measure_channel(build, 100);
+    }
+    double permission_changes = median(host.permission_changes);
 
     double swap_us = median(host.swap_us), swap_p99 = p99(host.swap_us), fresh_us = median(host.fresh_load_us);
     double stage[link::kSwapStageCount];
@@ -348,8 +362,8 @@ int main(int argc, char** argv)
 
     if (json) {
         std::printf("{\"swaps\":%d,\"cell_bytes\":%zu,\"object_bytes\":%zu,\"dependents\":3,\"relocations_repointed\":%u,"
-                    "\"swap_us_median\":%s,\"swap_us_p99\":%s,\"repoint_us_median\":%s,",
-                    swaps, host.cell_bytes, host.object_bytes, host.relocations, number(swap_us, 2).c_str(),
+                    "\"permission_changes_per_swap\":%s,\"repoint_permission_changes\":%u,\"swap_us_median\":%s,\"swap_us_p99\":%s,\"repoint_us_median\":%s,",
+                    swaps, host.cell_bytes, host.object_bytes, host.relocations, number(permission_changes, 0).c_str(), host.repoint_permission_changes, number(swap_us, 2).c_str(),
                     number(swap_p99, 2).c_str(), number(stage[4], 2).c_str());
         std::printf("\"stages_us_median\":{");
         for (int i = 0; i < link::kSwapStageCount; ++i)
@@ -382,6 +396,8 @@ int main(int argc, char** argv)
     std::printf("  %-34s %10s us   (baseline; swap = %sx)\n", "fresh load of the same cell", number(fresh_us, 2).c_str(),
                 ratio(swap_us, fresh_us).c_str());
     std::printf("  relocations re-pointed per swap: %u\n", host.relocations);
+    std::printf("  permission changes per swap (protect calls, all stages, median): %s, of them in the re-point: %u\n",
+                number(permission_changes, 0).c_str(), host.repoint_permission_changes);
     std::printf("\nhost, the same with pooled memory and no permission changes (no syscalls: the library's own work):\n");
     std::printf("  %-34s %10s us\n", "whole swap, median", number(lib_swap_us, 2).c_str());
     std::printf("  %-34s %10s us\n", "whole swap, p99", number(lib_p99, 2).c_str());

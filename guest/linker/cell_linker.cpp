@@ -365,7 +365,7 @@ ErrorOr<void> CellLinker::place(PendingCell& pending)
     }
     std::uint64_t got_offset = 0;
     if (got_slot_count > 0)
-        got_offset = TRY(reserve(SectionKind::ReadOnly, got_slot_count * kGotSlotSize, kGotSlotSize));
+        got_offset = TRY(reserve(kGotRegion, got_slot_count * kGotSlotSize, kGotSlotSize));
 
     for (int k = 0; k < kSectionKindCount; ++k) {
         if (region_size[k] == 0)
@@ -384,7 +384,7 @@ ErrorOr<void> CellLinker::place(PendingCell& pending)
         __builtin_memset(got.bytes(), 0, got.size);  // bss, padding and the GOT start as zeros
     }
     if (got_slot_count > 0)
-        cell.m_got = Region{cell.region(SectionKind::ReadOnly).address + got_offset, got_slot_count * kGotSlotSize};
+        cell.m_got = Region{cell.region(kGotRegion).address + got_offset, got_slot_count * kGotSlotSize};
 
     pending.placed.resize(object.sections().size());
     cell.m_sections.reserve(object.sections().size());

@@ -12,7 +12,7 @@ namespace {
 
 SectionKind written_region(const LoadedSection& user, const Dependency& dependency)
 {
-    return relocation_uses_got(dependency.relocation.type) ? SectionKind::ReadOnly : user.kind;
+    return relocation_uses_got(dependency.relocation.type) ? kGotRegion : user.kind;
 }
 
 } // namespace

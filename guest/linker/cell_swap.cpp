@@ -24,10 +24,10 @@ void store_64(std::uint64_t address, std::uint64_t value)
 }
 
 
-// The region a relocation writes into: the GOT slot's (the user cell's rodata) or the place's.
+// The region a relocation writes into: the GOT slot's (the user cell's data region) or the place's.
 SectionKind written_region(const LoadedSection& user, const Dependency& dependency)
 {
-    return relocation_uses_got(dependency.relocation.type) ? SectionKind::ReadOnly : user.kind;
+    return relocation_uses_got(dependency.relocation.type) ? kGotRegion : user.kind;
 }
 
 } // namespace
@@ -397,8 +397,10 @@ ErrorOr<void> CellSwap::repoint(CellLinker& linker)
     Vector<Opened> opened;
     auto restore = [&] {
         bool all_restored = true;
-        for (const Opened& region : opened)
+        for (const Opened& region : opened) {
+            ++m_repoint_permission_changes;
             all_restored &= !m_namespace.m_memory.protect(region.cell->region(region.kind), section_kind_permissions(region.kind)).is_error();
+        }
         return all_restored;
     };
     for (const Repoint& repoint : m_repoints) {
@@ -411,6 +413,7 @@ ErrorOr<void> CellSwap::repoint(CellLinker& linker)
             already |= region.cell == repoint.user->cell && region.kind == kind;
         if (already)
             continue;
+        ++m_repoint_permission_changes;
         if (auto writable = m_namespace.m_memory.protect(repoint.user->cell->region(kind), Permissions::ReadWrite); writable.is_error()) {
             restore();
             String detail = format("making cell {}'s {} region writable to re-point it: {}; rolled back", repoint.user->cell->name(),
@@ -478,6 +481,7 @@ void CellSwap::commit(CellLinker& linker, SwapReport& report)
         }
     }
     report.relocations_repointed = static_cast<std::uint32_t>(m_repoints.size());
+    report.repoint_permission_changes = m_repoint_permission_changes;
 
     // Each new version takes its predecessor's place (and generation + 1); the predecessor's
     // object is kept for rollback and the cell itself retires.

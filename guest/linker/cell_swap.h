@@ -61,6 +61,7 @@ private:
     Vector<bool> m_transferred;         // by pair
     Vector<LoadedCell*> m_new_cells;    // by pair, once constructed
     Vector<Repoint> m_repoints;
+    std::uint32_t m_repoint_permission_changes = 0;  // protect() calls of the re-point, for the report
 };
 
 } // namespace delos::link

@@ -17,10 +17,16 @@ namespace delos::link {
 // Which region a section lives in, and so its final permissions.
 enum class SectionKind : std::uint8_t {
     Text,      // r-x: code
-    ReadOnly,  // r--: constants, .eh_frame, .gcc_except_table, init/fini arrays, the cell record, the GOT
-    Data,      // rw-: data and bss
+    ReadOnly,  // r--: constants, .eh_frame, .gcc_except_table, init/fini arrays, the cell record
+    Data,      // rw-: data and bss, and the GOT
 };
 inline constexpr int kSectionKindCount = 3;
+
+// Where a cell's GOT lives: in its data region, writable and never executable (W^X holds), so a
+// swap, reload or quarantine re-points a GOT slot with no permission change (no page-table
+// write, no TLB flush; each is a trap under kvm_pvm). The price: the slots are not read-only
+// after relocation (no RELRO), like every function pointer in a cell's data (docs/live-evolution.md).
+inline constexpr SectionKind kGotRegion = SectionKind::Data;
 
 const char* section_kind_name(SectionKind);
 Permissions section_kind_permissions(SectionKind);

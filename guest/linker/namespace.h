@@ -60,6 +60,9 @@ struct SwapReport {
     std::uint64_t stage_ns[kSwapStageCount] = {};
     std::uint64_t total_ns = 0;
     std::uint32_t relocations_repointed = 0;  // dependents' recorded relocations re-pointed (each GOT use counts)
+    // Permission changes the re-point made (SectionMemory::protect calls, opening and closing);
+    // a re-point of GOT slots only makes none (the GOT is in the data region).
+    std::uint32_t repoint_permission_changes = 0;
     std::uint32_t retired_released = 0;       // retiring cells whose memory went back during cleanup
 };
 

@@ -14,6 +14,7 @@
 #include "log/panic.h"
 #include "runtime/frame_tables.h"
 #include "runtime/unwinder.h"
+#include "sync/spin_lock.h"
 #include "recovery/fault_log.h"
 #include "task/scheduler.h"
 #include "task/task.h"
@@ -30,8 +31,11 @@ constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBound
                         kStackFault = 12, kGeneralProtection = 13, kPageFault = 14, kX87Error = 16,
                         kAlignmentCheck = 17, kSimdError = 19;
 
+// Counted with atomics and the report built under a lock, not on the strength of "interrupts are
+// off": with several CPUs two faults can be contained at once (docs/live-evolution.md, "Limits").
 std::uint64_t g_contained = 0;
 std::uint64_t g_refused = 0;
+SpinLock g_report_lock;  // the one static FaultLogEntry below, and the decider's view of it
 FaultRecoveryDecider g_decider = nullptr;
 bool g_console_reports = true;
 
@@ -112,7 +116,7 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
 {
     if (quiet)
         return false;
-    ++g_refused;
+    __atomic_add_fetch(&g_refused, 1, __ATOMIC_RELAXED);
     if (detail)
         kprint("delos: fault in task {} ({}) not contained: {} at {:#x}: {}\n", task->id(), task->name(), why, ip, detail);
     else
@@ -318,14 +322,17 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2()
                                                                                               : attempt.fault_address;
     std::uint64_t error_code = attempt.vector < 32 || attempt.vector == kDeadlockVector ? frame.error_code : 0;
-    task->m_fault = {attempt.vector, error_code, attempt.instruction_pointer, fault_address, ++g_contained, 0, 0};
+    std::uint64_t sequence = __atomic_add_fetch(&g_contained, 1, __ATOMIC_RELAXED);
+    task->m_fault = {attempt.vector, error_code, attempt.instruction_pointer, fault_address, sequence, 0, 0};
     task->m_unwinding = true;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
     if (g_console_reports)
         print_report(*task, frame, attempt, fault_address, frame_count, ips);
-    // Static, not on the faulting stack (an entry is ~1.9 KiB): hooks do not nest, since a fault
-    // while containing one is not contained, and the watchdog runs with interrupts off.
+    // Static, not on the faulting stack (an entry is ~1.9 KiB): hooks do not nest on one CPU (a
+    // fault while containing one is not contained, and the watchdog runs with interrupts off),
+    // and the lock keeps hooks on other CPUs out of it until it is recorded.
+    SpinLockGuard reporting(g_report_lock);
     static FaultLogEntry entry;
     entry = {};
     entry.sequence = task->m_fault.sequence;
@@ -482,7 +489,10 @@ lock_waits::Refusal contain_lock_wait(Task& task, const lock_waits::Fault& fault
     delos_fault_unwind_entry();
 }
 
-FaultContainmentStatistics fault_containment_statistics() { return {g_contained, g_refused}; }
+FaultContainmentStatistics fault_containment_statistics()
+{
+    return {__atomic_load_n(&g_contained, __ATOMIC_RELAXED), __atomic_load_n(&g_refused, __ATOMIC_RELAXED)};
+}
 
 void set_fault_recovery_decider(FaultRecoveryDecider decider) { g_decider = decider; }
 

@@ -17,6 +17,7 @@
 #include "memory/mapped_pages.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
+#include "sync/stop_machine.h"
 #include "task/channel.h"
 #include "task/condition_variable.h"
 #include "task/current_task.h"
@@ -146,6 +147,54 @@ ErrorOr<void> yield_lets_others_run()
         scheduler::yield();
     SELFTEST_CHECK(turns.load() == 1);
     (void)other.join();
+    return {};
+}
+
+// stop_machine::run_alone: a task that spins (and would be switched in by the timer) does not
+// run while an operation runs alone, though it does run during the same wait outside one.
+ErrorOr<void> run_alone_excludes_other_tasks()
+{
+    constexpr std::uint64_t kWaitNs = 50'000'000;
+    std::atomic<std::uint64_t> spins{0};
+    std::atomic<bool> stop{false};
+    auto spinner = SELFTEST_TRY(spawn("alone-spinner", [&] {
+        while (!stop.load())
+            spins.fetch_add(1);
+    }));
+    while (spins.load() == 0)
+        scheduler::yield();
+    auto busy_wait = [&] {
+        std::uint64_t until = tsc::nanoseconds_since_boot() + kWaitNs;
+        while (tsc::nanoseconds_since_boot() < until)
+            cpu::pause();
+    };
+    // Control: the same wait, not alone, lets the spinner run (else this test could not fail).
+    std::uint64_t before_control = spins.load();
+    busy_wait();
+    bool control_ran = spins.load() != before_control;
+
+    std::uint64_t at_start = 0, at_end = 0;
+    bool inside = false, nested_refused = false;
+    auto operation = [&] {
+        inside = stop_machine::running_alone();
+        at_start = spins.load();
+        busy_wait();
+        at_end = spins.load();
+        auto noop = [] {};
+        nested_refused = stop_machine::run_alone(noop).is_error();
+    };
+    std::uint64_t operations_before = stop_machine::statistics().operations;
+    SELFTEST_TRY(stop_machine::run_alone(operation));
+    bool after_outside = !stop_machine::running_alone();
+    stop.store(true);
+    (void)spinner.join();
+    SELFTEST_CHECK(control_ran);
+    SELFTEST_CHECK(inside);
+    SELFTEST_CHECK(at_start == at_end);  // nobody else ran during the operation
+    SELFTEST_CHECK(nested_refused);
+    SELFTEST_CHECK(after_outside);
+    SELFTEST_CHECK(stop_machine::statistics().operations == operations_before + 1);
+    SELFTEST_CHECK(stop_machine::online_cpus() == 1);
     return {};
 }
 
@@ -391,6 +440,7 @@ extern const TestCase kTaskTests[] = {
     {"tasks", "sleep_lasts_at_least_its_duration", sleep_lasts_at_least_its_duration},
     {"tasks", "yield_lets_others_run", yield_lets_others_run},
     {"sync", "mutex_excludes", mutex_excludes},
+    {"sync", "run_alone_excludes_other_tasks", run_alone_excludes_other_tasks},
     {"sync", "condition_variable_and_semaphore_hand_over", condition_variable_and_semaphore_hand_over},
     {"channels", "deliver_in_order_under_contention", channel_delivers_in_order_under_contention},
     {"channels", "non_blocking_and_closing_rules", channel_non_blocking_and_closing_rules},

@@ -220,6 +220,7 @@ TEST(QemuTcgBoot, SelftestPasses)
     EXPECT_NE(result.out.find("selftest: ok   cellservice.a_blocking_init_loads_while_other_tasks_run"), std::string::npos)
         << result.out;
     EXPECT_NE(result.out.find("selftest: ok   cellservice.exception_hooks_form_a_chain"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   sync.run_alone_excludes_other_tasks"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find(" passed, 0 failed"), std::string::npos) << result.out;
     EXPECT_EQ(result.exit_code, (0 << 1) | 1) << result.out << result.err;
 }

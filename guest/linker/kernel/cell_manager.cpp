@@ -9,6 +9,7 @@
 #include "linker/describe.h"
 #include "linker/relocatable_object.h"
 #include "runtime/cxx_runtime.h"
+#include "sync/stop_machine.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
 #include "task/task_registry.h"
@@ -552,10 +553,10 @@ ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
     return address;
 }
 
-// The swap itself runs with interrupts masked and the cells' entries called on this task's
-// stack, as one step no other task interleaves with: between handing state over and re-pointing,
-// no call may reach the old version. That holds on one CPU; several vCPUs will need the others
-// stopped here (docs/live-evolution.md, "Limits").
+// The swap itself runs alone (stop_machine::run_alone: every other CPU parked, interrupts off
+// here) with the cells' entries called on this task's stack: between handing state over and
+// re-pointing, no call may reach the old version, and no CPU may run a half-rewritten
+// relocation (docs/live-evolution.md, "Running alone").
 template <typename Operation>
 ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation, CellChange change)
 {
@@ -565,17 +566,18 @@ ErrorOr<link::SwapReport> CellManager::run_swap(Operation operation, CellChange 
         {
             Locked locked(m_lock);
             m_direct_entries = true;
-            {
-                SpinLockGuard masked(m_swap_lock);
+            auto alone = [&] {
                 swapped = operation();
                 // The new versions' tables (the retiring ones keep theirs), code ranges and
                 // recovery's bookkeeping before any other task can run their code: a task the new
                 // init started, or a caller through a re-pointed relocation, may fault in it as
-                // soon as interrupts are back, and that fault must find the new version known.
+                // soon as the others are released, and that fault must find the new version known.
                 sync_frame_tables();
                 if (!swapped.is_error())
                     commit_swap(swapped.value(), change);
-            }
+            };
+            if (auto ran = stop_machine::run_alone(alone); ran.is_error())
+                swapped = ran.release_error();
             m_direct_entries = false;
         }
         bool task_inside = swapped.is_error() && swapped.error().code == ErrorCode::Busy
@@ -653,10 +655,13 @@ ErrorOr<std::uint32_t> CellManager::quarantine(StringView name)
         TRY(lock());
         Locked locked(m_lock);
         // Like a swap's re-point: no other task runs cell code while references are rewritten.
-        SpinLockGuard masked(m_swap_lock);
-        rewritten = m_namespace->quarantine_cell(name, reinterpret_cast<std::uint64_t>(&delos_quarantined_cell_called));
-        if (!rewritten.is_error() && m_hooks.committed)
-            m_hooks.committed(name, CellChange::Quarantine, 0, false);
+        auto alone = [&] {
+            rewritten = m_namespace->quarantine_cell(name, reinterpret_cast<std::uint64_t>(&delos_quarantined_cell_called));
+            if (!rewritten.is_error() && m_hooks.committed)
+                m_hooks.committed(name, CellChange::Quarantine, 0, false);
+        };
+        if (auto ran = stop_machine::run_alone(alone); ran.is_error())
+            return ran.release_error();
     }
     return rewritten;
 }
@@ -689,10 +694,9 @@ std::size_t CellManager::collect_retired()
         return 0;
     Locked locked(m_lock);
     std::size_t collected = 0;
-    {
-        SpinLockGuard masked(m_swap_lock);  // the task inspector reads other tasks' stacks
-        collected = m_namespace->collect_retired();
-    }
+    auto alone = [&] { collected = m_namespace->collect_retired(); };  // the inspector reads other tasks' stacks
+    if (stop_machine::run_alone(alone).is_error())
+        return 0;
     sync_frame_tables();  // the collected cells' tables go with them
     return collected;
 }

@@ -196,9 +196,8 @@ private:
     KernelSectionMemory m_memory;
     TaskEntryInvoker m_invoker;
     KernelTaskInspector m_inspector;
-    // During a swap, entries run on the swapping task's stack with interrupts masked (see run_swap).
+    // During a swap, entries run on the swapping task's stack, alone on the machine (see run_swap).
     bool m_direct_entries = false;
-    SpinLock m_swap_lock;
     OwnPtr<link::Namespace> m_namespace;
     OwnPtr<link::CellLibrary> m_library;
     task::Mutex m_lock;               // loads, unloads, queries

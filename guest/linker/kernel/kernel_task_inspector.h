@@ -8,8 +8,8 @@
 
 namespace delos::loader {
 
-// Used under the cell manager's lock, which masks interrupts: on this single-CPU kernel no other
-// task runs until it is released, so stop_others() only has to check, not to stop.
+// Used inside stop_machine::run_alone() (the cell manager's run_swap): no other task runs on any
+// CPU until it returns, so stop_others() only checks that and scans, it does not stop anyone.
 class KernelTaskInspector final : public link::TaskInspector {
 public:
     ErrorOr<void> stop_others(const Vector<link::Region>& must_be_unreferenced) override;
