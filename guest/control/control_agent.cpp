@@ -76,11 +76,13 @@ private:
 // host gives each clone its own) and takes a fresh boot id before Ready tells the host it.
 void renew_identity_if_cloned()
 {
-    StringView generation;
-    if (!platform::vm_generation_changed(generation))
+    platform::VmGenerationCheck check = platform::check_vm_generation();
+    if (check.refused)
+        kprint("delos: VM generation refused: {}\n", check.refused);
+    if (!check.changed)
         return;
-    const char* id = task::renew_boot_id(generation);
-    kprint("delos: new VM generation '{}': boot id {}\n", generation, id);
+    const char* id = task::renew_boot_id(check.value);
+    kprint("delos: new VM generation '{}': boot id {}\n", check.value, id);
 }
 
 // A new connection number starts a session; a closed port ends one, so what the session held

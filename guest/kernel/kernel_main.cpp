@@ -117,8 +117,9 @@ void kernel_main(const Handover* handover)
     kprint("delos: boot id {}\n", task::boot_id());  // fault reports carry it (de-duplication)
     {
         // Remembered now, so only a value that changes later (a snapshot clone's) renews the id.
-        StringView generation;
-        platform::vm_generation_changed(generation);
+        platform::VmGenerationCheck generation = platform::check_vm_generation();
+        if (generation.refused)
+            kprint("delos: VM generation refused: {}\n", generation.refused);
     }
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the

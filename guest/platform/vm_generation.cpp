@@ -5,7 +5,6 @@
 #include "platform/vm_generation.h"
 
 #include "arch/x86_64/cpu.h"
-#include "log/kernel_log.h"
 #include "lib/fw_cfg/fw_cfg_directory.h"
 
 namespace delos::platform {
@@ -55,21 +54,22 @@ ErrorOr<StringView> read_generation(std::uint8_t (&out)[fw_cfg::kMaxGenerationBy
 
 } // namespace
 
-bool vm_generation_changed(StringView& out_value)
+VmGenerationCheck check_vm_generation()
 {
+    VmGenerationCheck check;
     std::uint8_t bytes[fw_cfg::kMaxGenerationBytes + 1];
     StringView value;
     auto read = read_generation(bytes);
     if (!read.is_error())
         value = read.value();
     else if (read.error().code != ErrorCode::NotFound)
-        kprint("delos: VM generation refused: {}\n", read.error().message);
-    bool changed = value != StringView(g_value, g_value_size);
+        check.refused = read.error().message;
+    check.changed = value != StringView(g_value, g_value_size);
     for (std::size_t i = 0; i < value.size(); ++i)
         g_value[i] = value[i];
     g_value_size = value.size();
-    out_value = StringView(g_value, g_value_size);
-    return changed;
+    check.value = StringView(g_value, g_value_size);
+    return check;
 }
 
 } // namespace delos::platform

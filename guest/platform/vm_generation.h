@@ -7,10 +7,15 @@
 
 namespace delos::platform {
 
+struct VmGenerationCheck {
+    bool changed = false;          // differs from the value remembered before ("" at the first check)
+    StringView value;              // valid until the next check
+    const char* refused = nullptr;  // why a present value was refused (then value is ""), for the log
+};
+
 // Reads the generation now (fw_cfg port I/O; "" if there is no fw_cfg, no such file, or its
-// value is refused as malformed: refusals are printed) and remembers it. Returns true when it
-// differs from the value remembered before (the first call, at boot, compares with ""). The
-// value stays valid in `out_value` until the next call. Called by one task at a time.
-bool vm_generation_changed(StringView& out_value);
+// value is refused as malformed) and remembers it. The first call is at boot. Called by one task
+// at a time.
+VmGenerationCheck check_vm_generation();
 
 } // namespace delos::platform
