@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iterator>
 #include <mutex>
+#include <random>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -203,13 +204,18 @@ CloneRun start_snapshot_clones(const std::string& dir, int count, std::uint32_t 
         run.pids.assign(static_cast<std::size_t>(count), -1);
         double last_running = 0;
         std::mutex last_mutex;
+        std::random_device entropy;
+        for (int i = 0; i < count; ++i)
+            run.generations.push_back("g" + std::to_string(entropy()) + "-" + std::to_string(i));
         for (int i = 0; i < count; ++i) {
             std::string name = "clone" + std::to_string(i);
             run.control_sockets.push_back(dir + "/" + name + ".sock");
             starters.emplace_back([&, i, name] {
                 try {
                     auto argv = guest_argv(dir, name, memory_mib, kernel, modules, ram_file, false);
-                    argv.insert(argv.end(), {"-incoming", "defer"});
+                    // Each clone's own VM generation: the guest takes a fresh boot id when it sees it.
+                    argv.insert(argv.end(), {"-fw_cfg", "name=opt/org.delos/generation,string=" + run.generations[static_cast<std::size_t>(i)],
+                                             "-incoming", "defer"});
                     int pid = spawn(argv, dir + "/" + name + ".err");
                     run.pids[static_cast<std::size_t>(i)] = pid;
                     Qmp qmp(dir + "/" + name + ".qmp");

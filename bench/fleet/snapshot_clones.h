@@ -3,8 +3,8 @@
 // under QEMU with its RAM in a file (memory-backend-file, share=on), is paused and its device
 // state saved (migration to a file, x-ignore-shared: the RAM stays in its file); each clone maps
 // that RAM file privately (share=off: pages shared until written) and loads the device state
-// (-incoming). Measured beside delosd's cold boots; not a launcher option (the clones share the
-// template's guest boot id and random state, see the doc).
+// (-incoming). Each clone gets its own VM generation (fw_cfg), so the guest takes a fresh boot id
+// at its first host session. Measured beside delosd's cold boots; not a launcher option yet.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +21,7 @@ struct CloneRun {
     double cpu_s_per_clone = -1;             // CPU of a clone's QEMU from exec to running
     std::vector<int> pids;                   // the clones (the caller kills them)
     std::vector<std::string> control_sockets;  // their channel sockets, for delosd to attach
+    std::vector<std::string> generations;      // each clone's VM generation (fw_cfg opt/org.delos/generation)
 };
 
 // Boots the template in `dir` and starts `count` clones at once. `kernel`, `modules`: as for

@@ -410,13 +410,23 @@ std::uint64_t VmInstance::boot_for_event(const v1::Event& guest_event)
 {
     // Only Ready (the first event of every connection) can start a new boot: other events may be
     // re-deliveries that carry the uptime of when they happened.
+    // A snapshot clone keeps its template's uptime but says a new boot id in Ready: that is a
+    // new boot too (the last id is kept in memory; after a delosd restart uptime alone decides).
     bool new_boot = false;
+    const char* why = "the guest booted again (its uptime went back)";
     {
         std::lock_guard lock(m_mutex);
-        if (guest_event.has_ready() && guest_event.uptime_ns() < m_last_uptime_ns)
+        std::string guest_boot = guest_event.ready().boot_id().substr(0, 64);  // hostile: bounded
+        if (guest_event.has_ready() && guest_event.uptime_ns() < m_last_uptime_ns) {
             new_boot = true;
-        else
+        } else if (guest_event.has_ready() && !guest_boot.empty() && !m_guest_boot_id.empty() && guest_boot != m_guest_boot_id) {
+            new_boot = true;
+            why = "the guest's boot id changed (a snapshot clone took a new identity)";
+        } else {
             m_last_uptime_ns = std::max(m_last_uptime_ns, guest_event.uptime_ns());
+        }
+        if (guest_event.has_ready() && !guest_boot.empty())
+            m_guest_boot_id = guest_boot;
     }
     if (new_boot) {
         std::uint64_t boot = m_store.new_boot(m_name);
@@ -425,7 +435,7 @@ std::uint64_t VmInstance::boot_for_event(const v1::Event& guest_event)
             m_boot_id = boot;
             m_last_uptime_ns = guest_event.uptime_ns();
         }
-        m_observer.vm_event(event(v1::EVENT_NEW_BOOT, "the guest booted again (its uptime went back)"));
+        m_observer.vm_event(event(v1::EVENT_NEW_BOOT, why));
     }
     if (guest_event.has_ready())
         m_store.set_last_uptime(m_name, guest_event.uptime_ns());

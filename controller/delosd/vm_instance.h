@@ -89,6 +89,7 @@ private:
     pid_t m_pid = 0;
     std::uint64_t m_boot_id = 0;
     std::uint64_t m_last_uptime_ns = 0;
+    std::string m_guest_boot_id;  // the boot id of the guest's last Ready, "" if none said one
     std::uint32_t m_restarts = 0;
     std::string m_last_exit;
     std::string m_kernel_version;

@@ -7,6 +7,7 @@
 #include "control/kernel_control_backend.h"
 #include "control/log_forwarder.h"
 #include "log/kernel_log.h"
+#include "platform/vm_generation.h"
 #include "control/control_port.h"
 #include "lib/control/channel_engine.h"
 #include "recovery/fault_log.h"
@@ -71,6 +72,19 @@ private:
     std::uint64_t m_connection = 0;
 };
 
+// A session opens: a guest restored from a snapshot finds a VM generation it has not seen (the
+// host gives each clone its own) and takes a fresh boot id before Ready tells the host it.
+void renew_identity_if_cloned()
+{
+    platform::VmGenerationCheck check = platform::check_vm_generation();
+    if (check.refused)
+        kprint("delos: VM generation refused: {}\n", check.refused);
+    if (!check.changed)
+        return;
+    const char* id = task::renew_boot_id(check.value);
+    kprint("delos: new VM generation '{}': boot id {}\n", check.value, id);
+}
+
 // A new connection number starts a session; a closed port ends one, so what the session held
 // (a partial frame's buffer, open pushes) goes back at once.
 void Agent::follow_connection(bool open, std::uint64_t number)
@@ -81,6 +95,7 @@ void Agent::follow_connection(bool open, std::uint64_t number)
         m_engine.close_session();
         m_connection = number;
         m_writer.set_connection(number);
+        renew_identity_if_cloned();
         m_engine.open_session();
     } else if (!open && m_engine.session_open()) {
         m_engine.close_session();
@@ -116,7 +131,8 @@ void Agent::run()
             m_engine.close_session();
             m_connection = received.value().connection;
             m_writer.set_connection(m_connection);
-            m_engine.open_session();
+            renew_identity_if_cloned();
+        m_engine.open_session();
         } else if (!m_engine.session_open()) {
             continue;  // the tail of a connection that has ended belongs to no session
         }

@@ -13,6 +13,7 @@
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "task/spawn.h"
+#include "recovery/fault_log.h"
 #include "task/task.h"
 #include "task/task_registry.h"
 
@@ -126,6 +127,7 @@ CellSwapped describe_swap(const link::SwapReport& report)
 
 StringView KernelControlBackend::kernel_version() const { return kKernelVersion; }
 std::uint64_t KernelControlBackend::boot_ns() const { return platform::boot_ns(); }
+StringView KernelControlBackend::boot_id() const { return task::boot_id(); }
 std::uint64_t KernelControlBackend::uptime_ns() const { return tsc::nanoseconds_since_boot(); }
 
 std::uint64_t KernelControlBackend::free_memory_bytes() const

@@ -13,6 +13,7 @@ class KernelControlBackend : public ControlBackend {
 public:
     StringView kernel_version() const override;
     std::uint64_t boot_ns() const override;
+    StringView boot_id() const override;
     std::uint64_t uptime_ns() const override;
     std::uint64_t free_memory_bytes() const override;
 

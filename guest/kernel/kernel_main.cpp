@@ -10,6 +10,7 @@
 #include "log/kernel_log.h"
 #include "log/panic.h"
 #include "platform/boot_facts.h"
+#include "platform/vm_generation.h"
 #include "platform/platform_ports.h"
 #include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
@@ -114,6 +115,12 @@ void kernel_main(const Handover* handover)
     task::watchdog::set_handler(task::contain_watchdog_expiry);
     task::lock_waits::set_handler(task::contain_lock_wait);
     kprint("delos: boot id {}\n", task::boot_id());  // fault reports carry it (de-duplication)
+    {
+        // Remembered now, so only a value that changes later (a snapshot clone's) renews the id.
+        platform::VmGenerationCheck generation = platform::check_vm_generation();
+        if (generation.refused)
+            kprint("delos: VM generation refused: {}\n", generation.refused);
+    }
     reclaim_nano_core(*handover);
     // Tasks first: every cell entry runs in a task of its own (linker/kernel/cell_manager.h), so the
     // boot set's constructors and init entries may sleep or spawn tasks like any later load.

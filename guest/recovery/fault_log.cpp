@@ -52,8 +52,6 @@ void describe_fault_place(FaultLogPlace& place, std::uint64_t address)
 
 namespace {
 
-char g_boot_id[33] = {};
-
 bool cpu_has_rdrand()
 {
     std::uint32_t eax = 1, ebx, ecx = 0, edx;
@@ -84,19 +82,50 @@ std::uint64_t random_word(std::uint64_t& fallback_state)
 
 } // namespace
 
+namespace {
+
+// Two buffers: a renewal writes the one not in use, then publishes it, so a reader that took the
+// old pointer still reads a whole id.
+char g_boot_ids[2][33] = {};
+int g_current_boot_id = -1;  // -1 until the first draw
+std::uint64_t g_renewals = 0;
+
+void draw_boot_id(char (&out)[33], std::uint64_t state)
+{
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int word = 0; word < 2; ++word) {
+        std::uint64_t value = random_word(state);
+        for (int i = 0; i < 16; ++i)
+            out[word * 16 + i] = kHex[(value >> (60 - 4 * i)) & 15];
+    }
+    out[32] = '\0';
+}
+
+} // namespace
+
 const char* boot_id()
 {
     SpinLockGuard guard(g_lock);
-    if (!g_boot_id[0]) {
-        constexpr char kHex[] = "0123456789abcdef";
-        std::uint64_t state = 0;
-        for (int word = 0; word < 2; ++word) {
-            std::uint64_t value = random_word(state);
-            for (int i = 0; i < 16; ++i)
-                g_boot_id[word * 16 + i] = kHex[(value >> (60 - 4 * i)) & 15];
-        }
+    if (g_current_boot_id < 0) {
+        draw_boot_id(g_boot_ids[0], 0);
+        __atomic_store_n(&g_current_boot_id, 0, __ATOMIC_RELEASE);
     }
-    return g_boot_id;
+    return g_boot_ids[g_current_boot_id];
+}
+
+const char* renew_boot_id(StringView salt)
+{
+    // FNV-1a of the salt (the host's per-clone value) and a renewal count, mixed into the fallback
+    // state: without RDRAND two clones restored at the same saved TSC still draw different ids.
+    std::uint64_t state = 0xcbf29ce484222325ull;
+    for (std::size_t i = 0; i < salt.size(); ++i)
+        state = (state ^ static_cast<std::uint8_t>(salt[i])) * 0x100000001b3ull;
+    SpinLockGuard guard(g_lock);
+    state ^= ++g_renewals * 0x9e3779b97f4a7c15ull;
+    int next = g_current_boot_id == 0 ? 1 : 0;
+    draw_boot_id(g_boot_ids[next], state);
+    __atomic_store_n(&g_current_boot_id, next, __ATOMIC_RELEASE);
+    return g_boot_ids[next];
 }
 
 void record_fault(const FaultLogEntry& entry)

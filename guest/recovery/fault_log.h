@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "lib/core/string_view.h"
 #include "task/task.h"
 
 namespace delos::task {
@@ -70,6 +71,9 @@ struct FaultLogEntry {
 // once at the first call (kernel_main calls it early). A collector de-duplicates faults by
 // (boot id, sequence).
 const char* boot_id();
+// Draws a fresh boot id, `salt` (e.g. a snapshot clone's VM generation) mixed into the seed;
+// boot_id() returns it from then on. For a guest restored from a snapshot: it is a new boot.
+const char* renew_boot_id(StringView salt);
 
 // Fills `code` for `address` (symbolised at `lookup_address`: a return address looks up its call).
 void describe_fault_code(FaultLogCode& code, std::uint64_t address, std::uint64_t lookup_address);

@@ -110,6 +110,10 @@ void ScriptedGuest::serve_connection(int fd)
     ready.mutable_event()->set_uptime_ns(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - m_booted).count()));
     ready.mutable_event()->mutable_ready()->set_kernel_version("scripted-1");
+    {
+        std::lock_guard lock(m_write_mutex);
+        ready.mutable_event()->mutable_ready()->set_boot_id(m_boot_id);
+    }
     send_message(ready);
     std::string buffer;
     while (!m_stopping) {

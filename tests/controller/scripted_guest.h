@@ -30,6 +30,13 @@ public:
     std::uint64_t push_chunks_seen() const { return m_push_chunks; }
     // When set, the connection is closed as soon as a push chunk arrives.
     void set_hang_up_on_push_chunk(bool value) { m_hang_up_on_chunk = value; }
+    // The boot id the next connection's Ready says ("" by default: none), as a snapshot clone that
+    // took a fresh identity would.
+    void set_boot_id(std::string id)
+    {
+        std::lock_guard lock(m_write_mutex);
+        m_boot_id = std::move(id);
+    }
 
 private:
     void serve();
@@ -44,6 +51,7 @@ private:
     std::atomic<std::uint64_t> m_connections{0};
     std::atomic<std::uint64_t> m_push_chunks{0};
     std::atomic<bool> m_hang_up_on_chunk{false};
+    std::string m_boot_id;  // guarded by m_write_mutex
     std::uint64_t m_next_sequence = 1000000;  // for Ready events, far from test sequences
     std::chrono::steady_clock::time_point m_booted = std::chrono::steady_clock::now();
     std::thread m_thread;

@@ -42,6 +42,7 @@ void ChannelEngine::open_session()
     event.ready.boot_ns = m_backend.boot_ns();
     event.ready.min_version = kProtocolVersionMin;
     event.ready.max_version = kProtocolVersionMax;
+    event.ready.boot_id = String(m_backend.boot_id());
     send_event(static_cast<Event&&>(event));
 }
 

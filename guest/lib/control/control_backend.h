@@ -23,6 +23,8 @@ public:
 
     virtual StringView kernel_version() const = 0;
     virtual std::uint64_t boot_ns() const = 0;
+    // The boot id Ready carries (fault reports carry the same); "" where there is none.
+    virtual StringView boot_id() const { return {}; }
     virtual std::uint64_t uptime_ns() const = 0;
     // Memory a push could still get; a push larger than half of it is refused at begin.
     virtual std::uint64_t free_memory_bytes() const = 0;

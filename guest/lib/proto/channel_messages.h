@@ -746,6 +746,7 @@ struct Ready {
     std::uint64_t boot_ns = 0;
     std::uint32_t min_version = 0;
     std::uint32_t max_version = 0;
+    String boot_id;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -755,6 +756,7 @@ struct Ready {
         v.uint64(3, self.boot_ns);
         v.uint32(4, self.min_version);
         v.uint32(5, self.max_version);
+        v.string(6, self.boot_id);
     }
 };
 
