@@ -592,7 +592,26 @@ std::size_t Namespace::collect_retired()
     return released;
 }
 
-std::size_t Namespace::collect_retired_locked()
+Vector<LoadedCell*> Namespace::releasable_retired()
+{
+    if (m_busy)
+        return {};
+    return releasable_retired_locked();
+}
+
+std::size_t Namespace::release_retired(const Vector<LoadedCell*>& releasable)
+{
+    if (m_busy || releasable.empty())
+        return 0;
+    m_busy = true;
+    std::size_t released = release_retired_locked(releasable);
+    m_busy = false;
+    return released;
+}
+
+std::size_t Namespace::collect_retired_locked() { return release_retired_locked(releasable_retired_locked()); }
+
+Vector<LoadedCell*> Namespace::releasable_retired_locked()
 {
     // Candidates: retiring cells no task refers to and whose handed-out pointers all came back.
     Vector<LoadedCell*> releasable;
@@ -628,6 +647,11 @@ std::size_t Namespace::collect_retired_locked()
             }
         }
     }
+    return releasable;
+}
+
+std::size_t Namespace::release_retired_locked(const Vector<LoadedCell*>& releasable)
+{
     if (releasable.empty())
         return 0;
     // Replaced, not stopped: no fini, but what they constructed is destroyed, users first.
@@ -637,7 +661,13 @@ std::size_t Namespace::collect_retired_locked()
     for (LoadedCell* cell : releasable)
         forget_retired(cell, releasable);
     std::size_t released = releasable.size();
-    m_retiring.remove_all_matching([&](const OwnPtr<LoadedCell>& cell) { return in(releasable, cell.get()); });
+    m_retiring.remove_all_matching([&](const OwnPtr<LoadedCell>& cell) {
+        for (const LoadedCell* going : releasable) {
+            if (going == cell.get())
+                return true;
+        }
+        return false;
+    });
     return released;
 }
 

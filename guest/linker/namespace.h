@@ -121,6 +121,13 @@ public:
     // uses, and whose `outstanding` entry says 0). Runs their exit functions and destructors (not
     // fini: the cell was replaced, not stopped). Returns how many were released.
     std::size_t collect_retired();
+    // collect_retired() in two steps, for a kernel that scans with every task stopped but must
+    // not block there (the destructors may): which retiring cells are releasable now (the scan;
+    // runs no cell code but their `outstanding` entries), then releasing those. Nothing may change
+    // the namespace in between (the caller holds its lock); a task that referred to none of them
+    // cannot reach them again, since no live cell links to a retiring one.
+    Vector<LoadedCell*> releasable_retired();
+    std::size_t release_retired(const Vector<LoadedCell*>& releasable);
     // Replaced cells still in memory, oldest first.
     const Vector<OwnPtr<LoadedCell>>& retiring_cells() const { return m_retiring; }
 
@@ -166,6 +173,8 @@ private:
     Error refuse(Error error);
     void forget_retired(LoadedCell* cell, const Vector<LoadedCell*>& going);
     std::size_t collect_retired_locked();
+    Vector<LoadedCell*> releasable_retired_locked();
+    std::size_t release_retired_locked(const Vector<LoadedCell*>& releasable);
     ErrorOr<SwapReport> swap(const Vector<SwapPair>& pairs, const CellLibrary* library);
 
     SectionMemory& m_memory;

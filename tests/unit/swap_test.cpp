@@ -560,6 +560,32 @@ TEST_F(SwapTest, ACellInADependencyCycleSwapsAloneOrWithItsPartner)
     expect_nothing_loaded();
 }
 
+// The kernel scans in a stop-machine window and runs destructors after it: the two steps of
+// collect_retired() decide and release exactly what it would.
+TEST_F(SwapTest, RetiredCellsAreCollectedInTwoStepsScanThenRelease)
+{
+    ScriptedInspector inspector;
+    linker_namespace.set_task_inspector(inspector);
+    ASSERT_NE(load("counter"), nullptr);
+    std::size_t regions = memory.live_regions();
+    std::uint64_t old_count = symbol(kCounterCount);
+    inspector.held_addresses.push_back(old_count + 4);
+    swap_ok({{"counter", "counter"}});
+    ASSERT_EQ(linker_namespace.retiring_cells().size(), 1u);
+    EXPECT_TRUE(linker_namespace.releasable_retired().empty());  // a task still refers to it
+    EXPECT_EQ(linker_namespace.release_retired({}), 0u);
+
+    inspector.held_addresses.clear();
+    auto releasable = linker_namespace.releasable_retired();
+    ASSERT_EQ(releasable.size(), 1u);
+    EXPECT_EQ(releasable[0], linker_namespace.retiring_cells()[0].get());
+    EXPECT_EQ(linker_namespace.retiring_cells().size(), 1u);  // the scan alone releases nothing
+    EXPECT_EQ(linker_namespace.release_retired(releasable), 1u);
+    EXPECT_EQ(linker_namespace.retiring_cells().size(), 0u);
+    EXPECT_EQ(memory.live_regions(), regions);
+    expect_consistent_edges(linker_namespace);
+}
+
 TEST_F(SwapTest, AnOldVersionStaysRetiringWhileATaskRefersToItThenGoes)
 {
     ScriptedInspector inspector;

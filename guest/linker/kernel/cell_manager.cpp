@@ -693,10 +693,13 @@ std::size_t CellManager::collect_retired()
     if (lock().is_error())
         return 0;
     Locked locked(m_lock);
-    std::size_t collected = 0;
-    auto alone = [&] { collected = m_namespace->collect_retired(); };  // the inspector reads other tasks' stacks
+    Vector<link::LoadedCell*> releasable;
+    // The task inspector reads other tasks' stacks: none may move while it decides. The
+    // destructors run after the window (in tasks of their own, which the window forbids).
+    auto alone = [&] { releasable = m_namespace->releasable_retired(); };
     if (stop_machine::run_alone(alone).is_error())
         return 0;
+    std::size_t collected = m_namespace->release_retired(releasable);
     sync_frame_tables();  // the collected cells' tables go with them
     return collected;
 }
