@@ -26,9 +26,6 @@ std::string frame_text(const BucketKey& key)
     return key.symbol + offset;
 }
 
-// A C++ symbol as people read it ("ns::f(int) [clone .constprop.0]"); others unchanged.
-std::string demangle(const std::string& symbol) { return controller::demangled_symbol(symbol); }
-
 // A bucket's fields, inside an object the caller opened.
 void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max_guests)
 {
@@ -38,7 +35,7 @@ void write_bucket(JsonWriter& json, const BucketSummary& bucket, std::size_t max
         .field("symbol", bucket.key.symbol)
         .field("offset", bucket.key.offset)
         .field("frame", frame_text(bucket.key))
-        .field("frame_demangled", demangle(bucket.key.symbol) + frame_text(bucket.key).substr(bucket.key.symbol.size()))
+        .field("frame_demangled", controller::demangled_symbol(bucket.key.symbol) + frame_text(bucket.key).substr(bucket.key.symbol.size()))
         .field("count", bucket.count)
         .field("first_seen_unix_ms", bucket.first_seen_unix_ms)
         .field("last_seen_unix_ms", bucket.last_seen_unix_ms)
@@ -400,10 +397,10 @@ HttpResponse DashboardApi::fault(const QueryParams& params)
     json.begin_object()
         .field("host", host)
         .field("bucket_frame", frame_text(key))
-        .field("symbol_demangled", demangle(lookup.record->report().symbol()));
+        .field("symbol_demangled", controller::demangled_symbol(lookup.record->report().symbol()));
     json.key("frames_demangled").begin_array();
     for (const v1::BacktraceFrame& frame : lookup.record->report().backtrace())
-        json.value(demangle(frame.symbol()));
+        json.value(controller::demangled_symbol(frame.symbol()));
     json.end_array().key("record").raw(record).end_object();
     return ok(json);
 }
