@@ -653,6 +653,9 @@ private:
         m_out << "memory  " << mib(stats.memory_total_bytes()) << " total, " << mib(stats.memory_free_bytes()) << " free\n"
               << "frames  " << stats.frames_total() << " total, " << stats.frames_free() << " free\n"
               << "heap    " << mib(stats.heap_used_bytes()) << " used of " << mib(stats.heap_capacity_bytes()) << "\n"
+              << "paging  " << stats.page_table_frames() << " table frames; since boot " << stats.page_table_leaf_writes()
+              << " 4 KiB entries and " << stats.page_table_structure_writes() << " upper entries written, "
+              << stats.tlb_page_invalidations() << " invlpg, " << stats.tlb_full_flushes() << " CR3 reloads\n"
               << "tasks   " << stats.task_count() << "\n"
               << "cells   " << stats.cell_count() << "\n"
               << "uptime  " << std::fixed << std::setprecision(3) << stats.uptime_ns() / 1e9 << " s\n";

@@ -12,6 +12,7 @@
 #include "linker/kernel/cell_manager.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
+#include "memory/page_table.h"
 #include "task/spawn.h"
 #include "recovery/fault_log.h"
 #include "task/task.h"
@@ -225,6 +226,12 @@ void KernelControlBackend::fill_stats(StatsReply& stats) const
     Vector<loader::CellSummary> cells = loader::cell_manager().cells();
     stats.cell_count = static_cast<std::uint32_t>(cells.size());
     stats.tasks_by_cell = tasks_by_cell(cells);
+    memory::PageTableStatistics paging = memory::kernel_page_table().statistics();
+    stats.page_table_frames = paging.table_frames;
+    stats.page_table_leaf_writes = paging.leaf_writes;
+    stats.page_table_structure_writes = paging.structure_writes;
+    stats.tlb_page_invalidations = paging.page_invalidations;
+    stats.tlb_full_flushes = paging.full_flushes;
 }
 
 bool KernelControlBackend::take_event(Event& event)

@@ -80,7 +80,9 @@ ErrorOr<std::uint64_t> PageTable::new_table()
         std::uint64_t* entry = TRY(entry_for(frame.start, false));
         if (!(*entry & kPresent)) {
             *entry = frame.start | flags_for(Access::ReadWrite);
+            ++m_leaf_writes;
             cpu::invalidate_page(frame.start);
+            ++m_page_invalidations;
         }
     }
     __builtin_memset(table_at(frame.start), 0, kPageSize);
@@ -95,6 +97,7 @@ ErrorOr<std::uint64_t*> PageTable::entry_for(std::uint64_t address, bool split_l
         std::uint64_t& entry = table_at(table)[index_at(address, level)];
         if (!(entry & kPresent)) {
             entry = TRY(new_table()) | kPresent | kWritable | user_bit();
+            m_structure_writes += m_active;
         } else if (entry & kLarge) {
             if (level != 1)
                 return Error::make(ErrorCode::Unsupported, "1 GiB pages are not used", address);
@@ -107,8 +110,11 @@ ErrorOr<std::uint64_t*> PageTable::entry_for(std::uint64_t address, bool split_l
             for (unsigned i = 0; i < 512; ++i)
                 table_at(split)[i] = (base + i * kPageSize) | flags;
             entry = split | kPresent | kWritable | user_bit();
-            if (m_active)
+            if (m_active) {
+                m_structure_writes += 1;
                 cpu::write_cr3(m_root);  // drop the stale large-page TLB entry everywhere in it
+                ++m_full_flushes;
+            }
         }
         table = entry & kAddressMask;
     }
@@ -189,11 +195,15 @@ ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Acc
             *entry = address | flags;
     }
     if (m_active) {
-        if (size / kPageSize > 32)
+        m_leaf_writes += size / kPageSize;
+        if (size / kPageSize > 32) {
             cpu::write_cr3(m_root);  // one flush beats many single-page invalidations
-        else
+            ++m_full_flushes;
+        } else {
             for (std::uint64_t page = start; page < end; page += kPageSize)
                 cpu::invalidate_page(page);
+            m_page_invalidations += size / kPageSize;
+        }
     }
     return {};
 }
@@ -204,10 +214,18 @@ ErrorOr<void> PageTable::map_device(std::uint64_t start, std::uint64_t size)
     for (std::uint64_t address = align_down(start, kPageSize); address < start + size; address += kPageSize) {
         std::uint64_t* entry = TRY(entry_for(address, true));
         *entry = address | flags;
-        if (m_active)
+        if (m_active) {
+            ++m_leaf_writes;
             cpu::invalidate_page(address);
+            ++m_page_invalidations;
+        }
     }
     return {};
+}
+
+PageTableStatistics PageTable::statistics() const
+{
+    return {m_table_frames, m_leaf_writes, m_structure_writes, m_page_invalidations, m_full_flushes};
 }
 
 Access PageTable::access_of(std::uint64_t address) const

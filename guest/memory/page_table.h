@@ -33,6 +33,17 @@ KernelLayout kernel_layout();
 // including those made later, needs U/S=1 (SMEP/SMAP stay off). Set before the linear map is built.
 void set_user_accessible_mappings(bool on);
 
+// What the paging code has done since boot: under kvm_pvm's shadow paging every entry write
+// after activation and every invalidation traps (docs/memory.md, "Costs"), so these are the
+// figures that say what a path costs there.
+struct PageTableStatistics {
+    std::uint64_t table_frames = 0;        // frames holding tables (the root included)
+    std::uint64_t leaf_writes = 0;         // 4 KiB entries written after activation
+    std::uint64_t structure_writes = 0;    // entries above the last level written after activation
+    std::uint64_t page_invalidations = 0;  // invlpg
+    std::uint64_t full_flushes = 0;        // CR3 reloads
+};
+
 class PageTable {
 public:
     // Maps [4 KiB, ram_end) identity with the kernel's sections at their rights and all other
@@ -49,6 +60,7 @@ public:
 
     std::uint64_t root() const { return m_root; }
     std::size_t table_frames() const { return m_table_frames; }
+    PageTableStatistics statistics() const;
 
 private:
     ErrorOr<std::uint64_t*> entry_for(std::uint64_t address, bool split_large_pages);
@@ -59,6 +71,10 @@ private:
     std::uint64_t m_root = 0;
     bool m_active = false;
     std::size_t m_table_frames = 0;
+    std::uint64_t m_leaf_writes = 0;
+    std::uint64_t m_structure_writes = 0;
+    std::uint64_t m_page_invalidations = 0;
+    std::uint64_t m_full_flushes = 0;
 };
 
 PageTable& kernel_page_table();

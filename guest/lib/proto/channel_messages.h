@@ -519,6 +519,11 @@ struct StatsReply {
     std::uint64_t uptime_ns = 0;
     std::uint32_t cell_count = 0;
     Vector<CellTasks> tasks_by_cell;
+    std::uint64_t page_table_frames = 0;
+    std::uint64_t page_table_leaf_writes = 0;
+    std::uint64_t page_table_structure_writes = 0;
+    std::uint64_t tlb_page_invalidations = 0;
+    std::uint64_t tlb_full_flushes = 0;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -533,6 +538,11 @@ struct StatsReply {
         v.uint64(8, self.uptime_ns);
         v.uint32(9, self.cell_count);
         v.repeated_message(10, self.tasks_by_cell, kMaxListedCells + 1);
+        v.uint64(11, self.page_table_frames);
+        v.uint64(12, self.page_table_leaf_writes);
+        v.uint64(13, self.page_table_structure_writes);
+        v.uint64(14, self.tlb_page_invalidations);
+        v.uint64(15, self.tlb_full_flushes);
     }
 };
 
