@@ -29,6 +29,25 @@ void set_frame_owner_hooks(FrameOwnerHook owner, FrameAccountingHook accounting)
 
 std::uint64_t mapped_pages_frames_in_use() { return g_frames_in_use.load(std::memory_order_relaxed); }
 
+ErrorOr<PhysicalRange> allocate_device_frames(std::size_t count)
+{
+    PhysicalRange frames = TRY(frame_allocator().allocate(count));
+    auto mapped = kernel_page_table().set_access(frames.start, frames.size, Access::ReadWrite);
+    if (mapped.is_error()) {
+        frame_allocator().free(frames);
+        return mapped.release_error();
+    }
+    return frames;
+}
+
+void free_device_frames(PhysicalRange frames)
+{
+    if (frames.size == 0)
+        return;
+    (void)kernel_page_table().set_access(frames.start, frames.size, Access::None);
+    frame_allocator().free(frames);
+}
+
 ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access)
 {
     if (page_count == 0)

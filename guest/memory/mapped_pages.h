@@ -87,6 +87,13 @@ private:
     Block* m_block = nullptr;
 };
 
+// Frames for a device's rings and buffers (the host reads and writes them): mapped read-write
+// like MappedPages, but not charged to a task, and freed by free_device_frames (unmapped first).
+// Free RAM is not mapped (docs/memory.md), so frames taken straight from the allocator are not
+// usable until mapped.
+ErrorOr<PhysicalRange> allocate_device_frames(std::size_t count);
+void free_device_frames(PhysicalRange frames);
+
 // Who owns newly mapped pages (the scheduler installs the current task's id) and how frames
 // are charged: (owner, +frames) on allocation, (owner, -frames) on release.
 using FrameOwnerHook = std::uint64_t (*)();

@@ -150,19 +150,44 @@ ErrorOr<std::uint64_t> PageTable::new_root()
     return root;
 }
 
+namespace {
+bool region_has_a_free_frame(std::uint64_t region)
+{
+    for (std::uint64_t page = region; page < region + kLargePageSize; page += kPageSize) {
+        if (frame_allocator().is_free(page))
+            return true;
+    }
+    return false;
+}
+} // namespace
+
 ErrorOr<void> PageTable::build_linear_map(std::uint64_t ram_end, const KernelLayout& layout)
 {
     m_root = TRY(new_root());
-    // First 2 MiB: 4 KiB pages (null page, boot data, kernel image start).
+    // The tables first, all of them: every 2 MiB region that holds a frame the allocator may hand
+    // out (and the kernel's, and a partial last one) gets its 4 KiB table now and keeps it for
+    // good, so no table is made, split or freed for RAM after boot and every frame a session takes
+    // comes back (docs/memory.md). Regions with no free frame (holes, boot modules) stay 2 MiB.
     std::uint64_t small_end = align_up(layout.data_end, kLargePageSize);
-    if (small_end > ram_end)
-        small_end = align_up(ram_end, kPageSize);
-    TRY(set_access(kPageSize, small_end - kPageSize, Access::ReadWrite));
-    for (std::uint64_t address = small_end; address + kLargePageSize <= ram_end; address += kLargePageSize)
-        TRY(map_large(address, flags_for(Access::ReadWrite)));
-    std::uint64_t large_end = small_end + align_down(ram_end - small_end, kLargePageSize);
-    if (large_end < ram_end)
-        TRY(set_access(large_end, align_up(ram_end, kPageSize) - large_end, Access::ReadWrite));
+    std::uint64_t map_end = align_up(ram_end, kPageSize);
+    for (std::uint64_t region = 0; region < map_end; region += kLargePageSize) {
+        if (region < small_end || region + kLargePageSize > map_end || region_has_a_free_frame(region))
+            TRY(entry_for(region == 0 ? kPageSize : region, false));
+        else
+            TRY(map_large(region, flags_for(Access::ReadWrite)));
+    }
+    // Then the entries, with no allocation left to change them: what the allocator holds (the
+    // tables just made included) read-write, every free frame not present, as a frame it frees
+    // will be: the map's baseline and the unmap-on-free rule agree.
+    for (std::uint64_t region = 0; region < map_end; region += kLargePageSize) {
+        std::uint64_t page = region == 0 ? kPageSize : region;
+        std::uint64_t* entry = TRY(entry_for(page, false));
+        if (*entry & kLarge)
+            continue;
+        std::uint64_t region_end = region + kLargePageSize < map_end ? region + kLargePageSize : map_end;
+        for (; page < region_end; page += kPageSize, ++entry)
+            *entry = frame_allocator().is_free(page) ? 0 : page | flags_for(Access::ReadWrite);
+    }
 
     TRY(set_access(layout.nano_core_text_start, layout.nano_core_text_end - layout.nano_core_text_start, Access::ReadExecute));
     TRY(set_access(layout.nano_core_data_start, layout.nano_core_data_end - layout.nano_core_data_start, Access::ReadWrite));
@@ -184,6 +209,11 @@ ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Acc
         return Error::make(ErrorCode::InvalidArgument, "range is not page-aligned", start);
     std::uint64_t flags = flags_for(access);
     std::uint64_t end = start + size;
+    // Entries already right are not written, and only entries that were present can be cached in
+    // a TLB (x86 caches no not-present translation): mapping a free frame invalidates nothing.
+    // Each write and invalidation traps under kvm_pvm's shadow paging.
+    bool flush_at_end = m_active && size / kPageSize > 32;  // one CR3 reload beats many invlpg
+    bool stale = false;
     // Walk the tree once per 2 MiB region, then fill consecutive entries of its page table.
     std::uint64_t address = start;
     while (address < end) {
@@ -191,19 +221,27 @@ ErrorOr<void> PageTable::set_access(std::uint64_t start, std::uint64_t size, Acc
         std::uint64_t region_end = align_down(address, kLargePageSize) + kLargePageSize;
         if (region_end > end)
             region_end = end;
-        for (; address < region_end; address += kPageSize, ++entry)
-            *entry = address | flags;
-    }
-    if (m_active) {
-        m_leaf_writes += size / kPageSize;
-        if (size / kPageSize > 32) {
-            cpu::write_cr3(m_root);  // one flush beats many single-page invalidations
-            ++m_full_flushes;
-        } else {
-            for (std::uint64_t page = start; page < end; page += kPageSize)
-                cpu::invalidate_page(page);
-            m_page_invalidations += size / kPageSize;
+        for (; address < region_end; address += kPageSize, ++entry) {
+            std::uint64_t value = access == Access::None ? 0 : address | flags;
+            std::uint64_t old = *entry;
+            if (old == value)
+                continue;
+            *entry = value;
+            if (!m_active)
+                continue;
+            ++m_leaf_writes;
+            if (!(old & kPresent))
+                continue;
+            stale = true;
+            if (!flush_at_end) {
+                cpu::invalidate_page(address);
+                ++m_page_invalidations;
+            }
         }
+    }
+    if (flush_at_end && stale) {
+        cpu::write_cr3(m_root);
+        ++m_full_flushes;
     }
     return {};
 }

@@ -3,7 +3,9 @@
 #include "lib/core/vector.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
+#include "log/kernel_log.h"
 #include "memory/kernel_stack.h"
+#include "memory/mapped_pages.h"
 #include "memory/page_table.h"
 #include "selftest/selftest.h"
 
@@ -119,6 +121,57 @@ ErrorOr<void> heap_large_blocks_are_unmapped_when_freed()
     return {};
 }
 
+// The linear map's baseline agrees with unmap-on-free: no free frame is mapped, whether it was
+// never used or freed (a stray pointer into free RAM faults), and every frame the allocator holds
+// is reachable by the kernel or deliberately unmapped by its owner.
+ErrorOr<void> free_frames_are_not_mapped()
+{
+    auto& frames = frame_allocator();
+    std::size_t mapped_free = 0, first = 0;
+    for (std::uint64_t address = kPageSize; address < frames.ram_end(); address += kPageSize) {
+        if (frames.is_free(address) && kernel_page_table().access_of(address) != Access::None) {
+            if (mapped_free++ == 0)
+                first = address;
+        }
+    }
+    if (mapped_free != 0)
+        kprint("selftest: {} free frames are mapped, the first at {:#x}\n", mapped_free, first);
+    SELFTEST_CHECK(mapped_free == 0);
+    return {};
+}
+
+// Every way RAM is taken and given back (pages with each right, heap slabs and large blocks,
+// stacks with their guard page, device frames), many times and in sizes that cross 2 MiB
+// regions: the free frames come back exactly, no page table is made and no entry above the last
+// level is written (RAM's tables are all built at boot and never split or freed).
+ErrorOr<void> taking_and_giving_back_ram_costs_no_table()
+{
+    for (int round = 0; round < 2; ++round) {  // the first round may grow heap slabs for good
+        std::size_t frames_before = frame_allocator().free_frames();
+        PageTableStatistics paging_before = kernel_page_table().statistics();
+        for (int i = 0; i < 64; ++i) {
+            auto code = SELFTEST_TRY(MappedPages::allocate(3, Access::ReadExecute));
+            auto data = SELFTEST_TRY(MappedPages::allocate(600));  // more than a 2 MiB region
+            auto rodata = SELFTEST_TRY(MappedPages::allocate(1 + i % 5, Access::Read));
+            void* large = heap_allocate(40 * 1024 + i * 4096, 16);
+            SELFTEST_CHECK(large != nullptr);
+            auto stack = SELFTEST_TRY(KernelStack::allocate(4));
+            auto device = SELFTEST_TRY(allocate_device_frames(2));
+            *reinterpret_cast<volatile std::uint64_t*>(device.start) = 1;
+            *data.as<volatile std::uint64_t>(data.size() - 8) = 2;
+            free_device_frames(device);
+            heap_free(large);
+        }
+        PageTableStatistics paging_after = kernel_page_table().statistics();
+        if (round == 1) {
+            SELFTEST_CHECK(frame_allocator().free_frames() == frames_before);
+            SELFTEST_CHECK(paging_after.table_frames == paging_before.table_frames);
+            SELFTEST_CHECK(paging_after.structure_writes == paging_before.structure_writes);
+        }
+    }
+    return free_frames_are_not_mapped();
+}
+
 ErrorOr<void> stack_guard_page_faults()
 {
     auto stack = SELFTEST_TRY(KernelStack::allocate(2));
@@ -143,6 +196,8 @@ extern const TestCase kMemoryTests[] = {
     {"heap", "counters_return_to_baseline", heap_counters_return_to_baseline},
     {"heap", "large_blocks_are_unmapped_when_freed", heap_large_blocks_are_unmapped_when_freed},
     {"stack", "guard_page_faults", stack_guard_page_faults},
+    {"pages", "free_frames_are_not_mapped", free_frames_are_not_mapped},
+    {"pages", "taking_and_giving_back_ram_costs_no_table", taking_and_giving_back_ram_costs_no_table},
 };
 extern const std::size_t kMemoryTestCount = sizeof kMemoryTests / sizeof kMemoryTests[0];
 

@@ -92,7 +92,7 @@ ErrorOr<void> permissions_change_at_run_time()
     write_byte(page);
     SELFTEST_TRY(kernel_page_table().set_access(frame.start, kPageSize, Access::Read));
     auto result = expect_page_fault(write_byte, page, kErrorPresent | kErrorWrite);
-    SELFTEST_TRY(kernel_page_table().set_access(frame.start, kPageSize, Access::ReadWrite));
+    SELFTEST_TRY(kernel_page_table().set_access(frame.start, kPageSize, Access::None));
     frame_allocator().free(frame);
     return result;
 }

@@ -6,6 +6,7 @@
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
+#include "memory/mapped_pages.h"
 #include "drivers/virtio/port_name.h"
 
 namespace delos::virtio {
@@ -89,7 +90,7 @@ ErrorOr<void> ConsoleDriver::start(Transport& transport)
     }
     m_control_transmit.set_interrupts_wanted(false);
 
-    auto control_memory = memory::frame_allocator().allocate(2);
+    auto control_memory = memory::allocate_device_frames(2);
     if (control_memory.is_error())
         return failed(control_memory.error());
     m_control_memory = control_memory.value();
@@ -270,9 +271,9 @@ ErrorOr<void> ConsoleDriver::add_port(std::uint32_t id)
     if (port.added)
         return {};
     if (!port.receive_memory.size)
-        port.receive_memory = TRY(memory::frame_allocator().allocate(kReceiveBuffers * kBufferBytes / memory::kPageSize));
+        port.receive_memory = TRY(memory::allocate_device_frames(kReceiveBuffers * kBufferBytes / memory::kPageSize));
     if (!port.transmit_memory.size)
-        port.transmit_memory = TRY(memory::frame_allocator().allocate(kTransmitBuffers * kBufferBytes / memory::kPageSize));
+        port.transmit_memory = TRY(memory::allocate_device_frames(kTransmitBuffers * kBufferBytes / memory::kPageSize));
     std::uint16_t receive_buffers = port.receive.size() < kReceiveBuffers ? port.receive.size() : kReceiveBuffers;
     for (std::uint16_t buffer = 0; buffer < receive_buffers; ++buffer)
         TRY(post_receive_buffer(port, buffer));

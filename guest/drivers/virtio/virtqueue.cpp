@@ -2,6 +2,7 @@
 #include "drivers/virtio/virtqueue.h"
 
 #include "abi/virtio_spec.h"
+#include "memory/mapped_pages.h"
 
 namespace delos::virtio {
 
@@ -41,7 +42,7 @@ void store_release(std::uint64_t address, T value)
 Virtqueue::~Virtqueue()
 {
     if (m_memory.size)
-        memory::frame_allocator().free(m_memory);
+        memory::free_device_frames(m_memory);
 }
 
 ErrorOr<void> Virtqueue::allocate(std::uint16_t index, std::uint16_t size)
@@ -57,7 +58,7 @@ ErrorOr<void> Virtqueue::allocate(std::uint16_t index, std::uint16_t size)
     m_used_offset = memory::align_up(m_avail_offset + avail_bytes, 4);
     std::uint64_t used_bytes = kUsedRing + kUsedElementBytes * size + 2;
     std::uint64_t total = memory::align_up(m_used_offset + used_bytes, memory::kPageSize);
-    m_memory = TRY(memory::frame_allocator().allocate(static_cast<std::size_t>(total / memory::kPageSize)));
+    m_memory = TRY(memory::allocate_device_frames(static_cast<std::size_t>(total / memory::kPageSize)));
     __builtin_memset(reinterpret_cast<void*>(m_memory.start), 0, static_cast<std::size_t>(m_memory.size));
 
     m_index = index;
