@@ -651,7 +651,8 @@ private:
         }
         const auto& stats = reply.stats();
         m_out << "memory  " << mib(stats.memory_total_bytes()) << " total, " << mib(stats.memory_free_bytes()) << " free\n"
-              << "frames  " << stats.frames_total() << " total, " << stats.frames_free() << " free\n"
+              << "frames  " << stats.frames_total() << " total, " << stats.frames_free() << " free, "
+              << stats.stack_cache_frames() << " in cached task stacks\n"
               << "heap    " << mib(stats.heap_used_bytes()) << " used of " << mib(stats.heap_capacity_bytes()) << "\n"
               << "paging  " << stats.page_table_frames() << " table frames; since boot " << stats.page_table_leaf_writes()
               << " 4 KiB entries and " << stats.page_table_structure_writes() << " upper entries written, "

@@ -14,6 +14,7 @@
 #include "memory/heap.h"
 #include "memory/page_table.h"
 #include "task/spawn.h"
+#include "task/stack_cache.h"
 #include "recovery/fault_log.h"
 #include "task/task.h"
 #include "task/task_registry.h"
@@ -232,6 +233,7 @@ void KernelControlBackend::fill_stats(StatsReply& stats) const
     stats.page_table_structure_writes = paging.structure_writes;
     stats.tlb_page_invalidations = paging.page_invalidations;
     stats.tlb_full_flushes = paging.full_flushes;
+    stats.stack_cache_frames = task::stack_cache::cached_count() * (task::stack_cache::kDefaultStackPages + 1);
 }
 
 bool KernelControlBackend::take_event(Event& event)

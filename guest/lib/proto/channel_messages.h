@@ -524,6 +524,7 @@ struct StatsReply {
     std::uint64_t page_table_structure_writes = 0;
     std::uint64_t tlb_page_invalidations = 0;
     std::uint64_t tlb_full_flushes = 0;
+    std::uint64_t stack_cache_frames = 0;
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -543,6 +544,7 @@ struct StatsReply {
         v.uint64(13, self.page_table_structure_writes);
         v.uint64(14, self.tlb_page_invalidations);
         v.uint64(15, self.tlb_full_flushes);
+        v.uint64(16, self.stack_cache_frames);
     }
 };
 
