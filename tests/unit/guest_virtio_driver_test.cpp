@@ -30,6 +30,10 @@ FrameAllocator& frame_allocator()
     return allocator;
 }
 
+// The host has no linear map: device frames are the fake allocator's memory as they are.
+ErrorOr<PhysicalRange> allocate_device_frames(std::size_t count) { return frame_allocator().allocate(count); }
+void free_device_frames(PhysicalRange frames) { frame_allocator().free(frames); }
+
 } // namespace delos::memory
 
 namespace {
