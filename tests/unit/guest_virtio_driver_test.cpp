@@ -6,35 +6,13 @@
 #include <cstring>
 
 // The driver's sources are guest code outside the shared library: compile them in here, with the
-// frame allocator replaced by host memory.
+// frame allocator replaced by host memory (fake_frame_allocator.cpp).
 #include "drivers/virtio/mmio_device_location.cpp"
 #include "drivers/virtio/port_name.h"
 #include "drivers/virtio/virtqueue.cpp"
 
-namespace delos::memory {
-
-ErrorOr<PhysicalRange> FrameAllocator::allocate(std::size_t count, std::uint64_t alignment)
-{
-    void* memory = std::aligned_alloc(alignment, count * kPageSize);
-    if (!memory)
-        return Error::make(ErrorCode::OutOfMemory, "host test allocator");
-    std::memset(memory, 0xa5, count * kPageSize);  // the queue must zero what it uses
-    return PhysicalRange{reinterpret_cast<std::uint64_t>(memory), count * kPageSize};
-}
-
-void FrameAllocator::free(PhysicalRange range) { std::free(reinterpret_cast<void*>(range.start)); }
-
-FrameAllocator& frame_allocator()
-{
-    static FrameAllocator allocator;
-    return allocator;
-}
-
-// The host has no linear map: device frames are the fake allocator's memory as they are.
-ErrorOr<PhysicalRange> allocate_device_frames(std::size_t count) { return frame_allocator().allocate(count); }
-void free_device_frames(PhysicalRange frames) { frame_allocator().free(frames); }
-
-} // namespace delos::memory
+// The frame allocator is tests/unit/fake_frame_allocator.cpp (host memory, shared with the
+// linear map's test).
 
 namespace {
 
