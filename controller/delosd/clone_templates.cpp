@@ -304,7 +304,9 @@ std::shared_ptr<CloneTemplate> CloneTemplates::build(const v1::VmSpec& spec, con
     progress("clone template " + short_key(key) + ": guest ready after " + std::to_string(boot_s).substr(0, 4) + " s, saving it");
     try {
         QmpClient qmp(work + "/qmp.sock", Clock::now() + kSaveTimeout, [&] { return !process_ended(pid); });
-        qmp.command(R"({"execute":"stop"})");
+        // Not stopped first: migration stops the guest itself when it completes, and records it
+        // as running, so each clone runs as soon as its restore is loaded (no `cont` per clone).
+        // The RAM file then holds exactly the stopped guest's memory (the process ends next).
         qmp.command(R"({"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}})");
         qmp.command(R"({"execute":"migrate","arguments":{"uri":"exec:cat > ')" + work + R"(/state'"}})");
         for (;;) {
