@@ -570,7 +570,8 @@ int main(int argc, char** argv)
     progress("runner clone: template, then " + std::to_string(burst) + " clones at once through delosd");
     RunnerFigures clone = measure_runner(dir, "clones", v1::RUNNER_CLONE, burst, max_guests, memory_mib, progress);
     progress("baseline: " + std::to_string(burst) + " bare QEMU processes at once");
-    bare_per_s = bare_qemu_guests_per_s(dir, burst, memory_mib, &bare_not_ready);
+    int bare_not_ready = 0;
+    const double bare_per_s = bare_qemu_guests_per_s(dir, burst, memory_mib, &bare_not_ready);
     progress("where a start's CPU goes: qemu -version alone");
     const double exec_cpu_s = qemu_exec_cpu_s();
     // 2. Rollouts over three delosds x three guests.
