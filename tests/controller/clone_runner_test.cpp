@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include <filesystem>
+#include <fstream>
 #include <set>
 
 #include "controller_harness.h"
