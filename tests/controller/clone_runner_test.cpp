@@ -97,7 +97,7 @@ TEST(QemuCloneRunner, ClonesOfOneTemplateAreGuestsOfTheirOwn)
         auto pushed = delosctl(delosd.server(), {"push", guest + "/cells/rollout_probe.o", "--vm", name, "--load"});
         ASSERT_EQ(pushed.exit_code, 0) << name << ": " << pushed.err;
     }
-    auto swapped = delosctl(delosd.server(), {"push", guest + "/cells/rollout_probe.v2.o", "--vm", "c1", "--swap"});
+    auto swapped = delosctl(delosd.server(), {"push", guest + "/cells/rollout_probe.v2.o", "--vm", "c1", "--swap", "--name", "rollout_probe"});
     ASSERT_EQ(swapped.exit_code, 0) << swapped.err;
     EXPECT_TRUE(runs_version(delosd, "c1", "2.0.0")) << delosctl(delosd.server(), {"cells", "--vm", "c1"}).out;
     EXPECT_TRUE(runs_version(delosd, "c0", "1.0.0")) << delosctl(delosd.server(), {"cells", "--vm", "c0"}).out;
