@@ -4,7 +4,7 @@
 // state saved (migration to a file, x-ignore-shared: the RAM stays in its file); each clone maps
 // that RAM file privately (share=off: pages shared until written) and loads the device state
 // (-incoming). Each clone gets its own VM generation (fw_cfg), so the guest takes a fresh boot id
-// at its first host session. Measured beside delosd's cold boots; not a launcher option yet.
+// at its first host session. Superseded by delosd's clone runner (controller/delosd/clone_templates.h); kept for QemuSnapshotClone.
 #pragma once
 
 #include <cstdint>

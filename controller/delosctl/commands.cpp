@@ -142,6 +142,7 @@ int vm_create(const Global& global, const VmCreateOptions& options)
     spec.set_name(options.name);
     if (options.runner == "vmm") spec.set_runner(v1::RUNNER_VMM);
     else if (options.runner == "qemu") spec.set_runner(v1::RUNNER_QEMU);
+    else if (options.runner == "clone") spec.set_runner(v1::RUNNER_CLONE);
     else if (options.runner == "attach") spec.set_runner(v1::RUNNER_ATTACH);
     else if (options.runner == "command") spec.set_runner(v1::RUNNER_COMMAND);
     if (options.restart == "never") spec.set_restart(v1::RESTART_NEVER);

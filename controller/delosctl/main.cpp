@@ -32,11 +32,12 @@ int main(int argc, char** argv)
     VmCreateOptions create;
     auto* vm_create_cmd = vm->add_subcommand("create", "create a VM and start (or attach to) it");
     vm_create_cmd->add_option("name", create.name, "VM name")->required();
-    vm_create_cmd->add_option("--runner", create.runner, "vmm, qemu, attach or command")
-        ->check(CLI::IsMember({"vmm", "qemu", "attach", "command"}))
+    vm_create_cmd->add_option("--runner", create.runner,
+                              "vmm, qemu, clone (QEMU restored from a template guest delosd boots once), attach or command")
+        ->check(CLI::IsMember({"vmm", "qemu", "clone", "attach", "command"}))
         ->capture_default_str();
-    vm_create_cmd->add_option("--kernel", create.kernel, "delos.elf (vmm, qemu)");
-    vm_create_cmd->add_option("--module", create.modules, "boot cell archive (vmm, qemu); repeatable");
+    vm_create_cmd->add_option("--kernel", create.kernel, "delos.elf (vmm, qemu, clone)");
+    vm_create_cmd->add_option("--module", create.modules, "boot cell archive (vmm, qemu, clone); repeatable");
     vm_create_cmd->add_option("--cmdline", create.cmdline, "guest command line");
     vm_create_cmd->add_option("--memory", create.memory_mib, "MiB")->capture_default_str();
     vm_create_cmd->add_option("--socket", create.socket, "control socket to attach to (attach)");

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <set>
 #include <fstream>
 
 #include "abi/channel_limits.h"
@@ -120,8 +121,16 @@ ControllerCore::ControllerCore(CoreSettings settings, DaemonMetrics& metrics)
     }
     std::filesystem::create_directories(m_settings.runner.state_dir + "/objects");
     m_store = std::make_unique<FaultStore>(m_settings.runner.state_dir);
+    m_settings.runner.clone_templates
+        = std::make_shared<CloneTemplates>(m_settings.runner.state_dir + "/templates", m_settings.runner.qemu_path);
     std::vector<std::shared_ptr<VmInstance>> restored;
-    for (StoredVm& stored : m_store->load_vms()) {
+    std::vector<StoredVm> stored_vms = m_store->load_vms();
+    std::set<std::string> clone_slots;
+    for (const StoredVm& stored : stored_vms)
+        if (stored.spec.runner() == v1::RUNNER_CLONE)
+            clone_slots.insert(m_settings.runner.clone_templates->slot_of(stored.spec));
+    m_settings.runner.clone_templates->retain_only_slots(clone_slots);  // templates no VM names, unfinished builds
+    for (StoredVm& stored : stored_vms) {
         std::string name = stored.spec.name();
         auto vm = std::make_shared<VmInstance>(std::move(stored), m_settings.runner, *m_store, *this);
         m_vms[name] = vm;
@@ -278,8 +287,19 @@ void ControllerCore::delete_vm(const std::string& name)
         m_vms.erase(name);
     }
     vm->stop(std::chrono::milliseconds(2000));
+    bool clone = vm->spec().runner() == v1::RUNNER_CLONE;
     vm.reset();  // joins the instance's threads, outside m_mutex
     m_store->delete_vm(name);
+    if (clone) {  // its template goes when no other clone VM names the same inputs
+        std::set<std::string> slots;
+        {
+            std::lock_guard lock(m_mutex);
+            for (const auto& [other_name, other] : m_vms)
+                if (other->spec().runner() == v1::RUNNER_CLONE)
+                    slots.insert(m_settings.runner.clone_templates->slot_of(other->spec()));
+        }
+        m_settings.runner.clone_templates->retain_only_slots(slots);
+    }
     m_metrics.forget_vm(name);
     v1::EventRecord deleted;
     deleted.set_vm(name);

@@ -50,14 +50,14 @@ void check_vm_spec(const v1::VmSpec& spec, const std::string& state_dir, bool al
                                                          + "' is not valid: 1-63 characters of a-z, 0-9, '-' and '_', "
                                                            "starting with a letter or digit");
     if (!v1::Runner_IsValid(spec.runner()) || spec.runner() == v1::RUNNER_UNSPECIFIED)
-        throw RpcError(StatusCode::INVALID_ARGUMENT, "no runner given: vmm, qemu, attach or command");
+        throw RpcError(StatusCode::INVALID_ARGUMENT, "no runner given: vmm, qemu, clone, attach or command");
     if (!v1::RestartPolicy_IsValid(spec.restart()))
         throw RpcError(StatusCode::INVALID_ARGUMENT, "unknown restart policy " + std::to_string(spec.restart()));
     if (spec.memory_mib() > 65536)
         throw RpcError(StatusCode::INVALID_ARGUMENT, "memory_mib " + std::to_string(spec.memory_mib()) + " is over 65536");
     if (spec.cmdline().size() > 4096)
         throw RpcError(StatusCode::INVALID_ARGUMENT, "the guest command line is over 4096 bytes");
-    if (spec.runner() == v1::RUNNER_VMM || spec.runner() == v1::RUNNER_QEMU) {
+    if (spec.runner() == v1::RUNNER_VMM || spec.runner() == v1::RUNNER_QEMU || spec.runner() == v1::RUNNER_CLONE) {
         if (spec.kernel().empty())
             throw RpcError(StatusCode::INVALID_ARGUMENT, "no kernel given (the path of delos.elf on delosd's host)");
         if (!file_exists(spec.kernel()))
@@ -66,8 +66,8 @@ void check_vm_spec(const v1::VmSpec& spec, const std::string& state_dir, bool al
             if (!file_exists(module))
                 throw RpcError(StatusCode::INVALID_ARGUMENT, "module " + module + " does not exist on delosd's host");
         }
-        if (spec.runner() == v1::RUNNER_QEMU && spec.modules_size() > 1)
-            throw RpcError(StatusCode::INVALID_ARGUMENT, "the QEMU runner passes one module (as -initrd)");
+        if ((spec.runner() == v1::RUNNER_QEMU || spec.runner() == v1::RUNNER_CLONE) && spec.modules_size() > 1)
+            throw RpcError(StatusCode::INVALID_ARGUMENT, "the QEMU and clone runners pass one module (as -initrd)");
     }
     if (!spec.libvirt_domain().empty() || !spec.libvirt_uri().empty())
         throw RpcError(StatusCode::INVALID_ARGUMENT, "libvirt_domain and libvirt_uri are set by delosd's libvirt "
@@ -90,7 +90,8 @@ void check_vm_spec(const v1::VmSpec& spec, const std::string& state_dir, bool al
     } else if (!spec.command().empty()) {
         throw RpcError(StatusCode::INVALID_ARGUMENT, "command is only for the command runner");
     }
-    if (spec.runner() == v1::RUNNER_VMM || spec.runner() == v1::RUNNER_QEMU || spec.runner() == v1::RUNNER_COMMAND) {
+    if (spec.runner() == v1::RUNNER_VMM || spec.runner() == v1::RUNNER_QEMU || spec.runner() == v1::RUNNER_COMMAND
+        || spec.runner() == v1::RUNNER_CLONE) {
         std::string socket = state_dir + "/vms/" + spec.name() + "/control.sock";
         if (socket.size() >= 108)
             throw RpcError(StatusCode::FAILED_PRECONDITION,

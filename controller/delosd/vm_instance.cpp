@@ -11,37 +11,20 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
 #include "daemon_log.h"
+#include "qmp_client.h"
+#include "runner_process.h"
 
 namespace delos::controller {
 
 namespace {
 
 int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
-
-// The end of the runner's output: where delos-vmm and QEMU say why a guest ended.
-std::string tail_of(const std::string& path, std::size_t bytes)
-{
-    std::ifstream in(path, std::ios::binary);
-    if (!in)
-        return {};
-    in.seekg(0, std::ios::end);
-    auto size = static_cast<std::size_t>(in.tellg());
-    std::size_t start = size > bytes ? size - bytes : 0;
-    in.seekg(static_cast<std::streamoff>(start));
-    std::string text(size - start, '\0');
-    in.read(text.data(), static_cast<std::streamsize>(text.size()));
-    if (start > 0) {
-        auto newline = text.find('\n');
-        if (newline != std::string::npos)
-            text = text.substr(newline + 1);
-    }
-    return text;
-}
 
 std::string describe_exit(int status)
 {
@@ -56,7 +39,7 @@ std::string describe_exit(int status)
 
 bool is_managed(v1::Runner runner)
 {
-    return runner == v1::RUNNER_VMM || runner == v1::RUNNER_QEMU || runner == v1::RUNNER_COMMAND;
+    return runner == v1::RUNNER_VMM || runner == v1::RUNNER_QEMU || runner == v1::RUNNER_COMMAND || runner == v1::RUNNER_CLONE;
 }
 
 std::vector<std::string> VmInstance::runner_argv(const v1::VmSpec& spec, const RunnerSettings& settings,
@@ -240,41 +223,50 @@ void VmInstance::stop(std::chrono::milliseconds grace)
     }
 }
 
-pid_t VmInstance::spawn(const std::vector<std::string>& argv, const std::string& log_path)
+std::vector<std::string> VmInstance::clone_argv_for_start(std::shared_ptr<CloneTemplate>& from, int& incoming_fd)
 {
-    std::vector<char*> args;
-    for (const std::string& word : argv)
-        args.push_back(const_cast<char*>(word.c_str()));
-    args.push_back(nullptr);
-    int log_fd = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-    if (log_fd < 0 || null_fd < 0)
-        throw std::runtime_error("cannot open " + log_path);
-    pid_t parent = ::getpid();
-    pid_t pid = ::fork();
-    if (pid == 0) {
-        // Only async-signal-safe calls until exec.
-        ::setpgid(0, 0);
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // a guest never outlives the thread that supervises it
-        if (::getppid() != parent)
-            ::_exit(127);
-        ::dup2(null_fd, 0);
-        ::dup2(log_fd, 1);
-        ::dup2(log_fd, 2);
-        sigset_t none;
-        sigemptyset(&none);
-        ::sigprocmask(SIG_SETMASK, &none, nullptr);
-        ::execvp(args[0], args.data());
-        const char message[] = "delosd: exec of the runner failed\n";
-        [[maybe_unused]] ssize_t written = ::write(2, message, sizeof message - 1);
-        ::_exit(127);
+    if (!m_settings.clone_templates)
+        throw std::runtime_error("this delosd has no clone templates");
+    from = m_settings.clone_templates->acquire(m_spec, [this](const std::string& message) {
+        m_observer.vm_event(event(v1::EVENT_CLONE_TEMPLATE, message));
+        log_line("info", "clone template", {{"vm", m_name}, {"message", message}});
+    });
+    incoming_fd = ::open(from->state_path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (incoming_fd < 0)
+        throw std::runtime_error("cannot open the template's saved state " + from->state_path() + ": " + std::strerror(errno));
+    // The clone's own VM generation: the guest draws a fresh boot id when it sees a new one.
+    std::uint64_t random = 0;
+    std::ifstream("/dev/urandom", std::ios::binary).read(reinterpret_cast<char*>(&random), sizeof random);
+    char generation[64];
+    std::uint64_t boot;
+    {
+        std::lock_guard lock(m_mutex);
+        boot = m_boot_id;
     }
-    ::close(log_fd);
-    ::close(null_fd);
-    if (pid < 0)
-        throw std::runtime_error("fork failed");
-    ::setpgid(pid, pid);
-    return pid;
+    // [A-Za-z0-9._-], at most 64 characters (the guest refuses anything else): 24 + 2 + 20 + 1 + 16.
+    std::snprintf(generation, sizeof generation, "%s-b%llu-%016llx", m_name.substr(0, 24).c_str(),
+                  static_cast<unsigned long long>(boot), static_cast<unsigned long long>(random));
+    std::filesystem::remove(m_dir + "/qmp.sock");
+    {
+        std::lock_guard lock(m_mutex);
+        m_clone_template = from->key;
+    }
+    return m_settings.clone_templates->clone_argv(m_spec, *from, m_control_socket, m_dir + "/serial.log", m_dir + "/qmp.sock",
+                                                  generation);
+}
+
+void VmInstance::restore_clone(pid_t pid)
+{
+    QmpClient qmp(m_dir + "/qmp.sock", std::chrono::steady_clock::now() + std::chrono::seconds(60), [&] {
+        std::lock_guard lock(m_mutex);
+        siginfo_t info{};
+        bool ended = ::waitid(P_PID, static_cast<id_t>(pid), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid;
+        return !ended && !m_stop_requested && !m_destroying;
+    });
+    qmp.command(R"({"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}})");
+    // fd 3 is the template's saved device state; QEMU runs the guest when it is loaded (a failed
+    // load ends QEMU, which the supervisor records with QEMU's message).
+    qmp.command(R"({"execute":"migrate-incoming","arguments":{"uri":"fd:3"}})");
 }
 
 void VmInstance::supervise()
@@ -292,18 +284,34 @@ void VmInstance::supervise()
             std::lock_guard lock(m_mutex);
             m_boot_id = boot;
             m_last_uptime_ns = 0;
+            m_guest_boot_id.clear();  // a new process: its first Ready says its boot id
         }
         std::filesystem::remove(m_control_socket);
         std::string log_path = m_dir + "/console.log";
-        auto argv = runner_argv(m_spec, m_settings, m_control_socket, m_dir + "/serial.log");
+        std::shared_ptr<CloneTemplate> clone_from;
+        int incoming_fd = -1;
+        std::vector<std::string> argv;
         pid_t pid;
         try {
-            pid = spawn(argv, log_path);
+            argv = m_spec.runner() == v1::RUNNER_CLONE ? clone_argv_for_start(clone_from, incoming_fd)
+                                                        : runner_argv(m_spec, m_settings, m_control_socket, m_dir + "/serial.log");
+            pid = spawn_in_own_group(argv, log_path, incoming_fd);
         } catch (const std::exception& error) {
-            m_observer.vm_event(event(v1::EVENT_VM_EXITED, std::string("could not start: ") + error.what()));
+            if (incoming_fd >= 0)
+                ::close(incoming_fd);
+            std::string how = std::string("could not start: ") + error.what();
+            m_observer.vm_event(event(v1::EVENT_VM_EXITED, how));
+            log_line("warn", "guest could not start", {{"vm", m_name}, {"error", error.what()}});
+            {
+                std::lock_guard lock(m_mutex);
+                m_last_exit = how;
+            }
             set_state(v1::VM_STATE_EXITED);
+            m_store.set_run_state(m_name, false, m_restarts, how);
             break;
         }
+        if (incoming_fd >= 0)
+            ::close(incoming_fd);
         auto started = std::chrono::steady_clock::now();
         {
             std::lock_guard lock(m_mutex);
@@ -315,6 +323,16 @@ void VmInstance::supervise()
             command += (command.empty() ? "" : " ") + word;
         m_observer.vm_event(event(v1::EVENT_VM_STARTED, "started pid " + std::to_string(pid) + ": " + command));
         log_line("info", "guest started", {{"vm", m_name}, {"pid", std::to_string(pid)}});
+        std::string start_error;
+        if (clone_from) {
+            try {
+                restore_clone(pid);
+            } catch (const std::exception& error) {
+                start_error = std::string("restoring the clone failed: ") + error.what();
+                ::kill(-pid, SIGKILL);
+            }
+            clone_from.reset();  // QEMU has its own mapping of the RAM file now
+        }
         m_link->set_socket(m_control_socket);
 
         // Wait for the process, passing on a stop request (SIGTERM, then SIGKILL after the grace).
@@ -359,7 +377,7 @@ void VmInstance::supervise()
             stopping = m_stop_requested || m_destroying;
         }
         v1::EventRecord exited = event(v1::EVENT_VM_EXITED, "guest process " + how);
-        exited.set_detail(report);
+        exited.set_detail(start_error.empty() ? report : start_error + "\n" + report);
         exited.set_exit_code(WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status));
         m_observer.vm_event(exited);  // stored durably before anyone is told
         log_line(stopping ? "info" : "warn", "guest ended", {{"vm", m_name}, {"how", how}});
@@ -456,6 +474,8 @@ v1::Vm VmInstance::describe()
     vm.set_kernel_version(m_kernel_version);
     vm.set_last_exit(m_last_exit);
     vm.set_created_unix_ms(m_created_unix_ms);
+    vm.set_guest_boot_id(m_guest_boot_id);
+    vm.set_clone_template(m_clone_template);
     return vm;
 }
 

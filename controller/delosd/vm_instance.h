@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "clone_templates.h"
 #include "fault_store.h"
 #include "guest_link.h"
 
@@ -27,6 +28,7 @@ struct RunnerSettings {
     std::string qemu_path;  // qemu-system-x86_64
     bool allow_command_runner = false;
     std::chrono::milliseconds reply_timeout{10000};
+    std::shared_ptr<CloneTemplates> clone_templates;  // the clone runner's templates (STATE/templates)
 };
 
 // What a VmInstance tells the rest of delosd; called from the instance's threads.
@@ -69,7 +71,10 @@ public:
 
 private:
     void supervise();
-    pid_t spawn(const std::vector<std::string>& argv, const std::string& log_path);
+    // Clone runner: the template (built first if needed), argv, and the restore over QMP. Throws
+    // with what failed; `start_error` then holds it for the exit event.
+    std::vector<std::string> clone_argv_for_start(std::shared_ptr<CloneTemplate>& from, int& incoming_fd);
+    void restore_clone(pid_t pid);
     void set_state(v1::VmState state);
     v1::EventRecord event(v1::EventKind kind, std::string message);
 
@@ -90,6 +95,7 @@ private:
     std::uint64_t m_boot_id = 0;
     std::uint64_t m_last_uptime_ns = 0;
     std::string m_guest_boot_id;  // the boot id of the guest's last Ready, "" if none said one
+    std::string m_clone_template; // key of the template the current clone runs from
     std::uint32_t m_restarts = 0;
     std::string m_last_exit;
     std::string m_kernel_version;

@@ -98,6 +98,7 @@ std::string runner_name(v1::Runner runner, const v1::VmSpec& spec)
     case v1::RUNNER_QEMU: return "qemu";
     case v1::RUNNER_ATTACH: return "attach";
     case v1::RUNNER_COMMAND: return "command";
+    case v1::RUNNER_CLONE: return "clone";
     default: return "unspecified";
     }
 }
