@@ -1,8 +1,11 @@
 // fault_containment.h: a CPU exception in a task is contained to that task: its stack is unwound
 // with the compiler's exception tables (runtime/unwinder.h), running the destructors of every
-// live local from the faulting frame up to its entry trampoline, and the task ends Faulted. What
-// cannot be contained (interrupt context or a spin lock held, the boot or idle task, a fault
-// while unwinding, a frame without unwind information or a noexcept frame) stays fatal.
+// live local from the faulting frame up to its entry trampoline, and the task ends Faulted. A
+// cell's code gets more: a fault with interrupts masked but no spin lock held is unwound with them
+// unmasked; a fault in a landing pad of a cell's frame abandons that pad and the unwind goes on at
+// the frame's caller; a stack that cannot be unwound at all ends the task without its cleanups.
+// What cannot be contained (interrupt context, a spin lock held, the kernel's masked code, the
+// boot or idle task, a fault while unwinding a kernel frame) stays fatal.
 #pragma once
 
 #include <cstdint>
@@ -56,6 +59,9 @@ bool fault_console_reports();
 struct FaultContainmentStatistics {
     std::uint64_t contained;  // faults unwound (also the last sequence number handed out)
     std::uint64_t refused;    // faults in tasks that could not be contained (then fatal)
+    std::uint64_t masked;     // of the contained: taken with interrupts masked by a cell's code, no spin lock held
+    std::uint64_t abandoned_pads;        // faults while unwinding: the landing pad's frame abandoned
+    std::uint64_t ended_without_unwind;  // stacks that could not be unwound at all: the task just ended
 };
 FaultContainmentStatistics fault_containment_statistics();
 

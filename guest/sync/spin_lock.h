@@ -2,10 +2,22 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 #include "arch/x86_64/cpu.h"
 
+// How many SpinLocks this CPU holds. Fault containment reads it: a fault with interrupts masked
+// but no spin lock held (a cell's code masked them, or faulted inside lock() before it took the
+// lock) can be unwound; one with a lock held cannot (the lock would stay taken). Per CPU, not per
+// task: the scheduler's lock is taken by one task and released by the one switched to. Only this
+// CPU writes it, always with interrupts masked. One CPU runs tasks today (the scheduler's single
+// Processor; stop_machine's other CPUs park holding none), so it is one word; when several CPUs run
+// tasks it moves into the per-CPU area beside the scheduler's Processor.
+extern "C" std::uint32_t delos_spin_locks_held;
+
 namespace delos {
+
+inline std::uint32_t spin_locks_held_on_this_cpu() { return __atomic_load_n(&delos_spin_locks_held, __ATOMIC_RELAXED); }
 
 class SpinLock {
 public:
@@ -20,10 +32,12 @@ public:
             while (m_locked.load(std::memory_order_relaxed))
                 cpu::pause();
         }
+        __atomic_store_n(&delos_spin_locks_held, delos_spin_locks_held + 1, __ATOMIC_RELAXED);
         return interrupts_were_enabled;
     }
     void unlock(bool restore_interrupts)
     {
+        __atomic_store_n(&delos_spin_locks_held, delos_spin_locks_held - 1, __ATOMIC_RELAXED);
         m_locked.store(false, std::memory_order_release);
         if (restore_interrupts)
             cpu::enable_interrupts();

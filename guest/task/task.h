@@ -148,9 +148,12 @@ public:
     void (*m_local_destructors[kTaskLocalSlots])(void*) = {};
 
     // Fault containment (fault_containment.cpp): the faulting frame's registers (DWARF order)
-    // until the unwind starts, and whether it runs (a fault during it cannot be contained).
+    // until the unwind starts, and whether it runs (a fault during it abandons the landing pad it
+    // hit, if that pad's frame is a cell's, else it cannot be contained).
     TaskFault m_fault;
     bool m_unwinding = false;
+    bool m_fault_unmask = false;     // the fault came with interrupts masked by the cell: unmask to unwind
+    void* m_forced_unwind = nullptr;  // the unwind in progress (unwinding::ForcedUnwind)
     std::uint64_t m_fault_registers[17] = {};
 
     // Ending and joining.
