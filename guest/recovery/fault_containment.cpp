@@ -22,6 +22,8 @@
 #include "task/task_entry.h"
 #include "task/watchdog.h"
 
+extern "C" void delos_spin_lock_stuck_trap(const void* lock);  // sync/spin_lock.cpp
+
 namespace delos::task {
 
 namespace {
@@ -55,7 +57,8 @@ bool containable_vector(std::uint64_t vector)
 // overflow is unwound from the caller of the function whose prologue found no room: at its call.
 unwinding::FirstFrame first_frame_kind(std::uint64_t vector)
 {
-    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector || vector == kDeadlockVector)
+    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector || vector == kDeadlockVector
+            || vector == kSpinLockStuckVector)
                ? unwinding::FirstFrame::ReturnAddress
                : unwinding::FirstFrame::FaultingInstruction;
 }
@@ -68,6 +71,8 @@ const char* fault_name(std::uint64_t vector)
         return "STACK OVERFLOW stack limit reached";
     if (vector == kDeadlockVector)
         return "DEADLOCK task unwound from a lock wait";
+    if (vector == kSpinLockStuckVector)
+        return "SPIN LOCK STUCK taken for good while this CPU spun on it, interrupts masked";
     return arch::exception_name(vector);
 }
 
@@ -375,7 +380,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     // interrupt or exception frame does (their entry stubs have no unwind tables).
     bool unmask = false;
     if (masked) {
-        if (quiet || attempt.vector >= 32)
+        if (quiet || attempt.vector == kWatchdogVector || attempt.vector == kDeadlockVector)
             return refuse(task, "interrupts were masked", 0, nullptr, quiet);
         if (spin_locks_held_on_this_cpu() != 0)
             return refuse(task, "interrupts were masked with a spin lock held");
@@ -525,6 +530,28 @@ bool contain_fault(arch::InterruptFrame& frame)
         FixedBufferSink sink(location, sizeof location);
         describe_code_address(sink, stack[0], stack[0]);
         kprint("delos: the refused fault above is a stack overflow: the prologue of {} found no room\n", sink.view());
+        return false;
+    }
+    if (frame.vector == kInvalidOpcode && frame.rip == reinterpret_cast<std::uint64_t>(&delos_spin_lock_stuck_trap)) {
+        // [rsp] returns into delos_spin_lock_waited, whose caller is the lock() that spins: the
+        // unwind starts at that return (nothing of the trap ran), the report names the caller.
+        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 8 > task->m_stack.top())
+            return refuse(task, "a stuck spin lock, the stack pointer off the task's stack");
+        const auto* stack = reinterpret_cast<const std::uint64_t*>(frame.rsp);
+        Attempt attempt{kSpinLockStuckVector, registers_of(frame), stack[0]};
+        attempt.registers.set(unwind::kRsp, frame.rsp + 8);
+        attempt.registers.set(unwind::kReturnAddress, stack[0]);
+        attempt.fault_address = frame.rdi;
+        std::uint64_t ips[2] = {};
+        std::uint64_t failing_ip = 0;
+        auto walk = unwinding::check_unwindable(attempt.registers, unwinding::FirstFrame::ReturnAddress, task->m_stack.bottom(),
+                                                task->m_stack.top(), failing_ip, ips, 2);
+        if (!walk.is_error() && walk.value() >= 2)
+            attempt.instruction_pointer = ips[1] - 1;
+        if (contain(frame, task, attempt))
+            return true;
+        kprint("delos: the refused fault above is a spin lock at {:#x} that stayed taken while this CPU spun on it with "
+               "interrupts masked (asked for at {:#x})\n", frame.rdi, attempt.instruction_pointer);
         return false;
     }
     if (frame.vector == kDoubleFault) {

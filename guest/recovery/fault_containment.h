@@ -22,6 +22,9 @@ inline constexpr std::uint64_t kStackOverflowVector = 0x101;  // a prologue foun
 // A cell's lock wait ended in a deadlock (task/lock_waits.h); the fault's error code is the
 // LockWaitEnd (1: it closed a cycle, 2: past the lock-wait budget), its address the lock's.
 inline constexpr std::uint64_t kDeadlockVector = 0x102;
+// A spin lock stayed taken past its budget while this CPU spun on it with interrupts masked
+// (sync/spin_lock.h); the fault's address is the lock's, its rip where the lock was asked for.
+inline constexpr std::uint64_t kSpinLockStuckVector = 0x103;
 
 class Task;
 

@@ -863,6 +863,31 @@ ErrorOr<void> masked_fault_in_a_cell_without_a_spin_lock_is_unwound()
     return {};
 }
 
+// A cell's code spins, interrupts masked, on a lock word that a wild write left set (nobody
+// holds it, nobody will release it): past the budget the spin traps, and the spinning task is
+// unwound as a SPIN LOCK STUCK fault naming the lock. (Before: the guest hung without a word.)
+ErrorOr<void> spin_on_a_lock_nobody_releases_is_a_task_fault()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto masked_fault = TRY(runaway_symbol<int (*)(std::uint64_t)>("runaway_masked_fault"));
+    static volatile std::uint64_t corrupted_lock_word = 0;
+    corrupted_lock_word = 1;  // what a wild write into a lock does: "taken", by no one
+    auto lock_address = reinterpret_cast<std::uint64_t>(&corrupted_lock_word);
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("stuck-spin", [masked_fault, lock_address] { return masked_fault(lock_address); }));
+    SELFTEST_CHECK(fault.vector == kSpinLockStuckVector);
+    SELFTEST_CHECK(fault.fault_address == lock_address);
+    SELFTEST_CHECK(g_destroyed == 1);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.masked == before.masked + 1);
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_take_spin_lock"));
+    corrupted_lock_word = 0;
+    return {};
+}
+
 // The spin-lock count the rule above reads: taken and released, nested, and across the
 // scheduler's lock (taken by one task, released by the next one).
 ErrorOr<void> spin_lock_count_follows_the_locks_held()
@@ -993,6 +1018,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter", deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter},
     {"faults", "spin_lock_count_follows_the_locks_held", spin_lock_count_follows_the_locks_held},
     {"faults", "masked_fault_in_a_cell_without_a_spin_lock_is_unwound", masked_fault_in_a_cell_without_a_spin_lock_is_unwound},
+    {"faults", "spin_on_a_lock_nobody_releases_is_a_task_fault", spin_on_a_lock_nobody_releases_is_a_task_fault},
     {"faults", "fault_in_a_cells_cleanup_abandons_that_frame", fault_in_a_cells_cleanup_abandons_that_frame},
     {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},
     {"faults", "double_fault_in_a_cell_ends_the_task", double_fault_in_a_cell_ends_the_task},
