@@ -115,7 +115,7 @@ struct Attempt {
     std::uint64_t instruction_pointer;  // what the report names
     bool quiet = false;
     std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
-    bool off_stack = false;             // a double fault: rsp is not the task's, nothing unwinds
+    bool off_stack = false;             // rsp is not (usably) the task's: nothing unwinds, the task just ends
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -188,6 +188,9 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
     }
     kprint("  recovery: unwinding {} frames, the task ends faulted\n", frames);
 }
+
+// A cell's fault with less than this between rsp and the stack's end is not walked (see contain_fault).
+constexpr std::uint64_t kContainmentHeadroom = 4096;
 
 // How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
 constexpr std::uint64_t kResynchroniseScanBytes = 2048;
@@ -399,6 +402,8 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         // is resumed on its own stack, from the top, only to end.
         if (!in_cell_code(attempt.instruction_pointer))
             return refuse(task, "a double fault outside a cell's code");
+        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or in its last {} bytes\n",
+               task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, kContainmentHeadroom);
         rsp = stack_high - 512;
     }
     if (rsp < stack_low + 1024 || rsp >= stack_high)
@@ -406,7 +411,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     RegisterSet registers = attempt.registers;
     std::uint64_t failing_ip = 0;
     std::uint64_t ips[kReportFrames];
-    auto checked = attempt.off_stack ? ErrorOr<std::size_t>(Error::make(ErrorCode::Unsupported, "a double fault: the stack pointer is not the task's", attempt.registers.values[unwind::kRsp]))
+    auto checked = attempt.off_stack ? ErrorOr<std::size_t>(Error::make(ErrorCode::Unsupported, "the stack pointer is off the task's stack", attempt.registers.values[unwind::kRsp]))
                                      : unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low,
                                                                    stack_high, failing_ip, ips, kReportFrames);
     if (attempt.off_stack)
@@ -553,6 +558,16 @@ bool contain_fault(arch::InterruptFrame& frame)
         kprint("delos: the refused fault above is a spin lock at {:#x} that stayed taken while this CPU spun on it with "
                "interrupts masked (asked for at {:#x})\n", frame.rdi, attempt.instruction_pointer);
         return false;
+    }
+    if (task->m_stack.valid() && !task->m_unwinding && in_cell_code(frame.rip)
+        && (frame.rsp < task->m_stack.bottom() + kContainmentHeadroom || frame.rsp >= task->m_stack.top())) {
+        // A cell's code moved rsp off its stack or deep into the overflow reserve without a
+        // prologue's check (corrupted code): walking its tables from here could overflow the
+        // stack under this very hook (a double fault in the unwinder, seen in the campaign), and
+        // nothing above unwinds anyway. The task ends without its cleanups, as for a #DF.
+        Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+        attempt.off_stack = true;
+        return contain(frame, task, attempt);
     }
     if (frame.vector == kDoubleFault) {
         // On the double-fault IST stack: a cell's code ran its stack pointer off the task's stack
