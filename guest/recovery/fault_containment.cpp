@@ -189,8 +189,12 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
     kprint("  recovery: unwinding {} frames, the task ends faulted\n", frames);
 }
 
-// A cell's fault with less than this between rsp and the stack's end is not walked (see contain_fault).
-constexpr std::uint64_t kContainmentHeadroom = 4096;
+// A cell's fault with rsp this far below the task's stack limit (the split-stack prologues' check,
+// stack_limit_for: 8 KiB above the end, the reserve the containment path runs in) is not walked
+// (see contain_fault): no compiled frame gets there, only a leaf's few hundred bytes.
+constexpr std::uint64_t kBelowLimitSlack = 512;
+
+std::uint64_t lowest_walkable_rsp(const Task& task) { return stack_limit_for(task.m_stack) - kBelowLimitSlack; }
 
 // How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
 constexpr std::uint64_t kResynchroniseScanBytes = 2048;
@@ -402,8 +406,8 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         // is resumed on its own stack, from the top, only to end.
         if (!in_cell_code(attempt.instruction_pointer))
             return refuse(task, "a double fault outside a cell's code");
-        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or in its last {} bytes\n",
-               task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, kContainmentHeadroom);
+        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
+               task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, lowest_walkable_rsp(*task));
         rsp = stack_high - 512;
     }
     if (rsp < stack_low + 1024 || rsp >= stack_high)
@@ -503,8 +507,10 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
 
     // Resume in the unwinder (or the end) below the faulting frame. (The hook itself runs there
     // now, so nothing is written there until the iretq.)
-    if (attempt.off_stack)
-        frame.rsp = rsp;  // the report above showed the stack pointer that failed
+    // Ending without an unwind, the task's frames are dead: it ends from the top of its stack
+    // (the faulting rsp may be at its limit, where even the end's prologue finds no room).
+    if (attempt.off_stack || end_without_unwind)
+        frame.rsp = stack_high - 512;  // after the report above, which showed the stack pointer that failed
     resume_at(frame, end_without_unwind ? delos_fault_end_entry : delos_fault_unwind_entry);
     return true;
 }
@@ -560,11 +566,11 @@ bool contain_fault(arch::InterruptFrame& frame)
         return false;
     }
     if (task->m_stack.valid() && !task->m_unwinding && in_cell_code(frame.rip)
-        && (frame.rsp < task->m_stack.bottom() + kContainmentHeadroom || frame.rsp >= task->m_stack.top())) {
-        // A cell's code moved rsp off its stack or deep into the overflow reserve without a
-        // prologue's check (corrupted code): walking its tables from here could overflow the
-        // stack under this very hook (a double fault in the unwinder, seen in the campaign), and
-        // nothing above unwinds anyway. The task ends without its cleanups, as for a #DF.
+        && (frame.rsp < lowest_walkable_rsp(*task) || frame.rsp >= task->m_stack.top())) {
+        // A cell's code moved rsp off its stack or into the overflow reserve without a
+        // prologue's check (corrupted code): walking its tables from here overflows the stack
+        // under this very hook (the walk's frames take ~6.5 KiB: a double fault in the CFI
+        // interpreter, seen in the campaign). The task ends without its cleanups, as for a #DF.
         Attempt attempt{frame.vector, registers_of(frame), frame.rip};
         attempt.off_stack = true;
         return contain(frame, task, attempt);

@@ -35,9 +35,10 @@ enum class TaskState : std::uint8_t {
 };
 const char* task_state_name(TaskState);
 
-// The lowest 8 KiB of a task's stack (half of a smaller one) are kept for what runs after a
-// checked prologue finds it exhausted: the exception, its containment and the unwinder.
-inline constexpr std::uint64_t kStackOverflowReserve = 8192;
+// The lowest 12 KiB of a task's stack (half of a smaller one) are kept for what runs after a
+// checked prologue finds it exhausted: the exception, its containment and the unwinder (whose walk
+// of the unwind tables alone takes ~8 KiB).
+inline constexpr std::uint64_t kStackOverflowReserve = 12288;
 
 class Mutex;
 
