@@ -2,6 +2,7 @@
 #include "campaign_run.h"
 
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
@@ -342,6 +343,30 @@ RunResult run_injection(const RunConfig& config, const InjectionPoint& point, co
     }
     if (!qemu.wait_exit(deadline)) {
         result.hang = true;
+        // Where the guest is when the deadline passes says what kind of hang it is: a loop with
+        // interrupts masked (IF=0: no tick, no watchdog), or idle (every task waits for ever).
+        if (debugger.interrupt()) {
+            // The block holds rax..r15 and rip as 8 bytes each, then eflags as 4 (little-endian hex).
+            auto block = debugger.request("g");
+            auto rip = block ? gdb::register_in_block(*block, gdb::kRegisterRip) : std::nullopt;
+            std::size_t flags_at = 17 * 16;
+            std::uint32_t flags = 0;
+            bool flags_read = block && block->size() >= flags_at + 8;
+            for (int byte = 3; flags_read && byte >= 0; --byte) {
+                unsigned value = 0;
+                const char* first = block->data() + flags_at + 2 * byte;
+                auto parsed = std::from_chars(first, first + 2, value, 16);
+                flags_read = parsed.ec == std::errc() && parsed.ptr == first + 2;
+                flags = (flags << 8) | value;
+            }
+            if (rip && flags_read) {
+                result.injection += "; at the deadline rip=" + hex(*rip) + " IF=" + ((flags & 0x200) ? "1" : "0");
+            } else {
+                result.injection += "; at the deadline: registers unreadable: " + debugger.error();
+            }
+        } else {
+            result.injection += "; at the deadline: the guest did not stop: " + debugger.error();
+        }
         qemu.kill();
     }
     return finish(true);

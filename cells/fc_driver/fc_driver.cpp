@@ -311,7 +311,20 @@ ErrorOr<void> driver_init()
         if (kind.name == name) {
             const WorkloadKind* chosen = &kind;
             auto main = TRY(task::spawn("fc.main", [chosen] { drive(*chosen); }));
-            main.detach();
+            // A wild write from the target can reach the driver's own task (its stack, its
+            // objects): it is then contained and unwound like any fault, and no verdict would
+            // ever come (the guest idles: a hang at the campaign's deadline). Its watcher ends
+            // the run with the verdict that says so instead.
+            auto watch = TRY(task::spawn("fc.watch", [chosen, main = std::move(main)]() mutable {
+                auto outcome = main.join();
+                if (outcome.end() != task::TaskEnd::Faulted)
+                    return;
+                kprint("fc: verdict=incomplete workload={} problem=\"the driver's own task faulted (vector {:#x} at {:#x}): damage "
+                       "from the target reached the driver\"\n",
+                       chosen->name, outcome.fault().vector, outcome.fault().instruction_pointer);
+                platform::shutdown(platform::kExitSuccess);
+            }));
+            watch.detach();
             return {};
         }
     }

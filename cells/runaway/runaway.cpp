@@ -4,11 +4,13 @@
 // calls them in tasks: the stack overflow is caught by the split-stack prologue check and the
 // endless loop by the watchdog; either way the task is unwound, every guard's destructor runs
 // (runaway_live_guards() is back to 0) and the kernel runs on. Its two locks deadlock on demand
-// (runaway_lock_pair), and are held across long waits (runaway_hold_lock).
+// (runaway_lock_pair), and are held across long waits (runaway_hold_lock). At the end, faults at
+// containment's edges: masked interrupts, a fault in a cleanup, a stack that cannot be unwound.
 #include <cstdint>
 
 #include "abi/cell_mutex.h"
 #include "linker/cell_info.h"
+#include "sync/spin_lock.h"
 
 namespace {
 
@@ -77,5 +79,80 @@ extern "C" bool runaway_lock_is_free(int which)
     g_locks[which & 1].unlock();
     return true;
 }
+
+// --- Containment's edge cases (docs/fault-campaign.md, "Containment limits"), each a fault the
+// fault campaign saw stop the guest before. ---
+
+// Inlined channel code in a cell masks interrupts for a SpinLock, then faults on the lock's
+// corrupted address before it holds it: masked, but no spin lock held.
+extern "C" [[gnu::noinline]] void runaway_take_spin_lock(std::uint64_t lock_address)
+{
+    reinterpret_cast<delos::SpinLock*>(lock_address)->lock();
+}
+
+extern "C" [[gnu::noinline]] int runaway_masked_fault(std::uint64_t lock_address)
+{
+    Guard held;
+    runaway_take_spin_lock(lock_address);
+    return 1;
+}
+
+// A cleanup that faults: the destructor writes through the pointer it was given.
+namespace {
+struct FaultyCleanup {
+    volatile std::uint64_t* target;
+    ~FaultyCleanup() { *target = 1; }
+};
+} // namespace
+
+extern "C" [[gnu::noinline]] void runaway_write(volatile std::uint64_t* target) { *target = 2; }
+
+// Faults writing through `bad`; its unwind runs `inner`'s destructor, then the faulty cleanup's,
+// which faults again: that landing pad is abandoned and the unwind goes on in the caller.
+extern "C" [[gnu::noinline]] int runaway_fault_in_cleanup(volatile std::uint64_t* bad)
+{
+    FaultyCleanup faulty{bad};
+    Guard inner;
+    runaway_write(bad);
+    return 1;
+}
+
+// A fault with nothing above it that unwinds: 4 KiB of zeroed stack below its frame and no CFI
+// for them (the return address the tables name is 0), so the unwind can neither start here nor
+// resume at a return address up the stack. The task ends without its cleanups.
+extern "C" void runaway_fault_without_return_path();
+asm(R"(
+    .section .text.runaway_fault_without_return_path, "ax"
+    .global runaway_fault_without_return_path
+    .type runaway_fault_without_return_path, @function
+runaway_fault_without_return_path:
+    .cfi_startproc
+    subq $4096, %rsp
+    movq %rsp, %rdi
+    movq $512, %rcx
+    xorl %eax, %eax
+    rep stosq
+    ud2
+    .cfi_endproc
+    .size runaway_fault_without_return_path, . - runaway_fault_without_return_path
+    .text
+)");
+
+// Runs its stack pointer off the task's stack (to the null page) and pushes: the page fault
+// cannot be delivered there, a double fault (on its own stack) is what the kernel sees.
+extern "C" void runaway_run_off_the_stack();
+asm(R"(
+    .section .text.runaway_run_off_the_stack, "ax"
+    .global runaway_run_off_the_stack
+    .type runaway_run_off_the_stack, @function
+runaway_run_off_the_stack:
+    .cfi_startproc
+    movq $0x1000, %rsp
+    pushq $0
+    ud2
+    .cfi_endproc
+    .size runaway_run_off_the_stack, . - runaway_run_off_the_stack
+    .text
+)");
 
 DELOS_CELL("runaway", "1.0.0", nullptr, nullptr);

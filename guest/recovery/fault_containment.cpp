@@ -15,11 +15,14 @@
 #include "runtime/frame_tables.h"
 #include "runtime/unwinder.h"
 #include "sync/spin_lock.h"
+#include "sync/stop_machine.h"
 #include "recovery/fault_log.h"
 #include "task/scheduler.h"
 #include "task/task.h"
 #include "task/task_entry.h"
 #include "task/watchdog.h"
+
+extern "C" void delos_spin_lock_stuck_trap(const void* lock);  // sync/spin_lock.cpp
 
 namespace delos::task {
 
@@ -27,7 +30,7 @@ namespace {
 
 using unwind::RegisterSet;
 
-constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBoundRange = 5, kInvalidOpcode = 6,
+constexpr std::uint64_t kDivideError = 0, kBreakpoint = 3, kOverflow = 4, kBoundRange = 5, kInvalidOpcode = 6, kDoubleFault = 8,
                         kStackFault = 12, kGeneralProtection = 13, kPageFault = 14, kX87Error = 16,
                         kAlignmentCheck = 17, kSimdError = 19;
 
@@ -54,7 +57,8 @@ bool containable_vector(std::uint64_t vector)
 // overflow is unwound from the caller of the function whose prologue found no room: at its call.
 unwinding::FirstFrame first_frame_kind(std::uint64_t vector)
 {
-    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector || vector == kDeadlockVector)
+    return (vector == kBreakpoint || vector == kOverflow || vector == kStackOverflowVector || vector == kDeadlockVector
+            || vector == kSpinLockStuckVector)
                ? unwinding::FirstFrame::ReturnAddress
                : unwinding::FirstFrame::FaultingInstruction;
 }
@@ -67,6 +71,8 @@ const char* fault_name(std::uint64_t vector)
         return "STACK OVERFLOW stack limit reached";
     if (vector == kDeadlockVector)
         return "DEADLOCK task unwound from a lock wait";
+    if (vector == kSpinLockStuckVector)
+        return "SPIN LOCK STUCK taken for good while this CPU spun on it, interrupts masked";
     return arch::exception_name(vector);
 }
 
@@ -109,6 +115,7 @@ struct Attempt {
     std::uint64_t instruction_pointer;  // what the report names
     bool quiet = false;
     std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
+    bool off_stack = false;             // rsp is not (usably) the task's: nothing unwinds, the task just ends
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -125,6 +132,21 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
 }
 
 constexpr std::size_t kReportFrames = 32;
+
+// Whether `ip` is in a loaded cell's code (not the kernel's): what the rules below allow a cell's
+// code, that the kernel's never gets (masked interrupts, abandoned cleanups, no unwind at all).
+bool in_cell_code(std::uint64_t ip)
+{
+    if (!kernel_symbols::external_symbolizer_quiescent())
+        return false;  // a load or unload was interrupted midway: its records may be half-changed
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    return kernel_symbols::symbolize(ip, symbol, owner) && !owner.name.empty() && owner.name != "kernel";
+}
+
+// A frame whose landing pad faulted or lost its way may have its remaining cleanups abandoned if
+// it is a cell's: the kernel's frames keep the old rule (a fault while unwinding them is fatal).
+bool may_abandon_frame(std::uint64_t frame_ip) { return in_cell_code(frame_ip); }
 
 void print_report(const Task& task, const arch::InterruptFrame& frame, const Attempt& attempt,
                   std::uint64_t fault_address, std::size_t frames, const std::uint64_t* ips)
@@ -166,6 +188,13 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
     }
     kprint("  recovery: unwinding {} frames, the task ends faulted\n", frames);
 }
+
+// A cell's fault with rsp this far below the task's stack limit (the split-stack prologues' check,
+// stack_limit_for: 8 KiB above the end, the reserve the containment path runs in) is not walked
+// (see contain_fault): no compiled frame gets there, only a leaf's few hundred bytes.
+constexpr std::uint64_t kBelowLimitSlack = 512;
+
+std::uint64_t lowest_walkable_rsp(const Task& task) { return stack_limit_for(task.m_stack) - kBelowLimitSlack; }
 
 // How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
 constexpr std::uint64_t kResynchroniseScanBytes = 2048;
@@ -229,6 +258,7 @@ void finish_unwind(unwinding::ForcedUnwind& unwind)
     auto* task = static_cast<Task*>(unwind.owner);
     task->m_fault.frames = unwind.frames;
     task->m_fault.landing_pads = unwind.landing_pads;
+    task->m_forced_unwind = nullptr;
     {
         scheduler::ChargeToKernel kernel_memory;
         delete &unwind;
@@ -238,6 +268,17 @@ void finish_unwind(unwinding::ForcedUnwind& unwind)
     release_and_exit(task);
 }
 
+// A fault with interrupts masked by a cell's code and no spin lock held: the unwind runs with
+// interrupts on, as the task had them when it entered the cell (tasks start with them on, and a
+// lock the cell's frames took would be counted).
+void unmask_if_the_cell_masked(Task* task)
+{
+    if (!task->m_fault_unmask)
+        return;
+    task->m_fault_unmask = false;
+    cpu::enable_interrupts();
+}
+
 } // namespace
 
 // Entered from the exception hook's modified frame (iretq), on the faulting task's stack below
@@ -245,6 +286,7 @@ void finish_unwind(unwinding::ForcedUnwind& unwind)
 extern "C" [[noreturn]] void delos_fault_unwind_entry()
 {
     Task* task = scheduler::current_task();
+    unmask_if_the_cell_masked(task);
     unwinding::ForcedUnwind* unwind;
     {
         scheduler::ChargeToKernel kernel_memory;
@@ -256,6 +298,8 @@ extern "C" [[noreturn]] void delos_fault_unwind_entry()
     unwind->stack_low = task->m_stack.bottom();
     unwind->stack_high = task->m_stack.top();
     unwind->owner = task;
+    unwind->may_abandon = may_abandon_frame;
+    task->m_forced_unwind = unwind;
     RegisterSet registers;
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         registers.set(r, task->m_fault_registers[r]);
@@ -265,7 +309,66 @@ extern "C" [[noreturn]] void delos_fault_unwind_entry()
                                  from_return_address ? unwinding::FirstFrame::ReturnAddress : first_frame_kind(task->m_fault.vector));
 }
 
+// A fault in a landing pad's cleanup (a destructor on a corrupted pointer): the rest of that
+// frame's cleanups are abandoned and the unwind goes on at its caller.
+extern "C" [[noreturn]] void delos_fault_abandon_entry()
+{
+    Task* task = scheduler::current_task();
+    unmask_if_the_cell_masked(task);
+    unwinding::abandon_landing_pad(*static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind), "a fault in a cleanup");
+}
+
+// A fault whose stack cannot be unwound at all (no return address above it leads to the entry
+// trampoline cleanly): the task ends Faulted without running any cleanup.
+extern "C" [[noreturn]] void delos_fault_end_entry()
+{
+    Task* task = scheduler::current_task();
+    unmask_if_the_cell_masked(task);
+    task->m_fault.frames = 0;
+    task->m_fault.landing_pads = 0;
+    task->m_unwinding = false;
+    task->m_end = TaskEnd::Faulted;
+    release_and_exit(task);
+}
+
 namespace {
+
+std::uint64_t g_abandoned = 0;  // landing pads abandoned after a fault in them
+std::uint64_t g_masked = 0;     // contained with interrupts masked by a cell
+std::uint64_t g_ended_without_unwind = 0;
+
+// Resume the faulting task at `entry`, below the faulting frame; what lies below the faulting rsp
+// is dead (no red zone), and the call-like alignment is what a function entry expects.
+void resume_at(arch::InterruptFrame& frame, void (*entry)())
+{
+    frame.rsp = ((frame.rsp - 128) & ~std::uint64_t(15)) - 8;
+    frame.rbp = 0;  // frame-pointer backtraces from the entry end here
+    frame.rip = reinterpret_cast<std::uint64_t>(entry);
+}
+
+// The task faulted again while its unwind ran a landing pad.
+bool contain_fault_while_unwinding(arch::InterruptFrame& frame, Task* task, const Attempt& attempt, bool unmask)
+{
+    auto* unwind = static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind);
+    if (attempt.quiet)
+        return false;  // a watchdog tick during the unwind: the unwind ends by itself
+    if (!unwind || !unwinding::can_abandon_landing_pad(*unwind))
+        return refuse(task, "a fault while unwinding (not in a landing pad of a cell's frame)");
+    std::uint64_t rsp = attempt.registers.values[unwind::kRsp];
+    if (rsp < task->m_stack.bottom() + 1024 || rsp >= task->m_stack.top())
+        return refuse(task, "a fault while unwinding, the stack pointer outside the task's stack");
+    __atomic_add_fetch(&g_abandoned, 1, __ATOMIC_RELAXED);
+    char location[256];
+    FixedBufferSink sink(location, sizeof location);
+    describe_code_address(sink, attempt.instruction_pointer, attempt.instruction_pointer);
+    kprint("delos: fault in task {} ({}) while unwinding: {} (vector {}) at rip {:#018x} <{}>{}; abandoning the landing pad "
+           "of the frame at {:#x}\n",
+           task->id(), task->name(), fault_name(attempt.vector), attempt.vector, attempt.instruction_pointer, sink.view(),
+           unmask ? " with interrupts masked by the cell" : "", unwind->pad_frame_ip);
+    task->m_fault_unmask = task->m_fault_unmask || unmask;
+    resume_at(frame, delos_fault_abandon_entry);
+    return true;
+}
 
 bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
 {
@@ -276,19 +379,47 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     // the exception-only soft-mask flag says nothing about it): its frame's IF is the answer.
     bool masked = attempt.vector == kWatchdogVector || attempt.vector == kDeadlockVector ? (frame.rflags & (1u << 9)) == 0
                                                     : arch::exception_interrupted_masked_code(frame);
-    if (masked)
-        return refuse(task, "interrupts were masked (interrupt context or a spin lock held)", 0, nullptr, quiet);
+    // Masked interrupts are containable only where they are the cell's own doing: no spin lock
+    // held on this CPU (inlined SpinLock code in a cell masks first and can fault on a corrupted
+    // lock address before it holds anything), the faulting instruction in a cell's code (the
+    // kernel's masked sections are interrupt handlers and critical sections), not inside an
+    // operation run alone, and (below) a stack that unwinds cleanly to the task's entry, which no
+    // interrupt or exception frame does (their entry stubs have no unwind tables).
+    bool unmask = false;
+    if (masked) {
+        if (quiet || attempt.vector == kWatchdogVector || attempt.vector == kDeadlockVector)
+            return refuse(task, "interrupts were masked", 0, nullptr, quiet);
+        if (spin_locks_held_on_this_cpu() != 0)
+            return refuse(task, "interrupts were masked with a spin lock held");
+        if (stop_machine::running_alone())
+            return refuse(task, "interrupts were masked in an operation run alone");
+        if (!in_cell_code(attempt.instruction_pointer))
+            return refuse(task, "interrupts were masked in the kernel's code (interrupt context or a critical section)");
+        unmask = true;
+    }
     if (task->m_unwinding)
-        return refuse(task, "a fault while unwinding", 0, nullptr, quiet);
+        return contain_fault_while_unwinding(frame, task, attempt, unmask);
     std::uint64_t stack_low = task->m_stack.bottom(), stack_high = task->m_stack.top();
     std::uint64_t rsp = attempt.registers.values[unwind::kRsp];
+    if (attempt.off_stack) {
+        // The exception could not be delivered on the task's stack (a double fault): the task
+        // is resumed on its own stack, from the top, only to end.
+        if (!in_cell_code(attempt.instruction_pointer))
+            return refuse(task, "a double fault outside a cell's code");
+        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
+               task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, lowest_walkable_rsp(*task));
+        rsp = stack_high - 512;
+    }
     if (rsp < stack_low + 1024 || rsp >= stack_high)
         return refuse(task, "the stack pointer is outside the task's stack or too close to its end", 0, nullptr, quiet);
     RegisterSet registers = attempt.registers;
     std::uint64_t failing_ip = 0;
     std::uint64_t ips[kReportFrames];
-    auto checked = unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low, stack_high, failing_ip,
-                                               ips, kReportFrames);
+    auto checked = attempt.off_stack ? ErrorOr<std::size_t>(Error::make(ErrorCode::Unsupported, "the stack pointer is off the task's stack", attempt.registers.values[unwind::kRsp]))
+                                     : unwinding::check_unwindable(registers, first_frame_kind(attempt.vector), stack_low,
+                                                                   stack_high, failing_ip, ips, kReportFrames);
+    if (attempt.off_stack)
+        failing_ip = attempt.instruction_pointer;
     if (checked.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
         // An instruction fetch from where no code is (a wild call into data, a null function
         // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
@@ -306,17 +437,30 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     }
     std::size_t frame_count = checked.is_error() ? 0 : checked.value();
     std::uint64_t skipped_bytes = 0;
+    bool end_without_unwind = false;
     if (checked.is_error()) {
         // The watchdog (quiet) only unwinds a task whose stack unwinds from where it stopped; a
-        // fault resumes the unwind at the innermost return address that unwinds cleanly.
+        // masked fault only from a clean stack (see above); a fault resumes the unwind at the
+        // innermost return address that unwinds cleanly.
         RegisterSet start;
         std::size_t resumed_frames = 0;
-        if (quiet || !resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes))
+        if (quiet || unmask)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
-        kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
-               task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
-        registers = start;
-        frame_count = resumed_frames;
+        if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes)) {
+            kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
+                   task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
+            registers = start;
+            frame_count = resumed_frames;
+        } else if (in_cell_code(attempt.instruction_pointer)) {
+            // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
+            // The task ends here, its cleanups not run; what they held the accounting shows.
+            kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",
+                   task->id(), task->name(), failing_ip, checked.error().message);
+            __atomic_add_fetch(&g_ended_without_unwind, 1, __ATOMIC_RELAXED);
+            end_without_unwind = true;
+        } else {
+            return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message);
+        }
     }
 
     std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2()
@@ -325,6 +469,9 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     std::uint64_t sequence = __atomic_add_fetch(&g_contained, 1, __ATOMIC_RELAXED);
     task->m_fault = {attempt.vector, error_code, attempt.instruction_pointer, fault_address, sequence, 0, 0};
     task->m_unwinding = true;
+    task->m_fault_unmask = unmask;
+    if (unmask)
+        __atomic_add_fetch(&g_masked, 1, __ATOMIC_RELAXED);
     for (std::uint32_t r = 0; r < unwind::kRegisterCount; ++r)
         task->m_fault_registers[r] = registers.values[r];
     if (g_console_reports)
@@ -358,12 +505,13 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         g_decider(*task, entry);
     record_fault(entry);
 
-    // Resume in the unwinder below the faulting frame; what lies below the faulting rsp is dead
-    // (no red zone), and the call-like alignment is what a function entry expects.
-    // (The hook itself runs there now, so nothing is written there until the iretq.)
-    frame.rsp = ((frame.rsp - 128) & ~std::uint64_t(15)) - 8;
-    frame.rbp = 0;  // frame-pointer backtraces from the unwinder end here
-    frame.rip = reinterpret_cast<std::uint64_t>(&delos_fault_unwind_entry);
+    // Resume in the unwinder (or the end) below the faulting frame. (The hook itself runs there
+    // now, so nothing is written there until the iretq.)
+    // Ending without an unwind, the task's frames are dead: it ends from the top of its stack
+    // (the faulting rsp may be at its limit, where even the end's prologue finds no room).
+    if (attempt.off_stack || end_without_unwind)
+        frame.rsp = stack_high - 512;  // after the report above, which showed the stack pointer that failed
+    resume_at(frame, end_without_unwind ? delos_fault_end_entry : delos_fault_unwind_entry);
     return true;
 }
 
@@ -371,7 +519,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
 
 bool contain_fault(arch::InterruptFrame& frame)
 {
-    if (!containable_vector(frame.vector) || !scheduler::started())
+    if ((!containable_vector(frame.vector) && frame.vector != kDoubleFault) || !scheduler::started())
         return false;
     Task* task = scheduler::current_task();
     if (!task)
@@ -394,6 +542,47 @@ bool contain_fault(arch::InterruptFrame& frame)
         describe_code_address(sink, stack[0], stack[0]);
         kprint("delos: the refused fault above is a stack overflow: the prologue of {} found no room\n", sink.view());
         return false;
+    }
+    if (frame.vector == kInvalidOpcode && frame.rip == reinterpret_cast<std::uint64_t>(&delos_spin_lock_stuck_trap)) {
+        // [rsp] returns into delos_spin_lock_waited, whose caller is the lock() that spins: the
+        // unwind starts at that return (nothing of the trap ran), the report names the caller.
+        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 8 > task->m_stack.top())
+            return refuse(task, "a stuck spin lock, the stack pointer off the task's stack");
+        const auto* stack = reinterpret_cast<const std::uint64_t*>(frame.rsp);
+        Attempt attempt{kSpinLockStuckVector, registers_of(frame), stack[0]};
+        attempt.registers.set(unwind::kRsp, frame.rsp + 8);
+        attempt.registers.set(unwind::kReturnAddress, stack[0]);
+        attempt.fault_address = frame.rdi;
+        std::uint64_t ips[2] = {};
+        std::uint64_t failing_ip = 0;
+        auto walk = unwinding::check_unwindable(attempt.registers, unwinding::FirstFrame::ReturnAddress, task->m_stack.bottom(),
+                                                task->m_stack.top(), failing_ip, ips, 2);
+        if (!walk.is_error() && walk.value() >= 2)
+            attempt.instruction_pointer = ips[1] - 1;
+        if (contain(frame, task, attempt))
+            return true;
+        kprint("delos: the refused fault above is a spin lock at {:#x} that stayed taken while this CPU spun on it with "
+               "interrupts masked (asked for at {:#x})\n", frame.rdi, attempt.instruction_pointer);
+        return false;
+    }
+    if (task->m_stack.valid() && !task->m_unwinding && in_cell_code(frame.rip)
+        && (frame.rsp < lowest_walkable_rsp(*task) || frame.rsp >= task->m_stack.top())) {
+        // A cell's code moved rsp off its stack or into the overflow reserve without a
+        // prologue's check (corrupted code): walking its tables from here overflows the stack
+        // under this very hook (the walk's frames take ~6.5 KiB: a double fault in the CFI
+        // interpreter, seen in the campaign). The task ends without its cleanups, as for a #DF.
+        Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+        attempt.off_stack = true;
+        return contain(frame, task, attempt);
+    }
+    if (frame.vector == kDoubleFault) {
+        // On the double-fault IST stack: a cell's code ran its stack pointer off the task's stack
+        // (a corrupted rsp or frame size), so the page fault could not be delivered. Nothing of
+        // the task's stack can be unwound; the task ends there, its cleanups not run.
+        Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+        attempt.off_stack = true;
+        attempt.fault_address = cpu::read_cr2();  // where the delivery of the first fault failed
+        return contain(frame, task, attempt);
     }
     return contain(frame, task, Attempt{frame.vector, registers_of(frame), frame.rip});
 }
@@ -491,7 +680,9 @@ lock_waits::Refusal contain_lock_wait(Task& task, const lock_waits::Fault& fault
 
 FaultContainmentStatistics fault_containment_statistics()
 {
-    return {__atomic_load_n(&g_contained, __ATOMIC_RELAXED), __atomic_load_n(&g_refused, __ATOMIC_RELAXED)};
+    return {__atomic_load_n(&g_contained, __ATOMIC_RELAXED), __atomic_load_n(&g_refused, __ATOMIC_RELAXED),
+            __atomic_load_n(&g_masked, __ATOMIC_RELAXED), __atomic_load_n(&g_abandoned, __ATOMIC_RELAXED),
+            __atomic_load_n(&g_ended_without_unwind, __ATOMIC_RELAXED)};
 }
 
 void set_fault_recovery_decider(FaultRecoveryDecider decider) { g_decider = decider; }

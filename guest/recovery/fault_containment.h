@@ -1,8 +1,11 @@
 // fault_containment.h: a CPU exception in a task is contained to that task: its stack is unwound
 // with the compiler's exception tables (runtime/unwinder.h), running the destructors of every
-// live local from the faulting frame up to its entry trampoline, and the task ends Faulted. What
-// cannot be contained (interrupt context or a spin lock held, the boot or idle task, a fault
-// while unwinding, a frame without unwind information or a noexcept frame) stays fatal.
+// live local from the faulting frame up to its entry trampoline, and the task ends Faulted. A
+// cell's code gets more: a fault with interrupts masked but no spin lock held is unwound with them
+// unmasked; a fault in a landing pad of a cell's frame abandons that pad and the unwind goes on at
+// the frame's caller; a stack that cannot be unwound at all ends the task without its cleanups.
+// What cannot be contained (interrupt context, a spin lock held, the kernel's masked code, the
+// boot or idle task, a fault while unwinding a kernel frame) stays fatal.
 #pragma once
 
 #include <cstdint>
@@ -19,6 +22,9 @@ inline constexpr std::uint64_t kStackOverflowVector = 0x101;  // a prologue foun
 // A cell's lock wait ended in a deadlock (task/lock_waits.h); the fault's error code is the
 // LockWaitEnd (1: it closed a cycle, 2: past the lock-wait budget), its address the lock's.
 inline constexpr std::uint64_t kDeadlockVector = 0x102;
+// A spin lock stayed taken past its budget while this CPU spun on it with interrupts masked
+// (sync/spin_lock.h); the fault's address is the lock's, its rip where the lock was asked for.
+inline constexpr std::uint64_t kSpinLockStuckVector = 0x103;
 
 class Task;
 
@@ -56,6 +62,9 @@ bool fault_console_reports();
 struct FaultContainmentStatistics {
     std::uint64_t contained;  // faults unwound (also the last sequence number handed out)
     std::uint64_t refused;    // faults in tasks that could not be contained (then fatal)
+    std::uint64_t masked;     // of the contained: taken with interrupts masked by a cell's code, no spin lock held
+    std::uint64_t abandoned_pads;        // faults while unwinding: the landing pad's frame abandoned
+    std::uint64_t ended_without_unwind;  // stacks that could not be unwound at all: the task just ended
 };
 FaultContainmentStatistics fault_containment_statistics();
 

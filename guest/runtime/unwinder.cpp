@@ -2,6 +2,7 @@
 // routine over GCC's LSDA, _Unwind_Resume, and installing a landing pad's registers.
 #include "runtime/unwinder.h"
 
+#include "log/kernel_log.h"
 #include "log/panic.h"
 #include "lib/core/format.h"
 #include "lib/unwind/lsda.h"
@@ -115,8 +116,28 @@ delos_unwind_install:
     delos_unwind_install(&state);
 }
 
-[[noreturn]] void unwind_failed(const char* what, std::uint64_t ip, const Error& error)
+[[noreturn]] void continue_unwind(ForcedUnwind& unwind, RegisterSet registers, bool ip_is_instruction);
+
+// Entering a pad: where the unwind goes on if the pad never resumes it properly.
+void note_pad(ForcedUnwind& unwind, const FoundFrame& frame, const RegisterSet& registers, std::uint64_t ip,
+              StackBounds& bounds)
 {
+    auto stepped = step_frame(frame, registers, ip, bounds);
+    unwind.pad_running = !stepped.is_error();
+    if (stepped.is_error())
+        return;
+    unwind.pad_frame_ip = ip;
+    unwind.pad_frame_outermost = stepped.value().end_of_stack;
+    unwind.above_pad = stepped.value().caller;
+}
+
+[[noreturn]] void unwind_failed(ForcedUnwind& unwind, const char* what, std::uint64_t ip, const Error& error)
+{
+    if (can_abandon_landing_pad(unwind)) {
+        kprint("unwinding: {} at {:#x} ({}) after a landing pad of the frame at {:#x}\n", what, ip, error.message,
+               unwind.pad_frame_ip);
+        abandon_landing_pad(unwind, "the landing pad resumed the unwind where it cannot go on");
+    }
     char buffer[160];
     FixedBufferSink sink(buffer, sizeof buffer);
     format_to(sink, "unwinding: {} at {:#x}", what, ip);
@@ -135,25 +156,27 @@ delos_unwind_install:
         std::uint64_t ip = lookup_ip(registers, ip_is_instruction);
         auto found = find_frame(ip);
         if (found.is_error())
-            unwind_failed("no unwind information", ip, found.error());
+            unwind_failed(unwind, "no unwind information", ip, found.error());
         FoundFrame& frame = found.value();
         if (auto personality = check_personality(frame.fde); personality.is_error())
-            unwind_failed("refused personality", ip, personality.error());
+            unwind_failed(unwind, "refused personality", ip, personality.error());
         if (frame.fde.cie.personality) {
             _Unwind_Context context{registers, frame, ip_is_instruction};
             auto code = __gxx_personality_v0(1, _UA_CLEANUP_PHASE | _UA_FORCE_UNWIND, unwind.header.exception_class,
                                              &unwind.header, &context);
             if (code == _URC_INSTALL_CONTEXT) {
                 ++unwind.landing_pads;
+                note_pad(unwind, frame, registers, ip, bounds);
                 install(context.registers);
             }
             if (code != _URC_CONTINUE_UNWIND)
-                unwind_failed("the personality routine refused the frame (noexcept or bad LSDA)", ip,
+                unwind_failed(unwind, "the personality routine refused the frame (noexcept or bad LSDA)", ip,
                               Error::make(ErrorCode::Unsupported, "personality result", static_cast<std::uint64_t>(code)));
         }
         auto stepped = step_frame(frame, registers, ip, bounds);
         if (stepped.is_error())
-            unwind_failed("cannot find the caller", ip, stepped.error());
+            unwind_failed(unwind, "cannot find the caller", ip, stepped.error());
+        unwind.pad_running = false;  // past the frame whose pad ran: its cleanups are done
         ++unwind.frames;
         if (stepped.value().end_of_stack)
             break;
@@ -165,6 +188,26 @@ delos_unwind_install:
 }
 
 } // namespace
+
+bool can_abandon_landing_pad(const ForcedUnwind& unwind)
+{
+    return unwind.pad_running && unwind.may_abandon && unwind.may_abandon(unwind.pad_frame_ip);
+}
+
+void abandon_landing_pad(ForcedUnwind& unwind, const char* why)
+{
+    // Cleared first: a second failure before the walk moves past this frame finds nothing to abandon.
+    unwind.pad_running = false;
+    ++unwind.abandoned_frames;
+    ++unwind.frames;
+    kprint("unwinding: {}: the rest of the cleanups of the frame at {:#x} abandoned, going on at its caller\n", why,
+           unwind.pad_frame_ip);
+    if (unwind.pad_frame_outermost) {
+        unwind.stop(unwind);
+        panic("unwinding: the stop function returned");
+    }
+    continue_unwind(unwind, unwind.above_pad, false);
+}
 
 ErrorOr<std::size_t> check_unwindable(const RegisterSet& start, FirstFrame first, std::uint64_t stack_low,
                                       std::uint64_t stack_high, std::uint64_t& failing_ip, std::uint64_t* ips,

@@ -36,6 +36,18 @@ struct ForcedUnwind {
     std::uint32_t frames = 0;
     std::uint32_t landing_pads = 0;
     void* owner = nullptr;
+
+    // A landing pad that cannot finish (a cleanup faults, or the pad resumes the unwind with a
+    // broken context) may be abandoned: the unwind goes on at the caller of the pad's frame, the
+    // frame's remaining cleanups not run. Only if `may_abandon(ip of the pad's frame)` says so
+    // (fault containment: a cell's frame); without it such a failure panics.
+    bool (*may_abandon)(std::uint64_t frame_ip) = nullptr;
+    std::uint32_t abandoned_frames = 0;
+    // Set when a pad is entered, cleared once the walk has stepped past the pad's frame.
+    bool pad_running = false;
+    bool pad_frame_outermost = false;   // the pad's frame is the last: abandoning it ends the walk
+    std::uint64_t pad_frame_ip = 0;
+    unwind::RegisterSet above_pad{};    // the caller of the pad's frame
 };
 
 inline constexpr std::uint64_t kFaultExceptionClass = 0x44454c4f53464c54ull;  // "DELOSFLT"
@@ -56,5 +68,11 @@ ErrorOr<std::size_t> check_unwindable(const unwind::RegisterSet& registers, Firs
 // Runs the landing pads of every frame from `registers` outwards and calls `unwind.stop` at the
 // outermost frame. A frame that cannot be unwound panics (check_unwindable first).
 [[noreturn]] void run_forced_unwind(ForcedUnwind& unwind, const unwind::RegisterSet& registers, FirstFrame first);
+
+// Whether the landing pad running now (entered, its frame not yet stepped past) may be abandoned.
+bool can_abandon_landing_pad(const ForcedUnwind& unwind);
+// Abandons it (can_abandon_landing_pad first): the unwind goes on at the caller of its frame, or
+// ends (unwind.stop) if that frame was the outermost. Runs on the unwound stack, below the pad's frame.
+[[noreturn]] void abandon_landing_pad(ForcedUnwind& unwind, const char* why);
 
 } // namespace delos::unwinding

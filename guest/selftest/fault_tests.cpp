@@ -30,6 +30,7 @@
 #include "task/watchdog.h"
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
+#include "sync/spin_lock.h"
 
 extern "C" const unsigned char delos_selftest_init_faults_start[];
 extern "C" const unsigned char delos_selftest_init_faults_end[];
@@ -805,6 +806,186 @@ ErrorOr<void> deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter()
     return {};
 }
 
+// --- Containment's edges (docs/fault-campaign.md, "Containment limits"). ---
+
+// Runs `body` in a task holding a kernel-side Tracked, joins it, checks it ended Faulted with
+// the guest heap back where it was and the system still running; returns its fault.
+template <typename Body>
+ErrorOr<TaskFault> fault_in_a_task(const char* name, Body body)
+{
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    g_destroyed = 0;
+    TaskFault fault{};
+    {
+        auto handle = SELFTEST_TRY(spawn(name, [body] {
+            Tracked held(11);
+            return body() + held.id;
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        fault = outcome.fault();
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    // The system runs on, interrupts and all: a task that sleeps wakes again.
+    auto next = SELFTEST_TRY(spawn("after-edge-fault", [] {
+        scheduler::sleep_for(2'000'000);
+        return 42;
+    }));
+    auto after = next.join();
+    SELFTEST_CHECK(after.returned() && after.value() == 42);
+    SELFTEST_CHECK(cpu::interrupts_enabled());
+    return fault;
+}
+
+// A cell's code masks interrupts for a spin lock at a corrupted address and faults on it before
+// it holds it (the fault campaign's "interrupts masked" class: inlined channel code in a worker).
+// No spin lock is held: the task is unwound with interrupts unmasked, the cell's guard and the
+// kernel frame's Tracked are destroyed. (Before: "not contained", the guest stopped.)
+ErrorOr<void> masked_fault_in_a_cell_without_a_spin_lock_is_unwound()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto masked_fault = TRY(runaway_symbol<int (*)(std::uint64_t)>("runaway_masked_fault"));
+    auto before = fault_containment_statistics();
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    auto fault = TRY(fault_in_a_task("masked-fault", [masked_fault] { return masked_fault(0x18); }));
+    SELFTEST_CHECK(fault.vector == 14);
+    SELFTEST_CHECK(g_destroyed == 1);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.masked == before.masked + 1);
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_take_spin_lock"));
+    return {};
+}
+
+// A cell's code spins, interrupts masked, on a lock word that a wild write left set (nobody
+// holds it, nobody will release it): past the budget the spin traps, and the spinning task is
+// unwound as a SPIN LOCK STUCK fault naming the lock. (Before: the guest hung without a word.)
+ErrorOr<void> spin_on_a_lock_nobody_releases_is_a_task_fault()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto masked_fault = TRY(runaway_symbol<int (*)(std::uint64_t)>("runaway_masked_fault"));
+    static volatile std::uint64_t corrupted_lock_word = 0;
+    corrupted_lock_word = 1;  // what a wild write into a lock does: "taken", by no one
+    auto lock_address = reinterpret_cast<std::uint64_t>(&corrupted_lock_word);
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("stuck-spin", [masked_fault, lock_address] { return masked_fault(lock_address); }));
+    SELFTEST_CHECK(fault.vector == kSpinLockStuckVector);
+    SELFTEST_CHECK(fault.fault_address == lock_address);
+    SELFTEST_CHECK(g_destroyed == 1);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.masked == before.masked + 1);
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(contains(StringView(entries[0].at.symbol), "runaway_take_spin_lock"));
+    corrupted_lock_word = 0;
+    return {};
+}
+
+// The spin-lock count the rule above reads: taken and released, nested, and across the
+// scheduler's lock (taken by one task, released by the next one).
+ErrorOr<void> spin_lock_count_follows_the_locks_held()
+{
+    std::uint32_t base = spin_locks_held_on_this_cpu();
+    SELFTEST_CHECK(base == 0);
+    SpinLock first, second;
+    {
+        SpinLockGuard one(first);
+        SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 1);
+        {
+            SpinLockGuard two(second);
+            SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 2);
+        }
+        SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 1);
+    }
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    // Tasks that start, switch and end in between (each switch's lock is released by the next task).
+    for (int i = 0; i < 4; ++i) {
+        auto handle = SELFTEST_TRY(spawn("lock-count", [] {
+            scheduler::yield();
+            return spin_locks_held_on_this_cpu() == 0 ? 1 : 0;
+        }));
+        scheduler::yield();
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.returned() && outcome.value() == 1);
+        SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    }
+    for (int i = 0; i < 8; ++i)
+        scheduler::yield();
+    scheduler::sleep_for(1'000'000);
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    return {};
+}
+
+// A destructor run by the unwind faults again (the campaign: a target's String destroyed through
+// a corrupted pointer): the rest of that frame's cleanups are abandoned, the unwind goes on in the
+// caller (the kernel frame's Tracked is destroyed), and the task ends Faulted. (Before: "a fault
+// while unwinding", the guest stopped.)
+ErrorOr<void> fault_in_a_cells_cleanup_abandons_that_frame()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto fault_in_cleanup = TRY(runaway_symbol<int (*)(volatile std::uint64_t*)>("runaway_fault_in_cleanup"));
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("cleanup-fault", [fault_in_cleanup] {
+        return fault_in_cleanup(reinterpret_cast<volatile std::uint64_t*>(g_null_address + 0x20));
+    }));
+    SELFTEST_CHECK(fault.vector == 14);
+    SELFTEST_CHECK(g_destroyed == 1);              // the caller's cleanup ran after the abandoned pad
+    SELFTEST_CHECK(runaway.live_guards() == 0);    // the pad's first cleanup ran before the fault
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.abandoned_pads == before.abandoned_pads + 1);
+    return {};
+}
+
+// A fault with no return path up the stack: the task ends Faulted without running its cleanups
+// (the kernel frame's Tracked is not destroyed). (Before: "its stack cannot be unwound", fatal.)
+ErrorOr<void> fault_in_a_cell_without_a_return_path_ends_the_task()
+{
+    TRY(load_runaway());
+    auto no_return = TRY(runaway_symbol<void (*)()>("runaway_fault_without_return_path"));
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("no-return-path", [no_return] {
+        no_return();
+        return 0;
+    }));
+    SELFTEST_CHECK(fault.vector == 6);
+    SELFTEST_CHECK(fault.frames == 0);
+    SELFTEST_CHECK(g_destroyed == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.ended_without_unwind == before.ended_without_unwind + 1);
+    return {};
+}
+
+// A cell's code runs its stack pointer off the task's stack: the page fault cannot be delivered
+// and the CPU raises a double fault on its own stack. The task ends Faulted (vector 8) without its
+// cleanups; the guest runs on. (Before: "#DF double fault", the guest stopped.)
+ErrorOr<void> double_fault_in_a_cell_ends_the_task()
+{
+    TRY(load_runaway());
+    auto run_off = TRY(runaway_symbol<void (*)()>("runaway_run_off_the_stack"));
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("off-the-stack", [run_off] {
+        run_off();
+        return 0;
+    }));
+    SELFTEST_CHECK(fault.vector == 8);
+    SELFTEST_CHECK(fault.frames == 0);
+    SELFTEST_CHECK(fault.instruction_pointer == reinterpret_cast<std::uint64_t>(run_off) + 7);  // the push
+    SELFTEST_CHECK(g_destroyed == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.ended_without_unwind == before.ended_without_unwind + 1);
+    return {};
+}
+
 ErrorOr<void> runaway_cell_unloads()
 {
     if (loader::cell_manager().is_loaded("runaway"))
@@ -835,6 +1016,12 @@ extern const TestCase kFaultTests[] = {
     {"faults", "long_cell_lock_wait_within_budget_is_left_alone", long_cell_lock_wait_within_budget_is_left_alone},
     {"faults", "lock_wait_past_budget_is_unwound_and_event_waits_are_not", lock_wait_past_budget_is_unwound_and_event_waits_are_not},
     {"faults", "deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter", deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter},
+    {"faults", "spin_lock_count_follows_the_locks_held", spin_lock_count_follows_the_locks_held},
+    {"faults", "masked_fault_in_a_cell_without_a_spin_lock_is_unwound", masked_fault_in_a_cell_without_a_spin_lock_is_unwound},
+    {"faults", "spin_on_a_lock_nobody_releases_is_a_task_fault", spin_on_a_lock_nobody_releases_is_a_task_fault},
+    {"faults", "fault_in_a_cells_cleanup_abandons_that_frame", fault_in_a_cells_cleanup_abandons_that_frame},
+    {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},
+    {"faults", "double_fault_in_a_cell_ends_the_task", double_fault_in_a_cell_ends_the_task},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];

@@ -9,9 +9,10 @@
 
 namespace delos::task::stack_cache {
 
-// 24 KiB usable + a guard page: 16 KiB for the task, the lowest 8 KiB its overflow reserve (the
-// containment path runs there after a checked prologue finds the stack exhausted; task.h).
-inline constexpr std::size_t kDefaultStackPages = 6;
+// 28 KiB usable + a guard page: 16 KiB for the task, the lowest 12 KiB its overflow reserve (the
+// containment path runs there after a checked prologue finds the stack exhausted, or after
+// corrupted code moved rsp below the limit; its walk of the unwind tables takes ~8 KiB; task.h).
+inline constexpr std::size_t kDefaultStackPages = 7;
 inline constexpr std::size_t kMaxCachedStacks = 64;
 
 // A stack of `pages` usable pages: from the cache when it has one of the default size.

@@ -35,9 +35,10 @@ enum class TaskState : std::uint8_t {
 };
 const char* task_state_name(TaskState);
 
-// The lowest 8 KiB of a task's stack (half of a smaller one) are kept for what runs after a
-// checked prologue finds it exhausted: the exception, its containment and the unwinder.
-inline constexpr std::uint64_t kStackOverflowReserve = 8192;
+// The lowest 12 KiB of a task's stack (half of a smaller one) are kept for what runs after a
+// checked prologue finds it exhausted: the exception, its containment and the unwinder (whose walk
+// of the unwind tables alone takes ~8 KiB).
+inline constexpr std::uint64_t kStackOverflowReserve = 12288;
 
 class Mutex;
 
@@ -148,9 +149,12 @@ public:
     void (*m_local_destructors[kTaskLocalSlots])(void*) = {};
 
     // Fault containment (fault_containment.cpp): the faulting frame's registers (DWARF order)
-    // until the unwind starts, and whether it runs (a fault during it cannot be contained).
+    // until the unwind starts, and whether it runs (a fault during it abandons the landing pad it
+    // hit, if that pad's frame is a cell's, else it cannot be contained).
     TaskFault m_fault;
     bool m_unwinding = false;
+    bool m_fault_unmask = false;     // the fault came with interrupts masked by the cell: unmask to unwind
+    void* m_forced_unwind = nullptr;  // the unwind in progress (unwinding::ForcedUnwind)
     std::uint64_t m_fault_registers[17] = {};
 
     // Ending and joining.

@@ -34,6 +34,19 @@ bool KernelTaskInspector::is_referenced(const Vector<link::Region>& regions)
             m_last_referrer = task.name();
             return;
         }
+        // A task being unwound from a fault: the faulting frame's registers (its rip above all)
+        // are kept in the task, not on its stack, until the unwind has left that frame; the
+        // unwind looks that code's tables up (fault campaign: a retired copy collected under an
+        // unwind that started in it left the unwinder without tables: a panic).
+        if (task.m_unwinding) {
+            for (std::uint64_t value : task.m_fault_registers) {
+                if (link::regions_contain(regions, value)) {
+                    referenced = true;
+                    m_last_referrer = task.name();
+                    return;
+                }
+            }
+        }
         // The boot task runs on the boot stack and only calls into cells while it runs.
         if (!task.m_stack.valid())
             return;
