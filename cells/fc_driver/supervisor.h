@@ -23,6 +23,8 @@ struct RecoveryStatistics {
     std::uint64_t reload_failures = 0;
     std::uint64_t wrong_answers = 0;    // answers the clients' checks refused
     std::uint64_t hung = 0;             // workers given up on (still running somewhere)
+    std::uint64_t released = 0;         // objects and page runs a call into the target left behind, released
+    std::uint64_t released_bytes = 0;   // (memory/call_ownership.h)
 };
 
 // The cell faults are injected into, and how it is healed. reload() is the kernel's
@@ -34,6 +36,13 @@ public:
     explicit TargetCell(StringView name) : m_name(name) {}
     StringView name() const { return m_name; }
     ErrorOr<void> reload();
+    // The target's code now (its text sections, from the first to the end of the last): what a
+    // call's ledger charges (memory/call_ownership.h). Asked per call: a reload moves it.
+    struct CodeRange {
+        std::uint64_t start = 0;
+        std::uint64_t size = 0;
+    };
+    ErrorOr<CodeRange> code_range() const;
 
 private:
     StringView m_name;
@@ -88,6 +97,9 @@ public:
     // still running kHangNs later is given up on and counted hung), then stops the supervision.
     void finish();
     RecoveryStatistics statistics() const { return m_statistics; }
+    TargetCell& target() { return m_target; }
+    // What closing a call's ledger released (from a worker or the supervisor's cleanup).
+    void note_released(std::uint64_t objects, std::uint64_t bytes);
 
 private:
     void supervise();
