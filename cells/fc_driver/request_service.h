@@ -102,13 +102,22 @@ private:
         memory::CallOwnership call;
     };
 
+    // The call's ledger charges the target's code and this driver's (the serve function around
+    // the call keeps nothing beyond the reply either): a fault in the target can leave the
+    // driver's temporaries without their destructors too (a callee-saved register the target
+    // did not restore, a pointer it corrupted).
     void open_call(InFlight& mine)
     {
         if (m_ownership != Ownership::OwnedByCall)
             return;
         auto code = m_supervisor.target().code_range();
-        if (!code.is_error())
-            (void)mine.call.open(code.value().start, code.value().size);
+        if (code.is_error())
+            return;
+        CallLedger::CodeRange ranges[2] = {code.value(), {}};
+        std::size_t count = 1;
+        if (auto driver = code_range_of("fc_driver"); !driver.is_error())
+            ranges[count++] = driver.value();
+        (void)mine.call.open(ranges, count);
     }
 
     void close_call(InFlight& mine)

@@ -15,9 +15,11 @@ ErrorOr<void> TargetCell::reload()
     return {};
 }
 
-ErrorOr<TargetCell::CodeRange> TargetCell::code_range() const
+ErrorOr<CallLedger::CodeRange> TargetCell::code_range() const { return code_range_of(m_name); }
+
+ErrorOr<CallLedger::CodeRange> code_range_of(StringView name)
 {
-    auto cell = TRY(loader::cell_manager().cell(m_name, true));
+    auto cell = TRY(loader::cell_manager().cell(name, true));
     std::uint64_t first = ~0ull, end = 0;
     for (const auto& section : cell.sections) {
         if (section.kind != link::SectionKind::Text || section.size == 0)
@@ -29,7 +31,7 @@ ErrorOr<TargetCell::CodeRange> TargetCell::code_range() const
     }
     if (end == 0)
         return Error::make(ErrorCode::NotFound, "fc: the target has no code");
-    return CodeRange{first, end - first};
+    return CallLedger::CodeRange{first, end - first};
 }
 
 void Supervisor::note_released(std::uint64_t objects, std::uint64_t bytes)

@@ -10,6 +10,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "lib/core/call_ledger.h"
 #include "lib/core/error_or.h"
 #include "lib/core/string_view.h"
 #include "task/join_handle.h"
@@ -31,6 +32,9 @@ struct RecoveryStatistics {
 // CellManager::reload: a fresh copy from the pristine object in the boot archive (a new
 // generation; its dependents, this driver's call sites, are re-pointed). Not a swap: the recovery
 // policy rolls a cell back when it faults within 10 s of a swap, and counts reloads in a row.
+// A loaded cell's code: its text sections, from the first to the end of the last.
+ErrorOr<CallLedger::CodeRange> code_range_of(StringView cell);
+
 class TargetCell {
 public:
     explicit TargetCell(StringView name) : m_name(name) {}
@@ -38,11 +42,7 @@ public:
     ErrorOr<void> reload();
     // The target's code now (its text sections, from the first to the end of the last): what a
     // call's ledger charges (memory/call_ownership.h). Asked per call: a reload moves it.
-    struct CodeRange {
-        std::uint64_t start = 0;
-        std::uint64_t size = 0;
-    };
-    ErrorOr<CodeRange> code_range() const;
+    ErrorOr<CallLedger::CodeRange> code_range() const;
 
 private:
     StringView m_name;

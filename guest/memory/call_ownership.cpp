@@ -48,12 +48,18 @@ CallOwnership::~CallOwnership() { (void)close(); }
 
 ErrorOr<void> CallOwnership::open(std::uint64_t code_start, std::uint64_t code_size)
 {
+    CallLedger::CodeRange range{code_start, code_size};
+    return open(&range, 1);
+}
+
+ErrorOr<void> CallOwnership::open(const CallLedger::CodeRange* ranges, std::size_t count)
+{
     (void)close();
     std::uint64_t task = heap_current_owner();
     SpinLockGuard guard(g_lock);
     for (CallLedger*& slot : g_open) {
         if (!slot) {
-            m_ledger.open(task, code_start, code_size);
+            m_ledger.open(task, ranges, count);
             slot = &m_ledger;
             g_open_count.fetch_add(1, std::memory_order_acq_rel);
             return {};

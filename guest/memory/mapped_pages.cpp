@@ -112,7 +112,10 @@ void MappedPages::release_leftover_run(std::uint64_t start, std::uint64_t size, 
 
 ErrorOr<SharedMappedPages> MappedPages::into_shared() &&
 {
-    auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(*this)};
+    // Taken out of *this before anything is allocated: a corrupted `this` (a faulty cell's call)
+    // faults here, with nothing allocated yet that the unwind could not release.
+    MappedPages pages(std::move(*this));
+    auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(pages)};
     if (!block)
         return Error::make(ErrorCode::OutOfMemory, "SharedMappedPages: no memory for the reference count");
     share_call_owned_page_run(block->pages.start(), block);

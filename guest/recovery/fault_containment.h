@@ -2,7 +2,8 @@
 // with the compiler's exception tables (runtime/unwinder.h), running the destructors of every
 // live local from the faulting frame up to its entry trampoline, and the task ends Faulted. What
 // cannot be contained (interrupt context or a spin lock held, the boot or idle task, a fault
-// while unwinding, a frame without unwind information or a noexcept frame) stays fatal.
+// while unwinding, a frame without unwind information) stays fatal; a noexcept frame is passed
+// through without cleanups (docs/unwinding.md).
 #pragma once
 
 #include <cstdint>

@@ -30,14 +30,30 @@ public:
         std::uint64_t untracked = 0;  // charges that did not fit (never released: reported)
     };
 
+    // A range of code whose allocations belong to the call (the cell's; the caller's own code
+    // around the call, when it keeps nothing either).
+    struct CodeRange {
+        std::uint64_t start = 0;
+        std::uint64_t size = 0;
+        bool contains(std::uint64_t address) const { return address >= start && address - start < size; }
+    };
+    static constexpr std::size_t kMaxCodeRanges = 2;
+
     // Starts a call of `task` into code at [code_start, code_start + code_size).
     void open(std::uint64_t task, std::uint64_t code_start, std::uint64_t code_size)
+    {
+        CodeRange range{code_start, code_size};
+        open(task, &range, 1);
+    }
+    // Starts a call of `task` charging allocations asked for from any of `ranges` (at most
+    // kMaxCodeRanges are kept).
+    void open(std::uint64_t task, const CodeRange* ranges, std::size_t count)
     {
         *this = CallLedger();
         m_open = true;
         m_task = task;
-        m_code_start = code_start;
-        m_code_size = code_size;
+        for (std::size_t i = 0; i < count && i < kMaxCodeRanges; ++i)
+            m_code[m_code_count++] = ranges[i];
     }
     bool is_open() const { return m_open; }
     std::uint64_t task() const { return m_task; }
@@ -45,7 +61,13 @@ public:
     // Whether an allocation by `task`, asked for by code at `caller`, belongs to this call.
     bool charges(std::uint64_t task, std::uint64_t caller) const
     {
-        return m_open && task == m_task && caller >= m_code_start && caller - m_code_start < m_code_size;
+        if (!m_open || task != m_task)
+            return false;
+        for (std::size_t i = 0; i < m_code_count; ++i) {
+            if (m_code[i].contains(caller))
+                return true;
+        }
+        return false;
     }
 
     // False when the ledger is full (the object is then not tracked, and counted).
@@ -131,8 +153,8 @@ public:
 private:
     bool m_open = false;
     std::uint64_t m_task = 0;
-    std::uint64_t m_code_start = 0;
-    std::uint64_t m_code_size = 0;
+    CodeRange m_code[kMaxCodeRanges] = {};
+    std::size_t m_code_count = 0;
     void* m_objects[kMaxObjects] = {};
     std::size_t m_object_count = 0;
     PageRun m_runs[kMaxPageRuns] = {};
