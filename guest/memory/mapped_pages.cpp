@@ -116,8 +116,10 @@ ErrorOr<SharedMappedPages> MappedPages::into_shared() &&
     // faults here, with nothing allocated yet that the unwind could not release.
     MappedPages pages(std::move(*this));
     auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(pages)};
-    if (!block)
+    if (!block) {
+        *this = std::move(pages);  // still the caller's
         return Error::make(ErrorCode::OutOfMemory, "SharedMappedPages: no memory for the reference count");
+    }
     share_call_owned_page_run(block->pages.start(), block);
     return SharedMappedPages(block);
 }
