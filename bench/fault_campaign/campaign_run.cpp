@@ -414,6 +414,8 @@ CoverageResult run_coverage(const RunConfig& config, const std::string& workload
         return coverage;
     }
     coverage.report = parse_guest_console(read_file(serial_path));
+    if (!config.keep_consoles.empty())
+        std::rename(serial_path.c_str(), (config.keep_consoles + "/" + run_name + ".console").c_str());
     ::unlink(serial_path.c_str());
     ::unlink(gdb_path.c_str());
     coverage.seconds = seconds_since(start);

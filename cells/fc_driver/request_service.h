@@ -49,6 +49,10 @@ public:
     // Creates the queue and starts one supervised worker (and the supervision).
     ErrorOr<void> start(StringView worker_name)
     {
+        if (m_ownership == Ownership::OwnedByCall) {
+            if (auto driver = code_range_of("fc_driver"); !driver.is_error())
+                m_driver_code = driver.value();  // never reloaded: asked once
+        }
         auto channel = TRY(task::make_channel<Job>(16));
         m_jobs = std::move(channel.sender);
         m_queue = std::move(channel.receiver);
@@ -113,11 +117,8 @@ private:
         auto code = m_supervisor.target().code_range();
         if (code.is_error())
             return;
-        CallLedger::CodeRange ranges[2] = {code.value(), {}};
-        std::size_t count = 1;
-        if (auto driver = code_range_of("fc_driver"); !driver.is_error())
-            ranges[count++] = driver.value();
-        (void)mine.call.open(ranges, count);
+        CallLedger::CodeRange ranges[2] = {code.value(), m_driver_code};
+        (void)mine.call.open(ranges, m_driver_code.size ? 2 : 1);
     }
 
     void close_call(InFlight& mine)
@@ -171,6 +172,7 @@ private:
     Serve m_serve;
     void* m_context;
     Ownership m_ownership;
+    CallLedger::CodeRange m_driver_code;
     task::Sender<Job> m_jobs;
     task::Receiver<Job> m_queue;
     InFlight m_in_flight[Supervisor::kMaxWorkers];

@@ -15,7 +15,20 @@ ErrorOr<void> TargetCell::reload()
     return {};
 }
 
-ErrorOr<CallLedger::CodeRange> TargetCell::code_range() const { return code_range_of(m_name); }
+ErrorOr<CallLedger::CodeRange> TargetCell::code_range()
+{
+    {
+        SpinLockGuard guard(m_cache_lock);
+        if (m_cached_cell != 0 && loader::cell_manager().cell_at(m_cached_range.start) == m_cached_cell
+            && loader::cell_manager().cell_at(m_cached_range.start + m_cached_range.size - 1) == m_cached_cell)
+            return m_cached_range;
+    }
+    auto range = TRY(code_range_of(m_name));
+    SpinLockGuard guard(m_cache_lock);
+    m_cached_range = range;
+    m_cached_cell = loader::cell_manager().cell_at(range.start);
+    return range;
+}
 
 ErrorOr<CallLedger::CodeRange> code_range_of(StringView name)
 {

@@ -13,6 +13,7 @@
 #include "lib/core/call_ledger.h"
 #include "lib/core/error_or.h"
 #include "lib/core/string_view.h"
+#include "sync/spin_lock.h"
 #include "task/join_handle.h"
 
 namespace delos::fault_workload {
@@ -42,10 +43,14 @@ public:
     ErrorOr<void> reload();
     // The target's code now (its text sections, from the first to the end of the last): what a
     // call's ledger charges (memory/call_ownership.h). Asked per call: a reload moves it.
-    ErrorOr<CallLedger::CodeRange> code_range() const;
+    // Cached while the code at the range is still the same loaded cell (cheap: cell_at only).
+    ErrorOr<CallLedger::CodeRange> code_range();
 
 private:
     StringView m_name;
+    SpinLock m_cache_lock;
+    CallLedger::CodeRange m_cached_range;
+    std::uint64_t m_cached_cell = 0;  // the CellId (one per loaded generation) the range belongs to
 };
 
 class WorkerSlot;
