@@ -104,7 +104,12 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     DELOS_REQUIRE_QEMU();
     auto result = run_qemu("microvm", "selftest faults", "tcg", build_path("cells/cells.a"));
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
-    EXPECT_NE(result.out.find("selftest: 20 passed, 0 failed"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: 23 passed, 0 failed"), std::string::npos) << result.out;
+    // Call ownership: what a call's code allocated and lost is released when the call faults or
+    // returns; a fault under a noexcept frame unwinds the frames below and above it.
+    EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_faulted_call_left"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_returned_call_left"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   faults.noexcept_frame_is_unwound_through"), std::string::npos) << result.out;
     // A pointer the heap never handed out, freed in a task: that task's fault, not a panic.
     EXPECT_NE(result.out.find("selftest: ok   faults.foreign_pointer_freed_is_a_task_fault"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   faults.impossible_allocation_is_a_task_fault"), std::string::npos) << result.out;
