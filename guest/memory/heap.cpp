@@ -172,6 +172,10 @@ void heap_free(void* pointer)
     std::size_t size = header->requested;
     std::uint32_t owner = header->owner;
     std::uint16_t size_class = header->size_class;
+    // Forgotten by its call's ledger before the block can be handed out again (on another CPU),
+    // so a new allocation at the same address is never taken for the old one.
+    if (call_owned)
+        forget_call_owned_object(pointer);
     header->magic = 0;  // a second free of the same pointer panics instead of corrupting a list
     {
         SpinLockGuard guard(g_heap.lock);
@@ -194,8 +198,6 @@ void heap_free(void* pointer)
     }
     if (g_heap.accounting_hook)
         g_heap.accounting_hook(owner, -static_cast<std::int64_t>(size));
-    if (call_owned)
-        forget_call_owned_object(pointer);
 }
 
 std::uint64_t heap_current_owner() { return g_heap.owner_hook ? g_heap.owner_hook() : 0; }
