@@ -191,7 +191,8 @@ void classify(RunResult& result, bool injected)
     result.leaked = verdict.counter("frames_delta") != 0 || verdict.counter("heap_delta") != 0
                     || verdict.counter("allocations_delta") != 0;
     bool detected = verdict.counter("contained") > 0 || verdict.counter("faults") > 0 || verdict.counter("wrong_answers") > 0
-                    || verdict.counter("hung") > 0 || report.contained_faults > 0;
+                    || verdict.counter("hung") > 0 || report.contained_faults > 0
+                    || verdict.counter("released") > 0;  // a call's leftovers the kernel released (call ownership)
     std::vector<std::string> problems;
     if (verdict.verdict != "correct")
         problems.push_back(verdict.verdict + " result" + (verdict.problem.empty() ? "" : ": " + verdict.problem));
@@ -220,7 +221,8 @@ void classify(RunResult& result, bool injected)
         result.what = std::to_string(verdict.counter("faults")) + " fault(s), " + std::to_string(verdict.counter("wrong_answers"))
                       + " wrong answer(s) caught, " + std::to_string(verdict.counter("restarts")) + " restart(s), "
                       + std::to_string(verdict.counter("reloads")) + " reload(s), " + std::to_string(verdict.counter("retries"))
-                      + " retries";
+                      + " retries" + (verdict.counter("released") > 0 ? ", " + std::to_string(verdict.counter("released"))
+                                                                       + " leftover(s) of a call released" : "");
     } else {
         result.outcome = Outcome::NotManifested;
     }
@@ -437,6 +439,8 @@ CoverageResult run_coverage(const RunConfig& config, const std::string& workload
         return coverage;
     }
     coverage.report = parse_guest_console(read_file(serial_path));
+    if (!config.keep_consoles.empty())
+        std::rename(serial_path.c_str(), (config.keep_consoles + "/" + run_name + ".console").c_str());
     ::unlink(serial_path.c_str());
     ::unlink(gdb_path.c_str());
     coverage.seconds = seconds_since(start);

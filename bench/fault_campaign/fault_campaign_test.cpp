@@ -378,6 +378,16 @@ TEST(Classification, FollowsTheIssuesDefinitions)
     classify(caught, true);
     EXPECT_EQ(caught.outcome, Outcome::Recovered);
 
+    // A call's leftovers released by call ownership (a skipped destructor, nothing faulted) are a
+    // fault detected and recovered from; left behind they would be a leak.
+    RunResult released = verdict_run("fc: verdict=correct workload=kv faults=0 wrong_answers=0 released=1 released_bytes=6 frames_delta=0 heap_delta=0 allocations_delta=0");
+    classify(released, true);
+    EXPECT_EQ(released.outcome, Outcome::Recovered);
+    EXPECT_NE(released.what.find("released"), std::string::npos);
+    RunResult released_but_leaked = verdict_run("fc: verdict=correct workload=kv faults=0 released=1 frames_delta=0 heap_delta=9 allocations_delta=2");
+    classify(released_but_leaked, true);
+    EXPECT_EQ(released_but_leaked.outcome, Outcome::Failed);
+
     RunResult leaked = verdict_run("fc: verdict=correct workload=kv faults=1 contained=1 frames_delta=1 heap_delta=0 allocations_delta=0");
     classify(leaked, true);
     EXPECT_EQ(leaked.outcome, Outcome::Failed);

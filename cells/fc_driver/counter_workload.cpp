@@ -82,7 +82,7 @@ WorkloadOutcome run_counter_workload(Supervisor& supervisor, TargetCell&)
         String key = format("counter/{}", event_of(client));
         (void)kv::erase(key.view());
     }
-    CounterService service(supervisor, serve_counter, nullptr);
+    CounterService service(supervisor, serve_counter, nullptr, CounterService::Ownership::OwnedByCall);
     if (service.start("fc.counter.worker").is_error()) {
         outcome.complete = false;
         outcome.problem = "could not start the worker";

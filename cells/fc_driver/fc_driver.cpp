@@ -295,9 +295,9 @@ void drive(const WorkloadKind& kind)
     std::int64_t allocations_delta =
         static_cast<std::int64_t>(after.heap_allocations) - static_cast<std::int64_t>(baseline.heap_allocations);
     kprint("fc: verdict={} workload={} requests={} retries={} faults={} contained={} restarts={} reloads={} "
-           "reload_failures={} wrong_answers={} hung={} frames_delta={} page_table_frames_delta={} heap_pages_delta={} heap_delta={} allocations_delta={} tasks_delta={} problem=\"{}\"\n",
+           "reload_failures={} wrong_answers={} hung={} released={} released_bytes={} frames_delta={} page_table_frames_delta={} heap_pages_delta={} heap_delta={} allocations_delta={} tasks_delta={} problem=\"{}\"\n",
            verdict, kind.name, outcome.requests, outcome.retries, recovery.faults, contained, recovery.restarts,
-           recovery.reloads, recovery.reload_failures, recovery.wrong_answers, recovery.hung, frames_delta, page_table_delta, heap_pages_delta, heap_delta,
+           recovery.reloads, recovery.reload_failures, recovery.wrong_answers, recovery.hung, recovery.released, recovery.released_bytes, frames_delta, page_table_delta, heap_pages_delta, heap_delta,
            allocations_delta, static_cast<std::int64_t>(after.live_tasks) - static_cast<std::int64_t>(baseline.live_tasks), outcome.problem);
     platform::shutdown(platform::kExitSuccess);
 }

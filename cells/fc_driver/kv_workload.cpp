@@ -176,7 +176,7 @@ WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell&)
 {
     WorkloadOutcome outcome;
     std::uint64_t entries_before = store_entries();
-    KvService service(supervisor, serve_kv, nullptr);
+    KvService service(supervisor, serve_kv, nullptr, KvService::Ownership::OwnedByCall);
     if (service.start("fc.kv.worker").is_error()) {
         outcome.complete = false;
         outcome.problem = "could not start the worker";

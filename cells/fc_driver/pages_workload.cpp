@@ -53,7 +53,7 @@ WorkloadOutcome run_pages_workload(Supervisor& supervisor, TargetCell&)
 {
     WorkloadOutcome outcome;
     std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
-    PagesService service(supervisor, serve_pages, nullptr);
+    PagesService service(supervisor, serve_pages, nullptr, PagesService::Ownership::OwnedByCall);
     if (service.start("fc.pages.worker").is_error()) {
         outcome.complete = false;
         outcome.problem = "could not start the worker";

@@ -18,6 +18,8 @@
 #include "fc_driver/supervisor.h"
 #include "fc_driver/workloads.h"
 #include "lib/core/string_view.h"
+#include "log/kernel_log.h"
+#include "memory/call_ownership.h"
 #include "task/channel.h"
 #include "task/join_handle.h"
 #include "task/scheduler.h"
@@ -35,11 +37,22 @@ public:
         task::Sender<Reply> reply;
     };
 
-    RequestService(Supervisor& supervisor, Serve serve, void* context) : m_supervisor(supervisor), m_serve(serve), m_context(context) {}
+    // How the target's allocations in a call are owned: OwnedByCall when the target keeps no
+    // state of its own between requests, so that what its code allocated in a call and did not
+    // hand out (the reply's pages) is released when the call returns or faults
+    // (memory/call_ownership.h, docs/cell-memory-ownership.md).
+    enum class Ownership { TargetKeeps, OwnedByCall };
+
+    RequestService(Supervisor& supervisor, Serve serve, void* context, Ownership ownership = Ownership::TargetKeeps)
+        : m_supervisor(supervisor), m_serve(serve), m_context(context), m_ownership(ownership) {}
 
     // Creates the queue and starts one supervised worker (and the supervision).
     ErrorOr<void> start(StringView worker_name)
     {
+        if (m_ownership == Ownership::OwnedByCall) {
+            if (auto driver = code_range_of("fc_driver"); !driver.is_error())
+                m_driver_code = driver.value();  // never reloaded: asked once
+        }
         auto channel = TRY(task::make_channel<Job>(16));
         m_jobs = std::move(channel.sender);
         m_queue = std::move(channel.receiver);
@@ -86,11 +99,37 @@ public:
     }
 
 private:
-    // Per worker slot: the job being served and the reply being built.
+    // Per worker slot: the job being served, the reply being built and what the call owns.
     struct InFlight {
         Job job;
         Reply reply{};
+        memory::CallOwnership call;
     };
+
+    // The call's ledger charges the target's code and this driver's (the serve function around
+    // the call keeps nothing beyond the reply either): a fault in the target can leave the
+    // driver's temporaries without their destructors too (a callee-saved register the target
+    // did not restore, a pointer it corrupted).
+    void open_call(InFlight& mine)
+    {
+        if (m_ownership != Ownership::OwnedByCall)
+            return;
+        auto code = m_supervisor.target().code_range();
+        if (code.is_error())
+            return;
+        CallLedger::CodeRange ranges[2] = {code.value(), m_driver_code};
+        (void)mine.call.open(ranges, m_driver_code.size ? 2 : 1);
+    }
+
+    void close_call(InFlight& mine)
+    {
+        memory::CallRelease released = mine.call.close();
+        if (released.total() != 0) {
+            kprint("fc: a call into the target left {} object(s) ({} bytes) and {} page run(s): released\n", released.objects,
+                   released.bytes, released.page_runs);
+            m_supervisor.note_released(released.total(), released.bytes);
+        }
+    }
 
     static void worker(void* context, WorkerSlot& slot)
     {
@@ -104,9 +143,13 @@ private:
                 mine.job = job.release_value();
             }
             mine.reply = Reply{};
+            self.open_call(mine);
             slot.begin_item();
             self.m_serve(mine.job.request, mine.reply, self.m_context);
             slot.end_item();
+            if constexpr (requires { mine.reply.pages; })
+                mine.call.hand_out(mine.reply.pages);  // the reply's pages are the client's
+            self.close_call(mine);
             (void)mine.job.reply.send(mine.reply);
             mine.job.reply = task::Sender<Reply>();
             mine.reply = Reply{};  // a reply may own resources (pages): the client has its copy
@@ -122,11 +165,14 @@ private:
         auto& self = *static_cast<RequestService*>(context);
         self.m_in_flight[slot.index()].job = Job{};
         self.m_in_flight[slot.index()].reply = Reply{};
+        self.close_call(self.m_in_flight[slot.index()]);  // the call faulted: what it owned goes too
     }
 
     Supervisor& m_supervisor;
     Serve m_serve;
     void* m_context;
+    Ownership m_ownership;
+    CallLedger::CodeRange m_driver_code;
     task::Sender<Job> m_jobs;
     task::Receiver<Job> m_queue;
     InFlight m_in_flight[Supervisor::kMaxWorkers];

@@ -15,6 +15,44 @@ ErrorOr<void> TargetCell::reload()
     return {};
 }
 
+ErrorOr<CallLedger::CodeRange> TargetCell::code_range()
+{
+    {
+        SpinLockGuard guard(m_cache_lock);
+        if (m_cached_cell != 0 && loader::cell_manager().cell_at(m_cached_range.start) == m_cached_cell
+            && loader::cell_manager().cell_at(m_cached_range.start + m_cached_range.size - 1) == m_cached_cell)
+            return m_cached_range;
+    }
+    auto range = TRY(code_range_of(m_name));
+    SpinLockGuard guard(m_cache_lock);
+    m_cached_range = range;
+    m_cached_cell = loader::cell_manager().cell_at(range.start);
+    return range;
+}
+
+ErrorOr<CallLedger::CodeRange> code_range_of(StringView name)
+{
+    auto cell = TRY(loader::cell_manager().cell(name, true));
+    std::uint64_t first = ~0ull, end = 0;
+    for (const auto& section : cell.sections) {
+        if (section.kind != link::SectionKind::Text || section.size == 0)
+            continue;
+        if (section.address < first)
+            first = section.address;
+        if (section.address + section.size > end)
+            end = section.address + section.size;
+    }
+    if (end == 0)
+        return Error::make(ErrorCode::NotFound, "fc: the target has no code");
+    return CallLedger::CodeRange{first, end - first};
+}
+
+void Supervisor::note_released(std::uint64_t objects, std::uint64_t bytes)
+{
+    __atomic_add_fetch(&m_statistics.released, objects, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&m_statistics.released_bytes, bytes, __ATOMIC_RELAXED);
+}
+
 void WorkerSlot::begin_item() { busy_since.store(tsc::nanoseconds_since_boot() | 1, std::memory_order_release); }
 
 Supervisor::~Supervisor()

@@ -10,8 +10,10 @@
 #include <atomic>
 #include <cstdint>
 
+#include "lib/core/call_ledger.h"
 #include "lib/core/error_or.h"
 #include "lib/core/string_view.h"
+#include "sync/spin_lock.h"
 #include "task/join_handle.h"
 
 namespace delos::fault_workload {
@@ -23,20 +25,32 @@ struct RecoveryStatistics {
     std::uint64_t reload_failures = 0;
     std::uint64_t wrong_answers = 0;    // answers the clients' checks refused
     std::uint64_t hung = 0;             // workers given up on (still running somewhere)
+    std::uint64_t released = 0;         // objects and page runs a call into the target left behind, released
+    std::uint64_t released_bytes = 0;   // (memory/call_ownership.h)
 };
 
 // The cell faults are injected into, and how it is healed. reload() is the kernel's
 // CellManager::reload: a fresh copy from the pristine object in the boot archive (a new
 // generation; its dependents, this driver's call sites, are re-pointed). Not a swap: the recovery
 // policy rolls a cell back when it faults within 10 s of a swap, and counts reloads in a row.
+// A loaded cell's code: its text sections, from the first to the end of the last.
+ErrorOr<CallLedger::CodeRange> code_range_of(StringView cell);
+
 class TargetCell {
 public:
     explicit TargetCell(StringView name) : m_name(name) {}
     StringView name() const { return m_name; }
     ErrorOr<void> reload();
+    // The target's code now (its text sections, from the first to the end of the last): what a
+    // call's ledger charges (memory/call_ownership.h). Asked per call: a reload moves it.
+    // Cached while the code at the range is still the same loaded cell (cheap: cell_at only).
+    ErrorOr<CallLedger::CodeRange> code_range();
 
 private:
     StringView m_name;
+    SpinLock m_cache_lock;
+    CallLedger::CodeRange m_cached_range;
+    std::uint64_t m_cached_cell = 0;  // the CellId (one per loaded generation) the range belongs to
 };
 
 class WorkerSlot;
@@ -88,6 +102,9 @@ public:
     // still running kHangNs later is given up on and counted hung), then stops the supervision.
     void finish();
     RecoveryStatistics statistics() const { return m_statistics; }
+    TargetCell& target() { return m_target; }
+    // What closing a call's ledger released (from a worker or the supervisor's cleanup).
+    void note_released(std::uint64_t objects, std::uint64_t bytes);
 
 private:
     void supervise();

@@ -4,6 +4,7 @@
 #include "arch/x86_64/cpu.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
+#include "memory/call_ownership.h"
 #include "memory/frame_allocator.h"
 #include "memory/page_table.h"
 #include "sync/spin_lock.h"
@@ -17,12 +18,16 @@ constexpr std::size_t kClassSizes[] = {32, 48, 64, 96, 128, 192, 256, 384, 512, 
 constexpr std::size_t kClassCount = sizeof kClassSizes / sizeof kClassSizes[0];
 constexpr std::size_t kSlabPages = 4;
 constexpr std::uint32_t kLargeClass = 0xffff;
+// In Header::alignment_padding (paddings stay below 1 << 15): the object is recorded in an open
+// call's ledger (memory/call_ownership.h), which must forget it when it is freed.
+constexpr std::uint16_t kCallOwned = 0x8000;
+constexpr std::uint16_t kPaddingMask = 0x7fff;
 
 // 16 bytes before every allocation, so the payload keeps 16-byte alignment.
 struct Header {
     std::uint32_t magic;
     std::uint16_t size_class;  // index into kClassSizes, or kLargeClass
-    std::uint16_t alignment_padding;  // bytes between the block start and this header
+    std::uint16_t alignment_padding;  // bytes between the block start and this header; kCallOwned bit
     std::uint32_t requested;   // requested size (large blocks: low 32 bits; pages give the rest)
     std::uint32_t owner;
 };
@@ -161,10 +166,16 @@ void heap_free(void* pointer)
     if (!pointer)
         return;
     Header* header = header_of(pointer);
-    std::uintptr_t block = reinterpret_cast<std::uintptr_t>(header) - header->alignment_padding;
+    bool call_owned = (header->alignment_padding & kCallOwned) != 0;
+    std::uint16_t padding = header->alignment_padding & kPaddingMask;
+    std::uintptr_t block = reinterpret_cast<std::uintptr_t>(header) - padding;
     std::size_t size = header->requested;
     std::uint32_t owner = header->owner;
     std::uint16_t size_class = header->size_class;
+    // Forgotten by its call's ledger before the block can be handed out again (on another CPU),
+    // so a new allocation at the same address is never taken for the old one.
+    if (call_owned)
+        forget_call_owned_object(pointer);
     header->magic = 0;  // a second free of the same pointer panics instead of corrupting a list
     {
         SpinLockGuard guard(g_heap.lock);
@@ -175,7 +186,7 @@ void heap_free(void* pointer)
             free_block->next = g_heap.free_lists[size_class];
             g_heap.free_lists[size_class] = free_block;
         } else {
-            std::size_t block_size = header->alignment_padding + sizeof(Header) + size;
+            std::size_t block_size = padding + sizeof(Header) + size;
             std::size_t pages = static_cast<std::size_t>(align_up(block_size, kPageSize) / kPageSize);
             // Unmapped before it is freed: a use after free faults instead of corrupting a new owner.
             (void)kernel_page_table().set_access(block, pages * kPageSize, Access::None);
@@ -187,6 +198,23 @@ void heap_free(void* pointer)
     }
     if (g_heap.accounting_hook)
         g_heap.accounting_hook(owner, -static_cast<std::int64_t>(size));
+}
+
+std::uint64_t heap_current_owner() { return g_heap.owner_hook ? g_heap.owner_hook() : 0; }
+
+void heap_mark_call_owned(void* pointer, bool owned)
+{
+    Header* header = header_of(pointer);
+    if (owned)
+        header->alignment_padding = static_cast<std::uint16_t>(header->alignment_padding | kCallOwned);
+    else
+        header->alignment_padding = static_cast<std::uint16_t>(header->alignment_padding & kPaddingMask);
+}
+
+bool heap_is_live_call_owned(const void* pointer)
+{
+    auto* header = reinterpret_cast<const Header*>(reinterpret_cast<std::uintptr_t>(pointer) - sizeof(Header));
+    return header->magic == kMagic && (header->alignment_padding & kCallOwned) != 0;
 }
 
 HeapStatistics heap_statistics()

@@ -19,6 +19,14 @@ void heap_free(void* pointer);
 std::size_t heap_allocation_size(const void* pointer);
 HeapStatistics heap_statistics();
 
+// The owner new allocations get now (the current task's id, from the owner hook; 0 = the kernel).
+std::uint64_t heap_current_owner();
+// Marks a live allocation as recorded in a call's ledger (memory/call_ownership.h): freeing it
+// then tells the ledger. The header's magic is checked (a foreign pointer is refused).
+void heap_mark_call_owned(void* pointer, bool owned);
+// Whether `pointer` is still a live allocation marked call-owned (a leftover a ledger may free).
+bool heap_is_live_call_owned(const void* pointer);
+
 // Who owns new allocations (the scheduler installs the current task's id); 0 = the kernel.
 using HeapOwnerHook = std::uint64_t (*)();
 // Called with (owner, +bytes) on allocation and (owner, -bytes) on free, for per-task accounting.

@@ -4,6 +4,8 @@
 #include <new>
 #include <utility>
 
+#include "memory/call_ownership.h"
+
 namespace delos::memory {
 
 namespace {
@@ -50,6 +52,7 @@ void free_device_frames(PhysicalRange frames)
 
 ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access)
 {
+    const void* caller = __builtin_return_address(0);
     if (page_count == 0)
         return Error::make(ErrorCode::InvalidArgument, "MappedPages: zero pages requested");
     PhysicalRange frames = TRY(frame_allocator().allocate(page_count));
@@ -72,6 +75,7 @@ ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access
     }
     std::uint64_t owner = g_owner_hook ? g_owner_hook() : 0;
     charge(owner, static_cast<std::int64_t>(page_count));
+    charge_page_run_to_call(frames.start, frames.size, owner, caller);
     return MappedPages(frames, access, owner);
 }
 
@@ -110,6 +114,7 @@ void MappedPages::release()
 {
     if (!valid())
         return;
+    forget_call_owned_page_run(m_frames.start);
     // Unmapped before the frames are freed: a stale pointer faults instead of reading a new owner's data.
     (void)kernel_page_table().set_access(m_frames.start, m_frames.size, Access::None);
     frame_allocator().free(m_frames);
@@ -118,11 +123,23 @@ void MappedPages::release()
     m_access = Access::None;
 }
 
+void MappedPages::release_leftover_run(std::uint64_t start, std::uint64_t size, std::uint64_t owner)
+{
+    MappedPages lost(PhysicalRange{start, size}, Access::ReadWrite, owner);
+    lost.release();
+}
+
 ErrorOr<SharedMappedPages> MappedPages::into_shared() &&
 {
-    auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(*this)};
-    if (!block)
+    // Taken out of *this before anything is allocated: a corrupted `this` (a faulty cell's call)
+    // faults here, with nothing allocated yet that the unwind could not release.
+    MappedPages pages(std::move(*this));
+    auto* block = new (std::nothrow) SharedMappedPages::Block{std::move(pages)};
+    if (!block) {
+        *this = std::move(pages);  // still the caller's
         return Error::make(ErrorCode::OutOfMemory, "SharedMappedPages: no memory for the reference count");
+    }
+    share_call_owned_page_run(block->pages.start(), block);
     return SharedMappedPages(block);
 }
 
@@ -156,6 +173,12 @@ void SharedMappedPages::reset()
     if (m_block && m_block->references.fetch_sub(1, std::memory_order_acq_rel) == 1)
         delete m_block;
     m_block = nullptr;
+}
+
+void SharedMappedPages::drop_leftover_block(void* block)
+{
+    SharedMappedPages lost(static_cast<Block*>(block));
+    lost.reset();
 }
 
 } // namespace delos::memory

@@ -47,6 +47,10 @@ public:
     // Gives the pages to a reference-counted handle.
     ErrorOr<SharedMappedPages> into_shared() &&;
 
+    // A run a call left behind (memory/call_ownership.h): unmaps and frees it, the MappedPages
+    // that held it being lost (a skipped destructor, an unwound frame that was skipped).
+    static void release_leftover_run(std::uint64_t start, std::uint64_t size, std::uint64_t owner);
+
 private:
     MappedPages(PhysicalRange frames, Access access, std::uint64_t owner) : m_frames(frames), m_access(access), m_owner(owner) {}
 
@@ -75,6 +79,9 @@ public:
     ErrorOr<void> set_access(Access access) { return m_block->pages.set_access(access); }
     std::uint32_t reference_count() const { return m_block ? m_block->references.load(std::memory_order_relaxed) : 0; }
     void reset();
+
+    // A block a call left behind (memory/call_ownership.h): drops the reference its lost handle held.
+    static void drop_leftover_block(void* block);
 
 private:
     friend class MappedPages;

@@ -4,8 +4,9 @@
 // cell's code gets more: a fault with interrupts masked but no spin lock held is unwound with them
 // unmasked; a fault in a landing pad of a cell's frame abandons that pad and the unwind goes on at
 // the frame's caller; a stack that cannot be unwound at all ends the task without its cleanups.
-// What cannot be contained (interrupt context, a spin lock held, the kernel's masked code, the
-// boot or idle task, a fault while unwinding a kernel frame) stays fatal.
+// A noexcept frame is passed through without cleanups (docs/unwinding.md). What cannot be
+// contained (interrupt context, a spin lock held, the kernel's masked code, the boot or idle
+// task, a fault while unwinding a kernel frame) stays fatal.
 #pragma once
 
 #include <cstdint>

@@ -9,15 +9,25 @@
 #include "arch/x86_64/cpu.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
+#include "memory/call_ownership.h"
 #include "memory/heap.h"
 
 using delos::memory::heap_allocate;
 using delos::memory::heap_free;
 
 namespace {
-void* allocate_or_panic(std::size_t size, std::size_t alignment)
+// `caller` is the code that called operator new: an open call's ledger records what the cell's
+// own code allocates (memory/call_ownership.h).
+[[gnu::always_inline]] inline void* allocate_charged(std::size_t size, std::size_t alignment, const void* caller)
 {
     void* pointer = heap_allocate(size, alignment);
+    delos::memory::charge_object_to_call(pointer, caller);
+    return pointer;
+}
+
+void* allocate_or_panic(std::size_t size, std::size_t alignment, const void* caller)
+{
+    void* pointer = allocate_charged(size, alignment, caller);
     if (pointer)
         return pointer;
     // With interrupts on (task context, no spin lock held) it is the asking task's failure — a
@@ -32,12 +42,14 @@ void* allocate_or_panic(std::size_t size, std::size_t alignment)
 }
 } // namespace
 
-void* operator new(std::size_t size) { return allocate_or_panic(size, 16); }
-void* operator new[](std::size_t size) { return allocate_or_panic(size, 16); }
-void* operator new(std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment)); }
-void* operator new[](std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment)); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return heap_allocate(size, 16); }
+#define DELOS_CALLER __builtin_return_address(0)
+void* operator new(std::size_t size) { return allocate_or_panic(size, 16, DELOS_CALLER); }
+void* operator new[](std::size_t size) { return allocate_or_panic(size, 16, DELOS_CALLER); }
+void* operator new(std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment), DELOS_CALLER); }
+void* operator new[](std::size_t size, std::align_val_t alignment) { return allocate_or_panic(size, static_cast<std::size_t>(alignment), DELOS_CALLER); }
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return allocate_charged(size, 16, DELOS_CALLER); }
+void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return allocate_charged(size, 16, DELOS_CALLER); }
+#undef DELOS_CALLER
 void operator delete(void* pointer, const std::nothrow_t&) noexcept { heap_free(pointer); }
 void operator delete[](void* pointer, const std::nothrow_t&) noexcept { heap_free(pointer); }
 void operator delete(void* pointer) noexcept { heap_free(pointer); }

@@ -225,11 +225,12 @@ ErrorOr<std::size_t> check_unwindable(const RegisterSet& start, FirstFrame first
         TRY(check_personality(frame.fde));
         if (frame.fde.cie.personality && frame.fde.lsda) {
             auto site = TRY(unwind::find_call_site(frame.lsda, frame.lsda_address, frame.fde.pc_begin, ip));
-            // The faulting frame itself may be at an instruction the compiler thought could not
-            // trap (a corrupted or skipped instruction): it is left without running its cleanups
-            // (see the personality below). Anywhere else no entry means noexcept: refused.
-            if (site.kind == unwind::CallSiteKind::NotCovered && !(frames == 1 && first == FirstFrame::FaultingInstruction))
-                return Error::make(ErrorCode::Unsupported, "a noexcept frame (no call-site entry) is on the stack", ip);
+            // No call-site entry: at the faulting instruction, one the compiler thought could not
+            // trap (corrupted or skipped); in a caller, a noexcept function (heap_free reached
+            // with a pointer it refuses). Either frame registered no cleanup for that point, so
+            // it is passed through without one (see the personality below), and the frames
+            // below and above it are unwound as usual — instead of resuming the unwind further
+            // up the stack, which would skip every frame in between with its destructors.
             if (site.kind == unwind::CallSiteKind::LandingPad && !frame.fde.contains(site.landing_pad))
                 return Error::make(ErrorCode::Malformed, "landing pad outside its function", site.landing_pad);
         }
@@ -317,11 +318,12 @@ extern "C" _Unwind_Reason_Code __gxx_personality_v0(int version, _Unwind_Action 
     auto site = find_call_site(frame.lsda, frame.lsda_address, frame.fde.pc_begin, ip);
     if (site.is_error())
         return _URC_FATAL_PHASE2_ERROR;
-    // At the faulting instruction, no entry means the compiler did not expect a fault there (the
-    // instruction was corrupted or skipped): the frame is left without its cleanups, as
-    // check_unwindable allowed. In a caller's frame it means noexcept: terminate, as C++ would.
+    // No entry: at the faulting instruction the compiler did not expect a fault there (the
+    // instruction was corrupted or skipped); in a caller's frame the function is noexcept, where
+    // C++ would terminate. A fault is not an exception: the frame has no cleanup registered for
+    // this point and is passed through, as check_unwindable allowed (docs/cell-memory-ownership.md).
     if (site.value().kind == CallSiteKind::NotCovered)
-        return context->ip_before_instruction ? _URC_CONTINUE_UNWIND : _URC_FATAL_PHASE2_ERROR;
+        return _URC_CONTINUE_UNWIND;
     if (site.value().kind == CallSiteKind::NoLandingPad)
         return _URC_CONTINUE_UNWIND;
     if (!frame.fde.contains(site.value().landing_pad))

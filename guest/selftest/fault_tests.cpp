@@ -11,6 +11,7 @@
 #include "lib/core/own_ptr.h"
 #include "lib/core/string.h"
 #include "linker/kernel/cell_manager.h"
+#include "memory/call_ownership.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
@@ -283,6 +284,129 @@ ErrorOr<void> impossible_allocation_is_a_task_fault()
     SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
     SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
     SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
+// Call ownership (memory/call_ownership.h): a "cell" call that allocates heap objects and maps
+// pages from its own code, loses every handle to them (as a skipped destructor or an unwind that
+// skipped its frame would) and then faults or returns. Closing the call's ledger releases them:
+// heap and frames are back where they were. The handed-out pages stay the caller's.
+enum class LeakyEnd { Fault, Return };
+memory::SharedMappedPages* volatile g_lost_shared = nullptr;
+
+[[gnu::noinline]] void leaky_call(LeakyEnd end, memory::SharedMappedPages& handed_out)
+{
+    for (int i = 0; i < 3; ++i)
+        (void)new Blob();  // lost on purpose
+    auto kept = new Blob();
+    delete kept;  // freed within the call: not the ledger's any more
+    auto run = memory::MappedPages::allocate(2);
+    if (!run.is_error())
+        (void)new memory::MappedPages(std::move(run.value()));  // its handle lost
+    auto shared_run = memory::MappedPages::allocate(1);
+    if (!shared_run.is_error()) {
+        auto shared = std::move(shared_run.value()).into_shared();
+        if (!shared.is_error())
+            g_lost_shared = new memory::SharedMappedPages(shared.release_value());  // a shared handle lost
+    }
+    auto reply_run = memory::MappedPages::allocate(1);
+    if (!reply_run.is_error()) {
+        auto reply = std::move(reply_run.value()).into_shared();
+        if (!reply.is_error())
+            handed_out = reply.release_value();
+    }
+    if (end == LeakyEnd::Fault)
+        *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1;
+}
+
+ErrorOr<void> call_ownership_releases_what_a_call_left(LeakyEnd end)
+{
+    kernel_symbols::Symbol code;
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&leaky_call), code));
+    std::uint64_t open_before = memory::CallOwnership::open_count();
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
+    memory::CallOwnership call;
+    memory::SharedMappedPages handed_out;
+    {
+        auto handle = SELFTEST_TRY(spawn("leaky-call", [&call, &handed_out, code, end] {
+            if (call.open(code.address, code.size).is_error())
+                return;
+            leaky_call(end, handed_out);
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == (end == LeakyEnd::Fault ? TaskEnd::Faulted : TaskEnd::Returned));
+    }
+    SELFTEST_CHECK(call.is_open());
+    SELFTEST_CHECK(handed_out.valid());
+    call.hand_out(handed_out);
+    memory::CallRelease released = call.close();
+    SELFTEST_CHECK(!call.is_open());
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == open_before);
+    SELFTEST_CHECK(released.objects == 5);  // three Blobs, the lost MappedPages and SharedMappedPages handles
+    SELFTEST_CHECK(released.page_runs == 2);  // the lost run and the lost shared run
+    SELFTEST_CHECK(released.refused == 0 && released.untracked == 0);
+    // The handed-out pages are still mapped and the caller's.
+    SELFTEST_CHECK(handed_out.reference_count() == 1);
+    handed_out.as<std::uint64_t>()[0] = 42;
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before + 1);
+    handed_out.reset();
+    SELFTEST_CHECK(call.close().total() == 0);  // closing twice releases nothing twice
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+    return {};
+}
+
+ErrorOr<void> call_ownership_releases_what_a_faulted_call_left() { return call_ownership_releases_what_a_call_left(LeakyEnd::Fault); }
+ErrorOr<void> call_ownership_releases_what_a_returned_call_left() { return call_ownership_releases_what_a_call_left(LeakyEnd::Return); }
+
+// A fault under a noexcept frame is unwound through that frame: the frames below and above it
+// release their objects. Before, the noexcept frame was refused and the unwind resumed at the
+// first clean return address above it, skipping the frames below (`inner`'s object).
+[[gnu::noinline]] void fault_now() { *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1; }
+
+[[gnu::noinline]] void inner_with_object()
+{
+    Tracked inner(8);
+    fault_now();
+    g_reached_after_fault.fetch_add(1);
+}
+
+[[gnu::noinline]] void noexcept_middle() noexcept { inner_with_object(); }
+
+// Through a pointer the compiler cannot see is noexcept: the caller's call site has its cleanup.
+void (*volatile g_noexcept_middle)() = noexcept_middle;
+
+[[gnu::noinline]] void outer_with_objects()
+{
+    Tracked outer(7);
+    auto blob = make_own<Blob>();
+    g_noexcept_middle();
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> noexcept_frame_is_unwound_through()
+{
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("under-noexcept", [] { outer_with_objects(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 14);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    SELFTEST_CHECK(g_destroyed == 3);  // `inner` below the noexcept frame, `outer` and the Blob's member above it
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
     return {};
 }
 
@@ -1005,6 +1129,9 @@ extern const TestCase kFaultTests[] = {
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
+    {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
+    {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
+    {"faults", "noexcept_frame_is_unwound_through", noexcept_frame_is_unwound_through},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},
     {"faults", "stack_overflow_in_a_cell_is_unwound", stack_overflow_in_a_cell_is_unwound},

@@ -1,0 +1,165 @@
+// call_ledger.h: the bookkeeping of what one call into a cell owns (docs/cell-memory-ownership.md):
+// the heap objects the cell's own code allocated and the page runs it mapped during the call,
+// still alive. Fixed capacity, no allocation, no locking (the kernel's CallOwnership adds those),
+// so the rules are host-tested.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace delos {
+
+class CallLedger {
+public:
+    static constexpr std::size_t kMaxObjects = 64;
+    static constexpr std::size_t kMaxPageRuns = 8;
+
+    struct PageRun {
+        std::uint64_t start = 0;
+        std::uint64_t size = 0;
+        std::uint64_t owner = 0;      // the task the frames are charged to
+        void* shared_block = nullptr;  // set once the run went into a shared handle's block
+    };
+
+    // What was still owned when the call ended: to be released by the caller of close().
+    struct Leftovers {
+        void* objects[kMaxObjects] = {};
+        std::size_t object_count = 0;
+        PageRun runs[kMaxPageRuns] = {};
+        std::size_t run_count = 0;
+        std::uint64_t untracked = 0;  // charges that did not fit (never released: reported)
+    };
+
+    // A range of code whose allocations belong to the call (the cell's; the caller's own code
+    // around the call, when it keeps nothing either).
+    struct CodeRange {
+        std::uint64_t start = 0;
+        std::uint64_t size = 0;
+        bool contains(std::uint64_t address) const { return address >= start && address - start < size; }
+    };
+    static constexpr std::size_t kMaxCodeRanges = 2;
+
+    // Starts a call of `task` into code at [code_start, code_start + code_size).
+    void open(std::uint64_t task, std::uint64_t code_start, std::uint64_t code_size)
+    {
+        CodeRange range{code_start, code_size};
+        open(task, &range, 1);
+    }
+    // Starts a call of `task` charging allocations asked for from any of `ranges` (at most
+    // kMaxCodeRanges are kept).
+    void open(std::uint64_t task, const CodeRange* ranges, std::size_t count)
+    {
+        *this = CallLedger();
+        m_open = true;
+        m_task = task;
+        for (std::size_t i = 0; i < count && i < kMaxCodeRanges; ++i)
+            m_code[m_code_count++] = ranges[i];
+    }
+    bool is_open() const { return m_open; }
+    std::uint64_t task() const { return m_task; }
+
+    // Whether an allocation by `task`, asked for by code at `caller`, belongs to this call.
+    bool charges(std::uint64_t task, std::uint64_t caller) const
+    {
+        if (!m_open || task != m_task)
+            return false;
+        for (std::size_t i = 0; i < m_code_count; ++i) {
+            if (m_code[i].contains(caller))
+                return true;
+        }
+        return false;
+    }
+
+    // False when the ledger is full (the object is then not tracked, and counted).
+    bool add_object(void* object)
+    {
+        if (m_object_count == kMaxObjects) {
+            ++m_untracked;
+            return false;
+        }
+        m_objects[m_object_count++] = object;
+        return true;
+    }
+    // The object was freed (by anyone): no longer the call's. False if it was not recorded here.
+    bool remove_object(void* object)
+    {
+        for (std::size_t i = 0; i < m_object_count; ++i) {
+            if (m_objects[i] == object) {
+                m_objects[i] = m_objects[--m_object_count];
+                return true;
+            }
+        }
+        return false;
+    }
+
+    bool add_run(std::uint64_t start, std::uint64_t size, std::uint64_t owner)
+    {
+        if (m_run_count == kMaxPageRuns) {
+            ++m_untracked;
+            return false;
+        }
+        m_runs[m_run_count++] = PageRun{start, size, owner, nullptr};
+        return true;
+    }
+    // The run was unmapped and freed, or handed out: no longer the call's.
+    bool remove_run(std::uint64_t start)
+    {
+        for (std::size_t i = 0; i < m_run_count; ++i) {
+            if (m_runs[i].start == start) {
+                m_runs[i] = m_runs[--m_run_count];
+                return true;
+            }
+        }
+        return false;
+    }
+    // The run now lives in a shared handle's block: a leftover releases that block.
+    bool share_run(std::uint64_t start, void* block)
+    {
+        for (std::size_t i = 0; i < m_run_count; ++i) {
+            if (m_runs[i].start == start) {
+                m_runs[i].shared_block = block;
+                return true;
+            }
+        }
+        return false;
+    }
+    bool holds_run(std::uint64_t start) const
+    {
+        for (std::size_t i = 0; i < m_run_count; ++i) {
+            if (m_runs[i].start == start)
+                return true;
+        }
+        return false;
+    }
+
+    std::size_t object_count() const { return m_object_count; }
+    std::size_t run_count() const { return m_run_count; }
+
+    // Ends the call: everything still recorded moves to `leftovers`; the ledger is closed and
+    // charges nothing more.
+    void close(Leftovers& leftovers)
+    {
+        leftovers = Leftovers();
+        for (std::size_t i = 0; i < m_object_count; ++i)
+            leftovers.objects[i] = m_objects[i];
+        leftovers.object_count = m_object_count;
+        for (std::size_t i = 0; i < m_run_count; ++i)
+            leftovers.runs[i] = m_runs[i];
+        leftovers.run_count = m_run_count;
+        leftovers.untracked = m_untracked;
+        *this = CallLedger();
+    }
+
+private:
+    bool m_open = false;
+    std::uint64_t m_task = 0;
+    CodeRange m_code[kMaxCodeRanges] = {};
+    std::size_t m_code_count = 0;
+    void* m_objects[kMaxObjects] = {};
+    std::size_t m_object_count = 0;
+    PageRun m_runs[kMaxPageRuns] = {};
+    std::size_t m_run_count = 0;
+    std::uint64_t m_untracked = 0;
+};
+
+} // namespace delos

@@ -1,0 +1,177 @@
+// call_ownership.cpp: the registry of open calls' ledgers, and releasing what a call left behind.
+#include "memory/call_ownership.h"
+
+#include <atomic>
+
+#include "memory/heap.h"
+#include "memory/mapped_pages.h"
+#include "sync/spin_lock.h"
+
+namespace delos::memory {
+
+namespace {
+
+constexpr std::size_t kMaxOpenCalls = 32;
+
+// One lock for every open ledger: charges come from one task each, but frees and unmaps of a
+// charged object can come from any task on any CPU (a freed object is forgotten wherever it goes).
+SpinLock g_lock;
+CallLedger* g_open[kMaxOpenCalls] = {};
+std::atomic<std::size_t> g_open_count{0};
+
+bool any_open() { return g_open_count.load(std::memory_order_acquire) != 0; }
+
+// With g_lock held.
+CallLedger* ledger_charging(std::uint64_t task, std::uint64_t caller)
+{
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->charges(task, caller))
+            return ledger;
+    }
+    return nullptr;
+}
+
+void unregister(CallLedger* ledger)
+{
+    for (CallLedger*& slot : g_open) {
+        if (slot == ledger) {
+            slot = nullptr;
+            g_open_count.fetch_sub(1, std::memory_order_acq_rel);
+            return;
+        }
+    }
+}
+
+} // namespace
+
+CallOwnership::~CallOwnership() { (void)close(); }
+
+ErrorOr<void> CallOwnership::open(std::uint64_t code_start, std::uint64_t code_size)
+{
+    CallLedger::CodeRange range{code_start, code_size};
+    return open(&range, 1);
+}
+
+ErrorOr<void> CallOwnership::open(const CallLedger::CodeRange* ranges, std::size_t count)
+{
+    (void)close();
+    std::uint64_t task = heap_current_owner();
+    SpinLockGuard guard(g_lock);
+    for (CallLedger*& slot : g_open) {
+        if (!slot) {
+            m_ledger.open(task, ranges, count);
+            slot = &m_ledger;
+            g_open_count.fetch_add(1, std::memory_order_acq_rel);
+            return {};
+        }
+    }
+    return Error::make(ErrorCode::OutOfMemory, "CallOwnership: too many calls open");
+}
+
+bool CallOwnership::is_open() const
+{
+    SpinLockGuard guard(g_lock);
+    return m_ledger.is_open();
+}
+
+void CallOwnership::hand_out(const SharedMappedPages& pages)
+{
+    if (!pages.valid())
+        return;
+    SpinLockGuard guard(g_lock);
+    m_ledger.remove_run(pages.start());
+}
+
+CallRelease CallOwnership::close()
+{
+    static_assert(sizeof(CallLedger::Leftovers) < 2048, "Leftovers lives on the closing task's stack");
+    CallLedger::Leftovers leftovers;
+    {
+        SpinLockGuard guard(g_lock);
+        if (!m_ledger.is_open())
+            return {};
+        unregister(&m_ledger);
+        m_ledger.close(leftovers);
+    }
+    // Released outside the lock: freeing tells the (now closed) ledger nothing, unmapping neither.
+    CallRelease released;
+    released.untracked = leftovers.untracked;
+    for (std::size_t i = 0; i < leftovers.object_count; ++i) {
+        void* object = leftovers.objects[i];
+        if (!heap_is_live_call_owned(object)) {
+            ++released.refused;
+            continue;
+        }
+        released.bytes += heap_allocation_size(object);
+        heap_mark_call_owned(object, false);
+        heap_free(object);
+        ++released.objects;
+    }
+    for (std::size_t i = 0; i < leftovers.run_count; ++i) {
+        const CallLedger::PageRun& run = leftovers.runs[i];
+        if (run.shared_block)
+            SharedMappedPages::drop_leftover_block(run.shared_block);
+        else
+            MappedPages::release_leftover_run(run.start, run.size, run.owner);
+        ++released.page_runs;
+    }
+    return released;
+}
+
+std::size_t CallOwnership::open_count() { return g_open_count.load(std::memory_order_acquire); }
+
+void charge_object_to_call(void* object, const void* caller)
+{
+    if (!object || !any_open())
+        return;
+    std::uint64_t task = heap_current_owner();
+    SpinLockGuard guard(g_lock);
+    CallLedger* ledger = ledger_charging(task, reinterpret_cast<std::uint64_t>(caller));
+    if (ledger && ledger->add_object(object))
+        heap_mark_call_owned(object, true);
+}
+
+void forget_call_owned_object(void* object)
+{
+    if (!any_open())
+        return;
+    SpinLockGuard guard(g_lock);
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->remove_object(object))
+            return;
+    }
+}
+
+void charge_page_run_to_call(std::uint64_t start, std::uint64_t size, std::uint64_t owner, const void* caller)
+{
+    if (!any_open())
+        return;
+    std::uint64_t task = heap_current_owner();
+    SpinLockGuard guard(g_lock);
+    if (CallLedger* ledger = ledger_charging(task, reinterpret_cast<std::uint64_t>(caller)))
+        ledger->add_run(start, size, owner);
+}
+
+void forget_call_owned_page_run(std::uint64_t start)
+{
+    if (!any_open())
+        return;
+    SpinLockGuard guard(g_lock);
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->remove_run(start))
+            return;
+    }
+}
+
+void share_call_owned_page_run(std::uint64_t start, void* block)
+{
+    if (!any_open())
+        return;
+    SpinLockGuard guard(g_lock);
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->share_run(start, block))
+            return;
+    }
+}
+
+} // namespace delos::memory

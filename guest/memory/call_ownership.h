@@ -1,0 +1,67 @@
+// call_ownership.h: what one call into a cell owns, released when the call ends — returned or
+// faulted (docs/cell-memory-ownership.md). While a CallOwnership is open for a task, heap objects
+// that the cell's own code allocates on that task (operator new asked for by an address inside the
+// cell's code) and page runs it maps (MappedPages::allocate asked for from there) are recorded;
+// freeing or unmapping them (by any task, on any CPU) forgets them; what the call hands out is
+// taken out with hand_out(). close() releases everything still recorded: the objects a skipped
+// destructor, a skipped free or an unwind that resumed above the cell's frames left behind.
+//
+// The contract of a call opened this way: the cell keeps no state of its own from the call, so
+// what its code allocated and did not hand out is garbage once the call is over. Cells it calls
+// in turn (kv storing a key) allocate from their own code and are not charged.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "lib/core/call_ledger.h"
+#include "lib/core/error_or.h"
+
+namespace delos::memory {
+
+class SharedMappedPages;
+
+// What close() released.
+struct CallRelease {
+    std::uint64_t objects = 0;     // heap objects freed
+    std::uint64_t bytes = 0;
+    std::uint64_t page_runs = 0;   // page runs unmapped and freed (or their shared blocks dropped)
+    std::uint64_t untracked = 0;   // charges the ledger had no room for (left as they are)
+    std::uint64_t refused = 0;     // recorded objects whose header no longer checks out (left alone)
+    std::uint64_t total() const { return objects + page_runs; }
+};
+
+class CallOwnership {
+public:
+    CallOwnership() = default;
+    ~CallOwnership();
+    CallOwnership(const CallOwnership&) = delete;
+    CallOwnership& operator=(const CallOwnership&) = delete;
+
+    // Starts charging the current task's allocations made from [code_start, code_start + size).
+    // An open ledger is closed (and released) first. Fails when too many calls are open.
+    ErrorOr<void> open(std::uint64_t code_start, std::uint64_t code_size);
+    // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxCodeRanges).
+    ErrorOr<void> open(const CallLedger::CodeRange* ranges, std::size_t count);
+    bool is_open() const;
+    // The caller keeps these pages (the call's reply): no longer released by close().
+    void hand_out(const SharedMappedPages& pages);
+    // Ends the call: releases what it still owns. Safe from any task once the calling task no
+    // longer runs in the call (it returned, or ended Faulted); a closed ledger releases nothing.
+    CallRelease close();
+
+    // Calls open now, system-wide (for tests).
+    static std::size_t open_count();
+
+private:
+    CallLedger m_ledger;
+};
+
+// Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
+void charge_object_to_call(void* object, const void* caller);
+void forget_call_owned_object(void* object);
+void charge_page_run_to_call(std::uint64_t start, std::uint64_t size, std::uint64_t owner, const void* caller);
+void forget_call_owned_page_run(std::uint64_t start);
+void share_call_owned_page_run(std::uint64_t start, void* block);
+
+} // namespace delos::memory

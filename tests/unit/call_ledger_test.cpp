@@ -1,0 +1,107 @@
+// call_ledger_test.cpp: the bookkeeping behind call ownership (guest/lib/core/call_ledger.h): what
+// a call charges, forgets and leaves behind.
+#include "lib/core/call_ledger.h"
+
+#include <gtest/gtest.h>
+
+using delos::CallLedger;
+
+namespace {
+
+constexpr std::uint64_t kTask = 7;
+constexpr std::uint64_t kCellCode = 0x500000;
+constexpr std::uint64_t kCellSize = 0x1000;
+
+} // namespace
+
+TEST(CallLedger, ChargesOnlyItsTaskAndItsCellsCode)
+{
+    CallLedger ledger;
+    EXPECT_FALSE(ledger.charges(kTask, kCellCode));  // closed: charges nothing
+    ledger.open(kTask, kCellCode, kCellSize);
+    EXPECT_TRUE(ledger.charges(kTask, kCellCode));
+    EXPECT_TRUE(ledger.charges(kTask, kCellCode + kCellSize - 1));
+    EXPECT_FALSE(ledger.charges(kTask, kCellCode + kCellSize));  // the next cell's code (kv storing a key)
+    EXPECT_FALSE(ledger.charges(kTask, kCellCode - 1));
+    EXPECT_FALSE(ledger.charges(kTask + 1, kCellCode));           // another task running the same code
+}
+
+TEST(CallLedger, ChargesEveryRangeItWasOpenedWith)
+{
+    CallLedger ledger;
+    CallLedger::CodeRange ranges[] = {{kCellCode, kCellSize}, {0x900000, 0x100}};
+    ledger.open(kTask, ranges, 2);
+    EXPECT_TRUE(ledger.charges(kTask, kCellCode + 8));
+    EXPECT_TRUE(ledger.charges(kTask, 0x9000ff));
+    EXPECT_FALSE(ledger.charges(kTask, 0x900100));
+    EXPECT_FALSE(ledger.charges(kTask, 0x700000));
+}
+
+TEST(CallLedger, WhatWasFreedIsNotLeftOver)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    int a, b, c;
+    ASSERT_TRUE(ledger.add_object(&a));
+    ASSERT_TRUE(ledger.add_object(&b));
+    ASSERT_TRUE(ledger.add_object(&c));
+    EXPECT_TRUE(ledger.remove_object(&b));
+    EXPECT_FALSE(ledger.remove_object(&b));  // a second free is not the ledger's to count
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    ASSERT_EQ(leftovers.object_count, 2u);
+    EXPECT_TRUE((leftovers.objects[0] == &a && leftovers.objects[1] == &c) || (leftovers.objects[0] == &c && leftovers.objects[1] == &a));
+    EXPECT_FALSE(ledger.is_open());
+    EXPECT_FALSE(ledger.charges(kTask, kCellCode));
+    EXPECT_EQ(ledger.object_count(), 0u);
+}
+
+TEST(CallLedger, PageRunsAreForgottenWhenReleasedAndFollowTheirSharedBlock)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    ASSERT_TRUE(ledger.add_run(0x10000, 0x2000, kTask));
+    ASSERT_TRUE(ledger.add_run(0x20000, 0x1000, kTask));
+    ASSERT_TRUE(ledger.add_run(0x30000, 0x1000, kTask));
+    int block;
+    EXPECT_TRUE(ledger.share_run(0x20000, &block));
+    EXPECT_TRUE(ledger.remove_run(0x10000));       // unmapped by its owner
+    EXPECT_TRUE(ledger.remove_run(0x30000));       // handed out with the reply
+    EXPECT_FALSE(ledger.holds_run(0x30000));
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    ASSERT_EQ(leftovers.run_count, 1u);
+    EXPECT_EQ(leftovers.runs[0].start, 0x20000u);
+    EXPECT_EQ(leftovers.runs[0].size, 0x1000u);
+    EXPECT_EQ(leftovers.runs[0].shared_block, &block);  // released by dropping the block's reference
+}
+
+TEST(CallLedger, WhatDoesNotFitIsCountedNotLost)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    static char objects[CallLedger::kMaxObjects + 2];
+    for (std::size_t i = 0; i < CallLedger::kMaxObjects; ++i)
+        ASSERT_TRUE(ledger.add_object(&objects[i]));
+    EXPECT_FALSE(ledger.add_object(&objects[CallLedger::kMaxObjects]));
+    for (std::size_t i = 0; i < CallLedger::kMaxPageRuns; ++i)
+        ASSERT_TRUE(ledger.add_run(0x100000 + i * 0x1000, 0x1000, kTask));
+    EXPECT_FALSE(ledger.add_run(0x900000, 0x1000, kTask));
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    EXPECT_EQ(leftovers.object_count, CallLedger::kMaxObjects);
+    EXPECT_EQ(leftovers.run_count, CallLedger::kMaxPageRuns);
+    EXPECT_EQ(leftovers.untracked, 2u);
+}
+
+TEST(CallLedger, ReopeningStartsEmpty)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    int a;
+    ledger.add_object(&a);
+    ledger.open(kTask + 1, kCellCode, kCellSize);
+    EXPECT_EQ(ledger.object_count(), 0u);
+    EXPECT_TRUE(ledger.charges(kTask + 1, kCellCode));
+    EXPECT_FALSE(ledger.charges(kTask, kCellCode));
+}
