@@ -137,21 +137,23 @@ HostFigures measure_host(int swaps, link::SectionMemory& memory, const std::uint
     kernel.install(space);
     space.set_clock(&steady_ns);
 
+    // Both versions are archive members, as in the guest's boot archive: the swap takes the
+    // object from guest memory, and each member's build id is hashed once, at its first use.
     std::vector<std::pair<std::string, Bytes>> members;
-    for (const char* cell : {"wide", "wide_user_a", "wide_user_b", "wide_user_c"})
+    for (const char* cell : {"wide", "wide.v2", "wide_user_a", "wide_user_b", "wide_user_c"})
         members.emplace_back(std::string(cell) + ".o", cell_bytes(cell));
     Bytes archive = make_archive(members);
-    Bytes v1 = cell_bytes("wide"), v2 = cell_bytes("wide.v2");
-    if (v1.empty() || v2.empty()) {
+    if (members[0].second.empty() || members[1].second.empty()) {
         figures.error = "build the cells target first (build/cells/wide.o, wide.v2.o)";
         return figures;
     }
-    figures.object_bytes = v2.size();
     auto library = link::CellLibrary::from_archive(view(archive));
-    if (library.is_error()) {
+    if (library.is_error() || !library.value().find_cell("wide") || !library.value().find_version("wide.v2")) {
         figures.error = "cannot index the wide cells";
         return figures;
     }
+    ByteView v1 = library.value().find_cell("wide")->object, v2 = library.value().find_version("wide.v2")->object;
+    figures.object_bytes = v2.size();
     auto load_users = [&]() -> bool {
         for (const char* user : {"wide_user_a", "wide_user_b", "wide_user_c"}) {
             if (space.load_cell(user, library.value()).is_error())
@@ -178,9 +180,9 @@ HostFigures measure_host(int swaps, link::SectionMemory& memory, const std::uint
         return figures;
     }
     for (int run = 0; run < swaps; ++run) {
-        const Bytes& next = run % 2 == 0 ? v2 : v1;
+        ByteView next = run % 2 == 0 ? v2 : v1;
         std::uint64_t protections_before = protections ? *protections : 0;
-        auto swapped = space.swap_cells(Vector<link::SwapPair>{link::SwapPair{"wide", view(next), true}});
+        auto swapped = space.swap_cells(Vector<link::SwapPair>{link::SwapPair{"wide", next, true}}, &library.value());
         if (swapped.is_error()) {
             figures.error = "swap: " + str(space.last_failure());
             return figures;
