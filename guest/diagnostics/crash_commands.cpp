@@ -116,18 +116,27 @@ namespace {
 // inside the window, and this ends in a different panic saying so.
 [[noreturn]] void crash_switch_inside_run_alone()
 {
-    static volatile bool s_other_ran = false;
-    auto other = task::spawn("bystander", [] { s_other_ran = true; });
+    // The bystander stays ready (it yields until released), so it is there to switch to however
+    // the timer interleaved it with this task before the window opened.
+    static volatile bool s_other_ran = false, s_release = false;
+    auto other = task::spawn("bystander", [] {
+        while (!s_release) {
+            s_other_ran = true;
+            task::scheduler::yield();
+        }
+    });
     if (other.is_error())
         panic("spawning the bystander task", other.error());
     bool switched_inside = false;
     auto operation = [&] {
+        s_other_ran = false;
         task::scheduler::yield();  // the bug: the bystander is ready, so this switches to it
         switched_inside = s_other_ran;
     };
     auto ran = stop_machine::run_alone(operation);
     if (ran.is_error())
         panic("run_alone refused", ran.error());
+    s_release = true;
     (void)other.value().join();
     panic(switched_inside ? "another task ran inside a run-alone window and nothing stopped it"
                           : "yield inside a run-alone window did not switch (the bystander was not ready)");
