@@ -402,7 +402,7 @@ private:
         m_out << "boot " << (listed.boot_id().empty() ? "-" : listed.boot_id()) << ": " << listed.faults_recorded()
               << " fault(s) recorded, the newest " << listed.faults_size() << " kept\n";
         for (const auto& report : listed.faults())
-            m_out << "\n" << fault_report_text(report);
+            m_out << "\n" << controller::fault_report_text(report);
         return kExitOk;
     }
 

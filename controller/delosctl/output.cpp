@@ -1,7 +1,7 @@
 // output.cpp: see output.h.
 #include "output.h"
 
-#include "symbol_names.h"
+#include "fault_report_text.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -77,17 +77,7 @@ std::string enum_word(const std::string& name, const std::string& prefix)
     return word.empty() ? "unknown" : word;
 }
 
-// Guest strings are data: at most 200 bytes, control characters as '?'.
-static std::string printable(const std::string& text)
-{
-    std::string out;
-    for (std::size_t i = 0; i < text.size() && i < 200; ++i) {
-        unsigned char c = static_cast<unsigned char>(text[i]);
-        out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
-    }
-    return text.size() > 200 ? out + "..." : out;
-}
-
+// delosd's heading (its record number, the vm, the pushed object) over the guest's own report.
 std::string crash_report(const v1::FaultRecord& record)
 {
     const v1::FaultReport& report = record.report();
@@ -98,62 +88,12 @@ std::string crash_report(const v1::FaultRecord& record)
                   static_cast<unsigned long long>(record.boot_id()),
                   static_cast<unsigned long long>(record.guest_sequence()), format_time(record.received_unix_ms()).c_str());
     text += line;
-    std::snprintf(line, sizeof line, "%s in cell %s@%s (generation %u, fault #%u of this cell)\n",
-                  enum_word(v1::FaultKind_Name(report.kind()), "FAULT_KIND_").c_str(), report.cell_name().c_str(),
-                  report.cell_version().c_str(), report.cell_generation(), report.fault_count());
-    text += line;
-    text += "  build: " + (record.cell_sha256().empty() ? std::string("boot archive (not pushed through delosd)")
-                                                        : "sha256 " + record.cell_sha256());
-    if (!report.cell_build_id().empty())
-        text += ", build id " + printable(report.cell_build_id());
-    text += "\n";
-    if (!report.boot_id().empty()) {
-        std::snprintf(line, sizeof line, "  guest: boot %s, fault #%llu of that boot\n", printable(report.boot_id()).c_str(),
-                      static_cast<unsigned long long>(report.fault_sequence()));
-        text += line;
-    }
-    if (!report.message().empty())
-        text += "  " + report.message() + "\n";
-    std::snprintf(line, sizeof line, "  task %llu '%s'  rip 0x%llx  addr 0x%llx  vector %u  error 0x%llx\n",
-                  static_cast<unsigned long long>(report.task_id()), report.task_name().c_str(),
-                  static_cast<unsigned long long>(report.instruction_pointer()),
-                  static_cast<unsigned long long>(report.address()), report.vector(),
-                  static_cast<unsigned long long>(report.error_code()));
-    text += line;
-    std::snprintf(line, sizeof line, "  at %s+0x%llx", report.symbol().empty() ? "??" : printable(controller::demangled_symbol(report.symbol())).c_str(),
-                  static_cast<unsigned long long>(report.symbol_offset()));
-    text += line;
-    if (!report.section().empty()) {
-        std::snprintf(line, sizeof line, " (section %s+0x%llx)", printable(report.section()).c_str(),
-                      static_cast<unsigned long long>(report.section_offset()));
-        text += line;
-    }
-    text += "\n";
-    if (report.has_registers()) {
-        const v1::FaultRegisters& r = report.registers();
-        const std::pair<const char*, std::uint64_t> registers[] = {
-            {"rax", r.rax()}, {"rbx", r.rbx()}, {"rcx", r.rcx()}, {"rdx", r.rdx()}, {"rsi", r.rsi()}, {"rdi", r.rdi()},
-            {"rbp", r.rbp()}, {"rsp", r.rsp()}, {"r8", r.r8()},   {"r9", r.r9()},   {"r10", r.r10()}, {"r11", r.r11()},
-            {"r12", r.r12()}, {"r13", r.r13()}, {"r14", r.r14()}, {"r15", r.r15()}, {"rip", r.rip()}, {"rflags", r.rflags()}};
-        for (std::size_t i = 0; i < std::size(registers); ++i) {
-            std::snprintf(line, sizeof line, "%s%-6s %016llx", i % 4 == 0 ? "  " : "  ", registers[i].first,
-                          static_cast<unsigned long long>(registers[i].second));
-            text += line;
-            if (i % 4 == 3 || i + 1 == std::size(registers))
-                text += "\n";
-        }
-    }
-    int frame = 0;
-    for (const v1::BacktraceFrame& entry : report.backtrace()) {
-        std::snprintf(line, sizeof line, "  #%-2d 0x%016llx %s+0x%llx%s%s\n", frame++,
-                      static_cast<unsigned long long>(entry.address()),
-                      entry.symbol().empty() ? "??" : printable(controller::demangled_symbol(entry.symbol())).c_str(),
-                      static_cast<unsigned long long>(entry.offset()), entry.cell().empty() ? "" : " in ",
-                      entry.cell().c_str());
-        text += line;
-    }
-    text += "  recovery: " + enum_word(v1::RecoveryAction_Name(report.action()), "RECOVERY_ACTION_") + "\n";
-    return text;
+    if (!report.boot_id().empty())
+        text += "  guest: fault #" + std::to_string(report.fault_sequence()) + " of boot " +
+                controller::printable_guest_text(report.boot_id()) + "\n";
+    text += "  object: " + (record.cell_sha256().empty() ? std::string("boot archive (not pushed through delosd)")
+                                                         : "sha256 " + record.cell_sha256()) + "\n";
+    return text + controller::fault_report_body(report);
 }
 
 ProgressBar::ProgressBar(std::string label, std::uint64_t total, bool enabled)

@@ -88,7 +88,7 @@ TEST(QemuSnapshotClone, ClonesOfABootedGuestTakeAPushedCell)
         std::string details;
         EXPECT_TRUE(eventually([&] {
             details = delosctl(delosd.server(), {"faults", "--vm", name, "--details"}).out;
-            return details.find("guest: boot " + clone_boots[static_cast<std::size_t>(i)]) != std::string::npos;
+            return details.find("of boot " + clone_boots[static_cast<std::size_t>(i)]) != std::string::npos;
         }, std::chrono::seconds(60))) << details << delosd.log();
     }
     auto all = delosctl(delosd.server(), {"faults", "--details"}).out;

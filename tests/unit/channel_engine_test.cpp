@@ -5,7 +5,6 @@
 // the heap are back at their baseline, over many push + load + unload cycles and 1 MiB frames.
 #include <gtest/gtest.h>
 
-#include <malloc.h>
 
 #include <cstring>
 #include <string>
@@ -15,17 +14,9 @@
 #include "lib/control/channel_engine.h"
 #include "lib/crypto/sha256.h"
 #include "lib/proto/channel_codec.h"
+#include "counted_heap.h"
 #include "test_cell_object.h"
 
-// Live heap bytes of the process as malloc accounts them (arenas and mmapped blocks): no
-// replacement of operator new, so this test coexists with others that replace it.
-namespace {
-std::int64_t live_heap_bytes()
-{
-    struct mallinfo2 info = mallinfo2();
-    return static_cast<std::int64_t>(info.uordblks + info.hblkhd);
-}
-} // namespace
 
 using namespace delos;
 using namespace delos::channel;
@@ -462,15 +453,15 @@ TEST_F(EngineTest, SessionsGiveEveryByteBack)
         EXPECT_EQ(engine.bytes_held(), 0u);
     };
 
-    // The first sessions grow what is kept for good (the backend's vectors), and fill malloc's
-    // per-thread caches, whose chunks mallinfo2 counts as in use, to their steady state: with
-    // one warm-up session the count kept 48 bytes more when other tests had run first.
+    // The first sessions grow what is kept for good (the backend's vectors); after them, every
+    // allocation a session makes is given back (counted by the binary's operator new).
     for (std::uint64_t i = 0; i < 3; ++i)
         cycle(i * 100);
-    std::int64_t baseline = live_heap_bytes();
+    std::int64_t allocations = test::live_allocations(), bytes = test::live_bytes();
     for (std::uint64_t i = 3; i <= 202; ++i)
         cycle(i * 100);
-    EXPECT_EQ(live_heap_bytes(), baseline) << "heap bytes kept after 200 sessions";
+    EXPECT_EQ(test::live_allocations(), allocations) << "allocations kept after 200 sessions";
+    EXPECT_EQ(test::live_bytes(), bytes) << "heap bytes kept after 200 sessions";
     EXPECT_EQ(engine.frames_answered(), 203u * (1 + 1 + 1 + 1 + 3 + 1 + 1 + 1 + 1));
 }
 

@@ -471,12 +471,32 @@ TEST(FaultReportText, HostileFieldsArePrintedAsData)
     report.set_symbol(std::string(5000, 'A'));
     report.set_kind(static_cast<v1::FaultKind>(99));
     report.set_action(static_cast<v1::RecoveryAction>(77));
-    std::string text = chan::fault_report_text(report);
+    std::string text = controller::fault_report_text(report);
     EXPECT_EQ(text.find("\n=== fault #1 of boot forged"), std::string::npos) << text;
     EXPECT_NE(text.find("kv?=== fault #1"), std::string::npos) << text;
     EXPECT_NE(text.find("unknown-99"), std::string::npos) << text;
     EXPECT_NE(text.find("unknown-77"), std::string::npos) << text;
     EXPECT_LT(text.size(), 2000u) << "a 5000-byte symbol is cut";
+}
+
+// delosctl prints the same body under delosd's heading: a cell's generation and its own fault
+// count are part of it when the guest sent them, and left out when it did not (zero).
+TEST(FaultReportText, BodyNamesTheGenerationAndTheCellsFaultCountWhenKnown)
+{
+    v1::FaultReport report;
+    report.set_cell_name("kv");
+    report.set_cell_version("1.2.0");
+    report.set_kind(v1::FAULT_KIND_PAGE_FAULT);
+    report.set_vector(14);
+    report.set_boot_id("b007");
+    report.set_fault_sequence(9);
+    EXPECT_EQ(controller::fault_report_body(report).rfind("page-fault (vector 14, error 0x0) in cell kv@1.2.0\n", 0), 0u)
+        << controller::fault_report_body(report);
+    report.set_cell_generation(2);
+    report.set_fault_count(3);
+    std::string body = controller::fault_report_body(report);
+    EXPECT_EQ(body.rfind("page-fault (vector 14, error 0x0) in cell kv@1.2.0 (generation 2, fault #3 of this cell)\n", 0), 0u) << body;
+    EXPECT_EQ(controller::fault_report_text(report), "=== fault #9 of boot b007 ===\n" + body);
 }
 
 TEST_F(ChannelTool, BadFramesGetErrorRepliesAndTheGuestStaysUp)

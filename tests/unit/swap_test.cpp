@@ -21,63 +21,8 @@
 #include "linker/describe.h"
 #include "linker/namespace.h"
 #include "linker_test_host.h"
+#include "counted_heap.h"
 
-// Live heap allocations of the whole test binary (cells allocate through the host kernel's
-// trampolines to ::operator new, so theirs count too), for the leak test below.
-namespace {
-std::atomic<long> g_live_allocations{0};
-
-void* counted_allocate(std::size_t size, std::size_t alignment, bool nothrow)
-{
-    void* pointer = nullptr;
-    if (alignment <= alignof(std::max_align_t))
-        pointer = std::malloc(size ? size : 1);
-    else if (posix_memalign(&pointer, alignment, size ? size : 1) != 0)
-        pointer = nullptr;
-    if (!pointer) {
-        if (nothrow)
-            return nullptr;
-        throw std::bad_alloc();
-    }
-    g_live_allocations.fetch_add(1, std::memory_order_relaxed);
-    return pointer;
-}
-
-void counted_free(void* pointer)
-{
-    if (!pointer)
-        return;
-    g_live_allocations.fetch_sub(1, std::memory_order_relaxed);
-    std::free(pointer);
-}
-} // namespace
-
-void* operator new(std::size_t size) { return counted_allocate(size, 0, false); }
-void* operator new[](std::size_t size) { return counted_allocate(size, 0, false); }
-void* operator new(std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size, 0, true); }
-void* operator new[](std::size_t size, const std::nothrow_t&) noexcept { return counted_allocate(size, 0, true); }
-void* operator new(std::size_t size, std::align_val_t alignment) { return counted_allocate(size, static_cast<std::size_t>(alignment), false); }
-void* operator new[](std::size_t size, std::align_val_t alignment) { return counted_allocate(size, static_cast<std::size_t>(alignment), false); }
-void* operator new(std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept
-{
-    return counted_allocate(size, static_cast<std::size_t>(alignment), true);
-}
-void* operator new[](std::size_t size, std::align_val_t alignment, const std::nothrow_t&) noexcept
-{
-    return counted_allocate(size, static_cast<std::size_t>(alignment), true);
-}
-void operator delete(void* pointer) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::size_t) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer, std::size_t) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::align_val_t) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer, std::align_val_t) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::size_t, std::align_val_t) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer, std::size_t, std::align_val_t) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, const std::nothrow_t&) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer, const std::nothrow_t&) noexcept { counted_free(pointer); }
-void operator delete(void* pointer, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(pointer); }
-void operator delete[](void* pointer, std::align_val_t, const std::nothrow_t&) noexcept { counted_free(pointer); }
 
 using namespace delos;
 using namespace delos::link;
@@ -406,7 +351,7 @@ TEST_F(SwapTest, RefusalsLeaveTheNamespaceByteForByteAsItWas)
     // Twice: on the second pass no refusal may keep a single heap allocation either (the
     // failure text and the objects the test holds reuse what the first pass made).
     for (int pass = 0; pass < 2; ++pass) {
-        long live = g_live_allocations.load();
+        long live = delos::test::live_allocations();
         for (const Case& c : cases) {
             SCOPED_TRACE(c.pairs[0].second);
             auto refused = swap(c.pairs);
@@ -418,7 +363,7 @@ TEST_F(SwapTest, RefusalsLeaveTheNamespaceByteForByteAsItWas)
         }
         kept.clear();
         if (pass == 1)
-            EXPECT_EQ(g_live_allocations.load(), live);
+            EXPECT_EQ(delos::test::live_allocations(), live);
     }
     // The swap still works afterwards, and the dump sees what it changed.
     swap_ok({{"kv", "kv.v2"}});
@@ -761,10 +706,10 @@ TEST_F(SwapTest, SwappingBackAndForthWithStateLeaksNoHeap)
     // state values, kv's strings) must have been freed again.
     for (int i = 0; i < 3; ++i)
         cycle();
-    long before = g_live_allocations.load();
+    long before = delos::test::live_allocations();
     for (int i = 0; i < 100; ++i)
         cycle();
-    EXPECT_EQ(g_live_allocations.load(), before);
+    EXPECT_EQ(delos::test::live_allocations(), before);
     EXPECT_EQ(str(function<Get>(kKvGet)("key39").value().view()), "value");
     EXPECT_EQ(linker_namespace.find_cell("kv")->generation(), 1u + 2u * 103u);
 }

@@ -1,11 +1,11 @@
-// fault_report_text.cpp: the crash-report text of a FaultReport (delos-chan faults and watch).
+// fault_report_text.cpp: the crash-report text of a FaultReport (delos-chan, delosctl).
 #include "fault_report_text.h"
 #include "symbol_names.h"
 
 #include <cctype>
 #include <cstdio>
 
-namespace delos::chan {
+namespace delos::controller {
 
 namespace {
 
@@ -62,12 +62,28 @@ std::string where(const v1::FaultReport& report)
 
 } // namespace
 
+std::string printable_guest_text(const std::string& text) { return clean(text); }
+
+std::string fault_report_heading(const v1::FaultReport& report)
+{
+    return "=== fault #" + std::to_string(report.fault_sequence()) + " of boot " + or_dash(report.boot_id()) + " ===\n";
+}
+
 std::string fault_report_text(const v1::FaultReport& report)
 {
+    return fault_report_heading(report) + fault_report_body(report);
+}
+
+std::string fault_report_body(const v1::FaultReport& report)
+{
     std::string text;
-    text += "=== fault #" + std::to_string(report.fault_sequence()) + " of boot " + or_dash(report.boot_id()) + " ===\n";
     text += lower_word(v1::FaultKind_descriptor(), report.kind(), "FAULT_KIND_") + " (vector " +
-            std::to_string(report.vector()) + ", error " + hex(report.error_code()) + ") in " + where(report) + "\n";
+            std::to_string(report.vector()) + ", error " + hex(report.error_code()) + ") in " + where(report);
+    // Zero means the guest did not say (reports from before these fields, or the kernel core).
+    if (report.cell_generation() != 0 || report.fault_count() != 0)
+        text += " (generation " + std::to_string(report.cell_generation()) + ", fault #" +
+                std::to_string(report.fault_count()) + " of this cell)";
+    text += "\n";
     if (!report.message().empty())
         text += "  " + clean(report.message()) + "\n";
     text += "  task " + std::to_string(report.task_id()) + " '" + clean(report.task_name()) + "'\n";
@@ -110,4 +126,4 @@ std::string fault_report_text(const v1::FaultReport& report)
     return text;
 }
 
-} // namespace delos::chan
+} // namespace delos::controller
