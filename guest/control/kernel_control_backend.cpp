@@ -182,11 +182,15 @@ ErrorOr<CellSwapped> KernelControlBackend::swap_cells(const Vector<SwapSource>& 
     // The new objects: staged pushes (the engine keeps them staged until the swap succeeds) or
     // boot-archive versions.
     Vector<link::SwapPair> pairs;
+    Vector<link::BuildId> build_ids;  // by pair; the pairs view them
+    build_ids.reserve(sources.size());
     for (const SwapSource& source : sources) {
         ByteView object;
         bool persistent = false;
+        link::BuildId build_id;
         if (source.staged) {
             object = ByteView(source.staged->bytes.data(), source.staged->bytes.size());
+            build_id = link::BuildId::from_digest(source.staged->sha256);  // verified when the push was committed
         } else if (const link::CellLibrary* library = loader::cell_manager().library();
                    library && library->find_version(source.object_name)) {
             object = library->find_version(source.object_name)->object;
@@ -195,8 +199,11 @@ ErrorOr<CellSwapped> KernelControlBackend::swap_cells(const Vector<SwapSource>& 
             return Error::make(ErrorCode::NotFound, "no staged cell or archived version for the new object")
                 .with_detail(format("no staged cell and no boot-archive version is called {} (push it first)", source.object_name));
         }
+        build_ids.append(build_id);
         pairs.append(link::SwapPair{source.old_cell, object, persistent});
     }
+    for (std::size_t i = 0; i < pairs.size(); ++i)
+        pairs[i].build_id = build_ids[i].view();
     link::SwapReport report = TRY(loader::cell_manager().swap(pairs));
     return describe_swap(report);
 }

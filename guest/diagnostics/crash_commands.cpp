@@ -9,6 +9,8 @@
 #include "log/panic.h"
 #include "lib/core/string_view.h"
 #include "sync/spin_lock.h"
+#include "sync/stop_machine.h"
+#include "task/scheduler.h"
 #include "task/spawn.h"
 
 namespace delos::diagnostics {
@@ -108,5 +110,36 @@ namespace {
 [[noreturn]] void crash_task_in_destructor() { crash_in_task(fault_then_fault_in_destructor); }
 [[noreturn]] void crash_task_in_interrupt() { crash_in_task(fault_in_interrupt_handler); }
 [[noreturn]] void crash_task_overflow_with_spin_lock_held() { crash_in_task(overflow_with_spin_lock_held); }
+
+// A run_alone() operation that yields while another task is ready: the scheduler must refuse the
+// switch with a panic naming it (task/scheduler.cpp). Without that check the other task would run
+// inside the window, and this ends in a different panic saying so.
+[[noreturn]] void crash_switch_inside_run_alone()
+{
+    // The bystander stays ready (it yields until released), so it is there to switch to however
+    // the timer interleaved it with this task before the window opened.
+    static volatile bool s_other_ran = false, s_release = false;
+    auto other = task::spawn("bystander", [] {
+        while (!s_release) {
+            s_other_ran = true;
+            task::scheduler::yield();
+        }
+    });
+    if (other.is_error())
+        panic("spawning the bystander task", other.error());
+    bool switched_inside = false;
+    auto operation = [&] {
+        s_other_ran = false;
+        task::scheduler::yield();  // the bug: the bystander is ready, so this switches to it
+        switched_inside = s_other_ran;
+    };
+    auto ran = stop_machine::run_alone(operation);
+    if (ran.is_error())
+        panic("run_alone refused", ran.error());
+    s_release = true;
+    (void)other.value().join();
+    panic(switched_inside ? "another task ran inside a run-alone window and nothing stopped it"
+                          : "yield inside a run-alone window did not switch (the bystander was not ready)");
+}
 
 } // namespace delos::diagnostics

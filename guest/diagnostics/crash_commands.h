@@ -11,5 +11,6 @@ namespace delos::diagnostics {
 [[noreturn]] void crash_task_in_destructor();
 [[noreturn]] void crash_task_in_interrupt();
 [[noreturn]] void crash_task_overflow_with_spin_lock_held();
+[[noreturn]] void crash_switch_inside_run_alone();
 
 } // namespace delos::diagnostics

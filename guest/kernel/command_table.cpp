@@ -110,6 +110,8 @@ constexpr KernelCommand kCommands[] = {
      run_crash<diagnostics::crash_task_in_interrupt>},
     {"crash-task-overflow-spinlocked", "", "overflow a task's stack holding a spin lock (found, not contained: exit 11)",
      run_crash<diagnostics::crash_task_overflow_with_spin_lock_held>},
+    {"crash-switch-alone", "", "yield inside stop_machine::run_alone while another task is ready (a bug the scheduler refuses: exit 11)",
+     run_crash<diagnostics::crash_switch_inside_run_alone>},
 };
 
 } // namespace

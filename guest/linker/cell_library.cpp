@@ -57,7 +57,7 @@ ErrorOr<CellLibrary> CellLibrary::from_archive(ByteView bytes, String* detail)
                         *detail = format("archive holds version \"{}\" twice", stem);
                     return Error::make(ErrorCode::AlreadyExists, "archive holds the same cell version twice");
                 }
-                library.m_versions.append(LibraryCell{name, identity.value().version, member.contents, stem});
+                library.m_versions.append(LibraryCell{name, identity.value().version, member.contents, stem, {}});
                 continue;
             }
         }
@@ -72,7 +72,7 @@ ErrorOr<CellLibrary> CellLibrary::from_archive(ByteView bytes, String* detail)
             return Error::make(ErrorCode::AlreadyExists, "archive holds the same cell twice");
         }
         std::size_t index = library.m_cells.size();
-        library.m_cells.append(LibraryCell{name, identity.value().version, member.contents});
+        library.m_cells.append(LibraryCell{name, identity.value().version, member.contents, {}, {}});
         for (const ObjectSymbol& symbol : object.value().symbols()) {
             // The first cell to export a name is its provider; loading both would be refused.
             if (is_exported_symbol(object.value(), symbol) && !library.m_providers.contains(symbol.name))
@@ -104,6 +104,27 @@ const LibraryCell* CellLibrary::provider_of(StringView symbol) const
 {
     const std::size_t* index = m_providers.find(symbol);
     return index ? &m_cells[*index] : nullptr;
+}
+
+const LibraryCell* CellLibrary::member_at(ByteView object) const
+{
+    for (const Vector<LibraryCell>* members : {&m_cells, &m_versions}) {
+        for (const LibraryCell& cell : *members) {
+            if (cell.object.data() == object.data() && cell.object.size() == object.size())
+                return &cell;
+        }
+    }
+    return nullptr;
+}
+
+BuildId CellLibrary::build_id_of(ByteView object) const
+{
+    const LibraryCell* member = member_at(object);
+    if (!member)
+        return {};
+    if (!member->build_id.known())
+        member->build_id = BuildId::of(member->object);
+    return member->build_id;
 }
 
 } // namespace delos::link

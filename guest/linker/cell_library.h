@@ -11,6 +11,7 @@
 #include "lib/core/string.h"
 #include "lib/core/string_view.h"
 #include "lib/core/vector.h"
+#include "linker/build_id.h"
 
 namespace delos::link {
 
@@ -19,6 +20,9 @@ struct LibraryCell {
     StringView version;
     ByteView object;
     StringView tagged_name;  // for other versions: "<name>.<tag>" (e.g. "kv.v2"); else empty
+    // Computed at the member's first load or swap (build_id_of), under the cell manager's lock
+    // like every load; the archive's bytes never change.
+    mutable BuildId build_id;
 };
 
 class CellLibrary {
@@ -35,6 +39,11 @@ public:
     const LibraryCell* find_version(StringView tagged_name) const;
     // The cell that exports `symbol` (a strong definition, see export_rule.h), if any.
     const LibraryCell* provider_of(StringView symbol) const;
+    // The member whose bytes `object` is (the same memory, not equal contents), if any.
+    const LibraryCell* member_at(ByteView object) const;
+    // The build id of a member's object (`object` as member_at takes it), hashed once per
+    // member; unknown when `object` is not a member.
+    BuildId build_id_of(ByteView object) const;
 
 private:
     CellLibrary() = default;

@@ -50,7 +50,9 @@ private:
     struct Resolution;
 
     // `keep_copy`: the cell keeps a copy of the bytes (pushed objects); otherwise a view (library).
-    ErrorOr<void> add(ByteView object, StringView expected_name, bool keep_copy);
+    // `known_build_id`: the object's build id when the caller has it (a push's verified digest, a
+    // kept object's); otherwise the library's (hashed once per member) or, failing that, hashed here.
+    ErrorOr<void> add(ByteView object, StringView expected_name, bool keep_copy, StringView known_build_id = {});
     bool is_replaced(const LoadedCell* cell) const;
     // A namespace definition that this load may bind to (not one of a replaced cell).
     const struct SymbolDefinition* visible_definition(StringView name) const;

@@ -123,7 +123,7 @@ ErrorOr<SwapReport> CellSwap::run(const Vector<SwapPair>& pairs)
     // Load: parse the new objects (each must declare the old cell's name), gather what they
     // need, place everything.
     for (const SwapPair& pair : pairs)
-        TRY(linker.add(pair.new_object, pair.old_cell, !pair.persistent));
+        TRY(linker.add(pair.new_object, pair.old_cell, !pair.persistent, pair.build_id));
     TRY(linker.gather_dependencies());
     for (OwnPtr<CellLinker::PendingCell>& pending : linker.m_pending)
         TRY(linker.place(*pending));
@@ -575,7 +575,8 @@ ErrorOr<SwapReport> Namespace::rollback_cell(StringView name, const CellLibrary*
         if (previous.name == name) {
             // swap() copies the bytes before it replaces this entry with the current object.
             // A view (a library member) stays one; owned bytes are copied before this entry changes.
-            return swap(Vector<SwapPair>{SwapPair{name, previous.object.bytes, previous.object.owned.empty()}}, library);
+            return swap(Vector<SwapPair>{SwapPair{name, previous.object.bytes, previous.object.owned.empty(), false, previous.object.build_id.view()}},
+                        library);
         }
     }
     m_last_failure = format("no earlier generation of cell {} is kept (it was never swapped)", name);

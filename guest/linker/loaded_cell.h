@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "lib/core/byte_view.h"
+#include "linker/build_id.h"
 #include "linker/section_memory.h"
 #include "lib/core/own_ptr.h"
 #include "lib/core/string.h"
@@ -82,6 +83,7 @@ struct LoadedSection {
 struct CellObject {
     ByteView bytes;
     Vector<std::uint8_t> owned;  // `bytes` views into it when the object was copied
+    BuildId build_id;            // of `bytes`; travels with the object (rollback, reload need no hash)
 
     CellObject() = default;
     CellObject(CellObject&&) noexcept = default;
@@ -109,8 +111,9 @@ public:
     StringView version() const { return m_version; }
     // The first 20 bytes of the SHA-256 of the object the cell was linked from, in hex: names
     // exactly which build of the cell a fault report's addresses belong to.
-    StringView build_id() const { return StringView(m_build_id, kBuildIdDigits); }
-    static constexpr std::size_t kBuildIdDigits = 40;
+    // Kept by the cell itself: a retiring version gives its object to the previous generation.
+    StringView build_id() const { return m_build_id.view(); }
+    static constexpr std::size_t kBuildIdDigits = BuildId::kDigits;
     const Vector<OwnPtr<LoadedSection>>& sections() const { return m_sections; }
     LoadedSection* find_section(StringView name) const;
     // The section containing `address`, if any.
@@ -150,7 +153,7 @@ private:
 
     String m_name;
     String m_version;
-    char m_build_id[kBuildIdDigits + 1] = {};
+    BuildId m_build_id;
     OwnedRegion m_regions[kSectionKindCount];
     Region m_got;
     Vector<OwnPtr<LoadedSection>> m_sections;

@@ -38,6 +38,9 @@ struct SwapPair {
     // Its state is not handed over (the copy starts from fresh .data/.bss, constructors and init),
     // and the generation kept for rollback stays the one an earlier swap replaced.
     bool reload = false;
+    // The object's build id when the caller already has it (a push's verified SHA-256, a kept
+    // object's): saves hashing the object again. Empty: the library's or a fresh hash.
+    StringView build_id = {};
 };
 
 // The stages of a swap, as Theseus's crate_swap logs them.

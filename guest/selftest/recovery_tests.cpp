@@ -385,6 +385,48 @@ ErrorOr<void> a_cell_faulting_right_after_a_swap_is_rolled_back()
     return {};
 }
 
+// A caller already calling at full speed when the swap commits: its first call into the new
+// version comes the moment the swap's run-alone window closes (the tick held during the window
+// switches to it while the swapping task still holds the cell manager's lock), not after swap()
+// returned as above. That first fault must find the rollback window open and be judged a rollback.
+std::atomic<std::uint64_t> g_racing_calls{0};
+ErrorOr<void> a_first_call_racing_the_swap_is_rolled_back()
+{
+    TRY(fresh_faulty(test_policy(2, 2)));
+    auto& cells = loader::cell_manager();
+    const link::LibraryCell* v2 = cells.library()->find_version("faulty.v2");
+    SELFTEST_CHECK(v2 != nullptr);
+    auto call = TRY(resolve<Serve>(kClientCall));
+    std::uint32_t generation = TRY(cells.cell("faulty")).generation;
+    std::uint64_t completed = recovery::recovery_statistics().completed;
+    std::uint64_t sequence = next_fault_sequence();
+    g_racing_calls = 0;
+    SpawnOptions options;
+    options.priority = Priority::High;  // first in line when the window's held tick comes
+    auto caller = TRY(spawn("racing-caller", [call]() -> std::uint64_t {
+        for (;;) {  // 1.0.0 answers; 2.0.0's first call faults and unwinds this task
+            (void)call(kNoFault);
+            g_racing_calls.fetch_add(1, std::memory_order_relaxed);
+        }
+    }, options));
+    SELFTEST_CHECK(wait_until([] { return g_racing_calls.load() > 10; }));
+    auto swapped = cells.swap(Vector<link::SwapPair>{link::SwapPair{"faulty", v2->object, true}});
+    SELFTEST_CHECK(!swapped.is_error());
+    auto outcome = caller.join();
+    SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+    auto entry = TRY(logged(sequence));
+    SELFTEST_CHECK(StringView(entry.at.version) == "2.0.0");
+    if (entry.recovery != RecoveryTaken::CellRolledBack)
+        kprint("selftest: the racing first call's fault was judged {} ({})\n", static_cast<int>(entry.recovery), entry.recovery_note);
+    SELFTEST_CHECK(entry.recovery == RecoveryTaken::CellRolledBack);
+    SELFTEST_CHECK(wait_until([&] { return recovery::recovery_statistics().completed >= completed + 1; }));
+    SELFTEST_CHECK(wait_until([&] { return cells.live_generation("faulty") == generation + 2; }));
+    SELFTEST_CHECK(TRY(cells.cell("faulty")).version == "1.0.0");
+    TRY(cells.unload("faulty_client"));
+    TRY(cells.unload("faulty"));
+    return {};
+}
+
 } // namespace
 
 extern const TestCase kRecoveryTests[] = {
@@ -393,6 +435,7 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_cell_faulting_again_is_reloaded_fresh", a_cell_faulting_again_is_reloaded_fresh},
     {"recovery", "a_cell_that_keeps_faulting_is_quarantined", a_cell_that_keeps_faulting_is_quarantined},
     {"recovery", "a_cell_faulting_right_after_a_swap_is_rolled_back", a_cell_faulting_right_after_a_swap_is_rolled_back},
+    {"recovery", "a_first_call_racing_the_swap_is_rolled_back", a_first_call_racing_the_swap_is_rolled_back},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 

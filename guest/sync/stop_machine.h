@@ -7,18 +7,13 @@
 #include <cstdint>
 
 #include "lib/core/error_or.h"
+#include "lib/core/stop_rendezvous.h"
 
 namespace delos::stop_machine {
 
-inline constexpr std::uint32_t kMaxCpus = 64;
-
-// Per-CPU rendezvous word.
-enum class CpuState : std::uint32_t {
-    Offline,    // not brought up: never waited for
-    Running,    // runs tasks; takes a stop request when it next has interrupts enabled
-    Requested,  // the stopper asked it to park (and sent it the stop IPI)
-    Parked,     // in park_this_cpu() with interrupts off, spinning until released
-};
+// The rendezvous itself (per-CPU words, request, park, release) is lib/core/stop_rendezvous.h,
+// host-tested with threads; this file adds the CPU: interrupts, the stop IPI, TLB flush, serialise.
+inline constexpr std::uint32_t kMaxCpus = Rendezvous::kMaxCpus;
 
 // Called by a CPU's bring-up once it can take the stop IPI (CPU 0 is online from boot).
 void cpu_online(std::uint32_t cpu);

@@ -11,6 +11,7 @@
 #include "log/panic.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
+#include "sync/stop_machine.h"
 #include "task/context_switch.h"
 #include "task/lock_waits.h"
 #include "task/stack_cache.h"
@@ -144,6 +145,11 @@ void switch_away_locked(Processor& cpu, TaskState state)
         rearm_timer(cpu);  // still owed the CPU; its new slice needs a deadline if others wait
         return;
     }
+    // run_alone() promises that no other task runs until its operation returns: an operation that
+    // blocks, sleeps or yields breaks that promise on this very CPU (its callers rewrite code and
+    // move state under the assumption). A bug in the operation, never a condition to live with.
+    if (stop_machine::running_alone())
+        panic("a task switch inside a run-alone window (stop_machine::run_alone): its operation blocked, slept or yielded");
     if (next != cpu.idle && next->m_virtual_runtime > cpu.min_virtual_runtime)
         cpu.min_virtual_runtime = next->m_virtual_runtime;
     cpu.current = next;

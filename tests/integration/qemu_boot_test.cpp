@@ -196,6 +196,19 @@ TEST(QemuTcgBoot, UncontainableFaultsStillPanic)
     }
 }
 
+// A run-alone operation (stop_machine::run_alone: swaps, quarantine, retired-cell scans) must not
+// block, sleep or yield; if it does, the scheduler panics naming the bug instead of letting another
+// task run inside the window (crash-switch-alone yields there while another task is ready).
+TEST(QemuTcgBoot, TaskSwitchInsideRunAlonePanics)
+{
+    DELOS_REQUIRE_QEMU();
+    auto result = run_qemu("microvm", "crash-switch-alone", "tcg");
+    ASSERT_FALSE(result.timed_out) << result.out << result.err;
+    EXPECT_NE(result.out.find("a task switch inside a run-alone window"), std::string::npos) << result.out;
+    EXPECT_EQ(result.out.find("nothing stopped it"), std::string::npos) << result.out;
+    EXPECT_EQ(result.exit_code, (11 << 1) | 1) << result.err;
+}
+
 INSTANTIATE_TEST_SUITE_P(Machines, QemuBoot, ::testing::Values("microvm", "pc", "q35"));
 
 // With ACPI on, QEMU microvm puts its virtio-mmio devices only in the DSDT, which the guest does

@@ -95,9 +95,10 @@ public:
             return Error::make(ErrorCode::OutOfMemory, "test: allocation refused", size);
         if (size == 0 || size % link::kPageSize != 0 || alignment < link::kPageSize || (alignment & (alignment - 1)))
             return Error::make(ErrorCode::InvalidArgument, "test: bad allocation request", size);
-        // Over-map, then trim to the alignment.
+        // Over-map, then trim to the alignment. Populated at once, as the guest's section memory
+        // maps a region's frames in one call (a fault per page would be a cost the guest has not).
         std::uint64_t mapped = size + alignment - link::kPageSize;
-        void* base = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT, -1, 0);
+        void* base = mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_32BIT | MAP_POPULATE, -1, 0);
         if (base == MAP_FAILED)
             return Error::make(ErrorCode::OutOfMemory, "test: mmap failed", size);
         auto start = reinterpret_cast<std::uint64_t>(base);

@@ -99,6 +99,19 @@ TEST(RecoveryDecision, AFaultSoonAfterASwapRollsBack)
     EXPECT_EQ(decide_for_cell(history, policy, 1600 * kMs).action, CellAction::None);
 }
 
+// The swap's commit and the fault read their clocks on different CPUs: a first call right after
+// the commit may read a time a little before it. Still a fault at once after the swap.
+TEST(RecoveryDecision, AFaultTimedJustBeforeTheSwapCommitStillRollsBack)
+{
+    CellFaultHistory history;
+    history.swapped_at_ns = 1000 * kMs;
+    history.can_roll_back = true;
+    RecoveryPolicy policy;
+    auto decision = decide_for_cell(history, policy, 1000 * kMs - 3000);  // 3 us "earlier"
+    EXPECT_EQ(decision.action, CellAction::Rollback);
+    EXPECT_EQ(history.rollbacks, 1u);
+}
+
 TEST(RecoveryDecision, AFaultLongAfterASwapDoesNotRollBack)
 {
     CellFaultHistory history;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <new>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "lib/crypto/sha256.h"
 #include "lib/elf/elf64.h"
 #include "linker/describe.h"
 #include "linker/namespace.h"
@@ -710,4 +712,67 @@ TEST_F(SwapTest, SwappingBackAndForthWithStateLeaksNoHeap)
     EXPECT_EQ(delos::test::live_allocations(), before);
     EXPECT_EQ(str(function<Get>(kKvGet)("key39").value().view()), "value");
     EXPECT_EQ(linker_namespace.find_cell("kv")->generation(), 1u + 2u * 103u);
+}
+
+namespace {
+
+std::string build_id_of(const Bytes& bytes)
+{
+    auto digest = crypto::Sha256::digest(view(bytes));
+    char hex[41] = {};
+    for (int i = 0; i < 20; ++i)
+        std::snprintf(hex + 2 * i, 3, "%02x", digest.bytes[i]);
+    return hex;
+}
+
+} // namespace
+
+// The build id (SHA-256 of the object) is hashed once per object, not per swap: a pushed object's
+// verified digest is taken as given, a kept object carries its own to a rollback, an archive
+// member is hashed at its first use and remembered; bytes of unknown origin, or a malformed id,
+// are hashed. Every id is the object's true one.
+TEST_F(SwapTest, BuildIdsAreHashedOncePerObjectAndTravelWithIt)
+{
+    Bytes archive = read_file(std::string(DELOS_BUILD_DIR) + "/cells/swap-test.a");
+    ASSERT_FALSE(archive.empty()) << "build the cells target first";
+    auto indexed = CellLibrary::from_archive(view(archive));
+    ASSERT_FALSE(indexed.is_error()) << indexed.error().message;
+    const CellLibrary& versions = indexed.value();
+    const LibraryCell* v1 = versions.find_cell("kv");
+    const LibraryCell* v2 = versions.find_version("kv.v2");
+    ASSERT_NE(v1, nullptr);
+    ASSERT_NE(v2, nullptr);
+    std::string v1_id = build_id_of(Bytes(v1->object.data(), v1->object.data() + v1->object.size()));
+    std::string v2_id = build_id_of(Bytes(v2->object.data(), v2->object.data() + v2->object.size()));
+
+    // Archive members: unknown until first used, then remembered (found by address, not contents).
+    EXPECT_FALSE(v1->build_id.known());
+    ASSERT_FALSE(linker_namespace.load_cell("counter", versions).is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->build_id()), v1_id);
+    EXPECT_EQ(str(v1->build_id.view()), v1_id);
+    EXPECT_FALSE(v2->build_id.known());
+    ASSERT_FALSE(linker_namespace.swap_cells(Vector<SwapPair>{SwapPair{"kv", v2->object, true}}, &versions).is_error());
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->build_id()), v2_id);
+    EXPECT_EQ(str(v2->build_id.view()), v2_id);
+    Bytes copy(v2->object.data(), v2->object.data() + v2->object.size());
+    EXPECT_EQ(versions.member_at(view(copy)), nullptr);  // equal bytes elsewhere are not the member
+    EXPECT_FALSE(versions.build_id_of(view(copy)).known());
+
+    // A rollback takes the id the kept object carries (the one it was loaded with).
+    ASSERT_FALSE(linker_namespace.rollback_cell("kv", &versions).is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->build_id()), v1_id);
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->object().build_id.view()), v1_id);
+
+    // A pushed object: its verified digest is used as given (no hash); a malformed one is not trusted.
+    std::string pushed_id = v2_id;
+    SwapPair pushed{"kv", view(copy), false};
+    pushed.build_id = StringView(pushed_id.data(), pushed_id.size());
+    ASSERT_FALSE(linker_namespace.swap_cells(Vector<SwapPair>{pushed}).is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->build_id()), v2_id);
+    ASSERT_FALSE(linker_namespace.rollback_cell("kv", &versions).is_error()) << str(linker_namespace.last_failure());
+    std::string malformed = "not-a-build-id";
+    SwapPair unknown{"kv", view(copy), false};
+    unknown.build_id = StringView(malformed.data(), malformed.size());
+    ASSERT_FALSE(linker_namespace.swap_cells(Vector<SwapPair>{unknown}).is_error()) << str(linker_namespace.last_failure());
+    EXPECT_EQ(str(linker_namespace.find_cell("kv")->build_id()), v2_id);  // hashed: the true id
 }

@@ -2,6 +2,7 @@
 #include "arch/x86_64/tsc.h"
 
 #include "arch/x86_64/cpu.h"
+#include "lib/core/pit_calibration.h"
 
 extern "C" std::uint64_t boot_entry_tsc;
 
@@ -72,26 +73,22 @@ std::uint16_t read_pit_channel0()
     return static_cast<std::uint16_t>(low | (high << 8));
 }
 
+// Against the PIT, robust to the vCPU being paused anywhere (lib/core/pit_calibration.h).
 std::uint64_t from_pit()
 {
-    constexpr std::uint32_t kPitHz = 1193182;
-    constexpr std::uint32_t kWanted = 11932;  // 10 ms
-    constexpr std::uint64_t kGiveUpTicks = 1ull << 31;
-    cpu::out8(0x43, 0x30);  // channel 0, lobyte/hibyte, mode 0 (interrupt on terminal count; IRQ0 is masked)
-    cpu::out8(0x40, 0xff);
-    cpu::out8(0x40, 0xff);
-    std::uint16_t first = read_pit_channel0();
-    std::uint64_t start = cpu::read_tsc();
-    std::uint32_t elapsed = 0;
-    std::uint64_t now = start;
-    while (elapsed < kWanted) {
-        now = cpu::read_tsc();
-        if (now - start > kGiveUpTicks)
-            return 0;
-        std::uint16_t count = read_pit_channel0();
-        elapsed = count <= first ? static_cast<std::uint32_t>(first - count) : 0;
-    }
-    return (now - start) * kPitHz / elapsed;
+    auto start = [] {
+        cpu::out8(0x43, 0x30);  // channel 0, lobyte/hibyte, mode 0 (interrupt on terminal count; IRQ0 is masked)
+        cpu::out8(0x40, 0xff);
+        cpu::out8(0x40, 0xff);
+    };
+    auto sample = [] {
+        pit_calibration::PitSample taken;
+        taken.tsc_before = cpu::read_tsc();
+        taken.count = read_pit_channel0();
+        taken.tsc_after = cpu::read_tsc();
+        return taken;
+    };
+    return pit_calibration::calibrate(start, sample);
 }
 
 } // namespace

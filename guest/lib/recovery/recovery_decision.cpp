@@ -58,9 +58,13 @@ CellDecision decide_for_cell(CellFaultHistory& history, const RecoveryPolicy& po
         decision.action = CellAction::Refused;
         return decision;
     }
-    // A swap that is followed by a fault so soon is the likeliest culprit: undo it first.
+    // A swap that is followed by a fault so soon is the likeliest culprit: undo it first. The
+    // swap's time is read on the CPU that committed it, the fault's on the faulting CPU: with
+    // several CPUs (TSCs a little apart) a first call right after the commit can read an earlier
+    // time. That is "at once", not 584 years later (the unsigned difference would wrap).
+    std::uint64_t since_swap = now_ns >= history.swapped_at_ns ? now_ns - history.swapped_at_ns : 0;
     if (history.can_roll_back && policy.rollback_window_ns > 0 && history.swapped_at_ns != 0
-        && now_ns - history.swapped_at_ns < policy.rollback_window_ns) {
+        && since_swap < policy.rollback_window_ns) {
         decision.action = CellAction::Rollback;
         decision.faults_in_window = 1;
         ++history.rollbacks;

@@ -642,7 +642,8 @@ ErrorOr<link::SwapReport> CellManager::reload(StringView name)
             return Error::make(ErrorCode::NotFound, "the cell's object was not kept").with_detail(format("cell {}: no pristine object to reload from", name));
         // A library member stays a view; a pushed object's kept copy is copied again by the swap
         // (the old copy goes with the retiring cell).
-        return m_namespace->swap_cells(Vector<link::SwapPair>{link::SwapPair{name, object.bytes, object.owned.empty(), true}}, library());
+        return m_namespace->swap_cells(
+            Vector<link::SwapPair>{link::SwapPair{name, object.bytes, object.owned.empty(), true, object.build_id.view()}}, library());
     }, CellChange::Reload);
 }
 
