@@ -228,6 +228,13 @@ void classify(RunResult& result, bool injected)
     }
 }
 
+bool is_retryable_harness_error(const std::string& what)
+{
+    return what.starts_with("harness: the VM ended before the workload was ready")
+           || what.starts_with("harness: the workload was not ready") || what.starts_with("harness: debugger: ")
+           || what.starts_with("harness: injecting: ");
+}
+
 RunResult run_injection(const RunConfig& config, const InjectionPoint& point, const std::string& run_name)
 {
     RunResult result;

@@ -44,6 +44,10 @@ struct RunResult {
 void classify(RunResult& result, bool injected);
 
 RunResult run_injection(const RunConfig& config, const InjectionPoint& point, const std::string& run_name);
+// A run that failed in the harness before any fault reached the guest (no ready guest, a debugger
+// request QEMU refused before or while injecting): worth running again. Not a deterministic
+// refusal such as a trigger outside the guest's sections.
+bool is_retryable_harness_error(const std::string& what);
 
 struct CoverageResult {
     bool ok = false;

@@ -287,12 +287,13 @@ int main(int argc, char** argv)
             if (index >= plan.size())
                 return;
             Planned& planned = plan[index];
-            // A guest that never got ready had no fault injected yet (a boot that failed under a
-            // loaded host): boot it again, twice at most.
+            // A run in which no fault reached the guest is run again, twice at most: a guest that
+            // never got ready (a boot that failed under a loaded host), or a debugger request QEMU
+            // refused before or while injecting (a transient `E14` from its gdbstub; the write did
+            // not happen, so the guest was never faulted). Whatever still fails is counted.
             for (int attempt = 0; attempt < 3; ++attempt) {
                 planned.result = run_injection(options.run, planned.point, "run-" + std::to_string(job) + "-" + std::to_string(index));
-                if (!planned.result.what.starts_with("harness: the VM ended before the workload was ready")
-                    && !planned.result.what.starts_with("harness: the workload was not ready"))
+                if (!is_retryable_harness_error(planned.result.what))
                     break;
             }
             std::size_t done = ++finished;

@@ -431,3 +431,17 @@ TEST(Workloads, EachHasItsTargetCell)
 }
 
 } // namespace
+
+// A run that never faulted the guest is run again; a deterministic refusal and every guest
+// outcome are not (a retry must not turn a failure into a pass).
+TEST(CampaignRun, OnlyRunsThatNeverFaultedTheGuestAreRetried)
+{
+    EXPECT_TRUE(is_retryable_harness_error("harness: injecting: E14"));
+    EXPECT_TRUE(is_retryable_harness_error("harness: debugger: E14"));
+    EXPECT_TRUE(is_retryable_harness_error("harness: the workload was not ready within 20 s"));
+    EXPECT_TRUE(is_retryable_harness_error("harness: the VM ended before the workload was ready (exit 1)"));
+    EXPECT_FALSE(is_retryable_harness_error("harness: the guest has no section .text.x large enough for the trigger"));
+    EXPECT_FALSE(is_retryable_harness_error("hang: no verdict within 20 s"));
+    EXPECT_FALSE(is_retryable_harness_error("leak: heap bytes 128"));
+    EXPECT_FALSE(is_retryable_harness_error(""));
+}
