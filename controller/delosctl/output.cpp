@@ -91,7 +91,7 @@ std::string crash_report(const v1::FaultRecord& record)
     if (!report.boot_id().empty())
         text += "  guest: fault #" + std::to_string(report.fault_sequence()) + " of boot " +
                 controller::printable_guest_text(report.boot_id()) + "\n";
-    text += "  object: " + (record.cell_sha256().empty() ? std::string("boot archive (not pushed through delosd)")
+    text += "  object: " + (record.cell_sha256().empty() ? std::string("none delosd loaded (a boot-archive cell, or a push whose load failed: see the build id below)")
                                                          : "sha256 " + record.cell_sha256()) + "\n";
     return text + controller::fault_report_body(report);
 }

@@ -110,7 +110,7 @@ TEST(QemuCloneRunner, ClonesOfOneTemplateAreGuestsOfTheirOwn)
     std::string details;
     EXPECT_TRUE(eventually([&] {
         details = delosctl(delosd.server(), {"faults", "--vm", "c2", "--details"}).out;
-        return details.find("guest: boot " + c2_boot) != std::string::npos;
+        return details.find("of boot " + c2_boot) != std::string::npos;
     }, std::chrono::seconds(60))) << details;
     EXPECT_EQ(get_vm(delosd, "c0").faults(), 0u);
     EXPECT_EQ(get_vm(delosd, "c1").faults(), 0u);
