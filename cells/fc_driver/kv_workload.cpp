@@ -196,19 +196,4 @@ WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell&)
     return outcome;
 }
 
-void merge(WorkloadOutcome& outcome, const ClientTally& tally)
-{
-    outcome.requests += tally.requests;
-    outcome.retries += tally.retries;
-    if (!tally.complete && outcome.complete) {
-        outcome.complete = false;
-        if (!*outcome.problem)
-            outcome.problem = tally.problem;
-    }
-    if (!tally.correct && outcome.correct) {
-        outcome.correct = false;
-        outcome.problem = tally.problem;
-    }
-}
-
 } // namespace delos::fault_workload

@@ -27,7 +27,21 @@ struct ClientTally {
 
 inline constexpr int kMaxAttempts = 40;
 
-void merge(WorkloadOutcome& outcome, const ClientTally& tally);
+// One client's tally into the workload's outcome: the first problem seen is the one reported.
+inline void merge(WorkloadOutcome& outcome, const ClientTally& tally)
+{
+    outcome.requests += tally.requests;
+    outcome.retries += tally.retries;
+    if (!tally.complete && outcome.complete) {
+        outcome.complete = false;
+        if (!*outcome.problem)
+            outcome.problem = tally.problem;
+    }
+    if (!tally.correct && outcome.correct) {
+        outcome.correct = false;
+        outcome.problem = tally.problem;
+    }
+}
 
 WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell& target);
 WorkloadOutcome run_session_workload(Supervisor& supervisor, TargetCell& target, bool stateful);
