@@ -1,10 +1,10 @@
 // snapshot_clones.cpp: see snapshot_clones.h.
 #include "snapshot_clones.h"
 
+#include "qmp_client.h"
+
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -27,70 +27,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-// A QMP session over a unix socket: one command, its reply (events skipped).
-class Qmp {
-public:
-    explicit Qmp(const std::string& path)
-    {
-        auto deadline = Clock::now() + std::chrono::seconds(60);
-        while (Clock::now() < deadline) {
-            m_fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            sockaddr_un address{};
-            address.sun_family = AF_UNIX;
-            std::strncpy(address.sun_path, path.c_str(), sizeof address.sun_path - 1);
-            if (::connect(m_fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0)
-                break;
-            ::close(m_fd);
-            m_fd = -1;
-            std::this_thread::sleep_for(std::chrono::milliseconds(2));
-        }
-        if (m_fd < 0)
-            throw std::runtime_error("no QMP socket at " + path);
-        line();  // the greeting
-        command(R"({"execute":"qmp_capabilities"})");
-    }
-    ~Qmp()
-    {
-        if (m_fd >= 0)
-            ::close(m_fd);
-    }
-    std::string command(const std::string& json)
-    {
-        std::string out = json + "\n";
-        if (::write(m_fd, out.data(), out.size()) != static_cast<ssize_t>(out.size()))
-            throw std::runtime_error("QMP write failed");
-        for (;;) {
-            std::string reply = line();
-            if (reply.find("\"event\"") == std::string::npos) {
-                if (reply.find("\"error\"") != std::string::npos)
-                    throw std::runtime_error("QMP " + json + ": " + reply);
-                return reply;
-            }
-        }
-    }
-
-private:
-    std::string line()
-    {
-        for (;;) {
-            auto newline = m_buffer.find('\n');
-            if (newline != std::string::npos) {
-                std::string text = m_buffer.substr(0, newline);
-                m_buffer.erase(0, newline + 1);
-                return text;
-            }
-            char chunk[4096];
-            ssize_t got = ::read(m_fd, chunk, sizeof chunk);
-            if (got <= 0)
-                throw std::runtime_error("QMP connection closed");
-            m_buffer.append(chunk, static_cast<std::size_t>(got));
-        }
-    }
-
-    int m_fd = -1;
-    std::string m_buffer;
-};
 
 // Starts `argv` with stderr to `log`; everything the child needs is prepared before fork (the
 // benchmark has threads).
@@ -180,7 +116,7 @@ CloneRun start_snapshot_clones(const std::string& dir, int count, std::uint32_t 
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         {
-            Qmp qmp(dir + "/template.qmp");
+            controller::QmpClient qmp(dir + "/template.qmp", Clock::now() + std::chrono::seconds(60));
             qmp.command(R"({"execute":"stop"})");
             qmp.command(R"({"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}})");
             qmp.command(R"({"execute":"migrate","arguments":{"uri":"exec:cat > )" + state_file + R"("}})");
@@ -218,7 +154,7 @@ CloneRun start_snapshot_clones(const std::string& dir, int count, std::uint32_t 
                                              "-incoming", "defer"});
                     int pid = spawn(argv, dir + "/" + name + ".err");
                     run.pids[static_cast<std::size_t>(i)] = pid;
-                    Qmp qmp(dir + "/" + name + ".qmp");
+                    controller::QmpClient qmp(dir + "/" + name + ".qmp", Clock::now() + std::chrono::seconds(60));
                     qmp.command(R"({"execute":"migrate-set-capabilities","arguments":{"capabilities":[{"capability":"x-ignore-shared","state":true}]}})");
                     qmp.command(R"({"execute":"migrate-incoming","arguments":{"uri":"exec:cat )" + state_file + R"("}})");
                     while (qmp.command(R"({"execute":"query-status"})").find("\"inmigrate\"") != std::string::npos)
