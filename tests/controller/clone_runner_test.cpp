@@ -14,6 +14,7 @@
 #include <set>
 
 #include "controller_harness.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
@@ -46,8 +47,7 @@ bool runs_version(const Delosd& delosd, const std::string& vm, const std::string
 
 TEST(QemuCloneRunner, ClonesOfOneTemplateAreGuestsOfTheirOwn)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     std::string guest = guest_build_dir();
     ASSERT_TRUE(fs::exists(guest + "/guest/delos.elf")) << "build the guest: cmake --build build --target guest cells";
     TempDir dir;
@@ -160,8 +160,7 @@ TEST(QemuCloneRunner, ClonesOfOneTemplateAreGuestsOfTheirOwn)
 
 TEST(QemuCloneRunner, ATemplateThatCannotBootIsAClearError)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     TempDir dir;
     std::string kernel = dir / "not-a-kernel.elf";
     write_file(kernel, "this is not an ELF kernel");

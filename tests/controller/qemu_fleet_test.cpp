@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "fleet_harness.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
@@ -25,8 +26,7 @@ int guests_running(Fleet& fleet, const std::string& version)
 
 TEST(QemuFleet, GoodVersionRollsOutToAllAndAFaultingOneIsRolledBackAtTheCanary)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     if (!program_exists("openssl"))
         GTEST_SKIP() << "SKIPPED: the openssl command is not installed";
     std::string guest = guest_build_dir();

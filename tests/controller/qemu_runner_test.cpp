@@ -8,14 +8,14 @@
 #include <filesystem>
 
 #include "controller_harness.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
 
 TEST(QemuRunner, GuestRunsUnderQemuAndItsExitIsRecorded)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     std::string kernel = build_dir() + "/guest/delos.elf";
     ASSERT_TRUE(std::filesystem::exists(kernel)) << kernel << " is not built (cmake --build build --target guest)";
     TempDir dir;
@@ -38,8 +38,7 @@ TEST(QemuRunner, GuestRunsUnderQemuAndItsExitIsRecorded)
 
 TEST(QemuRunner, PushAndLoadIntoARealGuest)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     std::string guest = guest_build_dir();
     TempDir dir;
     Delosd delosd(dir.path());

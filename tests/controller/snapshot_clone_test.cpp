@@ -14,6 +14,7 @@
 #include <set>
 
 #include "controller_harness.h"
+#include "skip_unless.h"
 #include "snapshot_clones.h"
 
 namespace delos::test {
@@ -28,8 +29,7 @@ std::string boot_id_in(const std::string& log, const std::regex& pattern)
 
 TEST(QemuSnapshotClone, ClonesOfABootedGuestTakeAPushedCell)
 {
-    if (!program_exists("qemu-system-x86_64"))
-        GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_QEMU();
     std::string guest = guest_build_dir();
     TempDir dir;
     constexpr int kClones = 2;

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "skip_unless.h"
 #include "controller_harness.h"
 
 namespace delos::test {
@@ -14,8 +15,7 @@ class VmmGuests : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        if (!kvm_available())
-            GTEST_SKIP() << "SKIPPED: /dev/kvm is not available on this machine";
+        DELOS_REQUIRE_KVM();
         ASSERT_TRUE(delosd.start()) << delosd.log();
     }
     ChildResult create(const std::string& name, const std::string& cmdline, const std::string& restart)

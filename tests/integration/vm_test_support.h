@@ -9,6 +9,7 @@
 
 #include "background_process.h"
 #include "child_process.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 
@@ -44,19 +45,5 @@ inline std::vector<std::string> qemu_microvm_channel_command(const std::string& 
             "virtserialport,name=org.delos.control.0,chardev=control", "-chardev",
             "socket,id=control,path=" + socket + ",server=on,wait=off"};
 }
-
-// GoogleTest skip with the reason printed loudly, for machines without KVM.
-#define DELOS_REQUIRE_KVM()                                                                   \
-    do {                                                                                      \
-        if (!::delos::test::kvm_available())                                                  \
-            GTEST_SKIP() << "SKIPPED: /dev/kvm is not available on this machine";            \
-    } while (0)
-
-// The same for machines without QEMU (scripts/test prints which of them this machine has).
-#define DELOS_REQUIRE_QEMU()                                                                                 \
-    do {                                                                                                     \
-        if (!::delos::test::program_exists("qemu-system-x86_64"))                                            \
-            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)"; \
-    } while (0)
 
 } // namespace delos::test
