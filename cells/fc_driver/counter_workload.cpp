@@ -83,15 +83,8 @@ WorkloadOutcome run_counter_workload(Supervisor& supervisor, TargetCell&)
         (void)kv::erase(key.view());
     }
     CounterService service(supervisor, serve_counter, nullptr, CounterService::Ownership::OwnedByCall);
-    if (service.start("fc.counter.worker").is_error()) {
-        outcome.complete = false;
-        outcome.problem = "could not start the worker";
-        supervisor.finish();
-        return outcome;
-    }
     auto client = [&service](std::uint32_t index) { return run_client(service, index); };
-    run_clients(outcome, "fc.counter.client", kCounterClients, client);
-    service.finish();
+    service.serve_clients(outcome, "fc.counter.worker", "fc.counter.client", kCounterClients, client);
     return outcome;
 }
 

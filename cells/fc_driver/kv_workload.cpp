@@ -177,18 +177,11 @@ WorkloadOutcome run_kv_workload(Supervisor& supervisor, TargetCell&)
     WorkloadOutcome outcome;
     std::uint64_t entries_before = store_entries();
     KvService service(supervisor, serve_kv, nullptr, KvService::Ownership::OwnedByCall);
-    if (service.start("fc.kv.worker").is_error()) {
-        outcome.complete = false;
-        outcome.problem = "could not start the worker";
-        supervisor.finish();
-        return outcome;
-    }
     auto client = [&service](std::uint32_t index) {
         KvClient kv_client(service, index);
         return kv_client.run();
     };
-    run_clients(outcome, "fc.kv.client", kClients, client);
-    service.finish();
+    service.serve_clients(outcome, "fc.kv.worker", "fc.kv.client", kClients, client);
     if (outcome.complete && store_entries() != entries_before) {
         outcome.correct = false;
         outcome.problem = "the store holds an entry no client wrote (a put under a corrupted key)";

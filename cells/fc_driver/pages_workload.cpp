@@ -54,15 +54,8 @@ WorkloadOutcome run_pages_workload(Supervisor& supervisor, TargetCell&)
     WorkloadOutcome outcome;
     std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
     PagesService service(supervisor, serve_pages, nullptr, PagesService::Ownership::OwnedByCall);
-    if (service.start("fc.pages.worker").is_error()) {
-        outcome.complete = false;
-        outcome.problem = "could not start the worker";
-        supervisor.finish();
-        return outcome;
-    }
     auto client = [&service](std::uint32_t index) { return run_client(service, index); };
-    run_clients(outcome, "fc.pages.client", kClients, client);
-    service.finish();
+    service.serve_clients(outcome, "fc.pages.worker", "fc.pages.client", kClients, client);
     // Every run handed out was dropped by its client: a run still mapped is one the server kept
     // (or a fault left mapped) — the pages the server shares must come back.
     if (outcome.complete && memory::mapped_pages_frames_in_use() != mapped_before) {

@@ -27,6 +27,9 @@
 
 namespace delos::fault_workload {
 
+template <typename Body>
+void run_clients(WorkloadOutcome& outcome, StringView name, std::uint32_t count, Body& body);
+
 template <typename Request, typename Reply>
 class RequestService {
 public:
@@ -96,6 +99,22 @@ public:
     {
         m_jobs = task::Sender<Job>();
         m_supervisor.finish();
+    }
+
+    // A workload's whole run: starts the worker, runs `count` clients `body(index) -> ClientTally`
+    // against it, merges what they saw into `outcome` and stops the worker. A worker that cannot
+    // start leaves the outcome incomplete.
+    template <typename Body>
+    void serve_clients(WorkloadOutcome& outcome, StringView worker_name, StringView client_name, std::uint32_t count, Body& body)
+    {
+        if (start(worker_name).is_error()) {
+            outcome.complete = false;
+            outcome.problem = "could not start the worker";
+            m_supervisor.finish();
+            return;
+        }
+        run_clients(outcome, client_name, count, body);
+        finish();
     }
 
 private:

@@ -62,15 +62,8 @@ WorkloadOutcome run_session_workload(Supervisor& supervisor, TargetCell&, bool s
 {
     WorkloadOutcome outcome;
     SessionService service(supervisor, serve_session, &stateful);
-    if (service.start("fc.session.worker").is_error()) {
-        outcome.complete = false;
-        outcome.problem = "could not start the worker";
-        supervisor.finish();
-        return outcome;
-    }
     auto client = [&service, stateful](std::uint32_t index) { return run_client(service, stateful, index); };
-    run_clients(outcome, "fc.session.client", kClients, client);
-    service.finish();
+    service.serve_clients(outcome, "fc.session.worker", "fc.session.client", kClients, client);
     return outcome;
 }
 
