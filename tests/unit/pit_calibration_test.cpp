@@ -21,6 +21,7 @@ struct SimulatedMachine {
     std::uint64_t now_ns = 1'000'000'000;
     std::uint64_t pit_started_ns = 0;
     std::uint64_t samples = 0;
+    int measurements = 0;  // start() calls
     // Called with the sample's number, between its first TSC read and the PIT latch: returns how
     // long the host pauses the vCPU there (ns).
     std::function<std::uint64_t(std::uint64_t)> pause_inside_read = [](std::uint64_t) { return 0; };
@@ -36,7 +37,11 @@ struct SimulatedMachine {
         std::uint64_t ticks = (now_ns - pit_started_ns) * kPitHz / 1'000'000'000u;
         return static_cast<std::uint16_t>(0xffff - (ticks % 0x10000));
     }
-    void start() { pit_started_ns = now_ns; }
+    void start()
+    {
+        pit_started_ns = now_ns;
+        ++measurements;
+    }
     PitSample sample()
     {
         std::uint64_t number = samples++;
@@ -62,7 +67,13 @@ void expect_right(std::uint64_t hz)
     EXPECT_LT(hz, kTscHz + kTscHz / 200) << hz;
 }
 
-TEST(PitCalibration, AnUndisturbedMachineMeasuresItsTsc) { expect_right(SimulatedMachine{}.calibrate()); }
+// Three agreeing measurements end it: 30 ms of boot, not the 50 of five.
+TEST(PitCalibration, AnUndisturbedMachineMeasuresItsTscInThreeMeasurements)
+{
+    SimulatedMachine machine;
+    expect_right(machine.calibrate());
+    EXPECT_EQ(machine.measurements, 3);
+}
 
 // The host pauses the vCPU for 30 ms inside one read in every 300 (~every 1.2 ms of guest time,
 // so every measurement has one right where its 10 ms end): such a read ended the measurement
@@ -85,6 +96,7 @@ TEST(PitCalibration, PausesBetweenReadsAndAWrapOfTheCounterAreSurvived)
         return sample % 97 == 50 ? 7'000'000 : 0;
     };
     expect_right(machine.calibrate());
+    EXPECT_GT(machine.measurements, 3) << "the spoilt measurement cannot be one of three that agree";
 }
 
 TEST(PitCalibration, AMachineWithoutAPitGivesUp)

@@ -7,8 +7,8 @@
 // two boots at load ~7 on the development machine: 22 to 1064 MHz for a 2095 MHz TSC), so every
 // guest time ran that much fast (a 10 s rollback window closed within ~0.1 s). Here each PIT read
 // is bracketed by two TSC reads and only a narrow sample ends a measurement; a pause long enough to
-// wrap the 16-bit counter back below its start unseen spoils one measurement, which the median of
-// five drops.
+// wrap the 16-bit counter back below its start unseen spoils one measurement, which never completes
+// the three agreeing measurements that end the calibration (or the median of five drops it).
 #pragma once
 
 #include <cstdint>
@@ -62,7 +62,22 @@ std::uint64_t measure(Start start, Sample sample, bool& no_pit)
     }
 }
 
-// The median of kMeasurements measurements (0: no PIT, or none could be trusted).
+// Sorts the first `count` values (insertion sort: at most kMeasurements of them).
+inline void sort_measurements(std::uint64_t* values, int count)
+{
+    for (int i = 1; i < count; ++i) {
+        for (int j = i; j > 0 && values[j - 1] > values[j]; --j) {
+            std::uint64_t moved = values[j];
+            values[j] = values[j - 1];
+            values[j - 1] = moved;
+        }
+    }
+}
+
+// Up to kMeasurements measurements: as soon as three trusted ones agree within 1 % their middle
+// one is the answer (an undisturbed boot pays 30 ms of PIT, not 50); otherwise the median of all
+// (0: no PIT, or none could be trusted). A spoilt measurement is far off, so it never completes
+// an agreeing three.
 template <typename Start, typename Sample>
 std::uint64_t calibrate(Start start, Sample sample)
 {
@@ -73,19 +88,16 @@ std::uint64_t calibrate(Start start, Sample sample)
         std::uint64_t hz = measure(start, sample, no_pit);
         if (no_pit)
             return 0;  // do not wait four more times
-        if (hz != 0)
-            found[count++] = hz;
-    }
-    if (count == 0)
-        return 0;
-    for (int i = 1; i < count; ++i) {
-        for (int j = i; j > 0 && found[j - 1] > found[j]; --j) {
-            std::uint64_t moved = found[j];
-            found[j] = found[j - 1];
-            found[j - 1] = moved;
+        if (hz == 0)
+            continue;
+        found[count++] = hz;
+        sort_measurements(found, count);
+        for (int at = 0; at + 2 < count; ++at) {
+            if (found[at + 2] - found[at] <= found[at + 1] / 100)
+                return found[at + 1];
         }
     }
-    return found[count / 2];
+    return count == 0 ? 0 : found[count / 2];
 }
 
 } // namespace delos::pit_calibration
