@@ -18,8 +18,7 @@ protected:
     void SetUp() override
     {
         ASSERT_TRUE(delosd.start()) << delosd.log();
-        ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "good", "--runner", "attach", "--socket", dir / "a.sock"}).exit_code, 0);
-        ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), "good") == "VM_STATE_RUNNING"; })) << delosd.log();
+        ASSERT_TRUE(attach_running_vm(delosd, "good", dir / "a.sock"));
         cells_before = cells();
     }
     std::string cells() { return delosctl(delosd.server(), {"-o", "json", "cells", "--vm", "good"}).out; }
@@ -198,8 +197,7 @@ TEST_F(BadInput, BadRequestsGetClearStatuses)
 TEST_F(BadInput, GuestSendingGarbageOrHangingUpMidPushAffectsOnlyItself)
 {
     ScriptedGuest bad(dir / "bad.sock");
-    ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "bad", "--runner", "attach", "--socket", dir / "bad.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), "bad") == "VM_STATE_RUNNING"; }));
+    ASSERT_TRUE(attach_running_vm(delosd, "bad", dir / "bad.sock"));
 
     // Garbage: a frame that is not a GuestMessage, then an absurd length.
     ASSERT_TRUE(bad.send_raw(std::string("\x05\x00\x00\x00\xff\xff\xff\xff\xff", 9)));

@@ -26,8 +26,7 @@ TEST(DelosdCloneIdentity, ANewBootIdInReadyIsANewBootAndItsFaultsAreItsOwn)
     std::string server = delosd.server();
     ScriptedGuest guest(dir / "g.sock");
     guest.set_boot_id("template0000000000000000000000aa");
-    ASSERT_EQ(delosctl(server, {"vm", "create", "c", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(server, "c") == "VM_STATE_RUNNING"; })) << delosd.log();
+    ASSERT_TRUE(attach_running_vm(delosd, "c", dir / "g.sock"));
     ASSERT_TRUE(guest.wait_connected(std::chrono::seconds(10)));
     auto report = make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "before");
     ASSERT_TRUE(guest.send_fault(5, report));

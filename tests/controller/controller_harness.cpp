@@ -130,4 +130,15 @@ std::string vm_state(const std::string& server, const std::string& vm)
     return "?";
 }
 
+::testing::AssertionResult attach_running_vm(const Delosd& delosd, const std::string& name, const std::string& socket)
+{
+    ChildResult created = delosctl(delosd.server(), {"vm", "create", name, "--runner", "attach", "--socket", socket});
+    if (created.exit_code != 0)
+        return ::testing::AssertionFailure() << "vm create " << name << " exited " << created.exit_code << ": " << created.err;
+    if (!eventually([&] { return vm_state(delosd.server(), name) == "VM_STATE_RUNNING"; }))
+        return ::testing::AssertionFailure() << "vm " << name << " is " << vm_state(delosd.server(), name)
+                                             << ", not running, after 10 s; delosd's log:\n" << delosd.log();
+    return ::testing::AssertionSuccess();
+}
+
 } // namespace delos::test

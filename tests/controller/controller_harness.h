@@ -12,6 +12,7 @@
 #include "background_process.h"
 #include "child_process.h"
 #include "delos/v1/controller.grpc.pb.h"
+#include <gtest/gtest.h>
 
 namespace delos::test {
 
@@ -79,5 +80,10 @@ bool eventually(Condition condition, std::chrono::milliseconds limit = std::chro
 // A VM's state word as `delosctl vm get -o json` reports it (e.g. "VM_STATE_RUNNING").
 std::string vm_state(const std::string& server, const std::string& vm);
 v1::Vm get_vm(const Delosd& delosd, const std::string& vm);
+
+// `delosctl vm create NAME --runner attach --socket SOCKET`, then waits until the VM runs (a
+// ScriptedGuest or a guest started by the test listens on SOCKET). On failure the result names
+// the step and carries delosctl's error or delosd's log.
+::testing::AssertionResult attach_running_vm(const Delosd& delosd, const std::string& name, const std::string& socket);
 
 } // namespace delos::test

@@ -36,8 +36,7 @@ TEST(DelosdCrash, KillNineMidStormLosesAndDuplicatesNothing)
     ASSERT_TRUE(delosd.start()) << delosd.log();
     std::string server = delosd.server();
     ScriptedGuest guest(dir / "g.sock");
-    ASSERT_EQ(delosctl(server, {"vm", "create", "storm", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(server, "storm") == "VM_STATE_RUNNING"; })) << delosd.log();
+    ASSERT_TRUE(attach_running_vm(delosd, "storm", dir / "g.sock"));
 
     BackgroundProcess follower({bin("delosctl"), "--server", server, "-o", "json", "faults", "--follow"});
     std::atomic<bool> storming{true};
@@ -114,8 +113,7 @@ TEST(DelosdHistory, TheGuestsOwnRecoveryIsInTheCellHistory)
     ASSERT_TRUE(delosd.start()) << delosd.log();
     std::string server = delosd.server();
     ScriptedGuest guest(dir / "g.sock");
-    ASSERT_EQ(delosctl(server, {"vm", "create", "healed", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(server, "healed") == "VM_STATE_RUNNING"; }));
+    ASSERT_TRUE(attach_running_vm(delosd, "healed", dir / "g.sock"));
 
     ASSERT_TRUE(guest.send_fault(1, make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "restarted only")));
     auto rolled_back = make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "kv rolled back");

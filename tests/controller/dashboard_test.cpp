@@ -32,13 +32,6 @@ void store_faults(const std::string& state_dir)
     }
 }
 
-void attach(const Delosd& delosd, const std::string& name, const std::string& socket)
-{
-    auto result = delosctl(delosd.server(), {"vm", "create", name, "--runner", "attach", "--socket", socket});
-    ASSERT_EQ(result.exit_code, 0) << result.err;
-    ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), name) == "VM_STATE_RUNNING"; })) << delosd.log();
-}
-
 TEST(Dashboard, ThousandsOfStoredFaultsAreGroupedAndPagedServerSide)
 {
     TempDir dir;
@@ -155,7 +148,7 @@ TEST(Dashboard, ALiveFaultIsAnnouncedAndLandsInItsBucket)
     ASSERT_TRUE(delosd.start()) << delosd.log();
     int port = dashboard_port(delosd);
     ScriptedGuest guest(dir / "g.sock");
-    attach(delosd, "live", dir / "g.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "live", dir / "g.sock"));
 
     EventStream stream(port);
     ASSERT_TRUE(stream.wait_for("event: change", 1, std::chrono::seconds(10))) << stream.received();
@@ -192,7 +185,7 @@ TEST(DashboardFleet, ShowsEveryHostAndMarksTheUnreachableOnes)
     int beta_port = beta.tcp_port();
     ASSERT_GT(beta_port, 0) << beta.log();
     ScriptedGuest guest(dir / "b1.sock");
-    attach(beta, "b1", dir / "b1.sock");
+    ASSERT_TRUE(attach_running_vm(beta, "b1", dir / "b1.sock"));
     ASSERT_TRUE(guest.send_fault(1, make_fault("kv", v1::FAULT_KIND_PAGE_FAULT, "on beta")));
 
     // The fleet file every host would share; relative TLS paths; a host nothing listens on.

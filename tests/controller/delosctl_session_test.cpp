@@ -25,12 +25,6 @@ protected:
         server = delosd.server();
     }
     ChildResult ctl(const std::vector<std::string>& args) { return delosctl(server, args); }
-    void attach(const std::string& name, const std::string& socket)
-    {
-        auto result = ctl({"vm", "create", name, "--runner", "attach", "--socket", socket});
-        ASSERT_EQ(result.exit_code, 0) << result.err;
-        ASSERT_TRUE(eventually([&] { return vm_state(server, name) == "VM_STATE_RUNNING"; })) << delosd.log();
-    }
 
     TempDir dir;
     Delosd delosd{dir.path()};
@@ -41,8 +35,8 @@ TEST_F(DelosctlSession, TwoVmsPushLoadUnloadAndHistory)
 {
     chan::FakeGuest guest_a(dir / "a.sock");
     chan::FakeGuest guest_b(dir / "b.sock");
-    attach("alpha", dir / "a.sock");
-    attach("beta", dir / "b.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "alpha", dir / "a.sock"));
+    ASSERT_TRUE(attach_running_vm(delosd, "beta", dir / "b.sock"));
 
     auto listed = ctl({"vm", "ls"});
     ASSERT_EQ(listed.exit_code, 0) << listed.err;
@@ -101,7 +95,7 @@ TEST_F(DelosctlSession, TwoVmsPushLoadUnloadAndHistory)
 TEST_F(DelosctlSession, PushSwapRollbackAndHistory)
 {
     chan::FakeGuest guest(dir / "a.sock");
-    attach("theta", dir / "a.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "theta", dir / "a.sock"));
     auto loaded = ctl({"push", cell_object("counter"), "--vm", "theta", "--load"});
     ASSERT_EQ(loaded.exit_code, 0) << loaded.err;
     auto cells = ctl({"-o", "json", "cells", "--vm", "theta"});
@@ -150,7 +144,7 @@ TEST_F(DelosctlSession, PushSwapRollbackAndHistory)
 TEST_F(DelosctlSession, FaultsArriveAndPrintAsCrashReports)
 {
     ScriptedGuest guest(dir / "g.sock");
-    attach("gamma", dir / "g.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "gamma", dir / "g.sock"));
     // A follower started before the fault sees it arrive.
     BackgroundProcess follower({bin("delosctl"), "--server", server, "faults", "--vm", "gamma", "--follow"});
     std::this_thread::sleep_for(std::chrono::milliseconds(300));
@@ -171,7 +165,7 @@ TEST_F(DelosctlSession, FaultsArriveAndPrintAsCrashReports)
 TEST_F(DelosctlSession, RedeliveredFaultIsStoredOnce)
 {
     ScriptedGuest guest(dir / "g.sock");
-    attach("delta", dir / "g.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "delta", dir / "g.sock"));
     auto report = make_fault("kv", v1::FAULT_KIND_PANIC, "assertion failed");
     ASSERT_TRUE(guest.send_fault(9, report));
     ASSERT_TRUE(guest.send_fault(9, report));  // the same event twice on one connection
@@ -239,7 +233,7 @@ TEST_F(DelosctlSession, ExitCodesAndClearErrors)
     EXPECT_EQ(health.exit_code, 0) << health.err;
     EXPECT_NE(health.out.find("serving"), std::string::npos);
     chan::FakeGuest guest(dir / "a.sock");
-    attach("eta", dir / "a.sock");
+    ASSERT_TRUE(attach_running_vm(delosd, "eta", dir / "a.sock"));
     auto swap = ctl({"swap", "hello", "--vm", "eta"});
     EXPECT_EQ(swap.exit_code, 4) << "nothing loaded to swap: " << swap.err;
     EXPECT_NE(swap.err.find("no loaded cell"), std::string::npos) << "the guest's reason: " << swap.err;

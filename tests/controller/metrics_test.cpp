@@ -60,8 +60,7 @@ protected:
         ASSERT_TRUE(delosd.start()) << delosd.log();
         port = delosd.metrics_port();
         ASSERT_GT(port, 0) << delosd.log();
-        ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "m1", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
-        ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), "m1") == "VM_STATE_RUNNING"; }));
+        ASSERT_TRUE(attach_running_vm(delosd, "m1", dir / "g.sock"));
     }
     TempDir dir;
     ScriptedGuest guest{dir / "g.sock"};
@@ -81,8 +80,7 @@ TEST_F(Metrics, ExpositionCountsVmsFaultsAndPushes)
     EXPECT_NE(text.find("delos_vms{state=\"running\"} 1"), std::string::npos) << text;
 
     chan::FakeGuest pushed_guest(dir / "p.sock");
-    ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "m2", "--runner", "attach", "--socket", dir / "p.sock"}).exit_code, 0);
-    ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), "m2") == "VM_STATE_RUNNING"; }));
+    ASSERT_TRUE(attach_running_vm(delosd, "m2", dir / "p.sock"));
     ASSERT_EQ(delosctl(delosd.server(), {"push", cell_object("hello"), "--vm", "m2", "--load"}).exit_code, 0);
     text = http_get(port, "/metrics");
     EXPECT_NE(text.find("delos_cell_pushes_total{result=\"ok\",vm=\"m2\"} 1"), std::string::npos) << text;

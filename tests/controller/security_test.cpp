@@ -25,8 +25,7 @@ protected:
         std::filesystem::rename(dir / "trusted/ops.key", dir / "ops.key");
         ASSERT_EQ(delosctl("unix:/unused", {"keygen", dir / "stranger"}).exit_code, 0);
         ASSERT_TRUE(delosd.start()) << delosd.log();
-        ASSERT_EQ(delosctl(delosd.server(), {"vm", "create", "sec", "--runner", "attach", "--socket", dir / "g.sock"}).exit_code, 0);
-        ASSERT_TRUE(eventually([&] { return vm_state(delosd.server(), "sec") == "VM_STATE_RUNNING"; })) << delosd.log();
+        ASSERT_TRUE(attach_running_vm(delosd, "sec", dir / "g.sock"));
         std::filesystem::copy_file(cell_object("hello"), dir / "hello.o");
     }
     ChildResult push(const std::vector<std::string>& extra)
