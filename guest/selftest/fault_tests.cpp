@@ -1030,8 +1030,11 @@ ErrorOr<void> call_ownership_reads_nothing_of_its_caller_under_its_lock()
     auto fault = TRY(fault_in_a_task("wild-hand-out", [&call] {
         if (call.open(0x1000, 0x1000).is_error())
             return 0;
-        static std::uint64_t wild_reply = 0xdead'0000'0000'0000ull;  // a SharedMappedPages whose block pointer is wild
-        call.hand_out(*static_cast<const memory::SharedMappedPages*>(static_cast<const void*>(&wild_reply)));
+        // A SharedMappedPages whose block pointer is wild (non-canonical).
+        alignas(memory::SharedMappedPages) static unsigned char wild_reply[sizeof(memory::SharedMappedPages)];
+        std::uint64_t wild_block = 0xdead'0000'0000'0000ull;
+        __builtin_memcpy(wild_reply, &wild_block, sizeof wild_block);
+        call.hand_out(*reinterpret_cast<const memory::SharedMappedPages*>(wild_reply));
         return 1;
     }));
     SELFTEST_CHECK(fault.vector == 13);
