@@ -21,6 +21,19 @@ std::atomic<std::size_t> g_open_count{0};
 
 bool any_open() { return g_open_count.load(std::memory_order_acquire) != 0; }
 
+// With g_lock held. Compares addresses only: a ledger is read under the lock only once it is
+// known to be registered (registered ledgers are live: their owner unregisters them before it
+// goes). A CallOwnership reached through a corrupted pointer (its caller's frame or register hit
+// by a fault) then faults, if at all, outside the lock, where the fault is the caller's own.
+bool is_registered(const CallLedger* ledger)
+{
+    for (const CallLedger* slot : g_open) {
+        if (slot == ledger)
+            return true;
+    }
+    return false;
+}
+
 // With g_lock held.
 CallLedger* ledger_charging(std::uint64_t task, std::uint64_t caller)
 {
@@ -55,46 +68,66 @@ ErrorOr<void> CallOwnership::open(std::uint64_t code_start, std::uint64_t code_s
 ErrorOr<void> CallOwnership::open(const CallLedger::CodeRange* ranges, std::size_t count)
 {
     (void)close();
-    std::uint64_t task = heap_current_owner();
-    SpinLockGuard guard(g_lock);
-    for (CallLedger*& slot : g_open) {
-        if (!slot) {
-            m_ledger.open(task, ranges, count);
-            slot = &m_ledger;
-            g_open_count.fetch_add(1, std::memory_order_acq_rel);
-            return {};
+    // Filled before it is registered (nobody else reads it until then), so that with the lock
+    // held only the registry is written: not this object, not even the return value (see
+    // is_registered; a fault there would leave the lock taken and could not be contained).
+    m_ledger.open(heap_current_owner(), ranges, count);
+    bool registered = false;
+    {
+        SpinLockGuard guard(g_lock);
+        for (CallLedger*& slot : g_open) {
+            if (!slot) {
+                slot = &m_ledger;
+                g_open_count.fetch_add(1, std::memory_order_acq_rel);
+                registered = true;
+                break;
+            }
         }
     }
-    return Error::make(ErrorCode::OutOfMemory, "CallOwnership: too many calls open");
+    if (!registered) {
+        m_ledger = CallLedger();
+        return Error::make(ErrorCode::OutOfMemory, "CallOwnership: too many calls open");
+    }
+    return {};
 }
 
 bool CallOwnership::is_open() const
 {
     SpinLockGuard guard(g_lock);
-    return m_ledger.is_open();
+    return is_registered(&m_ledger);
 }
 
 void CallOwnership::hand_out(const SharedMappedPages& pages)
 {
+    // The caller's reply is read before the lock: nothing of the caller's is dereferenced with
+    // it held (a fault there would leave the lock taken and could not be contained).
     if (!pages.valid())
         return;
+    std::uint64_t start = pages.start();
     SpinLockGuard guard(g_lock);
-    m_ledger.remove_run(pages.start());
+    if (is_registered(&m_ledger))
+        m_ledger.remove_run(start);
 }
 
 CallRelease CallOwnership::close()
 {
     static_assert(sizeof(CallLedger::Leftovers) < 2048, "Leftovers lives on the closing task's stack");
     CallLedger::Leftovers leftovers;
+    bool was_open = false;
     {
+        // Closed (or never opened), or `this` is not a CallOwnership at all: nothing is read or
+        // written under the lock but the registry (the return value neither: it is the caller's).
         SpinLockGuard guard(g_lock);
-        if (!m_ledger.is_open())
-            return {};
-        unregister(&m_ledger);
-        m_ledger.close(leftovers);
+        if (is_registered(&m_ledger)) {
+            unregister(&m_ledger);
+            m_ledger.close(leftovers);
+            was_open = true;
+        }
     }
-    // Released outside the lock: freeing tells the (now closed) ledger nothing, unmapping neither.
     CallRelease released;
+    if (!was_open)
+        return released;
+    // Released outside the lock: freeing tells the (now closed) ledger nothing, unmapping neither.
     released.untracked = leftovers.untracked;
     for (std::size_t i = 0; i < leftovers.object_count; ++i) {
         void* object = leftovers.objects[i];

@@ -137,8 +137,11 @@ constexpr std::size_t kReportFrames = 32;
 // code, that the kernel's never gets (masked interrupts, abandoned cleanups, no unwind at all).
 bool in_cell_code(std::uint64_t ip)
 {
+    // A load, reload or unload was interrupted midway (its task waits or was preempted holding
+    // the manager's lock): its records may be half-changed, so the registry of unwind tables
+    // answers instead; it changes only under its own spin lock, and it is what the walk trusts.
     if (!kernel_symbols::external_symbolizer_quiescent())
-        return false;  // a load or unload was interrupted midway: its records may be half-changed
+        return unwinding::is_registered_cell_code(ip);
     kernel_symbols::Symbol symbol;
     kernel_symbols::CodeOwner owner;
     return kernel_symbols::symbolize(ip, symbol, owner) && !owner.name.empty() && owner.name != "kernel";

@@ -18,6 +18,7 @@ namespace delos::unwinding {
 
 struct FrameTable {
     String owner;
+    bool kernel = false;
     unwind::EhFrameIndex index;
     FrameTableBounds bounds;
 };
@@ -37,7 +38,7 @@ ErrorOr<FrameTableHandle> register_frame_table(StringView owner, ByteView eh_fra
         if (entry.pc_begin < bounds.code_start || entry.pc_end > bounds.code_end)
             return Error::make(ErrorCode::OutOfRange, ".eh_frame describes code outside its owner", entry.pc_begin);
     }
-    auto* table = new (std::nothrow) FrameTable{String(owner), std::move(index), bounds};
+    auto* table = new (std::nothrow) FrameTable{String(owner), false, std::move(index), bounds};
     if (!table)
         return Error::make(ErrorCode::OutOfMemory, "no memory for a frame table");
     SpinLockGuard guard(g_lock);
@@ -88,6 +89,18 @@ ErrorOr<FoundFrame> find_frame(std::uint64_t pc)
     return Error::make(ErrorCode::NotFound, "no FDE covers the address", pc);
 }
 
+bool is_registered_cell_code(std::uint64_t pc)
+{
+    SpinLockGuard guard(g_lock);
+    if (!g_tables)
+        return false;
+    for (const FrameTable* table : *g_tables) {
+        if (!table->kernel && pc >= table->bounds.code_start && pc < table->bounds.code_end)
+            return true;
+    }
+    return false;
+}
+
 ErrorOr<void> register_kernel_frame_table()
 {
     auto start = reinterpret_cast<std::uint64_t>(__eh_frame_start);
@@ -95,7 +108,8 @@ ErrorOr<void> register_kernel_frame_table()
     FrameTableBounds bounds{0, reinterpret_cast<std::uint64_t>(__text_end), reinterpret_cast<std::uint64_t>(__rodata_start),
                             reinterpret_cast<std::uint64_t>(__rodata_end)};
     // code_start 0: the kernel's FDEs include the nano_core's (unmapped after boot, never unwound).
-    TRY(register_frame_table("kernel", ByteView(__eh_frame_start, static_cast<std::size_t>(end - start)), start, bounds));
+    auto table = TRY(register_frame_table("kernel", ByteView(__eh_frame_start, static_cast<std::size_t>(end - start)), start, bounds));
+    table->kernel = true;  // before any cell exists: nothing reads it yet
     return {};
 }
 

@@ -36,6 +36,11 @@ struct FoundFrame {
 // The FDE covering `pc` in any registered table.
 ErrorOr<FoundFrame> find_frame(std::uint64_t pc);
 
+// Whether `pc` lies in the code bounds of a registered table other than the kernel's: a cell's
+// code (loaded, loading or retiring). The registry changes only under its own spin lock, so this
+// answer holds while a load or swap is midway (when the cell manager's records may not).
+bool is_registered_cell_code(std::uint64_t pc);
+
 // Registers the kernel image's own .eh_frame (kernel.ld's __eh_frame_start/__eh_frame_end).
 ErrorOr<void> register_kernel_frame_table();
 

@@ -987,6 +987,75 @@ ErrorOr<void> masked_fault_in_a_cell_without_a_spin_lock_is_unwound()
     return {};
 }
 
+// The same masked fault while a cell load is midway (the manager's lock held by another task, as
+// when a reload waits or is preempted): the manager's records are not to be trusted then, so the
+// registry of unwind tables says the faulting instruction is a cell's. (Before: "interrupts were
+// masked in the kernel's code", the guest stopped; seen in the campaign while a reload ran.)
+ErrorOr<void> masked_fault_in_a_cell_while_a_load_is_midway_is_unwound()
+{
+    Runaway runaway = TRY(load_runaway());
+    auto masked_fault = TRY(runaway_symbol<int (*)(std::uint64_t)>("runaway_masked_fault"));
+    SELFTEST_CHECK(unwinding::is_registered_cell_code(reinterpret_cast<std::uint64_t>(masked_fault)));
+    SELFTEST_CHECK(!unwinding::is_registered_cell_code(reinterpret_cast<std::uint64_t>(&fault_now)));
+    auto before = fault_containment_statistics();
+    TRY(loader::cell_manager().lock_for_test());
+    bool midway = !kernel_symbols::external_symbolizer_quiescent();
+    auto fault = fault_in_a_task("masked-fault-midway", [masked_fault] { return masked_fault(0x18); });
+    loader::cell_manager().unlock_for_test();
+    SELFTEST_CHECK(midway);
+    SELFTEST_CHECK(!fault.is_error());
+    SELFTEST_CHECK(fault.value().vector == 14);
+    SELFTEST_CHECK(g_destroyed == 1);
+    SELFTEST_CHECK(runaway.live_guards() == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.masked == before.masked + 1);
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    return {};
+}
+
+// A call's ledger reached through its caller's corrupted data (the campaign: a worker's saved
+// register or stack word hit by a fault in the target): nothing the caller passed is read or
+// written with the ledgers' spin lock held. hand_out() of a reply whose block pointer is wild
+// faults before the lock, a task fault like any other, and the ledger is still the caller's to
+// close; close() and is_open() on a "CallOwnership" that is not one (garbage, never registered)
+// touch nothing. (Before: the fault came with the lock held, not contained, the guest stopped;
+// close() on garbage copied as many "leftovers" as its garbage said.)
+alignas(16) unsigned char g_not_a_call[sizeof(memory::CallOwnership)];
+
+ErrorOr<void> call_ownership_reads_nothing_of_its_caller_under_its_lock()
+{
+    std::uint64_t open_before = memory::CallOwnership::open_count();
+    memory::CallOwnership call;
+    auto before = fault_containment_statistics();
+    auto fault = TRY(fault_in_a_task("wild-hand-out", [&call] {
+        if (call.open(0x1000, 0x1000).is_error())
+            return 0;
+        // A SharedMappedPages whose block pointer is wild (non-canonical).
+        alignas(memory::SharedMappedPages) static unsigned char wild_reply[sizeof(memory::SharedMappedPages)];
+        std::uint64_t wild_block = 0xdead'0000'0000'0000ull;
+        __builtin_memcpy(wild_reply, &wild_block, sizeof wild_block);
+        call.hand_out(*reinterpret_cast<const memory::SharedMappedPages*>(wild_reply));
+        return 1;
+    }));
+    SELFTEST_CHECK(fault.vector == 13);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
+    SELFTEST_CHECK(call.is_open());
+    SELFTEST_CHECK(call.close().total() == 0);
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == open_before);
+    for (auto& byte : g_not_a_call)
+        byte = 0x41;
+    auto* not_a_call = reinterpret_cast<memory::CallOwnership*>(g_not_a_call);
+    SELFTEST_CHECK(!not_a_call->is_open());
+    memory::CallRelease released = not_a_call->close();
+    SELFTEST_CHECK(released.total() == 0 && released.refused == 0 && released.untracked == 0);
+    for (auto byte : g_not_a_call)
+        SELFTEST_CHECK(byte == 0x41);
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == open_before);
+    return {};
+}
+
 // A cell's code spins, interrupts masked, on a lock word that a wild write left set (nobody
 // holds it, nobody will release it): past the budget the spin traps, and the spinning task is
 // unwound as a SPIN LOCK STUCK fault naming the lock. (Before: the guest hung without a word.)
@@ -1145,6 +1214,8 @@ extern const TestCase kFaultTests[] = {
     {"faults", "deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter", deadlock_closed_by_a_kernel_wait_unwinds_the_cell_waiter},
     {"faults", "spin_lock_count_follows_the_locks_held", spin_lock_count_follows_the_locks_held},
     {"faults", "masked_fault_in_a_cell_without_a_spin_lock_is_unwound", masked_fault_in_a_cell_without_a_spin_lock_is_unwound},
+    {"faults", "masked_fault_in_a_cell_while_a_load_is_midway_is_unwound", masked_fault_in_a_cell_while_a_load_is_midway_is_unwound},
+    {"faults", "call_ownership_reads_nothing_of_its_caller_under_its_lock", call_ownership_reads_nothing_of_its_caller_under_its_lock},
     {"faults", "spin_on_a_lock_nobody_releases_is_a_task_fault", spin_on_a_lock_nobody_releases_is_a_task_fault},
     {"faults", "fault_in_a_cells_cleanup_abandons_that_frame", fault_in_a_cells_cleanup_abandons_that_frame},
     {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},

@@ -157,6 +157,11 @@ public:
     // Deprecated: each refusal's Error carries its own detail (Error::explanation()).
     StringView last_failure() const { return m_namespace->last_failure(); }
 
+    // For the fault selftests: the manager's lock taken and given back as a load takes it, so that
+    // a fault can be made while a load is "midway" (records_quiescent() false).
+    ErrorOr<void> lock_for_test() { return lock(); }
+    void unlock_for_test() { unlock(); }
+
     // The task whose stack last kept a retiring cell (a conservative scan's finding), for reports.
     const char* last_stack_referrer() const { return m_inspector.last_referrer(); }
 
