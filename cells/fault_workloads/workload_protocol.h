@@ -10,6 +10,10 @@
 
 #include "memory/mapped_pages.h"
 
+namespace delos::kv {
+struct WriteGrant;  // cells/kv/kv.h
+}
+
 namespace delos::fault_workload {
 
 // --- the kv-backed request server (fc_kvserver): no state of its own, the store is the kv cell ---
@@ -28,8 +32,16 @@ struct KvReply {
     std::uint64_t seq;
     std::uint64_t digest;
 };
-using KvServe = void (*)(const KvRequest&, KvReply&);
 inline constexpr char kKvServeSymbol[] = "fc_kvserver_serve";
+
+} // namespace delos::fault_workload
+
+// The kv server's entry, declared once for the server and its callers (extern "C": a signature
+// that drifted would still link). Writes go through `grant`, the calling client's one key.
+extern "C" void fc_kvserver_serve(const delos::fault_workload::KvRequest& request, const delos::kv::WriteGrant& grant,
+                                  delos::fault_workload::KvReply& reply);
+
+namespace delos::fault_workload {
 
 // --- the session server (fc_session): stateless (the client carries its state) or stateful ---
 inline constexpr std::uint32_t kSessionClients = 8;

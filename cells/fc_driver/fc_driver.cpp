@@ -25,10 +25,10 @@
 #include "task/task_registry.h"
 
 #include "counter/counter.h"
+#include "kv/kv.h"
 
 extern "C" void fc_session_forget();
 extern "C" void fc_pages_fill(const delos::fault_workload::PagesRequest& request, delos::fault_workload::PagesReply& reply);
-extern "C" void fc_kvserver_serve(const delos::fault_workload::KvRequest& request, delos::fault_workload::KvReply& reply);
 extern "C" void fc_pipeline_stage(std::uint32_t stage, delos::fault_workload::Block& block);
 extern "C" void fc_session_serve_stateless(const delos::fault_workload::SessionRequest& request,
                                            delos::fault_workload::SessionState& reply);
@@ -138,7 +138,8 @@ void fault_in_target(const WorkloadKind& kind)
     std::uint64_t bad = g_unmapped_address;
     if (kind.name == "kv") {
         KvReply reply{};
-        fc_kvserver_serve(*reinterpret_cast<const KvRequest*>(bad), reply);
+        kv::WriteGrant none{};
+        fc_kvserver_serve(*reinterpret_cast<const KvRequest*>(bad), none, reply);
     } else if (kind.name == "pipeline") {
         fc_pipeline_stage(0, *reinterpret_cast<Block*>(bad));
     } else if (kind.name == "counter") {

@@ -8,8 +8,6 @@
 #include "kv/kv.h"
 #include "lib/core/format.h"
 
-extern "C" void fc_kvserver_serve(const delos::fault_workload::KvRequest& request, delos::fault_workload::KvReply& reply);
-
 namespace delos::fault_workload {
 
 namespace {
@@ -20,7 +18,15 @@ constexpr std::uint64_t kKeys = 6;
 
 using KvService = RequestService<KvRequest, KvReply>;
 
-void serve_kv(const KvRequest& request, KvReply& reply, void*) { fc_kvserver_serve(request, reply); }
+String key_of(std::uint64_t client, std::uint64_t key) { return format("fc/{}/{}", client, key); }
+
+// The worker, not the server, names the key a request may write (the server is the target of the
+// faults): kv refuses the server's writes anywhere else.
+void serve_kv(const KvRequest& request, KvReply& reply, void*)
+{
+    String granted = key_of(request.client, request.key);
+    fc_kvserver_serve(request, kv::WriteGrant{granted.view()}, reply);
+}
 
 struct Expected {
     bool present = false;
@@ -123,7 +129,7 @@ private:
     void finish()
     {
         for (std::uint64_t key = 0; key < kKeys; ++key) {
-            String name = format("fc/{}/{}", m_client, key);
+            String name = key_of(m_client, key);
             auto stored = kv::get(name.view());
             const Expected& expected = m_expected[key];
             if (expected.present != !stored.is_error()) {

@@ -48,7 +48,9 @@ bool parse_value(StringView text, std::uint64_t& seq, std::uint64_t& digest)
 
 } // namespace
 
-extern "C" [[gnu::visibility("default")]] void fc_kvserver_serve(const KvRequest& request, KvReply& reply)
+// Every write goes through the client's `grant` (the one key this request may write): a put or
+// erase under a key the server got wrong is refused by kv and answered as a failure.
+extern "C" [[gnu::visibility("default")]] void fc_kvserver_serve(const KvRequest& request, const kv::WriteGrant& grant, KvReply& reply)
 {
     reply = KvReply{KvStatus::Failed, 0, 0};
     String key = key_of(request);
@@ -56,7 +58,7 @@ extern "C" [[gnu::visibility("default")]] void fc_kvserver_serve(const KvRequest
     case KvOp::Put: {
         std::uint64_t digest = digest_payload(request.payload, kPayloadWords);
         String value = format("{}:{}", request.seq, digest);
-        if (kv::put(key.view(), value.view()).is_error())
+        if (kv::put(grant, key.view(), value.view()).is_error())
             return;
         reply = KvReply{KvStatus::Ok, request.seq, digest};
         return;
@@ -74,7 +76,8 @@ extern "C" [[gnu::visibility("default")]] void fc_kvserver_serve(const KvRequest
         return;
     }
     case KvOp::Erase:
-        (void)kv::erase(key.view());
+        if (kv::erase(grant, key.view()).is_error())
+            return;
         reply.status = KvStatus::Ok;
         return;
     }

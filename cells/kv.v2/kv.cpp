@@ -148,6 +148,21 @@ bool erase(StringView key)
     return true;
 }
 
+ErrorOr<void> put(const WriteGrant& grant, StringView key, StringView value)
+{
+    if (!(key == grant.key))
+        return Error::make(ErrorCode::PermissionDenied, "put outside the caller's write grant", key.size());
+    return put(key, value);
+}
+
+ErrorOr<void> erase(const WriteGrant& grant, StringView key)
+{
+    if (!(key == grant.key))
+        return Error::make(ErrorCode::PermissionDenied, "erase outside the caller's write grant", key.size());
+    (void)erase(key);
+    return {};
+}
+
 std::size_t size() { return g_entries.size(); }
 
 ErrorOr<std::int64_t> add(StringView key, std::int64_t delta)

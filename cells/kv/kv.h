@@ -32,6 +32,18 @@ ErrorOr<std::int64_t> add(StringView key, std::int64_t delta);
 // The first entry whose key is greater than the cursor's, or false at the end.
 bool next(Cursor& cursor, String& key, String& value);
 
+// Write authority a client hands to a server it calls on its behalf (docs/state-spill.md): the
+// server writes through the grant and kv refuses any other key, so a faulty server (a corrupted
+// format string, key field or register) cannot store under a key no client owns — state that
+// would outlive the server's reload. The grant is the client's: it lives in the client's memory
+// and names the one key this call may write.
+struct WriteGrant {
+    StringView key;
+};
+// As put/erase above, refused with PermissionDenied (nothing changed) unless key == grant.key.
+ErrorOr<void> put(const WriteGrant& grant, StringView key, StringView value);
+ErrorOr<void> erase(const WriteGrant& grant, StringView key);
+
 // Exported by kv 2.x only (cells/kv.v2): a cell that imports them cannot run on kv 1.x.
 // How many times `key` was written since it was created (0 if absent).
 std::uint64_t writes(StringView key);

@@ -154,6 +154,33 @@ TEST_F(CellsTest, KvStoresSortedEntriesAndRefusesBadKeys)
     EXPECT_EQ(add("c", 1).error().code, ErrorCode::InvalidArgument);
 }
 
+// A server writing for a client goes through the client's grant: a key the server got wrong (a
+// corrupted format string in the fault campaign) is refused and nothing is stored or erased.
+TEST_F(CellsTest, KvWritesOutsideTheCallersGrantAreRefusedAndChangeNothing)
+{
+    ASSERT_NE(load("kv"), nullptr);
+    auto put = function<ErrorOr<void> (*)(StringView, StringView)>("_ZN5delos2kv3putENS_10StringViewES1_");
+    auto get = function<ErrorOr<String> (*)(StringView)>("_ZN5delos2kv3getENS_10StringViewE");
+    auto size = function<std::size_t (*)()>("_ZN5delos2kv4sizeEv");
+    auto granted_put = function<ErrorOr<void> (*)(const kv::WriteGrant&, StringView, StringView)>(
+        "_ZN5delos2kv3putERKNS0_10WriteGrantENS_10StringViewES4_");
+    auto granted_erase = function<ErrorOr<void> (*)(const kv::WriteGrant&, StringView)>("_ZN5delos2kv5eraseERKNS0_10WriteGrantENS_10StringViewE");
+
+    kv::WriteGrant grant{"fc/1/2"};
+    ASSERT_FALSE(granted_put(grant, "fc/1/2", "7:99").is_error());
+    ASSERT_FALSE(put("fc/3/0", "other client's").is_error());
+    EXPECT_EQ(granted_put(grant, "fc/1/3", "x").error().code, ErrorCode::PermissionDenied);
+    EXPECT_EQ(granted_put(grant, "fc/1/2x", "x").error().code, ErrorCode::PermissionDenied);
+    EXPECT_EQ(granted_put(grant, "fc/3/0", "x").error().code, ErrorCode::PermissionDenied);
+    EXPECT_EQ(granted_erase(grant, "fc/3/0").error().code, ErrorCode::PermissionDenied);
+    EXPECT_EQ(size(), 2u);
+    EXPECT_EQ(str(get("fc/3/0")->view()), "other client's");
+    EXPECT_EQ(str(get("fc/1/2")->view()), "7:99");
+    ASSERT_FALSE(granted_erase(grant, "fc/1/2").is_error());
+    EXPECT_EQ(get("fc/1/2").error().code, ErrorCode::NotFound);
+    EXPECT_FALSE(granted_erase(grant, "fc/1/2").is_error()) << "erasing an absent granted key is not an error";
+}
+
 TEST_F(CellsTest, KvIterationStateLivesInTheClientsCursor)
 {
     ASSERT_NE(load("kv"), nullptr);
