@@ -41,6 +41,12 @@ ErrorOr<std::int64_t> count(StringView event)
     return kv::add(key.view(), 1);
 }
 
+ErrorOr<std::int64_t> count(const kv::WriteGrant& grant, StringView event)
+{
+    String key = key_for(event);
+    return kv::add(grant, key.view(), 1);
+}
+
 ErrorOr<std::int64_t> value(StringView event)
 {
     String key = key_for(event);

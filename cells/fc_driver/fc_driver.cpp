@@ -143,7 +143,7 @@ void fault_in_target(const WorkloadKind& kind)
     } else if (kind.name == "pipeline") {
         fc_pipeline_stage(0, *reinterpret_cast<Block*>(bad));
     } else if (kind.name == "counter") {
-        (void)counter::count(StringView(reinterpret_cast<const char*>(bad), 16));
+        (void)counter::count(kv::WriteGrant{}, StringView(reinterpret_cast<const char*>(bad), 16));
     } else if (kind.name == "pages") {
         PagesReply reply{};
         fc_pages_fill(*reinterpret_cast<const PagesRequest*>(bad), reply);
@@ -166,7 +166,7 @@ std::uint64_t target_entry(const WorkloadKind& kind)
     if (kind.name == "pipeline")
         return reinterpret_cast<std::uint64_t>(&fc_pipeline_stage);
     if (kind.name == "counter")
-        return reinterpret_cast<std::uint64_t>(&counter::count);
+        return reinterpret_cast<std::uint64_t>(static_cast<ErrorOr<std::int64_t> (*)(const kv::WriteGrant&, StringView)>(&counter::count));
     if (kind.name == "pages")
         return reinterpret_cast<std::uint64_t>(&fc_pages_fill);
     return reinterpret_cast<std::uint64_t>(&fc_session_serve_stateless);

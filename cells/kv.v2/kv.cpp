@@ -163,6 +163,13 @@ ErrorOr<void> erase(const WriteGrant& grant, StringView key)
     return {};
 }
 
+ErrorOr<std::int64_t> add(const WriteGrant& grant, StringView key, std::int64_t delta)
+{
+    if (!(key == grant.key))
+        return Error::make(ErrorCode::PermissionDenied, "add outside the caller's write grant", key.size());
+    return add(key, delta);
+}
+
 std::size_t size() { return g_entries.size(); }
 
 ErrorOr<std::int64_t> add(StringView key, std::int64_t delta)

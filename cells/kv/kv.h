@@ -40,9 +40,10 @@ bool next(Cursor& cursor, String& key, String& value);
 struct WriteGrant {
     StringView key;
 };
-// As put/erase above, refused with PermissionDenied (nothing changed) unless key == grant.key.
+// As put/erase/add above, refused with PermissionDenied (nothing changed) unless key == grant.key.
 ErrorOr<void> put(const WriteGrant& grant, StringView key, StringView value);
 ErrorOr<void> erase(const WriteGrant& grant, StringView key);
+ErrorOr<std::int64_t> add(const WriteGrant& grant, StringView key, std::int64_t delta);
 
 // Exported by kv 2.x only (cells/kv.v2): a cell that imports them cannot run on kv 1.x.
 // How many times `key` was written since it was created (0 if absent).
