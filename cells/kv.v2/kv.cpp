@@ -5,6 +5,7 @@
 // "kv.v2.refuse-adopt" in a store handed to it, it refuses to adopt; with "kv.v2.refuse-init",
 // its init fails.
 #include "kv/kv.h"
+#include "kv/granted_writes.h"
 #include "kv/kv_state.h"
 #include "linker/cell_info.h"
 #include "lib/core/vector.h"
@@ -146,28 +147,6 @@ bool erase(StringView key)
         return false;
     g_entries.remove(index);
     return true;
-}
-
-ErrorOr<void> put(const WriteGrant& grant, StringView key, StringView value)
-{
-    if (!(key == grant.key))
-        return Error::make(ErrorCode::PermissionDenied, "put outside the caller's write grant", key.size());
-    return put(key, value);
-}
-
-ErrorOr<void> erase(const WriteGrant& grant, StringView key)
-{
-    if (!(key == grant.key))
-        return Error::make(ErrorCode::PermissionDenied, "erase outside the caller's write grant", key.size());
-    (void)erase(key);
-    return {};
-}
-
-ErrorOr<std::int64_t> add(const WriteGrant& grant, StringView key, std::int64_t delta)
-{
-    if (!(key == grant.key))
-        return Error::make(ErrorCode::PermissionDenied, "add outside the caller's write grant", key.size());
-    return add(key, delta);
 }
 
 std::size_t size() { return g_entries.size(); }
