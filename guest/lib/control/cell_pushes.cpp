@@ -50,9 +50,83 @@ void CellPushes::remove_open(std::uint32_t push_id)
 void CellPushes::drop_open_pushes()
 {
     m_open = Vector<OpenPush>();
+    m_records = Vector<RefRecord>();
 }
 
-ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin, std::uint64_t free_memory_bytes)
+const CellPushes::RefRecord* CellPushes::find_record(std::uint64_t ref) const
+{
+    for (const RefRecord& record : m_records) {
+        if (record.ref == ref)
+            return &record;
+    }
+    return nullptr;
+}
+
+void CellPushes::remember(std::uint64_t ref, RefOutcome outcome, const Error& error)
+{
+    if (ref == 0)
+        return;
+    m_records.remove_all_matching([&](const RefRecord& record) { return record.ref == ref; });
+    if (m_records.size() >= channel::kMaxRememberedPushRefs)
+        m_records.remove(0);
+    m_records.append(RefRecord{ref, outcome, error});
+}
+
+ErrorOr<CellPushes::OpenPush*> CellPushes::resolve(std::uint32_t push_id, std::uint64_t push_ref)
+{
+    if (push_id != 0 || push_ref == 0) {
+        OpenPush* push = find_open(push_id);
+        if (!push)
+            return Error::make(ErrorCode::NotFound, "no such push", push_id);
+        return push;
+    }
+    for (OpenPush& push : m_open) {
+        if (push.ref == push_ref)
+            return &push;
+    }
+    const RefRecord* record = find_record(push_ref);
+    if (!record)
+        return Error::make(ErrorCode::NotFound, "no push was begun with that request id", push_ref);
+    switch (record->outcome) {
+    case RefOutcome::Refused:
+        return record->error.with_context("its push was refused at begin");
+    case RefOutcome::Failed:
+        return record->error.with_context("its push already ended: the commit failed");
+    case RefOutcome::Committed:
+        break;
+    }
+    return Error::make(ErrorCode::InvalidArgument, "its push is already committed", push_ref);
+}
+
+ErrorOr<void> CellPushes::require_committed(std::uint64_t ref) const
+{
+    for (const OpenPush& push : m_open) {
+        if (push.ref == ref)
+            return Error::make(ErrorCode::InvalidArgument, "the push it follows is not committed", ref);
+    }
+    const RefRecord* record = find_record(ref);
+    if (!record)
+        return Error::make(ErrorCode::NotFound, "no push was begun with the request id it follows", ref);
+    switch (record->outcome) {
+    case RefOutcome::Committed:
+        return {};
+    case RefOutcome::Refused:
+        return record->error.with_context("the push it follows was refused at begin");
+    case RefOutcome::Failed:
+        break;
+    }
+    return record->error.with_context("the push it follows failed to commit");
+}
+
+ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin, std::uint64_t free_memory_bytes, std::uint64_t ref)
+{
+    auto opened = open(begin, free_memory_bytes, ref);
+    if (opened.is_error())
+        remember(ref, RefOutcome::Refused, opened.error());
+    return opened;
+}
+
+ErrorOr<std::uint32_t> CellPushes::open(const channel::PushCellBegin& begin, std::uint64_t free_memory_bytes, std::uint64_t ref)
 {
     if (!link::is_valid_cell_name(begin.name))
         return Error::make(ErrorCode::InvalidArgument, "cell name must be [a-z][a-z0-9_]*, at most 31 bytes", begin.name.size());
@@ -64,6 +138,13 @@ ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin, st
         return Error::make(ErrorCode::Busy, "too many pushes open at once", channel::kMaxOpenPushes);
     OpenPush& push = m_open.emplace();
     push.id = m_next_id++;
+    // A reference names one push: a later begin reusing it takes it over.
+    for (OpenPush& other : m_open) {
+        if (other.ref == ref)
+            other.ref = 0;
+    }
+    push.ref = ref;
+    m_records.remove_all_matching([&](const RefRecord& record) { return ref != 0 && record.ref == ref; });
     push.name = String(begin.name);
     push.total_size = begin.total_size;
     push.expected = begin.sha256;
@@ -73,9 +154,7 @@ ErrorOr<std::uint32_t> CellPushes::begin(const channel::PushCellBegin& begin, st
 
 ErrorOr<std::uint64_t> CellPushes::append(const channel::PushCellChunk& chunk)
 {
-    OpenPush* push = find_open(chunk.push_id);
-    if (!push)
-        return Error::make(ErrorCode::NotFound, "no such push", chunk.push_id);
+    OpenPush* push = TRY(resolve(chunk.push_id, chunk.push_ref));
     if (chunk.offset != push->bytes.size())
         return Error::make(ErrorCode::OutOfRange, "chunk offset is not where the push left off", chunk.offset);
     if (chunk.data.size() > push->total_size - push->bytes.size())
@@ -85,11 +164,21 @@ ErrorOr<std::uint64_t> CellPushes::append(const channel::PushCellChunk& chunk)
     return push->bytes.size();
 }
 
-ErrorOr<const StagedCell*> CellPushes::commit(std::uint32_t push_id)
+ErrorOr<const StagedCell*> CellPushes::commit(std::uint32_t push_id, std::uint64_t push_ref)
+{
+    OpenPush* found = TRY(resolve(push_id, push_ref));
+    std::uint64_t ref = found->ref;
+    auto staged = finish(found->id);
+    if (staged.is_error())
+        remember(ref, RefOutcome::Failed, staged.error());
+    else
+        remember(ref, RefOutcome::Committed, Error{});
+    return staged;
+}
+
+ErrorOr<const StagedCell*> CellPushes::finish(std::uint32_t push_id)
 {
     OpenPush* found = find_open(push_id);
-    if (!found)
-        return Error::make(ErrorCode::NotFound, "no such push", push_id);
     // A commit ends the push whatever its outcome; a failed one is pushed again from the start.
     OpenPush push = std::move(*found);
     remove_open(push_id);
