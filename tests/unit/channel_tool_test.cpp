@@ -157,7 +157,7 @@ TEST_F(ChannelTool, HelloNegotiatesAndReportsTheGuestLimits)
 {
     Result text = run({"hello"});
     ASSERT_EQ(text.code, chan::kExitOk) << text.err;
-    EXPECT_EQ(text.out, "protocol 1, kernel fake-0.1.0, frames up to " + std::to_string(channel::kMaxFrameBytes)
+    EXPECT_EQ(text.out, "protocol 2, kernel fake-0.1.0, frames up to " + std::to_string(channel::kMaxFrameBytes)
                             + " bytes, chunks up to " + std::to_string(channel::kMaxChunkBytes) + " bytes\n");
 
     Result json = run({"--json", "hello"});
@@ -386,7 +386,7 @@ TEST_F(ChannelTool, WatchPrintsEventsAsTheyArrive)
     watcher.join();
     ASSERT_EQ(result.code, chan::kExitOk) << result.err;
     EXPECT_EQ(result.out,
-              "ready: kernel fake-0.1.0, 2 cells loaded, booted in 1.5 ms, protocol 1..1\n"
+              "ready: kernel fake-0.1.0, 2 cells loaded, booted in 1.5 ms, protocol 1..2\n"
               "log [warn] kv: disk almost full\n"
               "fault: page-fault in cell kv 1.2.0 at kv::put+0x12 (task 7 worker, address 0x8, ip 0x100012), "
               "action task-restarted: write to unmapped page\n"
