@@ -51,6 +51,8 @@ void CellPushes::drop_open_pushes()
 {
     m_open = Vector<OpenPush>();
     m_records = Vector<RefRecord>();
+    for (StagedCell& cell : m_staged)
+        cell.push_ref = 0;  // references are the session's; staged cells outlive it
 }
 
 const CellPushes::RefRecord* CellPushes::find_record(std::uint64_t ref) const
@@ -84,18 +86,23 @@ ErrorOr<CellPushes::OpenPush*> CellPushes::resolve(std::uint32_t push_id, std::u
         if (push.ref == push_ref)
             return &push;
     }
+    if (staged_by_ref(push_ref))
+        return Error::make(ErrorCode::InvalidArgument, "its push is already committed", push_ref);
     const RefRecord* record = find_record(push_ref);
     if (!record)
         return Error::make(ErrorCode::NotFound, "no push was begun with that request id", push_ref);
-    switch (record->outcome) {
-    case RefOutcome::Refused:
+    if (record->outcome == RefOutcome::Refused)
         return record->error.with_context("its push was refused at begin");
-    case RefOutcome::Failed:
-        return record->error.with_context("its push already ended: the commit failed");
-    case RefOutcome::Committed:
-        break;
+    return record->error.with_context("its push already ended: the commit failed");
+}
+
+const StagedCell* CellPushes::staged_by_ref(std::uint64_t ref) const
+{
+    for (const StagedCell& cell : m_staged) {
+        if (cell.push_ref == ref)
+            return &cell;
     }
-    return Error::make(ErrorCode::InvalidArgument, "its push is already committed", push_ref);
+    return nullptr;
 }
 
 ErrorOr<void> CellPushes::require_committed(std::uint64_t ref) const
@@ -104,17 +111,13 @@ ErrorOr<void> CellPushes::require_committed(std::uint64_t ref) const
         if (push.ref == ref)
             return Error::make(ErrorCode::InvalidArgument, "the push it follows is not committed", ref);
     }
+    if (staged_by_ref(ref))
+        return {};
     const RefRecord* record = find_record(ref);
     if (!record)
-        return Error::make(ErrorCode::NotFound, "no push was begun with the request id it follows", ref);
-    switch (record->outcome) {
-    case RefOutcome::Committed:
-        return {};
-    case RefOutcome::Refused:
+        return Error::make(ErrorCode::NotFound, "no push begun with the request id it follows is staged", ref);
+    if (record->outcome == RefOutcome::Refused)
         return record->error.with_context("the push it follows was refused at begin");
-    case RefOutcome::Failed:
-        break;
-    }
     return record->error.with_context("the push it follows failed to commit");
 }
 
@@ -144,7 +147,13 @@ ErrorOr<std::uint32_t> CellPushes::open(const channel::PushCellBegin& begin, std
             other.ref = 0;
     }
     push.ref = ref;
-    m_records.remove_all_matching([&](const RefRecord& record) { return ref != 0 && record.ref == ref; });
+    if (ref != 0) {
+        for (StagedCell& cell : m_staged) {
+            if (cell.push_ref == ref)
+                cell.push_ref = 0;
+        }
+        m_records.remove_all_matching([&](const RefRecord& record) { return record.ref == ref; });
+    }
     push.name = String(begin.name);
     push.total_size = begin.total_size;
     push.expected = begin.sha256;
@@ -171,8 +180,6 @@ ErrorOr<const StagedCell*> CellPushes::commit(std::uint32_t push_id, std::uint64
     auto staged = finish(found->id);
     if (staged.is_error())
         remember(ref, RefOutcome::Failed, staged.error());
-    else
-        remember(ref, RefOutcome::Committed, Error{});
     return staged;
 }
 
@@ -196,6 +203,7 @@ ErrorOr<const StagedCell*> CellPushes::finish(std::uint32_t push_id)
         measure(object, cell);
     }
     m_staged.remove_all_matching([&](const StagedCell& staged) { return staged.name.view() == push.name.view(); });
+    cell.push_ref = push.ref;
     cell.name = std::move(push.name);
     cell.bytes = std::move(push.bytes);
     cell.sha256 = push.expected;

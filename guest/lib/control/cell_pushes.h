@@ -22,6 +22,7 @@ struct StagedCell {
     // What the object holds, read at commit (section count and sizes by kind, as CellInfo has them).
     std::uint32_t section_count = 0;
     std::uint64_t text_bytes = 0, rodata_bytes = 0, data_bytes = 0, bss_bytes = 0;
+    std::uint64_t push_ref = 0;  // the begin's request id: "committed" without bookkeeping of its own
 };
 
 class CellPushes {
@@ -62,7 +63,7 @@ private:
         crypto::Sha256 hash;
         Vector<std::uint8_t> bytes;
     };
-    enum class RefOutcome : std::uint8_t { Refused, Committed, Failed };
+    enum class RefOutcome : std::uint8_t { Refused, Failed };
     struct RefRecord {
         std::uint64_t ref;
         RefOutcome outcome;
@@ -78,7 +79,10 @@ private:
     void remove_open(std::uint32_t push_id);
 
     Vector<OpenPush> m_open;
-    Vector<RefRecord> m_records;  // the last kMaxRememberedPushRefs outcomes of referenced pushes
+    // The last kMaxRememberedPushRefs refused or failed pushes (errors only: a committed push is
+    // known by its staged cell, so the ordinary path allocates nothing for references).
+    Vector<RefRecord> m_records;
+    const StagedCell* staged_by_ref(std::uint64_t ref) const;
     Vector<StagedCell> m_staged;
     std::uint32_t m_next_id = 1;
 };
