@@ -87,4 +87,88 @@ PushResult push_cell(ChannelClient& client, const std::string& name, const std::
     return result;
 }
 
+PushSwapResult push_and_swap_cell(ChannelClient& client, const std::string& name, const std::string& object,
+                                  const PushSettings& settings, const v1::SwapCellsRequest& swap)
+{
+    PushSwapResult result;
+    if (client.session().version() < 2) {
+        result.push = push_cell(client, name, object, settings);
+        auto start = std::chrono::steady_clock::now();
+        v1::HostMessage message;
+        *message.mutable_swap_cells() = swap;
+        result.swapped = client.call(std::move(message)).swap_cells();
+        result.swap_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        return result;
+    }
+    result.pipelined = true;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
+    result.push.sha256.assign(reinterpret_cast<const char*>(digest), sizeof digest);
+    std::uint64_t limit = client.session().max_chunk_bytes();
+    if (limit == 0)
+        limit = channel::kDefaultChunkBytes;
+    std::uint64_t chunk_bytes = settings.chunk_bytes ? std::min<std::uint64_t>(settings.chunk_bytes, limit) : limit;
+
+    auto start = std::chrono::steady_clock::now();
+    v1::HostMessage begin;
+    begin.mutable_push_begin()->set_name(name);
+    begin.mutable_push_begin()->set_total_size(object.size());
+    begin.mutable_push_begin()->set_sha256(result.push.sha256);
+    std::uint64_t ref = client.send(begin);
+    struct Sent {
+        std::uint64_t request_id;
+        std::uint64_t end;  // chunks: the bytes acknowledged once it is taken
+    };
+    std::vector<Sent> chunks;
+    v1::HostMessage chunk;
+    for (std::uint64_t sent = 0; sent < object.size();) {
+        std::uint64_t size = std::min<std::uint64_t>(chunk_bytes, object.size() - sent);
+        auto* body = chunk.mutable_push_chunk();
+        body->set_push_ref(ref);
+        body->set_offset(sent);
+        body->mutable_data()->assign(object.data() + sent, size);
+        chunks.push_back({client.send(chunk), sent + size});
+        sent += size;
+    }
+    v1::HostMessage commit;
+    commit.mutable_push_commit()->set_push_ref(ref);
+    std::uint64_t commit_id = client.send(commit);
+    v1::HostMessage swap_message;
+    *swap_message.mutable_swap_cells() = swap;
+    swap_message.mutable_swap_cells()->set_after_push_ref(ref);
+    std::uint64_t swap_id = client.send(swap_message);
+
+    // Every reply is read, in order, before anything is thrown, so none is left behind; the
+    // first refusal is the one that explains the rest (a refused begin refuses all after it).
+    std::optional<GuestError> first_error;
+    auto take = [&](std::uint64_t id) -> std::optional<v1::Reply> {
+        try {
+            return client.wait_reply(id);
+        } catch (const GuestError& error) {
+            if (!first_error)
+                first_error = error;
+            return std::nullopt;
+        }
+    };
+    take(ref);
+    for (const Sent& sent : chunks) {
+        auto reply = take(sent.request_id);
+        if (reply && reply->push_chunk().received_bytes() != sent.end && !first_error)
+            throw ConnectionError("guest acknowledged " + std::to_string(reply->push_chunk().received_bytes())
+                                  + " bytes where " + std::to_string(sent.end) + " were sent");
+        if (reply && settings.progress)
+            settings.progress(sent.end, object.size());
+    }
+    if (auto reply = take(commit_id))
+        result.push.committed = reply->push_commit();
+    auto committed_at = std::chrono::steady_clock::now();
+    result.push.seconds = std::chrono::duration<double>(committed_at - start).count();
+    auto swapped = take(swap_id);
+    result.swap_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - committed_at).count();
+    if (first_error)
+        throw *first_error;
+    result.swapped = swapped->swap_cells();
+    return result;
+}
+
 } // namespace delos::chan

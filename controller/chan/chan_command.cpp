@@ -486,7 +486,14 @@ private:
         settings.window = m_options.window;
         if (progress)
             settings.progress = [&](std::uint64_t done, std::uint64_t total) { show_progress(name, done, total); };
-        PushResult pushed = push_cell(m_client, name, object, settings);
+        std::optional<PushSwapResult> pipelined;
+        if (m_options.swap_after_push) {
+            // Push and swap as one pipelined exchange (protocol 2; push then swap otherwise).
+            v1::SwapCellsRequest swap;
+            swap.add_pairs()->set_old_cell(name);
+            pipelined = push_and_swap_cell(m_client, name, object, settings, swap);
+        }
+        PushResult pushed = pipelined ? pipelined->push : push_cell(m_client, name, object, settings);
         double rate = object.size() / (1024.0 * 1024.0) / std::max(pushed.seconds, 1e-9);
 
         if (m_options.json) {
@@ -499,8 +506,14 @@ private:
         }
         if (m_options.load_after_push)
             return load_cell(name);
-        if (m_options.swap_after_push)
-            return swap_cells({name});
+        if (pipelined) {
+            v1::Reply reply;
+            *reply.mutable_swap_cells() = pipelined->swapped;
+            if (m_options.json)
+                print_reply(reply);
+            else
+                m_out << describe_swap(reply.swap_cells().swapped()) << "\n";
+        }
         return kExitOk;
     }
 

@@ -418,7 +418,10 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
         on_guest(*vm, deadline, [&](chan::ChannelClient& client) {
             StreamedPush result;
             try {
-                result = stream_push(client, header.cell(), header.total_size(), header.sha256(), next_chunk);
+                v1::SwapCellsRequest swap;  // pipelined behind the commit when the guest speaks protocol 2
+                swap.add_pairs()->set_old_cell(header.cell());
+                result = stream_push(client, header.cell(), header.total_size(), header.sha256(), next_chunk, 8,
+                                     header.action() == v1::PUSH_ACTION_SWAP ? &swap : nullptr);
             } catch (const PushMismatch& mismatch) {
                 throw RpcError(StatusCode::INVALID_ARGUMENT, mismatch.what());
             }
@@ -439,7 +442,9 @@ v1::PushCellResponse ControllerCore::push_cell_stream(const v1::PushCellHeader& 
             }
             if (header.action() == v1::PUSH_ACTION_SWAP) {
                 auto swap_start = std::chrono::steady_clock::now();
-                *response.mutable_swapped() = swap_on_guest(client, {header.cell()}, false);
+                if (result.swap_error)
+                    throw *result.swap_error;
+                *response.mutable_swapped() = result.swap_sent ? result.swapped.swapped() : swap_on_guest(client, {header.cell()}, false);
                 response.set_load_ms(
                     std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - swap_start).count());
                 m_metrics.count_swap(header.vm(), "ok", response.load_ms() / 1000);

@@ -6,13 +6,15 @@
 #include <algorithm>
 #include <chrono>
 #include <deque>
+#include <optional>
 
 #include "abi/channel_limits.h"
 
 namespace delos::controller {
 
 StreamedPush stream_push(chan::ChannelClient& client, const std::string& name, std::uint64_t total_size,
-                         const std::string& sha256, const ChunkSource& next_chunk, std::uint32_t window)
+                         const std::string& sha256, const ChunkSource& next_chunk, std::uint32_t window,
+                         const v1::SwapCellsRequest* swap_after)
 {
     StreamedPush result;
     result.object.reserve(total_size);
@@ -26,7 +28,8 @@ StreamedPush stream_push(chan::ChannelClient& client, const std::string& name, s
     begin.mutable_push_begin()->set_name(name);
     begin.mutable_push_begin()->set_total_size(total_size);
     begin.mutable_push_begin()->set_sha256(sha256);
-    std::uint32_t push_id = client.call(std::move(begin)).push_begin().push_id();
+    std::uint64_t push_ref = client.send(begin);
+    std::uint32_t push_id = client.wait_reply(push_ref).push_begin().push_id();
 
     struct InFlight {
         std::uint64_t request_id;
@@ -95,7 +98,33 @@ StreamedPush stream_push(chan::ChannelClient& client, const std::string& name, s
     }
     v1::HostMessage commit;
     commit.mutable_push_commit()->set_push_id(push_id);
-    result.committed = client.call(std::move(commit)).push_commit();
+    std::uint64_t commit_id = client.send(commit);
+    std::optional<std::uint64_t> swap_id;
+    if (swap_after && client.session().version() >= 2) {
+        v1::HostMessage swap;
+        *swap.mutable_swap_cells() = *swap_after;
+        swap.mutable_swap_cells()->set_after_push_ref(push_ref);  // refused unless this push commits
+        swap_id = client.send(swap);
+        result.swap_sent = true;
+    }
+    try {
+        result.committed = client.wait_reply(commit_id).push_commit();
+    } catch (const chan::GuestError&) {
+        if (swap_id) {
+            try {  // its refusal only repeats the commit's; read so the channel stays in step
+                client.wait_reply(*swap_id);
+            } catch (const chan::GuestError&) {
+            }
+        }
+        throw;
+    }
+    if (swap_id) {
+        try {
+            result.swapped = client.wait_reply(*swap_id).swap_cells();
+        } catch (const chan::GuestError& error) {
+            result.swap_error = error;
+        }
+    }
     result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     return result;
 }

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 
@@ -24,12 +25,18 @@ struct StreamedPush {
     std::string object;               // every byte received
     v1::PushCellCommitReply committed;
     double seconds = 0;               // push_begin sent -> commit answered
+    // With `swap_after` and a protocol-2 session: the swap sent right behind the commit (it
+    // names the push by its begin's request id) and its outcome, reply or refusal.
+    bool swap_sent = false;
+    v1::SwapCellsReply swapped;
+    std::optional<chan::GuestError> swap_error;
 };
 
 // Next piece from the client; false at the end of the stream. May throw (the push is aborted).
 using ChunkSource = std::function<bool(std::string& chunk)>;
 
 StreamedPush stream_push(chan::ChannelClient& client, const std::string& name, std::uint64_t total_size,
-                         const std::string& sha256, const ChunkSource& next_chunk, std::uint32_t window = 8);
+                         const std::string& sha256, const ChunkSource& next_chunk, std::uint32_t window = 8,
+                         const v1::SwapCellsRequest* swap_after = nullptr);
 
 } // namespace delos::controller

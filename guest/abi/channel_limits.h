@@ -9,7 +9,10 @@ namespace delos::channel {
 
 // Protocol versions this build speaks; Hello picks the highest both sides know.
 inline constexpr std::uint32_t kProtocolVersionMin = 1;
-inline constexpr std::uint32_t kProtocolVersionMax = 1;
+// Version 2: chunks and commit may name their push by the PushCellBegin's request_id
+// (push_ref) and a swap may require that push committed (after_push_ref), so a host sends a
+// whole push and its swap without waiting; a version-1 session works as before.
+inline constexpr std::uint32_t kProtocolVersionMax = 2;
 
 // Name of the virtio-console port that carries the channel.
 inline constexpr char kControlPortName[] = "org.delos.control.0";
@@ -34,6 +37,9 @@ inline constexpr std::uint64_t kMaxCellBytes = 64ull * 1024 * 1024;
 inline constexpr std::uint32_t kMaxCellNameBytes = 31;
 // Pushes one session may have open (begun, not yet committed or aborted) at once.
 inline constexpr std::uint32_t kMaxOpenPushes = 4;
+// Outcomes of pushes begun with a reference (refused, committed, failed) the guest remembers per
+// session, so what follows a refused begin is refused with its reason.
+inline constexpr std::uint32_t kMaxRememberedPushRefs = 16;
 
 // Repeated fields a decoder accepts; also what a sender must stay within.
 inline constexpr std::uint32_t kMaxListedCells = 4096;

@@ -158,6 +158,32 @@ TEST_P(ControlChannel, LoadingAStagedCellWhoseNameIsLoadedIsAFailedLoad)
     EXPECT_EQ(load.exit_code, 0) << load.out << load.err;
 }
 
+// Protocol 2: `push --swap` sends begin, chunks, commit and swap back to back (chunks, commit
+// and swap name the push by the begin's request id). A refused begin refuses all of them with its
+// reason, and nothing swaps or stays staged.
+TEST_P(ControlChannel, APipelinedPushSwapSwapsAndARefusedBeginRefusesTheRest)
+{
+    auto hello = chan({"hello"});
+    ASSERT_EQ(hello.exit_code, 0) << hello.err;
+    EXPECT_NE(hello.out.find("protocol 2"), std::string::npos) << hello.out;
+
+    auto refused = chan({"push", build_path("cells/kv.v2.o"), "--name", "Kv", "--no-progress", "--swap"});
+    EXPECT_EQ(refused.exit_code, 1) << refused.out << refused.err;
+    EXPECT_NE(refused.err.find("invalid-argument: cell name must be"), std::string::npos) << refused.err;
+    auto list = chan({"list"});
+    EXPECT_EQ(list.out.find("staged"), std::string::npos) << list.out;
+    EXPECT_EQ(list.out.find("2.0.0"), std::string::npos) << list.out;
+
+    auto swapped = chan({"push", build_path("cells/kv.v2.o"), "--name", "kv", "--no-progress", "--swap"});
+    ASSERT_EQ(swapped.exit_code, 0) << swapped.out << swapped.err << m_vm->output();
+    EXPECT_NE(swapped.out.find("swapped kv "), std::string::npos) << swapped.out;
+    EXPECT_NE(swapped.out.find(" (generation 1) -> 2.0.0 (generation 2)"), std::string::npos) << swapped.out;
+    list = chan({"list"});
+    EXPECT_EQ(list.out.find("staged"), std::string::npos) << list.out;
+    auto back = chan({"rollback", "kv"});
+    EXPECT_EQ(back.exit_code, 0) << back.out << back.err;
+}
+
 TEST_P(ControlChannel, RefusalsCarryTheExactReason)
 {
     auto busy = chan({"unload", "kv"});

@@ -528,3 +528,111 @@ TEST_F(EngineTest, ASwapTakesTheStagedCopyAndAnnouncesItBeforeItsReply)
     EXPECT_TRUE(writer.messages.empty());
     EXPECT_EQ(backend.swaps, 1);
 }
+
+namespace {
+
+// Begin, every chunk (naming the push by the begin's request id), commit and a swap that
+// requires that push: all fed before any reply is read, as a protocol-2 host sends them.
+std::vector<std::uint8_t> pipelined_push_swap(std::uint64_t ref, const std::string& begin_name, const std::string& object,
+                                              std::size_t chunk_bytes)
+{
+    HostMessage begin = request(ref, HostMessage::Request::PushBegin);
+    begin.push_begin.name = String(StringView(begin_name.data(), begin_name.size()));
+    begin.push_begin.total_size = object.size();
+    begin.push_begin.sha256 = crypto::Sha256::digest(ByteView(object.data(), object.size()));
+    begin.push_begin.has_sha256 = true;
+    std::vector<std::uint8_t> bytes = frame_of(begin);
+    std::uint64_t id = ref + 1;
+    for (std::size_t offset = 0; offset < object.size(); offset += chunk_bytes) {
+        HostMessage chunk = request(id++, HostMessage::Request::PushChunk);
+        chunk.push_chunk.push_ref = ref;
+        chunk.push_chunk.offset = offset;
+        chunk.push_chunk.data = ByteView(object.data() + offset, std::min(chunk_bytes, object.size() - offset));
+        auto frame = frame_of(chunk);
+        bytes.insert(bytes.end(), frame.begin(), frame.end());
+    }
+    HostMessage commit = request(id++, HostMessage::Request::PushCommit);
+    commit.push_commit.push_ref = ref;
+    auto frame = frame_of(commit);
+    bytes.insert(bytes.end(), frame.begin(), frame.end());
+    HostMessage swap = request(id++, HostMessage::Request::SwapCells);
+    swap.swap_cells.pairs.append(SwapPair{String("probe"), String()});
+    swap.swap_cells.after_push_ref = ref;
+    frame = frame_of(swap);
+    bytes.insert(bytes.end(), frame.begin(), frame.end());
+    return bytes;
+}
+
+std::vector<Reply> replies_of(CapturingWriter& writer)
+{
+    std::vector<Reply> replies;
+    while (!writer.messages.empty()) {
+        GuestMessage next = writer.take();
+        if (next.kind == GuestMessage::Kind::Reply)
+            replies.push_back(std::move(next.reply));
+    }
+    return replies;
+}
+
+} // namespace
+
+TEST_F(EngineTest, APipelinedPushAndSwapNamesThePushByItsBeginsRequestId)
+{
+    engine.open_session();
+    writer.take();
+    ASSERT_TRUE(push(1, "probe", make_cell_object("probe", "1.0.0", 100)).status.ok());
+    ASSERT_TRUE(call(named(4, HostMessage::Request::LoadCell, "probe")).status.ok());
+    std::string v2 = make_cell_object("probe", "2.0.0", 100 * 1024);
+    feed(engine, pipelined_push_swap(10, "probe", v2, 40 * 1024), 4096);
+    std::vector<Reply> replies = replies_of(writer);
+    ASSERT_EQ(replies.size(), 1u + 3 + 1 + 1);
+    for (const Reply& reply : replies)
+        EXPECT_TRUE(reply.status.ok()) << text(reply.status.reason);
+    EXPECT_EQ(replies[0].request_id, 10u);
+    EXPECT_EQ(replies[3].push_chunk.received_bytes, v2.size());
+    EXPECT_EQ(text(replies[4].push_commit.cell.version), "2.0.0");
+    ASSERT_EQ(replies[5].swap_cells.swapped.cells.size(), 1u);
+    EXPECT_EQ(text(replies[5].swap_cells.swapped.cells[0].new_version), "2.0.0");
+    EXPECT_EQ(backend.swaps, 1);
+    EXPECT_TRUE(engine.pushes().staged_cells().empty());
+    EXPECT_EQ(engine.pushes().open_push_count(), 0u);
+}
+
+TEST_F(EngineTest, ARefusedBeginRefusesItsChunksCommitAndSwapWithItsReasonAndStagesNothing)
+{
+    engine.open_session();
+    writer.take();
+    ASSERT_TRUE(push(1, "probe", make_cell_object("probe", "1.0.0", 100)).status.ok());
+    ASSERT_TRUE(call(named(4, HostMessage::Request::LoadCell, "probe")).status.ok());
+    // A staged copy from before must not be swapped in by a swap that follows a refused push.
+    ASSERT_TRUE(push(5, "probe", make_cell_object("probe", "1.5.0", 100)).status.ok());
+    std::string v2 = make_cell_object("probe", "2.0.0", 100 * 1024);
+    feed(engine, pipelined_push_swap(20, "Not-A-Name", v2, 40 * 1024));
+    std::vector<Reply> replies = replies_of(writer);
+    ASSERT_EQ(replies.size(), 6u);
+    EXPECT_EQ(replies[0].status.code, StatusCode::InvalidArgument);
+    for (std::size_t i = 1; i < replies.size(); ++i) {
+        EXPECT_EQ(replies[i].status.code, StatusCode::InvalidArgument) << i;
+        EXPECT_NE(text(replies[i].status.reason).find("refused at begin"), std::string::npos) << text(replies[i].status.reason);
+        EXPECT_NE(text(replies[i].status.reason).find("cell name must be"), std::string::npos) << text(replies[i].status.reason);
+    }
+    EXPECT_EQ(backend.swaps, 0);
+    EXPECT_EQ(engine.pushes().open_push_count(), 0u);
+    ASSERT_EQ(engine.pushes().staged_cells().size(), 1u) << "only the earlier staged copy";
+
+    // A push whose commit fails (digest of other bytes): the swap says so and nothing swaps.
+    std::vector<std::uint8_t> bytes = pipelined_push_swap(40, "probe", v2, 40 * 1024);
+    bytes[bytes.size() / 2] ^= 1;  // inside a chunk's data
+    feed(engine, bytes);
+    replies = replies_of(writer);
+    ASSERT_EQ(replies.size(), 6u);
+    EXPECT_TRUE(replies[0].status.ok());
+    EXPECT_EQ(replies[4].status.code, StatusCode::Malformed) << text(replies[4].status.reason);
+    EXPECT_NE(text(replies[5].status.reason).find("failed to commit"), std::string::npos) << text(replies[5].status.reason);
+    EXPECT_EQ(backend.swaps, 0);
+    EXPECT_EQ(engine.pushes().open_push_count(), 0u);
+
+    // The session's end forgets the references; the staged copy stays.
+    engine.close_session();
+    EXPECT_EQ(engine.pushes().staged_cells().size(), 1u);
+}

@@ -157,7 +157,7 @@ TEST_F(ChannelTool, HelloNegotiatesAndReportsTheGuestLimits)
 {
     Result text = run({"hello"});
     ASSERT_EQ(text.code, chan::kExitOk) << text.err;
-    EXPECT_EQ(text.out, "protocol 1, kernel fake-0.1.0, frames up to " + std::to_string(channel::kMaxFrameBytes)
+    EXPECT_EQ(text.out, "protocol 2, kernel fake-0.1.0, frames up to " + std::to_string(channel::kMaxFrameBytes)
                             + " bytes, chunks up to " + std::to_string(channel::kMaxChunkBytes) + " bytes\n");
 
     Result json = run({"--json", "hello"});
@@ -386,7 +386,7 @@ TEST_F(ChannelTool, WatchPrintsEventsAsTheyArrive)
     watcher.join();
     ASSERT_EQ(result.code, chan::kExitOk) << result.err;
     EXPECT_EQ(result.out,
-              "ready: kernel fake-0.1.0, 2 cells loaded, booted in 1.5 ms, protocol 1..1\n"
+              "ready: kernel fake-0.1.0, 2 cells loaded, booted in 1.5 ms, protocol 1..2\n"
               "log [warn] kv: disk almost full\n"
               "fault: page-fault in cell kv 1.2.0 at kv::put+0x12 (task 7 worker, address 0x8, ip 0x100012), "
               "action task-restarted: write to unmapped page\n"
@@ -629,9 +629,12 @@ TEST_F(ChannelTool, PushSwapThenRollbackReportsGenerationsAndStages)
     Result swapped = run({"--json", "push", v2, "--name", "probe", "--swap"});
     ASSERT_EQ(swapped.code, chan::kExitOk) << swapped.err;
     std::vector<std::string> lines = lines_of(swapped.out);
-    ASSERT_EQ(lines.size(), 4u) << swapped.out;  // ready, push summary, CellSwapped event, swap reply
-    v1::GuestMessage event = parse_json_message(lines[2]);
-    ASSERT_TRUE(event.event().has_cell_swapped()) << lines[2];
+    // ready, then (one pipelined exchange: the event arrives before the push is reported) the
+    // CellSwapped event, the push summary, the swap reply.
+    ASSERT_EQ(lines.size(), 4u) << swapped.out;
+    v1::GuestMessage event = parse_json_message(lines[1]);
+    ASSERT_TRUE(event.event().has_cell_swapped()) << lines[1];
+    EXPECT_EQ(lines[2].rfind("{\"push\":{\"name\":\"probe\"", 0), 0u) << lines[2];
     v1::GuestMessage reply = parse_json_message(lines[3]);
     const v1::CellSwapped& report = reply.reply().swap_cells().swapped();
     ASSERT_EQ(report.cells_size(), 1);
@@ -661,6 +664,26 @@ TEST_F(ChannelTool, PushSwapThenRollbackReportsGenerationsAndStages)
     ASSERT_EQ(explicit_object.code, chan::kExitOk) << explicit_object.err;
     EXPECT_EQ(explicit_object.out.rfind("swapped probe 1.0.0 (generation 3) -> 2.0.0 (generation 4)", 0), 0u) << explicit_object.out;
     EXPECT_NE(run({"list"}).out.find("probe               2.0.0       4    loaded"), std::string::npos);
+}
+
+// push --swap sends begin, chunks, commit and swap without waiting (protocol 2): what the guest
+// refuses first is what delos-chan reports, and nothing is swapped or left staged.
+TEST_F(ChannelTool, APipelinedPushSwapReportsTheFirstRefusalAndSwapsNothing)
+{
+    ASSERT_EQ(run({"push", write_file("probe.o", make_cell_object("probe", "1.0.0", 100)), "--load"}).code, chan::kExitOk);
+    std::string v2 = write_file("probe2.o", make_cell_object("probe", "2.0.0", 300 * 1024));
+    Result bad_name = run({"push", v2, "--name", "Probe", "--swap"});
+    EXPECT_EQ(bad_name.code, chan::kExitGuestError);
+    EXPECT_NE(bad_name.err.find("invalid-argument: cell name must be"), std::string::npos) << bad_name.err;
+    Result other_cell = run({"push", v2, "--name", "kv", "--swap"});  // commit refuses: the object says probe
+    EXPECT_EQ(other_cell.code, chan::kExitGuestError);
+    EXPECT_NE(other_cell.err.find("push name differs"), std::string::npos) << other_cell.err;
+    Result listed = run({"list"});
+    EXPECT_NE(listed.out.find("probe               1.0.0       1    loaded"), std::string::npos) << listed.out;
+    EXPECT_EQ(listed.out.find("staged"), std::string::npos) << listed.out;
+    Result swapped = run({"push", v2, "--name", "probe", "--swap"});
+    ASSERT_EQ(swapped.code, chan::kExitOk) << swapped.err;
+    EXPECT_NE(swapped.out.find("swapped probe 1.0.0 (generation 1) -> 2.0.0 (generation 2)"), std::string::npos) << swapped.out;
 }
 
 TEST_F(ChannelTool, SwapAndRollbackErrorsSayWhatWasRefused)

@@ -258,6 +258,8 @@ void ChannelEngine::finish_cell_operation(std::uint64_t session, std::uint64_t r
 
 ErrorOr<Reply> ChannelEngine::swap_cells(const SwapCellsRequest& request)
 {
+    if (request.after_push_ref != 0)
+        TRY(m_pushes.require_committed(request.after_push_ref));
     Vector<ControlBackend::SwapSource> sources;
     for (const SwapPair& pair : request.pairs) {
         StringView object_name = pair.new_object.empty() ? pair.old_cell.view() : pair.new_object.view();
@@ -329,14 +331,14 @@ ErrorOr<Reply> ChannelEngine::handle(const HostMessage& request)
         return list_cells();
     case HostMessage::Request::PushBegin:
         reply.payload = Reply::Payload::PushBegin;
-        reply.push_begin.push_id = TRY(m_pushes.begin(request.push_begin, m_backend.free_memory_bytes()));
+        reply.push_begin.push_id = TRY(m_pushes.begin(request.push_begin, m_backend.free_memory_bytes(), request.request_id));
         return reply;
     case HostMessage::Request::PushChunk:
         reply.payload = Reply::Payload::PushChunk;
         reply.push_chunk.received_bytes = TRY(m_pushes.append(request.push_chunk));
         return reply;
     case HostMessage::Request::PushCommit: {
-        const StagedCell* staged = TRY(m_pushes.commit(request.push_commit.push_id));
+        const StagedCell* staged = TRY(m_pushes.commit(request.push_commit.push_id, request.push_commit.push_ref));
         reply.payload = Reply::Payload::PushCommit;
         reply.push_commit.cell = describe_staged(*staged);
         return reply;

@@ -71,6 +71,7 @@ struct PushCellChunk {
     std::uint32_t push_id = 0;
     std::uint64_t offset = 0;
     ByteView data;  // into the frame
+    std::uint64_t push_ref = 0;  // the PushCellBegin's request_id, used when push_id is 0
 
     template <typename V, typename Self>
     static void visit_fields(V& v, Self& self)
@@ -78,14 +79,20 @@ struct PushCellChunk {
         v.uint32(1, self.push_id);
         v.uint64(2, self.offset);
         v.bytes(3, self.data);
+        v.uint64(10, self.push_ref);
     }
 };
 
 struct PushCellCommit {
     std::uint32_t push_id = 0;
+    std::uint64_t push_ref = 0;  // the PushCellBegin's request_id, used when push_id is 0
 
     template <typename V, typename Self>
-    static void visit_fields(V& v, Self& self) { v.uint32(1, self.push_id); }
+    static void visit_fields(V& v, Self& self)
+    {
+        v.uint32(1, self.push_id);
+        v.uint64(10, self.push_ref);
+    }
 };
 
 struct PushCellAbort {
@@ -128,9 +135,15 @@ struct SwapPair {
 
 struct SwapCellsRequest {
     Vector<SwapPair> pairs;
+    // Non-zero: a PushCellBegin's request_id; the swap runs only if that push was committed.
+    std::uint64_t after_push_ref = 0;
 
     template <typename V, typename Self>
-    static void visit_fields(V& v, Self& self) { v.repeated_message(1, self.pairs, kMaxSwapPairs); }
+    static void visit_fields(V& v, Self& self)
+    {
+        v.repeated_message(1, self.pairs, kMaxSwapPairs);
+        v.uint64(10, self.after_push_ref);
+    }
 };
 
 struct RollbackCellRequest {
