@@ -74,12 +74,17 @@ bool CallOwnership::is_open() const
     return m_ledger.is_open();
 }
 
-void CallOwnership::hand_out(const SharedMappedPages& pages)
+bool CallOwnership::hand_out(SharedMappedPages& pages)
 {
     if (!pages.valid())
-        return;
-    SpinLockGuard guard(g_lock);
-    m_ledger.remove_run(pages.start());
+        return true;
+    {
+        SpinLockGuard guard(g_lock);
+        if (!m_ledger.is_open() || m_ledger.hand_out_block(pages.block_identity()))
+            return true;
+    }
+    pages.forget_unchecked();
+    return false;
 }
 
 CallRelease CallOwnership::close()

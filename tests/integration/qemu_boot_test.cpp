@@ -116,6 +116,7 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     // returns; a fault under a noexcept frame unwinds the frames below and above it.
     EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_faulted_call_left"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_returned_call_left"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_refuses_a_reply_the_call_did_not_map"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   faults.noexcept_frame_is_unwound_through"), std::string::npos) << result.out;
     // A pointer the heap never handed out, freed in a task: that task's fault, not a panic.
     EXPECT_NE(result.out.find("selftest: ok   faults.foreign_pointer_freed_is_a_task_fault"), std::string::npos) << result.out;
