@@ -166,8 +166,12 @@ private:
             slot.begin_item();
             self.m_serve(mine.job.request, mine.reply, self.m_context);
             slot.end_item();
-            if constexpr (requires { mine.reply.pages; })
-                mine.call.hand_out(mine.reply.pages);  // the reply's pages are the client's
+            if constexpr (requires { mine.reply.pages; }) {
+                // The reply's pages are the client's — if the target really mapped them in this
+                // call: a handle it left wrong is dropped untouched, the empty reply refused.
+                if (!mine.call.hand_out(mine.reply.pages))
+                    kprint("fc: the target's reply named pages it did not map in this call: dropped\n");
+            }
             self.close_call(mine);
             (void)mine.job.reply.send(mine.reply);
             mine.job.reply = task::Sender<Reply>();
@@ -183,6 +187,10 @@ private:
     {
         auto& self = *static_cast<RequestService*>(context);
         self.m_in_flight[slot.index()].job = Job{};
+        // The faulted call was building the reply: its pages are checked like a returned call's
+        // before the reply is dropped (a handle the target left wrong is not read through).
+        if constexpr (requires { self.m_in_flight[slot.index()].reply.pages; })
+            (void)self.m_in_flight[slot.index()].call.hand_out(self.m_in_flight[slot.index()].reply.pages);
         self.m_in_flight[slot.index()].reply = Reply{};
         self.close_call(self.m_in_flight[slot.index()]);  // the call faulted: what it owned goes too
     }

@@ -97,16 +97,23 @@ bool CallOwnership::is_open() const
     return is_registered(&m_ledger);
 }
 
-void CallOwnership::hand_out(const SharedMappedPages& pages)
+bool CallOwnership::hand_out(SharedMappedPages& pages)
 {
-    // The caller's reply is read before the lock: nothing of the caller's is dereferenced with
-    // it held (a fault there would leave the lock taken and could not be contained).
+    // The caller's reply is read before the lock, and never through: nothing of the caller's is
+    // dereferenced with the lock held (a fault there could not be contained), and a handle whose
+    // block this call did not share (a wild reply) is dropped untouched.
     if (!pages.valid())
-        return;
-    std::uint64_t start = pages.start();
-    SpinLockGuard guard(g_lock);
-    if (is_registered(&m_ledger))
-        m_ledger.remove_run(start);
+        return true;
+    const void* block = pages.block_identity();
+    bool handed_out = true;
+    {
+        SpinLockGuard guard(g_lock);
+        if (is_registered(&m_ledger))
+            handed_out = m_ledger.hand_out_block(block);
+    }
+    if (!handed_out)
+        pages.forget_unchecked();
+    return handed_out;
 }
 
 CallRelease CallOwnership::close()

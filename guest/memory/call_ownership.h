@@ -44,8 +44,13 @@ public:
     // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxCodeRanges).
     ErrorOr<void> open(const CallLedger::CodeRange* ranges, std::size_t count);
     bool is_open() const;
-    // The caller keeps these pages (the call's reply): no longer released by close().
-    void hand_out(const SharedMappedPages& pages);
+    // The caller keeps these pages (the call's reply): no longer released by close(). The handle
+    // was written by the cell, so it is checked before anything reads through it: it must name
+    // the block this call shared one of its own runs into. Anything else (a stale handle of an
+    // earlier reply, a corrupted pointer) is dropped from `pages` untouched and false returned;
+    // the call's own runs stay recorded and close() releases them. An empty handle, or a ledger
+    // not open, is passed through (true).
+    bool hand_out(SharedMappedPages& pages);
     // Ends the call: releases what it still owns. Safe from any task once the calling task no
     // longer runs in the call (it returned, or ended Faulted); a closed ledger releases nothing.
     CallRelease close();

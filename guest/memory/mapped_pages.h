@@ -85,6 +85,11 @@ public:
 
 private:
     friend class MappedPages;
+    friend class CallOwnership;
+    // For CallOwnership::hand_out: which block the handle names (never read through), and
+    // emptying a handle that names no block of the call without touching what it points at.
+    const void* block_identity() const { return m_block; }
+    void forget_unchecked() { m_block = nullptr; }
     struct Block {
         MappedPages pages;
         std::atomic<std::uint32_t> references{1};

@@ -341,7 +341,7 @@ ErrorOr<void> call_ownership_releases_what_a_call_left(LeakyEnd end)
     }
     SELFTEST_CHECK(call.is_open());
     SELFTEST_CHECK(handed_out.valid());
-    call.hand_out(handed_out);
+    SELFTEST_CHECK(call.hand_out(handed_out));
     memory::CallRelease released = call.close();
     SELFTEST_CHECK(!call.is_open());
     SELFTEST_CHECK(memory::CallOwnership::open_count() == open_before);
@@ -363,6 +363,66 @@ ErrorOr<void> call_ownership_releases_what_a_call_left(LeakyEnd end)
 
 ErrorOr<void> call_ownership_releases_what_a_faulted_call_left() { return call_ownership_releases_what_a_call_left(LeakyEnd::Fault); }
 ErrorOr<void> call_ownership_releases_what_a_returned_call_left() { return call_ownership_releases_what_a_call_left(LeakyEnd::Return); }
+
+// A call's reply naming pages the call did not share (the fault campaign's pages target with a
+// skipped store: a stale handle of an earlier reply, a return address, random bits in the
+// handle): hand_out drops the handle without reading through it — before, the caller's copy or
+// reset of the reply incremented or decremented a "reference count" there, in the cell's text
+// (a fault of the caller) or in a freed block (frames released twice). The call's own run is
+// released by close().
+memory::SharedMappedPages* volatile g_earlier_reply = nullptr;
+
+[[gnu::noinline]] void call_replying_with(std::uint64_t forged_block, memory::SharedMappedPages& reply)
+{
+    auto run = memory::MappedPages::allocate(1);
+    if (run.is_error())
+        return;
+    auto shared = std::move(run.value()).into_shared();
+    if (shared.is_error())
+        return;
+    g_lost_shared = new memory::SharedMappedPages(shared.release_value());  // the real handle, lost
+    if (forged_block == 0)  // a stale word naming a live block, but not this call's
+        __builtin_memcpy(static_cast<void*>(&reply), static_cast<const void*>(g_earlier_reply), sizeof reply);
+    else  // what a corrupted store leaves
+        __builtin_memcpy(static_cast<void*>(&reply), &forged_block, sizeof forged_block);
+}
+
+ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
+{
+    kernel_symbols::Symbol code;
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_replying_with), code));
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
+    auto earlier_run = SELFTEST_TRY(memory::MappedPages::allocate(1));
+    auto earlier = SELFTEST_TRY(std::move(earlier_run).into_shared());
+    g_earlier_reply = &earlier;
+    // Not mapped, in the cell's text (read-only), a live block of another owner.
+    const std::uint64_t forged[] = {0x0100000000000000ull, code.address, 0};
+    for (std::uint64_t block : forged) {
+        memory::CallOwnership call;
+        memory::SharedMappedPages reply;
+        auto handle = SELFTEST_TRY(spawn("forging-call", [&call, &reply, code, block] {
+            if (call.open(code.address, code.size).is_error())
+                return;
+            call_replying_with(block, reply);
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        SELFTEST_CHECK(reply.valid());
+        SELFTEST_CHECK(!call.hand_out(reply));
+        SELFTEST_CHECK(!reply.valid());  // dropped untouched: its destructor does nothing
+        memory::CallRelease released = call.close();
+        SELFTEST_CHECK(released.page_runs == 1 && released.objects == 1);  // the call's run and its lost handle
+    }
+    SELFTEST_CHECK(earlier.reference_count() == 1);  // the stale word was not counted down
+    SELFTEST_CHECK(earlier.as<std::uint64_t>()[0] == 0);  // and its pages are still mapped
+    g_earlier_reply = nullptr;
+    earlier.reset();
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    return {};
+}
 
 // A fault under a noexcept frame is unwound through that frame: the frames below and above it
 // release their objects. Before, the noexcept frame was refused and the unwind resumed at the
@@ -1026,20 +1086,19 @@ ErrorOr<void> call_ownership_reads_nothing_of_its_caller_under_its_lock()
 {
     std::uint64_t open_before = memory::CallOwnership::open_count();
     memory::CallOwnership call;
+    SELFTEST_CHECK(!call.open(0x1000, 0x1000).is_error());
+    // A SharedMappedPages whose block pointer is wild (non-canonical): it once made hand_out fault
+    // under the ledgers' lock; now it is compared with the blocks the call shared, never read
+    // through, and dropped.
+    alignas(memory::SharedMappedPages) static unsigned char wild_reply[sizeof(memory::SharedMappedPages)];
+    std::uint64_t wild_block = 0xdead'0000'0000'0000ull;
+    __builtin_memcpy(wild_reply, &wild_block, sizeof wild_block);
+    auto& reply = *reinterpret_cast<memory::SharedMappedPages*>(wild_reply);
     auto before = fault_containment_statistics();
-    auto fault = TRY(fault_in_a_task("wild-hand-out", [&call] {
-        if (call.open(0x1000, 0x1000).is_error())
-            return 0;
-        // A SharedMappedPages whose block pointer is wild (non-canonical).
-        alignas(memory::SharedMappedPages) static unsigned char wild_reply[sizeof(memory::SharedMappedPages)];
-        std::uint64_t wild_block = 0xdead'0000'0000'0000ull;
-        __builtin_memcpy(wild_reply, &wild_block, sizeof wild_block);
-        call.hand_out(*reinterpret_cast<const memory::SharedMappedPages*>(wild_reply));
-        return 1;
-    }));
-    SELFTEST_CHECK(fault.vector == 13);
+    SELFTEST_CHECK(!call.hand_out(reply));
+    SELFTEST_CHECK(!reply.valid());
     auto after = fault_containment_statistics();
-    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.contained == before.contained && after.refused == before.refused);
     SELFTEST_CHECK(spin_locks_held_on_this_cpu() == 0);
     SELFTEST_CHECK(call.is_open());
     SELFTEST_CHECK(call.close().total() == 0);
@@ -1200,6 +1259,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
+    {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
     {"faults", "noexcept_frame_is_unwound_through", noexcept_frame_is_unwound_through},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},

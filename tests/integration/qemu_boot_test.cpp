@@ -104,7 +104,7 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     DELOS_REQUIRE_QEMU();
     auto result = run_qemu("microvm", "selftest faults", "tcg", build_path("cells/cells.a"));
     ASSERT_FALSE(result.timed_out) << result.out << result.err;
-    EXPECT_NE(result.out.find("selftest: 31 passed, 0 failed"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: 32 passed, 0 failed"), std::string::npos) << result.out;
     // Containment's edges (docs/fault-campaign.md): masked interrupts without a spin lock, a fault
     // in a cleanup, a stack with no return path, a double fault: each ends its task, not the guest.
     for (const char* edge : {"spin_lock_count_follows_the_locks_held", "masked_fault_in_a_cell_without_a_spin_lock_is_unwound",
@@ -117,6 +117,7 @@ TEST(QemuTcgBoot, FaultingTasksAreUnwoundAndTheGuestRunsOn)
     // returns; a fault under a noexcept frame unwinds the frames below and above it.
     EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_faulted_call_left"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_releases_what_a_returned_call_left"), std::string::npos) << result.out;
+    EXPECT_NE(result.out.find("selftest: ok   faults.call_ownership_refuses_a_reply_the_call_did_not_map"), std::string::npos) << result.out;
     EXPECT_NE(result.out.find("selftest: ok   faults.noexcept_frame_is_unwound_through"), std::string::npos) << result.out;
     // A pointer the heap never handed out, freed in a task: that task's fault, not a panic.
     EXPECT_NE(result.out.find("selftest: ok   faults.foreign_pointer_freed_is_a_task_fault"), std::string::npos) << result.out;

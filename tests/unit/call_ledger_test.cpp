@@ -76,6 +76,28 @@ TEST(CallLedger, PageRunsAreForgottenWhenReleasedAndFollowTheirSharedBlock)
     EXPECT_EQ(leftovers.runs[0].shared_block, &block);  // released by dropping the block's reference
 }
 
+TEST(CallLedger, OnlyABlockTheCallSharedCanBeHandedOut)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    ASSERT_TRUE(ledger.add_run(0x10000, 0x1000, kTask));
+    ASSERT_TRUE(ledger.add_run(0x20000, 0x1000, kTask));
+    int shared_block;
+    int other_block;
+    EXPECT_TRUE(ledger.share_run(0x10000, &shared_block));
+    EXPECT_FALSE(ledger.hand_out_block(nullptr));
+    EXPECT_FALSE(ledger.hand_out_block(&other_block));  // a block of another call, or made up
+    EXPECT_FALSE(ledger.hand_out_block(reinterpret_cast<void*>(0x20000)));  // a run's address is not a block
+    EXPECT_TRUE(ledger.holds_run(0x10000));
+    EXPECT_TRUE(ledger.hand_out_block(&shared_block));
+    EXPECT_FALSE(ledger.holds_run(0x10000));
+    EXPECT_FALSE(ledger.hand_out_block(&shared_block));  // handed out once
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    ASSERT_EQ(leftovers.run_count, 1u);  // the run never shared stays the call's
+    EXPECT_EQ(leftovers.runs[0].start, 0x20000u);
+}
+
 TEST(CallLedger, WhatDoesNotFitIsCountedNotLost)
 {
     CallLedger ledger;

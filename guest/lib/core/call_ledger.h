@@ -123,6 +123,21 @@ public:
         }
         return false;
     }
+    // A shared handle leaving the call (its reply): true, and the run is no longer the call's, if
+    // `block` is the block this call put one of its runs into. False for anything else — a block
+    // of another call, a freed one, a pointer the cell made up — which the caller must not touch.
+    bool hand_out_block(const void* block)
+    {
+        if (block == nullptr)
+            return false;
+        for (std::size_t i = 0; i < m_run_count; ++i) {
+            if (m_runs[i].shared_block == block) {
+                m_runs[i] = m_runs[--m_run_count];
+                return true;
+            }
+        }
+        return false;
+    }
     bool holds_run(std::uint64_t start) const
     {
         for (std::size_t i = 0; i < m_run_count; ++i) {
