@@ -27,6 +27,8 @@ bool any_open() { return g_open_count.load(std::memory_order_acquire) != 0; }
 // by a fault) then faults, if at all, outside the lock, where the fault is the caller's own.
 bool is_registered(const CallLedger* ledger)
 {
+    if (ledger == nullptr)  // a null `this` would match every free slot
+        return false;
     for (const CallLedger* slot : g_open) {
         if (slot == ledger)
             return true;

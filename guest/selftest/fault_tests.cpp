@@ -1107,6 +1107,11 @@ ErrorOr<void> call_ownership_reads_nothing_of_its_caller_under_its_lock()
         byte = 0x41;
     auto* not_a_call = reinterpret_cast<memory::CallOwnership*>(g_not_a_call);
     SELFTEST_CHECK(!not_a_call->is_open());
+    // A null `this` (a worker register zeroed by a fault) matches no ledger: it once matched
+    // every free slot, and hand_out then read the ledger at address 0 under the lock.
+    static volatile std::uintptr_t null_address = 0;
+    auto* null_call = reinterpret_cast<memory::CallOwnership*>(null_address);
+    SELFTEST_CHECK(!null_call->is_open());
     memory::CallRelease released = not_a_call->close();
     SELFTEST_CHECK(released.total() == 0 && released.refused == 0 && released.untracked == 0);
     for (auto byte : g_not_a_call)
