@@ -12,6 +12,7 @@
 #include <regex>
 
 #include "dashboard_harness.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
@@ -23,8 +24,7 @@ protected:
         if (!HeadlessChromium::available())
             GTEST_SKIP() << "SKIPPED: chromium is not installed (scripts/bootstrap installs it); the dashboard was not "
                             "checked in a browser";
-        if (!program_exists("qemu-system-x86_64"))
-            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+        DELOS_REQUIRE_QEMU();
         guest = guest_build_dir();
         ASSERT_TRUE(std::filesystem::exists(guest + "/guest/delos.elf")) << "the guest is not built (cmake --build build --target guest cells)";
         ASSERT_TRUE(delosd.start()) << delosd.log();

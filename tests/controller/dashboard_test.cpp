@@ -14,6 +14,7 @@
 #include "dashboard_harness.h"
 #include "fault_store.h"
 #include "scripted_guest.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
@@ -173,8 +174,7 @@ TEST(Dashboard, ALiveFaultIsAnnouncedAndLandsInItsBucket)
 
 TEST(DashboardFleet, ShowsEveryHostAndMarksTheUnreachableOnes)
 {
-    if (!program_exists("openssl"))
-        GTEST_SKIP() << "SKIPPED: the openssl command is not installed (scripts/bootstrap installs it)";
+    DELOS_REQUIRE_OPENSSL();
     TempDir dir;
     std::string error;
     ASSERT_TRUE(make_test_pki(dir.path(), error)) << error;

@@ -16,6 +16,7 @@
 #include "cell_signature.h"
 #include "fake_guest.h"
 #include "fleet_harness.h"
+#include "skip_unless.h"
 
 namespace delos::test {
 namespace {
@@ -24,8 +25,7 @@ class FleetRollout : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        if (!program_exists("openssl"))
-            GTEST_SKIP() << "SKIPPED: the openssl command is not installed";
+        DELOS_REQUIRE_OPENSSL();
         ASSERT_TRUE(fleet.ready()) << "could not make the certificates";
         ASSERT_TRUE(fleet.start_all()) << fleet.logs();
         for (std::size_t h = 0; h < fleet.size(); ++h) {

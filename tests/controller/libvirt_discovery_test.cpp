@@ -13,6 +13,7 @@
 #include <iostream>
 
 #include "controller_harness.h"
+#include "skip_unless.h"
 #include "libvirt_discovery.h"
 
 namespace delos::test {
@@ -117,8 +118,7 @@ class LibvirtDiscovery : public ::testing::Test {
 protected:
     void SetUp() override
     {
-        if (!program_exists("qemu-system-x86_64"))
-            GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)";
+        DELOS_REQUIRE_QEMU();
         for (const char* program : {"virsh", "libvirtd", "virtlogd"}) {
             if (!program_exists(program))
                 GTEST_SKIP() << "SKIPPED: " << program << " is not installed (libvirt-daemon-system, libvirt-clients)";

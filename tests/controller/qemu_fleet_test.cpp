@@ -27,8 +27,7 @@ int guests_running(Fleet& fleet, const std::string& version)
 TEST(QemuFleet, GoodVersionRollsOutToAllAndAFaultingOneIsRolledBackAtTheCanary)
 {
     DELOS_REQUIRE_QEMU();
-    if (!program_exists("openssl"))
-        GTEST_SKIP() << "SKIPPED: the openssl command is not installed";
+    DELOS_REQUIRE_OPENSSL();
     std::string guest = guest_build_dir();
     ASSERT_TRUE(std::filesystem::exists(guest + "/guest/delos.elf")) << "build the guest: cmake --build build --target guest cells";
     TempDir dir;

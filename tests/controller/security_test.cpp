@@ -11,6 +11,7 @@
 
 #include "cell_signature.h"
 #include "controller_harness.h"
+#include "skip_unless.h"
 #include "fake_guest.h"
 
 namespace delos::test {
@@ -180,8 +181,7 @@ protected:
     }
     void SetUp() override
     {
-        if (!program_exists("openssl"))
-            GTEST_SKIP() << "SKIPPED: the openssl command is not installed";
+        DELOS_REQUIRE_OPENSSL();
         make_ca(dir.path(), "ca");
         make_ca(dir.path(), "otherca");
         make_cert(dir.path(), "ca", "server", true);

@@ -18,3 +18,9 @@
         if (!::delos::test::program_exists("qemu-system-x86_64"))                                            \
             GTEST_SKIP() << "SKIPPED: qemu-system-x86_64 is not installed (scripts/bootstrap installs it)"; \
     } while (0)
+
+#define DELOS_REQUIRE_OPENSSL()                                                                             \
+    do {                                                                                                    \
+        if (!::delos::test::program_exists("openssl"))                                                      \
+            GTEST_SKIP() << "SKIPPED: the openssl command is not installed (scripts/bootstrap installs it)"; \
+    } while (0)
