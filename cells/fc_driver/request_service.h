@@ -186,13 +186,14 @@ private:
     static void release_in_flight(void* context, WorkerSlot& slot)
     {
         auto& self = *static_cast<RequestService*>(context);
-        self.m_in_flight[slot.index()].job = Job{};
+        InFlight& faulted = self.m_in_flight[slot.index()];
+        faulted.job = Job{};
         // The faulted call was building the reply: its pages are checked like a returned call's
         // before the reply is dropped (a handle the target left wrong is not read through).
-        if constexpr (requires { self.m_in_flight[slot.index()].reply.pages; })
-            (void)self.m_in_flight[slot.index()].call.hand_out(self.m_in_flight[slot.index()].reply.pages);
-        self.m_in_flight[slot.index()].reply = Reply{};
-        self.close_call(self.m_in_flight[slot.index()]);  // the call faulted: what it owned goes too
+        if constexpr (requires { faulted.reply.pages; })
+            (void)faulted.call.hand_out(faulted.reply.pages);
+        faulted.reply = Reply{};
+        self.close_call(faulted);  // the call faulted: what it owned goes too
     }
 
     Supervisor& m_supervisor;

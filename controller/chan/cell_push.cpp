@@ -24,28 +24,43 @@ void abort_push(ChannelClient& client, std::uint32_t push_id)
     }
 }
 
+std::string sha256_of(const std::string& object)
+{
+    unsigned char digest[SHA256_DIGEST_LENGTH];
+    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
+    return std::string(reinterpret_cast<const char*>(digest), sizeof digest);
+}
+
+// The chunk size: the settings' choice, within what the guest said it takes.
+std::uint64_t chunk_bytes_for(ChannelClient& client, const PushSettings& settings)
+{
+    std::uint64_t limit = client.session().max_chunk_bytes();
+    if (limit == 0)
+        limit = channel::kDefaultChunkBytes;
+    return settings.chunk_bytes ? std::min<std::uint64_t>(settings.chunk_bytes, limit) : limit;
+}
+
+v1::HostMessage begin_message(const std::string& name, const std::string& object, const std::string& sha256)
+{
+    v1::HostMessage begin;
+    begin.mutable_push_begin()->set_name(name);
+    begin.mutable_push_begin()->set_total_size(object.size());
+    begin.mutable_push_begin()->set_sha256(sha256);
+    return begin;
+}
+
 } // namespace
 
 PushResult push_cell(ChannelClient& client, const std::string& name, const std::string& object,
                      const PushSettings& settings)
 {
     PushResult result;
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
-    result.sha256.assign(reinterpret_cast<const char*>(digest), sizeof digest);
-
-    std::uint64_t limit = client.session().max_chunk_bytes();
-    if (limit == 0)
-        limit = channel::kDefaultChunkBytes;
-    std::uint64_t chunk_bytes = settings.chunk_bytes ? std::min<std::uint64_t>(settings.chunk_bytes, limit) : limit;
+    result.sha256 = sha256_of(object);
+    std::uint64_t chunk_bytes = chunk_bytes_for(client, settings);
     std::uint32_t window = std::max<std::uint32_t>(settings.window, 1);
 
     auto start = std::chrono::steady_clock::now();
-    v1::HostMessage begin;
-    begin.mutable_push_begin()->set_name(name);
-    begin.mutable_push_begin()->set_total_size(object.size());
-    begin.mutable_push_begin()->set_sha256(result.sha256);
-    std::uint32_t push_id = client.call(std::move(begin)).push_begin().push_id();
+    std::uint32_t push_id = client.call(begin_message(name, object, result.sha256)).push_begin().push_id();
 
     try {
         struct InFlight {
@@ -101,19 +116,11 @@ PushSwapResult push_and_swap_cell(ChannelClient& client, const std::string& name
         return result;
     }
     result.pipelined = true;
-    unsigned char digest[SHA256_DIGEST_LENGTH];
-    SHA256(reinterpret_cast<const unsigned char*>(object.data()), object.size(), digest);
-    result.push.sha256.assign(reinterpret_cast<const char*>(digest), sizeof digest);
-    std::uint64_t limit = client.session().max_chunk_bytes();
-    if (limit == 0)
-        limit = channel::kDefaultChunkBytes;
-    std::uint64_t chunk_bytes = settings.chunk_bytes ? std::min<std::uint64_t>(settings.chunk_bytes, limit) : limit;
+    result.push.sha256 = sha256_of(object);
+    std::uint64_t chunk_bytes = chunk_bytes_for(client, settings);
 
     auto start = std::chrono::steady_clock::now();
-    v1::HostMessage begin;
-    begin.mutable_push_begin()->set_name(name);
-    begin.mutable_push_begin()->set_total_size(object.size());
-    begin.mutable_push_begin()->set_sha256(result.push.sha256);
+    v1::HostMessage begin = begin_message(name, object, result.push.sha256);
     std::uint64_t ref = client.send(begin);
     struct Sent {
         std::uint64_t request_id;

@@ -75,6 +75,7 @@ private:
     // The open push named by id, or (id 0) by reference; a reference that is not open says why.
     ErrorOr<OpenPush*> resolve(std::uint32_t push_id, std::uint64_t push_ref);
     const RefRecord* find_record(std::uint64_t ref) const;
+    const StagedCell* staged_by_ref(std::uint64_t ref) const;
     void remember(std::uint64_t ref, RefOutcome, const Error&);
     void remove_open(std::uint32_t push_id);
 
@@ -82,7 +83,6 @@ private:
     // The last kMaxRememberedPushRefs refused or failed pushes (errors only: a committed push is
     // known by its staged cell, so the ordinary path allocates nothing for references).
     Vector<RefRecord> m_records;
-    const StagedCell* staged_by_ref(std::uint64_t ref) const;
     Vector<StagedCell> m_staged;
     std::uint32_t m_next_id = 1;
 };
