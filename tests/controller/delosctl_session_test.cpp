@@ -237,6 +237,10 @@ TEST_F(DelosctlSession, ExitCodesAndClearErrors)
     auto swap = ctl({"swap", "hello", "--vm", "eta"});
     EXPECT_EQ(swap.exit_code, 4) << "nothing loaded to swap: " << swap.err;
     EXPECT_NE(swap.err.find("no loaded cell"), std::string::npos) << "the guest's reason: " << swap.err;
+    // The same refusal when delosd sends the swap right behind the push's commit (protocol 2).
+    auto pushed_swap = ctl({"push", cell_object("hello"), "--vm", "eta", "--swap"});
+    EXPECT_EQ(pushed_swap.exit_code, 4) << "a pushed cell with nothing loaded to swap: " << pushed_swap.err;
+    EXPECT_NE(pushed_swap.err.find("no loaded cell"), std::string::npos) << "the guest's reason: " << pushed_swap.err;
     auto again = ctl({"vm", "create", "eta", "--runner", "attach", "--socket", dir / "a.sock"});
     EXPECT_EQ(again.exit_code, 5);
     EXPECT_NE(again.err.find("exists already"), std::string::npos) << again.err;
