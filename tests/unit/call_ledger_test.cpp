@@ -2,6 +2,8 @@
 // a call charges, forgets and leaves behind.
 #include "lib/core/call_ledger.h"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 using delos::CallLedger;
@@ -96,6 +98,47 @@ TEST(CallLedger, OnlyABlockTheCallSharedCanBeHandedOut)
     ledger.close(leftovers);
     ASSERT_EQ(leftovers.run_count, 1u);  // the run never shared stays the call's
     EXPECT_EQ(leftovers.runs[0].start, 0x20000u);
+}
+
+TEST(CallLedger, ARunIsTakenOutWithTheCallsOwnRecord)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    ASSERT_TRUE(ledger.add_run(0x10000, 0x2000, kTask));
+    ASSERT_TRUE(ledger.add_run(0x20000, 0x1000, kTask));
+    int block;
+    EXPECT_TRUE(ledger.share_run(0x20000, &block));
+    const CallLedger::PageRun* shared = ledger.run_shared_into(&block);
+    ASSERT_NE(shared, nullptr);
+    EXPECT_EQ(shared->start, 0x20000u);
+    EXPECT_EQ(shared->size, 0x1000u);  // what hand_out compares the block's extent with
+    EXPECT_EQ(ledger.run_shared_into(nullptr), nullptr);
+    EXPECT_EQ(ledger.run_at(0x30000), nullptr);
+    CallLedger::PageRun recorded;
+    EXPECT_FALSE(ledger.take_run(0x30000, recorded));
+    ASSERT_TRUE(ledger.take_run(0x10000, recorded));
+    EXPECT_EQ(recorded.size, 0x2000u);  // released by this size, whatever the object says
+    EXPECT_EQ(recorded.owner, kTask);
+    EXPECT_FALSE(ledger.holds_run(0x10000));
+    EXPECT_EQ(ledger.run_count(), 1u);
+}
+
+TEST(CallLedger, ALedgerOverwrittenWithGarbageStaysWithinItsCapacity)
+{
+    // A faulty cell's wild write over the caller's ledger: counts far past the arrays.
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    std::memset(static_cast<void*>(&ledger), 0xff, sizeof ledger);
+    static char object;
+    EXPECT_FALSE(ledger.add_object(&object));
+    EXPECT_FALSE(ledger.add_run(0x10000, 0x1000, kTask));
+    EXPECT_FALSE(ledger.remove_object(&object));
+    EXPECT_FALSE(ledger.remove_run(0x10000));
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    EXPECT_LE(leftovers.object_count, CallLedger::kMaxObjects);
+    EXPECT_LE(leftovers.run_count, CallLedger::kMaxPageRuns);
+    EXPECT_FALSE(ledger.is_open());
 }
 
 TEST(CallLedger, WhatDoesNotFitIsCountedNotLost)

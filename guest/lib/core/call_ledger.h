@@ -1,7 +1,9 @@
 // call_ledger.h: the bookkeeping of what one call into a cell owns (docs/cell-memory-ownership.md):
 // the heap objects the cell's own code allocated and the page runs it mapped during the call,
 // still alive. Fixed capacity, no allocation, no locking (the kernel's CallOwnership adds those),
-// so the rules are host-tested.
+// so the rules are host-tested. Every count is read bounded by its capacity: a ledger lives in its
+// caller's memory, which a faulty cell's wild write can reach, and a garbage count must never make
+// the ledger read or write past its arrays (or close() copy past its Leftovers).
 #pragma once
 
 #include <cstddef>
@@ -73,7 +75,7 @@ public:
     // False when the ledger is full (the object is then not tracked, and counted).
     bool add_object(void* object)
     {
-        if (m_object_count == kMaxObjects) {
+        if (m_object_count >= kMaxObjects) {
             ++m_untracked;
             return false;
         }
@@ -83,9 +85,10 @@ public:
     // The object was freed (by anyone): no longer the call's. False if it was not recorded here.
     bool remove_object(void* object)
     {
-        for (std::size_t i = 0; i < m_object_count; ++i) {
+        for (std::size_t i = 0; i < objects_in_use(); ++i) {
             if (m_objects[i] == object) {
-                m_objects[i] = m_objects[--m_object_count];
+                m_object_count = objects_in_use() - 1;
+                m_objects[i] = m_objects[m_object_count];
                 return true;
             }
         }
@@ -94,7 +97,7 @@ public:
 
     bool add_run(std::uint64_t start, std::uint64_t size, std::uint64_t owner)
     {
-        if (m_run_count == kMaxPageRuns) {
+        if (m_run_count >= kMaxPageRuns) {
             ++m_untracked;
             return false;
         }
@@ -104,18 +107,38 @@ public:
     // The run was unmapped and freed, or handed out: no longer the call's.
     bool remove_run(std::uint64_t start)
     {
-        for (std::size_t i = 0; i < m_run_count; ++i) {
+        PageRun ignored;
+        return take_run(start, ignored);
+    }
+    // The same, giving the call's own record of the run: it is released by that extent, never by
+    // what the object being released says (a cell's corrupted size would free other owners' frames).
+    bool take_run(std::uint64_t start, PageRun& recorded)
+    {
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].start == start) {
-                m_runs[i] = m_runs[--m_run_count];
+                recorded = m_runs[i];
+                m_run_count = runs_in_use() - 1;
+                m_runs[i] = m_runs[m_run_count];
                 return true;
             }
         }
         return false;
     }
+    // The recorded run that went into `block`, or null (never reads through `block`).
+    const PageRun* run_shared_into(const void* block) const
+    {
+        if (block == nullptr)
+            return nullptr;
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
+            if (m_runs[i].shared_block == block)
+                return &m_runs[i];
+        }
+        return nullptr;
+    }
     // The run now lives in a shared handle's block: a leftover releases that block.
     bool share_run(std::uint64_t start, void* block)
     {
-        for (std::size_t i = 0; i < m_run_count; ++i) {
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].start == start) {
                 m_runs[i].shared_block = block;
                 return true;
@@ -130,17 +153,27 @@ public:
     {
         if (block == nullptr)
             return false;
-        for (std::size_t i = 0; i < m_run_count; ++i) {
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].shared_block == block) {
-                m_runs[i] = m_runs[--m_run_count];
+                m_run_count = runs_in_use() - 1;
+                m_runs[i] = m_runs[m_run_count];
                 return true;
             }
         }
         return false;
     }
+    // The recorded run starting at `start`, or null.
+    const PageRun* run_at(std::uint64_t start) const
+    {
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
+            if (m_runs[i].start == start)
+                return &m_runs[i];
+        }
+        return nullptr;
+    }
     bool holds_run(std::uint64_t start) const
     {
-        for (std::size_t i = 0; i < m_run_count; ++i) {
+        for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].start == start)
                 return true;
         }
@@ -149,23 +182,29 @@ public:
 
     std::size_t object_count() const { return m_object_count; }
     std::size_t run_count() const { return m_run_count; }
+    std::uint64_t untracked() const { return m_untracked; }
 
     // Ends the call: everything still recorded moves to `leftovers`; the ledger is closed and
     // charges nothing more.
     void close(Leftovers& leftovers)
     {
         leftovers = Leftovers();
-        for (std::size_t i = 0; i < m_object_count; ++i)
+        std::size_t objects = objects_in_use();
+        for (std::size_t i = 0; i < objects; ++i)
             leftovers.objects[i] = m_objects[i];
-        leftovers.object_count = m_object_count;
-        for (std::size_t i = 0; i < m_run_count; ++i)
+        leftovers.object_count = objects;
+        std::size_t runs = runs_in_use();
+        for (std::size_t i = 0; i < runs; ++i)
             leftovers.runs[i] = m_runs[i];
-        leftovers.run_count = m_run_count;
+        leftovers.run_count = runs;
         leftovers.untracked = m_untracked;
         *this = CallLedger();
     }
 
 private:
+    std::size_t objects_in_use() const { return m_object_count < kMaxObjects ? m_object_count : kMaxObjects; }
+    std::size_t runs_in_use() const { return m_run_count < kMaxPageRuns ? m_run_count : kMaxPageRuns; }
+
     bool m_open = false;
     std::uint64_t m_task = 0;
     CodeRange m_code[kMaxCodeRanges] = {};
