@@ -167,6 +167,19 @@ CallRelease CallOwnership::close()
 
 std::size_t CallOwnership::open_count() { return g_open_count.load(std::memory_order_acquire); }
 
+std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_size, std::uint64_t new_start, std::uint64_t new_size)
+{
+    if (!any_open() || old_size == 0)
+        return 0;
+    std::size_t following = 0;
+    SpinLockGuard guard(g_lock);
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->follow_moved_code(old_start, old_size, CallLedger::CodeRange{new_start, new_size}))
+            ++following;
+    }
+    return following;
+}
+
 void charge_object_to_call(void* object, const void* caller)
 {
     if (!object || !any_open())

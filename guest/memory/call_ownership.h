@@ -64,6 +64,11 @@ private:
     CallLedger m_ledger;
 };
 
+// A cell's code moved (CellManager's reload or swap, with every other CPU parked): each open call
+// charging the old code charges the new copy too, so a call opened before the move that enters
+// the new copy still owns what that copy allocates. Returns how many calls follow it.
+std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_size, std::uint64_t new_start, std::uint64_t new_size);
+
 // Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
 void charge_object_to_call(void* object, const void* caller);
 void forget_call_owned_object(void* object);

@@ -498,6 +498,26 @@ ErrorOr<void> call_ownership_releases_runs_by_its_record()
     return {};
 }
 
+// A call open while its cell is reloaded (the fault campaign's supervisor or the recovery policy
+// reloading the target while a worker's call was opened on the old copy): the ledger follows the
+// code to the new copy, so what the new copy allocates in the call is still the call's.
+ErrorOr<void> call_ownership_follows_a_reloaded_cell()
+{
+    constexpr std::uint64_t kOldCode = 0x7f0000000000ull, kNewCode = 0x7f0000100000ull, kSize = 0x4000;
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    memory::CallOwnership call;
+    SELFTEST_CHECK(!call.open(kOldCode, kSize).is_error());
+    SELFTEST_CHECK(memory::follow_moved_cell_code(0x7f0000200000ull, kSize, 0x7f0000300000ull, kSize) == 0);
+    SELFTEST_CHECK(memory::follow_moved_cell_code(kOldCode, kSize, kNewCode, kSize) == 1);
+    void* from_the_new_copy = memory::heap_allocate(48, 16);
+    SELFTEST_CHECK(from_the_new_copy != nullptr);
+    memory::charge_object_to_call(from_the_new_copy, reinterpret_cast<const void*>(kNewCode + 0x40));
+    memory::CallRelease released = call.close();
+    SELFTEST_CHECK(released.objects == 1 && released.refused == 0);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    return {};
+}
+
 // The cell call gate (runtime/cell_call_gate.h). A probe records the callee-saved registers and
 // the stack below it that it was given, then breaks the ABI (returns with all six changed): the
 // caller gets its own back, the probe saw only the poison and zeroes. A callee that writes
@@ -1459,6 +1479,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
     {"faults", "call_ownership_releases_runs_by_its_record", call_ownership_releases_runs_by_its_record},
     {"faults", "cell_call_gate_restores_and_withholds_registers", cell_call_gate_restores_and_withholds_registers},
+    {"faults", "call_ownership_follows_a_reloaded_cell", call_ownership_follows_a_reloaded_cell},
     {"faults", "noexcept_frame_is_unwound_through", noexcept_frame_is_unwound_through},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},

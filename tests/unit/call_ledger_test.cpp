@@ -141,6 +141,26 @@ TEST(CallLedger, ALedgerOverwrittenWithGarbageStaysWithinItsCapacity)
     EXPECT_FALSE(ledger.is_open());
 }
 
+TEST(CallLedger, ChargedCodeThatMovesIsFollowed)
+{
+    // The cell was reloaded while the call was open: its caller's call site now leads to the new
+    // copy, whose allocations the call owns too; the old copy's stay charged (it may still run there).
+    constexpr std::uint64_t kNewCode = 0x900000;
+    CallLedger ledger;
+    CallLedger::CodeRange ranges[2] = {{kCellCode, kCellSize}, {0x200000, 0x1000}};
+    ledger.open(kTask, ranges, 2);
+    EXPECT_FALSE(ledger.charges(kTask, kNewCode + 0x10));
+    EXPECT_FALSE(ledger.follow_moved_code(0x700000, 0x1000, {kNewCode, kCellSize}));  // not this call's code
+    EXPECT_TRUE(ledger.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));
+    EXPECT_TRUE(ledger.charges(kTask, kNewCode + 0x10));
+    EXPECT_TRUE(ledger.charges(kTask, kCellCode + 0x10));
+    EXPECT_TRUE(ledger.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));  // once is enough
+    EXPECT_FALSE(ledger.follow_moved_code(kCellCode, kCellSize, {0xa00000, kCellSize}));  // no room left
+    EXPECT_FALSE(ledger.charges(kTask, 0xa00010));
+    CallLedger closed;
+    EXPECT_FALSE(closed.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));
+}
+
 TEST(CallLedger, WhatDoesNotFitIsCountedNotLost)
 {
     CallLedger ledger;

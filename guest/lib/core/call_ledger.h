@@ -39,7 +39,9 @@ public:
         std::uint64_t size = 0;
         bool contains(std::uint64_t address) const { return address >= start && address - start < size; }
     };
-    static constexpr std::size_t kMaxCodeRanges = 2;
+    // Two given at open (the cell's, its caller's), one more added when the cell's code moves.
+    static constexpr std::size_t kMaxCodeRanges = 3;
+    static constexpr std::size_t kMaxOpenedCodeRanges = 2;
 
     // Starts a call of `task` into code at [code_start, code_start + code_size).
     void open(std::uint64_t task, std::uint64_t code_start, std::uint64_t code_size)
@@ -54,8 +56,30 @@ public:
         *this = CallLedger();
         m_open = true;
         m_task = task;
-        for (std::size_t i = 0; i < count && i < kMaxCodeRanges; ++i)
+        for (std::size_t i = 0; i < count && i < kMaxOpenedCodeRanges; ++i)
             m_code[m_code_count++] = ranges[i];
+    }
+    // The charged code at [old_start, old_start + old_size) was loaded again at `moved` (a reload
+    // or swap while the call was open: the caller's call site now leads there). Both stay charged:
+    // the call may still run in the old copy. False when no charged range overlaps the old one,
+    // or there is no room (then the call cannot know what the new copy allocates).
+    bool follow_moved_code(std::uint64_t old_start, std::uint64_t old_size, CodeRange moved)
+    {
+        if (!m_open)
+            return false;
+        std::size_t count = m_code_count < kMaxCodeRanges ? m_code_count : kMaxCodeRanges;
+        bool overlaps = false;
+        for (std::size_t i = 0; i < count; ++i) {
+            if (m_code[i].start < old_start + old_size && old_start < m_code[i].start + m_code[i].size)
+                overlaps = true;
+            if (m_code[i].start == moved.start && m_code[i].size == moved.size)
+                return true;  // already followed
+        }
+        if (!overlaps || count == kMaxCodeRanges)
+            return false;
+        m_code[count] = moved;
+        m_code_count = count + 1;
+        return true;
     }
     bool is_open() const { return m_open; }
     std::uint64_t task() const { return m_task; }
@@ -65,7 +89,7 @@ public:
     {
         if (!m_open || task != m_task)
             return false;
-        for (std::size_t i = 0; i < m_code_count; ++i) {
+        for (std::size_t i = 0; i < m_code_count && i < kMaxCodeRanges; ++i) {
             if (m_code[i].contains(caller))
                 return true;
         }
