@@ -41,7 +41,7 @@ public:
     // Starts charging the current task's allocations made from [code_start, code_start + size).
     // An open ledger is closed (and released) first. Fails when too many calls are open.
     ErrorOr<void> open(std::uint64_t code_start, std::uint64_t code_size);
-    // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxCodeRanges).
+    // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxOpenedCodeRanges).
     ErrorOr<void> open(const CallLedger::CodeRange* ranges, std::size_t count);
     bool is_open() const;
     // The caller keeps these pages (the call's reply): no longer released by close(). The handle

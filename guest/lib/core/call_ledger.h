@@ -50,7 +50,7 @@ public:
         open(task, &range, 1);
     }
     // Starts a call of `task` charging allocations asked for from any of `ranges` (at most
-    // kMaxCodeRanges are kept).
+    // kMaxOpenedCodeRanges are kept).
     void open(std::uint64_t task, const CodeRange* ranges, std::size_t count)
     {
         *this = CallLedger();
