@@ -78,7 +78,7 @@ public:
         if (!overlaps || count == kMaxCodeRanges)
             return false;
         m_code[count] = moved;
-        m_code_count = static_cast<std::uint32_t>(count + 1);
+        m_code_count = count + 1;
         return true;
     }
     bool is_open() const { return m_open; }
@@ -111,7 +111,7 @@ public:
     {
         for (std::size_t i = 0; i < objects_in_use(); ++i) {
             if (m_objects[i] == object) {
-                m_object_count = static_cast<std::uint32_t>(objects_in_use() - 1);
+                m_object_count = objects_in_use() - 1;
                 m_objects[i] = m_objects[m_object_count];
                 return true;
             }
@@ -141,7 +141,7 @@ public:
         for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].start == start) {
                 recorded = m_runs[i];
-                m_run_count = static_cast<std::uint32_t>(runs_in_use() - 1);
+                m_run_count = runs_in_use() - 1;
                 m_runs[i] = m_runs[m_run_count];
                 return true;
             }
@@ -179,7 +179,7 @@ public:
             return false;
         for (std::size_t i = 0; i < runs_in_use(); ++i) {
             if (m_runs[i].shared_block == block) {
-                m_run_count = static_cast<std::uint32_t>(runs_in_use() - 1);
+                m_run_count = runs_in_use() - 1;
                 m_runs[i] = m_runs[m_run_count];
                 return true;
             }
@@ -229,15 +229,14 @@ private:
     std::size_t objects_in_use() const { return m_object_count < kMaxObjects ? m_object_count : kMaxObjects; }
     std::size_t runs_in_use() const { return m_run_count < kMaxPageRuns ? m_run_count : kMaxPageRuns; }
 
-    // The counts are 32-bit and packed: the third code range came without growing the ledger.
     bool m_open = false;
-    std::uint32_t m_code_count = 0;
     std::uint64_t m_task = 0;
     CodeRange m_code[kMaxCodeRanges] = {};
+    std::size_t m_code_count = 0;
     void* m_objects[kMaxObjects] = {};
-    std::uint32_t m_object_count = 0;
-    std::uint32_t m_run_count = 0;
+    std::size_t m_object_count = 0;
     PageRun m_runs[kMaxPageRuns] = {};
+    std::size_t m_run_count = 0;
     std::uint64_t m_untracked = 0;
 };
 
