@@ -180,6 +180,18 @@ std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_si
     return following;
 }
 
+std::uint64_t open_call_target_code(std::uint64_t task)
+{
+    if (!any_open())
+        return 0;
+    SpinLockGuard guard(g_lock);
+    for (const CallLedger* ledger : g_open) {
+        if (std::uint64_t code = ledger ? ledger->called_code_of(task) : 0)
+            return code;
+    }
+    return 0;
+}
+
 void charge_object_to_call(void* object, const void* caller)
 {
     if (!object || !any_open())

@@ -69,6 +69,12 @@ private:
 // the new copy still owns what that copy allocates. Returns how many calls follow it.
 std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_size, std::uint64_t new_start, std::uint64_t new_size);
 
+// The start of the code that an open call of `task` was opened into (the cell it called), or 0
+// when the task is in no open call. Fault recovery blames that cell for a fault at an address
+// that is no cell's code (a wild jump: the unwind then starts in the caller, which did nothing
+// wrong). Takes the ledgers' lock: not for a CPU that may already hold it.
+std::uint64_t open_call_target_code(std::uint64_t task);
+
 // Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
 void charge_object_to_call(void* object, const void* caller);
 void forget_call_owned_object(void* object);

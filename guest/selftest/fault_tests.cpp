@@ -251,6 +251,58 @@ ErrorOr<void> foreign_pointer_freed_is_a_task_fault()
     return {};
 }
 
+// A memset whose length a fault left wrong (the campaign's skipped instruction in a cell's
+// inlined String code) from a task: refused before it writes anything past its heap block, so
+// the neighbouring objects and the heap's free lists are untouched; the task is unwound.
+// Then the same for memcpy, and a large (page) block whose end a copy would run past.
+volatile std::size_t g_wild_length = 40000;
+
+struct Neighbours {
+    std::uint8_t* first;
+    std::uint8_t* second;
+};
+
+// (No objects in this frame: memset and memcpy are builtins the compiler knows cannot throw, so
+// a frame has no landing pad at such a call and the unwind resumes above it, as for heap_free.)
+[[gnu::noinline]] void write_past_a_heap_block(Neighbours blocks, int kind)
+{
+    if (kind == 0)
+        __builtin_memset(blocks.first, 0xaa, g_wild_length);
+    else
+        __builtin_memcpy(blocks.first, blocks.second, g_wild_length);
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> heap_overflow_is_a_task_fault()
+{
+    for (int kind = 0; kind < 3; ++kind) {
+        std::size_t size = kind == 2 ? 3 * 4096 : 40;
+        auto* first = new std::uint8_t[size];
+        auto* second = new std::uint8_t[size];
+        for (std::size_t i = 0; i < size; ++i)
+            first[i] = second[i] = 0x5c;
+        g_reached_after_fault = 0;
+        {
+            Neighbours blocks{first, second};
+            auto handle = SELFTEST_TRY(spawn("heap-overflow", [blocks, kind] { write_past_a_heap_block(blocks, kind == 2 ? 1 : kind); }));
+            auto outcome = handle.join();
+            SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+            SELFTEST_CHECK(outcome.fault().vector == 6);
+        }
+        SELFTEST_CHECK(g_reached_after_fault == 0);
+        bool untouched = true;
+        for (std::size_t i = 0; i < size; ++i)
+            untouched = untouched && first[i] == 0x5c && second[i] == 0x5c;
+        SELFTEST_CHECK(untouched);
+        // A write that fits its block is still done.
+        __builtin_memset(first, 0x11, size);
+        SELFTEST_CHECK(first[size - 1] == 0x11 && second[0] == 0x5c);
+        delete[] first;
+        delete[] second;
+    }
+    return {};
+}
+
 // An allocation larger than all memory (as a corrupted size asks for) by a task: the task's
 // fault, unwound with its objects released, not a panic of the guest.
 volatile std::size_t g_impossible_size = std::size_t(1) << 44;
@@ -1474,6 +1526,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
+    {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},

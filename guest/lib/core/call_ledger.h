@@ -84,6 +84,12 @@ public:
     bool is_open() const { return m_open; }
     std::uint64_t task() const { return m_task; }
 
+    // The start of the code this call was opened into (the cell called), if `task` made it; else 0.
+    std::uint64_t called_code_of(std::uint64_t task) const
+    {
+        return m_open && task == m_task && m_code_count > 0 ? m_code[0].start : 0;
+    }
+
     // Whether an allocation by `task`, asked for by code at `caller`, belongs to this call.
     bool charges(std::uint64_t task, std::uint64_t caller) const
     {
