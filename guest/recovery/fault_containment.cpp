@@ -21,6 +21,7 @@
 #include "task/task.h"
 #include "task/task_entry.h"
 #include "task/watchdog.h"
+#include "runtime/cell_call_gate.h"
 
 extern "C" void delos_spin_lock_stuck_trap(const void* lock);  // sync/spin_lock.cpp
 
@@ -211,9 +212,14 @@ constexpr std::uint64_t kResynchroniseScanBytes = 2048;
 // leak check see. The registers other than rsp and rip are the faulting ones. `start` gets rip
 // as the address inside the call instruction (so the call site and the CFI row are the call's,
 // whichever first-frame kind the vector implies).
+// `skipped_cell_ip` gets the innermost skipped return address into a cell's code (0 if none): the
+// fault happened in that cell, the frames resumed from may all be its callers' (a call gate's, a
+// worker's), and the report and recovery's blame must still name it.
 bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::uint64_t stack_high, RegisterSet& start,
-                   std::size_t& frames, std::uint64_t* ips, std::size_t capacity, std::uint64_t& skipped_bytes)
+                   std::size_t& frames, std::uint64_t* ips, std::size_t capacity, std::uint64_t& skipped_bytes,
+                   std::uint64_t& skipped_cell_ip)
 {
+    skipped_cell_ip = 0;
     std::uint64_t rsp = faulting.values[unwind::kRsp] & ~std::uint64_t(7);
     if (rsp < stack_low || rsp >= stack_high)
         return false;
@@ -244,8 +250,19 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
                 checked_frames = checked.value();
             }
         }
-        if (!found)
+        if (!found) {
+            if (skipped_cell_ip == 0 && in_cell_code(candidate - 1))
+                skipped_cell_ip = candidate;
             continue;
+        }
+        // Resumed at the cell call gate with no cell frame skipped: the fault is its callee's
+        // (a jump into garbage leaves no return address of the cell); the gate keeps the
+        // function it called in the word above its return address.
+        if (skipped_cell_ip == 0 && runtime::returns_into_cell_call_gate(candidate) && slot + 16 <= stack_high) {
+            std::uint64_t callee = *reinterpret_cast<const std::uint64_t*>(slot + 8);
+            if (in_cell_code(callee))
+                skipped_cell_ip = callee;
+        }
         registers.set(unwind::kReturnAddress, candidate - 1);
         start = registers;
         frames = checked_frames;
@@ -449,11 +466,19 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         std::size_t resumed_frames = 0;
         if (quiet || unmask)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
-        if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes)) {
+        std::uint64_t skipped_cell_ip = 0;
+        if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
             kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
                    task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
             registers = start;
             frame_count = resumed_frames;
+            if (skipped_cell_ip != 0 && frame_count < kReportFrames) {
+                // Reported (and blamed) first: the skipped cell frame the fault came from.
+                for (std::size_t i = frame_count; i > 0; --i)
+                    ips[i] = ips[i - 1];
+                ips[0] = skipped_cell_ip;
+                ++frame_count;
+            }
         } else if (in_cell_code(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.

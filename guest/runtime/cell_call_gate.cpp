@@ -2,7 +2,8 @@
 #include "runtime/cell_call_gate.h"
 
 // Entry: rdi = function, rsi/rdx/rcx = its arguments. Six pushes and 8 bytes of padding keep rsp
-// 16-byte aligned at the call. The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
+// 16-byte aligned at the call; the padding holds the function, right above the return address the
+// call pushes (fault containment names the callee's cell from there, delos_cell_call_gate_callee). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
 // being the split-stack limit at %fs:0x70 (0: unknown, nothing is scrubbed). The CFA stays
 // rsp-relative throughout, so the callee's poisoned rbp never misleads the unwinder here.
 asm(R"(
@@ -31,6 +32,7 @@ delos_cell_call_gate:
     .cfi_rel_offset %r15, 0
     subq $8, %rsp
     .cfi_adjust_cfa_offset 8
+    movq %rdi, (%rsp)
     movq %rdi, %r12
     movq %rsi, %r13
     movq %rdx, %r14

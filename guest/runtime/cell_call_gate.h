@@ -14,11 +14,19 @@
 extern "C" {
 // Calls function(a0, a1, a2) through the gate; returns what it left in rax.
 std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2);
-// The gate's address range (for tests).
+// The end of the gate's code (fault containment: a return address into the gate).
 extern const char delos_cell_call_gate_end[];
 }
 
 namespace delos::runtime {
+
+// Whether `return_address` (a word found on a stack) returns into the gate after its call; the
+// function the gate called then sits in the word above it.
+inline bool returns_into_cell_call_gate(std::uint64_t return_address)
+{
+    return return_address > reinterpret_cast<std::uint64_t>(&delos_cell_call_gate)
+           && return_address <= reinterpret_cast<std::uint64_t>(delos_cell_call_gate_end);
+}
 
 // What the callee finds in rbx, rbp and r12-r15: non-canonical, so any load or store through it
 // (or a small offset from it) is a #GP or #SS of the calling task.
