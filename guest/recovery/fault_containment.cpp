@@ -318,7 +318,7 @@ extern "C" [[noreturn]] void delos_fault_abandon_entry()
 {
     Task* task = scheduler::current_task();
     unmask_if_the_cell_masked(task);
-    unwinding::abandon_landing_pad(*static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind), "a fault in a cleanup");
+    unwinding::abandon_landing_pad(*static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind), "a fault in a cleanup, or one past the watchdog budget");
 }
 
 // A fault whose stack cannot be unwound at all (no return address above it leads to the entry
@@ -349,17 +349,21 @@ void resume_at(arch::InterruptFrame& frame, void (*entry)())
     frame.rip = reinterpret_cast<std::uint64_t>(entry);
 }
 
-// The task faulted again while its unwind ran a landing pad.
+// The task faulted again while its unwind ran a landing pad, or the watchdog found it over its
+// budget there (a cleanup looping on a value the first fault corrupted, e.g. a Vector's size read
+// through a callee-saved register the faulting callee never restored: it never ends by itself).
+// Either way that landing pad is abandoned and the unwind goes on at its frame's caller.
 bool contain_fault_while_unwinding(arch::InterruptFrame& frame, Task* task, const Attempt& attempt, bool unmask)
 {
     auto* unwind = static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind);
-    if (attempt.quiet)
-        return false;  // a watchdog tick during the unwind: the unwind ends by itself
-    if (!unwind || !unwinding::can_abandon_landing_pad(*unwind))
+    if (!unwind || !unwinding::can_abandon_landing_pad(*unwind)) {
+        if (attempt.quiet)
+            return false;  // a watchdog tick in the unwinder's own work: the unwind ends by itself
         return refuse(task, "a fault while unwinding (not in a landing pad of a cell's frame)");
+    }
     std::uint64_t rsp = attempt.registers.values[unwind::kRsp];
     if (rsp < task->m_stack.bottom() + 1024 || rsp >= task->m_stack.top())
-        return refuse(task, "a fault while unwinding, the stack pointer outside the task's stack");
+        return refuse(task, "a fault while unwinding, the stack pointer outside the task's stack", 0, nullptr, attempt.quiet);
     __atomic_add_fetch(&g_abandoned, 1, __ATOMIC_RELAXED);
     char location[256];
     FixedBufferSink sink(location, sizeof location);

@@ -60,11 +60,15 @@ void copy_name(char (&out)[N], StringView name)
 bool is_cell(const char* owner) { return owner[0] != '\0' && StringView(owner) != "kernel"; }
 
 // The cell a fault is blamed on: the innermost frame that is a cell's code (the faulting
-// instruction's, or the nearest caller's when a cell passed something bad to the kernel).
-StringView blamed_cell(const task::FaultLogEntry& entry)
+// instruction's, or the nearest caller's when a cell passed something bad to the kernel). An
+// instruction in a cell's code region but in none of its functions (a corrupted jump landed
+// between them or past the last) is that cell's too, not its caller's (`code_owner` holds the name).
+StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCellNameLength])
 {
     if (is_cell(entry.at.owner))
         return StringView(entry.at.owner);
+    if (entry.at.owner[0] == '\0' && loader::cell_manager().copy_name_of_cell_at(entry.instruction_pointer, code_owner, sizeof code_owner))
+        return StringView(code_owner);
     for (std::uint32_t i = 0; i < entry.backtrace_frames; ++i) {
         if (is_cell(entry.backtrace[i].owner))
             return StringView(entry.backtrace[i].owner);
@@ -80,7 +84,8 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     std::uint64_t now = tsc::nanoseconds_since_boot();
     FixedBufferSink note(entry.recovery_note, sizeof entry.recovery_note - 1);
     bool refused_call = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(&loader::delos_quarantined_cell_called);
-    StringView cell = refused_call ? StringView() : blamed_cell(entry);
+    char code_owner[kCellNameLength] = {};
+    StringView cell = refused_call ? StringView() : blamed_cell(entry, code_owner);
     // Only a committed cell is reloaded or rolled back; a fault in a loading cell's init fails its load.
     std::uint32_t generation = cell.empty() ? 0 : loader::cell_manager().live_generation(cell);
     CellDecision decision;
