@@ -65,11 +65,7 @@ class WorkerSlot {
 public:
     // The worker says when it starts and ends one item, so a worker stuck in one is seen.
     void begin_item();
-    void end_item()
-    {
-        busy_since.store(0, std::memory_order_release);
-        items_done.fetch_add(1, std::memory_order_release);
-    }
+    void end_item() { busy_since.store(0, std::memory_order_release); }
     // After a refused answer the supervisor replaces every worker (see note_wrong_answer): a
     // worker returns when this says so, between items, and is spawned again afresh.
     bool should_retire() const { return retire.load(std::memory_order_acquire); }
@@ -85,13 +81,15 @@ private:
     std::size_t slot_index = 0;
     task::JoinHandle<void> handle;
     std::atomic<std::uint64_t> busy_since{0};
-    std::atomic<std::uint64_t> items_done{0};  // by this incarnation of the worker
     std::atomic<bool> retire{false};
     bool done = false;
-    // The supervisor's own: faulted incarnations in a row, none of which but the first finished an
-    // item, and the target's generation when the current incarnation was spawned.
+    // The supervisor's own: faulted incarnations in a row, none of which but the first got past
+    // its first item, and the target's generation when the current incarnation was spawned.
     std::uint32_t faults_without_progress = 0;
     std::uint32_t target_generation_at_spawn = 0;
+    // Items this incarnation of the worker began: a second begun means the first one ended
+    // (counted in begin_item, out of line: the workers' own code is what it was).
+    std::atomic<std::uint64_t> items_begun{0};
 };
 
 class Supervisor {
