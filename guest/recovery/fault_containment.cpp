@@ -12,6 +12,8 @@
 #include "debug/kernel_symbols.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
+#include "memory/frame_allocator.h"
+#include "memory/page_table.h"
 #include "runtime/frame_tables.h"
 #include "runtime/unwinder.h"
 #include "sync/spin_lock.h"
@@ -255,6 +257,30 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
     return false;
 }
 
+// The target of the call instruction that ends at `return_address`: `call *disp32(%rip)` (a cell's
+// call through its GOT) or `call rel32`; 0 if it is neither or its slot is not mapped. The return
+// address is code with an FDE (resynchronise found it), so the six bytes before it are readable.
+std::uint64_t call_target_before(std::uint64_t return_address)
+{
+    if (return_address < memory::kPageSize + 6)
+        return 0;
+    const auto* code = reinterpret_cast<const std::uint8_t*>(return_address);
+    auto displacement = [code] {
+        std::uint32_t value = std::uint32_t(code[-4]) | std::uint32_t(code[-3]) << 8 | std::uint32_t(code[-2]) << 16
+                              | std::uint32_t(code[-1]) << 24;
+        return static_cast<std::int64_t>(static_cast<std::int32_t>(value));
+    };
+    if (code[-6] == 0xff && code[-5] == 0x15) {
+        std::uint64_t slot = return_address + static_cast<std::uint64_t>(displacement());
+        if (slot % 8 != 0 || memory::kernel_page_table().access_of(slot) == memory::Access::None)
+            return 0;
+        return *reinterpret_cast<const std::uint64_t*>(slot);
+    }
+    if (code[-5] == 0xe8)
+        return return_address + static_cast<std::uint64_t>(displacement());
+    return 0;
+}
+
 // The end of the walk: the task's entry trampoline. Runs on the unwound task's stack.
 void finish_unwind(unwinding::ForcedUnwind& unwind)
 {
@@ -444,6 +470,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     }
     std::size_t frame_count = checked.is_error() ? 0 : checked.value();
     std::uint64_t skipped_bytes = 0;
+    std::uint64_t skipped_call_target = 0;
     bool end_without_unwind = false;
     if (checked.is_error()) {
         // The watchdog (quiet) only unwinds a task whose stack unwinds from where it stopped; a
@@ -458,6 +485,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                    task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
             registers = start;
             frame_count = resumed_frames;
+            skipped_call_target = call_target_before(start.values[unwind::kReturnAddress] + 1);
         } else if (in_cell_code(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
@@ -505,6 +533,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
     entry.registers = registers_of_frame(frame);
     describe_fault_place(entry.place, attempt.instruction_pointer);
+    entry.skipped_call_target = skipped_call_target;
     if (g_console_reports && entry.place.section[0])
         kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
                entry.place.section, entry.place.section_offset);

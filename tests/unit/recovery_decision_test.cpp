@@ -86,8 +86,11 @@ TEST(RecoveryDecision, FaultsOfTheCopyBeingReplacedDoNotReloadItAgain)
     EXPECT_EQ(decide_for_cell(history, policy, now).action, CellAction::None);
     EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::Reload);
     EXPECT_TRUE(history.reload_pending);
-    for (int i = 0; i < 10; ++i)
-        EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::None) << i;
+    for (int i = 0; i < 10; ++i) {
+        auto pending = decide_for_cell(history, policy, now += kMs);
+        EXPECT_EQ(pending.action, CellAction::None) << i;
+        EXPECT_TRUE(pending.reload_pending) << i;
+    }
     EXPECT_EQ(history.reloads, 1u);
     EXPECT_EQ(history.reloads_in_a_row, 1u);
     EXPECT_EQ(history.faults, 12u);

@@ -58,8 +58,10 @@ CellDecision decide_for_cell(CellFaultHistory& history, const RecoveryPolicy& po
         decision.action = CellAction::Refused;
         return decision;
     }
-    if (history.reload_pending && now_ns - history.last_reload_ns < policy.window_ns)
-        return decision;  // the old copy's fault: its reload is on the way
+    if (history.reload_pending && now_ns - history.last_reload_ns < policy.window_ns) {
+        decision.reload_pending = true;  // the old copy's fault: its reload is on the way
+        return decision;
+    }
     history.reload_pending = false;
     // A swap that is followed by a fault so soon is the likeliest culprit: undo it first. The
     // swap's time is read on the CPU that committed it, the fault's on the faulting CPU: with

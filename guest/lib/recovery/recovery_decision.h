@@ -60,6 +60,7 @@ struct CellDecision {
     CellAction action = CellAction::None;
     std::uint32_t faults_in_window = 0;  // this one included
     std::uint32_t reload_number = 0;     // for Reload: 1 for the first in a row
+    bool reload_pending = false;         // None because a reload of the cell is under way
 };
 // A fault while a reload of the cell is pending comes from the copy being replaced (its tasks run
 // it until the new copy is linked and their calls re-pointed: a restarted task can fault in it
