@@ -259,10 +259,11 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
 
 // The target of the call instruction that ends at `return_address`: `call *disp32(%rip)` (a cell's
 // call through its GOT) or `call rel32`; 0 if it is neither or its slot is not mapped. The return
-// address is code with an FDE (resynchronise found it), so the six bytes before it are readable.
+// address is code with an FDE (resynchronise found it); the six bytes before it may start on the
+// page before, which is checked like the slot.
 std::uint64_t call_target_before(std::uint64_t return_address)
 {
-    if (return_address < memory::kPageSize + 6)
+    if (return_address < memory::kPageSize + 6 || memory::kernel_page_table().access_of(return_address - 6) == memory::Access::None)
         return 0;
     const auto* code = reinterpret_cast<const std::uint8_t*>(return_address);
     auto displacement = [code] {
