@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <atomic>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -24,16 +25,32 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
+// The work directory is in /tmp and --keep-consoles may be on another file system: copy when a
+// rename cannot move it there.
+void keep_console(const std::string& from, const std::string& to)
+{
+    std::error_code error;
+    std::filesystem::rename(from, to, error);
+    if (error)
+        std::filesystem::copy_file(from, to, std::filesystem::copy_options::overwrite_existing, error);
+}
+
 class QemuProcess {
 public:
     QemuProcess(const RunConfig& config, const std::string& workload, const std::string& serial_path,
                 const std::string& gdb_path)
     {
+        // -icount: the guest's clocks (TSC, PIT, timer interrupts) count executed instructions
+        // instead of following the host clock, and sleep=off skips idle time at once. Without it
+        // a run's interleavings follow the host's load: a replay injected the same fault but its
+        // outcome varied (1 run in ~70 of fault_campaign.replays failed under load, once in CI).
+        // With it, a run is a function of its point: the seed reproduces the campaign.
         std::vector<std::string> arguments{config.qemu, "-accel", "tcg", "-M", "microvm,acpi=off", "-m", "64M", "-nodefaults",
                                            "-no-user-config", "-nographic", "-no-reboot", "-kernel", config.kernel, "-initrd",
                                            config.archive, "-append", "run fc.workload=" + workload + " fc.wait_host",
                                            "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-serial", "file:" + serial_path,
-                                           "-monitor", "none", "-gdb", "unix:" + gdb_path + ",server=on,wait=off"};
+                                           "-monitor", "none", "-gdb", "unix:" + gdb_path + ",server=on,wait=off",
+                                           "-icount", "shift=2,sleep=off"};
         m_pid = ::fork();
         if (m_pid == 0) {
             int null = ::open("/dev/null", O_RDWR);
@@ -251,7 +268,7 @@ RunResult run_injection(const RunConfig& config, const InjectionPoint& point, co
         result.seconds = seconds_since(start);
         if (!config.keep_consoles.empty()) {
             std::string kept_path = config.keep_consoles + "/" + run_name + ".console";
-            std::rename(serial_path.c_str(), kept_path.c_str());
+            keep_console(serial_path, kept_path);
             result.console = kept_path;
         }
         ::unlink(serial_path.c_str());
@@ -447,7 +464,7 @@ CoverageResult run_coverage(const RunConfig& config, const std::string& workload
     }
     coverage.report = parse_guest_console(read_file(serial_path));
     if (!config.keep_consoles.empty())
-        std::rename(serial_path.c_str(), (config.keep_consoles + "/" + run_name + ".console").c_str());
+        keep_console(serial_path, config.keep_consoles + "/" + run_name + ".console");
     ::unlink(serial_path.c_str());
     ::unlink(gdb_path.c_str());
     coverage.seconds = seconds_since(start);

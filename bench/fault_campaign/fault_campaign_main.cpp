@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <map>
 #include <mutex>
@@ -218,6 +219,14 @@ int main(int argc, char** argv)
         std::cerr << "delos-fault-campaign: need " << options.run.kernel << " and " << options.run.archive
                   << " (cmake --build build --target guest cells)\n";
         return 2;
+    }
+    if (!options.run.keep_consoles.empty()) {
+        std::error_code error;
+        std::filesystem::create_directories(options.run.keep_consoles, error);
+        if (error) {
+            std::cerr << "delos-fault-campaign: --keep-consoles " << options.run.keep_consoles << ": " << error.message() << "\n";
+            return 2;
+        }
     }
     char directory_template[] = "/tmp/delos-fault-campaign-XXXXXX";
     if (!::mkdtemp(directory_template)) {

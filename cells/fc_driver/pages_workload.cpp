@@ -7,6 +7,7 @@
 #include "fc_driver/reference.h"
 #include "fc_driver/request_service.h"
 #include "fc_driver/workloads.h"
+#include "runtime/cell_call_gate.h"
 
 extern "C" void fc_pages_fill(const delos::fault_workload::PagesRequest& request, delos::fault_workload::PagesReply& reply);
 
@@ -19,7 +20,11 @@ constexpr std::uint32_t kRequests = 24;
 
 using PagesService = RequestService<PagesRequest, PagesReply>;
 
-void serve_pages(const PagesRequest& request, PagesReply& reply, void*) { fc_pages_fill(request, reply); }
+// Through the kernel's call gate (runtime/cell_call_gate.h): the target gets none of the worker's
+// callee-saved registers (poisoned, restored by the gate) and a zeroed stack, so a skipped frame
+// set-up or a result it never received faults or reads null instead of writing through the
+// worker's pointers.
+void serve_pages(const PagesRequest& request, PagesReply& reply, void*) { runtime::call_through_gate(fc_pages_fill, request, reply); }
 
 bool pages_match(const PagesReply& reply, const PagesRequest& request)
 {

@@ -110,8 +110,13 @@ bool CallOwnership::hand_out(SharedMappedPages& pages)
     bool handed_out = true;
     {
         SpinLockGuard guard(g_lock);
-        if (is_registered(&m_ledger))
-            handed_out = m_ledger.hand_out_block(block);
+        if (is_registered(&m_ledger)) {
+            // A recorded block is the kernel's (into_shared allocated it), so it is read: it must
+            // still hold the run as recorded. A mismatch stays recorded: close() releases it by the record.
+            const CallLedger::PageRun* run = m_ledger.run_shared_into(block);
+            handed_out = run != nullptr && SharedMappedPages::block_holds(block, run->start, run->size)
+                         && m_ledger.hand_out_block(block);
+        }
     }
     if (!handed_out)
         pages.forget_unchecked();
@@ -152,7 +157,7 @@ CallRelease CallOwnership::close()
     for (std::size_t i = 0; i < leftovers.run_count; ++i) {
         const CallLedger::PageRun& run = leftovers.runs[i];
         if (run.shared_block)
-            SharedMappedPages::drop_leftover_block(run.shared_block);
+            SharedMappedPages::drop_leftover_block(run.shared_block, run.start, run.size, run.owner);
         else
             MappedPages::release_leftover_run(run.start, run.size, run.owner);
         ++released.page_runs;
@@ -161,6 +166,31 @@ CallRelease CallOwnership::close()
 }
 
 std::size_t CallOwnership::open_count() { return g_open_count.load(std::memory_order_acquire); }
+
+std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_size, std::uint64_t new_start, std::uint64_t new_size)
+{
+    if (!any_open() || old_size == 0)
+        return 0;
+    std::size_t following = 0;
+    SpinLockGuard guard(g_lock);
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->follow_moved_code(old_start, old_size, CallLedger::CodeRange{new_start, new_size}))
+            ++following;
+    }
+    return following;
+}
+
+std::uint64_t open_call_target_code(std::uint64_t task)
+{
+    if (!any_open())
+        return 0;
+    SpinLockGuard guard(g_lock);
+    for (const CallLedger* ledger : g_open) {
+        if (std::uint64_t code = ledger ? ledger->called_code_of(task) : 0)
+            return code;
+    }
+    return 0;
+}
 
 void charge_object_to_call(void* object, const void* caller)
 {
@@ -194,15 +224,24 @@ void charge_page_run_to_call(std::uint64_t start, std::uint64_t size, std::uint6
         ledger->add_run(start, size, owner);
 }
 
-void forget_call_owned_page_run(std::uint64_t start)
+RunRelease settle_released_page_run(std::uint64_t start, const void* caller, CallLedger::PageRun& recorded)
 {
     if (!any_open())
-        return;
+        return RunRelease::NotRecorded;
+    std::uint64_t task = heap_current_owner();
     SpinLockGuard guard(g_lock);
-    for (CallLedger* ledger : g_open) {
-        if (ledger && ledger->remove_run(start))
-            return;
+    if (CallLedger* calling = ledger_charging(task, reinterpret_cast<std::uint64_t>(caller))) {
+        const CallLedger::PageRun* run = calling->run_at(start);
+        if (run && !run->shared_block && calling->take_run(start, recorded))
+            return RunRelease::Recorded;
+        // A shared run goes with its block (the kernel's reset releases it, not the cell's code).
+        return run || calling->untracked() == 0 ? RunRelease::Foreign : RunRelease::NotRecorded;
     }
+    for (CallLedger* ledger : g_open) {
+        if (ledger && ledger->take_run(start, recorded))
+            return RunRelease::Recorded;
+    }
+    return RunRelease::NotRecorded;
 }
 
 void share_call_owned_page_run(std::uint64_t start, void* block)

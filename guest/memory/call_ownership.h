@@ -41,13 +41,15 @@ public:
     // Starts charging the current task's allocations made from [code_start, code_start + size).
     // An open ledger is closed (and released) first. Fails when too many calls are open.
     ErrorOr<void> open(std::uint64_t code_start, std::uint64_t code_size);
-    // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxCodeRanges).
+    // The same for allocations asked for from any of `ranges` (at most CallLedger::kMaxOpenedCodeRanges).
     ErrorOr<void> open(const CallLedger::CodeRange* ranges, std::size_t count);
     bool is_open() const;
     // The caller keeps these pages (the call's reply): no longer released by close(). The handle
     // was written by the cell, so it is checked before anything reads through it: it must name
-    // the block this call shared one of its own runs into. Anything else (a stale handle of an
-    // earlier reply, a corrupted pointer) is dropped from `pages` untouched and false returned;
+    // the block this call shared one of its own runs into, and that block must still hold exactly
+    // the run the ledger recorded (start and size: a corrupted size would free other owners'
+    // frames when the last handle goes). Anything else (a stale handle of an earlier reply, a
+    // corrupted pointer, a block whose extent changed) is dropped from `pages` untouched and false returned;
     // the call's own runs stay recorded and close() releases them. An empty handle, or a ledger
     // not open, is passed through (true).
     bool hand_out(SharedMappedPages& pages);
@@ -62,11 +64,28 @@ private:
     CallLedger m_ledger;
 };
 
+// A cell's code moved (CellManager's reload or swap, with every other CPU parked): each open call
+// charging the old code charges the new copy too, so a call opened before the move that enters
+// the new copy still owns what that copy allocates. Returns how many calls follow it.
+std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_size, std::uint64_t new_start, std::uint64_t new_size);
+
+// The start of the code that an open call of `task` was opened into (the cell it called), or 0
+// when the task is in no open call. Fault recovery blames that cell for a fault at an address
+// that is no cell's code (a wild jump: the unwind then starts in the caller, which did nothing
+// wrong). Takes the ledgers' lock: not for a CPU that may already hold it.
+std::uint64_t open_call_target_code(std::uint64_t task);
+
 // Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
 void charge_object_to_call(void* object, const void* caller);
 void forget_call_owned_object(void* object);
 void charge_page_run_to_call(std::uint64_t start, std::uint64_t size, std::uint64_t owner, const void* caller);
-void forget_call_owned_page_run(std::uint64_t start);
+// How a run being released (MappedPages::release, asked for by code at `caller`) stands with the
+// open calls. A recorded run is taken out and released by its record (`recorded`): what the
+// object says may be a faulty cell's corrupted size. A call's own code (on its task) may release
+// only a run it mapped in the call and still holds unshared: anything else it names is Foreign,
+// refused (a wild `this`), unless the call's ledger overflowed (then it cannot know).
+enum class RunRelease : std::uint8_t { NotRecorded, Recorded, Foreign };
+RunRelease settle_released_page_run(std::uint64_t start, const void* caller, CallLedger::PageRun& recorded);
 void share_call_owned_page_run(std::uint64_t start, void* block);
 
 } // namespace delos::memory

@@ -47,6 +47,39 @@ struct HeapState {
 
 HeapState g_heap;
 
+// One byte per RAM frame, for heap_write_fits: 0 = not the heap's; a slab page is its class + 1
+// (low nibble) and its page within the slab (bits 4-5); a large block's pages are kLargeFirst,
+// then kLargeNext. Written under the heap's lock, read without it (a frame keeps its tag while
+// anything can legitimately write to it). Made at the first slab.
+constexpr std::uint8_t kLargeFirst = 0xc0;
+constexpr std::uint8_t kLargeNext = 0x80;
+std::uint8_t* g_page_tags = nullptr;
+std::size_t g_page_tag_count = 0;
+
+void make_page_tags()
+{
+    std::size_t frames = static_cast<std::size_t>(frame_allocator().ram_end() / kPageSize);
+    auto range = frame_allocator().allocate(static_cast<std::size_t>(align_up(frames, kPageSize) / kPageSize));
+    if (range.is_error())
+        return;  // no map: writes are not judged (no worse than before)
+    if (kernel_page_table().set_access(range->start, range->size, Access::ReadWrite).is_error()) {
+        frame_allocator().free(range.value());
+        return;
+    }
+    auto* tags = reinterpret_cast<std::uint8_t*>(range->start);
+    for (std::size_t i = 0; i < frames; ++i)
+        tags[i] = 0;
+    g_page_tag_count = frames;
+    __atomic_store_n(&g_page_tags, tags, __ATOMIC_RELEASE);
+}
+
+void tag_pages(std::uint64_t start, std::size_t pages, std::uint8_t first, std::uint8_t next)
+{
+    std::size_t frame = static_cast<std::size_t>(start / kPageSize);
+    for (std::size_t i = 0; i < pages && frame + i < g_page_tag_count; ++i)
+        __atomic_store_n(&g_page_tags[frame + i], i == 0 ? first : next, __ATOMIC_RELAXED);
+}
+
 std::size_t class_for(std::size_t block_size)
 {
     for (std::size_t i = 0; i < kClassCount; ++i) {
@@ -66,6 +99,12 @@ bool refill(std::size_t size_class)
         return false;
     }
     g_heap.stats.pages_held += kSlabPages;
+    if (!g_page_tags)
+        make_page_tags();
+    if (g_page_tags) {
+        for (std::size_t page = 0; page < kSlabPages; ++page)
+            tag_pages(slab->start + page * kPageSize, 1, static_cast<std::uint8_t>((size_class + 1) | (page << 4)), 0);
+    }
     std::size_t block = kClassSizes[size_class];
     for (std::uint64_t at = slab->start; at + block <= slab->end(); at += block) {
         auto* free_block = reinterpret_cast<FreeBlock*>(at);
@@ -141,6 +180,8 @@ void* heap_allocate(std::size_t size, std::size_t alignment)
             }
             g_heap.stats.pages_held += pages;
             block = range->start;
+            if (g_page_tags)
+                tag_pages(block, pages, kLargeFirst, kLargeNext);
         }
         g_heap.stats.bytes_in_use += size;
         g_heap.stats.allocations_in_use += 1;
@@ -190,6 +231,8 @@ void heap_free(void* pointer)
             std::size_t pages = static_cast<std::size_t>(align_up(block_size, kPageSize) / kPageSize);
             // Unmapped before it is freed: a use after free faults instead of corrupting a new owner.
             (void)kernel_page_table().set_access(block, pages * kPageSize, Access::None);
+            if (g_page_tags)
+                tag_pages(block, pages, 0, 0);
             frame_allocator().free({block, pages * kPageSize});
             g_heap.stats.pages_held -= pages;
         }
@@ -215,6 +258,49 @@ bool heap_is_live_call_owned(const void* pointer)
 {
     auto* header = reinterpret_cast<const Header*>(reinterpret_cast<std::uintptr_t>(pointer) - sizeof(Header));
     return header->magic == kMagic && (header->alignment_padding & kCallOwned) != 0;
+}
+
+bool heap_write_fits(const void* destination, std::size_t count)
+{
+    const std::uint8_t* tags = __atomic_load_n(&g_page_tags, __ATOMIC_ACQUIRE);
+    auto start = reinterpret_cast<std::uintptr_t>(destination);
+    std::size_t frame = static_cast<std::size_t>(start / kPageSize);
+    if (!tags || count == 0 || frame >= g_page_tag_count)
+        return true;
+    std::uint8_t tag = __atomic_load_n(&tags[frame], __ATOMIC_RELAXED);
+    if (tag == 0)
+        return true;
+    if (count > ~start)
+        return false;  // wraps around the address space
+    std::uintptr_t end = start + count;
+    if (tag & kLargeNext) {
+        // A large block: every page the write touches must be a page of the same block.
+        std::size_t last = static_cast<std::size_t>((end - 1) / kPageSize);
+        for (std::size_t page = frame + 1; page <= last; ++page) {
+            if (page >= g_page_tag_count || __atomic_load_n(&tags[page], __ATOMIC_RELAXED) != kLargeNext)
+                return false;
+        }
+        return true;
+    }
+    std::size_t size_class = (tag & 0x0f) - 1u;
+    if (size_class >= kClassCount)
+        return true;  // not a tag this heap writes
+    std::uintptr_t slab = (frame - ((tag >> 4) & 3u)) * kPageSize;
+    std::size_t block = kClassSizes[size_class];
+    std::uintptr_t block_start = slab + (start - slab) / block * block;
+    std::uintptr_t block_end = block_start + block;
+    std::uintptr_t slab_end = slab + kSlabPages * kPageSize;
+    return end <= (block_end < slab_end ? block_end : slab_end);
+}
+
+void refuse_heap_overflow(const void* destination, std::size_t count)
+{
+    if (cpu::interrupts_enabled()) {
+        kprint("heap: a write of {} bytes at {:#x} would run past the end of its heap block: a fault of the calling task, nothing written\n",
+               count, reinterpret_cast<std::uintptr_t>(destination));
+        __builtin_trap();
+    }
+    panic("heap: a write would run past the end of its heap block (interrupts masked)");
 }
 
 HeapStatistics heap_statistics()

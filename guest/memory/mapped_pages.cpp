@@ -4,6 +4,8 @@
 #include <new>
 #include <utility>
 
+#include "arch/x86_64/cpu.h"
+#include "log/kernel_log.h"
 #include "memory/call_ownership.h"
 
 namespace delos::memory {
@@ -19,6 +21,16 @@ void charge(std::uint64_t owner, std::int64_t frames)
     g_frames_in_use.fetch_add(static_cast<std::uint64_t>(frames), std::memory_order_relaxed);
     if (g_accounting_hook)
         g_accounting_hook(owner, frames);
+}
+
+// A call's own code releasing a run it did not map: nothing has changed yet, so with interrupts on
+// it is the calling task's fault (contained like the heap's refused pointers, memory/heap.cpp).
+void refuse_foreign_run(std::uint64_t start)
+{
+    if (cpu::interrupts_enabled()) {
+        kprint("mapped pages: a call released the run at {:#x}, which it did not map: a fault of the calling task\n", start);
+        __builtin_trap();
+    }
 }
 
 } // namespace
@@ -110,11 +122,23 @@ ErrorOr<void> MappedPages::set_access(Access access)
     return {};
 }
 
-void MappedPages::release()
+// Not inlined: the return address says whose code asked for the release (a cell's, in a call).
+[[gnu::noinline]] void MappedPages::release()
 {
     if (!valid())
         return;
-    forget_call_owned_page_run(m_frames.start);
+    CallLedger::PageRun recorded;
+    switch (settle_released_page_run(m_frames.start, __builtin_return_address(0), recorded)) {
+    case RunRelease::Foreign:
+        refuse_foreign_run(m_frames.start);
+        return;  // interrupts masked: left as it is (nothing was changed)
+    case RunRelease::Recorded:
+        m_frames = PhysicalRange{recorded.start, recorded.size};
+        m_owner = recorded.owner;
+        break;
+    case RunRelease::NotRecorded:
+        break;
+    }
     // Unmapped before the frames are freed: a stale pointer faults instead of reading a new owner's data.
     (void)kernel_page_table().set_access(m_frames.start, m_frames.size, Access::None);
     frame_allocator().free(m_frames);
@@ -175,10 +199,20 @@ void SharedMappedPages::reset()
     m_block = nullptr;
 }
 
-void SharedMappedPages::drop_leftover_block(void* block)
+void SharedMappedPages::drop_leftover_block(void* block, std::uint64_t start, std::uint64_t size, std::uint64_t owner)
 {
-    SharedMappedPages lost(static_cast<Block*>(block));
+    auto* leftover = static_cast<Block*>(block);
+    // Set without releasing: the pages the block names now may be a faulty cell's corrupted extent.
+    leftover->pages.m_frames = PhysicalRange{start, size};
+    leftover->pages.m_owner = owner;
+    SharedMappedPages lost(leftover);
     lost.reset();
+}
+
+bool SharedMappedPages::block_holds(const void* block, std::uint64_t start, std::uint64_t size)
+{
+    const auto* recorded = static_cast<const Block*>(block);
+    return recorded->pages.start() == start && recorded->pages.size() == size;
 }
 
 } // namespace delos::memory

@@ -41,7 +41,9 @@ public:
     // Changes the rights of every page (e.g. ReadWrite while filling, then ReadExecute).
     ErrorOr<void> set_access(Access access);
 
-    // Unmaps and frees now (the destructor does the same).
+    // Unmaps and frees now (the destructor does the same). A run an open call recorded is released
+    // by the call's record, not by this object's extent; a call's own code releasing a run that
+    // call did not map (a wild `this`) is a fault of the calling task (memory/call_ownership.h).
     void release();
 
     // Gives the pages to a reference-counted handle.
@@ -52,6 +54,7 @@ public:
     static void release_leftover_run(std::uint64_t start, std::uint64_t size, std::uint64_t owner);
 
 private:
+    friend class SharedMappedPages;
     MappedPages(PhysicalRange frames, Access access, std::uint64_t owner) : m_frames(frames), m_access(access), m_owner(owner) {}
 
     PhysicalRange m_frames;
@@ -80,8 +83,11 @@ public:
     std::uint32_t reference_count() const { return m_block ? m_block->references.load(std::memory_order_relaxed) : 0; }
     void reset();
 
-    // A block a call left behind (memory/call_ownership.h): drops the reference its lost handle held.
-    static void drop_leftover_block(void* block);
+    // A block a call left behind (memory/call_ownership.h): drops the reference its lost handle
+    // held, its pages first set back to the run the call recorded (start, size, owner).
+    static void drop_leftover_block(void* block, std::uint64_t start, std::uint64_t size, std::uint64_t owner);
+    // Whether a block a call recorded still holds exactly that run.
+    static bool block_holds(const void* block, std::uint64_t start, std::uint64_t size);
 
 private:
     friend class MappedPages;

@@ -7,6 +7,7 @@
 #include "lib/core/format.h"
 #include "linker/kernel/cell_manager.h"
 #include "log/kernel_log.h"
+#include "memory/call_ownership.h"
 #include "recovery/fault_containment.h"
 #include "recovery/fault_log.h"
 #include "recovery_policy/cell_records.h"
@@ -83,6 +84,22 @@ StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCel
     return StringView();
 }
 
+// A fault at an address that is no code at all (a wild jump or return: the unwind then starts in
+// a caller, whose cell did nothing wrong) by a task inside a call it opened into a cell (memory/
+// call_ownership.h): that cell is blamed. Only called from the hook, which does not nest.
+StringView cell_called_when_lost(task::Task& task, const task::FaultLogEntry& entry)
+{
+    if (entry.at.owner[0] != '\0')
+        return StringView();
+    std::uint64_t code = memory::open_call_target_code(task.id());
+    if (code == 0)
+        return StringView();
+    static task::FaultLogCode called;
+    called = {};
+    task::describe_fault_code(called, code, code);
+    return is_cell(called.owner) ? StringView(called.owner) : StringView();
+}
+
 std::uint64_t milliseconds(std::uint64_t ns) { return ns / 1'000'000; }
 
 // The exception hook's part: interrupts are masked and the faulting task's stack is in use.
@@ -92,7 +109,8 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     FixedBufferSink note(entry.recovery_note, sizeof entry.recovery_note - 1);
     bool refused_call = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(&loader::delos_quarantined_cell_called);
     char code_owner[kCellNameLength] = {};
-    StringView cell = refused_call ? StringView() : blamed_cell(entry, code_owner);
+    StringView lost_in = refused_call ? StringView() : cell_called_when_lost(task, entry);
+    StringView cell = refused_call ? StringView() : (!lost_in.empty() ? lost_in : blamed_cell(entry, code_owner));
     // Only a committed cell is reloaded or rolled back; a fault in a loading cell's init fails its load.
     std::uint32_t generation = cell.empty() ? 0 : loader::cell_manager().live_generation(cell);
     CellDecision decision;

@@ -2,6 +2,21 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "memory/heap.h"
+
+namespace {
+
+// Nothing is written past the end of the heap block the destination starts in (memory/heap.h,
+// heap_write_fits): the fault campaign's wild lengths in cells' inlined String code zeroed tens
+// of KiB of the kernel heap before anything faulted.
+inline void check_destination(void* destination, std::size_t count)
+{
+    if (!delos::memory::heap_write_fits(destination, count)) [[unlikely]]
+        delos::memory::refuse_heap_overflow(destination, count);
+}
+
+} // namespace
+
 extern "C" {
 
 // Eight bytes per step, then the tail: an emulated CPU (QEMU TCG, KVM's instruction emulator)
@@ -9,6 +24,7 @@ extern "C" {
 // faster there; on hardware (fast strings) both widths run at memory speed.
 void* memcpy(void* destination, const void* source, std::size_t count)
 {
+    check_destination(destination, count);
     void* result = destination;
     std::size_t words = count / 8, tail = count % 8;
     asm volatile("rep movsq" : "+D"(destination), "+S"(source), "+c"(words)::"memory");
@@ -18,6 +34,7 @@ void* memcpy(void* destination, const void* source, std::size_t count)
 
 void* memset(void* destination, int value, std::size_t count)
 {
+    check_destination(destination, count);
     void* result = destination;
     std::size_t words = count / 8, tail = count % 8;
     std::uint64_t pattern = 0x0101010101010101ull * static_cast<unsigned char>(value);
@@ -32,6 +49,7 @@ void* memmove(void* destination, const void* source, std::size_t count)
     const auto* from = static_cast<const unsigned char*>(source);
     if (to == from || count == 0)
         return destination;
+    check_destination(destination, count);
     if (to < from || to >= from + count)
         return memcpy(destination, source, count);
     // Overlapping with destination above source: copy backwards.

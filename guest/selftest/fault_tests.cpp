@@ -16,6 +16,7 @@
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
 #include "memory/page_table.h"
+#include "runtime/cell_call_gate.h"
 #include "runtime/frame_tables.h"
 #include "selftest/selftest.h"
 #include "recovery/fault_containment.h"
@@ -250,6 +251,58 @@ ErrorOr<void> foreign_pointer_freed_is_a_task_fault()
     return {};
 }
 
+// A memset whose length a fault left wrong (the campaign's skipped instruction in a cell's
+// inlined String code) from a task: refused before it writes anything past its heap block, so
+// the neighbouring objects and the heap's free lists are untouched; the task is unwound.
+// Then the same for memcpy, and a large (page) block whose end a copy would run past.
+volatile std::size_t g_wild_length = 40000;
+
+struct Neighbours {
+    std::uint8_t* first;
+    std::uint8_t* second;
+};
+
+// (No objects in this frame: memset and memcpy are builtins the compiler knows cannot throw, so
+// a frame has no landing pad at such a call and the unwind resumes above it, as for heap_free.)
+[[gnu::noinline]] void write_past_a_heap_block(Neighbours blocks, int kind)
+{
+    if (kind == 0)
+        __builtin_memset(blocks.first, 0xaa, g_wild_length);
+    else
+        __builtin_memcpy(blocks.first, blocks.second, g_wild_length);
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> heap_overflow_is_a_task_fault()
+{
+    for (int kind = 0; kind < 3; ++kind) {
+        std::size_t size = kind == 2 ? 3 * 4096 : 40;
+        auto* first = new std::uint8_t[size];
+        auto* second = new std::uint8_t[size];
+        for (std::size_t i = 0; i < size; ++i)
+            first[i] = second[i] = 0x5c;
+        g_reached_after_fault = 0;
+        {
+            Neighbours blocks{first, second};
+            auto handle = SELFTEST_TRY(spawn("heap-overflow", [blocks, kind] { write_past_a_heap_block(blocks, kind == 2 ? 1 : kind); }));
+            auto outcome = handle.join();
+            SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+            SELFTEST_CHECK(outcome.fault().vector == 6);
+        }
+        SELFTEST_CHECK(g_reached_after_fault == 0);
+        bool untouched = true;
+        for (std::size_t i = 0; i < size; ++i)
+            untouched = untouched && first[i] == 0x5c && second[i] == 0x5c;
+        SELFTEST_CHECK(untouched);
+        // A write that fits its block is still done.
+        __builtin_memset(first, 0x11, size);
+        SELFTEST_CHECK(first[size - 1] == 0x11 && second[0] == 0x5c);
+        delete[] first;
+        delete[] second;
+    }
+    return {};
+}
+
 // An allocation larger than all memory (as a corrupted size asks for) by a task: the task's
 // fault, unwound with its objects released, not a panic of the guest.
 volatile std::size_t g_impossible_size = std::size_t(1) << 44;
@@ -421,6 +474,217 @@ ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
     stack_cache::release_all();
     SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
     SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    return {};
+}
+
+// Page runs by the call's record: a call whose run's size is corrupted before into_shared (a
+// fault campaign stack word) must not free other owners' frames by that size. hand_out refuses
+// the block (its extent is not the run the call mapped) and close() releases exactly the recorded
+// run; a call's own code releasing a run it did not map (a wild `this`) is its task's fault.
+[[gnu::noinline]] void call_corrupting_its_run_size(memory::SharedMappedPages& reply)
+{
+    auto run = memory::MappedPages::allocate(2);
+    if (run.is_error())
+        return;
+    // MappedPages holds its PhysicalRange first: start, then size.
+    reinterpret_cast<volatile std::uint64_t*>(&run.value())[1] = std::uint64_t(1000) * memory::kPageSize;
+    auto shared = std::move(run.value()).into_shared();
+    if (!shared.is_error())
+        reply = shared.release_value();
+}
+
+[[gnu::noinline]] void call_releasing_a_run_it_did_not_map(memory::MappedPages& not_its_own)
+{
+    Tracked local(9);
+    not_its_own.release();
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> call_ownership_releases_runs_by_its_record()
+{
+    kernel_symbols::Symbol corrupting, releasing;
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_corrupting_its_run_size), corrupting));
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_releasing_a_run_it_did_not_map), releasing));
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    {
+        memory::CallOwnership call;
+        memory::SharedMappedPages reply;
+        auto handle = SELFTEST_TRY(spawn("corrupting-call", [&call, &reply, corrupting] {
+            if (call.open(corrupting.address, corrupting.size).is_error())
+                return;
+            call_corrupting_its_run_size(reply);
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        SELFTEST_CHECK(reply.valid() && reply.size() == 1000 * memory::kPageSize);
+        SELFTEST_CHECK(!call.hand_out(reply));  // not the extent the call mapped
+        SELFTEST_CHECK(!reply.valid());
+        memory::CallRelease released = call.close();
+        SELFTEST_CHECK(released.page_runs == 1 && released.objects == 0);
+    }
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    {
+        auto not_its_own = SELFTEST_TRY(memory::MappedPages::allocate(1));
+        not_its_own.as<std::uint64_t>()[0] = 7;
+        g_destroyed = 0;
+        g_reached_after_fault = 0;
+        memory::CallOwnership call;
+        auto handle = SELFTEST_TRY(spawn("wild-release", [&call, &not_its_own, releasing] {
+            if (call.open(releasing.address, releasing.size).is_error())
+                return;
+            call_releasing_a_run_it_did_not_map(not_its_own);
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 6);
+        SELFTEST_CHECK(g_reached_after_fault == 0 && g_destroyed == 1);
+        SELFTEST_CHECK(call.close().total() == 0);
+        SELFTEST_CHECK(not_its_own.valid() && not_its_own.as<std::uint64_t>()[0] == 7);  // still mapped
+        SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before + 1);
+    }
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    return {};
+}
+
+// A call open while its cell is reloaded (the fault campaign's supervisor or the recovery policy
+// reloading the target while a worker's call was opened on the old copy): the ledger follows the
+// code to the new copy, so what the new copy allocates in the call is still the call's.
+ErrorOr<void> call_ownership_follows_a_reloaded_cell()
+{
+    constexpr std::uint64_t kOldCode = 0x7f0000000000ull, kNewCode = 0x7f0000100000ull, kSize = 0x4000;
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    memory::CallOwnership call;
+    SELFTEST_CHECK(!call.open(kOldCode, kSize).is_error());
+    SELFTEST_CHECK(memory::follow_moved_cell_code(0x7f0000200000ull, kSize, 0x7f0000300000ull, kSize) == 0);
+    SELFTEST_CHECK(memory::follow_moved_cell_code(kOldCode, kSize, kNewCode, kSize) == 1);
+    void* from_the_new_copy = memory::heap_allocate(48, 16);
+    SELFTEST_CHECK(from_the_new_copy != nullptr);
+    memory::charge_object_to_call(from_the_new_copy, reinterpret_cast<const void*>(kNewCode + 0x40));
+    memory::CallRelease released = call.close();
+    SELFTEST_CHECK(released.objects == 1 && released.refused == 0);
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    return {};
+}
+
+// The cell call gate (runtime/cell_call_gate.h). A probe records the callee-saved registers and
+// the stack below it that it was given, then breaks the ABI (returns with all six changed): the
+// caller gets its own back, the probe saw only the poison and zeroes. A callee that writes
+// through a frame pointer it never set faults (#SS/#GP on the non-canonical poison) instead of
+// writing into its caller's frame, and is unwound through the gate.
+extern "C" void delos_selftest_gate_probe();
+extern "C" void delos_selftest_unset_frame_pointer();
+extern "C" std::uint64_t delos_selftest_gate_seen[8];
+extern "C" std::uint64_t delos_selftest_gate_after[5];
+std::uint64_t delos_selftest_gate_seen[8];
+std::uint64_t delos_selftest_gate_after[5];
+asm(R"(
+    .section .text.delos_selftest_gate_probe, "ax"
+    .global delos_selftest_gate_probe
+    .type delos_selftest_gate_probe, @function
+delos_selftest_gate_probe:
+    .cfi_startproc
+    movq %rbx, delos_selftest_gate_seen+0(%rip)
+    movq %rbp, delos_selftest_gate_seen+8(%rip)
+    movq %r12, delos_selftest_gate_seen+16(%rip)
+    movq %r13, delos_selftest_gate_seen+24(%rip)
+    movq %r14, delos_selftest_gate_seen+32(%rip)
+    movq %r15, delos_selftest_gate_seen+40(%rip)
+    xorl %eax, %eax
+    leaq -1024(%rsp), %rsi
+1:
+    orq (%rsi), %rax
+    addq $8, %rsi
+    cmpq %rsp, %rsi
+    jb 1b
+    movq %rax, delos_selftest_gate_seen+48(%rip)
+    movabsq $0x2222222222222222, %rbx
+    movq %rbx, %rbp
+    movq %rbx, %r12
+    movq %rbx, %r13
+    movq %rbx, %r14
+    movq %rbx, %r15
+    ret
+    .cfi_endproc
+    .size delos_selftest_gate_probe, . - delos_selftest_gate_probe
+
+    .section .text.delos_selftest_unset_frame_pointer, "ax"
+    .global delos_selftest_unset_frame_pointer
+    .type delos_selftest_unset_frame_pointer, @function
+delos_selftest_unset_frame_pointer:
+    .cfi_startproc
+    movq $1, -0x60(%rbp)
+    ret
+    .cfi_endproc
+    .size delos_selftest_unset_frame_pointer, . - delos_selftest_unset_frame_pointer
+    .text
+)");
+
+// Interrupts masked around the call: an interrupt frame pushed below the stack pointer would
+// leave words in the scrubbed stack. Before the call, the stack below is filled with ones. On a
+// spawned task: the scrub stops at the task's stack limit (none on the boot task).
+[[gnu::noinline]] void call_the_gate_probe()
+{
+    asm volatile(R"(
+        pushfq
+        cli
+        leaq -1032(%%rsp), %%rdi
+        movl $128, %%ecx
+        movq $-1, %%rax
+        cld
+        rep stosq
+        movabsq $0x1111111111111101, %%rbx
+        movabsq $0x1111111111111112, %%r12
+        movabsq $0x1111111111111113, %%r13
+        movabsq $0x1111111111111114, %%r14
+        movabsq $0x1111111111111115, %%r15
+        leaq delos_selftest_gate_probe(%%rip), %%rdi
+        xorl %%esi, %%esi
+        xorl %%edx, %%edx
+        xorl %%ecx, %%ecx
+        call delos_cell_call_gate
+        movq %%rbx, delos_selftest_gate_after+0(%%rip)
+        movq %%r12, delos_selftest_gate_after+8(%%rip)
+        movq %%r13, delos_selftest_gate_after+16(%%rip)
+        movq %%r14, delos_selftest_gate_after+24(%%rip)
+        movq %%r15, delos_selftest_gate_after+32(%%rip)
+        popfq
+    )" ::: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+ErrorOr<void> cell_call_gate_restores_and_withholds_registers()
+{
+    for (auto& word : delos_selftest_gate_seen)
+        word = 1;
+    {
+        auto handle = SELFTEST_TRY(spawn("gate-probe", [] { call_the_gate_probe(); }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+    }
+    for (int i = 0; i < 6; ++i)
+        SELFTEST_CHECK(delos_selftest_gate_seen[i] == runtime::kCellCallPoison);
+    SELFTEST_CHECK(delos_selftest_gate_seen[6] == 0);  // the 1 KiB below the probe: zeroed
+    SELFTEST_CHECK(delos_selftest_gate_after[0] == 0x1111111111111101ull);
+    SELFTEST_CHECK(delos_selftest_gate_after[1] == 0x1111111111111112ull);
+    SELFTEST_CHECK(delos_selftest_gate_after[2] == 0x1111111111111113ull);
+    SELFTEST_CHECK(delos_selftest_gate_after[3] == 0x1111111111111114ull);
+    SELFTEST_CHECK(delos_selftest_gate_after[4] == 0x1111111111111115ull);
+    // A callee with an unset frame pointer: the task's fault, unwound through the gate.
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("unset-frame-pointer", [] {
+            Tracked local(10);
+            runtime::call_through_gate(delos_selftest_unset_frame_pointer);
+            g_reached_after_fault.fetch_add(1);
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 12 || outcome.fault().vector == 13);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0 && g_destroyed == 1);
     return {};
 }
 
@@ -1299,9 +1563,13 @@ extern const TestCase kFaultTests[] = {
     {"faults", "repeated_faults_leak_nothing", repeated_faults_leak_nothing},
     {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
+    {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
+    {"faults", "call_ownership_releases_runs_by_its_record", call_ownership_releases_runs_by_its_record},
+    {"faults", "cell_call_gate_restores_and_withholds_registers", cell_call_gate_restores_and_withholds_registers},
+    {"faults", "call_ownership_follows_a_reloaded_cell", call_ownership_follows_a_reloaded_cell},
     {"faults", "noexcept_frame_is_unwound_through", noexcept_frame_is_unwound_through},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},
     {"faults", "fault_in_a_cell_init_fails_its_load", fault_in_a_cell_init_fails_its_load},

@@ -11,6 +11,7 @@
 #include "lib/core/own_ptr.h"
 #include "log/kernel_log.h"
 #include "linker/kernel/cell_manager.h"
+#include "memory/call_ownership.h"
 #include "memory/frame_allocator.h"
 #include "memory/heap.h"
 #include "memory/mapped_pages.h"
@@ -427,6 +428,50 @@ ErrorOr<void> a_first_call_racing_the_swap_is_rolled_back()
     return {};
 }
 
+// A task inside a call it opened into faulty (memory/call_ownership.h) jumps to an address that
+// is no code at all (a heap object): the unwind starts in the task's own frame, but the fault is
+// blamed on the cell it had called, not on the caller's code (a kernel task here: nothing).
+ErrorOr<void> a_wild_jump_inside_a_call_blames_the_called_cell()
+{
+    TRY(fresh_faulty(test_policy(5, 2)));
+    auto faulty = TRY(loader::cell_manager().cell("faulty", true));
+    std::uint64_t code = 0, code_size = 0;
+    for (const auto& section : faulty.sections) {
+        if (section.kind == link::SectionKind::Text && section.size != 0 && code == 0) {
+            code = section.address;
+            code_size = section.size;
+        }
+    }
+    SELFTEST_CHECK(code != 0);
+    auto* nowhere = new std::uint64_t[4]{};
+    std::uint64_t sequence = next_fault_sequence();
+    {
+        auto handle = TRY(spawn("lost-in-a-call", [code, code_size, nowhere] {
+            memory::CallOwnership call;
+            (void)call.open(code, code_size);
+            reinterpret_cast<void (*)()>(nowhere)();
+        }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 14);
+    }
+    delete[] nowhere;
+    auto entry = TRY(logged(sequence));
+    SELFTEST_CHECK(entry.at.owner[0] == '\0');
+    SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == 0);  // the unwind closed the call
+    // Without an open call the same jump blames no cell (the caller is the kernel's).
+    nowhere = new std::uint64_t[4]{};
+    sequence = next_fault_sequence();
+    {
+        auto handle = TRY(spawn("lost-alone", [nowhere] { reinterpret_cast<void (*)()>(nowhere)(); }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Faulted);
+    }
+    delete[] nowhere;
+    entry = TRY(logged(sequence));
+    SELFTEST_CHECK(entry.recovery_cell[0] == '\0');
+    return {};
+}
+
 } // namespace
 
 extern const TestCase kRecoveryTests[] = {
@@ -436,6 +481,7 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_cell_that_keeps_faulting_is_quarantined", a_cell_that_keeps_faulting_is_quarantined},
     {"recovery", "a_cell_faulting_right_after_a_swap_is_rolled_back", a_cell_faulting_right_after_a_swap_is_rolled_back},
     {"recovery", "a_first_call_racing_the_swap_is_rolled_back", a_first_call_racing_the_swap_is_rolled_back},
+    {"recovery", "a_wild_jump_inside_a_call_blames_the_called_cell", a_wild_jump_inside_a_call_blames_the_called_cell},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 

@@ -2,6 +2,8 @@
 // a call charges, forgets and leaves behind.
 #include "lib/core/call_ledger.h"
 
+#include <cstring>
+
 #include <gtest/gtest.h>
 
 using delos::CallLedger;
@@ -96,6 +98,67 @@ TEST(CallLedger, OnlyABlockTheCallSharedCanBeHandedOut)
     ledger.close(leftovers);
     ASSERT_EQ(leftovers.run_count, 1u);  // the run never shared stays the call's
     EXPECT_EQ(leftovers.runs[0].start, 0x20000u);
+}
+
+TEST(CallLedger, ARunIsTakenOutWithTheCallsOwnRecord)
+{
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    ASSERT_TRUE(ledger.add_run(0x10000, 0x2000, kTask));
+    ASSERT_TRUE(ledger.add_run(0x20000, 0x1000, kTask));
+    int block;
+    EXPECT_TRUE(ledger.share_run(0x20000, &block));
+    const CallLedger::PageRun* shared = ledger.run_shared_into(&block);
+    ASSERT_NE(shared, nullptr);
+    EXPECT_EQ(shared->start, 0x20000u);
+    EXPECT_EQ(shared->size, 0x1000u);  // what hand_out compares the block's extent with
+    EXPECT_EQ(ledger.run_shared_into(nullptr), nullptr);
+    EXPECT_EQ(ledger.run_at(0x30000), nullptr);
+    CallLedger::PageRun recorded;
+    EXPECT_FALSE(ledger.take_run(0x30000, recorded));
+    ASSERT_TRUE(ledger.take_run(0x10000, recorded));
+    EXPECT_EQ(recorded.size, 0x2000u);  // released by this size, whatever the object says
+    EXPECT_EQ(recorded.owner, kTask);
+    EXPECT_FALSE(ledger.holds_run(0x10000));
+    EXPECT_EQ(ledger.run_count(), 1u);
+}
+
+TEST(CallLedger, ALedgerOverwrittenWithGarbageStaysWithinItsCapacity)
+{
+    // A faulty cell's wild write over the caller's ledger: counts far past the arrays.
+    CallLedger ledger;
+    ledger.open(kTask, kCellCode, kCellSize);
+    std::memset(static_cast<void*>(&ledger), 0xff, sizeof ledger);
+    static char object;
+    EXPECT_FALSE(ledger.add_object(&object));
+    EXPECT_FALSE(ledger.add_run(0x10000, 0x1000, kTask));
+    EXPECT_FALSE(ledger.remove_object(&object));
+    EXPECT_FALSE(ledger.remove_run(0x10000));
+    CallLedger::Leftovers leftovers;
+    ledger.close(leftovers);
+    EXPECT_LE(leftovers.object_count, CallLedger::kMaxObjects);
+    EXPECT_LE(leftovers.run_count, CallLedger::kMaxPageRuns);
+    EXPECT_FALSE(ledger.is_open());
+}
+
+TEST(CallLedger, ChargedCodeThatMovesIsFollowed)
+{
+    // The cell was reloaded while the call was open: its caller's call site now leads to the new
+    // copy, whose allocations the call owns too; the old copy's stay charged (it may still run there).
+    constexpr std::uint64_t kNewCode = 0x900000;
+    CallLedger ledger;
+    CallLedger::CodeRange ranges[2] = {{kCellCode, kCellSize}, {0x200000, 0x1000}};
+    ledger.open(kTask, ranges, 2);
+    EXPECT_FALSE(ledger.charges(kTask, kNewCode + 0x10));
+    EXPECT_FALSE(ledger.follow_moved_code(0x700000, 0x1000, {kNewCode, kCellSize}));  // not this call's code
+    EXPECT_TRUE(ledger.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));
+    EXPECT_TRUE(ledger.charges(kTask, kNewCode + 0x10));
+    EXPECT_TRUE(ledger.charges(kTask, kCellCode + 0x10));
+    EXPECT_TRUE(ledger.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));  // once is enough
+    EXPECT_FALSE(ledger.follow_moved_code(kCellCode, kCellSize, {0xa00000, kCellSize}));  // no room left
+    EXPECT_FALSE(ledger.charges(kTask, 0xa00010));
+    CallLedger closed;
+    EXPECT_FALSE(closed.follow_moved_code(kCellCode, kCellSize, {kNewCode, kCellSize}));
 }
 
 TEST(CallLedger, WhatDoesNotFitIsCountedNotLost)

@@ -113,3 +113,33 @@ TEST(ErrorDetail, AHugeDetailIsCutNotRefused)
     ASSERT_TRUE(error.has_detail());
     EXPECT_EQ(error.detail.text().size(), 4096u);
 }
+
+// A detail that was never constructed holds whatever the stack slot held: the ErrorOr a skipped
+// or corrupted call left unwritten in its caller (the fault campaign's counter workload). Its
+// destructor must not count down through that pointer (it would write into whatever object lives
+// there now): it stops on the block's missing mark, and the stale object is left as it was.
+TEST(ErrorDetail, AStaleHandleStopsBeforeWritingThroughIt)
+{
+    struct NotABlock {
+        std::uint32_t words[4] = {0x11111111, 2, 3, 4};
+    };
+    static NotABlock victim;
+    auto destroy_stale = [] {
+        alignas(ErrorDetail) unsigned char storage[sizeof(ErrorDetail)];
+        NotABlock* stale = &victim;
+        static_assert(sizeof(ErrorDetail) == sizeof stale);
+        __builtin_memcpy(storage, &stale, sizeof stale);
+        std::launder(reinterpret_cast<ErrorDetail*>(storage))->~ErrorDetail();
+    };
+    EXPECT_DEATH(destroy_stale(), "");
+    EXPECT_EQ(victim.words[0], 0x11111111u);
+    EXPECT_EQ(victim.words[1], 2u);
+
+    // A real detail still counts: copies share the block, and the last one frees it.
+    ErrorDetail shared(StringView("kept"));
+    {
+        ErrorDetail copy = shared;
+        EXPECT_EQ(str(copy.text()), "kept");
+    }
+    EXPECT_EQ(str(shared.text()), "kept");
+}

@@ -44,6 +44,7 @@ ErrorDetail::ErrorDetail(StringView first, StringView second, StringView third)
     if (!memory)
         return;  // no memory for the explanation: the error keeps its static message
     m_block = static_cast<Block*>(memory);
+    m_block->mark = kBlockMark;
     m_block->references = 1;
     m_block->size = static_cast<std::uint32_t>(size);
     std::size_t at = 0;

@@ -65,24 +65,43 @@ public:
     }
 
     bool empty() const { return m_block == nullptr; }
-    StringView text() const { return m_block ? StringView(m_block->text, m_block->size) : StringView(); }
+    StringView text() const
+    {
+        const Block* block = checked_block();
+        return block ? StringView(block->text, block->size) : StringView();
+    }
 
 private:
     struct Block {
+        std::uint32_t mark;
         std::uint32_t references;
         std::uint32_t size;
         char text[];
     };
     // Inline, so a cell that only passes errors along imports nothing for them but operator delete.
+    // A block's first word. An ErrorDetail that was never constructed (the ErrorOr a skipped or
+    // corrupted call left unwritten in its caller's stack slot) holds a stale pointer: counting
+    // through it would write into whatever object now lives there (seen in the fault campaign:
+    // a client's channel, found corrupted later with a spin lock held). A block without the mark
+    // stops the task where it is, before anything is written.
+    static constexpr std::uint32_t kBlockMark = 0xe7707de7;
+    Block* checked_block() const
+    {
+        if (m_block && m_block->mark != kBlockMark)
+            __builtin_trap();
+        return m_block;
+    }
     void retain()
     {
-        if (m_block)
-            __atomic_fetch_add(&m_block->references, 1, __ATOMIC_RELAXED);
+        if (Block* block = checked_block())
+            __atomic_fetch_add(&block->references, 1, __ATOMIC_RELAXED);
     }
     void release()
     {
-        if (m_block && __atomic_sub_fetch(&m_block->references, 1, __ATOMIC_ACQ_REL) == 0)
-            ::operator delete(static_cast<void*>(m_block));
+        if (Block* block = checked_block(); block && __atomic_sub_fetch(&block->references, 1, __ATOMIC_ACQ_REL) == 0) {
+            block->mark = 0;
+            ::operator delete(static_cast<void*>(block));
+        }
         m_block = nullptr;
     }
 

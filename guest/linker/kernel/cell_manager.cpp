@@ -5,6 +5,7 @@
 
 #include "arch/x86_64/tsc.h"
 #include "log/kernel_log.h"
+#include "memory/call_ownership.h"
 #include "debug/kernel_symbols.h"
 #include "linker/describe.h"
 #include "linker/relocatable_object.h"
@@ -611,8 +612,12 @@ void CellManager::commit_swap(const link::SwapReport& report, CellChange change)
         for (const OwnPtr<link::LoadedCell>& cell : m_namespace->cells()) {
             link::Region text = cell->region(link::SectionKind::Text);
             const cells::CellRecord* record = m_directory.find(cell->name());
-            if (!record || record->code.address != text.address)
+            if (!record || record->code.address != text.address) {
+                // Calls opened on the old copy own what the new one allocates (call_ownership.h).
+                if (record)
+                    (void)memory::follow_moved_cell_code(record->code.address, record->code.size, text.address, text.size);
                 (void)m_directory.commit(cell->name(), cells::CodeRange{text.address, text.size});
+            }
         }
     }
     if (!m_hooks.committed)
