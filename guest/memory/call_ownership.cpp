@@ -192,6 +192,14 @@ std::uint64_t open_call_target_code(std::uint64_t task)
     return 0;
 }
 
+bool open_call_charges_code(std::uint64_t task, std::uint64_t address)
+{
+    if (!any_open())
+        return false;
+    SpinLockGuard guard(g_lock);
+    return ledger_charging(task, address) != nullptr;
+}
+
 void charge_object_to_call(void* object, const void* caller)
 {
     if (!object || !any_open())

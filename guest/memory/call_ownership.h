@@ -74,6 +74,9 @@ std::size_t follow_moved_cell_code(std::uint64_t old_start, std::uint64_t old_si
 // that is no cell's code (a wild jump: the unwind then starts in the caller, which did nothing
 // wrong). Takes the ledgers' lock: not for a CPU that may already hold it.
 std::uint64_t open_call_target_code(std::uint64_t task);
+// Whether `address` is code an open call of `task` charges (the called cell's, or the caller's
+// own code around the call that it opened the call with). Same lock as above.
+bool open_call_charges_code(std::uint64_t task, std::uint64_t address);
 
 // Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
 void charge_object_to_call(void* object, const void* caller);

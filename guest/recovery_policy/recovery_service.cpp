@@ -84,20 +84,35 @@ StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCel
     return StringView();
 }
 
-// A fault at an address that is no code at all (a wild jump or return: the unwind then starts in
-// a caller, whose cell did nothing wrong) by a task inside a call it opened into a cell (memory/
-// call_ownership.h): that cell is blamed. Only called from the hook, which does not nest.
-StringView cell_called_when_lost(task::Task& task, const task::FaultLogEntry& entry)
+// Inside a call a task opened into a cell (memory/call_ownership.h), the called cell is blamed
+// for a fault (only called from the hook, which does not nest):
+// - at an address that is no code at all (a wild jump or return: the unwind then starts in a
+//   caller, whose cell did nothing wrong);
+// - whose innermost cell frame is the caller's own code around the call, which it opened the
+//   call with (the glue that only calls the cell and keeps nothing): damage the cell left there
+//   (a caller's object it freed, a word of the caller's frame it overwrote) shows when that code
+//   goes on, and the caller would be reloaded for it.
+StringView cell_blamed_for_its_call(task::Task& task, const task::FaultLogEntry& entry)
 {
-    if (entry.at.owner[0] != '\0')
-        return StringView();
     std::uint64_t code = memory::open_call_target_code(task.id());
     if (code == 0)
         return StringView();
     static task::FaultLogCode called;
     called = {};
     task::describe_fault_code(called, code, code);
-    return is_cell(called.owner) ? StringView(called.owner) : StringView();
+    if (!is_cell(called.owner))
+        return StringView();
+    if (entry.at.owner[0] == '\0')
+        return StringView(called.owner);
+    const task::FaultLogCode* innermost = is_cell(entry.at.owner) ? &entry.at : nullptr;
+    for (std::uint32_t i = 0; !innermost && i < entry.backtrace_frames; ++i) {
+        if (is_cell(entry.backtrace[i].owner))
+            innermost = &entry.backtrace[i];
+    }
+    if (innermost && StringView(innermost->owner) != StringView(called.owner)
+        && memory::open_call_charges_code(task.id(), innermost->address))
+        return StringView(called.owner);
+    return StringView();
 }
 
 std::uint64_t milliseconds(std::uint64_t ns) { return ns / 1'000'000; }
@@ -109,7 +124,7 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     FixedBufferSink note(entry.recovery_note, sizeof entry.recovery_note - 1);
     bool refused_call = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(&loader::delos_quarantined_cell_called);
     char code_owner[kCellNameLength] = {};
-    StringView lost_in = refused_call ? StringView() : cell_called_when_lost(task, entry);
+    StringView lost_in = refused_call ? StringView() : cell_blamed_for_its_call(task, entry);
     StringView cell = refused_call ? StringView() : (!lost_in.empty() ? lost_in : blamed_cell(entry, code_owner));
     // Only a committed cell is reloaded or rolled back; a fault in a loading cell's init fails its load.
     std::uint32_t generation = cell.empty() ? 0 : loader::cell_manager().live_generation(cell);

@@ -428,21 +428,54 @@ ErrorOr<void> a_first_call_racing_the_swap_is_rolled_back()
     return {};
 }
 
+// A loaded cell's code (its text sections, first to last), as a ledger's code range.
+ErrorOr<CallLedger::CodeRange> code_of(StringView name)
+{
+    auto cell = TRY(loader::cell_manager().cell(name, true));
+    std::uint64_t first = ~0ull, end = 0;
+    for (const auto& section : cell.sections) {
+        if (section.kind != link::SectionKind::Text || section.size == 0)
+            continue;
+        first = section.address < first ? section.address : first;
+        end = section.address + section.size > end ? section.address + section.size : end;
+    }
+    if (end == 0)
+        return Error::make(ErrorCode::NotFound, "the cell has no code");
+    return CallLedger::CodeRange{first, end - first};
+}
+
+// A call opened into faulty_client, with faulty's code as the caller's glue around it: a fault in
+// that glue (faulty's null write, reached through the client) is blamed on the cell called,
+// faulty_client, as damage it left for the glue. Without the open call, faulty is blamed.
+ErrorOr<void> a_fault_in_the_glue_of_an_open_call_blames_the_called_cell()
+{
+    TRY(fresh_faulty(test_policy(5, 2)));
+    CallLedger::CodeRange ranges[2] = {TRY(code_of("faulty_client")), TRY(code_of("faulty"))};
+    auto call = TRY(resolve<Serve>(kClientCall));
+    for (bool open : {true, false}) {
+        std::uint64_t sequence = next_fault_sequence();
+        auto handle = TRY(spawn("glue-fault", [ranges, call, open] {
+            memory::CallOwnership ledger;
+            if (open)
+                (void)ledger.open(ranges, 2);
+            return call(kNullWrite);
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Faulted);
+        auto entry = TRY(logged(sequence));
+        SELFTEST_CHECK(StringView(entry.at.owner) == "faulty");
+        SELFTEST_CHECK(StringView(entry.recovery_cell) == (open ? "faulty_client" : "faulty"));
+    }
+    return {};
+}
+
 // A task inside a call it opened into faulty (memory/call_ownership.h) jumps to an address that
 // is no code at all (a heap object): the unwind starts in the task's own frame, but the fault is
 // blamed on the cell it had called, not on the caller's code (a kernel task here: nothing).
 ErrorOr<void> a_wild_jump_inside_a_call_blames_the_called_cell()
 {
     TRY(fresh_faulty(test_policy(5, 2)));
-    auto faulty = TRY(loader::cell_manager().cell("faulty", true));
-    std::uint64_t code = 0, code_size = 0;
-    for (const auto& section : faulty.sections) {
-        if (section.kind == link::SectionKind::Text && section.size != 0 && code == 0) {
-            code = section.address;
-            code_size = section.size;
-        }
-    }
-    SELFTEST_CHECK(code != 0);
+    auto faulty_code = TRY(code_of("faulty"));
+    std::uint64_t code = faulty_code.start, code_size = faulty_code.size;
     auto* nowhere = new std::uint64_t[4]{};
     std::uint64_t sequence = next_fault_sequence();
     {
@@ -482,6 +515,7 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_cell_faulting_right_after_a_swap_is_rolled_back", a_cell_faulting_right_after_a_swap_is_rolled_back},
     {"recovery", "a_first_call_racing_the_swap_is_rolled_back", a_first_call_racing_the_swap_is_rolled_back},
     {"recovery", "a_wild_jump_inside_a_call_blames_the_called_cell", a_wild_jump_inside_a_call_blames_the_called_cell},
+    {"recovery", "a_fault_in_the_glue_of_an_open_call_blames_the_called_cell", a_fault_in_the_glue_of_an_open_call_blames_the_called_cell},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 
