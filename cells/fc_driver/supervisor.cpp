@@ -53,7 +53,11 @@ void Supervisor::note_released(std::uint64_t objects, std::uint64_t bytes)
     __atomic_add_fetch(&m_statistics.released_bytes, bytes, __ATOMIC_RELAXED);
 }
 
-void WorkerSlot::begin_item() { busy_since.store(tsc::nanoseconds_since_boot() | 1, std::memory_order_release); }
+void WorkerSlot::begin_item()
+{
+    items_begun.fetch_add(1, std::memory_order_acq_rel);
+    busy_since.store(tsc::nanoseconds_since_boot() | 1, std::memory_order_release);
+}
 
 Supervisor::~Supervisor()
 {
@@ -77,7 +81,9 @@ ErrorOr<void> Supervisor::add_worker(StringView name, WorkerBody body, void* con
 ErrorOr<void> Supervisor::spawn_worker(WorkerSlot& slot)
 {
     slot.busy_since.store(0, std::memory_order_release);
+    slot.items_begun.store(0, std::memory_order_release);
     slot.retire.store(false, std::memory_order_release);
+    slot.target_generation_at_spawn = loader::cell_manager().live_generation(m_target.name());
     WorkerSlot* target = &slot;
     slot.handle = TRY(task::spawn(slot.name, [target] { target->body(target->context, *target); }));
     return {};
@@ -107,6 +113,19 @@ void Supervisor::reload_target()
     ++m_statistics.reloads;
 }
 
+bool Supervisor::note_fault_without_progress(WorkerSlot& slot)
+{
+    if (slot.items_begun.load(std::memory_order_acquire) > 1)
+        slot.faults_without_progress = 0;  // it finished an item before this fault: a new streak
+    if (++slot.faults_without_progress < kFaultsWithoutProgressBeforeReload)
+        return false;
+    slot.faults_without_progress = 0;
+    if (loader::cell_manager().live_generation(m_target.name()) != slot.target_generation_at_spawn)
+        return false;  // reloaded while this incarnation ran (the kernel's policy): that copy is fresh
+    kprint("fc: worker {} faulted again before finishing an item: reloading {}\n", slot.name, m_target.name());
+    return true;
+}
+
 // One pass over the workers; true once every worker has returned or was given up on.
 bool Supervisor::poll(bool stopping)
 {
@@ -123,6 +142,8 @@ bool Supervisor::poll(bool stopping)
                 ++m_statistics.faults;
                 if (slot.cleanup)
                     slot.cleanup(slot.context, slot);
+                if (note_fault_without_progress(slot))
+                    reload = true;
             } else if (stopping) {
                 slot.done = true;  // its input closed: the normal end
                 continue;

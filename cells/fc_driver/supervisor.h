@@ -1,7 +1,8 @@
 // supervisor.h: how the fault-campaign workloads survive faults in their target cell. Worker
 // tasks run the target's code; the supervisor restarts a worker that ended Faulted, reloads the
 // target from its pristine object when it faults again soon after or answers wrong, and gives up
-// on a worker stuck inside one item (a hang: counted, never hidden). Clients retry on their own.
+// on a worker stuck inside one item (a hang: counted, never hidden); a worker that keeps faulting
+// without finishing an item gets a reloaded target. Clients retry on their own.
 // A cell that keeps faulting is reloaded by the kernel's recovery policy (docs/fault-recovery.md:
 // two faults within a second); the supervisor reloads only for what the kernel cannot see, a
 // wrong answer or a worker stuck past the watchdog.
@@ -82,12 +83,25 @@ private:
     std::atomic<std::uint64_t> busy_since{0};
     std::atomic<bool> retire{false};
     bool done = false;
+    // The supervisor's own: faulted incarnations in a row, none of which but the first got past
+    // its first item, and the target's generation when the current incarnation was spawned.
+    std::uint32_t faults_without_progress = 0;
+    std::uint32_t target_generation_at_spawn = 0;
+    // Items this incarnation of the worker began: a second begun means the first one ended
+    // (counted in begin_item, out of line: the workers' own code is what it was).
+    std::atomic<std::uint64_t> items_begun{0};
 };
 
 class Supervisor {
 public:
     static constexpr std::size_t kMaxWorkers = 4;
     static constexpr std::uint64_t kHangNs = 3'000'000'000;           // one item longer than this: hung
+    // A worker restarted after a fault that faults again before it finishes one item makes no
+    // progress: the target it calls is broken for good (its code or constants corrupted), in a way
+    // the kernel's policy may not see (the fault's address lies in no cell's code, or its unwind
+    // had to skip the target's frames, so no fault is blamed on the target). The target is
+    // reloaded before the next restart, unless something reloaded it meanwhile.
+    static constexpr std::uint32_t kFaultsWithoutProgressBeforeReload = 2;
 
     explicit Supervisor(TargetCell& target) : m_target(target) {}
     ~Supervisor();
@@ -110,6 +124,8 @@ private:
     void supervise();
     bool poll(bool stopping);
     ErrorOr<void> spawn_worker(WorkerSlot& slot);
+    // After `slot`'s worker ended Faulted: whether it made no progress again (reload the target).
+    bool note_fault_without_progress(WorkerSlot& slot);
     void reload_target();
 
     TargetCell& m_target;

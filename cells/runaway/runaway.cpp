@@ -117,6 +117,28 @@ extern "C" [[gnu::noinline]] int runaway_fault_in_cleanup(volatile std::uint64_t
     return 1;
 }
 
+// A cleanup that never ends: its destructor counts for ever (the campaign: a String destroyed
+// through a callee-saved register the faulting callee never restored, its size read from freed
+// memory and counted down from ~2^60). Only the watchdog ends that landing pad.
+namespace {
+struct EndlessCleanup {
+    volatile std::uint64_t* counter;
+    ~EndlessCleanup()
+    {
+        for (;;)
+            *counter = *counter + 1;
+    }
+};
+} // namespace
+
+extern "C" [[gnu::noinline]] int runaway_fault_with_an_endless_cleanup(volatile std::uint64_t* bad, volatile std::uint64_t* counter)
+{
+    EndlessCleanup endless{counter};
+    Guard inner;
+    runaway_write(bad);
+    return 1;
+}
+
 // A fault with nothing above it that unwinds: 4 KiB of zeroed stack below its frame and no CFI
 // for them (the return address the tables name is 0), so the unwind can neither start here nor
 // resume at a return address up the stack. The task ends without its cleanups.

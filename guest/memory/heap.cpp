@@ -1,6 +1,8 @@
 // heap.cpp: size-class free lists carved from page slabs; large blocks straight from frames.
 #include "memory/heap.h"
 
+#include <array>
+
 #include "arch/x86_64/cpu.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
@@ -17,6 +19,14 @@ constexpr std::uint32_t kMagic = 0xde1054a1;
 constexpr std::size_t kClassSizes[] = {32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096 - 16};
 constexpr std::size_t kClassCount = sizeof kClassSizes / sizeof kClassSizes[0];
 constexpr std::size_t kSlabPages = 4;
+// ceil(2^32 / size) per class: heap_write_fits divides by a multiplication.
+constexpr auto kClassReciprocals = [] {
+    std::array<std::uint64_t, kClassCount> reciprocals{};
+    for (std::size_t i = 0; i < kClassCount; ++i)
+        reciprocals[i] = ((std::uint64_t(1) << 32) + kClassSizes[i] - 1) / kClassSizes[i];
+    return reciprocals;
+}();
+static_assert(kSlabPages * 4096 <= (1u << 14) && kClassSizes[0] >= 32, "the reciprocals are exact for offsets below 2^14");
 constexpr std::uint32_t kLargeClass = 0xffff;
 // In Header::alignment_padding (paddings stay below 1 << 15): the object is recorded in an open
 // call's ledger (memory/call_ownership.h), which must forget it when it is freed.
@@ -287,7 +297,9 @@ bool heap_write_fits(const void* destination, std::size_t count)
         return true;  // not a tag this heap writes
     std::uintptr_t slab = (frame - ((tag >> 4) & 3u)) * kPageSize;
     std::size_t block = kClassSizes[size_class];
-    std::uintptr_t block_start = slab + (start - slab) / block * block;
+    // offset / block by a reciprocal (exact: offset < 2^14 and block < 2^12, so offset * block < 2^32).
+    std::uint64_t offset = start - slab;
+    std::uintptr_t block_start = slab + ((offset * kClassReciprocals[size_class]) >> 32) * block;
     std::uintptr_t block_end = block_start + block;
     std::uintptr_t slab_end = slab + kSlabPages * kPageSize;
     return end <= (block_end < slab_end ? block_end : slab_end);

@@ -12,6 +12,8 @@
 #include "debug/kernel_symbols.h"
 #include "log/kernel_log.h"
 #include "log/panic.h"
+#include "memory/frame_allocator.h"
+#include "memory/page_table.h"
 #include "runtime/frame_tables.h"
 #include "runtime/unwinder.h"
 #include "sync/spin_lock.h"
@@ -272,6 +274,31 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
     return false;
 }
 
+// The target of the call instruction that ends at `return_address`: `call *disp32(%rip)` (a cell's
+// call through its GOT) or `call rel32`; 0 if it is neither or its slot is not mapped. The return
+// address is code with an FDE (resynchronise found it); the six bytes before it may start on the
+// page before, which is checked like the slot.
+std::uint64_t call_target_before(std::uint64_t return_address)
+{
+    if (return_address < memory::kPageSize + 6 || memory::kernel_page_table().access_of(return_address - 6) == memory::Access::None)
+        return 0;
+    const auto* code = reinterpret_cast<const std::uint8_t*>(return_address);
+    auto displacement = [code] {
+        std::uint32_t value = std::uint32_t(code[-4]) | std::uint32_t(code[-3]) << 8 | std::uint32_t(code[-2]) << 16
+                              | std::uint32_t(code[-1]) << 24;
+        return static_cast<std::int64_t>(static_cast<std::int32_t>(value));
+    };
+    if (code[-6] == 0xff && code[-5] == 0x15) {
+        std::uint64_t slot = return_address + static_cast<std::uint64_t>(displacement());
+        if (slot % 8 != 0 || memory::kernel_page_table().access_of(slot) == memory::Access::None)
+            return 0;
+        return *reinterpret_cast<const std::uint64_t*>(slot);
+    }
+    if (code[-5] == 0xe8)
+        return return_address + static_cast<std::uint64_t>(displacement());
+    return 0;
+}
+
 // The end of the walk: the task's entry trampoline. Runs on the unwound task's stack.
 void finish_unwind(unwinding::ForcedUnwind& unwind)
 {
@@ -335,7 +362,7 @@ extern "C" [[noreturn]] void delos_fault_abandon_entry()
 {
     Task* task = scheduler::current_task();
     unmask_if_the_cell_masked(task);
-    unwinding::abandon_landing_pad(*static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind), "a fault in a cleanup");
+    unwinding::abandon_landing_pad(*static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind), "a fault in a cleanup, or one past the watchdog budget");
 }
 
 // A fault whose stack cannot be unwound at all (no return address above it leads to the entry
@@ -366,17 +393,21 @@ void resume_at(arch::InterruptFrame& frame, void (*entry)())
     frame.rip = reinterpret_cast<std::uint64_t>(entry);
 }
 
-// The task faulted again while its unwind ran a landing pad.
+// The task faulted again while its unwind ran a landing pad, or the watchdog found it over its
+// budget there (a cleanup looping on a value the first fault corrupted, e.g. a Vector's size read
+// through a callee-saved register the faulting callee never restored: it never ends by itself).
+// Either way that landing pad is abandoned and the unwind goes on at its frame's caller.
 bool contain_fault_while_unwinding(arch::InterruptFrame& frame, Task* task, const Attempt& attempt, bool unmask)
 {
     auto* unwind = static_cast<unwinding::ForcedUnwind*>(task->m_forced_unwind);
-    if (attempt.quiet)
-        return false;  // a watchdog tick during the unwind: the unwind ends by itself
-    if (!unwind || !unwinding::can_abandon_landing_pad(*unwind))
+    if (!unwind || !unwinding::can_abandon_landing_pad(*unwind)) {
+        if (attempt.quiet)
+            return false;  // a watchdog tick in the unwinder's own work: the unwind ends by itself
         return refuse(task, "a fault while unwinding (not in a landing pad of a cell's frame)");
+    }
     std::uint64_t rsp = attempt.registers.values[unwind::kRsp];
     if (rsp < task->m_stack.bottom() + 1024 || rsp >= task->m_stack.top())
-        return refuse(task, "a fault while unwinding, the stack pointer outside the task's stack");
+        return refuse(task, "a fault while unwinding, the stack pointer outside the task's stack", 0, nullptr, attempt.quiet);
     __atomic_add_fetch(&g_abandoned, 1, __ATOMIC_RELAXED);
     char location[256];
     FixedBufferSink sink(location, sizeof location);
@@ -457,6 +488,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     }
     std::size_t frame_count = checked.is_error() ? 0 : checked.value();
     std::uint64_t skipped_bytes = 0;
+    std::uint64_t skipped_call_target = 0;
     bool end_without_unwind = false;
     if (checked.is_error()) {
         // The watchdog (quiet) only unwinds a task whose stack unwinds from where it stopped; a
@@ -479,6 +511,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                 ips[0] = skipped_cell_ip;
                 ++frame_count;
             }
+            skipped_call_target = call_target_before(start.values[unwind::kReturnAddress] + 1);
         } else if (in_cell_code(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
@@ -526,6 +559,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         describe_fault_code(entry.backtrace[entry.backtrace_frames++], ips[i], i == 0 ? ips[i] : ips[i] - 1);
     entry.registers = registers_of_frame(frame);
     describe_fault_place(entry.place, attempt.instruction_pointer);
+    entry.skipped_call_target = skipped_call_target;
     if (g_console_reports && entry.place.section[0])
         kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
                entry.place.section, entry.place.section_offset);

@@ -59,6 +59,10 @@ struct FaultLogEntry {
     std::uint32_t backtrace_frames = 0;
     FaultRegisters registers = {};
     FaultLogPlace place;
+    // When the unwind could not start at the fault and resumed at a return address up the stack:
+    // where the call before that return address went (the frames skipped were that callee's, or
+    // its callees'); 0 if not resynchronised or not a call whose target can be read.
+    std::uint64_t skipped_call_target = 0;
     // Fault recovery's decision, made when the fault is contained (set_fault_recovery_decider).
     RecoveryTaken recovery = RecoveryTaken::TaskKilled;
     char recovery_cell[40] = {};   // the cell the fault was blamed on; "" if none (a kernel fault)

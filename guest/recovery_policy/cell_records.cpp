@@ -161,12 +161,14 @@ void note_cell_change(StringView cell, loader::CellChange change, std::uint64_t 
     CellFaultHistory& history = record->history;
     switch (change) {
     case loader::CellChange::Swap:
+        reload_done(history);
         history.swapped_at_ns = now_ns;
         history.can_roll_back = previous_kept;
         history.quarantined = false;
         history.recent = 0;
         break;
     case loader::CellChange::Rollback:
+        reload_done(history);
         history.swapped_at_ns = 0;
         history.can_roll_back = false;
         history.quarantined = false;
@@ -174,6 +176,7 @@ void note_cell_change(StringView cell, loader::CellChange change, std::uint64_t 
         break;
     case loader::CellChange::Reload:
         history.quarantined = false;  // a reload by hand lifts a quarantine too
+        reload_done(history);
         break;
     case loader::CellChange::Quarantine:
         history.quarantined = true;

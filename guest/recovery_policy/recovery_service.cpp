@@ -61,11 +61,22 @@ void copy_name(char (&out)[N], StringView name)
 bool is_cell(const char* owner) { return owner[0] != '\0' && StringView(owner) != "kernel"; }
 
 // The cell a fault is blamed on: the innermost frame that is a cell's code (the faulting
-// instruction's, or the nearest caller's when a cell passed something bad to the kernel).
-StringView blamed_cell(const task::FaultLogEntry& entry)
+// instruction's, or the nearest caller's when a cell passed something bad to the kernel). An
+// instruction in a cell's code region but in none of its functions (a corrupted jump landed
+// between them or past the last) is that cell's too, not its caller's. A fault outside any code
+// whose unwind had to skip frames (a corrupted `ret` or return address) is the cell's whose
+// code the skipped frames ran: the one the call they returned towards went to (`code_owner`
+// holds the name), not the caller's, which only called it.
+StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCellNameLength])
 {
     if (is_cell(entry.at.owner))
         return StringView(entry.at.owner);
+    auto& cells = loader::cell_manager();
+    if (entry.at.owner[0] == '\0' && cells.copy_name_of_cell_at(entry.instruction_pointer, code_owner, sizeof code_owner))
+        return StringView(code_owner);
+    if (entry.at.owner[0] == '\0' && entry.skipped_call_target != 0
+        && cells.copy_name_of_cell_at(entry.skipped_call_target, code_owner, sizeof code_owner))
+        return StringView(code_owner);
     for (std::uint32_t i = 0; i < entry.backtrace_frames; ++i) {
         if (is_cell(entry.backtrace[i].owner))
             return StringView(entry.backtrace[i].owner);
@@ -97,8 +108,9 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     std::uint64_t now = tsc::nanoseconds_since_boot();
     FixedBufferSink note(entry.recovery_note, sizeof entry.recovery_note - 1);
     bool refused_call = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(&loader::delos_quarantined_cell_called);
+    char code_owner[kCellNameLength] = {};
     StringView lost_in = refused_call ? StringView() : cell_called_when_lost(task, entry);
-    StringView cell = refused_call ? StringView() : (!lost_in.empty() ? lost_in : blamed_cell(entry));
+    StringView cell = refused_call ? StringView() : (!lost_in.empty() ? lost_in : blamed_cell(entry, code_owner));
     // Only a committed cell is reloaded or rolled back; a fault in a loading cell's init fails its load.
     std::uint32_t generation = cell.empty() ? 0 : loader::cell_manager().live_generation(cell);
     CellDecision decision;
@@ -141,6 +153,8 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     case CellAction::None:
         if (refused_call)
             format_to(note, "a call into a quarantined cell was refused");
+        else if (!cell.empty() && generation != 0 && decision.reload_pending)
+            format_to(note, "cell {}: its reload is under way (a fault of the copy being replaced)", cell);
         else if (!cell.empty() && generation != 0)
             format_to(note, "cell {}: {} fault(s) within {} ms (a reload at {})", cell, decision.faults_in_window,
                       milliseconds(policy.window_ns), policy.reload_after_faults);

@@ -1465,6 +1465,43 @@ ErrorOr<void> fault_in_a_cells_cleanup_abandons_that_frame()
     return {};
 }
 
+// A destructor run by the unwind never ends (the campaign: a String destroyed through a register
+// the faulting callee left wrong, counting down a size read from freed memory): the watchdog finds
+// the task over its budget in that landing pad and abandons it like one that faults; the unwind
+// goes on in the caller (the kernel frame's Tracked is destroyed) and the task ends Faulted with
+// the first fault. (Before: a tick during an unwind left it alone, and it spun for ever.)
+ErrorOr<void> endless_cleanup_in_a_cell_is_abandoned_by_the_watchdog()
+{
+    Runaway runaway = TRY(load_runaway());
+    using Endless = int (*)(volatile std::uint64_t*, volatile std::uint64_t*);
+    auto endless = TRY(runaway_symbol<Endless>("runaway_fault_with_an_endless_cleanup"));
+    auto before = fault_containment_statistics();
+    std::uint64_t unwound_before = watchdog::statistics().unwound;
+    static volatile std::uint64_t spins = 0;
+    spins = 0;
+    g_destroyed = 0;
+    SpawnOptions options;
+    options.watchdog_nanoseconds = 50'000'000;
+    auto handle = SELFTEST_TRY(spawn("endless-cleanup", [endless] {
+        Tracked held(12);
+        return endless(reinterpret_cast<volatile std::uint64_t*>(g_null_address + 0x28), &spins) + held.id;
+    }, options));
+    auto outcome = handle.join();
+    SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+    SELFTEST_CHECK(outcome.fault().vector == 14);  // the task's fault is the first one
+    SELFTEST_CHECK(spins > 0);                     // the endless cleanup did run
+    SELFTEST_CHECK(g_destroyed == 1);              // the caller's cleanup ran after the abandoned pad
+    SELFTEST_CHECK(runaway.live_guards() == 0);    // the pad's other cleanup ran before the loop
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(after.abandoned_pads == before.abandoned_pads + 1);
+    SELFTEST_CHECK(watchdog::statistics().unwound == unwound_before + 1);
+    std::uint64_t spun = spins;
+    scheduler::sleep_for(5'000'000);
+    SELFTEST_CHECK(spins == spun);  // nothing spins any more
+    return {};
+}
+
 // A fault with no return path up the stack: the task ends Faulted without running its cleanups
 // (the kernel frame's Tracked is not destroyed). (Before: "its stack cannot be unwound", fatal.)
 ErrorOr<void> fault_in_a_cell_without_a_return_path_ends_the_task()
@@ -1551,6 +1588,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "call_ownership_reads_nothing_of_its_caller_under_its_lock", call_ownership_reads_nothing_of_its_caller_under_its_lock},
     {"faults", "spin_on_a_lock_nobody_releases_is_a_task_fault", spin_on_a_lock_nobody_releases_is_a_task_fault},
     {"faults", "fault_in_a_cells_cleanup_abandons_that_frame", fault_in_a_cells_cleanup_abandons_that_frame},
+    {"faults", "endless_cleanup_in_a_cell_is_abandoned_by_the_watchdog", endless_cleanup_in_a_cell_is_abandoned_by_the_watchdog},
     {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},
     {"faults", "double_fault_in_a_cell_ends_the_task", double_fault_in_a_cell_ends_the_task},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},

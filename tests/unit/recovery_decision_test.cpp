@@ -65,6 +65,7 @@ TEST(RecoveryDecision, ReloadsInARowEndInQuarantine)
         auto decision = decide_for_cell(history, policy, now += kMs);
         EXPECT_EQ(decision.action, CellAction::Reload);
         EXPECT_EQ(decision.reload_number, reload);
+        reload_done(history);  // the reload took effect: the next fault is the new copy's
     }
     EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::Quarantine);
     EXPECT_TRUE(history.quarantined);
@@ -73,12 +74,55 @@ TEST(RecoveryDecision, ReloadsInARowEndInQuarantine)
     EXPECT_EQ(history.reloads, 3u);
 }
 
+// The fault campaign's pipeline: a corrupted stage faults in every worker that calls it; the
+// reload is carried out by the recovery task once the faulted task has ended, and the supervisor
+// restarts its workers meanwhile, which fault again in the copy being replaced. Those faults must
+// not reload it again and again until a quarantine refuses the fresh copy for good.
+TEST(RecoveryDecision, FaultsOfTheCopyBeingReplacedDoNotReloadItAgain)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(1000, 2, 3);
+    std::uint64_t now = 5000 * kMs;
+    EXPECT_EQ(decide_for_cell(history, policy, now).action, CellAction::None);
+    EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::Reload);
+    EXPECT_TRUE(history.reload_pending);
+    for (int i = 0; i < 10; ++i) {
+        auto pending = decide_for_cell(history, policy, now += kMs);
+        EXPECT_EQ(pending.action, CellAction::None) << i;
+        EXPECT_TRUE(pending.reload_pending) << i;
+    }
+    EXPECT_EQ(history.reloads, 1u);
+    EXPECT_EQ(history.reloads_in_a_row, 1u);
+    EXPECT_EQ(history.faults, 12u);
+    // Once the new copy is in, its own faults count again.
+    reload_done(history);
+    EXPECT_EQ(decide_for_cell(history, policy, now += kMs).action, CellAction::None);
+    auto again = decide_for_cell(history, policy, now += kMs);
+    EXPECT_EQ(again.action, CellAction::Reload);
+    EXPECT_EQ(again.reload_number, 2u);
+}
+
+TEST(RecoveryDecision, AReloadThatNeverTookEffectStopsBeingPendingAfterTheWindow)
+{
+    CellFaultHistory history;
+    auto policy = policy_of(100, 2, 3);
+    EXPECT_EQ(decide_for_cell(history, policy, 1000 * kMs).action, CellAction::None);
+    EXPECT_EQ(decide_for_cell(history, policy, 1001 * kMs).action, CellAction::Reload);
+    EXPECT_EQ(decide_for_cell(history, policy, 1050 * kMs).action, CellAction::None);  // pending
+    // The reload failed (no reload_done): a window later the faults count again.
+    EXPECT_EQ(decide_for_cell(history, policy, 1200 * kMs).action, CellAction::None);
+    EXPECT_FALSE(history.reload_pending);
+    EXPECT_EQ(decide_for_cell(history, policy, 1201 * kMs).action, CellAction::Reload);
+}
+
 TEST(RecoveryDecision, AQuietPeriodForgivesEarlierReloads)
 {
     CellFaultHistory history;
     auto policy = policy_of(100, 1, 2);
     EXPECT_EQ(decide_for_cell(history, policy, 1000 * kMs).action, CellAction::Reload);
+    reload_done(history);
     EXPECT_EQ(decide_for_cell(history, policy, 1001 * kMs).action, CellAction::Reload);
+    reload_done(history);
     // Ten windows later the cell is given its reloads again instead of a quarantine.
     auto later = decide_for_cell(history, policy, (1001 + kQuietWindows * 100) * kMs);
     EXPECT_EQ(later.action, CellAction::Reload);

@@ -58,6 +58,11 @@ CellDecision decide_for_cell(CellFaultHistory& history, const RecoveryPolicy& po
         decision.action = CellAction::Refused;
         return decision;
     }
+    if (history.reload_pending && now_ns - history.last_reload_ns < policy.window_ns) {
+        decision.reload_pending = true;  // the old copy's fault: its reload is on the way
+        return decision;
+    }
+    history.reload_pending = false;
     // A swap that is followed by a fault so soon is the likeliest culprit: undo it first. The
     // swap's time is read on the CPU that committed it, the fault's on the faulting CPU: with
     // several CPUs (TSCs a little apart) a first call right after the commit can read an earlier
@@ -88,8 +93,11 @@ CellDecision decide_for_cell(CellFaultHistory& history, const RecoveryPolicy& po
     decision.reload_number = ++history.reloads_in_a_row;
     ++history.reloads;
     history.last_reload_ns = now_ns;
+    history.reload_pending = true;
     return decision;
 }
+
+void reload_done(CellFaultHistory& history) { history.reload_pending = false; }
 
 bool decide_restart(RestartHistory& history, const RecoveryPolicy& policy, std::uint64_t now_ns)
 {

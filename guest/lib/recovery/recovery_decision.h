@@ -43,6 +43,9 @@ struct CellFaultHistory {
     std::uint64_t rollbacks = 0;
     std::uint32_t reloads_in_a_row = 0;  // since the cell last went a quiet period without a reload
     std::uint64_t last_reload_ns = 0;
+    // A reload was decided and has not taken effect yet (reload_done clears it; a reload that
+    // failed or was dropped stops counting as pending after the window).
+    bool reload_pending = false;
     std::uint64_t swapped_at_ns = 0;     // when a swap (not a reload or rollback) installed this generation; 0: none
     bool can_roll_back = false;          // the swap's previous generation is kept
     bool quarantined = false;
@@ -57,8 +60,15 @@ struct CellDecision {
     CellAction action = CellAction::None;
     std::uint32_t faults_in_window = 0;  // this one included
     std::uint32_t reload_number = 0;     // for Reload: 1 for the first in a row
+    bool reload_pending = false;         // None because a reload of the cell is under way
 };
+// A fault while a reload of the cell is pending comes from the copy being replaced (its tasks run
+// it until the new copy is linked and their calls re-pointed: a restarted task can fault in it
+// again at once): the same damage, already dealt with, so it neither reloads the cell again nor
+// brings a quarantine closer (it is counted in `faults`).
 CellDecision decide_for_cell(CellFaultHistory& history, const RecoveryPolicy& policy, std::uint64_t now_ns);
+// The cell was reloaded (or swapped, rolled back): faults from now on are the new copy's.
+void reload_done(CellFaultHistory& history);
 
 // What the policy remembers of one restartable task.
 struct RestartHistory {

@@ -227,6 +227,21 @@ CellId CellManager::cell_at(std::uint64_t address)
     return m_directory.cell_at(address);
 }
 
+bool CellManager::copy_name_of_cell_at(std::uint64_t address, char* out, std::size_t capacity)
+{
+    if (capacity == 0)
+        return false;
+    SpinLockGuard guard(m_directory_lock);
+    const cells::CellRecord* record = m_directory.find(m_directory.cell_at(address));
+    if (!record || record->id == cells::kKernelCell)
+        return false;
+    std::size_t size = record->name.size() < capacity - 1 ? record->name.size() : capacity - 1;
+    for (std::size_t i = 0; i < size; ++i)
+        out[i] = record->name[i];
+    out[size] = '\0';
+    return true;
+}
+
 String CellManager::cell_name(CellId id)
 {
     String name;

@@ -135,6 +135,10 @@ public:
     // Without the lock, never blocking (any task, interrupt context): the committed cell whose
     // code holds `address`, and a cell's name by number ("" if it is unknown or gone).
     CellId cell_at(std::uint64_t address);
+    // Likewise: the name of the committed cell whose code region holds `address`, copied into
+    // `out` (NUL-terminated); false if none does. Unlike a symbol lookup it also answers for the
+    // bytes between a cell's functions and after its last one (a jump into them is that cell's).
+    bool copy_name_of_cell_at(std::uint64_t address, char* out, std::size_t capacity);
     // Whether the namespace holds still now (see kernel_symbols::external_symbolizer_quiescent).
     bool records_quiescent() const { return !m_lock.is_locked() || m_invoker.running_entry_task() != task::kKernelOwner; }
     String cell_name(CellId id);
