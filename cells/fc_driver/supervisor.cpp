@@ -32,19 +32,8 @@ ErrorOr<CallLedger::CodeRange> TargetCell::code_range()
 
 ErrorOr<CallLedger::CodeRange> code_range_of(StringView name)
 {
-    auto cell = TRY(loader::cell_manager().cell(name, true));
-    std::uint64_t first = ~0ull, end = 0;
-    for (const auto& section : cell.sections) {
-        if (section.kind != link::SectionKind::Text || section.size == 0)
-            continue;
-        if (section.address < first)
-            first = section.address;
-        if (section.address + section.size > end)
-            end = section.address + section.size;
-    }
-    if (end == 0)
-        return Error::make(ErrorCode::NotFound, "fc: the target has no code");
-    return CallLedger::CodeRange{first, end - first};
+    auto code = TRY(loader::cell_manager().code_range(name));
+    return CallLedger::CodeRange{code.address, code.size};
 }
 
 void Supervisor::note_released(std::uint64_t objects, std::uint64_t bytes)

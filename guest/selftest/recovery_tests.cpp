@@ -428,20 +428,11 @@ ErrorOr<void> a_first_call_racing_the_swap_is_rolled_back()
     return {};
 }
 
-// A loaded cell's code (its text sections, first to last), as a ledger's code range.
+// A loaded cell's code, as a ledger's code range.
 ErrorOr<CallLedger::CodeRange> code_of(StringView name)
 {
-    auto cell = TRY(loader::cell_manager().cell(name, true));
-    std::uint64_t first = ~0ull, end = 0;
-    for (const auto& section : cell.sections) {
-        if (section.kind != link::SectionKind::Text || section.size == 0)
-            continue;
-        first = section.address < first ? section.address : first;
-        end = section.address + section.size > end ? section.address + section.size : end;
-    }
-    if (end == 0)
-        return Error::make(ErrorCode::NotFound, "the cell has no code");
-    return CallLedger::CodeRange{first, end - first};
+    auto code = TRY(loader::cell_manager().code_range(name));
+    return CallLedger::CodeRange{code.address, code.size};
 }
 
 // A call opened into faulty_client, with faulty's code as the caller's glue around it: a fault in

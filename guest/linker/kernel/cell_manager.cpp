@@ -551,6 +551,22 @@ ErrorOr<CellSummary> CellManager::cell(StringView name, bool with_sections)
     return result;
 }
 
+ErrorOr<cells::CodeRange> CellManager::code_range(StringView name)
+{
+    bool locked_here = !lock().is_error();
+    ErrorOr<cells::CodeRange> result = Error::make(ErrorCode::NotFound, "no loaded cell with that name").with_detail(format("no loaded cell is called {}", name));
+    if (const link::LoadedCell* found = m_namespace->find_cell(name)) {
+        link::Region text = found->region(link::SectionKind::Text);
+        if (text.empty())
+            result = Error::make(ErrorCode::NotFound, "the cell has no code").with_detail(format("cell {} has no code", name));
+        else
+            result = cells::CodeRange{text.address, text.size};
+    }
+    if (locked_here)
+        unlock();
+    return result;
+}
+
 ErrorOr<std::uint64_t> CellManager::symbol_address(StringView symbol)
 {
     bool locked_here = !lock().is_error();

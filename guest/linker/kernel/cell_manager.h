@@ -128,6 +128,8 @@ public:
     bool is_loaded(StringView name);
     Vector<CellSummary> cells();
     ErrorOr<CellSummary> cell(StringView name, bool with_sections = false);
+    // The region a loaded cell's code (all its text sections) was placed in.
+    ErrorOr<cells::CodeRange> code_range(StringView name);
     // The address a loaded cell (or the kernel) exports `symbol` at.
     ErrorOr<std::uint64_t> symbol_address(StringView symbol);
     // Live tasks whose cell is `id` (kKernelCell: the kernel's own tasks).
