@@ -60,6 +60,19 @@ void copy_name(char (&out)[N], StringView name)
 
 bool is_cell(const char* owner) { return owner[0] != '\0' && StringView(owner) != "kernel"; }
 
+// The innermost frame that is a cell's code: the faulting instruction's, else the nearest
+// caller's (a cell passed something bad to the kernel); nullptr if none is.
+const task::FaultLogCode* innermost_cell_frame(const task::FaultLogEntry& entry)
+{
+    if (is_cell(entry.at.owner))
+        return &entry.at;
+    for (std::uint32_t i = 0; i < entry.backtrace_frames; ++i) {
+        if (is_cell(entry.backtrace[i].owner))
+            return &entry.backtrace[i];
+    }
+    return nullptr;
+}
+
 // The cell a fault is blamed on: the innermost frame that is a cell's code (the faulting
 // instruction's, or the nearest caller's when a cell passed something bad to the kernel). An
 // instruction in a cell's code region but in none of its functions (a corrupted jump landed
@@ -77,41 +90,29 @@ StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCel
     if (entry.at.owner[0] == '\0' && entry.skipped_call_target != 0
         && cells.copy_name_of_cell_at(entry.skipped_call_target, code_owner, sizeof code_owner))
         return StringView(code_owner);
-    for (std::uint32_t i = 0; i < entry.backtrace_frames; ++i) {
-        if (is_cell(entry.backtrace[i].owner))
-            return StringView(entry.backtrace[i].owner);
-    }
-    return StringView();
+    const task::FaultLogCode* innermost = innermost_cell_frame(entry);
+    return innermost ? StringView(innermost->owner) : StringView();
 }
 
 // Inside a call a task opened into a cell (memory/call_ownership.h), the called cell is blamed
-// for a fault (only called from the hook, which does not nest):
+// for a fault:
 // - at an address that is no code at all (a wild jump or return: the unwind then starts in a
 //   caller, whose cell did nothing wrong);
 // - whose innermost cell frame is the caller's own code around the call, which it opened the
 //   call with (the glue that only calls the cell and keeps nothing): damage the cell left there
 //   (a caller's object it freed, a word of the caller's frame it overwrote) shows when that code
 //   goes on, and the caller would be reloaded for it.
-StringView cell_blamed_for_its_call(task::Task& task, const task::FaultLogEntry& entry)
+StringView cell_blamed_for_its_call(task::Task& task, const task::FaultLogEntry& entry, char (&called)[kCellNameLength])
 {
     std::uint64_t code = memory::open_call_target_code(task.id());
-    if (code == 0)
-        return StringView();
-    static task::FaultLogCode called;
-    called = {};
-    task::describe_fault_code(called, code, code);
-    if (!is_cell(called.owner))
+    if (code == 0 || !loader::cell_manager().copy_name_of_cell_at(code, called, sizeof called))
         return StringView();
     if (entry.at.owner[0] == '\0')
-        return StringView(called.owner);
-    const task::FaultLogCode* innermost = is_cell(entry.at.owner) ? &entry.at : nullptr;
-    for (std::uint32_t i = 0; !innermost && i < entry.backtrace_frames; ++i) {
-        if (is_cell(entry.backtrace[i].owner))
-            innermost = &entry.backtrace[i];
-    }
-    if (innermost && StringView(innermost->owner) != StringView(called.owner)
+        return StringView(called);
+    const task::FaultLogCode* innermost = innermost_cell_frame(entry);
+    if (innermost && StringView(innermost->owner) != StringView(called)
         && memory::open_call_charges_code(task.id(), innermost->address))
-        return StringView(called.owner);
+        return StringView(called);
     return StringView();
 }
 
@@ -124,7 +125,8 @@ void decide(task::Task& task, task::FaultLogEntry& entry)
     FixedBufferSink note(entry.recovery_note, sizeof entry.recovery_note - 1);
     bool refused_call = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(&loader::delos_quarantined_cell_called);
     char code_owner[kCellNameLength] = {};
-    StringView lost_in = refused_call ? StringView() : cell_blamed_for_its_call(task, entry);
+    char called[kCellNameLength] = {};
+    StringView lost_in = refused_call ? StringView() : cell_blamed_for_its_call(task, entry, called);
     StringView cell = refused_call ? StringView() : (!lost_in.empty() ? lost_in : blamed_cell(entry, code_owner));
     // Only a committed cell is reloaded or rolled back; a fault in a loading cell's init fails its load.
     std::uint32_t generation = cell.empty() ? 0 : loader::cell_manager().live_generation(cell);
