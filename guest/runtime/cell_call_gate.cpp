@@ -1,9 +1,11 @@
 // cell_call_gate.cpp: the cell call gate (cell_call_gate.h), in assembly with unwind info.
 #include "runtime/cell_call_gate.h"
 
+#include "arch/x86_64/callee_saved_asm.h"
+
 // Entry: rdi = function, rsi/rdx/rcx = its arguments. Six pushes and 8 bytes of padding keep rsp
 // 16-byte aligned at the call; the padding holds the function, right above the return address the
-// call pushes (fault containment names the callee's cell from there, delos_cell_call_gate_callee). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
+// call pushes (fault containment names the callee's cell from there: runtime::returns_into_cell_call_gate). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
 // being the split-stack limit at %fs:0x70 (0: unknown, nothing is scrubbed). The CFA stays
 // rsp-relative throughout, so the callee's poisoned rbp never misleads the unwinder here.
 asm(R"(
@@ -12,25 +14,9 @@ asm(R"(
     .type delos_cell_call_gate, @function
 delos_cell_call_gate:
     .cfi_startproc
-    pushq %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    pushq %r12
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r12, 0
-    pushq %r13
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r13, 0
-    pushq %r14
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r14, 0
-    pushq %r15
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r15, 0
-    subq $8, %rsp
+)"
+    DELOS_ASM_PUSH_CALLEE_SAVED_WITH_CFI
+    R"(    subq $8, %rsp
     .cfi_adjust_cfa_offset 8
     movq %rdi, (%rsp)
     movq %rdi, %r12

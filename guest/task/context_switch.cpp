@@ -1,6 +1,8 @@
 // context_switch.cpp: the stack switch and the entry trampoline, in assembly with unwind info.
 #include "task/context_switch.h"
 
+#include "arch/x86_64/callee_saved_asm.h"
+
 // The switch pushes six callee-saved registers and swaps stacks. Both stacks have the same
 // layout at that point, so one set of CFI describes the routine wherever it stops: a future
 // unwinder walking a blocked task's stack finds its caller through it.
@@ -10,25 +12,9 @@ asm(R"(
     .type delos_switch_context, @function
 delos_switch_context:
     .cfi_startproc
-    pushq %rbp
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbp, 0
-    pushq %rbx
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %rbx, 0
-    pushq %r12
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r12, 0
-    pushq %r13
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r13, 0
-    pushq %r14
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r14, 0
-    pushq %r15
-    .cfi_adjust_cfa_offset 8
-    .cfi_rel_offset %r15, 0
-    movq %rsp, (%rdi)
+)"
+    DELOS_ASM_PUSH_CALLEE_SAVED_WITH_CFI
+    R"(    movq %rsp, (%rdi)
     movq %rsi, %rsp
     popq %r15
     .cfi_adjust_cfa_offset -8
