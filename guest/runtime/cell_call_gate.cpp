@@ -8,6 +8,10 @@
 // call pushes (fault containment names the callee's cell from there: runtime::returns_into_cell_call_gate). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
 // being the split-stack limit at %fs:0x70 (0: unknown, nothing is scrubbed). The CFA stays
 // rsp-relative throughout, so the callee's poisoned rbp never misleads the unwinder here.
+// The save-area slot (CellCallSaveArea) is written before the scrub; after the call, the slot the
+// cursor points below must lie inside the area (a callee that moved the cursor traps at 3:), and
+// rsp, the return address and the six registers come from it, whatever the callee left on the
+// stack. The stack copies stay for the unwinder (a fault inside the callee unwinds by CFI).
 asm(R"(
     .section .text.delos_cell_call_gate, "ax"
     .global delos_cell_call_gate
@@ -19,6 +23,22 @@ delos_cell_call_gate:
     R"(    subq $8, %rsp
     .cfi_adjust_cfa_offset 8
     movq %rdi, (%rsp)
+    movq %fs:0x78, %r8
+    leaq 64(%r8), %r9
+    testq %r8, %r8
+    jz 3f
+    cmpq %fs:0x80, %r9
+    ja 3f
+    movq %rbp, 0(%r8)
+    movq %rbx, 8(%r8)
+    movq %r12, 16(%r8)
+    movq %r13, 24(%r8)
+    movq %r14, 32(%r8)
+    movq %r15, 40(%r8)
+    movq %rsp, 48(%r8)
+    movq 56(%rsp), %r10
+    movq %r10, 56(%r8)
+    movq %r9, %fs:0x78
     movq %rdi, %r12
     movq %rsi, %r13
     movq %rdx, %r14
@@ -49,27 +69,38 @@ delos_cell_call_gate:
     movq %rbx, %r15
     xorl %ecx, %ecx
     call *%rax
-    addq $8, %rsp
-    .cfi_adjust_cfa_offset -8
-    popq %r15
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %r15
-    popq %r14
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %r14
-    popq %r13
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %r13
-    popq %r12
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %r12
-    popq %rbx
-    .cfi_adjust_cfa_offset -8
-    .cfi_restore %rbx
-    popq %rbp
-    .cfi_adjust_cfa_offset -8
+    movq %fs:0x80, %rcx
+    subq %fs:0x78, %rcx
+    subq $64, %rcx
+    cmpq $448, %rcx
+    ja 3f
+    testq $63, %rcx
+    jnz 3f
+    movq %fs:0x78, %rcx
+    subq $64, %rcx
+    movq %rcx, %fs:0x78
+    movq 48(%rcx), %rsp
+    movq 56(%rcx), %r8
+    movq %r8, 56(%rsp)
+    movq 0(%rcx), %rbp
+    movq 8(%rcx), %rbx
+    movq 16(%rcx), %r12
+    movq 24(%rcx), %r13
+    movq 32(%rcx), %r14
+    movq 40(%rcx), %r15
+    .cfi_remember_state
+    addq $56, %rsp
+    .cfi_adjust_cfa_offset -56
     .cfi_restore %rbp
+    .cfi_restore %rbx
+    .cfi_restore %r12
+    .cfi_restore %r13
+    .cfi_restore %r14
+    .cfi_restore %r15
     ret
+    .cfi_restore_state
+3:
+    ud2
     .cfi_endproc
     .global delos_cell_call_gate_end
 delos_cell_call_gate_end:
@@ -79,3 +110,8 @@ delos_cell_call_gate_end:
 
 static_assert(delos::runtime::kCellCallScrubBytes == 2048, "the gate's scrub (leaq -2048) follows the constant");
 static_assert(delos::runtime::kCellCallPoison == 0x0dead0000dead000ull, "the gate's movabsq follows the constant");
+
+static_assert(delos::runtime::kCellCallSlotWords * 8 == 64, "the gate's slot stride (64) follows the constant");
+static_assert((delos::runtime::kCellCallNesting - 1) * 64 == 448, "the gate's cursor check (448) follows the constant");
+static_assert(delos::runtime::kCellCallCursorOffset == 0x78 && delos::runtime::kCellCallEndOffset == 0x80,
+              "the gate's %fs offsets follow the constants");

@@ -5,9 +5,12 @@
 // pointer whose set-up was skipped, faults on a non-canonical address instead of writing through
 // its caller's pointer) and a zeroed stack below the caller's (stale words of earlier calls read
 // as null, not as pointers). Described to the unwinder by CFI: a fault in the callee unwinds
-// through it. docs/fault-campaign.md, "The call gate".
+// through it. What the gate restores after the call (those registers, its own stack pointer and
+// return address) it reads from the task's save area, off the stack, never from the stack copies
+// the callee could have overwritten (CellCallSaveArea). docs/fault-campaign.md, "The call gate".
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <type_traits>
 
@@ -33,6 +36,41 @@ inline bool returns_into_cell_call_gate(std::uint64_t return_address)
 inline constexpr std::uint64_t kCellCallPoison = 0x0dead0000dead000ull;
 // How much stack below the caller's the gate zeroes (never below the task's stack limit).
 inline constexpr std::uint64_t kCellCallScrubBytes = 2048;
+
+// The gate's save area: one slot of eight words per open gate call of a task (rbp, rbx, r12-r15,
+// the gate's stack pointer after its pushes, its return address), off the stack where a callee's
+// stray or corrupted store through rsp cannot reach it. Each task owns one (task.h); the running
+// task's next free slot and the area's end live in the per-CPU block at %fs:0x78 and %fs:0x80,
+// which the scheduler swaps at each task switch like the stack limit at %fs:0x70. A gate call before
+// the scheduler installs an area (the cursor is 0) or nested deeper than kCellCallNesting, or a
+// callee that moved the cursor, traps (#UD) in the gate: a fault of that task, never a call whose
+// registers would go unsaved.
+inline constexpr std::size_t kCellCallSlotWords = 8;
+inline constexpr std::size_t kCellCallNesting = 8;
+inline constexpr std::uint32_t kCellCallCursorOffset = 0x78;  // in the per-CPU block (FS base)
+inline constexpr std::uint32_t kCellCallEndOffset = 0x80;
+
+struct CellCallSaveArea {
+    std::uint64_t slots[kCellCallNesting * kCellCallSlotWords] = {};
+    std::uint64_t next_free = reinterpret_cast<std::uint64_t>(&slots[0]);  // saved while the task is not running
+
+    std::uint64_t end() const { return reinterpret_cast<std::uint64_t>(&slots[kCellCallNesting * kCellCallSlotWords]); }
+    // Gate calls open now (of a task that is not running).
+    std::size_t open_calls() const { return (next_free - reinterpret_cast<std::uint64_t>(&slots[0])) / (kCellCallSlotWords * 8); }
+};
+
+// The running task's next free slot (what the scheduler saves at a switch).
+[[gnu::always_inline]] inline std::uint64_t cell_call_cursor()
+{
+    std::uint64_t cursor;
+    asm volatile("movq %%fs:0x78, %0" : "=r"(cursor));
+    return cursor;
+}
+// Makes `area` the running task's (the scheduler, at a switch, for the task it switches to).
+[[gnu::always_inline]] inline void install_cell_call_area(const CellCallSaveArea& area)
+{
+    asm volatile("movq %0, %%fs:0x78\n\tmovq %1, %%fs:0x80" ::"r"(area.next_free), "r"(area.end()) : "memory");
+}
 
 namespace detail {
 template <typename Parameter, typename Argument>

@@ -577,6 +577,13 @@ ErrorOr<void> call_ownership_follows_a_reloaded_cell()
 // writing into its caller's frame, and is unwound through the gate.
 extern "C" void delos_selftest_gate_probe();
 extern "C" void delos_selftest_unset_frame_pointer();
+// Overwrites the eight words above its return address (the gate's stack copies of the function,
+// r15-r12, rbx, rbp and the gate's own return address), as a corrupted callee could.
+extern "C" void delos_selftest_gate_clobber();
+// Returns with the stack pointer 8 bytes below where its call left it (an unbalanced callee).
+extern "C" void delos_selftest_gate_unbalanced();
+extern "C" const void* delos_selftest_gate_callee;
+const void* delos_selftest_gate_callee = reinterpret_cast<const void*>(&delos_selftest_gate_probe);
 extern "C" std::uint64_t delos_selftest_gate_seen[8];
 extern "C" std::uint64_t delos_selftest_gate_after[5];
 std::uint64_t delos_selftest_gate_seen[8];
@@ -620,6 +627,36 @@ delos_selftest_unset_frame_pointer:
     ret
     .cfi_endproc
     .size delos_selftest_unset_frame_pointer, . - delos_selftest_unset_frame_pointer
+
+    .section .text.delos_selftest_gate_clobber, "ax"
+    .global delos_selftest_gate_clobber
+    .type delos_selftest_gate_clobber, @function
+delos_selftest_gate_clobber:
+    .cfi_startproc
+    movabsq $0x3333333333333333, %rax
+    movq %rax, 8(%rsp)
+    movq %rax, 16(%rsp)
+    movq %rax, 24(%rsp)
+    movq %rax, 32(%rsp)
+    movq %rax, 40(%rsp)
+    movq %rax, 48(%rsp)
+    movq %rax, 56(%rsp)
+    movq %rax, 64(%rsp)
+    ret
+    .cfi_endproc
+    .size delos_selftest_gate_clobber, . - delos_selftest_gate_clobber
+
+    .section .text.delos_selftest_gate_unbalanced, "ax"
+    .global delos_selftest_gate_unbalanced
+    .type delos_selftest_gate_unbalanced, @function
+delos_selftest_gate_unbalanced:
+    .cfi_startproc
+    popq %r11
+    pushq $0
+    pushq %r11
+    ret
+    .cfi_endproc
+    .size delos_selftest_gate_unbalanced, . - delos_selftest_gate_unbalanced
     .text
 )");
 
@@ -641,7 +678,7 @@ delos_selftest_unset_frame_pointer:
         movabsq $0x1111111111111113, %%r13
         movabsq $0x1111111111111114, %%r14
         movabsq $0x1111111111111115, %%r15
-        leaq delos_selftest_gate_probe(%%rip), %%rdi
+        movq delos_selftest_gate_callee(%%rip), %%rdi
         xorl %%esi, %%esi
         xorl %%edx, %%edx
         xorl %%ecx, %%ecx
@@ -659,6 +696,7 @@ ErrorOr<void> cell_call_gate_restores_and_withholds_registers()
 {
     for (auto& word : delos_selftest_gate_seen)
         word = 1;
+    delos_selftest_gate_callee = reinterpret_cast<const void*>(&delos_selftest_gate_probe);
     {
         auto handle = SELFTEST_TRY(spawn("gate-probe", [] { call_the_gate_probe(); }));
         SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
@@ -685,6 +723,58 @@ ErrorOr<void> cell_call_gate_restores_and_withholds_registers()
         SELFTEST_CHECK(outcome.fault().vector == 12 || outcome.fault().vector == 13);
     }
     SELFTEST_CHECK(g_reached_after_fault == 0 && g_destroyed == 1);
+    return {};
+}
+
+// The gate restores from its save area, not from the stack: a callee that overwrote the gate's
+// stack copies, or returned with an unbalanced stack pointer, still hands its caller back its
+// registers, its stack pointer and its return address. Calls nest up to kCellCallNesting deep;
+// one more is a fault of the task (#UD in the gate), and every call that returned gave its slot back.
+std::uint64_t g_cursor_before = 0;
+std::uint64_t g_cursor_after = 0;
+
+[[gnu::noinline]] void nest_through_gate(std::uint64_t depth)
+{
+    if (depth > 0)
+        runtime::call_through_gate(nest_through_gate, depth - 1);
+}
+
+ErrorOr<void> cell_call_gate_restores_from_its_save_area()
+{
+    for (const void* callee : {reinterpret_cast<const void*>(&delos_selftest_gate_clobber),
+                               reinterpret_cast<const void*>(&delos_selftest_gate_unbalanced)}) {
+        delos_selftest_gate_callee = callee;
+        for (auto& word : delos_selftest_gate_after)
+            word = 0;
+        auto handle = SELFTEST_TRY(spawn("gate-save-area", [] {
+            g_cursor_before = runtime::cell_call_cursor();
+            call_the_gate_probe();
+            g_cursor_after = runtime::cell_call_cursor();
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        SELFTEST_CHECK(delos_selftest_gate_after[0] == 0x1111111111111101ull);
+        SELFTEST_CHECK(delos_selftest_gate_after[1] == 0x1111111111111112ull);
+        SELFTEST_CHECK(delos_selftest_gate_after[2] == 0x1111111111111113ull);
+        SELFTEST_CHECK(delos_selftest_gate_after[3] == 0x1111111111111114ull);
+        SELFTEST_CHECK(delos_selftest_gate_after[4] == 0x1111111111111115ull);
+        SELFTEST_CHECK(g_cursor_before != 0 && g_cursor_after == g_cursor_before);
+    }
+    delos_selftest_gate_callee = reinterpret_cast<const void*>(&delos_selftest_gate_probe);
+    {
+        auto handle = SELFTEST_TRY(spawn("gate-nesting", [] {
+            g_cursor_before = runtime::cell_call_cursor();
+            nest_through_gate(runtime::kCellCallNesting - 1);  // kCellCallNesting open calls at the deepest
+            g_cursor_after = runtime::cell_call_cursor();
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        SELFTEST_CHECK(g_cursor_before != 0 && g_cursor_after == g_cursor_before);
+    }
+    {
+        auto handle = SELFTEST_TRY(spawn("gate-too-deep", [] { nest_through_gate(runtime::kCellCallNesting); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 6);
+    }
     return {};
 }
 
@@ -1569,6 +1659,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
     {"faults", "call_ownership_releases_runs_by_its_record", call_ownership_releases_runs_by_its_record},
     {"faults", "cell_call_gate_restores_and_withholds_registers", cell_call_gate_restores_and_withholds_registers},
+    {"faults", "cell_call_gate_restores_from_its_save_area", cell_call_gate_restores_from_its_save_area},
     {"faults", "call_ownership_follows_a_reloaded_cell", call_ownership_follows_a_reloaded_cell},
     {"faults", "noexcept_frame_is_unwound_through", noexcept_frame_is_unwound_through},
     {"faults", "fault_inside_a_cell_is_unwound_and_named", fault_inside_a_cell_is_unwound_and_named},

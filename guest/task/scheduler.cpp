@@ -159,6 +159,8 @@ void switch_away_locked(Processor& cpu, TaskState state)
     // interrupt handler, the task's own limit otherwise) is what it finds when it runs again.
     previous->m_stack_limit = arch::stack_limit();
     arch::set_stack_limit(next->m_stack_limit);
+    previous->m_cell_calls.next_free = runtime::cell_call_cursor();
+    runtime::install_cell_call_area(next->m_cell_calls);
     delos_switch_context(&previous->m_saved_stack_pointer, next->m_saved_stack_pointer);
 }
 
@@ -287,6 +289,7 @@ ErrorOr<void> start()
 
     cpu.current = boot;
     cpu.idle = idle;
+    runtime::install_cell_call_area(boot->m_cell_calls);
     memory::set_heap_owner_hooks(heap_owner, charge_heap);
     memory::set_frame_owner_hooks(heap_owner, charge_frames);
     arch::set_interrupt_handler(local_apic::kTimerVector, on_timer_interrupt);

@@ -10,6 +10,7 @@
 #include "lib/core/function.h"
 #include "lib/core/string_view.h"
 #include "memory/kernel_stack.h"
+#include "runtime/cell_call_gate.h"
 #include "sync/spin_lock.h"
 #include "task/wait_queue.h"
 
@@ -126,6 +127,9 @@ public:
     // The split-stack limit (arch/x86_64/stack_limit.h) while not running; the scheduler swaps it
     // with the CPU's at each switch. 0 = unchecked (boot and idle tasks; after an overflow).
     std::uint64_t m_stack_limit = 0;
+    // The cell call gate's copies of what it restores after each open call (runtime/cell_call_gate.h),
+    // off the stack; its cursor is swapped with the CPU's at each switch like the stack limit.
+    runtime::CellCallSaveArea m_cell_calls;
     UniqueFunction<void(Task&)> m_entry;      // stores its result into m_result
 
     // Scheduling (scheduler.cpp): virtual runtime for weighted fair queueing, queue links.
