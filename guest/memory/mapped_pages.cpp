@@ -75,8 +75,9 @@ ErrorOr<MappedPages> MappedPages::allocate(std::size_t page_count, Access access
         return mapped.release_error();
     }
     // Eight bytes per iteration: under instruction emulation each string iteration costs alike.
+    // Forwards whatever the calling cell left in the direction flag (memory_functions.cpp).
     std::uint64_t destination = frames.start, quadwords = frames.size / 8;
-    asm volatile("rep stosq" : "+D"(destination), "+c"(quadwords) : "a"(0ull) : "memory");
+    asm volatile("cld\n\trep stosq" : "+D"(destination), "+c"(quadwords) : "a"(0ull) : "memory");
     if (access != Access::ReadWrite) {
         mapped = kernel_page_table().set_access(frames.start, frames.size, access);
         if (mapped.is_error()) {

@@ -385,9 +385,14 @@ std::uint64_t g_masked = 0;     // contained with interrupts masked by a cell
 std::uint64_t g_ended_without_unwind = 0;
 
 // Resume the faulting task at `entry`, below the faulting frame; what lies below the faulting rsp
-// is dead (no red zone), and the call-like alignment is what a function entry expects.
+// is dead (no red zone), and the call-like alignment is what a function entry expects. Of the
+// task's flags only IF is kept: the unwinder and the cleanups are compiled code that assumes the
+// ABI's clear direction flag, and a cell that ran a garbage popf may have left DF, AC, NT, TF or
+// IOPL set (the unwinder's copies ran backwards over the heap below their destinations).
 void resume_at(arch::InterruptFrame& frame, void (*entry)())
 {
+    constexpr std::uint64_t kInterruptFlag = 1u << 9, kAlwaysOne = 1u << 1;
+    frame.rflags = (frame.rflags & kInterruptFlag) | kAlwaysOne;
     frame.rsp = ((frame.rsp - 128) & ~std::uint64_t(15)) - 8;
     frame.rbp = 0;  // frame-pointer backtraces from the entry end here
     frame.rip = reinterpret_cast<std::uint64_t>(entry);

@@ -11,7 +11,8 @@
 // The save-area slot (CellCallSaveArea) is written before the scrub; after the call, the slot the
 // cursor points below must lie inside the area (a callee that moved the cursor traps at 3:), and
 // rsp, the return address and the six registers come from it, whatever the callee left on the
-// stack. The stack copies stay for the unwinder (a fault inside the callee unwinds by CFI).
+// stack; the direction flag is cleared (the ABI's state at a return, which a corrupted callee may
+// have left set). The stack copies stay for the unwinder (a fault inside the callee unwinds by CFI).
 asm(R"(
     .section .text.delos_cell_call_gate, "ax"
     .global delos_cell_call_gate
@@ -69,6 +70,7 @@ delos_cell_call_gate:
     movq %rbx, %r15
     xorl %ecx, %ecx
     call *%rax
+    cld
     movq %fs:0x80, %rcx
     subq %fs:0x78, %rcx
     subq $64, %rcx

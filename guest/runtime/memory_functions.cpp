@@ -19,6 +19,9 @@ inline void check_destination(void* destination, std::size_t count)
 
 extern "C" {
 
+// Each clears the direction flag first: the ABI says it is clear at a call, but a cell whose code
+// was corrupted (a garbage popf, a stray std) may call with it set, and a copy run backwards writes
+// below its destination, past every bound checked here.
 // Eight bytes per step, then the tail: an emulated CPU (QEMU TCG, KVM's instruction emulator)
 // pays per step of a rep instruction whatever its width, so quadwords copy a pushed cell ~8x
 // faster there; on hardware (fast strings) both widths run at memory speed.
@@ -27,7 +30,7 @@ void* memcpy(void* destination, const void* source, std::size_t count)
     check_destination(destination, count);
     void* result = destination;
     std::size_t words = count / 8, tail = count % 8;
-    asm volatile("rep movsq" : "+D"(destination), "+S"(source), "+c"(words)::"memory");
+    asm volatile("cld\n\trep movsq" : "+D"(destination), "+S"(source), "+c"(words)::"memory");
     asm volatile("rep movsb" : "+D"(destination), "+S"(source), "+c"(tail)::"memory");
     return result;
 }
@@ -38,7 +41,7 @@ void* memset(void* destination, int value, std::size_t count)
     void* result = destination;
     std::size_t words = count / 8, tail = count % 8;
     std::uint64_t pattern = 0x0101010101010101ull * static_cast<unsigned char>(value);
-    asm volatile("rep stosq" : "+D"(destination), "+c"(words) : "a"(pattern) : "memory");
+    asm volatile("cld\n\trep stosq" : "+D"(destination), "+c"(words) : "a"(pattern) : "memory");
     asm volatile("rep stosb" : "+D"(destination), "+c"(tail) : "a"(pattern) : "memory");
     return result;
 }

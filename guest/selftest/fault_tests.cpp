@@ -36,6 +36,9 @@
 
 extern "C" const unsigned char delos_selftest_init_faults_start[];
 extern "C" const unsigned char delos_selftest_init_faults_end[];
+// The runtime's own (runtime/memory_functions.cpp), called through pointers: not the builtins.
+extern "C" void* memcpy(void*, const void*, std::size_t);
+extern "C" void* memset(void*, int, std::size_t);
 extern "C" const unsigned char delos_selftest_runaway_start[];
 extern "C" const unsigned char delos_selftest_runaway_end[];
 
@@ -300,6 +303,70 @@ ErrorOr<void> heap_overflow_is_a_task_fault()
         delete[] first;
         delete[] second;
     }
+    return {};
+}
+
+// A cell that left garbage in its flags (a corrupted `popf`: DF, AC and NT set) costs only
+// its task: the kernel's copies run forwards whatever the direction flag says, and the unwind of a
+// fault resumes with only IF kept of the task's flags. Before, the unwinder's copies ran backwards
+// over the heap below their destinations, and the guest died printing garbage.
+void* (*volatile g_memcpy)(void*, const void*, std::size_t) = memcpy;
+void* (*volatile g_memset)(void*, int, std::size_t) = memset;
+std::uint8_t g_flag_source[256];
+std::uint8_t g_flag_destination[256 + 64];
+
+[[gnu::noinline]] void copy_with_the_direction_flag_set()
+{
+    asm volatile("std" ::: "cc");
+    g_memcpy(g_flag_destination + 32, g_flag_source, sizeof g_flag_source);
+    asm volatile("std" ::: "cc");
+    g_memset(g_flag_destination + 32 + 200, 0x77, 8);
+    asm volatile("cld" ::: "cc");
+}
+
+[[gnu::noinline]] void fault_with_garbage_flags()
+{
+    Tracked local(11);
+    auto blob = make_own<Blob>();
+    // IF, DF, AC, NT and OF: what the campaign's corrupted popf set (its flags were 0x244e12).
+    asm volatile("pushq %0\n\tpopfq" ::"r"(std::uint64_t(0x44e12 | 0x200)) : "cc", "memory");
+    *reinterpret_cast<volatile std::uint64_t*>(g_null_address) = 1;
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> garbage_flags_in_a_task_cost_only_that_task()
+{
+    for (std::size_t i = 0; i < sizeof g_flag_source; ++i)
+        g_flag_source[i] = static_cast<std::uint8_t>(i + 1);
+    for (auto& byte : g_flag_destination)
+        byte = 0xee;
+    {
+        auto handle = SELFTEST_TRY(spawn("backwards-copy", [] { copy_with_the_direction_flag_set(); }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+    }
+    bool copied = true;
+    for (std::size_t i = 0; i < sizeof g_flag_destination; ++i) {
+        std::uint8_t expected = i < 32 || i >= 32 + 256 ? 0xee : i >= 232 && i < 240 ? 0x77 : static_cast<std::uint8_t>(i - 32 + 1);
+        copied = copied && g_flag_destination[i] == expected;
+    }
+    SELFTEST_CHECK(copied);
+
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    {
+        auto handle = SELFTEST_TRY(spawn("garbage-flags", [] { fault_with_garbage_flags(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 14);
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0);
+    SELFTEST_CHECK(g_destroyed == 2);  // `local` and the Blob's member
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
     return {};
 }
 
@@ -1654,6 +1721,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "foreign_pointer_freed_is_a_task_fault", foreign_pointer_freed_is_a_task_fault},
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
+    {"faults", "garbage_flags_in_a_task_cost_only_that_task", garbage_flags_in_a_task_cost_only_that_task},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
