@@ -42,6 +42,23 @@ faulty_invalid_opcode:
     .text
 )");
 
+// Returns past its caller, as a corrupted `ret` sequence does (a `pop` that took the return
+// address, then `ret` to the word above it): for recovery's test of a call through the kernel's
+// call gate that never returns to the gate (selftest recovery.a_return_past_the_call_gate_*).
+extern "C" void faulty_return_past_its_caller();
+asm(R"(
+    .section .text.faulty_return_past_its_caller, "ax"
+    .global faulty_return_past_its_caller
+    .type faulty_return_past_its_caller, @function
+faulty_return_past_its_caller:
+    .cfi_startproc
+    popq %rax
+    ret
+    .cfi_endproc
+    .size faulty_return_past_its_caller, . - faulty_return_past_its_caller
+    .text
+)");
+
 [[gnu::noinline]] std::uint64_t fault(int how)
 {
     Guard held;  // a live local in the faulting frame: its landing pad runs on the unwind

@@ -8,6 +8,7 @@
 #include "fault_workloads/workload_protocol.h"
 #include "fc_driver/reference.h"
 #include "fc_driver/workloads.h"
+#include "runtime/cell_call_gate.h"
 #include "arch/x86_64/tsc.h"
 #include "task/channel.h"
 #include "task/scheduler.h"
@@ -63,7 +64,9 @@ void stage_worker(PipelineShared& shared, std::uint32_t stage, WorkerSlot& slot)
             return;
         }
         slot.begin_item();
-        fc_pipeline_stage(stage, block);
+        // Through the call gate (pages_workload.cpp): a stage that clobbers a callee-saved register
+        // hands the worker nothing of it.
+        runtime::call_through_gate(fc_pipeline_stage, stage, block);
         slot.end_item();
         if (output.send(block).is_error())
             return;

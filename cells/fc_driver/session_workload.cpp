@@ -7,6 +7,7 @@
 #include "fc_driver/reference.h"
 #include "fc_driver/request_service.h"
 #include "fc_driver/workloads.h"
+#include "runtime/cell_call_gate.h"
 
 extern "C" void fc_session_serve_stateless(const delos::fault_workload::SessionRequest& request,
                                            delos::fault_workload::SessionState& reply);
@@ -24,10 +25,12 @@ using SessionService = RequestService<SessionRequest, SessionState>;
 
 void serve_session(const SessionRequest& request, SessionState& reply, void* context)
 {
+    // Both through the call gate (pages_workload.cpp), so the two servers differ only in the state
+    // they keep.
     if (*static_cast<const bool*>(context))
-        fc_session_serve_stateful(request, reply);
+        runtime::call_through_gate(fc_session_serve_stateful, request, reply);
     else
-        fc_session_serve_stateless(request, reply);
+        runtime::call_through_gate(fc_session_serve_stateless, request, reply);
 }
 
 ClientTally run_client(SessionService& service, bool stateful, std::uint32_t client)

@@ -517,6 +517,10 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                 ++frame_count;
             }
             skipped_call_target = call_target_before(start.values[unwind::kReturnAddress] + 1);
+            // Resumed after a call into the cell call gate, which never returned: the call it
+            // made (still open in the task's save area) is the one the skipped frames ran.
+            if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
+                skipped_call_target = runtime::innermost_open_cell_call();
         } else if (in_cell_code(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.

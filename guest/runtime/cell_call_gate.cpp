@@ -25,7 +25,7 @@ delos_cell_call_gate:
     .cfi_adjust_cfa_offset 8
     movq %rdi, (%rsp)
     movq %fs:0x78, %r8
-    leaq 64(%r8), %r9
+    leaq 128(%r8), %r9
     testq %r8, %r8
     jz 3f
     cmpq %fs:0x80, %r9
@@ -39,6 +39,7 @@ delos_cell_call_gate:
     movq %rsp, 48(%r8)
     movq 56(%rsp), %r10
     movq %r10, 56(%r8)
+    movq %rdi, 64(%r8)
     movq %r9, %fs:0x78
     movq %rdi, %r12
     movq %rsi, %r13
@@ -73,13 +74,13 @@ delos_cell_call_gate:
     cld
     movq %fs:0x80, %rcx
     subq %fs:0x78, %rcx
-    subq $64, %rcx
-    cmpq $448, %rcx
+    subq $128, %rcx
+    cmpq $896, %rcx
     ja 3f
-    testq $63, %rcx
+    testq $127, %rcx
     jnz 3f
     movq %fs:0x78, %rcx
-    subq $64, %rcx
+    subq $128, %rcx
     movq %rcx, %fs:0x78
     movq 48(%rcx), %rsp
     movq 56(%rcx), %r8
@@ -113,7 +114,8 @@ delos_cell_call_gate_end:
 static_assert(delos::runtime::kCellCallScrubBytes == 2048, "the gate's scrub (leaq -2048) follows the constant");
 static_assert(delos::runtime::kCellCallPoison == 0x0dead0000dead000ull, "the gate's movabsq follows the constant");
 
-static_assert(delos::runtime::kCellCallSlotWords * 8 == 64, "the gate's slot stride (64) follows the constant");
-static_assert((delos::runtime::kCellCallNesting - 1) * 64 == 448, "the gate's cursor check (448) follows the constant");
+static_assert(delos::runtime::kCellCallSlotWords * 8 == 128, "the gate's slot stride (128) follows the constant");
+static_assert(delos::runtime::kCellCallSlotFunction * 8 == 64, "the gate keeps the function at +64 of its slot");
+static_assert((delos::runtime::kCellCallNesting - 1) * 128 == 896, "the gate's cursor check (896) follows the constant");
 static_assert(delos::runtime::kCellCallCursorOffset == 0x78 && delos::runtime::kCellCallEndOffset == 0x80,
               "the gate's %fs offsets follow the constants");

@@ -37,15 +37,17 @@ inline constexpr std::uint64_t kCellCallPoison = 0x0dead0000dead000ull;
 // How much stack below the caller's the gate zeroes (never below the task's stack limit).
 inline constexpr std::uint64_t kCellCallScrubBytes = 2048;
 
-// The gate's save area: one slot of eight words per open gate call of a task (rbp, rbx, r12-r15,
-// the gate's stack pointer after its pushes, its return address), off the stack where a callee's
+// The gate's save area: one slot of sixteen words per open gate call of a task (rbp, rbx, r12-r15,
+// the gate's stack pointer after its pushes, its return address, the function it called; the
+// rest is padding to a power of two), off the stack where a callee's
 // stray or corrupted store through rsp cannot reach it. Each task owns one (task.h); the running
 // task's next free slot and the area's end live in the per-CPU block at %fs:0x78 and %fs:0x80,
 // which the scheduler swaps at each task switch like the stack limit at %fs:0x70. A gate call before
 // the scheduler installs an area (the cursor is 0) or nested deeper than kCellCallNesting, or a
 // callee that moved the cursor, traps (#UD) in the gate: a fault of that task, never a call whose
 // registers would go unsaved.
-inline constexpr std::size_t kCellCallSlotWords = 8;
+inline constexpr std::size_t kCellCallSlotWords = 16;
+inline constexpr std::size_t kCellCallSlotFunction = 8;  // the word of a slot that holds the function called
 inline constexpr std::size_t kCellCallNesting = 8;
 inline constexpr std::uint32_t kCellCallCursorOffset = 0x78;  // in the per-CPU block (FS base)
 inline constexpr std::uint32_t kCellCallEndOffset = 0x80;
@@ -66,6 +68,20 @@ struct CellCallSaveArea {
     asm volatile("movq %%fs:0x78, %0" : "=r"(cursor));
     return cursor;
 }
+// The function the running task's innermost open gate call called, or 0 if none is open (or the
+// cursor is not a slot boundary inside the area: a wild write, nothing to trust). Fault
+// containment blames a fault at no code inside a gate call on this function's cell.
+inline std::uint64_t innermost_open_cell_call()
+{
+    std::uint64_t cursor, end;
+    asm volatile("movq %%fs:0x78, %0\n\tmovq %%fs:0x80, %1" : "=r"(cursor), "=r"(end));
+    constexpr std::uint64_t kSlotBytes = kCellCallSlotWords * 8;
+    std::uint64_t used = end - cursor;  // bytes of the area above the cursor: the free slots
+    if (cursor == 0 || used % kSlotBytes != 0 || used >= kCellCallNesting * kSlotBytes)
+        return 0;
+    return reinterpret_cast<const std::uint64_t*>(cursor - kSlotBytes)[kCellCallSlotFunction];
+}
+
 // Makes `area` the running task's (the scheduler, at a switch, for the task it switches to).
 [[gnu::always_inline]] inline void install_cell_call_area(const CellCallSaveArea& area)
 {

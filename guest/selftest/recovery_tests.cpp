@@ -459,6 +459,47 @@ ErrorOr<void> a_fault_in_the_glue_of_an_open_call_blames_the_called_cell()
     return {};
 }
 
+// A call through the cell call gate (runtime/cell_call_gate.h) into faulty whose callee returns
+// past the gate (it pops the gate's return address, returns into the gate's saved words and on to
+// a callee-saved register's value, 0x10: no code). The unwind resumes at the task's own call of
+// the gate, so the call before the resumption is the gate's, a kernel routine; the call the gate
+// made is still open in the task's save area, and the fault is blamed on that callee's cell.
+// Without the save area's record no cell is blamed (the caller is the kernel's).
+extern "C" std::uint64_t delos_selftest_gate_callee_to_blame;
+std::uint64_t delos_selftest_gate_callee_to_blame;
+[[gnu::noinline]] void call_the_gate_with_registers_that_are_no_code()
+{
+    asm volatile(R"(
+        movq $0x10, %%rbx
+        movq $0x10, %%r12
+        movq $0x10, %%r13
+        movq $0x10, %%r14
+        movq $0x10, %%r15
+        movq delos_selftest_gate_callee_to_blame(%%rip), %%rdi
+        xorl %%esi, %%esi
+        xorl %%edx, %%edx
+        xorl %%ecx, %%ecx
+        call delos_cell_call_gate
+    )" ::: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory", "cc");
+}
+
+ErrorOr<void> a_return_past_the_call_gate_blames_the_called_cell()
+{
+    TRY(fresh_faulty(test_policy(5, 2)));
+    delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address("faulty_return_past_its_caller"));
+    std::uint64_t sequence = next_fault_sequence();
+    {
+        auto handle = TRY(spawn("past-the-gate", [] { call_the_gate_with_registers_that_are_no_code(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 14);
+    }
+    auto entry = TRY(logged(sequence));
+    SELFTEST_CHECK(entry.instruction_pointer == 0x10);
+    SELFTEST_CHECK(entry.skipped_call_target == delos_selftest_gate_callee_to_blame);
+    SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
+    return {};
+}
+
 // A task inside a call it opened into faulty (memory/call_ownership.h) jumps to an address that
 // is no code at all (a heap object): the unwind starts in the task's own frame, but the fault is
 // blamed on the cell it had called, not on the caller's code (a kernel task here: nothing).
@@ -507,6 +548,7 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_first_call_racing_the_swap_is_rolled_back", a_first_call_racing_the_swap_is_rolled_back},
     {"recovery", "a_wild_jump_inside_a_call_blames_the_called_cell", a_wild_jump_inside_a_call_blames_the_called_cell},
     {"recovery", "a_fault_in_the_glue_of_an_open_call_blames_the_called_cell", a_fault_in_the_glue_of_an_open_call_blames_the_called_cell},
+    {"recovery", "a_return_past_the_call_gate_blames_the_called_cell", a_return_past_the_call_gate_blames_the_called_cell},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 
