@@ -53,7 +53,7 @@ inline constexpr std::uint32_t kCellCallCursorOffset = 0x78;  // in the per-CPU 
 inline constexpr std::uint32_t kCellCallEndOffset = 0x80;
 
 struct CellCallSaveArea {
-    std::uint64_t slots[kCellCallNesting * kCellCallSlotWords] = {};
+    std::uint64_t slots[kCellCallNesting * kCellCallSlotWords];  // written by the gate before it reads them
     std::uint64_t next_free = reinterpret_cast<std::uint64_t>(&slots[0]);  // saved while the task is not running
 
     std::uint64_t end() const { return reinterpret_cast<std::uint64_t>(&slots[kCellCallNesting * kCellCallSlotWords]); }
