@@ -567,6 +567,57 @@ ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
     g_reached_after_fault.fetch_add(1);
 }
 
+// A service (here: a kernel function outside the call's code) returns a heap object to a caller
+// inside an open call: charged to that call when the service names the caller's code, so the
+// call's close() releases it if the caller lost it (as a fault that skipped its destructor does);
+// not charged when the caller is not code the call charges, nor when no call is open.
+[[gnu::noinline]] std::uint8_t* service_returning_a_copy(const void* caller)
+{
+    auto* copy = new std::uint8_t[24]{};
+    memory::charge_returned_object(copy, caller);
+    return copy;
+}
+
+std::uint8_t* g_returned_copy = nullptr;
+
+// Names its own code as the caller (a cell's service would take its return address) and keeps the
+// copy only where the test can find it, never freeing it.
+[[gnu::noinline]] void caller_losing_what_it_got()
+{
+    g_returned_copy = service_returning_a_copy(reinterpret_cast<const void*>(&caller_losing_what_it_got));
+}
+
+ErrorOr<void> a_returned_object_is_charged_to_the_callers_call()
+{
+    kernel_symbols::Symbol caller;
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&caller_losing_what_it_got), caller));
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    for (bool charged_code : {true, false}) {
+        memory::CallOwnership call;
+        std::uint64_t start = charged_code ? caller.address : caller.address + caller.size;
+        auto handle = SELFTEST_TRY(spawn("returned-copy", [&call, start, caller] {
+            if (call.open(start, caller.size).is_error())
+                return;
+            caller_losing_what_it_got();
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        memory::CallRelease released = call.close();
+        SELFTEST_CHECK(released.objects == (charged_code ? 1u : 0u));
+        if (!charged_code)
+            delete[] g_returned_copy;  // not the call's: still allocated after close()
+        g_returned_copy = nullptr;
+        stack_cache::release_all();
+        SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+        SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    }
+    // No call open: nothing is charged, nothing recorded.
+    delete[] service_returning_a_copy(reinterpret_cast<const void*>(&caller_losing_what_it_got));
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == 0);
+    return {};
+}
+
 ErrorOr<void> call_ownership_releases_runs_by_its_record()
 {
     kernel_symbols::Symbol corrupting, releasing;
@@ -1722,6 +1773,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
     {"faults", "garbage_flags_in_a_task_cost_only_that_task", garbage_flags_in_a_task_cost_only_that_task},
+    {"faults", "a_returned_object_is_charged_to_the_callers_call", a_returned_object_is_charged_to_the_callers_call},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},
