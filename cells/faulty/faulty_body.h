@@ -44,8 +44,10 @@ faulty_invalid_opcode:
 
 // Returns past its caller, as a corrupted `ret` sequence does (a `pop` that took the return
 // address, then `ret` to the word above it): for recovery's test of a call through the kernel's
-// call gate that never returns to the gate (selftest recovery.a_return_past_the_call_gate_*).
+// call gate that never returns to the gate (selftest recovery.a_wild_return_or_jump_in_a_gate_call_*).
 extern "C" void faulty_return_past_its_caller();
+// Jumps to an address that is no code (a corrupted jump): no return address of the cell is left.
+extern "C" void faulty_jump_to_no_code();
 asm(R"(
     .section .text.faulty_return_past_its_caller, "ax"
     .global faulty_return_past_its_caller
@@ -56,6 +58,16 @@ faulty_return_past_its_caller:
     ret
     .cfi_endproc
     .size faulty_return_past_its_caller, . - faulty_return_past_its_caller
+
+    .section .text.faulty_jump_to_no_code, "ax"
+    .global faulty_jump_to_no_code
+    .type faulty_jump_to_no_code, @function
+faulty_jump_to_no_code:
+    .cfi_startproc
+    movl $0x18, %eax
+    jmp *%rax
+    .cfi_endproc
+    .size faulty_jump_to_no_code, . - faulty_jump_to_no_code
     .text
 )");
 

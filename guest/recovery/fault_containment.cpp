@@ -569,6 +569,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     entry.registers = registers_of_frame(frame);
     describe_fault_place(entry.place, attempt.instruction_pointer);
     entry.skipped_call_target = skipped_call_target;
+    entry.open_gate_call = runtime::innermost_open_cell_call();  // the faulting task's: it runs here
     if (g_console_reports && entry.place.section[0])
         kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
                entry.place.section, entry.place.section_offset);
