@@ -3,7 +3,8 @@
 
 #include "arch/x86_64/callee_saved_asm.h"
 
-// Entry: rdi = function, rsi/rdx/rcx = its arguments. Six pushes and 8 bytes of padding keep rsp
+// Entry: rdi = function, rsi/rdx/rcx/r8 = its four argument words (r11 keeps the fourth through
+// the save and the scrub); the callee gets r8-r11 zeroed (never the save-area slot's address). Six pushes and 8 bytes of padding keep rsp
 // 16-byte aligned at the call; the padding holds the function, right above the return address the
 // call pushes (fault containment names the callee's cell from there: runtime::returns_into_cell_call_gate). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
 // being the split-stack limit at %fs:0x70 (0: unknown, nothing is scrubbed). The CFA stays
@@ -24,6 +25,7 @@ delos_cell_call_gate:
     R"(    subq $8, %rsp
     .cfi_adjust_cfa_offset 8
     movq %rdi, (%rsp)
+    movq %r8, %r11
     movq %fs:0x78, %r8
     leaq 128(%r8), %r9
     testq %r8, %r8
@@ -69,7 +71,11 @@ delos_cell_call_gate:
     movq %rbx, %r13
     movq %rbx, %r14
     movq %rbx, %r15
-    xorl %ecx, %ecx
+    movq %r11, %rcx
+    xorl %r8d, %r8d
+    xorl %r9d, %r9d
+    xorl %r10d, %r10d
+    xorl %r11d, %r11d
     call *%rax
     cld
     movq %fs:0x80, %rcx

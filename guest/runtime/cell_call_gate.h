@@ -15,8 +15,9 @@
 #include <type_traits>
 
 extern "C" {
-// Calls function(a0, a1, a2) through the gate; returns what it left in rax.
-std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2);
+// Calls function(a0, a1, a2, a3) through the gate (its first four integer argument registers);
+// returns what it left in rax.
+std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3);
 // The end of the gate's code (fault containment: a return address into the gate).
 extern const char delos_cell_call_gate_end[];
 }
@@ -110,7 +111,7 @@ void call_through_gate(void (*function)(Parameters...), Arguments&&... arguments
 {
     static_assert(sizeof...(Parameters) <= 3 && sizeof...(Parameters) == sizeof...(Arguments));
     std::uint64_t words[3] = {detail::gate_word<Parameters>(static_cast<Arguments&&>(arguments))...};
-    (void)delos_cell_call_gate(reinterpret_cast<const void*>(function), words[0], words[1], words[2]);
+    (void)delos_cell_call_gate(reinterpret_cast<const void*>(function), words[0], words[1], words[2], 0);
 }
 
 } // namespace delos::runtime
