@@ -48,6 +48,9 @@ faulty_invalid_opcode:
 extern "C" void faulty_return_past_its_caller();
 // Jumps to an address that is no code (a corrupted jump): no return address of the cell is left.
 extern "C" void faulty_jump_to_no_code();
+// Leaves ring 0 through an iretq to ring 3 (GDT selectors 0x33/0x2b) at 0x18, no code, with
+// `flags` (IF or not) in RFLAGS: what a corrupted iret does.
+extern "C" void faulty_leave_ring_zero(std::uint64_t flags);
 asm(R"(
     .section .text.faulty_return_past_its_caller, "ax"
     .global faulty_return_past_its_caller
@@ -68,6 +71,22 @@ faulty_jump_to_no_code:
     jmp *%rax
     .cfi_endproc
     .size faulty_jump_to_no_code, . - faulty_jump_to_no_code
+
+    .section .text.faulty_leave_ring_zero, "ax"
+    .global faulty_leave_ring_zero
+    .type faulty_leave_ring_zero, @function
+faulty_leave_ring_zero:
+    .cfi_startproc
+    movq %rsp, %rax
+    orq $2, %rdi
+    pushq $0x2b
+    pushq %rax
+    pushq %rdi
+    pushq $0x33
+    pushq $0x18
+    iretq
+    .cfi_endproc
+    .size faulty_leave_ring_zero, . - faulty_leave_ring_zero
     .text
 )");
 

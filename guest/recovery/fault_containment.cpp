@@ -5,6 +5,7 @@
 #include <new>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/stack_limit.h"
 #include "arch/x86_64/tsc.h"
@@ -119,6 +120,7 @@ struct Attempt {
     bool quiet = false;
     std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
     bool off_stack = false;             // rsp is not (usably) the task's: nothing unwinds, the task just ends
+    bool left_ring_zero = false;        // the task's code left ring 0 (a corrupted iret): its code, whatever rip says
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -449,7 +451,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             return refuse(task, "interrupts were masked with a spin lock held");
         if (stop_machine::running_alone())
             return refuse(task, "interrupts were masked in an operation run alone");
-        if (!in_cell_code(attempt.instruction_pointer))
+        if (!attempt.left_ring_zero && !in_cell_code(attempt.instruction_pointer))
             return refuse(task, "interrupts were masked in the kernel's code (interrupt context or a critical section)");
         unmask = true;
     }
@@ -460,9 +462,10 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     if (attempt.off_stack) {
         // The exception could not be delivered on the task's stack (a double fault): the task
         // is resumed on its own stack, from the top, only to end.
-        if (!in_cell_code(attempt.instruction_pointer))
+        if (!attempt.left_ring_zero && !in_cell_code(attempt.instruction_pointer))
             return refuse(task, "a double fault outside a cell's code");
-        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
+        if (!attempt.left_ring_zero)  // that report said what happened
+            kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
                task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, lowest_walkable_rsp(*task));
         rsp = stack_high - 512;
     }
@@ -476,7 +479,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                                                                    stack_high, failing_ip, ips, kReportFrames);
     if (attempt.off_stack)
         failing_ip = attempt.instruction_pointer;
-    if (checked.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
+    if (checked.is_error() && !attempt.off_stack && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
         // An instruction fetch from where no code is (a wild call into data, a null function
         // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
         // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
@@ -501,7 +504,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         // innermost return address that unwinds cleanly.
         RegisterSet start;
         std::size_t resumed_frames = 0;
-        if (quiet || unmask)
+        if ((quiet || unmask) && !attempt.left_ring_zero)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
         std::uint64_t skipped_cell_ip = 0;
         if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
@@ -521,7 +524,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             // made (still open in the task's save area) is the one the skipped frames ran.
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
-        } else if (in_cell_code(attempt.instruction_pointer)) {
+        } else if (attempt.left_ring_zero || in_cell_code(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
             kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",
@@ -645,6 +648,22 @@ bool contain_fault(arch::InterruptFrame& frame)
         // interpreter, seen in the campaign). The task ends without its cleanups, as for a #DF.
         Attempt attempt{frame.vector, registers_of(frame), frame.rip};
         attempt.off_stack = true;
+        return contain(frame, task, attempt);
+    }
+    if (arch::frame_left_ring_zero(frame)) {
+        // The task's corrupted code left ring 0 through an iret; the exception came in on the
+        // TSS's rsp0 stack. Nothing of its registers or stack pointer is the task's any more: it
+        // ends from the top of its own stack, as for a #DF, back in ring 0. Only a task in a cell
+        // or inside a call through the cell call gate: the kernel's own code never irets there.
+        if (task->cell() == task::kKernelCell && runtime::innermost_open_cell_call() == 0)
+            return false;
+        kprint("delos: task {} ({}) left ring 0 (cs {:#x}, rip {:#x}, rflags {:#x}): a corrupted iret\n", task->id(), task->name(),
+               frame.cs, frame.rip, frame.rflags);
+        frame.cs = arch::kKernelCodeSelector;
+        frame.ss = arch::kKernelDataSelector;
+        Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+        attempt.off_stack = true;
+        attempt.left_ring_zero = true;
         return contain(frame, task, attempt);
     }
     if (frame.vector == kDoubleFault) {

@@ -22,6 +22,7 @@
 #include "recovery_policy/recovery_service.h"
 #include "recovery_policy/restartable_tasks.h"
 #include "selftest/selftest.h"
+#include "arch/x86_64/cpu.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
 #include "task/stack_cache.h"
@@ -468,6 +469,8 @@ ErrorOr<void> a_fault_in_the_glue_of_an_open_call_blames_the_called_cell()
 // cleanly, all the kernel's here. Without the save area's record no cell is blamed.
 extern "C" std::uint64_t delos_selftest_gate_callee_to_blame;
 std::uint64_t delos_selftest_gate_callee_to_blame;
+extern "C" std::uint64_t delos_selftest_gate_argument;  // the callee's first argument
+std::uint64_t delos_selftest_gate_argument;
 [[gnu::noinline]] void call_the_gate_with_registers_that_are_no_code()
 {
     asm volatile(R"(
@@ -477,7 +480,7 @@ std::uint64_t delos_selftest_gate_callee_to_blame;
         movq $0x10, %%r14
         movq $0x10, %%r15
         movq delos_selftest_gate_callee_to_blame(%%rip), %%rdi
-        xorl %%esi, %%esi
+        movq delos_selftest_gate_argument(%%rip), %%rsi
         xorl %%edx, %%edx
         xorl %%ecx, %%ecx
         call delos_cell_call_gate
@@ -503,6 +506,35 @@ ErrorOr<void> a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell()
         SELFTEST_CHECK(entry.open_gate_call == delos_selftest_gate_callee_to_blame);
         SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
     }
+    return {};
+}
+
+// A callee that leaves ring 0 (a corrupted iret: here an iretq to ring 3 at 0x18) costs only its
+// task: the exception arrives on the TSS's rsp0 stack, moves onto the task's stack, and
+// containment ends the task from the top of its stack, back in ring 0, blamed on the cell
+// called. Not in kvm_pvm's native mode, where everything runs at ring 3.
+ErrorOr<void> a_task_that_leaves_ring_zero_ends_alone()
+{
+    if (cpu::native_mode())
+        return {};
+    TRY(fresh_faulty(test_policy(5, 2)));
+    delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address("faulty_leave_ring_zero"));
+    Ticker ticker;
+    TRY(ticker.start());
+    for (std::uint64_t flags : {std::uint64_t(0x200), std::uint64_t(0)}) {  // with interrupts on, and masked
+        delos_selftest_gate_argument = flags;
+        std::uint64_t sequence = next_fault_sequence();
+        {
+            auto handle = TRY(spawn("leaves-ring-0", [] { call_the_gate_with_registers_that_are_no_code(); }));
+            auto outcome = handle.join();
+            SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 14);
+        }
+        auto entry = TRY(logged(sequence));
+        SELFTEST_CHECK(entry.instruction_pointer == 0x18);
+        SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
+        SELFTEST_CHECK(ticker.ticked_since(ticker.ticks.load()));
+    }
+    delos_selftest_gate_argument = 0;
     return {};
 }
 
@@ -555,6 +587,7 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_wild_jump_inside_a_call_blames_the_called_cell", a_wild_jump_inside_a_call_blames_the_called_cell},
     {"recovery", "a_fault_in_the_glue_of_an_open_call_blames_the_called_cell", a_fault_in_the_glue_of_an_open_call_blames_the_called_cell},
     {"recovery", "a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell", a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell},
+    {"recovery", "a_task_that_leaves_ring_zero_ends_alone", a_task_that_leaves_ring_zero_ends_alone},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 

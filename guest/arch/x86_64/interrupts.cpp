@@ -160,6 +160,12 @@ void use_native_gates()
 
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
 
+bool frame_left_ring_zero(const InterruptFrame& frame)
+{
+    constexpr std::uint64_t kVirtual8086 = 1u << 17;  // its CS is a real-mode segment, whatever its low bits
+    return !cpu::native_mode() && ((frame.cs & 3) != 0 || (frame.rflags & kVirtual8086) != 0);
+}
+
 bool exception_interrupted_masked_code(const InterruptFrame& frame)
 {
     if (cpu::native_mode())
