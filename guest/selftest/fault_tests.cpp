@@ -32,6 +32,7 @@
 #include "task/watchdog.h"
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "sync/spin_lock.h"
 
 extern "C" const unsigned char delos_selftest_init_faults_start[];
@@ -565,6 +566,35 @@ ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
     Tracked local(9);
     not_its_own.release();
     g_reached_after_fault.fetch_add(1);
+}
+
+// An `int n` through a vector nobody handles, in a task's code (a corrupted cell looped on one,
+// each only logged as a spurious interrupt): the task's #GP, as ring 3 would get from a ring-0
+// gate, at the int instruction, and unwound.
+[[gnu::noinline]] void software_interrupt() { asm volatile("int $0xa1" ::: "memory"); }
+
+// The object's frame calls the int's: a call site has its cleanup (an asm statement has none).
+[[gnu::noinline]] void software_interrupt_with_an_object()
+{
+    Tracked held(12);
+    software_interrupt();
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> an_int_instruction_is_a_task_fault()
+{
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    std::uint64_t spurious_before = arch::spurious_interrupt_count();
+    {
+        auto handle = SELFTEST_TRY(spawn("int-0xa1", [] { software_interrupt_with_an_object(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 13 && outcome.fault().error_code == ((0xa1u << 3) | 2));
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0 && g_destroyed == 1);
+    SELFTEST_CHECK(arch::spurious_interrupt_count() == spurious_before + 1);  // counted before it is told apart
+    return {};
 }
 
 // A service (here: a kernel function outside the call's code) returns a heap object to a caller
@@ -1774,6 +1804,7 @@ extern const TestCase kFaultTests[] = {
     {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
     {"faults", "garbage_flags_in_a_task_cost_only_that_task", garbage_flags_in_a_task_cost_only_that_task},
     {"faults", "a_returned_object_is_charged_to_the_callers_call", a_returned_object_is_charged_to_the_callers_call},
+    {"faults", "an_int_instruction_is_a_task_fault", an_int_instruction_is_a_task_fault},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},

@@ -246,6 +246,12 @@ void handle_exception(InterruptFrame& frame)
     report_fatal_exception(frame);
 }
 
+} // namespace
+
+void delos::arch::handle_as_exception(InterruptFrame& frame) { handle_exception(frame); }
+
+namespace {
+
 // Runs a deferred vector's handler here, with the mask set, as if the interrupt had arrived now
 // with interrupts on: the handler sends its EOI and may preempt (switch tasks) from here, as it
 // would from the interrupt stub; the frame is only there for the handler to read.
