@@ -48,6 +48,9 @@ faulty_invalid_opcode:
 extern "C" void faulty_return_past_its_caller();
 // Jumps to an address that is no code (a corrupted jump): no return address of the cell is left.
 extern "C" void faulty_jump_to_no_code();
+// Moves its stack pointer 2312 bytes down over zeroed words, then jumps to 0x18 (no code): no
+// return address lies within the unwinder's reach from there.
+extern "C" void faulty_lose_the_way_back();
 // Leaves ring 0 through an iretq to ring 3 (GDT selectors 0x33/0x2b) at 0x18, no code, with
 // `flags` (IF or not) in RFLAGS: what a corrupted iret does.
 extern "C" void faulty_leave_ring_zero(std::uint64_t flags);
@@ -71,6 +74,22 @@ faulty_jump_to_no_code:
     jmp *%rax
     .cfi_endproc
     .size faulty_jump_to_no_code, . - faulty_jump_to_no_code
+
+    .section .text.faulty_lose_the_way_back, "ax"
+    .global faulty_lose_the_way_back
+    .type faulty_lose_the_way_back, @function
+faulty_lose_the_way_back:
+    .cfi_startproc
+    leaq -2312(%rsp), %rdi
+    movl $289, %ecx
+    xorl %eax, %eax
+    cld
+    rep stosq
+    subq $2312, %rsp
+    movl $0x18, %eax
+    jmp *%rax
+    .cfi_endproc
+    .size faulty_lose_the_way_back, . - faulty_lose_the_way_back
 
     .section .text.faulty_leave_ring_zero, "ax"
     .global faulty_leave_ring_zero

@@ -138,6 +138,20 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
 
 constexpr std::size_t kReportFrames = 32;
 
+bool in_cell_code(std::uint64_t ip);
+
+// An address that is no code at all, reached while the task is inside a call through the cell
+// call gate: the called cell's wild jump or return (the gate's open slot names it), not the
+// kernel's doing; the kernel's own code never runs at such an address.
+bool lost_inside_a_gate_call(std::uint64_t ip)
+{
+    if (runtime::innermost_open_cell_call() == 0 || in_cell_code(ip))
+        return false;
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    return !kernel_symbols::symbolize(ip, symbol, owner);
+}
+
 // Whether `ip` is in a loaded cell's code (not the kernel's): what the rules below allow a cell's
 // code, that the kernel's never gets (masked interrupts, abandoned cleanups, no unwind at all).
 bool in_cell_code(std::uint64_t ip)
@@ -524,7 +538,8 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             // made (still open in the task's save area) is the one the skipped frames ran.
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
-        } else if (attempt.left_ring_zero || in_cell_code(attempt.instruction_pointer)) {
+        } else if (attempt.left_ring_zero || in_cell_code(attempt.instruction_pointer)
+                   || lost_inside_a_gate_call(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
             kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",

@@ -466,7 +466,9 @@ ErrorOr<void> a_fault_in_the_glue_of_an_open_call_blames_the_called_cell()
 // the gate, so the call before the resumption is the gate's, a kernel routine; the call the gate
 // made is still open in the task's save area, and the fault is blamed on that callee's cell.
 // The same for a callee that jumps to an address that is no code: its caller's frames unwind
-// cleanly, all the kernel's here. Without the save area's record no cell is blamed.
+// cleanly, all the kernel's here. Without the save area's record no cell is blamed. And for one
+// that moved its stack pointer where no return address is in reach before it jumped: no unwind
+// at all; a fault at no code inside a gate call ends the task, where it was refused (a panic).
 extern "C" std::uint64_t delos_selftest_gate_callee_to_blame;
 std::uint64_t delos_selftest_gate_callee_to_blame;
 extern "C" std::uint64_t delos_selftest_gate_argument;  // the callee's first argument
@@ -490,7 +492,8 @@ std::uint64_t delos_selftest_gate_argument;
 ErrorOr<void> a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell()
 {
     TRY(fresh_faulty(test_policy(5, 2)));
-    for (StringView callee : {StringView("faulty_return_past_its_caller"), StringView("faulty_jump_to_no_code")}) {
+    for (StringView callee : {StringView("faulty_return_past_its_caller"), StringView("faulty_jump_to_no_code"),
+                              StringView("faulty_lose_the_way_back")}) {
         delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address(callee));
         std::uint64_t sequence = next_fault_sequence();
         {
@@ -501,6 +504,7 @@ ErrorOr<void> a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell()
         auto entry = TRY(logged(sequence));
         bool returned_past = callee == "faulty_return_past_its_caller";
         SELFTEST_CHECK(entry.instruction_pointer == (returned_past ? 0x10u : 0x18u));
+        // Lost its way back: nothing unwinds, the task ends without its cleanups; not a panic.
         if (returned_past)
             SELFTEST_CHECK(entry.skipped_call_target == delos_selftest_gate_callee_to_blame);
         SELFTEST_CHECK(entry.open_gate_call == delos_selftest_gate_callee_to_blame);
