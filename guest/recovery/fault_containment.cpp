@@ -274,10 +274,10 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
             continue;
         }
         // Resumed at the cell call gate with no cell frame skipped: the fault is its callee's
-        // (a jump into garbage leaves no return address of the cell); the gate keeps the
-        // function it called in the word above its return address.
-        if (skipped_cell_ip == 0 && runtime::returns_into_cell_call_gate(candidate) && slot + 16 <= stack_high) {
-            std::uint64_t callee = *reinterpret_cast<const std::uint64_t*>(slot + 8);
+        // (a jump into garbage leaves no return address of the cell); the task's open
+        // save-area slot names the function the gate called.
+        if (skipped_cell_ip == 0 && runtime::returns_into_cell_call_gate(candidate)) {
+            std::uint64_t callee = runtime::innermost_open_cell_call();
             if (in_cell_code(callee))
                 skipped_cell_ip = callee;
         }

@@ -20,12 +20,15 @@ extern "C" {
 std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3);
 // The end of the gate's code (fault containment: a return address into the gate).
 extern const char delos_cell_call_gate_end[];
+// A ud2 the gate leaves right above its callee's return address: a callee that returns one word
+// too far traps here (a fault of the open gate call's callee).
+extern const char delos_cell_call_gate_overrun[];
 }
 
 namespace delos::runtime {
 
-// Whether `return_address` (a word found on a stack) returns into the gate after its call; the
-// function the gate called then sits in the word above it.
+// Whether `return_address` (a word found on a stack) returns into the gate after its call (the
+// function it called is in the task's innermost open save-area slot).
 inline bool returns_into_cell_call_gate(std::uint64_t return_address)
 {
     return return_address > reinterpret_cast<std::uint64_t>(&delos_cell_call_gate)
