@@ -51,6 +51,8 @@ extern "C" void faulty_jump_to_no_code();
 // Moves its stack pointer 2312 bytes down over zeroed words, then jumps to 0x18 (no code): no
 // return address lies within the unwinder's reach from there.
 extern "C" void faulty_lose_the_way_back();
+// Masks interrupts, moves its stack pointer as above, and traps (ud2) in its own code.
+extern "C" void faulty_mask_and_lose_the_way_back();
 // Leaves ring 0 through an iretq to ring 3 (GDT selectors 0x33/0x2b) at 0x18, no code, with
 // `flags` (IF or not) in RFLAGS: what a corrupted iret does.
 extern "C" void faulty_leave_ring_zero(std::uint64_t flags);
@@ -90,6 +92,22 @@ faulty_lose_the_way_back:
     jmp *%rax
     .cfi_endproc
     .size faulty_lose_the_way_back, . - faulty_lose_the_way_back
+
+    .section .text.faulty_mask_and_lose_the_way_back, "ax"
+    .global faulty_mask_and_lose_the_way_back
+    .type faulty_mask_and_lose_the_way_back, @function
+faulty_mask_and_lose_the_way_back:
+    .cfi_startproc
+    cli
+    leaq -2312(%rsp), %rdi
+    movl $289, %ecx
+    xorl %eax, %eax
+    cld
+    rep stosq
+    subq $2312, %rsp
+    ud2
+    .cfi_endproc
+    .size faulty_mask_and_lose_the_way_back, . - faulty_mask_and_lose_the_way_back
 
     .section .text.faulty_leave_ring_zero, "ax"
     .global faulty_leave_ring_zero

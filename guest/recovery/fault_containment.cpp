@@ -518,10 +518,15 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         // innermost return address that unwinds cleanly.
         RegisterSet start;
         std::size_t resumed_frames = 0;
-        if ((quiet || unmask) && !attempt.left_ring_zero)
+        // A cell that masked interrupts inside a call through the gate (task context: the gate's
+        // slot is open) and left no unwindable stack: the task ends without its cleanups, as an
+        // unmasked one may; a resynchronised unwind is kept for clean stacks only, as before.
+        bool masked_in_a_gate_call = unmask && !quiet && runtime::innermost_open_cell_call() != 0
+                                     && in_cell_code(attempt.instruction_pointer);
+        if ((quiet || unmask) && !attempt.left_ring_zero && !masked_in_a_gate_call)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
         std::uint64_t skipped_cell_ip = 0;
-        if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
+        if (!attempt.off_stack && !masked_in_a_gate_call && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
             kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
                    task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
             registers = start;
@@ -538,7 +543,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             // made (still open in the task's save area) is the one the skipped frames ran.
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
-        } else if (attempt.left_ring_zero || in_cell_code(attempt.instruction_pointer)
+        } else if (attempt.left_ring_zero || masked_in_a_gate_call || in_cell_code(attempt.instruction_pointer)
                    || lost_inside_a_gate_call(attempt.instruction_pointer)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
