@@ -77,17 +77,23 @@ faulty_jump_to_no_code:
     .cfi_endproc
     .size faulty_jump_to_no_code, . - faulty_jump_to_no_code
 
-    .section .text.faulty_lose_the_way_back, "ax"
-    .global faulty_lose_the_way_back
-    .type faulty_lose_the_way_back, @function
-faulty_lose_the_way_back:
-    .cfi_startproc
+    // Zeroes the 2312 bytes below the stack pointer and moves it there: no return address lies
+    // within the unwinder's reach (its resynchronisation scans 2 KiB up).
+    .macro FAULTY_DROP_THE_STACK
     leaq -2312(%rsp), %rdi
     movl $289, %ecx
     xorl %eax, %eax
     cld
     rep stosq
     subq $2312, %rsp
+    .endm
+
+    .section .text.faulty_lose_the_way_back, "ax"
+    .global faulty_lose_the_way_back
+    .type faulty_lose_the_way_back, @function
+faulty_lose_the_way_back:
+    .cfi_startproc
+    FAULTY_DROP_THE_STACK
     movl $0x18, %eax
     jmp *%rax
     .cfi_endproc
@@ -99,12 +105,7 @@ faulty_lose_the_way_back:
 faulty_mask_and_lose_the_way_back:
     .cfi_startproc
     cli
-    leaq -2312(%rsp), %rdi
-    movl $289, %ecx
-    xorl %eax, %eax
-    cld
-    rep stosq
-    subq $2312, %rsp
+    FAULTY_DROP_THE_STACK
     ud2
     .cfi_endproc
     .size faulty_mask_and_lose_the_way_back, . - faulty_mask_and_lose_the_way_back
