@@ -260,15 +260,16 @@ RunRelease settle_released_page_run(std::uint64_t start, const void* caller, Cal
     return RunRelease::NotRecorded;
 }
 
-void share_call_owned_page_run(std::uint64_t start, void* block)
+bool share_call_owned_page_run(std::uint64_t start, void* block)
 {
     if (!any_open())
-        return;
+        return false;
     SpinLockGuard guard(g_lock);
     for (CallLedger* ledger : g_open) {
         if (ledger && ledger->share_run(start, block))
-            return;
+            return true;
     }
+    return false;
 }
 
 } // namespace delos::memory

@@ -97,6 +97,8 @@ void charge_page_run_to_call(std::uint64_t start, std::uint64_t size, std::uint6
 // refused (a wild `this`), unless the call's ledger overflowed (then it cannot know).
 enum class RunRelease : std::uint8_t { NotRecorded, Recorded, Foreign };
 RunRelease settle_released_page_run(std::uint64_t start, const void* caller, CallLedger::PageRun& recorded);
-void share_call_owned_page_run(std::uint64_t start, void* block);
+// Moves a recorded run's entry onto the shared block it went into; false if no open call recorded
+// a run at `start`.
+bool share_call_owned_page_run(std::uint64_t start, void* block);
 
 } // namespace delos::memory

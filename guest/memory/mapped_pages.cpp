@@ -164,7 +164,11 @@ ErrorOr<SharedMappedPages> MappedPages::into_shared() &&
         *this = std::move(pages);  // still the caller's
         return Error::make(ErrorCode::OutOfMemory, "SharedMappedPages: no memory for the reference count");
     }
-    share_call_owned_page_run(block->pages.start(), block);
+    // A block whose run no open call recorded, made by a call's code (a corrupted `this` named an
+    // extent the call never mapped): the block itself is that call's, as an object, so its close()
+    // frees it if the reply that names it is refused; its extent is not trusted, never released.
+    if (!share_call_owned_page_run(block->pages.start(), block))
+        charge_object_to_call(block, __builtin_return_address(0));
     return SharedMappedPages(block);
 }
 

@@ -549,13 +549,19 @@ ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
 // fault campaign stack word) must not free other owners' frames by that size. hand_out refuses
 // the block (its extent is not the run the call mapped) and close() releases exactly the recorded
 // run; a call's own code releasing a run it did not map (a wild `this`) is its task's fault.
-[[gnu::noinline]] void call_corrupting_its_run_size(memory::SharedMappedPages& reply)
+// With `start` true, the run's start is corrupted instead (bit 21 flipped, as a campaign bit flip
+// did): the block names a run no call recorded, so the block itself is charged to the call as an
+// object, and close() frees it (its extent untouched) when the reply is refused.
+[[gnu::noinline]] void call_corrupting_its_run(memory::SharedMappedPages& reply, bool start)
 {
     auto run = memory::MappedPages::allocate(2);
     if (run.is_error())
         return;
     // MappedPages holds its PhysicalRange first: start, then size.
-    reinterpret_cast<volatile std::uint64_t*>(&run.value())[1] = std::uint64_t(1000) * memory::kPageSize;
+    if (start)
+        reinterpret_cast<volatile std::uint64_t*>(&run.value())[0] ^= std::uint64_t(1) << 21;
+    else
+        reinterpret_cast<volatile std::uint64_t*>(&run.value())[1] = std::uint64_t(1000) * memory::kPageSize;
     auto shared = std::move(run.value()).into_shared();
     if (!shared.is_error())
         reply = shared.release_value();
@@ -651,26 +657,27 @@ ErrorOr<void> a_returned_object_is_charged_to_the_callers_call()
 ErrorOr<void> call_ownership_releases_runs_by_its_record()
 {
     kernel_symbols::Symbol corrupting, releasing;
-    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_corrupting_its_run_size), corrupting));
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_corrupting_its_run), corrupting));
     SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&call_releasing_a_run_it_did_not_map), releasing));
     stack_cache::release_all();
     std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
     std::uint64_t mapped_before = memory::mapped_pages_frames_in_use();
     std::uint64_t free_before = frames_not_held_by_anyone_else();
-    {
+    for (bool start : {false, true}) {
         memory::CallOwnership call;
         memory::SharedMappedPages reply;
-        auto handle = SELFTEST_TRY(spawn("corrupting-call", [&call, &reply, corrupting] {
+        auto handle = SELFTEST_TRY(spawn("corrupting-call", [&call, &reply, corrupting, start] {
             if (call.open(corrupting.address, corrupting.size).is_error())
                 return;
-            call_corrupting_its_run_size(reply);
+            call_corrupting_its_run(reply, start);
         }));
         SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
-        SELFTEST_CHECK(reply.valid() && reply.size() == 1000 * memory::kPageSize);
+        SELFTEST_CHECK(reply.valid() && (start || reply.size() == 1000 * memory::kPageSize));
         SELFTEST_CHECK(!call.hand_out(reply));  // not the extent the call mapped
         SELFTEST_CHECK(!reply.valid());
         memory::CallRelease released = call.close();
-        SELFTEST_CHECK(released.page_runs == 1 && released.objects == 0);
+        SELFTEST_CHECK(released.page_runs == 1 && released.objects == (start ? 1u : 0u));
+        SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);  // no block left either way
     }
     SELFTEST_CHECK(memory::mapped_pages_frames_in_use() == mapped_before);
     {
