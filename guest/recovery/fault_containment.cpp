@@ -26,6 +26,7 @@
 #include "runtime/cell_call_gate.h"
 
 extern "C" void delos_spin_lock_stuck_trap(const void* lock);  // sync/spin_lock.cpp
+extern "C" void __morestack();                                 // arch/x86_64/stack_limit.cpp
 
 namespace delos::task {
 
@@ -201,6 +202,10 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
 constexpr std::uint64_t kBelowLimitSlack = 512;
 
 std::uint64_t lowest_walkable_rsp(const Task& task) { return stack_limit_for(task.m_stack) - kBelowLimitSlack; }
+
+// A split-stack prologue's call of __morestack sits at its function's end: this far from the
+// function's start at most (the longest guest function is a few KiB).
+constexpr std::uint64_t kLongestPrologueReach = 64 * 1024;
 
 // How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
 constexpr std::uint64_t kResynchroniseScanBytes = 2048;
@@ -586,6 +591,50 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     return true;
 }
 
+// Reads the two words a split-stack trap left at `rsp` (see contain_call_off_the_stack), once:
+// off the task's stack they are memory that other CPUs may be writing; false if not mapped.
+bool read_trap_words(std::uint64_t rsp, std::uint64_t (&words)[2])
+{
+    if (rsp % 8 != 0 || rsp < memory::kPageSize || rsp + 16 < rsp)
+        return false;
+    auto& table = memory::kernel_page_table();
+    if (table.access_of(rsp) == memory::Access::None || table.access_of(rsp + 8) == memory::Access::None)
+        return false;
+    words[0] = __atomic_load_n(reinterpret_cast<const std::uint64_t*>(rsp), __ATOMIC_RELAXED);
+    words[1] = __atomic_load_n(reinterpret_cast<const std::uint64_t*>(rsp + 8), __ATOMIC_RELAXED);
+    return true;
+}
+
+// A split-stack prologue found the stack pointer off the task's stack (docs/unwinding.md, "Faults
+// with the stack pointer off the task's stack"): the function was entered with rsp already there
+// and nothing of it ran. [rsp] returns into that prologue's call of __morestack, [rsp+8] is the
+// function's return address. Contained only when that return address is in a cell's code: then
+// the cell's code moved rsp (what the task wrote through it is the cell's doing) and the call has
+// not started; the task ends without an unwind, from the top of its own stack. A kernel caller
+// (the kernel's own code ran on a stack it does not own, maybe midway through its own state), a
+// pair of words that is not what a prologue's trap leaves (another CPU may be writing there), or
+// masked interrupts (contain's rule) stay fatal.
+bool contain_call_off_the_stack(arch::InterruptFrame& frame, Task* task)
+{
+    kprint("delos: stack overflow in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x}\n", task->id(),
+           task->name(), frame.rsp, task->m_stack.bottom(), task->m_stack.top());
+    std::uint64_t words[2];
+    if (!read_trap_words(frame.rsp, words))
+        return refuse(task, "a stack overflow off the task's stack, its return addresses unreadable");
+    if (call_target_before(words[0]) != reinterpret_cast<std::uint64_t>(&__morestack))
+        return refuse(task, "a stack overflow off the task's stack, not left by a prologue's check", words[0]);
+    std::uint64_t call_site = words[1] - 1;
+    if (words[1] < 2 || !in_cell_code(call_site))
+        return refuse(task, "a stack overflow off the task's stack, in a function the kernel's code called", words[1]);
+    // A direct or GOT call names its target: it must be the function whose prologue trapped.
+    std::uint64_t callee = call_target_before(words[1]);
+    if (callee != 0 && (callee > words[0] || words[0] - callee > kLongestPrologueReach))
+        return refuse(task, "a stack overflow off the task's stack, its return addresses do not match", words[1]);
+    Attempt attempt{kStackOverflowVector, registers_of(frame), call_site};
+    attempt.off_stack = true;
+    return contain(frame, task, attempt);
+}
+
 } // namespace
 
 bool contain_fault(arch::InterruptFrame& frame)
@@ -598,10 +647,8 @@ bool contain_fault(arch::InterruptFrame& frame)
     if (frame.vector == kInvalidOpcode && frame.rip == reinterpret_cast<std::uint64_t>(delos_stack_overflow_trap)) {
         // __morestack: [rsp] is the return address into the prologue that found no room,
         // [rsp+8] that function's own return address. Nothing of it has run: unwind from its call.
-        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 16 > task->m_stack.top()) {
-            kprint("delos: stack overflow in task {} ({}) outside its stack\n", task->id(), task->name());
-            return refuse(task, "a stack overflow off the task's stack");
-        }
+        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 16 > task->m_stack.top())
+            return contain_call_off_the_stack(frame, task);
         const auto* stack = reinterpret_cast<const std::uint64_t*>(frame.rsp);
         Attempt attempt{kStackOverflowVector, registers_of(frame), stack[0]};
         attempt.registers.set(unwind::kRsp, frame.rsp + 16);
