@@ -120,6 +120,9 @@ struct Attempt {
     bool quiet = false;
     std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
     bool off_stack = false;             // rsp is not (usably) the task's: nothing unwinds, the task just ends
+    // Off the stack at no code: the function the task's open gate call called (a cell's), which
+    // the fault is blamed on (contain_jump_off_the_stack); 0 otherwise.
+    std::uint64_t open_cell_call = 0;
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -465,7 +468,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     if (attempt.off_stack) {
         // The exception could not be delivered on the task's stack (a double fault): the task
         // is resumed on its own stack, from the top, only to end.
-        if (!in_cell_code(attempt.instruction_pointer))
+        if (!in_cell_code(attempt.instruction_pointer) && attempt.open_cell_call == 0)
             return refuse(task, "a double fault outside a cell's code");
         kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
                task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, lowest_walkable_rsp(*task));
@@ -481,7 +484,8 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                                                                    stack_high, failing_ip, ips, kReportFrames);
     if (attempt.off_stack)
         failing_ip = attempt.instruction_pointer;
-    if (checked.is_error() && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
+    if (checked.is_error() && !attempt.off_stack && attempt.vector == kPageFault && (frame.error_code & 0x10)
+        && failing_ip == frame.rip) {
         // An instruction fetch from where no code is (a wild call into data, a null function
         // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
         // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
@@ -526,7 +530,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             // made (still open in the task's save area) is the one the skipped frames ran.
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
-        } else if (in_cell_code(attempt.instruction_pointer)) {
+        } else if (in_cell_code(attempt.instruction_pointer) || (attempt.off_stack && attempt.open_cell_call != 0)) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
             kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",
@@ -537,6 +541,14 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message);
         }
     }
+
+    // Ending without an unwind releases no lock: a task::Mutex the task holds (its guard's frame
+    // is not unwound) would stay held for good, its waiters with it, and releasing it blindly
+    // would show them data the fault may have left half-changed. So such a task is not ended.
+    if ((attempt.off_stack || end_without_unwind) && task->m_mutexes_held != 0)
+        return refuse(task, "the task would end without an unwind while it holds a task::Mutex");
+    if (attempt.off_stack && attempt.open_cell_call != 0)
+        skipped_call_target = attempt.open_cell_call;
 
     std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2()
                                                                                               : attempt.fault_address;
@@ -635,6 +647,26 @@ bool contain_call_off_the_stack(arch::InterruptFrame& frame, Task* task)
     return contain(frame, task, attempt);
 }
 
+// An instruction fetch where no code is, with rsp off the task's stack (the campaign: a cell's
+// corrupted `ret $imm16` returned to a zero word and moved rsp 19 KiB above its stack): what jumped
+// there left no trace we can trust (the exception frame overwrote the words below rsp). Contained
+// only inside an open gate call into a cell, with no lock held (no spin lock on this CPU, no
+// task::Mutex: contain checks) and interrupts on (contain's masked rule): whatever ran since the
+// cell was called — the cell's code, or kernel code it called on that stack — then holds nothing
+// that ending the task would leave taken, and the fault is blamed on the called cell.
+bool contain_jump_off_the_stack(arch::InterruptFrame& frame, Task* task)
+{
+    std::uint64_t callee = runtime::innermost_open_cell_call();
+    if (callee == 0 || !in_cell_code(callee))
+        return refuse(task, "a jump to no code with the stack pointer off the task's stack, outside a call into a cell", frame.rip);
+    if (spin_locks_held_on_this_cpu() != 0)
+        return refuse(task, "a jump to no code with the stack pointer off the task's stack, a spin lock held", frame.rip);
+    Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+    attempt.off_stack = true;
+    attempt.open_cell_call = callee;
+    return contain(frame, task, attempt);
+}
+
 } // namespace
 
 bool contain_fault(arch::InterruptFrame& frame)
@@ -693,6 +725,9 @@ bool contain_fault(arch::InterruptFrame& frame)
         attempt.off_stack = true;
         return contain(frame, task, attempt);
     }
+    if (task->m_stack.valid() && !task->m_unwinding && frame.vector == kPageFault && (frame.error_code & 0x10) != 0
+        && (frame.rsp < lowest_walkable_rsp(*task) || frame.rsp >= task->m_stack.top()))
+        return contain_jump_off_the_stack(frame, task);
     if (frame.vector == kDoubleFault) {
         // On the double-fault IST stack: a cell's code ran its stack pointer off the task's stack
         // (a corrupted rsp or frame size), so the page fault could not be delivered. Nothing of

@@ -1768,6 +1768,64 @@ ErrorOr<void> call_with_the_stack_pointer_in_the_heap_ends_the_task()
     return {};
 }
 
+// A cell called through the gate returns to a zero word with rsp in a heap block (the campaign's
+// `ret $0x4c08`): an instruction fetch at 0, off the task's stack, inside an open gate call. The
+// task ends Faulted (no frames, no cleanups), the fault log blames the called function, the heap
+// and the frames are back to their baseline. (Before: "the stack pointer is outside the task's
+// stack", the guest stopped.)
+ErrorOr<void> jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task()
+{
+    TRY(load_runaway());
+    auto return_off = TRY(runaway_symbol<void (*)(std::uint64_t)>("runaway_return_off_the_stack"));
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    constexpr std::size_t kBlockBytes = 32 * 1024;
+    auto* block = static_cast<std::uint8_t*>(memory::heap_allocate(kBlockBytes, 16));
+    SELFTEST_CHECK(block != nullptr);
+    std::uint64_t top = reinterpret_cast<std::uint64_t>(block) + kBlockBytes - 64;
+    auto before = fault_containment_statistics();
+    auto fault = fault_in_a_task("off-stack-jump", [return_off, top] {
+        (void)delos_cell_call_gate(reinterpret_cast<const void*>(return_off), top, 0, 0);
+        return 0;
+    });
+    memory::heap_free(block);
+    SELFTEST_CHECK(!fault.is_error());
+    SELFTEST_CHECK(fault.value().vector == 14);
+    SELFTEST_CHECK(fault.value().instruction_pointer == 0);
+    SELFTEST_CHECK(fault.value().frames == 0);
+    SELFTEST_CHECK(g_destroyed == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(entries[0].skipped_call_target == reinterpret_cast<std::uint64_t>(return_off));
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
+// The count of task::Mutex locks a task holds (what decides whether it may end without an
+// unwind) follows lock, try_lock and unlock.
+ErrorOr<void> mutex_count_follows_the_locks_held()
+{
+    Task* self = scheduler::current_task();
+    SELFTEST_CHECK(self != nullptr);
+    std::uint32_t at_start = self->m_mutexes_held;
+    Mutex first, second;
+    first.lock();
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 1);
+    SELFTEST_CHECK(second.try_lock());
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 2);
+    SELFTEST_CHECK(!second.try_lock());  // taken: refused, and not counted again
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 2);
+    second.unlock();
+    first.unlock();
+    SELFTEST_CHECK(self->m_mutexes_held == at_start);
+    return {};
+}
+
 ErrorOr<void> runaway_cell_unloads()
 {
     if (loader::cell_manager().is_loaded("runaway"))
@@ -1818,6 +1876,8 @@ extern const TestCase kFaultTests[] = {
     {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},
     {"faults", "double_fault_in_a_cell_ends_the_task", double_fault_in_a_cell_ends_the_task},
     {"faults", "call_with_the_stack_pointer_in_the_heap_ends_the_task", call_with_the_stack_pointer_in_the_heap_ends_the_task},
+    {"faults", "jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task", jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task},
+    {"faults", "mutex_count_follows_the_locks_held", mutex_count_follows_the_locks_held},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];
