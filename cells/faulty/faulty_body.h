@@ -44,8 +44,18 @@ faulty_invalid_opcode:
 
 // Returns past its caller, as a corrupted `ret` sequence does (a `pop` that took the return
 // address, then `ret` to the word above it): for recovery's test of a call through the kernel's
-// call gate that never returns to the gate (selftest recovery.a_return_past_the_call_gate_*).
+// call gate that never returns to the gate (selftest recovery.a_wild_return_or_jump_in_a_gate_call_*).
 extern "C" void faulty_return_past_its_caller();
+// Jumps to an address that is no code (a corrupted jump): no return address of the cell is left.
+extern "C" void faulty_jump_to_no_code();
+// Moves its stack pointer 2312 bytes down over zeroed words, then jumps to 0x18 (no code): no
+// return address lies within the unwinder's reach from there.
+extern "C" void faulty_lose_the_way_back();
+// Masks interrupts, moves its stack pointer as above, and traps (ud2) in its own code.
+extern "C" void faulty_mask_and_lose_the_way_back();
+// Leaves ring 0 through an iretq to ring 3 (GDT selectors 0x33/0x2b) at 0x18, no code, with
+// `flags` (IF or not) in RFLAGS: what a corrupted iret does.
+extern "C" void faulty_leave_ring_zero(std::uint64_t flags);
 asm(R"(
     .section .text.faulty_return_past_its_caller, "ax"
     .global faulty_return_past_its_caller
@@ -56,6 +66,64 @@ faulty_return_past_its_caller:
     ret
     .cfi_endproc
     .size faulty_return_past_its_caller, . - faulty_return_past_its_caller
+
+    .section .text.faulty_jump_to_no_code, "ax"
+    .global faulty_jump_to_no_code
+    .type faulty_jump_to_no_code, @function
+faulty_jump_to_no_code:
+    .cfi_startproc
+    movl $0x18, %eax
+    jmp *%rax
+    .cfi_endproc
+    .size faulty_jump_to_no_code, . - faulty_jump_to_no_code
+
+    .section .text.faulty_lose_the_way_back, "ax"
+    .global faulty_lose_the_way_back
+    .type faulty_lose_the_way_back, @function
+faulty_lose_the_way_back:
+    .cfi_startproc
+    leaq -2312(%rsp), %rdi
+    movl $289, %ecx
+    xorl %eax, %eax
+    cld
+    rep stosq
+    subq $2312, %rsp
+    movl $0x18, %eax
+    jmp *%rax
+    .cfi_endproc
+    .size faulty_lose_the_way_back, . - faulty_lose_the_way_back
+
+    .section .text.faulty_mask_and_lose_the_way_back, "ax"
+    .global faulty_mask_and_lose_the_way_back
+    .type faulty_mask_and_lose_the_way_back, @function
+faulty_mask_and_lose_the_way_back:
+    .cfi_startproc
+    cli
+    leaq -2312(%rsp), %rdi
+    movl $289, %ecx
+    xorl %eax, %eax
+    cld
+    rep stosq
+    subq $2312, %rsp
+    ud2
+    .cfi_endproc
+    .size faulty_mask_and_lose_the_way_back, . - faulty_mask_and_lose_the_way_back
+
+    .section .text.faulty_leave_ring_zero, "ax"
+    .global faulty_leave_ring_zero
+    .type faulty_leave_ring_zero, @function
+faulty_leave_ring_zero:
+    .cfi_startproc
+    movq %rsp, %rax
+    orq $2, %rdi
+    pushq $0x2b
+    pushq %rax
+    pushq %rdi
+    pushq $0x33
+    pushq $0x18
+    iretq
+    .cfi_endproc
+    .size faulty_leave_ring_zero, . - faulty_leave_ring_zero
     .text
 )");
 

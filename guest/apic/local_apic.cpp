@@ -17,6 +17,7 @@ constexpr std::uint32_t kRegisterTaskPriority = 0x80;
 constexpr std::uint32_t kRegisterEndOfInterrupt = 0xb0;
 constexpr std::uint32_t kRegisterSpuriousVector = 0xf0;
 constexpr std::uint32_t kRegisterInterruptRequest = 0x200;  // 8 registers of 32 bits, 0x10 apart
+constexpr std::uint32_t kRegisterInService = 0x100;         // the same layout
 constexpr std::uint32_t kRegisterLvtTimer = 0x320;
 constexpr std::uint32_t kRegisterInitialCount = 0x380;
 constexpr std::uint32_t kRegisterCurrentCount = 0x390;
@@ -134,6 +135,11 @@ std::uint32_t id() { return reg(kRegisterId) >> 24; }
 bool interrupt_requested(std::uint8_t vector)
 {
     return reg(kRegisterInterruptRequest + (vector / 32) * 0x10) & (1u << (vector % 32));
+}
+
+bool interrupt_in_service(std::uint8_t vector)
+{
+    return reg(kRegisterInService + (vector / 32) * 0x10) & (1u << (vector % 32));
 }
 
 } // namespace delos::local_apic

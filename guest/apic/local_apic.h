@@ -42,5 +42,8 @@ std::uint32_t id();
 // Whether `vector` waits in the interrupt request register (raised, not yet delivered): what a
 // masked interrupt looks like on the ordinary path (selftests).
 bool interrupt_requested(std::uint8_t vector);
+// Whether `vector` is in service (delivered by the local APIC, its EOI not yet sent): a device's
+// interrupt is, an `int` instruction's never is.
+bool interrupt_in_service(std::uint8_t vector);
 
 } // namespace delos::local_apic

@@ -3,6 +3,8 @@
 
 #include "arch/x86_64/cpu.h"
 #include "arch/x86_64/interrupts.h"
+#include "apic/local_apic.h"
+#include "memory/page_table.h"
 #include "debug/backtrace.h"
 #include "log/kernel_log.h"
 #include "debug/kernel_symbols.h"
@@ -42,14 +44,41 @@ void report_fatal_exception(const arch::InterruptFrame& frame)
     platform::shutdown(platform::kExitPanic);
 }
 
-void log_spurious_interrupt(arch::InterruptFrame& frame) { kprint("delos: spurious interrupt vector {}\n", frame.vector); }
+// Whether a vector nobody handles came from an `int n` instruction right before rip (a corrupted
+// task's code), not from a device: the two bytes are `cd n`, and the local APIC has no such
+// interrupt in service. Not in kvm_pvm's native mode, where events arrive differently.
+bool from_an_int_instruction(const arch::InterruptFrame& frame)
+{
+    if (cpu::native_mode() || frame.rip < 2 || memory::kernel_page_table().access_of(frame.rip - 2) == memory::Access::None)
+        return false;
+    const auto* code = reinterpret_cast<const std::uint8_t*>(frame.rip - 2);
+    if (code[0] != 0xcd || code[1] != frame.vector)
+        return false;
+    return !local_apic::initialized() || !local_apic::interrupt_in_service(static_cast<std::uint8_t>(frame.vector));
+}
+
+// A vector with no handler. From an `int n` of the interrupted code, it becomes what ring 3 gets
+// from a ring-0 gate: a #GP with error code n * 8 + 2 at that instruction, which fault containment
+// makes the task's fault (a corrupted cell had looped on `int 0xa1`, each one only logged, for
+// ever). Anything else is logged: a device nobody drives.
+void on_vector_without_handler(arch::InterruptFrame& frame)
+{
+    if (from_an_int_instruction(frame)) {
+        frame.error_code = (frame.vector << 3) | 2;
+        frame.vector = 13;
+        frame.rip -= 2;
+        arch::handle_as_exception(frame);
+        return;
+    }
+    kprint("delos: spurious interrupt vector {}\n", frame.vector);
+}
 
 } // namespace
 
 void install_exception_report()
 {
     arch::set_fatal_exception_reporter(report_fatal_exception);
-    arch::set_spurious_interrupt_handler(log_spurious_interrupt);
+    arch::set_spurious_interrupt_handler(on_vector_without_handler);
 }
 
 } // namespace delos

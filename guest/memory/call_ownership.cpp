@@ -211,6 +211,14 @@ void charge_object_to_call(void* object, const void* caller)
         heap_mark_call_owned(object, true);
 }
 
+void charge_returned_object(const void* object, const void* caller)
+{
+    if (!object || !any_open())
+        return;
+    (void)heap_allocation_size(object);
+    charge_object_to_call(const_cast<void*>(object), caller);
+}
+
 void forget_call_owned_object(void* object)
 {
     if (!any_open())

@@ -78,6 +78,14 @@ std::uint64_t open_call_target_code(std::uint64_t task);
 // own code around the call that it opened the call with). Same lock as above.
 bool open_call_charges_code(std::uint64_t task, std::uint64_t address);
 
+// A service cell hands its caller a heap object it allocated for it (a value it returns, such as
+// kv::get's copy of a stored value): when `caller` (the service's return address) is code an open
+// call of this task charges, the object is charged to that call as if the caller had allocated it,
+// so a fault that skips its destructor in the caller does not leak it. Stored state must never be
+// passed here: only what the caller alone holds. A pointer the heap never handed out is a fault of
+// the calling task (heap_allocation_size's refusal).
+void charge_returned_object(const void* object, const void* caller);
+
 // Hooks for operator new, heap_free and MappedPages (memory/ and runtime/ only).
 void charge_object_to_call(void* object, const void* caller);
 void forget_call_owned_object(void* object);

@@ -5,6 +5,7 @@
 #include <new>
 
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/gdt.h"
 #include "arch/x86_64/interrupts.h"
 #include "arch/x86_64/stack_limit.h"
 #include "arch/x86_64/tsc.h"
@@ -123,6 +124,7 @@ struct Attempt {
     // Off the stack at no code: the function the task's open gate call called (a cell's), which
     // the fault is blamed on (contain_jump_off_the_stack); 0 otherwise.
     std::uint64_t open_cell_call = 0;
+    bool left_ring_zero = false;        // the task's code left ring 0 (a corrupted iret): its code, whatever rip says
 };
 
 // Says why a fault in task context stays fatal; the fatal report follows.
@@ -139,6 +141,20 @@ bool refuse(const Task* task, const char* why, std::uint64_t ip = 0, const char*
 }
 
 constexpr std::size_t kReportFrames = 32;
+
+bool in_cell_code(std::uint64_t ip);
+
+// An address that is no code at all, reached while the task is inside a call through the cell
+// call gate: the called cell's wild jump or return (the gate's open slot names it), not the
+// kernel's doing; the kernel's own code never runs at such an address.
+bool lost_inside_a_gate_call(std::uint64_t ip)
+{
+    if (runtime::innermost_open_cell_call() == 0 || in_cell_code(ip))
+        return false;
+    kernel_symbols::Symbol symbol;
+    kernel_symbols::CodeOwner owner;
+    return !kernel_symbols::symbolize(ip, symbol, owner);
+}
 
 // Whether `ip` is in a loaded cell's code (not the kernel's): what the rules below allow a cell's
 // code, that the kernel's never gets (masked interrupts, abandoned cleanups, no unwind at all).
@@ -266,10 +282,10 @@ bool resynchronise(const RegisterSet& faulting, std::uint64_t stack_low, std::ui
             continue;
         }
         // Resumed at the cell call gate with no cell frame skipped: the fault is its callee's
-        // (a jump into garbage leaves no return address of the cell); the gate keeps the
-        // function it called in the word above its return address.
-        if (skipped_cell_ip == 0 && runtime::returns_into_cell_call_gate(candidate) && slot + 16 <= stack_high) {
-            std::uint64_t callee = *reinterpret_cast<const std::uint64_t*>(slot + 8);
+        // (a jump into garbage leaves no return address of the cell); the task's open
+        // save-area slot names the function the gate called.
+        if (skipped_cell_ip == 0 && runtime::returns_into_cell_call_gate(candidate)) {
+            std::uint64_t callee = runtime::innermost_open_cell_call();
             if (in_cell_code(callee))
                 skipped_cell_ip = callee;
         }
@@ -457,7 +473,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             return refuse(task, "interrupts were masked with a spin lock held");
         if (stop_machine::running_alone())
             return refuse(task, "interrupts were masked in an operation run alone");
-        if (!in_cell_code(attempt.instruction_pointer))
+        if (!attempt.left_ring_zero && !in_cell_code(attempt.instruction_pointer))
             return refuse(task, "interrupts were masked in the kernel's code (interrupt context or a critical section)");
         unmask = true;
     }
@@ -468,9 +484,10 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     if (attempt.off_stack) {
         // The exception could not be delivered on the task's stack (a double fault): the task
         // is resumed on its own stack, from the top, only to end.
-        if (!in_cell_code(attempt.instruction_pointer) && attempt.open_cell_call == 0)
+        if (!attempt.left_ring_zero && attempt.open_cell_call == 0 && !in_cell_code(attempt.instruction_pointer))
             return refuse(task, "a double fault outside a cell's code");
-        kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
+        if (!attempt.left_ring_zero)  // that report said what happened
+            kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
                task->id(), task->name(), attempt.registers.values[unwind::kRsp], stack_low, stack_high, lowest_walkable_rsp(*task));
         rsp = stack_high - 512;
     }
@@ -484,8 +501,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
                                                                    stack_high, failing_ip, ips, kReportFrames);
     if (attempt.off_stack)
         failing_ip = attempt.instruction_pointer;
-    if (checked.is_error() && !attempt.off_stack && attempt.vector == kPageFault && (frame.error_code & 0x10)
-        && failing_ip == frame.rip) {
+    if (checked.is_error() && !attempt.off_stack && attempt.vector == kPageFault && (frame.error_code & 0x10) && failing_ip == frame.rip) {
         // An instruction fetch from where no code is (a wild call into data, a null function
         // pointer): no frame exists there. A call left its return address at [rsp]; the unwind
         // starts in the caller (delos_fault_unwind_entry sees the return address differ from rip).
@@ -510,10 +526,15 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
         // innermost return address that unwinds cleanly.
         RegisterSet start;
         std::size_t resumed_frames = 0;
-        if (quiet || unmask)
+        // A cell that masked interrupts inside a call through the gate (task context: the gate's
+        // slot is open) and left no unwindable stack: the task ends without its cleanups, as an
+        // unmasked one may; a resynchronised unwind is kept for clean stacks only, as before.
+        bool masked_in_a_gate_call = unmask && !quiet && runtime::innermost_open_cell_call() != 0
+                                     && in_cell_code(attempt.instruction_pointer);
+        if ((quiet || unmask) && !attempt.left_ring_zero && !masked_in_a_gate_call)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message, quiet);
         std::uint64_t skipped_cell_ip = 0;
-        if (!attempt.off_stack && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
+        if (!attempt.off_stack && !masked_in_a_gate_call && resynchronise(registers, stack_low, stack_high, start, resumed_frames, ips, kReportFrames, skipped_bytes, skipped_cell_ip)) {
             kprint("delos: fault in task {} ({}): the unwind cannot start at {:#x} ({}); resuming it at a return address {} bytes up the stack\n",
                    task->id(), task->name(), failing_ip, checked.error().message, skipped_bytes);
             registers = start;
@@ -530,7 +551,8 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             // made (still open in the task's save area) is the one the skipped frames ran.
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
-        } else if (in_cell_code(attempt.instruction_pointer) || (attempt.off_stack && attempt.open_cell_call != 0)) {
+        } else if (attempt.left_ring_zero || masked_in_a_gate_call || in_cell_code(attempt.instruction_pointer)
+                   || lost_inside_a_gate_call(attempt.instruction_pointer) || attempt.open_cell_call != 0) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
             kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",
@@ -586,6 +608,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     entry.registers = registers_of_frame(frame);
     describe_fault_place(entry.place, attempt.instruction_pointer);
     entry.skipped_call_target = skipped_call_target;
+    entry.open_gate_call = runtime::innermost_open_cell_call();  // the faulting task's: it runs here
     if (g_console_reports && entry.place.section[0])
         kprint("  fault #{} of boot {}: build {}, section {}+{:#x}\n", entry.sequence, boot_id(), entry.place.build_id,
                entry.place.section, entry.place.section_offset);
@@ -723,6 +746,22 @@ bool contain_fault(arch::InterruptFrame& frame)
         // interpreter, seen in the campaign). The task ends without its cleanups, as for a #DF.
         Attempt attempt{frame.vector, registers_of(frame), frame.rip};
         attempt.off_stack = true;
+        return contain(frame, task, attempt);
+    }
+    if (arch::frame_left_ring_zero(frame)) {
+        // The task's corrupted code left ring 0 through an iret; the exception came in on the
+        // TSS's rsp0 stack. Nothing of its registers or stack pointer is the task's any more: it
+        // ends from the top of its own stack, as for a #DF, back in ring 0. Only a task in a cell
+        // or inside a call through the cell call gate: the kernel's own code never irets there.
+        if (task->cell() == task::kKernelCell && runtime::innermost_open_cell_call() == 0)
+            return false;
+        kprint("delos: task {} ({}) left ring 0 (cs {:#x}, rip {:#x}, rflags {:#x}): a corrupted iret\n", task->id(), task->name(),
+               frame.cs, frame.rip, frame.rflags);
+        frame.cs = arch::kKernelCodeSelector;
+        frame.ss = arch::kKernelDataSelector;
+        Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+        attempt.off_stack = true;
+        attempt.left_ring_zero = true;
         return contain(frame, task, attempt);
     }
     if (task->m_stack.valid() && !task->m_unwinding && frame.vector == kPageFault && (frame.error_code & 0x10) != 0

@@ -63,6 +63,9 @@ struct FaultLogEntry {
     // where the call before that return address went (the frames skipped were that callee's, or
     // its callees'); 0 if not resynchronised or not a call whose target can be read.
     std::uint64_t skipped_call_target = 0;
+    // The function the task's innermost open call through the cell call gate called (0 if none is
+    // open): a fault at no code inside it (a wild jump or return of the callee) is that cell's.
+    std::uint64_t open_gate_call = 0;
     // Fault recovery's decision, made when the fault is contained (set_fault_recovery_decider).
     RecoveryTaken recovery = RecoveryTaken::TaskKilled;
     char recovery_cell[40] = {};   // the cell the fault was blamed on; "" if none (a kernel fault)

@@ -3,6 +3,8 @@
 // quarantines once the faulted task has ended.
 #include "recovery_policy/recovery_service.h"
 
+#include "runtime/cell_call_gate.h"
+
 #include "arch/x86_64/tsc.h"
 #include "lib/core/format.h"
 #include "linker/kernel/cell_manager.h"
@@ -79,7 +81,10 @@ const task::FaultLogCode* innermost_cell_frame(const task::FaultLogEntry& entry)
 // between them or past the last) is that cell's too, not its caller's. A fault outside any code
 // whose unwind had to skip frames (a corrupted `ret` or return address) is the cell's whose
 // code the skipped frames ran: the one the call they returned towards went to (`code_owner`
-// holds the name), not the caller's, which only called it.
+// holds the name), not the caller's, which only called it. A fault outside any code inside a
+// call through the cell call gate that is still open is the called cell's (a wild jump of the
+// callee: its caller's frames unwind cleanly above it, and would be blamed), and so is the trap
+// the gate leaves above its callee's return address (a callee that returned one word too far).
 StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCellNameLength])
 {
     if (is_cell(entry.at.owner))
@@ -89,6 +94,10 @@ StringView blamed_cell(const task::FaultLogEntry& entry, char (&code_owner)[kCel
         return StringView(code_owner);
     if (entry.at.owner[0] == '\0' && entry.skipped_call_target != 0
         && cells.copy_name_of_cell_at(entry.skipped_call_target, code_owner, sizeof code_owner))
+        return StringView(code_owner);
+    bool overran_the_gate = entry.instruction_pointer == reinterpret_cast<std::uint64_t>(delos_cell_call_gate_overrun);
+    if ((entry.at.owner[0] == '\0' || overran_the_gate) && entry.open_gate_call != 0
+        && cells.copy_name_of_cell_at(entry.open_gate_call, code_owner, sizeof code_owner))
         return StringView(code_owner);
     const task::FaultLogCode* innermost = innermost_cell_frame(entry);
     return innermost ? StringView(innermost->owner) : StringView();

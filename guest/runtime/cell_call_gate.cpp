@@ -3,9 +3,13 @@
 
 #include "arch/x86_64/callee_saved_asm.h"
 
-// Entry: rdi = function, rsi/rdx/rcx = its arguments. Six pushes and 8 bytes of padding keep rsp
-// 16-byte aligned at the call; the padding holds the function, right above the return address the
-// call pushes (fault containment names the callee's cell from there: runtime::returns_into_cell_call_gate). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
+// Entry: rdi = function, rsi/rdx/rcx/r8 = its four argument words (r11 keeps the fourth through
+// the save and the scrub); the callee gets r8-r11 zeroed (never the save-area slot's address).
+// Six pushes and 8 bytes of padding keep rsp 16-byte aligned at the call; the padding, right above
+// the return address the call pushes, holds delos_cell_call_gate_overrun: a callee that returns one
+// word too far (a corrupted `pop`) traps there at once, instead of running on into whatever the
+// word held (it held the function: the callee ran itself again with stale registers and wrote
+// through them into its caller's data). The scrub runs from max(limit, rsp - 2048) up to rsp, the limit
 // being the split-stack limit at %fs:0x70 (0: unknown, nothing is scrubbed). The CFA stays
 // rsp-relative throughout, so the callee's poisoned rbp never misleads the unwinder here.
 // The save-area slot (CellCallSaveArea) is written before the scrub; after the call, the slot the
@@ -23,7 +27,9 @@ delos_cell_call_gate:
     DELOS_ASM_PUSH_CALLEE_SAVED_WITH_CFI
     R"(    subq $8, %rsp
     .cfi_adjust_cfa_offset 8
-    movq %rdi, (%rsp)
+    leaq delos_cell_call_gate_overrun(%rip), %rax
+    movq %rax, (%rsp)
+    movq %r8, %r11
     movq %fs:0x78, %r8
     leaq 128(%r8), %r9
     testq %r8, %r8
@@ -69,7 +75,11 @@ delos_cell_call_gate:
     movq %rbx, %r13
     movq %rbx, %r14
     movq %rbx, %r15
-    xorl %ecx, %ecx
+    movq %r11, %rcx
+    xorl %r8d, %r8d
+    xorl %r9d, %r9d
+    xorl %r10d, %r10d
+    xorl %r11d, %r11d
     call *%rax
     cld
     movq %fs:0x80, %rcx
@@ -108,6 +118,16 @@ delos_cell_call_gate:
     .global delos_cell_call_gate_end
 delos_cell_call_gate_end:
     .size delos_cell_call_gate, . - delos_cell_call_gate
+
+// Outside the gate's function and with no unwind info: where the stack pointer is when a callee
+// returns here is not the gate's frame, so containment resynchronises at the gate's own return
+// address above, and blames the callee of the task's open gate call (its save-area slot).
+    .section .text.delos_cell_call_gate_overrun, "ax"
+    .global delos_cell_call_gate_overrun
+    .type delos_cell_call_gate_overrun, @function
+delos_cell_call_gate_overrun:
+    ud2
+    .size delos_cell_call_gate_overrun, . - delos_cell_call_gate_overrun
     .text
 )");
 

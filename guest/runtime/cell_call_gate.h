@@ -15,16 +15,20 @@
 #include <type_traits>
 
 extern "C" {
-// Calls function(a0, a1, a2) through the gate; returns what it left in rax.
-std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2);
+// Calls function(a0, a1, a2, a3) through the gate (its first four integer argument registers);
+// returns what it left in rax.
+std::uint64_t delos_cell_call_gate(const void* function, std::uint64_t a0, std::uint64_t a1, std::uint64_t a2, std::uint64_t a3);
 // The end of the gate's code (fault containment: a return address into the gate).
 extern const char delos_cell_call_gate_end[];
+// A ud2 the gate leaves right above its callee's return address: a callee that returns one word
+// too far traps here (a fault of the open gate call's callee).
+extern const char delos_cell_call_gate_overrun[];
 }
 
 namespace delos::runtime {
 
-// Whether `return_address` (a word found on a stack) returns into the gate after its call; the
-// function the gate called then sits in the word above it.
+// Whether `return_address` (a word found on a stack) returns into the gate after its call (the
+// function it called is in the task's innermost open save-area slot).
 inline bool returns_into_cell_call_gate(std::uint64_t return_address)
 {
     return return_address > reinterpret_cast<std::uint64_t>(&delos_cell_call_gate)
@@ -53,7 +57,7 @@ inline constexpr std::uint32_t kCellCallCursorOffset = 0x78;  // in the per-CPU 
 inline constexpr std::uint32_t kCellCallEndOffset = 0x80;
 
 struct CellCallSaveArea {
-    std::uint64_t slots[kCellCallNesting * kCellCallSlotWords] = {};
+    std::uint64_t slots[kCellCallNesting * kCellCallSlotWords];  // written by the gate before it reads them
     std::uint64_t next_free = reinterpret_cast<std::uint64_t>(&slots[0]);  // saved while the task is not running
 
     std::uint64_t end() const { return reinterpret_cast<std::uint64_t>(&slots[kCellCallNesting * kCellCallSlotWords]); }
@@ -110,7 +114,7 @@ void call_through_gate(void (*function)(Parameters...), Arguments&&... arguments
 {
     static_assert(sizeof...(Parameters) <= 3 && sizeof...(Parameters) == sizeof...(Arguments));
     std::uint64_t words[3] = {detail::gate_word<Parameters>(static_cast<Arguments&&>(arguments))...};
-    (void)delos_cell_call_gate(reinterpret_cast<const void*>(function), words[0], words[1], words[2]);
+    (void)delos_cell_call_gate(reinterpret_cast<const void*>(function), words[0], words[1], words[2], 0);
 }
 
 } // namespace delos::runtime

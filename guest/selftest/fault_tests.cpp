@@ -32,6 +32,7 @@
 #include "task/watchdog.h"
 #include "arch/x86_64/tsc.h"
 #include "arch/x86_64/cpu.h"
+#include "arch/x86_64/interrupts.h"
 #include "sync/spin_lock.h"
 
 extern "C" const unsigned char delos_selftest_init_faults_start[];
@@ -565,6 +566,86 @@ ErrorOr<void> call_ownership_refuses_a_reply_the_call_did_not_map()
     Tracked local(9);
     not_its_own.release();
     g_reached_after_fault.fetch_add(1);
+}
+
+// An `int n` through a vector nobody handles, in a task's code (a corrupted cell looped on one,
+// each only logged as a spurious interrupt): the task's #GP, as ring 3 would get from a ring-0
+// gate, at the int instruction, and unwound.
+[[gnu::noinline]] void software_interrupt() { asm volatile("int $0xa1" ::: "memory"); }
+
+// The object's frame calls the int's: a call site has its cleanup (an asm statement has none).
+[[gnu::noinline]] void software_interrupt_with_an_object()
+{
+    Tracked held(12);
+    software_interrupt();
+    g_reached_after_fault.fetch_add(1);
+}
+
+ErrorOr<void> an_int_instruction_is_a_task_fault()
+{
+    g_destroyed = 0;
+    g_reached_after_fault = 0;
+    std::uint64_t spurious_before = arch::spurious_interrupt_count();
+    {
+        auto handle = SELFTEST_TRY(spawn("int-0xa1", [] { software_interrupt_with_an_object(); }));
+        auto outcome = handle.join();
+        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+        SELFTEST_CHECK(outcome.fault().vector == 13 && outcome.fault().error_code == ((0xa1u << 3) | 2));
+    }
+    SELFTEST_CHECK(g_reached_after_fault == 0 && g_destroyed == 1);
+    SELFTEST_CHECK(arch::spurious_interrupt_count() == spurious_before + 1);  // counted before it is told apart
+    return {};
+}
+
+// A service (here: a kernel function outside the call's code) returns a heap object to a caller
+// inside an open call: charged to that call when the service names the caller's code, so the
+// call's close() releases it if the caller lost it (as a fault that skipped its destructor does);
+// not charged when the caller is not code the call charges, nor when no call is open.
+[[gnu::noinline]] std::uint8_t* service_returning_a_copy(const void* caller)
+{
+    auto* copy = new std::uint8_t[24]{};
+    memory::charge_returned_object(copy, caller);
+    return copy;
+}
+
+std::uint8_t* g_returned_copy = nullptr;
+
+// Names its own code as the caller (a cell's service would take its return address) and keeps the
+// copy only where the test can find it, never freeing it.
+[[gnu::noinline]] void caller_losing_what_it_got()
+{
+    g_returned_copy = service_returning_a_copy(reinterpret_cast<const void*>(&caller_losing_what_it_got));
+}
+
+ErrorOr<void> a_returned_object_is_charged_to_the_callers_call()
+{
+    kernel_symbols::Symbol caller;
+    SELFTEST_CHECK(kernel_symbols::lookup(reinterpret_cast<std::uint64_t>(&caller_losing_what_it_got), caller));
+    stack_cache::release_all();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    std::uint64_t allocations_before = memory::heap_statistics().allocations_in_use;
+    for (bool charged_code : {true, false}) {
+        memory::CallOwnership call;
+        std::uint64_t start = charged_code ? caller.address : caller.address + caller.size;
+        auto handle = SELFTEST_TRY(spawn("returned-copy", [&call, start, caller] {
+            if (call.open(start, caller.size).is_error())
+                return;
+            caller_losing_what_it_got();
+        }));
+        SELFTEST_CHECK(handle.join().end() == TaskEnd::Returned);
+        memory::CallRelease released = call.close();
+        SELFTEST_CHECK(released.objects == (charged_code ? 1u : 0u));
+        if (!charged_code)
+            delete[] g_returned_copy;  // not the call's: still allocated after close()
+        g_returned_copy = nullptr;
+        stack_cache::release_all();
+        SELFTEST_CHECK(memory::heap_statistics().allocations_in_use == allocations_before);
+        SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    }
+    // No call open: nothing is charged, nothing recorded.
+    delete[] service_returning_a_copy(reinterpret_cast<const void*>(&caller_losing_what_it_got));
+    SELFTEST_CHECK(memory::CallOwnership::open_count() == 0);
+    return {};
 }
 
 ErrorOr<void> call_ownership_releases_runs_by_its_record()
@@ -1786,7 +1867,7 @@ ErrorOr<void> jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task()
     std::uint64_t top = reinterpret_cast<std::uint64_t>(block) + kBlockBytes - 64;
     auto before = fault_containment_statistics();
     auto fault = fault_in_a_task("off-stack-jump", [return_off, top] {
-        (void)delos_cell_call_gate(reinterpret_cast<const void*>(return_off), top, 0, 0);
+        (void)delos_cell_call_gate(reinterpret_cast<const void*>(return_off), top, 0, 0, 0);
         return 0;
     });
     memory::heap_free(block);
@@ -1847,6 +1928,8 @@ extern const TestCase kFaultTests[] = {
     {"faults", "impossible_allocation_is_a_task_fault", impossible_allocation_is_a_task_fault},
     {"faults", "heap_overflow_is_a_task_fault", heap_overflow_is_a_task_fault},
     {"faults", "garbage_flags_in_a_task_cost_only_that_task", garbage_flags_in_a_task_cost_only_that_task},
+    {"faults", "a_returned_object_is_charged_to_the_callers_call", a_returned_object_is_charged_to_the_callers_call},
+    {"faults", "an_int_instruction_is_a_task_fault", an_int_instruction_is_a_task_fault},
     {"faults", "call_ownership_releases_what_a_faulted_call_left", call_ownership_releases_what_a_faulted_call_left},
     {"faults", "call_ownership_releases_what_a_returned_call_left", call_ownership_releases_what_a_returned_call_left},
     {"faults", "call_ownership_refuses_a_reply_the_call_did_not_map", call_ownership_refuses_a_reply_the_call_did_not_map},

@@ -22,6 +22,7 @@
 #include "recovery_policy/recovery_service.h"
 #include "recovery_policy/restartable_tasks.h"
 #include "selftest/selftest.h"
+#include "arch/x86_64/cpu.h"
 #include "task/scheduler.h"
 #include "task/spawn.h"
 #include "task/stack_cache.h"
@@ -460,13 +461,18 @@ ErrorOr<void> a_fault_in_the_glue_of_an_open_call_blames_the_called_cell()
 }
 
 // A call through the cell call gate (runtime/cell_call_gate.h) into faulty whose callee returns
-// past the gate (it pops the gate's return address, returns into the gate's saved words and on to
-// a callee-saved register's value, 0x10: no code). The unwind resumes at the task's own call of
-// the gate, so the call before the resumption is the gate's, a kernel routine; the call the gate
-// made is still open in the task's save area, and the fault is blamed on that callee's cell.
-// Without the save area's record no cell is blamed (the caller is the kernel's).
+// past the gate (it pops the gate's return address and returns one word too far): it lands on the
+// gate's overrun trap (#UD), the unwind resumes at the task's own call of the gate, and the call
+// the gate made, still open in the task's save area, has the fault blamed on its callee's cell.
+// The same for a callee that jumps to an address that is no code: its caller's frames unwind
+// cleanly, all the kernel's here. Without the save area's record no cell is blamed. And for one
+// that moved its stack pointer where no return address is in reach before it jumped: no unwind
+// at all; a fault at no code inside a gate call ends the task, where it was refused (a panic).
+// The same after the callee masked interrupts and trapped in its own code: ended, unmasked.
 extern "C" std::uint64_t delos_selftest_gate_callee_to_blame;
 std::uint64_t delos_selftest_gate_callee_to_blame;
+extern "C" std::uint64_t delos_selftest_gate_argument;  // the callee's first argument
+std::uint64_t delos_selftest_gate_argument;
 [[gnu::noinline]] void call_the_gate_with_registers_that_are_no_code()
 {
     asm volatile(R"(
@@ -476,27 +482,66 @@ std::uint64_t delos_selftest_gate_callee_to_blame;
         movq $0x10, %%r14
         movq $0x10, %%r15
         movq delos_selftest_gate_callee_to_blame(%%rip), %%rdi
-        xorl %%esi, %%esi
+        movq delos_selftest_gate_argument(%%rip), %%rsi
         xorl %%edx, %%edx
         xorl %%ecx, %%ecx
         call delos_cell_call_gate
     )" ::: "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15", "memory", "cc");
 }
 
-ErrorOr<void> a_return_past_the_call_gate_blames_the_called_cell()
+ErrorOr<void> a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell()
 {
     TRY(fresh_faulty(test_policy(5, 2)));
-    delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address("faulty_return_past_its_caller"));
-    std::uint64_t sequence = next_fault_sequence();
-    {
-        auto handle = TRY(spawn("past-the-gate", [] { call_the_gate_with_registers_that_are_no_code(); }));
-        auto outcome = handle.join();
-        SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 14);
+    for (StringView callee : {StringView("faulty_return_past_its_caller"), StringView("faulty_jump_to_no_code"),
+                              StringView("faulty_lose_the_way_back"), StringView("faulty_mask_and_lose_the_way_back")}) {
+        delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address(callee));
+        std::uint64_t sequence = next_fault_sequence();
+        {
+            auto handle = TRY(spawn("past-the-gate", [] { call_the_gate_with_registers_that_are_no_code(); }));
+            auto outcome = handle.join();
+            SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted);
+            bool traps = callee == "faulty_return_past_its_caller" || callee == "faulty_mask_and_lose_the_way_back";
+            SELFTEST_CHECK(outcome.fault().vector == (traps ? 6u : 14u));
+        }
+        auto entry = TRY(logged(sequence));
+        bool returned_past = callee == "faulty_return_past_its_caller";
+        // One word too far: the gate's trap right above the return address, not the word's value.
+        auto overrun = reinterpret_cast<std::uint64_t>(delos_cell_call_gate_overrun);
+        if (callee != "faulty_mask_and_lose_the_way_back")
+            SELFTEST_CHECK(entry.instruction_pointer == (returned_past ? overrun : 0x18u));
+        // Lost its way back: nothing unwinds, the task ends without its cleanups; not a panic.
+        SELFTEST_CHECK(entry.open_gate_call == delos_selftest_gate_callee_to_blame);
+        SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
     }
-    auto entry = TRY(logged(sequence));
-    SELFTEST_CHECK(entry.instruction_pointer == 0x10);
-    SELFTEST_CHECK(entry.skipped_call_target == delos_selftest_gate_callee_to_blame);
-    SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
+    return {};
+}
+
+// A callee that leaves ring 0 (a corrupted iret: here an iretq to ring 3 at 0x18) costs only its
+// task: the exception arrives on the TSS's rsp0 stack, moves onto the task's stack, and
+// containment ends the task from the top of its stack, back in ring 0, blamed on the cell
+// called. Not in kvm_pvm's native mode, where everything runs at ring 3.
+ErrorOr<void> a_task_that_leaves_ring_zero_ends_alone()
+{
+    if (cpu::native_mode())
+        return {};
+    TRY(fresh_faulty(test_policy(5, 2)));
+    delos_selftest_gate_callee_to_blame = TRY(loader::cell_manager().symbol_address("faulty_leave_ring_zero"));
+    Ticker ticker;
+    TRY(ticker.start());
+    for (std::uint64_t flags : {std::uint64_t(0x200), std::uint64_t(0)}) {  // with interrupts on, and masked
+        delos_selftest_gate_argument = flags;
+        std::uint64_t sequence = next_fault_sequence();
+        {
+            auto handle = TRY(spawn("leaves-ring-0", [] { call_the_gate_with_registers_that_are_no_code(); }));
+            auto outcome = handle.join();
+            SELFTEST_CHECK(outcome.end() == TaskEnd::Faulted && outcome.fault().vector == 14);
+        }
+        auto entry = TRY(logged(sequence));
+        SELFTEST_CHECK(entry.instruction_pointer == 0x18);
+        SELFTEST_CHECK(StringView(entry.recovery_cell) == "faulty");
+        SELFTEST_CHECK(ticker.ticked_since(ticker.ticks.load()));
+    }
+    delos_selftest_gate_argument = 0;
     return {};
 }
 
@@ -548,7 +593,8 @@ extern const TestCase kRecoveryTests[] = {
     {"recovery", "a_first_call_racing_the_swap_is_rolled_back", a_first_call_racing_the_swap_is_rolled_back},
     {"recovery", "a_wild_jump_inside_a_call_blames_the_called_cell", a_wild_jump_inside_a_call_blames_the_called_cell},
     {"recovery", "a_fault_in_the_glue_of_an_open_call_blames_the_called_cell", a_fault_in_the_glue_of_an_open_call_blames_the_called_cell},
-    {"recovery", "a_return_past_the_call_gate_blames_the_called_cell", a_return_past_the_call_gate_blames_the_called_cell},
+    {"recovery", "a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell", a_wild_return_or_jump_in_a_gate_call_blames_the_called_cell},
+    {"recovery", "a_task_that_leaves_ring_zero_ends_alone", a_task_that_leaves_ring_zero_ends_alone},
 };
 extern const std::size_t kRecoveryTestCount = sizeof kRecoveryTests / sizeof kRecoveryTests[0];
 

@@ -161,6 +161,7 @@ void switch_away_locked(Processor& cpu, TaskState state)
     arch::set_stack_limit(next->m_stack_limit);
     previous->m_cell_calls.next_free = runtime::cell_call_cursor();
     runtime::install_cell_call_area(next->m_cell_calls);
+    arch::set_running_stack_top(next->m_stack.valid() ? next->m_stack.top() : 0);
     delos_switch_context(&previous->m_saved_stack_pointer, next->m_saved_stack_pointer);
 }
 

@@ -22,6 +22,10 @@ struct [[gnu::packed]] DescriptorPointer {
 };
 
 TaskStateSegment g_tss;
+// Where an exception from outside ring 0 arrives (TSS rsp0). In the ordinary path the kernel never
+// runs there: only a task whose corrupted code left ring 0 through an iret gets here, and fault
+// containment ends it (recovery/fault_containment.cpp). One CPU: one stack.
+alignas(16) std::uint8_t g_ring_exit_stack[16384];
 alignas(16) std::uint64_t g_gdt[10];
 
 } // namespace
@@ -31,6 +35,7 @@ void load_gdt_and_tss(const std::uint64_t ist_stack_tops[3])
     for (int i = 0; i < 3; ++i)
         g_tss.ist[i] = ist_stack_tops[i];
     g_tss.io_map_base = sizeof(TaskStateSegment);  // no I/O permission bitmap
+    g_tss.rsp[0] = reinterpret_cast<std::uint64_t>(g_ring_exit_stack + sizeof g_ring_exit_stack);
 
     auto tss = reinterpret_cast<std::uint64_t>(&g_tss);
     std::uint64_t limit = sizeof(TaskStateSegment) - 1;

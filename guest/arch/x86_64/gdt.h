@@ -21,7 +21,9 @@ inline constexpr std::uint8_t kIstDoubleFault = 1;
 inline constexpr std::uint8_t kIstNmi = 2;
 inline constexpr std::uint8_t kIstMachineCheck = 3;
 
-// Loads the GDT and TSS; `ist_stack_tops[i]` is the top of IST stack i + 1.
+// Loads the GDT and TSS; `ist_stack_tops[i]` is the top of IST stack i + 1. The TSS's rsp0 is a
+// stack of its own: an exception from outside ring 0 (a task that left it through a corrupted
+// iret; never the kernel in the ordinary path) arrives on a known-good stack.
 void load_gdt_and_tss(const std::uint64_t ist_stack_tops[3]);
 
 } // namespace delos::arch

@@ -23,6 +23,29 @@ interrupt_entry_\vector:
 
 interrupt_common:
     cld
+    // Interrupted outside ring 0 in the ordinary path: a task's corrupted code left it through an
+    // iret (QEMU TCG even follows EFLAGS.VM into virtual-8086 mode in long mode, which loads FS
+    // with a real-mode base). The FS base is put back before anything reads %fs (the stack limit
+    // below); fault containment ends the task (arch::frame_left_ring_zero).
+    cmpb $0, delos_native_mode(%rip)
+    jne 8f
+    testb $3, 24(%rsp)         // the interrupted CS (after the vector and error code)
+    jnz 7f
+    testl $0x20000, 32(%rsp)   // EFLAGS.VM: virtual-8086 mode, whose CS is a real-mode segment
+    jz 8f
+7:
+    pushq %rax
+    pushq %rcx
+    pushq %rdx
+    movl $0xc0000100, %ecx     // IA32_FS_BASE
+    leaq delos_stack_limit_block(%rip), %rax
+    movq %rax, %rdx
+    shrq $32, %rdx
+    wrmsr
+    popq %rdx
+    popq %rcx
+    popq %rax
+8:
     movb $0, delos_virtual_interrupt_flag(%rip)  // every gate is an interrupt gate: IF is off
     pushq %rax
     pushq %rbx
@@ -39,6 +62,28 @@ interrupt_common:
     pushq %r13
     pushq %r14
     pushq %r15
+    // Outside ring 0 (see above), the exception came in on the TSS's rsp0 stack, which every such
+    // event shares: the frame moves onto the running task's own stack, near its top (%fs:0x88;
+    // the task is ended there, its frames are dead), so a handler that switches tasks leaves
+    // nothing on the shared stack. With no task stack (0) it stays, and containment refuses.
+    cmpb $0, delos_native_mode(%rip)
+    jne 9f
+    testb $3, 0x90(%rsp)       // the interrupted CS, above the 15 registers, vector and error code
+    jnz 6f
+    testl $0x20000, 0x98(%rsp) // EFLAGS.VM
+    jz 9f
+6:
+    movq %fs:0x88, %rax
+    testq %rax, %rax
+    jz 9f
+    subq $(256 + 176), %rax    // 176: the frame's 22 words
+    andq $-16, %rax
+    movq %rsp, %rsi
+    movq %rax, %rdi
+    movl $22, %ecx
+    rep movsq
+    movq %rax, %rsp
+9:
     movq %rsp, %rdi
     // A frame record linking to the interrupted code, so backtraces walk through interrupts.
     pushq 0x88(%rsp)          // interrupted rip: frame->rip, 17 slots above the frame start

@@ -160,6 +160,12 @@ void use_native_gates()
 
 void set_interrupt_handler(std::uint8_t vector, InterruptHandler handler) { g_handlers[vector] = handler; }
 
+bool frame_left_ring_zero(const InterruptFrame& frame)
+{
+    constexpr std::uint64_t kVirtual8086 = 1u << 17;  // its CS is a real-mode segment, whatever its low bits
+    return !cpu::native_mode() && ((frame.cs & 3) != 0 || (frame.rflags & kVirtual8086) != 0);
+}
+
 bool exception_interrupted_masked_code(const InterruptFrame& frame)
 {
     if (cpu::native_mode())
@@ -239,6 +245,12 @@ void handle_exception(InterruptFrame& frame)
         return;
     report_fatal_exception(frame);
 }
+
+} // namespace
+
+void delos::arch::handle_as_exception(InterruptFrame& frame) { handle_exception(frame); }
+
+namespace {
 
 // Runs a deferred vector's handler here, with the mask set, as if the interrupt had arrived now
 // with interrupts on: the handler sends its EOI and may preempt (switch tasks) from here, as it

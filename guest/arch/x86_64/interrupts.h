@@ -45,9 +45,16 @@ void set_fatal_exception_reporter(FatalExceptionReporter reporter);
 
 const char* exception_name(std::uint64_t vector);
 
+// Handles `frame` as an exception (the hook chain, then the fatal reporter), from a handler that
+// rewrote an interrupt into one (debug/exception_report.cpp: an `int n` of a task's code).
+void handle_as_exception(InterruptFrame& frame);
+
 // For exception hooks: whether the code the exception interrupted ran with interrupts masked
 // (a spin lock held, or interrupt context): the IF in the frame, or in native mode the soft mask.
 bool exception_interrupted_masked_code(const InterruptFrame& frame);
+// Whether the interrupted code ran outside ring 0 in the ordinary path, where the kernel never
+// does (kvm_pvm's native mode runs everything at ring 3: never there): a task's corrupted iret.
+bool frame_left_ring_zero(const InterruptFrame& frame);
 
 // Native mode: how many maskable interrupts arrived while soft-masked and were deferred.
 std::uint64_t deferred_interrupt_count();

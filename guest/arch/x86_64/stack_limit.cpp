@@ -5,7 +5,7 @@
 #include "arch/x86_64/cpu.h"
 
 // 256 bytes, the limit at +0x70 and 0 at boot (no limit); the cell call gate's cursor and end at
-// +0x78 and +0x80 (runtime/cell_call_gate.h). One CPU: one block.
+// +0x78 and +0x80 (runtime/cell_call_gate.h); the running task's stack top at +0x88. One CPU: one block.
 asm(R"(
     .section .data.delos_stack_limit_block, "aw"
     .balign 64

@@ -23,6 +23,15 @@ inline constexpr std::uint32_t kStackLimitOffset = 0x70;  // GCC's TARGET_THREAD
     asm volatile("movq %0, %%fs:0x70" ::"r"(limit) : "memory");
 }
 
+// The running task's stack top in the per-CPU block (%fs:0x88; 0 for a task without a stack of its
+// own): where interrupts.S moves an event that came from outside ring 0 (a corrupted iret).
+// The scheduler sets it at each switch.
+inline constexpr std::uint32_t kRunningStackTopOffset = 0x88;
+[[gnu::always_inline]] inline void set_running_stack_top(std::uint64_t top)
+{
+    asm volatile("movq %0, %%fs:0x88" ::"r"(top) : "memory");
+}
+
 // Points FS at the per-CPU block holding the limit (entry.S does it first, before any C++; every
 // reload of the segment registers and the switch to kvm_pvm's native mode do it again).
 __attribute__((no_split_stack)) void install_stack_limit_block();
