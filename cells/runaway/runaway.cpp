@@ -177,4 +177,39 @@ runaway_run_off_the_stack:
     .text
 )");
 
+// Moves its stack pointer to `stack_top` (memory that is not the task's stack: a heap block in the
+// selftest) and calls `function` there, as a corrupted `mov %edi,%esp` in a cell's prologue did in
+// the fault campaign. The function's split-stack prologue finds rsp off the task's stack and traps.
+extern "C" void runaway_call_off_the_stack(std::uint64_t stack_top, void (*function)());
+asm(R"(
+    .section .text.runaway_call_off_the_stack, "ax"
+    .global runaway_call_off_the_stack
+    .type runaway_call_off_the_stack, @function
+runaway_call_off_the_stack:
+    .cfi_startproc
+    movq %rdi, %rsp
+    call *%rsi
+    ud2
+    .cfi_endproc
+    .size runaway_call_off_the_stack, . - runaway_call_off_the_stack
+    .text
+)");
+
+// Moves its stack pointer to `stack_top` and returns to a zero word there, as a corrupted
+// `ret $imm16` in a cell did in the fault campaign: an instruction fetch at 0 with rsp off the stack.
+extern "C" void runaway_return_off_the_stack(std::uint64_t stack_top);
+asm(R"(
+    .section .text.runaway_return_off_the_stack, "ax"
+    .global runaway_return_off_the_stack
+    .type runaway_return_off_the_stack, @function
+runaway_return_off_the_stack:
+    .cfi_startproc
+    movq %rdi, %rsp
+    pushq $0
+    ret
+    .cfi_endproc
+    .size runaway_return_off_the_stack, . - runaway_return_off_the_stack
+    .text
+)");
+
 DELOS_CELL("runaway", "1.0.0", nullptr, nullptr);

@@ -27,6 +27,7 @@
 #include "runtime/cell_call_gate.h"
 
 extern "C" void delos_spin_lock_stuck_trap(const void* lock);  // sync/spin_lock.cpp
+extern "C" void __morestack();                                 // arch/x86_64/stack_limit.cpp
 
 namespace delos::task {
 
@@ -120,6 +121,9 @@ struct Attempt {
     bool quiet = false;
     std::uint64_t fault_address = 0;    // a deadlock's: the lock's address
     bool off_stack = false;             // rsp is not (usably) the task's: nothing unwinds, the task just ends
+    // Off the stack at no code: the function the task's open gate call called (a cell's), which
+    // the fault is blamed on (contain_jump_off_the_stack); 0 otherwise.
+    std::uint64_t open_cell_call = 0;
     bool left_ring_zero = false;        // the task's code left ring 0 (a corrupted iret): its code, whatever rip says
 };
 
@@ -217,6 +221,10 @@ void print_report(const Task& task, const arch::InterruptFrame& frame, const Att
 constexpr std::uint64_t kBelowLimitSlack = 512;
 
 std::uint64_t lowest_walkable_rsp(const Task& task) { return stack_limit_for(task.m_stack) - kBelowLimitSlack; }
+
+// A split-stack prologue's call of __morestack sits at its function's end: this far from the
+// function's start at most (the longest guest function is a few KiB).
+constexpr std::uint64_t kLongestPrologueReach = 64 * 1024;
 
 // How far up the stack a resynchronised unwind looks for a return address (see resynchronise).
 constexpr std::uint64_t kResynchroniseScanBytes = 2048;
@@ -476,7 +484,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     if (attempt.off_stack) {
         // The exception could not be delivered on the task's stack (a double fault): the task
         // is resumed on its own stack, from the top, only to end.
-        if (!attempt.left_ring_zero && !in_cell_code(attempt.instruction_pointer))
+        if (!attempt.left_ring_zero && attempt.open_cell_call == 0 && !in_cell_code(attempt.instruction_pointer))
             return refuse(task, "a double fault outside a cell's code");
         if (!attempt.left_ring_zero)  // that report said what happened
             kprint("delos: fault in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x} or below {:#x} (its limit, less a leaf's frame)\n",
@@ -544,7 +552,7 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             if (skipped_call_target == reinterpret_cast<std::uint64_t>(&delos_cell_call_gate))
                 skipped_call_target = runtime::innermost_open_cell_call();
         } else if (attempt.left_ring_zero || masked_in_a_gate_call || in_cell_code(attempt.instruction_pointer)
-                   || lost_inside_a_gate_call(attempt.instruction_pointer)) {
+                   || lost_inside_a_gate_call(attempt.instruction_pointer) || attempt.open_cell_call != 0) {
             // Nothing above the fault unwinds: the cell's corrupted code or stack left no path.
             // The task ends here, its cleanups not run; what they held the accounting shows.
             kprint("delos: fault in task {} ({}): its stack cannot be unwound at {:#x} ({}); the task ends without its cleanups\n",
@@ -555,6 +563,17 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
             return refuse(task, "its stack cannot be unwound", failing_ip, checked.error().message);
         }
     }
+
+    // Ending without an unwind releases no lock: a task::Mutex the task holds (its guard's frame
+    // is not unwound) would stay held for good, its waiters with it, and releasing it blindly
+    // would show them data the fault may have left half-changed. The two rules for a stack
+    // pointer off the task's stack (a call or a jump there) stop the guest then; the older ways
+    // of ending without an unwind end the task as before (its waiters meet the deadlock rules).
+    bool off_stack_rule = attempt.off_stack && (attempt.open_cell_call != 0 || attempt.vector == kStackOverflowVector);
+    if (off_stack_rule && task->m_mutexes_held != 0)
+        return refuse(task, "the task would end without an unwind while it holds a task::Mutex");
+    if (attempt.off_stack && attempt.open_cell_call != 0)
+        skipped_call_target = attempt.open_cell_call;
 
     std::uint64_t fault_address = frame.vector == kPageFault && attempt.vector == kPageFault ? cpu::read_cr2()
                                                                                               : attempt.fault_address;
@@ -610,6 +629,70 @@ bool contain(arch::InterruptFrame& frame, Task* task, const Attempt& attempt)
     return true;
 }
 
+// Reads the two words a split-stack trap left at `rsp` (see contain_call_off_the_stack), once:
+// off the task's stack they are memory that other CPUs may be writing; false if not mapped.
+bool read_trap_words(std::uint64_t rsp, std::uint64_t (&words)[2])
+{
+    if (rsp % 8 != 0 || rsp < memory::kPageSize || rsp + 16 < rsp)
+        return false;
+    auto& table = memory::kernel_page_table();
+    if (table.access_of(rsp) == memory::Access::None || table.access_of(rsp + 8) == memory::Access::None)
+        return false;
+    words[0] = __atomic_load_n(reinterpret_cast<const std::uint64_t*>(rsp), __ATOMIC_RELAXED);
+    words[1] = __atomic_load_n(reinterpret_cast<const std::uint64_t*>(rsp + 8), __ATOMIC_RELAXED);
+    return true;
+}
+
+// A split-stack prologue found the stack pointer off the task's stack (docs/unwinding.md, "Faults
+// with the stack pointer off the task's stack"): the function was entered with rsp already there
+// and nothing of it ran. [rsp] returns into that prologue's call of __morestack, [rsp+8] is the
+// function's return address. Contained only when that return address is in a cell's code: then
+// the cell's code moved rsp (what the task wrote through it is the cell's doing) and the call has
+// not started; the task ends without an unwind, from the top of its own stack. A kernel caller
+// (the kernel's own code ran on a stack it does not own, maybe midway through its own state), a
+// pair of words that is not what a prologue's trap leaves (another CPU may be writing there), or
+// masked interrupts (contain's rule) stay fatal.
+bool contain_call_off_the_stack(arch::InterruptFrame& frame, Task* task)
+{
+    kprint("delos: stack overflow in task {} ({}) with its stack pointer {:#x} off its stack {:#x}..{:#x}\n", task->id(),
+           task->name(), frame.rsp, task->m_stack.bottom(), task->m_stack.top());
+    std::uint64_t words[2];
+    if (!read_trap_words(frame.rsp, words))
+        return refuse(task, "a stack overflow off the task's stack, its return addresses unreadable");
+    if (call_target_before(words[0]) != reinterpret_cast<std::uint64_t>(&__morestack))
+        return refuse(task, "a stack overflow off the task's stack, not left by a prologue's check", words[0]);
+    std::uint64_t call_site = words[1] - 1;
+    if (words[1] < 2 || !in_cell_code(call_site))
+        return refuse(task, "a stack overflow off the task's stack, in a function the kernel's code called", words[1]);
+    // A direct or GOT call names its target: it must be the function whose prologue trapped.
+    std::uint64_t callee = call_target_before(words[1]);
+    if (callee != 0 && (callee > words[0] || words[0] - callee > kLongestPrologueReach))
+        return refuse(task, "a stack overflow off the task's stack, its return addresses do not match", words[1]);
+    Attempt attempt{kStackOverflowVector, registers_of(frame), call_site};
+    attempt.off_stack = true;
+    return contain(frame, task, attempt);
+}
+
+// An instruction fetch where no code is, with rsp off the task's stack (the campaign: a cell's
+// corrupted `ret $imm16` returned to a zero word and moved rsp 19 KiB above its stack): what jumped
+// there left no trace we can trust (the exception frame overwrote the words below rsp). Contained
+// only inside an open gate call into a cell, with no lock held (no spin lock on this CPU, no
+// task::Mutex: contain checks) and interrupts on (contain's masked rule): whatever ran since the
+// cell was called — the cell's code, or kernel code it called on that stack — then holds nothing
+// that ending the task would leave taken, and the fault is blamed on the called cell.
+bool contain_jump_off_the_stack(arch::InterruptFrame& frame, Task* task)
+{
+    std::uint64_t callee = runtime::innermost_open_cell_call();
+    if (callee == 0 || !in_cell_code(callee))
+        return refuse(task, "a jump to no code with the stack pointer off the task's stack, outside a call into a cell", frame.rip);
+    if (spin_locks_held_on_this_cpu() != 0)
+        return refuse(task, "a jump to no code with the stack pointer off the task's stack, a spin lock held", frame.rip);
+    Attempt attempt{frame.vector, registers_of(frame), frame.rip};
+    attempt.off_stack = true;
+    attempt.open_cell_call = callee;
+    return contain(frame, task, attempt);
+}
+
 } // namespace
 
 bool contain_fault(arch::InterruptFrame& frame)
@@ -622,10 +705,8 @@ bool contain_fault(arch::InterruptFrame& frame)
     if (frame.vector == kInvalidOpcode && frame.rip == reinterpret_cast<std::uint64_t>(delos_stack_overflow_trap)) {
         // __morestack: [rsp] is the return address into the prologue that found no room,
         // [rsp+8] that function's own return address. Nothing of it has run: unwind from its call.
-        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 16 > task->m_stack.top()) {
-            kprint("delos: stack overflow in task {} ({}) outside its stack\n", task->id(), task->name());
-            return refuse(task, "a stack overflow off the task's stack");
-        }
+        if (frame.rsp < task->m_stack.bottom() || frame.rsp + 16 > task->m_stack.top())
+            return contain_call_off_the_stack(frame, task);
         const auto* stack = reinterpret_cast<const std::uint64_t*>(frame.rsp);
         Attempt attempt{kStackOverflowVector, registers_of(frame), stack[0]};
         attempt.registers.set(unwind::kRsp, frame.rsp + 16);
@@ -686,6 +767,9 @@ bool contain_fault(arch::InterruptFrame& frame)
         attempt.left_ring_zero = true;
         return contain(frame, task, attempt);
     }
+    if (task->m_stack.valid() && !task->m_unwinding && frame.vector == kPageFault && (frame.error_code & 0x10) != 0
+        && (frame.rsp < lowest_walkable_rsp(*task) || frame.rsp >= task->m_stack.top()))
+        return contain_jump_off_the_stack(frame, task);
     if (frame.vector == kDoubleFault) {
         // On the double-fault IST stack: a cell's code ran its stack pointer off the task's stack
         // (a corrupted rsp or frame size), so the page fault could not be delivered. Nothing of

@@ -1789,6 +1789,131 @@ ErrorOr<void> double_fault_in_a_cell_ends_the_task()
     return {};
 }
 
+// What the off-stack selftest below calls with the stack pointer in a heap block: its split-stack
+// prologue traps before anything of it runs, so the flag stays clear.
+bool g_off_stack_callee_ran = false;
+[[gnu::noinline]] void off_stack_callee()
+{
+    g_off_stack_callee_ran = true;
+    asm volatile("" ::: "memory");
+}
+
+// A cell's code moves rsp into a heap block and calls a kernel function there (the fault
+// campaign's `mov %edi,%esp`: rsp into the request). The kernel function's split-stack prologue
+// traps with rsp off the task's stack: the task ends Faulted (STACK OVERFLOW, at the cell's call,
+// no frames, no cleanups), the guest runs on, the heap and the frames are back to their baseline,
+// and what the trap and its containment wrote through the wrong rsp stayed inside the block.
+// (Before: "a stack overflow off the task's stack" was refused and the guest stopped.)
+ErrorOr<void> call_with_the_stack_pointer_in_the_heap_ends_the_task()
+{
+    TRY(load_runaway());
+    auto call_off = TRY(runaway_symbol<void (*)(std::uint64_t, void (*)())>("runaway_call_off_the_stack"));
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    // Allocated before the task's stack, so (the frame allocator is next-fit) below it: the
+    // prologue's check compares rsp with the limit at the stack's bottom. Checked, not assumed.
+    constexpr std::size_t kBlockBytes = 32 * 1024;
+    constexpr std::uint8_t kPattern = 0xa5;
+    auto* block = static_cast<std::uint8_t*>(memory::heap_allocate(kBlockBytes, 16));
+    SELFTEST_CHECK(block != nullptr);
+    for (std::size_t i = 0; i < kBlockBytes; ++i)
+        block[i] = kPattern;
+    std::uint64_t top = reinterpret_cast<std::uint64_t>(block) + kBlockBytes - 64;
+    auto before = fault_containment_statistics();
+    g_off_stack_callee_ran = false;
+    bool below_the_stack = false;
+    auto fault = fault_in_a_task("off-stack-call", [call_off, top, &below_the_stack] {
+        below_the_stack = top < scheduler::current_task()->m_stack.bottom();
+        call_off(top, off_stack_callee);
+        return 0;
+    });
+    // How far below the wrong rsp the trap's frame and the containment hook wrote.
+    std::size_t lowest_written = kBlockBytes;
+    for (std::size_t i = 0; i < kBlockBytes; ++i) {
+        if (block[i] != kPattern) {
+            lowest_written = i;
+            break;
+        }
+    }
+    memory::heap_free(block);
+    SELFTEST_CHECK(!fault.is_error());
+    SELFTEST_CHECK(below_the_stack);
+    SELFTEST_CHECK(!g_off_stack_callee_ran);
+    SELFTEST_CHECK(fault.value().vector == kStackOverflowVector);
+    SELFTEST_CHECK(fault.value().frames == 0);
+    std::uint64_t call_site = fault.value().instruction_pointer, helper = reinterpret_cast<std::uint64_t>(call_off);
+    SELFTEST_CHECK(call_site > helper && call_site < helper + 16);  // inside its `call *%rsi`
+    SELFTEST_CHECK(g_destroyed == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    SELFTEST_CHECK(lowest_written > 0 && lowest_written < kBlockBytes - 64);
+    kprint("selftest: the off-stack trap and its containment wrote {} bytes below the wrong stack pointer\n",
+           kBlockBytes - 64 - lowest_written);
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
+// A cell called through the gate returns to a zero word with rsp in a heap block (the campaign's
+// `ret $0x4c08`): an instruction fetch at 0, off the task's stack, inside an open gate call. The
+// task ends Faulted (no frames, no cleanups), the fault log blames the called function, the heap
+// and the frames are back to their baseline. (Before: "the stack pointer is outside the task's
+// stack", the guest stopped.)
+ErrorOr<void> jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task()
+{
+    TRY(load_runaway());
+    auto return_off = TRY(runaway_symbol<void (*)(std::uint64_t)>("runaway_return_off_the_stack"));
+    stack_cache::release_all();
+    std::uint64_t free_before = frames_not_held_by_anyone_else();
+    std::uint64_t heap_before = memory::heap_statistics().bytes_in_use;
+    constexpr std::size_t kBlockBytes = 32 * 1024;
+    auto* block = static_cast<std::uint8_t*>(memory::heap_allocate(kBlockBytes, 16));
+    SELFTEST_CHECK(block != nullptr);
+    std::uint64_t top = reinterpret_cast<std::uint64_t>(block) + kBlockBytes - 64;
+    auto before = fault_containment_statistics();
+    auto fault = fault_in_a_task("off-stack-jump", [return_off, top] {
+        (void)delos_cell_call_gate(reinterpret_cast<const void*>(return_off), top, 0, 0, 0);
+        return 0;
+    });
+    memory::heap_free(block);
+    SELFTEST_CHECK(!fault.is_error());
+    SELFTEST_CHECK(fault.value().vector == 14);
+    SELFTEST_CHECK(fault.value().instruction_pointer == 0);
+    SELFTEST_CHECK(fault.value().frames == 0);
+    SELFTEST_CHECK(g_destroyed == 0);
+    auto after = fault_containment_statistics();
+    SELFTEST_CHECK(after.contained == before.contained + 1 && after.refused == before.refused);
+    FaultLogEntry entries[1];
+    SELFTEST_CHECK(copy_recent_faults(entries, 1) == 1);
+    SELFTEST_CHECK(entries[0].skipped_call_target == reinterpret_cast<std::uint64_t>(return_off));
+    stack_cache::release_all();
+    SELFTEST_CHECK(memory::heap_statistics().bytes_in_use == heap_before);
+    SELFTEST_CHECK(frames_not_held_by_anyone_else() == free_before);
+    return {};
+}
+
+// The count of task::Mutex locks a task holds (what decides whether it may end without an
+// unwind) follows lock, try_lock and unlock.
+ErrorOr<void> mutex_count_follows_the_locks_held()
+{
+    Task* self = scheduler::current_task();
+    SELFTEST_CHECK(self != nullptr);
+    std::uint32_t at_start = self->m_mutexes_held;
+    Mutex first, second;
+    first.lock();
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 1);
+    SELFTEST_CHECK(second.try_lock());
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 2);
+    SELFTEST_CHECK(!second.try_lock());  // taken: refused, and not counted again
+    SELFTEST_CHECK(self->m_mutexes_held == at_start + 2);
+    second.unlock();
+    first.unlock();
+    SELFTEST_CHECK(self->m_mutexes_held == at_start);
+    return {};
+}
+
 ErrorOr<void> runaway_cell_unloads()
 {
     if (loader::cell_manager().is_loaded("runaway"))
@@ -1840,6 +1965,9 @@ extern const TestCase kFaultTests[] = {
     {"faults", "endless_cleanup_in_a_cell_is_abandoned_by_the_watchdog", endless_cleanup_in_a_cell_is_abandoned_by_the_watchdog},
     {"faults", "fault_in_a_cell_without_a_return_path_ends_the_task", fault_in_a_cell_without_a_return_path_ends_the_task},
     {"faults", "double_fault_in_a_cell_ends_the_task", double_fault_in_a_cell_ends_the_task},
+    {"faults", "call_with_the_stack_pointer_in_the_heap_ends_the_task", call_with_the_stack_pointer_in_the_heap_ends_the_task},
+    {"faults", "jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task", jump_to_no_code_off_the_stack_in_a_cell_call_ends_the_task},
+    {"faults", "mutex_count_follows_the_locks_held", mutex_count_follows_the_locks_held},
     {"faults", "runaway_cell_unloads", runaway_cell_unloads},
 };
 extern const std::size_t kFaultTestCount = sizeof kFaultTests / sizeof kFaultTests[0];

@@ -23,6 +23,8 @@ void Mutex::lock_waiting(std::uint64_t caller, bool cells_lock)
         panic("Mutex: locked twice by the same task");
     if (m_owner == kKernelOwner) {
         __atomic_store_n(&m_owner, id, __ATOMIC_RELAXED);
+        if (self)
+            ++self->m_mutexes_held;
         graph.unlock(restore);
         return;
     }
@@ -51,6 +53,7 @@ void Mutex::lock_waiting(std::uint64_t caller, bool cells_lock)
     }
     lock_waits::end_wait(*self);
     __atomic_store_n(&m_owner, id, __ATOMIC_RELAXED);
+    ++self->m_mutexes_held;
     graph.unlock(restore);
 }
 
@@ -60,6 +63,8 @@ bool Mutex::try_lock()
     if (m_owner != kKernelOwner)
         return false;
     __atomic_store_n(&m_owner, scheduler::current_task_id(), __ATOMIC_RELAXED);
+    if (Task* self = scheduler::current_task())
+        ++self->m_mutexes_held;
     return true;
 }
 
@@ -69,6 +74,8 @@ void Mutex::unlock()
     if (m_owner != scheduler::current_task_id())
         panic("Mutex: unlocked by a task that does not hold it");
     __atomic_store_n(&m_owner, kKernelOwner, __ATOMIC_RELAXED);
+    if (Task* self = scheduler::current_task(); self && self->m_mutexes_held > 0)
+        --self->m_mutexes_held;
     m_waiters.wake_one();
 }
 

@@ -160,6 +160,9 @@ public:
     bool m_fault_unmask = false;     // the fault came with interrupts masked by the cell: unmask to unwind
     void* m_forced_unwind = nullptr;  // the unwind in progress (unwinding::ForcedUnwind)
     std::uint64_t m_fault_registers[17] = {};
+    // task::Mutex locks this task holds (mutex.cpp; only the task itself changes it): a task with
+    // one held is never ended without an unwind, which would leave the lock held for good.
+    std::uint32_t m_mutexes_held = 0;
 
     // Ending and joining.
     std::atomic<std::uint32_t> m_references{1};  // the scheduler's; spawn adds the join handle's
